@@ -1,0 +1,18 @@
+# REDRAFTER_TRTLLM: the TensorRT-LLM executor backend in native/trtllm
+# (AUTO: on when TRTLLM_ROOT, or a pip-installed tensorrt_llm package, provides headers and libtensorrt_llm).
+set(REDRAFTER_TRTLLM_ENABLED OFF)
+if(NOT REDRAFTER_TRTLLM STREQUAL "OFF")
+  set(_trtllm_hints $ENV{TRTLLM_ROOT} ${TRTLLM_ROOT})
+  find_path(TRTLLM_INCLUDE_DIR tensorrt_llm/executor/executor.h HINTS ${_trtllm_hints} PATH_SUFFIXES include cpp/include)
+  find_library(TRTLLM_LIBRARY tensorrt_llm HINTS ${_trtllm_hints} PATH_SUFFIXES lib libs cpp/build/tensorrt_llm)
+  if(TRTLLM_INCLUDE_DIR AND TRTLLM_LIBRARY)
+    set(REDRAFTER_TRTLLM_ENABLED ON)
+  elseif(REDRAFTER_TRTLLM STREQUAL "ON")
+    message(FATAL_ERROR "REDRAFTER_TRTLLM=ON but TensorRT-LLM was not found; set TRTLLM_ROOT")
+  else()
+    message(STATUS "redrafter: TensorRT-LLM backend skipped: TensorRT-LLM not found (set TRTLLM_ROOT)")
+  endif()
+endif()
+if(REDRAFTER_TRTLLM_ENABLED AND EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/native/trtllm/CMakeLists.txt)
+  add_subdirectory(native/trtllm)
+endif()

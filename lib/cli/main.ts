@@ -1,0 +1,42 @@
+#!/usr/bin/env node
+// The `redrafter` command line. Each subcommand lives in its own module with a `register(program)`.
+import { Command, CommanderError } from 'commander';
+import { readFileSync } from 'node:fs';
+import { register as registerDemo } from './demo.js';
+
+const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+
+export function buildProgram(): Command {
+  const program = new Command();
+  program
+    .name('redrafter')
+    .description('ReDrafter speculative decoding: generate, benchmark, train drafters, convert and build engines')
+    .version(pkg.version)
+    .showHelpAfterError(false)
+    .exitOverride();
+  registerDemo(program);
+  return program;
+}
+
+/** Prints an error as one clear line on stderr and sets a failing exit code. */
+export function reportError(err: unknown): void {
+  const e = err as { message?: string; code?: string };
+  const code = e.code && e.code.startsWith('ERR_REDRAFTER') ? ` [${e.code}]` : '';
+  process.stderr.write(`redrafter: ${(e.message ?? String(err)).split('\n')[0]}${code}\n`);
+  process.exitCode = 1;
+}
+
+async function main(argv: string[]): Promise<void> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      process.exitCode = err.exitCode;
+      return;
+    }
+    reportError(err);
+  }
+}
+
+await main(process.argv);

@@ -1,0 +1,3 @@
+// redrafter: ReDrafter speculative decoding for Node.js.
+export { ErrorCodes, type ErrorCode, type RedrafterError, isRedrafterError } from './errors.js';
+export { native, type NativeModule } from './native.js';

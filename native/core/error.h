@@ -1,0 +1,40 @@
+// Errors raised by the native code. Every failure the user can cause is a redrafter::Error with a
+// stable code; the addon turns it into a JS Error whose `code` is errorCodeName(code).
+#pragma once
+#include <stdexcept>
+#include <string>
+
+namespace redrafter {
+
+enum class ErrorCode {
+  InvalidArgument,  // ERR_REDRAFTER_INVALID_ARGUMENT: a bad value passed by the caller
+  InvalidModel,     // ERR_REDRAFTER_INVALID_MODEL: a model/tokenizer/drafter file is malformed
+  Io,               // ERR_REDRAFTER_IO: a file cannot be opened, read or written
+  Unsupported,      // ERR_REDRAFTER_UNSUPPORTED: valid but not supported (format version, tensor type, ...)
+  OutOfMemory,      // ERR_REDRAFTER_OUT_OF_MEMORY
+  ContextOverflow,  // ERR_REDRAFTER_CONTEXT_OVERFLOW: the KV cache / context limit would be exceeded
+  Aborted,          // ERR_REDRAFTER_ABORTED: cancelled by the caller
+  Disposed,         // ERR_REDRAFTER_DISPOSED: the object was disposed
+  Backend,          // ERR_REDRAFTER_BACKEND: CUDA/TensorRT/TensorRT-LLM reported a failure
+  Internal,         // ERR_REDRAFTER_INTERNAL: a bug
+};
+
+const char* errorCodeName(ErrorCode code) noexcept;
+
+class Error : public std::runtime_error {
+ public:
+  Error(ErrorCode code, const std::string& message) : std::runtime_error(message), code_(code) {}
+  ErrorCode code() const noexcept { return code_; }
+
+ private:
+  ErrorCode code_;
+};
+
+[[noreturn]] inline void fail(ErrorCode code, const std::string& message) { throw Error(code, message); }
+
+// Throws InvalidArgument "<field> <message>" unless `condition` holds.
+inline void require(bool condition, const char* field, const std::string& message) {
+  if (!condition) fail(ErrorCode::InvalidArgument, std::string(field) + " " + message);
+}
+
+}  // namespace redrafter

@@ -1,0 +1,35 @@
+// Verification with sampling: the exact recursive rejection scheme over the deduplicated tree, and
+// Apple's rule (`acceptance: 'apple'`) for parity.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "core/build_tree.h"
+#include "core/rng.h"
+#include "core/verify_greedy.h"
+
+namespace redrafter {
+
+struct SamplingParams {
+  float temperature = 1.0f;  // > 0 (0 means greedy and is handled by verifyGreedy)
+  int topK = 0;              // 0: off
+  float topP = 1.0f;         // 1: off
+};
+
+// logits [vocab] -> the LLM's sampling distribution p' [vocab] after temperature, top-k and top-p.
+void samplingDistribution(const float* logits, int vocab, const SamplingParams& params, float* probs);
+// Draw one token from probs [vocab] (need not be normalised).
+int32_t sampleFrom(const float* probs, int vocab, Rng& rng);
+
+// Exact: walk the tree of row `row` of `trees` from the root; at a node try its children in packed order,
+// accepting child c with probability p'(c) (p' from logits at that node), on rejection p'(c)=0 and renormalise;
+// when all children are rejected (or at a leaf) sample the next token from p'. logits: [treeLength, vocab].
+Verification verifySamplingExact(const PackedTrees& trees, int row, const int32_t* beams, const float* logits,
+                                 int vocab, const SamplingParams& params, Rng& rng);
+
+// Apple's rule: per beam accept drafted token while rand < p(t)/q(t), q the drafter's probability;
+// drafterLogProbs: [width, length-1, vocab]; logits: [treeLength, vocab].
+Verification verifySamplingApple(const PackedTrees& trees, int row, const int32_t* beams, const float* logits,
+                                 const float* drafterLogProbs, int vocab, const SamplingParams& params, Rng& rng);
+
+}  // namespace redrafter
