@@ -1,12 +1,21 @@
 // Lists the C++ sources of the CPU-only addon for binding.gyp (the same globs as CMakeLists.txt).
 import { readdirSync } from 'node:fs';
 
-const dirs = ['native/core', 'native/cpu', 'native/addon'];
-const files = dirs.flatMap((d) => {
+function cppFiles(dir, recursive) {
+  let entries;
   try {
-    return readdirSync(d).filter((f) => f.endsWith('.cpp')).sort().map((f) => `${d}/${f}`);
+    entries = readdirSync(dir, { withFileTypes: true });
   } catch {
     return [];
   }
-});
+  return entries
+    .sort((a, b) => a.name.localeCompare(b.name))
+    .flatMap((e) => {
+      const p = `${dir}/${e.name}`;
+      if (e.isDirectory()) return recursive ? cppFiles(p, true) : [];
+      return e.name.endsWith('.cpp') ? [p] : [];
+    });
+}
+
+const files = [...cppFiles('native/core', true), ...cppFiles('native/cpu', true), ...cppFiles('native/addon', false)];
 process.stdout.write(files.join(' '));

@@ -1,0 +1,79 @@
+// The loaded weights of a decoder-only LLaMA-family model, whatever file they came from (llama2.c .bin v0/v2,
+// GGUF v3). Tensors are views into the memory-mapped file wherever the file's layout is usable as is; only
+// what must be converted is copied (into `owned`). Matrices are row-major [rows=out, cols=in].
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace redrafter::cpu {
+
+enum class DType {
+  F32,
+  F16,
+  BF16,
+  Q8_0,      // GGUF Q8_0: blocks of 32 { fp16 scale d; int8 q[32] } (34 bytes), value = d * q
+  Q8_G_F32,  // llama2.c runq v2: int8 q[rows*cols] at `data`, one float32 scale per `groupSize` values at `scales`
+};
+
+const char* dtypeName(DType type);
+
+struct TensorView {
+  DType type = DType::F32;
+  int64_t rows = 0;  // 1 for vectors
+  int64_t cols = 0;
+  const void* data = nullptr;
+  const float* scales = nullptr;  // Q8_G_F32 only
+  int32_t groupSize = 0;          // Q8_G_F32 only
+  bool empty() const { return data == nullptr; }
+  int64_t elements() const { return rows * cols; }
+};
+
+struct ModelConfig {
+  int32_t dim = 0;          // residual width D
+  int32_t hiddenDim = 0;    // FFN width
+  int32_t nLayers = 0;
+  int32_t nHeads = 0;
+  int32_t nKvHeads = 0;
+  int32_t vocabSize = 0;
+  int32_t contextLength = 0;  // the model's trained context (llama2.c seq_len, GGUF llama.context_length)
+  float normEps = 1e-5f;
+  float ropeTheta = 10000.0f;
+  bool tiedClassifier = true;  // output projection shares the token embedding
+  int32_t headDim() const { return dim / nHeads; }
+  int32_t kvDim() const { return headDim() * nKvHeads; }
+};
+
+struct LayerWeights {
+  TensorView attnNorm;  // [1, dim] F32
+  TensorView wq;        // [dim, dim]
+  TensorView wk;        // [kvDim, dim]
+  TensorView wv;        // [kvDim, dim]
+  TensorView wo;        // [dim, dim]
+  TensorView ffnNorm;   // [1, dim] F32
+  TensorView w1;        // [hiddenDim, dim]  gate
+  TensorView w2;        // [dim, hiddenDim]  down
+  TensorView w3;        // [hiddenDim, dim]  up
+};
+
+struct ModelWeights {
+  std::string path;          // the file it came from
+  std::string format;        // "llama2c", "llama2c-q8", "gguf"
+  ModelConfig config;
+  TensorView tokenEmbedding;  // [vocab, dim]
+  std::vector<LayerWeights> layers;
+  TensorView finalNorm;       // [1, dim] F32
+  TensorView output;          // [vocab, dim] (== tokenEmbedding when tied)
+  std::shared_ptr<void> mapping;                 // keeps the memory-mapped file alive
+  std::vector<std::shared_ptr<void>> owned;      // converted tensors
+};
+
+// Loads a model file, detecting its format from its first bytes. Throws redrafter::Error (InvalidModel naming
+// the file and the problem, Io, Unsupported) and never reads outside the file.
+std::shared_ptr<const ModelWeights> loadModelWeights(const std::string& path);
+
+// One row of the token embedding, dequantised to float32: out [dim].
+void embeddingRow(const ModelWeights& weights, int32_t token, float* out);
+
+}  // namespace redrafter::cpu
