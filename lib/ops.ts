@@ -89,7 +89,8 @@ export interface SamplingOptions {
   /**
    * 'exact' (default): recursive rejection over the deduplicated tree, which keeps the LLM's distribution.
    * 'apple': apple/ml-recurrent-drafter's rule (accept while rand < p/q; resample from relu(p - q)),
-   * biased with a deterministic beam search; needs `drafterLogProbs`.
+   * biased with a deterministic beam search; needs `drafterLogProbs`. Apple's own pipeline samples the LLM
+   * after its top-50 warp, i.e. `topK: 50` here.
    */
   acceptance?: Acceptance;
   /** [batch, width, length-1, vocab] the drafter's log-probabilities of each drafted position ('apple' only). */

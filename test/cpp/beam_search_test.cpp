@@ -131,4 +131,17 @@ TEST_CASE("beamSearchStep / appleProcessLogits: bad sizes name the field") {
   CHECK(what([&] { beamSearchStep(&s, &l, 1, 1, 0, false, &o, &p, &t); }).rfind("vocab ", 0) == 0);
   CHECK(what([&] { beamSearchStep(&s, &l, 0, 1, 1, false, &o, &p, &t); }).rfind("batch ", 0) == 0);
   CHECK(what([&] { appleProcessLogits(&l, 1, 0); }).rfind("topK ", 0) == 0);
+  float inf = -INFINITY;
+  CHECK(what([&] { appleProcessLogits(&inf, 1, 1); }).rfind("logits ", 0) == 0);
+}
+
+TEST_CASE("beamSearchStep: width 1 keeps the single best token") {
+  std::vector<float> scores = {-0.5f}, logp = {-2.0f, -0.3f, -1.0f}, out(1);
+  std::vector<int32_t> parent(1), token(1);
+  beamSearchStep(scores.data(), logp.data(), 1, 1, 3, false, out.data(), parent.data(), token.data());
+  CHECK(parent[0] == 0);
+  CHECK(token[0] == 1);
+  CHECK(out[0] == doctest::Approx(-0.8));
+  beamSearchStep(scores.data(), logp.data(), 1, 1, 3, true, out.data(), parent.data(), token.data());
+  CHECK(token[0] == 1);
 }

@@ -271,3 +271,36 @@ TEST_CASE("Rng: the standard mt19937_64 sequence (same numbers on every platform
   }
   CHECK(differs);
 }
+
+TEST_CASE("verifyGreedy and verifySamplingExact: identical beams, and batch rows of different tree sizes") {
+  // row 0: all beams identical [3,1,2] (tree of 3); row 1: [3,1,2], [3,2,1] (tree of 5). vocab 4.
+  std::vector<int32_t> beams = {3, 1, 2, 3, 1, 2, 3, 1, 2, 3, 2, 1};
+  PackedTrees t = buildTree(beams.data(), 2, 2, 3);
+  REQUIRE(t.lengths == std::vector<int32_t>{3, 5});
+  const int n = t.maxLength, V = 4;
+  // The LLM continues 3 -> 2 -> 1 -> 0 in both rows: row 0 accepts nothing, row 1 accepts beam 1 fully.
+  std::vector<int32_t> argmax = {2, 0, 0, -1, -1, /* row 1 packed: 3,1,2,2,1 */ 2, 0, 0, 1, 0};
+  Verification g0 = verifyGreedy(beams.data(), 2, 3, t.unpacker.data(), argmax.data());
+  CHECK(g0.beam == 0);
+  CHECK(g0.acceptedLength == 0);
+  CHECK(g0.nextToken == 2);
+  Verification g1 = verifyGreedy(beams.data() + 6, 2, 3, t.unpacker.data() + 6, argmax.data() + n);
+  CHECK(g1.beam == 1);
+  CHECK(g1.acceptedTokens == std::vector<int32_t>{2, 1});
+  CHECK(g1.acceptedPacked == std::vector<int32_t>{0, 3, 4});
+  CHECK(g1.nextToken == 0);
+  // The same with sampling at top-k 1 (greedy): both rules agree with the greedy path.
+  std::vector<float> logits(size_t(2) * n * V, 0.0f);  // [batch, maxLength, vocab]
+  for (int b = 0; b < 2; ++b)
+    for (int p = 0; p < t.lengths[b]; ++p) logits[(size_t(b) * n + p) * V + argmax[b * n + p]] = 1.0f;
+  Rng rng(9);
+  SamplingParams greedy{1.0f, 1, 1.0f};
+  for (int b = 0; b < 2; ++b) {
+    Verification e = verifySamplingExact(t, b, beams.data() + b * 6, logits.data() + size_t(b) * n * V, V, greedy, rng);
+    const Verification& g = b == 0 ? g0 : g1;
+    CHECK(e.acceptedTokens == g.acceptedTokens);
+    CHECK(e.acceptedPacked == g.acceptedPacked);
+    CHECK(e.nextToken == g.nextToken);
+    CHECK(e.beam == g.beam);
+  }
+}
