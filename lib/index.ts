@@ -9,3 +9,13 @@ export {
   type ForwardOptions,
   type ForwardResult,
 } from './model.js';
+export {
+  ops,
+  type Acceptance,
+  type BeamShape,
+  type BeamStep,
+  type CommitPlan,
+  type PackedTrees,
+  type SamplingOptions,
+  type Verification,
+} from './ops.js';
