@@ -57,42 +57,26 @@ GgufWriter::Producer matrixProducer(const TensorView& t, GgmlType type) {
 
 }  // namespace
 
-ConvertResult convertToGguf(const ConvertOptions& o) {
-  TargetType target = parseType(o.type);
-  if (o.outPath.empty()) fail(ErrorCode::InvalidArgument, "out must be a file path");
-  if (o.outPath == o.modelPath || o.outPath == o.tokenizerPath)
-    fail(ErrorCode::InvalidArgument, "out must differ from the input files (" + o.outPath + ")");
-  auto weights = loadModelWeights(o.modelPath);
-  std::shared_ptr<const Tokenizer> tokenizer;
-  if (!o.tokenizerPath.empty()) {
-    tokenizer = Tokenizer::load(o.tokenizerPath);
-  } else if (weights->format == "gguf") {
-    tokenizer = Tokenizer::load(o.modelPath);
-  } else {
-    fail(ErrorCode::InvalidArgument, "tokenizer is required for " + o.modelPath + " (a llama2.c checkpoint has none)");
-  }
-  const ModelConfig& c = weights->config;
-  const Vocab& vocab = tokenizer->vocab();
+void addLlamaMetadata(GgufWriter& w, const ModelConfig& c, const Tokenizer& tokenizer, const std::string& modelPath,
+                      const std::string& name, uint32_t fileType) {
+  const Vocab& vocab = tokenizer.vocab();
   if (vocab.size() != c.vocabSize)
-    fail(ErrorCode::InvalidModel, tokenizer->path() + ": the tokenizer has " + std::to_string(vocab.size()) +
-                                      " tokens but the model " + o.modelPath + " has a vocabulary of " +
+    fail(ErrorCode::InvalidModel, tokenizer.path() + ": the tokenizer has " + std::to_string(vocab.size()) +
+                                      " tokens but the model " + modelPath + " has a vocabulary of " +
                                       std::to_string(c.vocabSize));
   {  // llama.cpp requires unique token texts
     std::unordered_map<std::string, int32_t> seen;
     for (int32_t id = 0; id < vocab.size(); ++id) {
       auto [it, inserted] = seen.emplace(vocab.tokens[id].text, id);
       if (!inserted)
-        fail(ErrorCode::InvalidModel, tokenizer->path() + ": tokens " + std::to_string(it->second) + " and " +
+        fail(ErrorCode::InvalidModel, tokenizer.path() + ": tokens " + std::to_string(it->second) + " and " +
                                           std::to_string(id) + " have the same text, which GGUF does not allow");
     }
   }
 
-  GgufWriter w;
-  std::string name = o.modelPath.substr(o.modelPath.find_last_of("/\\") + 1);
-  name = name.substr(0, name.find_last_of('.'));
   w.setString("general.architecture", "llama");
   w.setString("general.name", name.empty() ? "llama" : name);
-  w.setU32("general.file_type", target.fileType);
+  w.setU32("general.file_type", fileType);
   w.setU32("general.quantization_version", 2);
   w.setU32("general.alignment", 32);
   w.setU32("llama.vocab_size", uint32_t(c.vocabSize));
@@ -123,6 +107,27 @@ ConvertResult convertToGguf(const ConvertOptions& o) {
   w.setBool("tokenizer.ggml.add_bos_token", vocab.addBos);
   w.setBool("tokenizer.ggml.add_eos_token", false);
   w.setBool("tokenizer.ggml.add_space_prefix", vocab.addSpacePrefix);
+}
+
+ConvertResult convertToGguf(const ConvertOptions& o) {
+  TargetType target = parseType(o.type);
+  if (o.outPath.empty()) fail(ErrorCode::InvalidArgument, "out must be a file path");
+  if (o.outPath == o.modelPath || o.outPath == o.tokenizerPath)
+    fail(ErrorCode::InvalidArgument, "out must differ from the input files (" + o.outPath + ")");
+  auto weights = loadModelWeights(o.modelPath);
+  std::shared_ptr<const Tokenizer> tokenizer;
+  if (!o.tokenizerPath.empty()) {
+    tokenizer = Tokenizer::load(o.tokenizerPath);
+  } else if (weights->format == "gguf") {
+    tokenizer = Tokenizer::load(o.modelPath);
+  } else {
+    fail(ErrorCode::InvalidArgument, "tokenizer is required for " + o.modelPath + " (a llama2.c checkpoint has none)");
+  }
+  const ModelConfig& c = weights->config;
+  GgufWriter w;
+  std::string name = o.modelPath.substr(o.modelPath.find_last_of("/\\") + 1);
+  name = name.substr(0, name.find_last_of('.'));
+  addLlamaMetadata(w, c, *tokenizer, o.modelPath, name, target.fileType);
 
   ConvertResult result;
   result.outPath = o.outPath;

@@ -23,6 +23,17 @@ struct ConvertResult {
   std::vector<std::string> fallbacks;
 };
 
+class GgufWriter;
+class Tokenizer;
+struct ModelConfig;
+
+// The GGUF metadata of a `llama` model with this config and tokenizer (architecture, shape, RoPE, norm epsilon,
+// the full SentencePiece vocabulary), as convertToGguf writes it; fileType is general.file_type (0 f32, 1 f16,
+// 7 q8_0, 32 bf16). Throws InvalidModel (naming the tokenizer file and modelPath) when the vocabularies differ or
+// two tokens have the same text (GGUF forbids it).
+void addLlamaMetadata(GgufWriter& w, const ModelConfig& c, const Tokenizer& tokenizer, const std::string& modelPath,
+                      const std::string& name, uint32_t fileType);
+
 // Throws InvalidArgument (bad type, same input and output), InvalidModel (bad inputs, naming the file), Io.
 ConvertResult convertToGguf(const ConvertOptions& options);
 

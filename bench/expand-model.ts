@@ -1,0 +1,182 @@
+// Builds the benchmark model of issue 6: a function-preserving expansion of stories260K (and its drafter) into a
+// TinyLlama-1.1B-shaped model (see bench/expand-plan.ts for the mapping), written as GGUF f32 and f16 through the
+// project's GGUF writer, with the expanded drafter in Apple's layout beside it.
+//
+//   node --import tsx bench/expand-model.ts --out DIR [--dim 2048 --ffn 5632 --layers 22 --heads 32 --kv-heads 4]
+//        [--source stories260K.bin --tokenizer tok512.bin --drafter models/stories260K-drafter] [--types f32,f16]
+//
+// Writes DIR/model-f32.gguf, DIR/model-f16.gguf, DIR/drafter/{config.json,model.safetensors}, DIR/expansion.json.
+import { Command } from 'commander';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import { native } from '../lib/native.js';
+import { SafetensorsReader, SafetensorsWriter } from '../lib/safetensors.js';
+import {
+  type DrafterJsonConfig,
+  type ExpansionTarget,
+  expandDrafterTensor,
+  expandedDrafterConfig,
+  expandedTensors,
+  parameterCount,
+  planExpansion,
+} from './expand-plan.js';
+
+const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const modelsDir = process.env.REDRAFTER_MODELS ?? resolve(repoRoot, '..', 'shared', 'models');
+
+export const tinyLlamaShape: ExpansionTarget = { dim: 2048, hiddenDim: 5632, nLayers: 22, nHeads: 32, nKvHeads: 4 };
+
+export interface ExpandOptions {
+  source: string;
+  tokenizer: string;
+  /** Apple-format drafter directory of the source model, or null for none. */
+  drafter: string | null;
+  out: string;
+  target: ExpansionTarget;
+  types: ('f32' | 'f16')[];
+  /** Progress lines on stderr. */
+  log?: (line: string) => void;
+}
+
+export interface ExpandResult {
+  models: Record<string, string>;
+  drafter: string | null;
+  parameters: number;
+}
+
+/** Writes the expanded model(s) and drafter into options.out. */
+export async function expandModel(o: ExpandOptions): Promise<ExpandResult> {
+  const log = o.log ?? (() => undefined);
+  const src = native().benchModel.readModelTensors(o.source);
+  const plan = planExpansion(src.config, o.target);
+  mkdirSync(o.out, { recursive: true });
+  const t = o.target;
+  const parameters = parameterCount(t, src.config.vocabSize, !src.config.tiedClassifier);
+  const models: Record<string, string> = {};
+  for (const type of o.types) {
+    const path = join(o.out, `model-${type}.gguf`);
+    const tensors = expandedTensors(plan, src.tensors);
+    let done = 0;
+    const started = Date.now();
+    native().benchModel.writeGguf(path, {
+      type,
+      tokenizer: o.tokenizer,
+      name: `stories260K-expanded-${t.dim}x${t.nLayers}`,
+      config: {
+        ...t,
+        vocabSize: src.config.vocabSize,
+        contextLength: src.config.contextLength,
+        normEps: plan.normEps,
+        ropeTheta: src.config.ropeTheta,
+      },
+      tensors: tensors.map((x) => ({
+        ...x,
+        produce: () => {
+          const data = x.produce();
+          done++;
+          if (done % 9 === 0 || done === tensors.length) {
+            log(`${path}: ${done}/${tensors.length} tensors, ${((Date.now() - started) / 1000).toFixed(0)} s`);
+          }
+          return data;
+        },
+      })),
+    });
+    models[type] = path;
+  }
+  let drafterOut: string | null = null;
+  if (o.drafter) {
+    drafterOut = join(o.out, 'drafter');
+    mkdirSync(drafterOut, { recursive: true });
+    const cfg = JSON.parse(readFileSync(join(o.drafter, 'config.json'), 'utf8')) as DrafterJsonConfig;
+    const newCfg = expandedDrafterConfig(cfg, plan);
+    await using reader = await SafetensorsReader.open(join(o.drafter, 'model.safetensors'));
+    const names = reader.names();
+    const expanded = [];
+    for (const name of names) {
+      const info = reader.info(name);
+      expanded.push(expandDrafterTensor(name, [...info.shape], await reader.readFloat32(name), cfg, plan));
+    }
+    const writer = await SafetensorsWriter.create(
+      join(drafterOut, 'model.safetensors'),
+      expanded.map((x) => ({ name: x.name, dtype: 'F32' as const, shape: x.shape })),
+      { format: 'pt' },
+    );
+    for (const x of expanded) await writer.write(x.name, x.data);
+    await writer.finish();
+    writeFileSync(join(drafterOut, 'config.json'), JSON.stringify(newCfg, null, 2) + '\n');
+  }
+  writeFileSync(
+    join(o.out, 'expansion.json'),
+    JSON.stringify(
+      {
+        source: o.source,
+        tokenizer: o.tokenizer,
+        drafter: o.drafter,
+        sourceConfig: src.config,
+        target: t,
+        headDim: plan.targetHeadDim,
+        normEps: plan.normEps,
+        layerOf: plan.layerOf,
+        queryHeadOf: plan.queryHeadOf,
+        parameters,
+        models,
+        expandedDrafter: drafterOut,
+      },
+      null,
+      2,
+    ) + '\n',
+  );
+  return { models, drafter: drafterOut, parameters };
+}
+
+function positiveInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n <= 0) throw new RangeError(`expected a positive integer, got '${value}'`);
+  return n;
+}
+
+async function main(argv: string[]): Promise<void> {
+  const defaultDrafter = join(repoRoot, 'models', 'stories260K-drafter');
+  const program = new Command()
+    .name('expand-model')
+    .description('Function-preserving expansion of stories260K (and its drafter) into a wide, deep benchmark model')
+    .requiredOption('--out <dir>', 'output directory')
+    .option('--source <file>', 'source model', join(modelsDir, 'stories260K.bin'))
+    .option('--tokenizer <file>', 'source tokenizer', join(modelsDir, 'tok512.bin'))
+    .option('--drafter <dir>', 'source drafter (Apple layout); "none" to skip', defaultDrafter)
+    .option('--dim <n>', 'residual width D', positiveInt, tinyLlamaShape.dim)
+    .option('--ffn <n>', 'FFN width', positiveInt, tinyLlamaShape.hiddenDim)
+    .option('--layers <n>', 'layers', positiveInt, tinyLlamaShape.nLayers)
+    .option('--heads <n>', 'query heads', positiveInt, tinyLlamaShape.nHeads)
+    .option('--kv-heads <n>', 'KV heads', positiveInt, tinyLlamaShape.nKvHeads)
+    .option('--types <list>', 'comma-separated GGUF matrix types (f32, f16)', 'f32,f16');
+  program.parse(argv);
+  const o = program.opts();
+  const types = String(o.types).split(',').map((s) => s.trim());
+  for (const ty of types) if (ty !== 'f32' && ty !== 'f16') throw new RangeError(`--types: unknown type '${ty}'`);
+  let drafter: string | null = o.drafter === 'none' ? null : resolve(o.drafter);
+  if (drafter && !existsSync(join(drafter, 'config.json'))) {
+    if (o.drafter !== defaultDrafter) throw new Error(`--drafter: ${drafter} has no config.json`);
+    process.stderr.write(`no drafter at ${drafter}: writing the model only\n`);
+    drafter = null;
+  }
+  const result = await expandModel({
+    source: resolve(o.source),
+    tokenizer: resolve(o.tokenizer),
+    drafter,
+    out: resolve(o.out),
+    target: { dim: o.dim, hiddenDim: o.ffn, nLayers: o.layers, nHeads: o.heads, nKvHeads: o.kvHeads },
+    types: types as ('f32' | 'f16')[],
+    log: (line) => process.stderr.write(line + '\n'),
+  });
+  process.stdout.write(JSON.stringify(result) + '\n');
+}
+
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  main(process.argv).catch((err: Error) => {
+    process.stderr.write(`expand-model: ${err.message}\n`);
+    process.exitCode = 1;
+  });
+}
