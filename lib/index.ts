@@ -9,3 +9,7 @@ export {
   type ForwardOptions,
   type ForwardResult,
 } from './model.js';
+export { loadEngine, Engine, type LoadEngineOptions, type EngineInfo, type Backend } from './engine.js';
+export { Session, type GenerateChunk, type GenerationResult, type FinishReason, type Prompt } from './session.js';
+export type { GenerateOptions, SessionOptions } from './generation-options.js';
+export type { GenerationStats } from './stats.js';
