@@ -19,3 +19,7 @@ export {
   type SamplingOptions,
   type Verification,
 } from './ops.js';
+export { loadEngine, Engine, type LoadEngineOptions, type EngineInfo, type Backend } from './engine.js';
+export { Session, type GenerateChunk, type GenerationResult, type FinishReason, type Prompt } from './session.js';
+export type { GenerateOptions, SessionOptions } from './generation-options.js';
+export type { GenerationStats } from './stats.js';

@@ -5,9 +5,11 @@
 #include <vector>
 
 #include "addon/args.h"
+#include "addon/class_registry.h"
 #include "addon/errors.h"
 #include "addon/registry.h"
 #include "addon/session.h"
+#include "addon/text_tokenizer.h"
 #include "cpu/executor/cpu_executor.h"
 
 namespace redrafter::addon {
@@ -87,15 +89,12 @@ Napi::Object responseToJs(Napi::Env env, const Response& r) {
 
 // ---- Engine ------------------------------------------------------------------------------------------
 
-Napi::FunctionReference Engine::constructor;
-
 Napi::Function Engine::Define(Napi::Env env) {
   Napi::Function f = DefineClass(env, "Engine",
                                  {InstanceMethod("modelInfo", &Engine::ModelInfo),
                                   InstanceMethod("createSession", &Engine::CreateSession),
                                   InstanceMethod("dispose", &Engine::Dispose)});
-  constructor = Napi::Persistent(f);
-  constructor.SuppressDestruct();
+  storeConstructor(env, "Engine", f);
   return f;
 }
 
@@ -223,7 +222,7 @@ class LoadEngineWorker : public PromiseWorker {
  protected:
   void Run() override { executor_ = factory_(options_); }
   Napi::Value Resolve(Napi::Env env) override {
-    Napi::Object object = Engine::constructor.New({});
+    Napi::Object object = constructorOf(env, "Engine").New({});
     Engine::Unwrap(object)->attach(env, std::move(executor_), onResponses_.Value());
     return object;
   }
@@ -273,6 +272,7 @@ void InitExecutor(Napi::Env env, Napi::Object exports) {
   Napi::Object ns = Napi::Object::New(env);
   ns.Set("Engine", Engine::Define(env));
   ns.Set("Session", Session::Define(env));
+  TextTokenizer::Init(env, ns);
   ns.Set("loadEngine", Napi::Function::New(env, LoadEngine, "loadEngine"));
   Napi::Array names = Napi::Array::New(env);
   uint32_t i = 0;
