@@ -151,10 +151,10 @@ async function main(argv: string[]): Promise<void> {
     .option('--layers <n>', 'layers', positiveInt, tinyLlamaShape.nLayers)
     .option('--heads <n>', 'query heads', positiveInt, tinyLlamaShape.nHeads)
     .option('--kv-heads <n>', 'KV heads', positiveInt, tinyLlamaShape.nKvHeads)
-    .option('--types <list>', 'comma-separated GGUF matrix types (f32, f16)', 'f32,f16');
+    .option('--types <list>', 'comma-separated GGUF matrix types (f32, f16; none: the drafter only)', 'f32,f16');
   program.parse(argv);
   const o = program.opts();
-  const types = String(o.types).split(',').map((s) => s.trim());
+  const types = String(o.types).split(',').map((s) => s.trim()).filter((s) => s !== '' && s !== 'none');
   for (const ty of types) if (ty !== 'f32' && ty !== 'f16') throw new RangeError(`--types: unknown type '${ty}'`);
   let drafter: string | null = o.drafter === 'none' ? null : resolve(o.drafter);
   if (drafter && !existsSync(join(drafter, 'config.json'))) {

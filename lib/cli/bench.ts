@@ -1,0 +1,426 @@
+// `redrafter bench`: autoregressive decoding and ReDrafter on the same engine and model, and llama.cpp's
+// autoregressive decoding (node-llama-cpp) on the same GGUF with the same threads, as interleaved repeats in one
+// process; medians with min-max spread, tokens per step, paired ratios, whether the greedy outputs were identical,
+// where a ReDrafter step's time goes, and the cost of one forward of T tokens relative to T = 1.
+import type { Command } from 'commander';
+import { existsSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { loadEngine, type Engine } from '../engine.js';
+import { Model } from '../model.js';
+import type { GenerationResult } from '../session.js';
+import { intArg } from './generate.js';
+
+export interface BenchOptions {
+  model: string;
+  tokenizer?: string;
+  drafter?: string;
+  prompts: string[];
+  maxTokens: number;
+  repeats: number;
+  threads: number;
+  beamWidth: number;
+  beamLength: number;
+  llamaCpp: boolean;
+  /** Token counts for the forward-cost curve; empty: skip it. */
+  forwardCost: number[];
+  /** Progress lines (stderr). */
+  log?: (line: string) => void;
+}
+
+type Variant = 'ar' | 'redrafter' | 'llamacpp';
+
+export interface RunRecord {
+  variant: Variant;
+  repeat: number;
+  prompt: number;
+  tokens: number[];
+  /** Decoding wall time in JS, from the first generated token to the last. */
+  decodeSeconds: number;
+  /** Tokens after the first (the first comes from the prefill). */
+  decodeTokens: number;
+  steps: number;
+  /** ours only: the executor's own counters (seconds). */
+  native?: { decode: number; draft: number; verify: number; other: number; prefill: number };
+}
+
+export interface VariantSummary {
+  tokensPerSecond: { median: number; min: number; max: number };
+  tokensPerStep: number;
+  runs: number;
+}
+
+export interface BenchReport {
+  machine: { cpu: string; cores: number; threads: number; isa?: string };
+  model: { path: string; weightType?: string; dim: number; nLayers: number; parameters?: number };
+  settings: { prompts: number; maxTokens: number; repeats: number; beamWidth: number; beamLength: number };
+  ar: VariantSummary;
+  redrafter: VariantSummary | null;
+  llamaCpp: VariantSummary | null;
+  /** Medians of the per-repeat (paired) ratios of tokens/s. */
+  ratios: { redrafterOverAr: number | null; redrafterOverLlamaCpp: number | null; arOverLlamaCpp: number | null };
+  identical: { redrafterEqualsAr: boolean | null; llamaCppEqualsAr: boolean | null };
+  /** ReDrafter, milliseconds per decoding step (totals over all runs / steps). */
+  stepBreakdownMs: {
+    drafting: number;
+    verification: number;
+    treeCommitAndBookkeeping: number;
+    node: number;
+    total: number;
+    arStep: number;
+  } | null;
+  /** forward of T tokens (after a 32-token prefix) relative to T = 1: median seconds and ratio. */
+  forwardCost: { tokens: number; seconds: number; relative: number }[];
+  runs: RunRecord[];
+}
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+
+function summarize(runs: RunRecord[], repeats: number): VariantSummary {
+  const perRepeat: number[] = [];
+  for (let r = 0; r < repeats; r++) {
+    const rs = runs.filter((x) => x.repeat === r);
+    const tokens = rs.reduce((s, x) => s + x.decodeTokens, 0);
+    const secs = rs.reduce((s, x) => s + x.decodeSeconds, 0);
+    if (secs > 0) perRepeat.push(tokens / secs);
+  }
+  const tokens = runs.reduce((s, x) => s + x.decodeTokens, 0);
+  const steps = runs.reduce((s, x) => s + x.steps, 0);
+  return {
+    tokensPerSecond: { median: median(perRepeat), min: Math.min(...perRepeat), max: Math.max(...perRepeat) },
+    tokensPerStep: steps > 0 ? tokens / steps : 0,
+    runs: runs.length,
+  };
+}
+
+function pairedRatio(runs: RunRecord[], a: Variant, b: Variant, repeats: number): number | null {
+  const ratios: number[] = [];
+  for (let r = 0; r < repeats; r++) {
+    const rate = (v: Variant) => {
+      const rs = runs.filter((x) => x.variant === v && x.repeat === r);
+      const secs = rs.reduce((s, x) => s + x.decodeSeconds, 0);
+      return rs.length && secs > 0 ? rs.reduce((s, x) => s + x.decodeTokens, 0) / secs : NaN;
+    };
+    const q = rate(a) / rate(b);
+    if (Number.isFinite(q)) ratios.push(q);
+  }
+  return ratios.length ? median(ratios) : null;
+}
+
+async function ourRun(
+  engine: Engine,
+  variant: 'ar' | 'redrafter',
+  o: BenchOptions,
+  prompt: number[],
+  repeat: number,
+  index: number,
+): Promise<RunRecord> {
+  const session =
+    variant === 'ar' ? engine.createSession({ beamWidth: 0 }) : engine.createSession({ beamWidth: o.beamWidth, beamLength: o.beamLength });
+  const tokens: number[] = [];
+  let first = 0;
+  const stream = session.generate(prompt, { maxTokens: o.maxTokens, temperature: 0 });
+  let result: GenerationResult;
+  for (;;) {
+    const r = await stream.next();
+    if (r.done) {
+      result = r.value;
+      break;
+    }
+    if (tokens.length === 0 && r.value.tokens.length > 0) first = performance.now();
+    tokens.push(...r.value.tokens);
+  }
+  const end = performance.now();
+  const s = result.stats;
+  return {
+    variant,
+    repeat,
+    prompt: index,
+    tokens: result.tokens,
+    decodeSeconds: tokens.length > 1 ? (end - first) / 1000 : 0,
+    decodeTokens: Math.max(0, result.tokens.length - 1),
+    steps: s.steps,
+    native: {
+      decode: Math.max(0, s.totalSeconds - s.prefillSeconds),
+      draft: s.draftingSeconds,
+      verify: s.verificationSeconds,
+      other: Math.max(0, s.totalSeconds - s.prefillSeconds - s.draftingSeconds - s.verificationSeconds),
+      prefill: s.prefillSeconds,
+    },
+  };
+}
+
+interface LlamaCppRunner {
+  run(prompt: number[], repeat: number, index: number): Promise<RunRecord>;
+  dispose(): Promise<void>;
+}
+
+async function llamaCppRunner(o: BenchOptions, eos: number, contextSize: number): Promise<LlamaCppRunner> {
+  const { getLlama } = await import('node-llama-cpp');
+  const llama = await getLlama({ gpu: false, build: 'never', logLevel: 'error' as never });
+  const model = await llama.loadModel({ modelPath: o.model });
+  const context = await model.createContext({ contextSize, threads: o.threads, batchSize: contextSize });
+  const sequence = context.getSequence();
+  return {
+    async run(prompt, repeat, index) {
+      await sequence.clearHistory();
+      const tokens: number[] = [];
+      let first = 0;
+      for await (const t of sequence.evaluate(prompt as never[], { temperature: 0 })) {
+        const id = t as unknown as number;
+        if (id === eos) break;
+        if (tokens.length === 0) first = performance.now();
+        tokens.push(id);
+        if (tokens.length >= o.maxTokens) break;
+      }
+      const end = performance.now();
+      return {
+        variant: 'llamacpp',
+        repeat,
+        prompt: index,
+        tokens,
+        decodeSeconds: tokens.length > 1 ? (end - first) / 1000 : 0,
+        decodeTokens: Math.max(0, tokens.length - 1),
+        steps: Math.max(0, tokens.length - 1),
+      };
+    },
+    async dispose() {
+      await context.dispose();
+      await model.dispose();
+      await llama.dispose();
+    },
+  };
+}
+
+/** The forward of T tokens after a 32-token prefix, median over `reps`, relative to T = 1. */
+export async function forwardCostCurve(
+  modelPath: string,
+  threads: number,
+  counts: number[],
+  reps = 3,
+): Promise<{ tokens: number; seconds: number; relative: number }[]> {
+  const model = await Model.load(modelPath, { threads });
+  try {
+    const prefix = 32;
+    const maxT = Math.max(1, ...counts);
+    const ctx = model.createContext({ capacity: Math.min(model.config.contextLength, prefix + maxT) });
+    const vocab = model.config.vocabSize;
+    const ids = (n: number, salt: number) => Array.from({ length: n }, (_, i) => 3 + ((i * 7919 + salt * 104729) % (vocab - 3)));
+    await ctx.forward(ids(prefix, 0), { outputs: [prefix - 1] });
+    const all = [1, ...counts.filter((t) => t !== 1)];
+    const times = new Map<number, number[]>(all.map((t) => [t, []]));
+    for (let r = 0; r < reps; r++) {
+      for (const t of all) {
+        const tokens = ids(t, r + 1);
+        const start = performance.now();
+        await ctx.forward(tokens, { outputs: tokens.map((_, i) => i) }); // a tree verification wants every row
+        times.get(t)!.push((performance.now() - start) / 1000);
+        ctx.truncate(prefix);
+      }
+    }
+    ctx.dispose();
+    const base = median(times.get(1)!);
+    return [...times.entries()]
+      .sort((a, b) => a[0] - b[0])
+      .map(([tokens, ts]) => ({ tokens, seconds: median(ts), relative: median(ts) / base }));
+  } finally {
+    model.dispose();
+  }
+}
+
+export async function runBench(o: BenchOptions): Promise<BenchReport> {
+  const log = o.log ?? (() => undefined);
+  const useDrafter = o.drafter !== undefined && o.beamWidth > 0;
+  const probe = await Model.load(o.model, { threads: 1 });
+  const config = probe.config;
+  probe.dispose();
+  const engine = await loadEngine({
+    model: o.model,
+    tokenizer: o.tokenizer,
+    drafter: useDrafter ? o.drafter : null,
+    backend: 'cpu',
+    threads: o.threads,
+  });
+  const runs: RunRecord[] = [];
+  let llama: LlamaCppRunner | null = null;
+  try {
+    const info = engine.info;
+    const prompts = o.prompts.map((p) => [...engine.codec.encode(p, true)]);
+    const contextSize = Math.min(info.contextLength, Math.max(...prompts.map((p) => p.length)) + o.maxTokens + 8);
+    if (o.llamaCpp) {
+      if (!o.model.endsWith('.gguf')) throw new Error(`--llama-cpp needs a GGUF model (${o.model})`);
+      llama = await llamaCppRunner(o, engine.codec.eos, contextSize);
+    }
+    const variants: Variant[] = ['ar', ...(useDrafter ? (['redrafter'] as const) : []), ...(llama ? (['llamacpp'] as const) : [])];
+    // warm-up: page the weights in and start the thread pools (not recorded)
+    for (const v of variants) {
+      const warm = { ...o, maxTokens: Math.min(8, o.maxTokens) };
+      if (v === 'llamacpp') await llama!.run(prompts[0].slice(), -1, 0);
+      else await ourRun(engine, v, warm, prompts[0], -1, 0);
+    }
+    for (let r = 0; r < o.repeats; r++) {
+      for (let p = 0; p < prompts.length; p++) {
+        // rotate the order every repeat so drift on a noisy machine falls on every variant alike
+        const order = variants.map((_, i) => variants[(i + r + p) % variants.length]);
+        for (const v of order) {
+          const rec = v === 'llamacpp' ? await llama!.run(prompts[p], r, p) : await ourRun(engine, v, o, prompts[p], r, p);
+          runs.push(rec);
+          log(
+            `repeat ${r + 1}/${o.repeats} prompt ${p + 1}/${prompts.length} ${v}: ${rec.decodeTokens} tokens, ` +
+              `${(rec.decodeTokens / Math.max(1e-9, rec.decodeSeconds)).toFixed(2)} tokens/s`,
+          );
+        }
+      }
+    }
+  } finally {
+    await llama?.dispose();
+    await engine.dispose();
+  }
+  const of = (v: Variant) => runs.filter((x) => x.variant === v);
+  const same = (a: Variant, b: Variant) =>
+    of(a).every((x) => {
+      const y = runs.find((z) => z.variant === b && z.repeat === x.repeat && z.prompt === x.prompt)!;
+      const n = Math.min(x.tokens.length, y.tokens.length);
+      // llama.cpp stops at maxTokens exactly; ours may overshoot by a step's extra tokens: compare the common part
+      return n > 0 && x.tokens.slice(0, n).every((t, i) => t === y.tokens[i]);
+    });
+  const rd = of('redrafter');
+  let stepBreakdownMs: BenchReport['stepBreakdownMs'] = null;
+  if (rd.length) {
+    const steps = rd.reduce((s, x) => s + x.steps, 0);
+    const sum = (f: (x: RunRecord) => number) => rd.reduce((s, x) => s + f(x), 0);
+    const ms = (v: number) => (1000 * v) / Math.max(1, steps);
+    const ar = of('ar');
+    stepBreakdownMs = {
+      drafting: ms(sum((x) => x.native!.draft)),
+      verification: ms(sum((x) => x.native!.verify)),
+      treeCommitAndBookkeeping: ms(sum((x) => x.native!.other)),
+      node: ms(sum((x) => Math.max(0, x.decodeSeconds - x.native!.decode))),
+      total: ms(sum((x) => x.decodeSeconds)),
+      arStep: (1000 * ar.reduce((s, x) => s + x.decodeSeconds, 0)) / Math.max(1, ar.reduce((s, x) => s + x.steps, 0)),
+    };
+  }
+  const forwardCost = o.forwardCost.length ? await forwardCostCurve(o.model, o.threads, o.forwardCost) : [];
+  return {
+    machine: { cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, threads: o.threads, isa: config.isa },
+    model: { path: o.model, dim: config.dim, nLayers: config.nLayers, weightType: config.weightType },
+    settings: {
+      prompts: o.prompts.length,
+      maxTokens: o.maxTokens,
+      repeats: o.repeats,
+      beamWidth: useDrafter ? o.beamWidth : 0,
+      beamLength: useDrafter ? o.beamLength : 0,
+    },
+    ar: summarize(of('ar'), o.repeats),
+    redrafter: rd.length ? summarize(rd, o.repeats) : null,
+    llamaCpp: of('llamacpp').length ? summarize(of('llamacpp'), o.repeats) : null,
+    ratios: {
+      redrafterOverAr: pairedRatio(runs, 'redrafter', 'ar', o.repeats),
+      redrafterOverLlamaCpp: pairedRatio(runs, 'redrafter', 'llamacpp', o.repeats),
+      arOverLlamaCpp: pairedRatio(runs, 'ar', 'llamacpp', o.repeats),
+    },
+    identical: {
+      redrafterEqualsAr: rd.length ? same('redrafter', 'ar') : null,
+      llamaCppEqualsAr: of('llamacpp').length ? same('llamacpp', 'ar') : null,
+    },
+    stepBreakdownMs,
+    forwardCost,
+    runs,
+  };
+}
+
+function formatReport(r: BenchReport): string {
+  const f = (x: number, d = 2) => x.toFixed(d);
+  const row = (name: string, s: VariantSummary | null) =>
+    s
+      ? `${name.padEnd(28)} ${f(s.tokensPerSecond.median).padStart(8)} [${f(s.tokensPerSecond.min)}-${f(s.tokensPerSecond.max)}]`.padEnd(60) +
+        f(s.tokensPerStep)
+      : `${name.padEnd(28)} (not run)`;
+  const ratio = (x: number | null) => (x === null ? 'n/a' : `${f(x)}x`);
+  const yes = (x: boolean | null) => (x === null ? 'n/a' : x ? 'yes' : 'NO');
+  const lines = [
+    `model    ${r.model.path} (${r.model.weightType ?? '?'}, dim ${r.model.dim}, ${r.model.nLayers} layers)`,
+    `machine  ${r.machine.cpu}, ${r.machine.cores} cores, ${r.machine.threads} threads, ${r.machine.isa ?? '?'} kernels`,
+    `runs     ${r.settings.prompts} prompt(s) x ${r.settings.maxTokens} tokens, ${r.settings.repeats} interleaved repeats, greedy`,
+    '',
+    `${'decoding'.padEnd(28)} ${'tokens/s median [min-max]'.padEnd(31)} tokens/step`,
+    row('autoregressive (redrafter)', r.ar),
+    row(`ReDrafter W=${r.settings.beamWidth} L=${r.settings.beamLength}`, r.redrafter),
+    row('autoregressive (llama.cpp)', r.llamaCpp),
+    '',
+    `ReDrafter / AR          ${ratio(r.ratios.redrafterOverAr)}`,
+    `ReDrafter / llama.cpp   ${ratio(r.ratios.redrafterOverLlamaCpp)}`,
+    `AR / llama.cpp          ${ratio(r.ratios.arOverLlamaCpp)}`,
+    `identical greedy output ReDrafter = AR: ${yes(r.identical.redrafterEqualsAr)}; llama.cpp = AR: ${yes(r.identical.llamaCppEqualsAr)}`,
+  ];
+  if (r.stepBreakdownMs) {
+    const b = r.stepBreakdownMs;
+    const pct = (x: number) => `${f(x, 1)} ms (${f((100 * x) / Math.max(1e-9, b.total), 0)}%)`;
+    lines.push(
+      '',
+      `ReDrafter step (mean over all runs): ${f(b.total, 1)} ms; an autoregressive step: ${f(b.arStep, 1)} ms`,
+      `  drafting                    ${pct(b.drafting)}`,
+      `  verification (forward+acc.) ${pct(b.verification)}`,
+      `  tree, KV commit, glue       ${pct(b.treeCommitAndBookkeeping)}`,
+      `  Node (JS side, streaming)   ${pct(b.node)}`,
+    );
+  }
+  if (r.forwardCost.length) {
+    lines.push('', 'forward of T tokens relative to T=1 (after a 32-token prefix, all T rows out):');
+    lines.push('  T        ' + r.forwardCost.map((c) => String(c.tokens).padStart(7)).join(''));
+    lines.push('  ms       ' + r.forwardCost.map((c) => f(c.seconds * 1000, 1).padStart(7)).join(''));
+    lines.push('  relative ' + r.forwardCost.map((c) => f(c.relative).padStart(7)).join(''));
+  }
+  return lines.join('\n') + '\n';
+}
+
+const defaultPrompts = ['Once upon a time', 'Lily and Ben went to the park', 'The little dog was sad because'];
+
+export function register(program: Command): void {
+  program
+    .command('bench')
+    .description('ReDrafter vs autoregressive decoding on one engine, and llama.cpp on the same GGUF')
+    .requiredOption('--model <file>', 'model file (GGUF for the llama.cpp comparison)')
+    .option('--tokenizer <file>', 'tokenizer (default: the GGUF model\'s own)')
+    .option('--drafter <dir>', 'drafter directory (Apple layout); without it only autoregressive decoding runs')
+    .option('--prompt <text...>', 'prompt(s)', defaultPrompts)
+    .option('--max-tokens <n>', 'tokens generated per run', intArg(2, 1 << 20), 64)
+    .option('--repeats <n>', 'interleaved repeats', intArg(1, 1000), 3)
+    .option('--threads <n>', 'CPU threads, for both engines (default: all cores)', intArg(1, 1024))
+    .option('--beam-width <n>', 'ReDrafter beams per step', intArg(0, 1024), 8)
+    .option('--beam-length <n>', "tokens per beam, the LLM's own included", intArg(2, 64), 5)
+    .option('--no-llama-cpp', 'skip node-llama-cpp')
+    .option('--forward-cost <list>', 'token counts T for the forward-cost curve ("" to skip)', '1,2,4,8,16,32')
+    .option('--json', 'print one JSON object instead of the table')
+    .action(async (opts) => {
+      if (!existsSync(opts.model)) throw new Error(`--model ${opts.model}: no such file`);
+      const forwardCost = String(opts.forwardCost)
+        .split(',')
+        .filter((s) => s.trim() !== '')
+        .map((s) => {
+          const n = Number(s);
+          if (!Number.isInteger(n) || n < 1 || n > 512) throw new RangeError(`--forward-cost: '${s}' is not a count in [1, 512]`);
+          return n;
+        });
+      const report = await runBench({
+        model: opts.model,
+        tokenizer: opts.tokenizer,
+        drafter: opts.drafter,
+        prompts: opts.prompt,
+        maxTokens: opts.maxTokens,
+        repeats: opts.repeats,
+        threads: opts.threads ?? cpus().length,
+        beamWidth: opts.beamWidth,
+        beamLength: opts.beamLength,
+        llamaCpp: opts.llamaCpp,
+        forwardCost,
+        log: opts.json ? undefined : (line) => process.stderr.write(line + '\n'),
+      });
+      process.stdout.write(opts.json ? JSON.stringify(report) + '\n' : formatReport(report));
+      const bad = report.identical.redrafterEqualsAr === false || report.identical.llamaCppEqualsAr === false;
+      if (bad) process.exitCode = 1;
+    });
+}
