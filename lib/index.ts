@@ -1,3 +1,11 @@
 // redrafter: ReDrafter speculative decoding for Node.js.
 export { ErrorCodes, type ErrorCode, type RedrafterError, isRedrafterError } from './errors.js';
 export { native, type NativeModule } from './native.js';
+export {
+  Model,
+  Context,
+  type ModelConfig,
+  type LoadModelOptions,
+  type ForwardOptions,
+  type ForwardResult,
+} from './model.js';

@@ -18,6 +18,11 @@ using kernels::Isa;
 
 namespace {
 
+// Throws InvalidArgument "<field>[i...] <message>" (message starts with the index) unless `condition` holds.
+inline void requireAt(bool condition, const char* field, const std::string& message) {
+  if (!condition) fail(ErrorCode::InvalidArgument, std::string(field) + message);
+}
+
 std::string shapeOf(const TensorView& t) { return "[" + std::to_string(t.rows) + ", " + std::to_string(t.cols) + "]"; }
 
 void checkTensor(const ModelWeights& w, const TensorView& t, const std::string& name, int64_t rows, int64_t cols) {
@@ -203,28 +208,23 @@ void Transformer::forwardBatch(const ForwardRequest* requests, size_t count) {
                                            " cached exceed the context capacity " +
                                            std::to_string(q.cache->capacity()));
     for (int32_t i = 0; i < n; ++i)
-      require(q.tokens[i] >= 0 && q.tokens[i] < c.vocabSize, "tokens",
-              "[" + std::to_string(i) + "] = " + std::to_string(q.tokens[i]) + " is outside the vocabulary [0, " +
+      requireAt(q.tokens[i] >= 0 && q.tokens[i] < c.vocabSize, "tokens", "[" + std::to_string(i) + "] = " + std::to_string(q.tokens[i]) + " is outside the vocabulary [0, " +
                   std::to_string(c.vocabSize) + ")");
     if (q.positions)
       for (int32_t i = 0; i < n; ++i)
-        require(q.positions[i] >= 0 && q.positions[i] < (1 << 24), "positions",
-                "[" + std::to_string(i) + "] = " + std::to_string(q.positions[i]) + " must be in [0, 2^24)");
+        requireAt(q.positions[i] >= 0 && q.positions[i] < (1 << 24), "positions", "[" + std::to_string(i) + "] = " + std::to_string(q.positions[i]) + " must be in [0, 2^24)");
     if (q.mask)
       for (int32_t i = 0; i < n; ++i) {
-        require(q.mask[static_cast<size_t>(i) * n + i] != 0, "mask",
-                "[" + std::to_string(i) + ", " + std::to_string(i) + "] must be 1 (a token attends to itself)");
+        requireAt(q.mask[static_cast<size_t>(i) * n + i] != 0, "mask", "[" + std::to_string(i) + ", " + std::to_string(i) + "] must be 1 (a token attends to itself)");
         for (int32_t j = i + 1; j < n; ++j)
-          require(q.mask[static_cast<size_t>(i) * n + j] == 0, "mask",
-                  "[" + std::to_string(i) + ", " + std::to_string(j) +
+          requireAt(q.mask[static_cast<size_t>(i) * n + j] == 0, "mask", "[" + std::to_string(i) + ", " + std::to_string(j) +
                       "] must be 0 (a token may only attend to earlier tokens)");
       }
     int32_t outs = q.outputRows ? q.outputCount : n;
     require(outs >= 0, "outputs", "count must not be negative");
     if (q.outputRows)
       for (int32_t i = 0; i < outs; ++i)
-        require(q.outputRows[i] >= 0 && q.outputRows[i] < n, "outputs",
-                "[" + std::to_string(i) + "] = " + std::to_string(q.outputRows[i]) + " is outside [0, " +
+        requireAt(q.outputRows[i] >= 0 && q.outputRows[i] < n, "outputs", "[" + std::to_string(i) + "] = " + std::to_string(q.outputRows[i]) + " is outside [0, " +
                     std::to_string(n) + ")");
     T += n;
     nOutTotal += outs;
