@@ -9,3 +9,17 @@ export {
   type ForwardOptions,
   type ForwardResult,
 } from './model.js';
+export {
+  Drafter,
+  loadDrafter,
+  saveDrafter,
+  startDrafterTraining,
+  measureAcceptance,
+  type DrafterConfig,
+  type DrafterDType,
+  type DraftOptions,
+  type LoadDrafterOptions,
+  type TrainDrafterOptions,
+  type TrainingProgress,
+  type TrainingResult,
+} from './drafter/index.js';

@@ -146,6 +146,7 @@ SelfDistillation generateSelfDistillation(Transformer& model, const SelfDistilla
       out.corpus.hidden.insert(out.corpus.hidden.end(), t.hidden.begin(), t.hidden.begin() + t.tokens.size() * D);
       out.corpus.offsets.push_back(int64_t(out.corpus.tokens.size()));
       out.promptLengths.push_back(t.promptLength);
+      out.greedyFrom.push_back(t.greedy ? std::min(t.sampledUntil, int32_t(t.tokens.size())) : int32_t(t.tokens.size()));
     }
   }
   return out;

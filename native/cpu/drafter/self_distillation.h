@@ -34,6 +34,8 @@ using DistillProgress = std::function<bool(int64_t done, int64_t planned)>;
 struct SelfDistillation {
   DistilledCorpus corpus;
   std::vector<int32_t> promptLengths;
+  std::vector<int32_t> greedyFrom;  // [s]: index from which text s is the model's greedy continuation (its length
+                                    // when it was sampled throughout)
   bool stopped = false;
 };
 
