@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import { register as registerDemo } from './demo.js';
 import { register as registerGenerate } from './generate.js';
 import { register as registerBench } from './bench.js';
+import { register as registerTrainDrafter } from './train-drafter.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -19,6 +20,7 @@ export function buildProgram(): Command {
   registerDemo(program);
   registerGenerate(program);
   registerBench(program);
+  registerTrainDrafter(program);
   return program;
 }
 
