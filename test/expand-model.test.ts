@@ -10,6 +10,7 @@ import { join } from 'node:path';
 
 import { Model } from '../lib/model.js';
 import { SafetensorsReader, writeSafetensors } from '../lib/safetensors.js';
+import { loadDrafter } from '../lib/drafter/index.js';
 import { expandModel } from '../bench/expand-model.js';
 import { planExpansion } from '../bench/expand-plan.js';
 import { fixtures, knownGoodFirstTokens, requireFixtures } from './helpers/fixtures.js';
@@ -230,4 +231,35 @@ test('expanded drafter: same logits and recurrent state from the expanded hidden
       for (let c = 64; c < 256; c++) assert.equal(s1[c], 0);
     }
   }
+});
+
+test('expanded drafter drafts the same beams as the source drafter (native beam search)', async () => {
+  const b = await built;
+  const small = await Model.load(fixtures.stories260K, { threads: 1 });
+  const big = await Model.load(b.main.models.f32, { threads: 1 });
+  for (const [srcDir, outDir] of [
+    [join(dir, 'src-drafter'), b.main.drafter!],
+    [join(dir, 'src-drafter-proj'), b.proj.drafter!],
+  ]) {
+    const d0 = await loadDrafter(srcDir, { model: small });
+    const d1 = await loadDrafter(outDir, { model: big });
+    const c0 = small.createContext({ capacity: 64 });
+    const c1 = big.createContext({ capacity: 64 });
+    let input = [1];
+    for (let step = 0; step < 8; step++) {
+      const r0 = await c0.forward(input, { outputs: [input.length - 1], hidden: true });
+      const r1 = await c1.forward(input, { outputs: [input.length - 1], hidden: true });
+      const next = argmax(r0.logits, 0, 512);
+      for (const [width, length] of [[1, 4], [4, 5], [8, 3]]) {
+        const a = await d0.draft(small, r0.hidden!, Int32Array.of(next), { beamWidth: width, beamLength: length });
+        const z = await d1.draft(big, r1.hidden!, Int32Array.of(next), { beamWidth: width, beamLength: length });
+        assert.deepEqual([...z.beams], [...a.beams], `${srcDir} step ${step} W=${width} L=${length}`);
+      }
+      input = [next];
+    }
+    c0.dispose();
+    c1.dispose();
+  }
+  small.dispose();
+  big.dispose();
 });
