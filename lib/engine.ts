@@ -1,5 +1,6 @@
 // loadEngine: a model (and its drafter) behind an executor of some backend; sessions generate on it.
 import { existsSync } from 'node:fs';
+import { readDrafterDirectory } from './drafter-directory.js';
 import { ErrorCodes, invalidArgument, type RedrafterError } from './errors.js';
 import { resolveSessionOptions, type SessionOptions } from './generation-options.js';
 import { native, type NativeEngine, type NativeModelInfo, type NativeResponse } from './native.js';
@@ -159,8 +160,9 @@ export async function loadEngine(options: LoadEngineOptions): Promise<Engine> {
     }
   };
   const codec = await addon.executor.TextTokenizer.load(tokenizer);
+  const drafterWeights = drafter === undefined ? undefined : await readDrafterDirectory(drafter);
   const nativeEngine = await addon.executor.loadEngine(
-    { backend, model, drafter, threads, contextLength, maxActiveRequests },
+    { backend, model, drafterWeights, threads, contextLength, maxActiveRequests },
     onResponses,
   );
   if (codec.size !== nativeEngine.modelInfo().vocabSize) {

@@ -148,13 +148,18 @@ export interface NativeExecutorRequest {
 export interface NativeEngineOptions {
   backend: string;
   model?: string;
-  drafter?: string;
+  /** cpu: the drafter's config and float32 tensors by Apple's names (lib/drafter-directory.ts) */
+  drafterWeights?: {
+    config: { vocabSize: number; hiddenSize: number; exitDim: number; numDraftLayers: number; rnn: boolean };
+    tensors: Record<string, Float32Array>;
+    source: string;
+  };
   engineDir?: string;
   threads?: number;
   contextLength?: number;
   maxActiveRequests?: number;
   /** backend-specific options, passed by name */
-  [option: string]: string | number | boolean | undefined;
+  [option: string]: unknown;
 }
 
 export interface NativeModelInfo {

@@ -40,9 +40,4 @@ std::shared_ptr<DraftSource> makeDrafterSource(std::shared_ptr<const Drafter> dr
   return std::make_shared<RecurrentDrafterSource>(std::move(drafter), std::move(model));
 }
 
-std::shared_ptr<DraftSource> loadDrafterSource(const std::string& dir, std::shared_ptr<const ModelWeights> model) {
-  // The drafter branch's safetensors loader is not merged yet: until it is, drafters come from makeDrafterSource.
-  fail(ErrorCode::Unsupported, dir + ": loading drafter directories is not available in this build yet");
-}
-
 }  // namespace redrafter::cpu
