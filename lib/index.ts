@@ -13,3 +13,17 @@ export { loadEngine, Engine, type LoadEngineOptions, type EngineInfo, type Backe
 export { Session, type GenerateChunk, type GenerationResult, type FinishReason, type Prompt } from './session.js';
 export type { GenerateOptions, SessionOptions } from './generation-options.js';
 export type { GenerationStats } from './stats.js';
+export {
+  Drafter,
+  loadDrafter,
+  saveDrafter,
+  startDrafterTraining,
+  measureAcceptance,
+  type DrafterConfig,
+  type DrafterDType,
+  type DraftOptions,
+  type LoadDrafterOptions,
+  type TrainDrafterOptions,
+  type TrainingProgress,
+  type TrainingResult,
+} from './drafter/index.js';

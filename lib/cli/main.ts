@@ -4,6 +4,7 @@ import { Command, CommanderError } from 'commander';
 import { readFileSync } from 'node:fs';
 import { register as registerDemo } from './demo.js';
 import { register as registerGenerate } from './generate.js';
+import { register as registerTrainDrafter } from './train-drafter.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -17,6 +18,7 @@ export function buildProgram(): Command {
     .exitOverride();
   registerDemo(program);
   registerGenerate(program);
+  registerTrainDrafter(program);
   return program;
 }
 

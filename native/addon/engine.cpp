@@ -6,6 +6,7 @@
 
 #include "addon/args.h"
 #include "addon/class_registry.h"
+#include "addon/drafter.h"
 #include "addon/errors.h"
 #include "addon/registry.h"
 #include "addon/session.h"
@@ -234,33 +235,6 @@ class LoadEngineWorker : public PromiseWorker {
   std::unique_ptr<executor::Executor> executor_;
 };
 
-// drafterWeights: { config: {vocabSize, hiddenSize, exitDim, numDraftLayers, rnn}, tensors: {name: Float32Array},
-// source } -> the CPU drafter (Apple's tensor names and shapes, float32).
-std::shared_ptr<const cpu::Drafter> readDrafter(Napi::Object o, int32_t threads) {
-  if (!o.Get("config").IsObject()) fail(ErrorCode::InvalidArgument, "drafterWeights.config must be an object");
-  Napi::Object c = o.Get("config").As<Napi::Object>();
-  if (!o.Get("tensors").IsObject()) fail(ErrorCode::InvalidArgument, "drafterWeights.tensors must be an object");
-  Napi::Object tensors = o.Get("tensors").As<Napi::Object>();
-  std::string source = stringFieldOr(o, "source", "drafter");
-  cpu::DrafterConfig config;
-  config.vocabSize = int32_t(intField(c, "vocabSize", 1, 1 << 24));
-  config.hiddenSize = int32_t(intField(c, "hiddenSize", 1, 1 << 20));
-  config.exitDim = int32_t(intField(c, "exitDim", 1, 1 << 20));
-  config.numDraftLayers = int32_t(intField(c, "numDraftLayers", 0, 1024));
-  config.rnn = boolFieldOr(c, "rnn", true);
-  cpu::DrafterWeights weights = cpu::DrafterWeights::zeros(config, source);
-  for (const auto& spec : weights.specs) {
-    Napi::Value v = tensors.Get(spec.name);
-    if (v.IsUndefined()) fail(ErrorCode::InvalidModel, source + ": tensor " + spec.name + " is missing");
-    auto view = typedArray<float>(v, spec.name.c_str());
-    if (int64_t(view.length) != spec.elements())
-      fail(ErrorCode::InvalidModel, source + ": tensor " + spec.name + " has " + std::to_string(view.length) +
-                                        " values, expected " + std::to_string(spec.elements()));
-    std::copy(view.data, view.data + view.length, weights.tensor(spec.name));
-  }
-  return std::make_shared<cpu::Drafter>(std::move(weights), source, std::max<int32_t>(1, threads));
-}
-
 EngineOptions readEngineOptions(Napi::Object o) {
   EngineOptions e;
   e.backend = stringFieldOr(o, "backend", "cpu");
@@ -269,8 +243,8 @@ EngineOptions readEngineOptions(Napi::Object o) {
   e.threads = int32_t(intFieldOr(o, "threads", 0, 0, 1024));
   e.contextLength = int32_t(intFieldOr(o, "contextLength", 0, 0, 1 << 24));
   e.maxActiveRequests = int32_t(intFieldOr(o, "maxActiveRequests", 8, 1, 1024));
-  Napi::Value dw = o.Get("drafterWeights");
-  if (dw.IsObject()) e.cpuDrafter = readDrafter(dw.As<Napi::Object>(), 1);
+  Napi::Value drafter = o.Get("drafter");
+  if (!drafter.IsUndefined() && !drafter.IsNull()) e.cpuDrafter = Drafter::drafterOf(drafter, "drafter");
   Napi::Array keys = o.GetPropertyNames();
   for (uint32_t i = 0; i < keys.Length(); ++i) {
     std::string k = keys.Get(i).As<Napi::String>().Utf8Value();

@@ -16,7 +16,7 @@ struct EngineOptions {
   std::string backend;  // "cpu", "tensorrt-llm"
   std::string model;    // cpu: model file
   std::string engineDir;  // tensorrt-llm: engine directory
-  std::shared_ptr<const cpu::Drafter> cpuDrafter;  // cpu: the drafter built from options.drafterWeights
+  std::shared_ptr<const cpu::Drafter> cpuDrafter;  // cpu: options.drafter (a JS Drafter); null = none
   int32_t threads = 0;
   int32_t contextLength = 0;
   int32_t maxActiveRequests = 8;
