@@ -109,6 +109,7 @@ test('exact sampling: with drafting the first tokens follow the model\'s own sam
   const settings = [
     { prompt: 'Once upon a time', temperature: 1.5 },
     { prompt: 'The little dog', temperature: 1.2, topK: 40 },
+    { prompt: 'One day, a cat', temperature: 1.3, topP: 0.9 },
   ];
   for (const s of settings) {
     const counts = async (drafted: boolean) => {
@@ -117,7 +118,7 @@ test('exact sampling: with drafting the first tokens follow the model\'s own sam
         let tokensPerStep = 0;
         for (let seed = 0; seed < seeds; ++seed) {
           const session = e.createSession(drafted ? { beamWidth: 8, beamLength: 4 } : {});
-          const r = await session.complete(s.prompt, { maxTokens: 4, temperature: s.temperature, topK: s.topK, seed });
+          const r = await session.complete(s.prompt, { maxTokens: 4, temperature: s.temperature, topK: s.topK, topP: s.topP, seed });
           const add = (m: Map<string, number>, k: string) => m.set(k, (m.get(k) ?? 0) + 1);
           add(first, String(r.tokens[0]));
           add(pair, r.tokens.slice(0, 2).join(','));
@@ -147,6 +148,39 @@ test('several sessions on one engine, concurrently, each get what they get alone
     for (const j of jobs) alone.push(await e.createSession().complete(j.p, j.options));
     const together = await Promise.all(jobs.map((j) => e.createSession().complete(j.p, j.options)));
     for (const [i, r] of together.entries()) assert.deepEqual(r.tokens, alone[i].tokens, `job ${i}`);
+  });
+});
+
+test("acceptance: 'apple' runs Apple's rule when sampling and stays lossless when greedy", async () => {
+  const drafter = await stories260KDrafter();
+  await withEngine({ drafter }, async (e) => {
+    const greedyExact = await e.createSession().complete('The little dog', { maxTokens: 60 });
+    const greedyApple = await e.createSession().complete('The little dog', { maxTokens: 60, acceptance: 'apple' });
+    assert.deepEqual(greedyApple.tokens, greedyExact.tokens);
+    let tokensPerStep = 0;
+    for (let seed = 0; seed < 20; ++seed) {
+      const r = await e.createSession().complete('The little dog', { maxTokens: 30, temperature: 0.8, seed, acceptance: 'apple' });
+      assert.equal(r.tokens.length, 30);
+      tokensPerStep += r.stats.tokensPerStep / 20;
+      const again = await e.createSession().complete('The little dog', { maxTokens: 30, temperature: 0.8, seed, acceptance: 'apple' });
+      assert.deepEqual(again.tokens, r.tokens, 'seeded: reproducible');
+    }
+    assert.ok(tokensPerStep > 1.2, `Apple's rule accepts drafts (${tokensPerStep.toFixed(2)} tokens/step)`);
+  });
+});
+
+test('generation never blocks the event loop', async () => {
+  const drafter = await stories260KDrafter();
+  await withEngine({ drafter }, async (e) => {
+    let ticks = 0;
+    const timer = setInterval(() => ticks++, 2);
+    const start = performance.now();
+    const runs = [0, 1, 2].map((i) => e.createSession({ beamWidth: 8, beamLength: 5 }).complete(prompts[i], { maxTokens: 400 }));
+    await Promise.all(runs);
+    const elapsed = performance.now() - start;
+    clearInterval(timer);
+    assert.ok(elapsed > 50, `long enough to measure (${elapsed.toFixed(0)} ms)`);
+    assert.ok(ticks >= elapsed / 2 / 4, `${ticks} timer ticks in ${elapsed.toFixed(0)} ms`);
   });
 });
 
