@@ -1,5 +1,6 @@
 // loadEngine: a model (and its drafter) behind an executor of some backend; sessions generate on it.
 import { existsSync } from 'node:fs';
+import { Drafter, loadDrafter } from './drafter/drafter.js';
 import { ErrorCodes, invalidArgument, type RedrafterError } from './errors.js';
 import { resolveSessionOptions, type SessionOptions } from './generation-options.js';
 import { native, type NativeEngine, type NativeModelInfo, type NativeResponse } from './native.js';
@@ -13,8 +14,9 @@ export interface LoadEngineOptions {
   model?: string;
   /** The tokenizer (llama2.c tokenizer.bin; default: the model file's own, for GGUF). */
   tokenizer?: string;
-  /** The drafter directory (config.json + model.safetensors); null or absent = plain autoregressive decoding. */
-  drafter?: string | null;
+  /** The drafter: its directory (config.json + model.safetensors) or a loaded Drafter; null or absent = plain
+   *  autoregressive decoding. */
+  drafter?: string | Drafter | null;
   /** 'auto' (default) picks TensorRT-LLM where it is built and usable, else the CPU engine. */
   backend?: Backend;
   /** cpu: threads including the caller (0 or absent: all hardware threads). */
@@ -137,13 +139,15 @@ export async function loadEngine(options: LoadEngineOptions): Promise<Engine> {
   const model = stringOption(options.model, 'model');
   if (model === undefined) throw invalidArgument('model', 'is required for the cpu backend');
   const tokenizer = stringOption(options.tokenizer, 'tokenizer') ?? model;
-  const drafter = options.drafter === null ? undefined : stringOption(options.drafter, 'drafter');
+  const drafter =
+    options.drafter === null || options.drafter instanceof Drafter ? options.drafter ?? undefined
+      : stringOption(options.drafter, 'drafter');
   const threads = intOption(options.threads, 'threads', 0, 1024);
   const contextLength = intOption(options.contextLength, 'contextLength', 1, 1 << 24);
   const maxActiveRequests = intOption(options.maxActiveRequests, 'maxActiveRequests', 1, 1024);
   if (!existsSync(model)) throw fileMissing(model, 'model');
   if (!existsSync(tokenizer)) throw fileMissing(tokenizer, 'tokenizer');
-  if (drafter !== undefined && !existsSync(drafter)) throw fileMissing(drafter, 'drafter');
+  if (typeof drafter === 'string' && !existsSync(drafter)) throw fileMissing(drafter, 'drafter');
 
   const requests = new Map<number, Tracked>();
   const onResponses = (responses: NativeResponse[]) => {
@@ -159,8 +163,9 @@ export async function loadEngine(options: LoadEngineOptions): Promise<Engine> {
     }
   };
   const codec = await addon.executor.TextTokenizer.load(tokenizer);
+  const loadedDrafter = typeof drafter === 'string' ? await loadDrafter(drafter, { threads: 1 }) : drafter;
   const nativeEngine = await addon.executor.loadEngine(
-    { backend, model, drafter, threads, contextLength, maxActiveRequests },
+    { backend, model, drafter: loadedDrafter?.nativeDrafter, threads, contextLength, maxActiveRequests },
     onResponses,
   );
   if (codec.size !== nativeEngine.modelInfo().vocabSize) {

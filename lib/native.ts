@@ -368,13 +368,14 @@ export interface NativeExecutorRequest {
 export interface NativeEngineOptions {
   backend: string;
   model?: string;
-  drafter?: string;
+  /** cpu: the drafter (lib/drafter), paired with the model when the engine loads */
+  drafter?: NativeDrafterInstance;
   engineDir?: string;
   threads?: number;
   contextLength?: number;
   maxActiveRequests?: number;
   /** backend-specific options, passed by name */
-  [option: string]: string | number | boolean | undefined;
+  [option: string]: unknown;
 }
 
 export interface NativeModelInfo {
