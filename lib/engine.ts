@@ -1,5 +1,6 @@
 // loadEngine: a model (and its drafter) behind an executor of some backend; sessions generate on it.
 import { existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { Drafter, loadDrafter } from './drafter/drafter.js';
 import { ErrorCodes, invalidArgument, type RedrafterError } from './errors.js';
 import { resolveSessionOptions, type SessionOptions } from './generation-options.js';
@@ -98,12 +99,12 @@ export class Engine implements SessionHost {
   /** A new conversation: its own KV cache; beamWidth 0 = plain autoregressive decoding. */
   createSession(options?: SessionOptions): Session {
     this.assertOpen();
-    const { beamWidth, beamLength } = resolveSessionOptions(options, {
+    const { beamWidth, beamLength, adaptiveDraft } = resolveSessionOptions(options, {
       hasDrafter: this.info.hasDrafter,
       maxBeamWidth: this.info.maxBeamWidth,
       maxBeamLength: this.info.maxBeamLength,
     });
-    return new Session(this, this.#native.createSession(), beamWidth, beamLength);
+    return new Session(this, this.#native.createSession(), beamWidth, beamLength, adaptiveDraft);
   }
 
   /** Ends every generation in flight (they finish with 'abort') and frees the engine. Idempotent. */
@@ -163,7 +164,7 @@ export async function loadEngine(options: LoadEngineOptions): Promise<Engine> {
     }
   };
   const codec = await addon.executor.TextTokenizer.load(tokenizer);
-  const loadedDrafter = typeof drafter === 'string' ? await loadDrafter(drafter, { threads: 1 }) : drafter;
+  const loadedDrafter = typeof drafter === 'string' ? await loadDrafter(drafter, { threads: threads || availableParallelism() }) : drafter;
   const nativeEngine = await addon.executor.loadEngine(
     { backend, model, drafter: loadedDrafter?.nativeDrafter, threads, contextLength, maxActiveRequests },
     onResponses,

@@ -6,6 +6,11 @@ export interface SessionOptions {
   beamWidth?: number;
   /** Tokens per beam, the LLM's own token included (so beamLength-1 drafted). Default 5. */
   beamLength?: number;
+  /**
+   * Let the engine use a smaller shape (a short chain) or plain decoding on the steps where that is measured to be
+   * faster (never a larger one); the output is the same. Default false.
+   */
+  adaptiveDraft?: boolean;
 }
 
 export interface GenerateOptions {
@@ -60,17 +65,20 @@ function options(value: unknown, field: string): Record<string, unknown> {
 export function resolveSessionOptions(
   value: unknown,
   limits: { hasDrafter: boolean; maxBeamWidth: number; maxBeamLength: number },
-): { beamWidth: number; beamLength: number } {
+): { beamWidth: number; beamLength: number; adaptiveDraft: boolean } {
   const o = options(value, 'options');
+  if (o.adaptiveDraft !== undefined && typeof o.adaptiveDraft !== 'boolean')
+    throw invalidArgument('adaptiveDraft', 'must be a boolean');
+  const adaptiveDraft = o.adaptiveDraft === true;
   if (!limits.hasDrafter) {
     if (o.beamWidth !== undefined && integer(o.beamWidth, 'beamWidth', 0, 1 << 16) !== 0)
       throw invalidArgument('beamWidth', 'must be 0: the engine was loaded without a drafter', 'range');
     if (o.beamLength !== undefined) integer(o.beamLength, 'beamLength', 0, 1 << 16);
-    return { beamWidth: 0, beamLength: 0 };
+    return { beamWidth: 0, beamLength: 0, adaptiveDraft: false };
   }
   const beamWidth = o.beamWidth === undefined ? Math.min(8, limits.maxBeamWidth) : integer(o.beamWidth, 'beamWidth', 0, limits.maxBeamWidth);
   const beamLength = o.beamLength === undefined ? Math.min(5, limits.maxBeamLength) : integer(o.beamLength, 'beamLength', 2, limits.maxBeamLength);
-  return { beamWidth, beamLength };
+  return { beamWidth, beamLength, adaptiveDraft };
 }
 
 export function resolveGenerateOptions(value: unknown): ResolvedGenerateOptions {

@@ -360,6 +360,8 @@ export interface NativeExecutorRequest {
   beamWidth?: number;
   beamLength?: number;
   acceptance?: 'exact' | 'apple';
+  /** Let the backend draft less (or not at all) on steps where that is measured to be faster. */
+  adaptive?: boolean;
   endIds?: Int32Array;
   stopTokenSequences?: Int32Array[];
   streaming?: boolean;

@@ -58,8 +58,12 @@ export class Session {
   #disposed = false;
   #previous: Promise<unknown> = Promise.resolve();  // the last request's end (its final response)
 
+  /** Whether the engine may draft less (or not at all) on steps where that is faster (SessionOptions.adaptiveDraft). */
+  readonly adaptiveDraft: boolean;
+
   /** @internal use engine.createSession */
-  constructor(host: SessionHost, nativeSession: NativeSession, beamWidth: number, beamLength: number) {
+  constructor(host: SessionHost, nativeSession: NativeSession, beamWidth: number, beamLength: number, adaptiveDraft = false) {
+    this.adaptiveDraft = adaptiveDraft;
     this.#host = host;
     this.#native = nativeSession;
     this.beamWidth = beamWidth;
@@ -159,6 +163,7 @@ export class Session {
         beamWidth: this.beamWidth,
         beamLength: this.beamLength,
         acceptance: o.acceptance,
+        adaptive: this.adaptiveDraft,
         endIds: Int32Array.of(this.#host.codec.eos),
       });
       this.#previous = done;

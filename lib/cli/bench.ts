@@ -20,6 +20,8 @@ export interface BenchOptions {
   threads: number;
   beamWidth: number;
   beamLength: number;
+  /** ReDrafter sessions may draft less or not at all where that is measured to be faster (SessionOptions.adaptiveDraft). */
+  adaptiveDraft?: boolean;
   llamaCpp: boolean;
   /** Token counts for the forward-cost curve; empty: skip it. */
   forwardCost: number[];
@@ -52,7 +54,7 @@ export interface VariantSummary {
 export interface BenchReport {
   machine: { cpu: string; cores: number; threads: number; isa?: string };
   model: { path: string; weightType?: string; dim: number; nLayers: number; parameters?: number };
-  settings: { prompts: number; maxTokens: number; repeats: number; beamWidth: number; beamLength: number };
+  settings: { prompts: number; maxTokens: number; repeats: number; beamWidth: number; beamLength: number; adaptiveDraft: boolean };
   ar: VariantSummary;
   redrafter: VariantSummary | null;
   llamaCpp: VariantSummary | null;
@@ -119,7 +121,7 @@ async function ourRun(
   index: number,
 ): Promise<RunRecord> {
   const session =
-    variant === 'ar' ? engine.createSession({ beamWidth: 0 }) : engine.createSession({ beamWidth: o.beamWidth, beamLength: o.beamLength });
+    variant === 'ar' ? engine.createSession({ beamWidth: 0 }) : engine.createSession({ beamWidth: o.beamWidth, beamLength: o.beamLength, adaptiveDraft: o.adaptiveDraft === true });
   const tokens: number[] = [];
   let first = 0;
   const stream = session.generate(prompt, { maxTokens: o.maxTokens, temperature: 0 });
@@ -313,6 +315,7 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
       repeats: o.repeats,
       beamWidth: useDrafter ? o.beamWidth : 0,
       beamLength: useDrafter ? o.beamLength : 0,
+      adaptiveDraft: useDrafter && o.adaptiveDraft === true,
     },
     ar: summarize(of('ar'), o.repeats),
     redrafter: rd.length ? summarize(rd, o.repeats) : null,
@@ -348,7 +351,7 @@ function formatReport(r: BenchReport): string {
     '',
     `${'decoding'.padEnd(28)} ${'tokens/s median [min-max]'.padEnd(31)} tokens/step`,
     row('autoregressive (redrafter)', r.ar),
-    row(`ReDrafter W=${r.settings.beamWidth} L=${r.settings.beamLength}`, r.redrafter),
+    row(`ReDrafter W=${r.settings.beamWidth} L=${r.settings.beamLength}${r.settings.adaptiveDraft ? ' adaptive' : ''}`, r.redrafter),
     row('autoregressive (llama.cpp)', r.llamaCpp),
     '',
     `ReDrafter / AR          ${ratio(r.ratios.redrafterOverAr)}`,
@@ -392,6 +395,7 @@ export function register(program: Command): void {
     .option('--threads <n>', 'CPU threads, for both engines (default: all cores)', intArg(1, 1024))
     .option('--beam-width <n>', 'ReDrafter beams per step', intArg(0, 1024), 8)
     .option('--beam-length <n>', "tokens per beam, the LLM's own included", intArg(2, 64), 5)
+    .option('--adaptive-draft', 'let the engine draft less or not at all where that is measured to be faster')
     .option('--no-llama-cpp', 'skip node-llama-cpp')
     .option('--forward-cost <list>', 'token counts T for the forward-cost curve ("" to skip)', '1,2,4,8,16,32')
     .option('--json', 'print one JSON object instead of the table')
@@ -415,6 +419,7 @@ export function register(program: Command): void {
         threads: opts.threads ?? cpus().length,
         beamWidth: opts.beamWidth,
         beamLength: opts.beamLength,
+        adaptiveDraft: opts.adaptiveDraft === true,
         llamaCpp: opts.llamaCpp,
         forwardCost,
         log: opts.json ? undefined : (line) => process.stderr.write(line + '\n'),

@@ -53,6 +53,7 @@ executor::Request readRequest(Napi::Object o) {
   std::string acceptance = stringFieldOr(o, "acceptance", "exact");
   if (acceptance == "apple") r.draft.acceptance = executor::Acceptance::Apple;
   else if (acceptance != "exact") fail(ErrorCode::InvalidArgument, "acceptance must be 'exact' or 'apple'");
+  r.draft.adaptive = boolFieldOr(o, "adaptive", false);
   r.endIds = int32Vector(o, "endIds");
   Napi::Value stops = o.Get("stopTokenSequences");
   if (!stops.IsUndefined() && !stops.IsNull()) {

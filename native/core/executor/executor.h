@@ -50,6 +50,9 @@ struct DraftConfig {
   int32_t beamWidth = 0;   // 0: plain autoregressive decoding
   int32_t beamLength = 0;  // tokens per beam including the LLM's own token (so beamLength-1 drafted)
   Acceptance acceptance = Acceptance::Exact;
+  // Let the backend use a smaller shape (a short chain) or plain decoding on the steps where that is measured to
+  // be faster (never a larger one); outputs are unchanged (see cpu/executor/draft_policy.h).
+  bool adaptive = false;
 };
 
 struct Request {

@@ -14,6 +14,23 @@ namespace redrafter::cpu {
 using drafter::linearForward;
 using drafter::silu;
 
+namespace {
+// linearForward over output rows [0, out), split over up to `threads` threads when the product is large enough to
+// pay for starting them (about 4M multiply-adds per thread). Each output element is reduced exactly as in one call.
+void parallelLinear(int32_t threads, const float* x, int64_t rows, int64_t in, int64_t ldx, const float* w,
+                    const float* b, float* y, int64_t ldy, int64_t out) {
+  const int64_t work = rows * in * out;
+  const int32_t parts = int32_t(std::min<int64_t>(threads, std::max<int64_t>(1, work / (1 << 22))));
+  if (parts <= 1) return linearForward(x, rows, in, ldx, w, b, y, ldy, 0, out);
+  std::vector<std::thread> pool;
+  auto range = [&](int32_t p) { return out * p / parts; };
+  for (int32_t p = 1; p < parts; p++)
+    pool.emplace_back([&, p] { linearForward(x, rows, in, ldx, w, b, y, ldy, range(p), range(p + 1)); });
+  linearForward(x, rows, in, ldx, w, b, y, ldy, range(0), range(1));
+  for (auto& th : pool) th.join();
+}
+}  // namespace
+
 EmbeddingLookup modelEmbeddings(std::shared_ptr<const ModelWeights> model) {
   return [model](const int32_t* tokens, int64_t count, float* out) {
     const int32_t vocab = model->config.vocabSize;
@@ -65,8 +82,8 @@ void Drafter::updateState(const float* emb, int64_t rows, float* state, std::vec
   scratch.resize(size_t(2 * rows * H));
   float* a = scratch.data();        // [rows, H]
   float* u = a + rows * H;          // [rows, H]
-  linearForward(emb, rows, H, H, views_.rnnWWeight, nullptr, a, H, 0, H);
-  linearForward(state, rows, H, H, views_.rnnUWeight, views_.rnnUBias, u, H, 0, H);
+  parallelLinear(threads_, emb, rows, H, H, views_.rnnWWeight, nullptr, a, H, H);
+  parallelLinear(threads_, state, rows, H, H, views_.rnnUWeight, views_.rnnUBias, u, H, H);
   for (int64_t i = 0; i < rows * H; i++) state[i] = silu(a[i] + u[i]);
 }
 
@@ -77,27 +94,15 @@ void Drafter::headLogits(const float* input, int64_t rows, float* logits, std::v
   float* x = scratch.data();       // [rows, E]
   float* t = x + rows * E;         // [rows, E]
   if (c.hasInputProj()) {
-    linearForward(input, rows, in, in, views_.inputProjWeight, views_.inputProjBias, x, E, 0, E);
+    parallelLinear(threads_, input, rows, in, in, views_.inputProjWeight, views_.inputProjBias, x, E, E);
   } else {
     std::memcpy(x, input, sizeof(float) * size_t(rows * E));
   }
   for (int32_t i = 0; i < c.numDraftLayers; i++) {
-    linearForward(x, rows, E, E, views_.blockWeight[i], views_.blockBias[i], t, E, 0, E);
+    parallelLinear(threads_, x, rows, E, E, views_.blockWeight[i], views_.blockBias[i], t, E, E);
     for (int64_t j = 0; j < rows * E; j++) x[j] += silu(t[j]);
   }
-  // The vocabulary projection dominates: split it over vocabulary rows when it is large enough to pay.
-  const int64_t work = rows * V * E;
-  const int32_t parts = int32_t(std::min<int64_t>(threads_, std::max<int64_t>(1, work / (1 << 22))));
-  if (parts <= 1) {
-    linearForward(x, rows, E, E, views_.lmHead, nullptr, logits, V, 0, V);
-    return;
-  }
-  std::vector<std::thread> pool;
-  auto range = [&](int32_t p) { return V * p / parts; };
-  for (int32_t p = 1; p < parts; p++)
-    pool.emplace_back([&, p] { linearForward(x, rows, E, E, views_.lmHead, nullptr, logits, V, range(p), range(p + 1)); });
-  linearForward(x, rows, E, E, views_.lmHead, nullptr, logits, V, range(0), range(1));
-  for (auto& th : pool) th.join();
+  parallelLinear(threads_, x, rows, E, E, views_.lmHead, nullptr, logits, V, V);
 }
 
 void Drafter::draft(const float* hidden, const int32_t* lastToken, int32_t batch, const DraftOptions& options,

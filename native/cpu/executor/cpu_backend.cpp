@@ -10,6 +10,7 @@
 #include "core/rng.h"
 #include "core/verify_greedy.h"
 #include "core/verify_sampling.h"
+#include "cpu/executor/draft_policy.h"
 
 namespace redrafter::cpu {
 
@@ -47,6 +48,8 @@ struct CpuBackend::RequestState {
   int32_t width = 0, length = 0;
   bool apple = false;
   std::vector<float> probs;  // [vocab] scratch for plain sampling
+  std::unique_ptr<DraftPolicy> policy;  // DraftConfig::adaptive: the shape per step
+  size_t policyChoice = 0;               // the candidate this step uses
 };
 
 CpuBackend::CpuBackend(std::shared_ptr<Transformer> model, std::shared_ptr<DraftSource> drafter,
@@ -113,6 +116,8 @@ void CpuBackend::start(ActiveRequest& r) {
   st->width = drafter_ ? q.draft.beamWidth : 0;
   st->length = st->width > 0 ? q.draft.beamLength : 1;
   st->apple = q.draft.acceptance == executor::Acceptance::Apple;
+  if (q.draft.adaptive && st->width > 0 && st->length >= 2)
+    st->policy = std::make_unique<DraftPolicy>(st->width, st->length);
   r.state = st;
 
   // Reuse the longest prefix of the prompt the session's cache already holds (at least one token is run).
@@ -163,6 +168,7 @@ void CpuBackend::step(const std::vector<ActiveRequest*>& requests) {
   };
   std::vector<Work> work;
   work.reserve(requests.size());
+  const Clock::time_point stepStart = Clock::now();
 
   for (ActiveRequest* r : requests) {
     auto* st = static_cast<RequestState*>(r->state.get());
@@ -177,13 +183,21 @@ void CpuBackend::step(const std::vector<ActiveRequest*>& requests) {
     w.st = st;
     // Draft no further than the remaining tokens and the cache's free slots allow.
     int32_t length = 1;
-    if (st->width > 0) {
-      length = std::min(st->length, r->remainingTokens());
-      length = std::min(length, 1 + (capacity_ - n - 1) / st->width);
+    int32_t width = st->width;
+    if (st->policy) {  // adaptive: this step's shape, at most the requested one
+      st->policyChoice = st->policy->next();
+      width = st->policy->candidates()[st->policyChoice].shape.width;
+      length = width > 0 ? st->policy->candidates()[st->policyChoice].shape.length : 1;
+    } else if (width > 0) {
+      length = st->length;
+    }
+    if (width > 0) {
+      length = std::min(length, r->remainingTokens());
+      length = std::min(length, 1 + (capacity_ - n - 1) / width);
     }
     if (length >= 2) {
       w.drafted = true;
-      w.width = st->width;
+      w.width = width;
       w.length = length;
     }
     work.push_back(std::move(w));
@@ -300,6 +314,7 @@ void CpuBackend::step(const std::vector<ActiveRequest*>& requests) {
     std::vector<int32_t> out(v.acceptedTokens);
     out.push_back(v.nextToken);
     r.recordStep(int(out.size()));
+    if (st.policy) st.policy->observe(st.policyChoice, int32_t(out.size()), since(stepStart));
     r.emit(out.data(), int(out.size()));
     r.stats.otherSeconds += since(tCommit);
   }

@@ -1,0 +1,48 @@
+#include "cpu/executor/draft_policy.h"
+
+#include <algorithm>
+
+#include "core/error.h"
+
+namespace redrafter::cpu {
+
+namespace {
+constexpr double kAlpha = 0.3;  // EMA weight of the newest step
+}
+
+DraftPolicy::DraftPolicy(int32_t width, int32_t length, int32_t probeEvery, int32_t warmup)
+    : probeEvery_(std::max(2, probeEvery)), warmup_(std::max(1, warmup)) {
+  require(width >= 1, "beamWidth", "must be >= 1 for an adaptive draft shape");
+  require(length >= 2, "beamLength", "must be >= 2 for an adaptive draft shape");
+  candidates_.push_back({{width, length}});
+  Shape chain{1, std::min(length, 4)};
+  if (chain.width != width || chain.length != length) candidates_.push_back({chain});
+  candidates_.push_back({{0, 1}});
+}
+
+size_t DraftPolicy::next() {
+  const int64_t step = step_++;
+  for (size_t i = 0; i < candidates_.size(); ++i)
+    if (candidates_[i].samples < warmup_) return i;
+  if (step % probeEvery_ == 0) {
+    size_t oldest = 0;
+    for (size_t i = 1; i < candidates_.size(); ++i)
+      if (candidates_[i].lastStep < candidates_[oldest].lastStep) oldest = i;
+    return oldest;
+  }
+  size_t best = 0;
+  for (size_t i = 1; i < candidates_.size(); ++i)
+    if (candidates_[i].rate > candidates_[best].rate) best = i;
+  return best;
+}
+
+void DraftPolicy::observe(size_t index, int32_t tokens, double seconds) {
+  if (index >= candidates_.size() || tokens <= 0) return;
+  Candidate& c = candidates_[index];
+  const double rate = tokens / std::max(seconds, 1e-9);
+  c.rate = c.samples == 0 ? rate : (1 - kAlpha) * c.rate + kAlpha * rate;
+  c.samples++;
+  c.lastStep = step_;
+}
+
+}  // namespace redrafter::cpu

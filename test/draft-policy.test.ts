@@ -1,0 +1,67 @@
+// The adaptive draft shape (SessionOptions.adaptiveDraft, native/cpu/executor/draft_policy.h): whatever shape the
+// engine picks step by step, greedy output equals plain decoding; with a drafter that cannot pay (random weights,
+// nothing accepted) the engine ends up decoding plainly instead of verifying useless trees.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import { loadEngine } from '../lib/engine.js';
+import { saveDrafter } from '../lib/drafter/drafter.js';
+import { fixtures, requireFixtures } from './helpers/fixtures.js';
+import { stories260KDrafter } from './helpers/drafter.js';
+
+requireFixtures();
+const dir = mkdtempSync(join(tmpdir(), 'redrafter-policy-'));
+process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+
+const prompts = ['Once upon a time', 'Lily and Ben', 'The dog ran to the'];
+
+test('adaptive drafting: greedy output equals plain decoding', async () => {
+  const drafter = await stories260KDrafter();
+  await using engine = await loadEngine({ model: fixtures.stories260K, tokenizer: fixtures.tok512, drafter, threads: 1 });
+  for (const prompt of prompts) {
+    const plain = await engine.createSession({ beamWidth: 0 }).complete(prompt, { maxTokens: 120 });
+    const adaptive = await engine
+      .createSession({ beamWidth: 4, beamLength: 6, adaptiveDraft: true })
+      .complete(prompt, { maxTokens: 120 });
+    assert.deepEqual(adaptive.tokens, plain.tokens, prompt);
+    assert.equal(adaptive.stats.tokensPerStepHistogram.reduce((a, b) => a + b, 0), adaptive.stats.steps);
+  }
+});
+
+test('adaptive drafting: a drafter that is never right is dropped for plain decoding', async () => {
+  // a random drafter of stories260K's shape: its drafts are almost never accepted
+  let s = 12345;
+  const rnd = () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32 - 0.5) * 0.2;
+  const H = 64;
+  const E = 128;
+  const t = (n: number) => Float32Array.from({ length: n }, rnd);
+  const config = { vocabSize: 512, hiddenSize: H, exitDim: E, numDraftLayers: 1, rnn: true };
+  await saveDrafter(join(dir, 'random'), config, {
+    'lm_head.0.linear.weight': t(E * E),
+    'lm_head.0.linear.bias': t(E),
+    'lm_head.1.weight': t(512 * E),
+    'rnn_u.weight': t(H * H),
+    'rnn_u.bias': t(H),
+    'rnn_w.weight': t(H * H),
+  });
+  await using engine = await loadEngine({
+    model: fixtures.stories260K,
+    tokenizer: fixtures.tok512,
+    drafter: join(dir, 'random'),
+    threads: 1,
+  });
+  const plain = await engine.createSession({ beamWidth: 0 }).complete('Once upon a time', { maxTokens: 200 });
+  const fixed = await engine.createSession({ beamWidth: 8, beamLength: 6 }).complete('Once upon a time', { maxTokens: 200 });
+  const adaptive = await engine
+    .createSession({ beamWidth: 8, beamLength: 6, adaptiveDraft: true })
+    .complete('Once upon a time', { maxTokens: 200 });
+  assert.deepEqual(adaptive.tokens, plain.tokens);
+  assert.deepEqual(fixed.tokens, plain.tokens);
+  // Nothing to gain from drafting: after its warm-up and occasional probes the engine decodes plainly, which is
+  // counted as drafting time near zero (the warm-up and probes draft a few times only).
+  assert.ok(adaptive.stats.draftingSeconds < fixed.stats.draftingSeconds / 3,
+    `adaptive drafting time ${adaptive.stats.draftingSeconds} vs fixed ${fixed.stats.draftingSeconds}`);
+});
