@@ -9,3 +9,19 @@ export {
   type ForwardOptions,
   type ForwardResult,
 } from './model.js';
+export {
+  Tokenizer,
+  TokenDecoder,
+  type TokenizerInfo,
+  type TokenEntry,
+  type EncodeOptions,
+} from './tokenizer.js';
+export {
+  inspectModelFile,
+  convertModelFile,
+  ggufTypes,
+  type ModelFileSummary,
+  type ConvertOptions,
+  type ConvertResult,
+  type GgufType,
+} from './model-file.js';
