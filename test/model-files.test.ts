@@ -46,6 +46,7 @@ test('inspect: the llama2.c v0 and runq v2 fixtures and the tokenizer', async ()
   assert.equal(v0.format, 'llama2c');
   assert.equal(v0.fileBytes, 1056540);
   checkStoriesConfig(v0);
+  assert.equal(v0.unsupported, null);
   assert.equal(v0.tensors.length, 47);
   assert.deepEqual(v0.tensors[0], { name: 'tok_embeddings.weight', type: 'f32', shape: [512, 64], bytes: 131072, offset: 28 });
   assert.ok(v0.tensors.every((t) => t.type === 'f32'));
