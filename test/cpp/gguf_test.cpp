@@ -299,3 +299,23 @@ TEST_CASE("inspect reports an unsupported GGUF architecture instead of failing")
   CHECK(s.unsupported.find("mamba") != std::string::npos);
   CHECK(s.tensors.size() == 1);
 }
+
+TEST_CASE("a GGUF with general.alignment 1 loads: misaligned tensors are copied, not misread") {
+  test::TempFile f("align1.gguf");
+  ConvertOptions o;
+  o.modelPath = test::fixture("stories260K.bin");
+  o.tokenizerPath = test::fixture("tok512.bin");
+  o.outPath = f.path;
+  o.type = "f16";
+  o.alignment = 1;
+  convertToGguf(o);
+  auto g = GgufFile::open(f.path);
+  CHECK(g->alignment() == 1);
+  auto w = loadModelWeights(f.path);
+  auto source = loadModelWeights(o.modelPath);
+  compareModels(*source, *w, 1.0 / 1024);
+  MESSAGE("data section at " << g->dataOffset() << ", " << w->owned.size() << " tensors copied");
+  if (g->dataOffset() % 4 != 0) CHECK_FALSE(w->owned.empty());  // f32 norms (and maybe f16 matrices) copied
+  o.alignment = 3;
+  CHECK_THROWS_AS(convertToGguf(o), Error);
+}
