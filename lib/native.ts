@@ -233,6 +233,8 @@ export interface NativeConvertOptions {
   tokenizer?: string;
   out: string;
   type?: 'f32' | 'f16' | 'bf16' | 'q8_0';
+  /** Called on the main thread after each tensor is written. */
+  onProgress?: (done: number, total: number) => void;
 }
 
 export interface NativeConvertResult {

@@ -121,7 +121,16 @@ test('llama.cpp (node-llama-cpp 3.21.1) loads every converted type and decodes t
 
 test('convert from the runq model and from a GGUF (its own tokenizer)', async () => {
   const fromQ = join(dir, 'from-q80.gguf');
-  await convertModelFile({ model: fixtures.stories260KQ80, tokenizer: fixtures.tok512, out: fromQ, type: 'q8_0' });
+  const progress: [number, number][] = [];
+  await convertModelFile({
+    model: fixtures.stories260KQ80, tokenizer: fixtures.tok512, out: fromQ, type: 'q8_0',
+    onProgress: (done, total) => progress.push([done, total]),
+  });
+  // Progress calls come through their own queue: let it drain.
+  for (let i = 0; i < 200 && progress.length < 47; ++i) await new Promise((resolve) => setTimeout(resolve, 10));
+  assert.equal(progress.length, 47);
+  assert.deepEqual(progress.at(-1), [47, 47]);
+  assert.ok(progress.every(([done], i) => done === i + 1));
   checkStoriesConfig(await inspectModelFile(fromQ));
   const again = join(dir, 'again.gguf');
   const r = await convertModelFile({ model: fromQ, out: again, type: 'bf16' });
@@ -144,6 +153,7 @@ test('bad arguments and files: coded errors naming the file, no partial output',
   const out = join(dir, 'fail.gguf');
   await rejectsWith(convertModelFile({ model: fixtures.stories260K, out, type: 'q4' as never }), 'ERR_REDRAFTER_INVALID_ARGUMENT', 'type');
   await rejectsWith(convertModelFile({ model: fixtures.stories260K, out }), 'ERR_REDRAFTER_INVALID_ARGUMENT', 'tokenizer');
+  await rejectsWith(convertModelFile({ model: fixtures.stories260K, out, onProgress: 5 as never }), 'ERR_REDRAFTER_INVALID_ARGUMENT', 'onProgress');
   await rejectsWith(convertModelFile({ model: fixtures.stories260K, tokenizer: junk, out }), 'ERR_REDRAFTER_INVALID_MODEL', junk);
   await rejectsWith(convertModelFile({ model: fixtures.stories260K, tokenizer: fixtures.tok512, out: fixtures.stories260K }),
     'ERR_REDRAFTER_INVALID_ARGUMENT', 'differ');

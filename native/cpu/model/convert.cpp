@@ -157,7 +157,7 @@ ConvertResult convertToGguf(const ConvertOptions& o) {
     matrix(p + "ffn_up.weight", L.w3);
   }
   result.tensors = 2 + (c.tiedClassifier ? 0 : 1) + 9 * c.nLayers;
-  w.write(o.outPath, o.alignment);
+  w.write(o.outPath, o.alignment, o.progress);
   result.bytes = MappedFile::open(o.outPath)->size();
   return result;
 }
