@@ -11,3 +11,27 @@ export {
   type SamplingOptions,
   type Verification,
 } from './ops.js';
+export {
+  Model,
+  Context,
+  type ModelConfig,
+  type LoadModelOptions,
+  type ForwardOptions,
+  type ForwardResult,
+} from './model.js';
+export {
+  Tokenizer,
+  TokenDecoder,
+  type TokenizerInfo,
+  type TokenEntry,
+  type EncodeOptions,
+} from './tokenizer.js';
+export {
+  inspectModelFile,
+  convertModelFile,
+  ggufTypes,
+  type ModelFileSummary,
+  type ConvertOptions,
+  type ConvertResult,
+  type GgufType,
+} from './model-file.js';
