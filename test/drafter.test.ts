@@ -267,3 +267,19 @@ test('the committed stories260K drafter fits its model and drafts from its embed
     model.dispose();
   }
 });
+
+test('training is deterministic for a seed, whatever the thread count', async () => {
+  const model = await Model.load(fixtures.stories260K, { threads: 2 });
+  try {
+    const train = async (threads: number, seed: number) => (await startDrafterTraining(model, {
+      tokens: 1500, sequenceLength: 60, steps: 8, batchSize: 64, seed, stopTokens: [1, 2], threads, evalTexts: 0,
+    }).result).tensors!;
+    const a = await train(1, 5);
+    const b = await train(2, 5);
+    const c = await train(2, 6);
+    for (const name of Object.keys(a)) assert.deepEqual(a[name], b[name], name);
+    assert.notDeepEqual(a['lm_head.2.weight'], c['lm_head.2.weight']);
+  } finally {
+    model.dispose();
+  }
+});
