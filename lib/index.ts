@@ -2,6 +2,16 @@
 export { ErrorCodes, type ErrorCode, type RedrafterError, isRedrafterError } from './errors.js';
 export { native, type NativeModule } from './native.js';
 export {
+  ops,
+  type Acceptance,
+  type BeamShape,
+  type BeamStep,
+  type CommitPlan,
+  type PackedTrees,
+  type SamplingOptions,
+  type Verification,
+} from './ops.js';
+export {
   Model,
   Context,
   type ModelConfig,
