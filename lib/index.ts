@@ -33,3 +33,19 @@ export {
   type TrainingProgress,
   type TrainingResult,
 } from './drafter/index.js';
+export {
+  Tokenizer,
+  TokenDecoder,
+  type TokenizerInfo,
+  type TokenEntry,
+  type EncodeOptions,
+} from './tokenizer.js';
+export {
+  inspectModelFile,
+  convertModelFile,
+  ggufTypes,
+  type ModelFileSummary,
+  type ConvertOptions,
+  type ConvertResult,
+  type GgufType,
+} from './model-file.js';

@@ -4,6 +4,8 @@ import { Command, CommanderError } from 'commander';
 import { readFileSync } from 'node:fs';
 import { register as registerDemo } from './demo.js';
 import { register as registerTrainDrafter } from './train-drafter.js';
+import { register as registerInspect } from './inspect.js';
+import { register as registerConvert } from './convert.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -17,6 +19,8 @@ export function buildProgram(): Command {
     .exitOverride();
   registerDemo(program);
   registerTrainDrafter(program);
+  registerInspect(program);
+  registerConvert(program);
   return program;
 }
 
