@@ -25,6 +25,7 @@ HeldOutTexts heldOutGreedyTexts(Transformer& model, const HeldOutOptions& o, con
   } else {
     g.sequences = o.sequences;
     g.minPrefix = g.maxPrefix = o.prefix;
+    g.temperature = o.temperature;
   }
   SelfDistillation texts = generateSelfDistillation(model, g);
 
