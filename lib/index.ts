@@ -20,6 +20,20 @@ export {
   type ForwardResult,
 } from './model.js';
 export {
+  Drafter,
+  loadDrafter,
+  saveDrafter,
+  startDrafterTraining,
+  measureAcceptance,
+  type DrafterConfig,
+  type DrafterDType,
+  type DraftOptions,
+  type LoadDrafterOptions,
+  type TrainDrafterOptions,
+  type TrainingProgress,
+  type TrainingResult,
+} from './drafter/index.js';
+export {
   Tokenizer,
   TokenDecoder,
   type TokenizerInfo,

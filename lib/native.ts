@@ -256,8 +256,168 @@ export interface NativeCpu {
 // ---------------------------------------------------------------------------------------------
 // drafter (native/addon/*)
 // ---------------------------------------------------------------------------------------------
+/** Apple's DrafterConfig (config.json: vocab_size, hidden_size, exit_dim, num_draft_layers, rnn). */
+export interface NativeDrafterConfig {
+  readonly vocabSize: number;
+  readonly hiddenSize: number;
+  readonly exitDim: number;
+  readonly numDraftLayers: number;
+  readonly rnn: boolean;
+}
+
+export interface NativeDraftResult {
+  /** [batch, beamWidth, beamLength]: the LLM's token then the drafted ones, best beam first */
+  beams: Int32Array;
+  /** [batch, beamWidth, beamLength-1, vocab]: the drafter's processed log-probabilities behind each drafted token */
+  logProbs: Float32Array;
+  /** [batch, beamWidth]: each beam's total log-probability */
+  scores: Float32Array;
+}
+
+/** A recurrent drafter (native/addon/drafter.cpp). */
+export interface NativeDrafterInstance {
+  readonly config: NativeDrafterConfig;
+  /** Where it came from (the drafter directory), named in errors. */
+  readonly source: string;
+  /** Copies of every tensor under Apple's names. */
+  tensors(): Record<string, Float32Array>;
+  /** Throws ERR_REDRAFTER_INVALID_MODEL naming both values unless hidden size and vocabulary match the model. */
+  checkModel(model: NativeModel): void;
+  /**
+   * Beam search for a batch. embeddings: the LLM (its embedding table) or a float32 table [vocab*hiddenSize];
+   * hidden [batch*hiddenSize] final hidden states; lastToken [batch] the LLM's tokens.
+   */
+  draft(
+    embeddings: NativeModel | Float32Array,
+    hidden: Float32Array,
+    lastToken: Int32Array,
+    options: { beamWidth: number; beamLength: number },
+  ): Promise<NativeDraftResult>;
+}
+
+export interface NativeDrafterClass {
+  new (
+    config: NativeDrafterConfig,
+    tensors: Record<string, Float32Array>,
+    source: string,
+    options?: { threads?: number },
+  ): NativeDrafterInstance;
+}
+
+export interface NativeDrafterTrainingOptions {
+  model: NativeModel;
+  /** Tokenizer file, needed for text prompts. */
+  tokenizer?: string;
+  /** Training prompts (texts); default: BOS alone, then sampled prefixes. */
+  prompts?: string[];
+  /** Held-out prompts (texts) for the evaluation; default: sampled prompts no training text starts with. */
+  evalPrompts?: string[];
+  exitDim?: number;
+  numDraftLayers?: number;
+  rnn?: boolean;
+  /** Token budget of the self-distilled corpus. */
+  tokens?: number;
+  sequenceLength?: number;
+  greedyFraction?: number;
+  temperature?: number;
+  maxPrefix?: number;
+  bos?: number;
+  stopTokens?: number[];
+  parallel?: number;
+  epochs?: number;
+  /** Fixed number of optimiser steps (overrides epochs). */
+  steps?: number;
+  batchSize?: number;
+  learningRate?: number;
+  weightDecay?: number;
+  warmupFraction?: number;
+  /** Drafted tokens learned per position (K = beam length - 1). */
+  unroll?: number;
+  evalWidth?: number;
+  evalLength?: number;
+  evalTexts?: number;
+  evalPrefix?: number;
+  seed?: number;
+  threads?: number;
+}
+
+export interface NativeTrainingProgress {
+  phase: 'generate' | 'train' | 'evaluate';
+  done: number;
+  total: number;
+  loss?: number;
+  learningRate?: number;
+  epoch?: number;
+  /** per unrolled step top-1 accuracy of the last batch */
+  accuracy?: number[];
+}
+
+export interface NativeLossReport {
+  loss: number;
+  stepLoss: number[];
+  accuracy: number[];
+}
+
+export interface NativeAcceptanceRow {
+  beamWidth: number;
+  beamLength: number;
+  tokensPerStep: number;
+  steps: number;
+  tokens: number;
+  /** [beamLength+1]: steps that emitted k tokens */
+  histogram: number[];
+}
+
+export interface NativeTrainingReport {
+  stopped: boolean;
+  corpusTokens: number;
+  corpusTexts: number;
+  generateSeconds: number;
+  trainSeconds: number;
+  evalSeconds: number;
+  steps: number;
+  plannedSteps: number;
+  batchSize: number;
+  unroll: number;
+  lastBatch?: NativeLossReport;
+  heldOut?: NativeLossReport & { texts: number; tokens: number; droppedPrompts: number; acceptance: NativeAcceptanceRow };
+}
+
+export interface NativeTrainingResult {
+  report: NativeTrainingReport;
+  /** absent when stopped before training began */
+  config?: NativeDrafterConfig;
+  tensors?: Record<string, Float32Array>;
+}
+
+export interface NativeDrafterTraining {
+  run(onProgress?: (progress: NativeTrainingProgress) => void): Promise<NativeTrainingResult>;
+  /** Ends generation or training after the current step; run() then resolves with what was trained. */
+  stop(): void;
+}
+
+export interface NativeAcceptanceOptions {
+  model: NativeModel;
+  drafter: NativeDrafterInstance;
+  tokenizer?: string;
+  prompts?: string[];
+  /** sampled prompts (without `prompts`): how many, their sampled prefix length and seed */
+  texts?: number;
+  prefix?: number;
+  seed?: number;
+  length?: number;
+  bos?: number;
+  stopTokens?: number[];
+  widths: number[];
+  lengths: number[];
+}
+
 export interface NativeDrafter {
-  placeholder?: never;
+  readonly Drafter: NativeDrafterClass;
+  readonly DrafterTraining: new (options: NativeDrafterTrainingOptions) => NativeDrafterTraining;
+  measureDrafterAcceptance(
+    options: NativeAcceptanceOptions,
+  ): Promise<{ rows: NativeAcceptanceRow[]; texts: number; tokens: number }>;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -281,6 +441,10 @@ export interface NativeModule {
   readonly ops: NativeOps;
   /** cpu engine */
   readonly Model: NativeCpu['Model'];
+  /** drafter */
+  readonly Drafter: NativeDrafter['Drafter'];
+  readonly DrafterTraining: NativeDrafter['DrafterTraining'];
+  readonly measureDrafterAcceptance: NativeDrafter['measureDrafterAcceptance'];
   readonly Tokenizer: NativeCpu['Tokenizer'];
   readonly inspectModel: NativeCpu['inspectModel'];
   readonly convertModel: NativeCpu['convertModel'];

@@ -3,6 +3,7 @@
 import { Command, CommanderError } from 'commander';
 import { readFileSync } from 'node:fs';
 import { register as registerDemo } from './demo.js';
+import { register as registerTrainDrafter } from './train-drafter.js';
 import { register as registerInspect } from './inspect.js';
 import { register as registerConvert } from './convert.js';
 
@@ -17,6 +18,7 @@ export function buildProgram(): Command {
     .showHelpAfterError(false)
     .exitOverride();
   registerDemo(program);
+  registerTrainDrafter(program);
   registerInspect(program);
   registerConvert(program);
   return program;
