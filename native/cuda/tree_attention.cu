@@ -207,6 +207,7 @@ __global__ void __launch_bounds__(kThreads, 1)
     __syncthreads();
   }
 
+  __syncthreads();  // sM/sL initialised by other warps when the split had no tile
   // the split's unnormalised output and its (max, sum) per row
   const int64_t part = ((static_cast<int64_t>(b) * Hkv + kvh) * plan.splits + split) * plan.rowsPad + rowBase;
 #pragma unroll
