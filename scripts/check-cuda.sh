@@ -8,14 +8,16 @@ NVCC=${NVCC:-$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)}
 JOBS=${JOBS:-2}
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
-flags=(-std=c++17 -O3 -Inative -Inative/cuda
-       -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90
-       -Werror all-warnings -Xcompiler -Wall,-Wextra,-Wno-unused-parameter,-Werror)
+base=(-std=c++17 -O3 -Inative -Inative/cuda -Werror all-warnings -Xcompiler -Wall,-Wextra,-Wno-unused-parameter,-Werror)
+flags=("${base[@]}" -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90)
 echo "check-cuda: $("$NVCC" --version | tail -1)"
 start=$(date +%s)
 status=0
-printf '%s\n' native/cuda/*.cu | xargs -P "$JOBS" -I{} sh -c \
-  '"$0" "$@" -c {} -o "'"$out"'/$(basename {}).o" && echo "  ok {}"' "$NVCC" "${flags[@]}" || status=$?
+# the kernels for both architectures; the GPU check's driver (host code + one small kernel) for sm_90 only
+printf '%s\n' native/cuda/*.cu | grep -v gpu_check | xargs -P "$JOBS" -I{} sh -c \
+  '"$0" "$@" -c {} -o "'"$out"'/$(basename {}).o" && echo "  ok {} (sm_80, sm_90)"' "$NVCC" "${flags[@]}" || status=$?
+"$NVCC" "${base[@]}" -gencode arch=compute_90,code=sm_90 -c native/cuda/gpu_check.cu -o "$out/gpu_check.o" \
+  && echo "  ok native/cuda/gpu_check.cu (sm_90)" || status=1
 # the headers the launchers expose must compile as plain C++ (no nvcc) too
 CUDA_INC=${CUDA_INC:-$(ls -d "$(dirname "$(readlink -f "$NVCC")")/../include" /usr/local/cuda/include /usr/local/cuda-*/include 2>/dev/null | while read -r d; do [ -f "$d/cuda_runtime_api.h" ] && echo "$d" && break; done)}
 for h in native/cuda/*.h; do

@@ -8,18 +8,26 @@ namespace {
 
 constexpr int kThreads = 256;
 constexpr int kMaxLength = 64;
+constexpr int kMaxChunks = 4 * kThreads;  // path length * row bytes / 16 (64 rows of 256 bytes)
 
 // grid: (layers * 2 * kvHeads (at least 1), batch). Warp 0 verifies (every block, it is tiny); block x == 0 writes
 // the verification; then the block moves its (layer, k|v, head)'s accepted rows: all reads, a barrier, all writes.
 __global__ void __launch_bounds__(kThreads) acceptCommitKernel(AcceptCommitParams p) {
   __shared__ int32_t sPath[kMaxLength];
   __shared__ int sCount;
+  extern __shared__ int32_t sRow[];  // this sequence's beams [W*L], unpacker [W*L], argmax [treeCapacity]
   const int b = blockIdx.y, tid = threadIdx.x, W = p.width, Lh = p.length;
   const int64_t rowBase = static_cast<int64_t>(b) * W * Lh;
-  const int32_t* beams = p.beams + rowBase;
-  const int32_t* unpacker = p.unpacker + rowBase;
-  const int32_t* argmax = p.argmax + static_cast<int64_t>(b) * p.treeCapacity;
+  int32_t* beams = sRow;
+  int32_t* unpacker = sRow + W * Lh;
+  int32_t* argmax = unpacker + W * Lh;
+  for (int i = tid; i < W * Lh; i += kThreads) {  // independent loads, then the dependent walk in shared memory
+    beams[i] = p.beams[rowBase + i];
+    unpacker[i] = p.unpacker[rowBase + i];
+  }
+  for (int i = tid; i < p.treeCapacity; i += kThreads) argmax[i] = p.argmax[static_cast<int64_t>(b) * p.treeCapacity + i];
   const int past = p.pastLengths[b];
+  __syncthreads();
   if (tid < 32) {
     int bestLen = -1, best = 0;
     for (int w = tid; w < W; w += 32) {
@@ -58,7 +66,7 @@ __global__ void __launch_bounds__(kThreads) acceptCommitKernel(AcceptCommitParam
   const int layer = unit / (2 * H), which = (unit / H) % 2, h = unit % H;
   char* base = static_cast<char*>(which ? p.cache.v : p.cache.k);
   const int chunksPerRow = p.cache.headDim * p.elementBytes / 16, count = sCount;
-  constexpr int kPerThread = (kMaxLength * 64 + kThreads - 1) / kThreads;  // rows of up to 1 KiB
+  constexpr int kPerThread = kMaxChunks / kThreads;  // the path's rows, 16-byte pieces
   uint4 held[kPerThread];
 #pragma unroll
   for (int i = 0; i < kPerThread; ++i) {
@@ -88,8 +96,12 @@ cudaError_t launchAcceptCommit(const AcceptCommitParams& p, cudaStream_t stream)
   if (commit && (p.layers <= 0 || p.cache.kvHeads <= 0 || (p.elementBytes != 2 && p.elementBytes != 4) ||
                  (p.cache.headDim * p.elementBytes) % 16 != 0 || p.cache.headDim * p.elementBytes > 1024))
     return cudaErrorInvalidValue;
+  if (commit && static_cast<int64_t>(p.length) * p.cache.headDim * p.elementBytes / 16 > kMaxChunks)
+    return cudaErrorInvalidValue;
+  const size_t smem = sizeof(int32_t) * (2 * static_cast<size_t>(p.width) * p.length + p.treeCapacity);
+  if (smem > 48 * 1024) return cudaErrorInvalidValue;
   dim3 grid(commit ? p.layers * 2 * p.cache.kvHeads : 1, p.batch);
-  acceptCommitKernel<<<grid, kThreads, 0, stream>>>(p);
+  acceptCommitKernel<<<grid, kThreads, smem, stream>>>(p);
   return cudaGetLastError();
 }
 

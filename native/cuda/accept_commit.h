@@ -25,7 +25,7 @@ struct AcceptCommitParams {
   int32_t* newLengths = nullptr;         // [batch] pastLength + 1 + acceptedLength
   KvCacheView cache;                     // k and v rows moved; may have k == v == nullptr (no commit)
   int layers = 0;
-  int elementBytes = 2;                  // 2 (fp16/bf16) or 4
+  int elementBytes = 2;                  // 2 (fp16/bf16) or 4; length*headDim*elementBytes <= 16 KiB
 };
 
 cudaError_t launchAcceptCommit(const AcceptCommitParams& p, cudaStream_t stream);

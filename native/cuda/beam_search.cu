@@ -22,6 +22,7 @@ struct Workspace {
   unsigned* batchDone;   // [batch] rows finished per sequence
   float* chunkValue;     // [batch*width, chunks, topK] each chunk's top logits
   int32_t* chunkIndex;   // [batch*width, chunks, topK] their tokens (-1: none)
+  unsigned* chunkTies;   // [batch*width, chunks] elements of the chunk equal to its k-th largest
   float* rowScore;       // [batch*width, width] each row's best candidates, by rank
   int32_t* rowFlat;      // [batch*width, width] their flat index beam*vocab+token
 };
@@ -30,10 +31,10 @@ size_t align16(size_t n) { return (n + 15) / 16 * 16; }
 
 size_t layout(int batch, int width, int vocab, int topK, char* base, Workspace* ws) {
   const size_t rows = static_cast<size_t>(batch) * width, chunks = chunksOf(vocab);
-  size_t sizes[6] = {rows * 4, static_cast<size_t>(batch) * 4, rows * chunks * topK * 4, rows * chunks * topK * 4,
-                     rows * width * 4, rows * width * 4};
-  size_t off[6], total = 0;
-  for (int i = 0; i < 6; ++i) {
+  size_t sizes[7] = {rows * 4, static_cast<size_t>(batch) * 4, rows * chunks * topK * 4, rows * chunks * topK * 4,
+                     rows * chunks * 4, rows * width * 4, rows * width * 4};
+  size_t off[7], total = 0;
+  for (int i = 0; i < 7; ++i) {
     off[i] = total;
     total += align16(sizes[i]);
   }
@@ -42,14 +43,21 @@ size_t layout(int batch, int width, int vocab, int topK, char* base, Workspace* 
     ws->batchDone = reinterpret_cast<unsigned*>(base + off[1]);
     ws->chunkValue = reinterpret_cast<float*>(base + off[2]);
     ws->chunkIndex = reinterpret_cast<int32_t*>(base + off[3]);
-    ws->rowScore = reinterpret_cast<float*>(base + off[4]);
-    ws->rowFlat = reinterpret_cast<int32_t*>(base + off[5]);
+    ws->chunkTies = reinterpret_cast<unsigned*>(base + off[4]);
+    ws->rowScore = reinterpret_cast<float*>(base + off[5]);
+    ws->rowFlat = reinterpret_cast<int32_t*>(base + off[6]);
   }
   return total;
 }
 
+constexpr int kMaxCandidates = 512;  // prefiltered candidates the rank selection handles; more: radix select
+
 struct SelectShared {
   unsigned hist[256];
+  uint32_t threadMax[kThreads];
+  uint32_t candKey[kMaxCandidates];
+  int32_t candIndex[kMaxCandidates];
+  uint32_t threshold;
   unsigned warpSum[kWarps];
   unsigned prefix, kRemaining, tieCount, nOut;
   float value[kMaxK];
@@ -81,10 +89,10 @@ __device__ unsigned blockExclusiveScan(unsigned x, SelectShared& s, unsigned* to
 }
 
 // The block's top k of the keys held in registers (key 0: no element), k <= the number of elements, by value
-// then lower index. Item i of thread t is element (i / P) * kThreads * P + t * P + i % P in index order.
-// Leaves the k winners in s.value/s.index sorted by ascending index.
+// then lower index; s.tieCount: the block's elements equal to the k-th winner. Item i of thread t is element (i / P) * kThreads * P + t * P + i % P in index order.
+// Leaves the k winners in s.value/s.index in rank order. Radix select: four 8-bit passes.
 template <int P>
-__device__ void blockTopK(const uint32_t (&key)[kItems], const int32_t (&index)[kItems], int k, SelectShared& s) {
+__device__ void blockTopKRadix(const uint32_t (&key)[kItems], const int32_t (&index)[kItems], int k, SelectShared& s) {
   const int tid = threadIdx.x, lane = tid & 31;
   uint32_t prefix = 0, prefixMask = 0;
   if (tid == 0) s.kRemaining = k;
@@ -157,12 +165,13 @@ __device__ void blockTopK(const uint32_t (&key)[kItems], const int32_t (&index)[
     }
   }
   __syncthreads();
-  // sort the winners by index (indices are distinct)
+  // order the winners by rank (value, then index; indices are distinct)
   if (tid < k) {
-    int32_t me = s.index[tid];
+    const float mv = s.value[tid];
+    const int32_t me = s.index[tid];
     int rank = 0;
-    for (int j = 0; j < k; ++j) rank += s.index[j] < me;
-    s.value2[rank] = s.value[tid];
+    for (int j = 0; j < k; ++j) rank += ranksBefore(s.value[j], s.index[j], mv, me);
+    s.value2[rank] = mv;
     s.index2[rank] = me;
   }
   __syncthreads();
@@ -170,6 +179,73 @@ __device__ void blockTopK(const uint32_t (&key)[kItems], const int32_t (&index)[
     s.value[tid] = s.value2[tid];
     s.index[tid] = s.index2[tid];
   }
+  __syncthreads();
+}
+
+// The same contract as blockTopKRadix, usually much cheaper: the k-th largest of the threads' maxima bounds the
+// k-th largest element from below (k maxima are k distinct elements), so only the elements at or above it
+// (typically a few times k) are ranked, by (value, index). Falls back to the radix select when too many tie.
+template <int P>
+__device__ void blockTopK(const uint32_t (&key)[kItems], const int32_t (&index)[kItems], int k, SelectShared& s) {
+  const int tid = threadIdx.x, lane = tid & 31;
+  uint32_t mine = 0;
+#pragma unroll
+  for (int i = 0; i < kItems; ++i)
+    if (key[i] > mine) mine = key[i];
+  s.threadMax[tid] = mine;
+  if (tid == 0) s.nOut = 0;
+  __syncthreads();
+  {
+    int rank = 0;  // among the thread maxima, by key then thread
+    for (int u = 0; u < kThreads; ++u) {
+      const uint32_t o = s.threadMax[u];
+      rank += o > mine || (o == mine && u < tid);
+    }
+    if (rank == k - 1) s.threshold = mine;
+  }
+  __syncthreads();
+  const uint32_t threshold = s.threshold;
+#pragma unroll
+  for (int i = 0; i < kItems; ++i) {
+    const bool take = key[i] != 0 && key[i] >= threshold;
+    const unsigned ballot = __ballot_sync(0xffffffffu, take);
+    if (ballot) {
+      const int leader = __ffs(ballot) - 1;
+      unsigned base = 0;
+      if (lane == leader) base = atomicAdd(&s.nOut, static_cast<unsigned>(__popc(ballot)));
+      base = __shfl_sync(0xffffffffu, base, leader);
+      const unsigned slot = base + __popc(ballot & ((1u << lane) - 1u));
+      if (take && slot < kMaxCandidates) {
+        s.candKey[slot] = key[i];
+        s.candIndex[slot] = index[i];
+      }
+    }
+  }
+  __syncthreads();
+  const unsigned n = s.nOut;
+  if (n > kMaxCandidates) {  // block-uniform
+    __syncthreads();
+    blockTopKRadix<P>(key, index, k, s);
+    return;
+  }
+  for (unsigned c = tid; c < n; c += kThreads) {
+    const float mv = keyToFloat(s.candKey[c]);
+    const int32_t me = s.candIndex[c];
+    int rank = 0;
+    for (unsigned j = 0; j < n && rank < k; ++j) rank += ranksBefore(keyToFloat(s.candKey[j]), s.candIndex[j], mv, me);
+    if (rank < k) {
+      s.value[rank] = mv;
+      s.index[rank] = me;
+    }
+  }
+  if (tid == 0) s.tieCount = 0;
+  __syncthreads();
+  const uint32_t kth = orderedKey(s.value[k - 1]);
+  unsigned equal = 0;
+#pragma unroll
+  for (int i = 0; i < kItems; ++i) equal += key[i] == kth;
+  equal = __reduce_add_sync(0xffffffffu, equal);
+  if (lane == 0 && equal) atomicAdd(&s.tieCount, equal);
   __syncthreads();
 }
 
@@ -214,6 +290,7 @@ __global__ void __launch_bounds__(kThreads) beamSearchKernel(BeamSearchParams p,
     ws.chunkValue[chunkBase + tid] = have ? s.value[tid] : -INFINITY;
     ws.chunkIndex[chunkBase + tid] = have ? s.index[tid] : -1;
   }
+  if (tid == 0) ws.chunkTies[static_cast<int64_t>(row) * chunks + chunk] = s.tieCount;
   __threadfence();
   __syncthreads();
   if (tid == 0) s.ticket = atomicAdd(&ws.rowDone[row], 1u);
@@ -233,11 +310,30 @@ __global__ void __launch_bounds__(kThreads) beamSearchKernel(BeamSearchParams p,
   const int kRow = min(K, V);
   blockTopK<1>(key, index, kRow, s);
   if (tid < 32) {
+    // Apple masks only the logits strictly below the k-th largest: ties with it beyond the k kept here count
+    // in the softmax too (they never reach the top width <= k: same value, higher token index).
+    const float kth = s.value[kRow - 1];
+    unsigned equalRow = 0;
+    for (int c = tid; c < chunks; c += 32) {
+      const int64_t cb = rowBase + static_cast<int64_t>(c) * K;
+      const int validC = min(K, V - c * kChunk);
+      const float chunkKth = __ldcg(ws.chunkValue + cb + validC - 1);
+      if (chunkKth == kth) {
+        equalRow += __ldcg(ws.chunkTies + static_cast<int64_t>(row) * chunks + c);
+      } else {
+        for (int j = 0; j < validC; ++j) equalRow += __ldcg(ws.chunkValue + cb + j) == kth;
+      }
+    }
+    unsigned keptEqual = 0;
+    for (int j = tid; j < kRow; j += 32) keptEqual += s.value[j] == kth;
+    equalRow = __reduce_add_sync(0xffffffffu, equalRow);
+    keptEqual = __reduce_add_sync(0xffffffffu, keptEqual);
     float a = tid < kRow ? s.value[tid] : -INFINITY, c = tid + 32 < kRow ? s.value[tid + 32] : -INFINITY;
     float mx = fmaxf(a, c);
     for (int o = 16; o > 0; o >>= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, o));
     float sum = (tid < kRow ? expf(a - mx) : 0.f) + (tid + 32 < kRow ? expf(c - mx) : 0.f);
     for (int o = 16; o > 0; o >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, o);
+    sum += static_cast<float>(equalRow - keptEqual) * expf(kth - mx);
     if (tid == 0) {
       s.rowMax = mx;
       s.logSumExp = logf(sum);
@@ -290,6 +386,10 @@ __global__ void __launch_bounds__(kThreads) beamSearchKernel(BeamSearchParams p,
 
 }  // namespace
 
+size_t beamSearchCounterBytes(int batch, int width) {
+  return align16(static_cast<size_t>(batch) * width * 4) + align16(static_cast<size_t>(batch) * 4);
+}
+
 size_t beamSearchWorkspaceBytes(int batch, int width, int vocab, int topK) {
   return layout(batch, width, vocab, topK, nullptr, nullptr);
 }
@@ -297,7 +397,8 @@ size_t beamSearchWorkspaceBytes(int batch, int width, int vocab, int topK) {
 cudaError_t launchBeamSearchStep(const BeamSearchParams& p, void* workspace, size_t workspaceBytes,
                                  cudaStream_t stream) {
   if (p.batch <= 0 || p.width <= 0 || p.topK < p.width || p.topK > kMaxK || p.vocab < p.topK ||
-      p.vocab > kBeamSearchMaxVocab || static_cast<int64_t>(p.width) * p.vocab > INT_MAX)
+      p.vocab > kBeamSearchMaxVocab || static_cast<int64_t>(p.width) * p.vocab > INT_MAX ||
+      chunksOf(p.vocab) * p.topK > kChunk)
     return cudaErrorInvalidValue;
   if (!p.logits || !p.scores || !p.outScores || !p.outParent || !p.outToken || !workspace ||
       workspaceBytes < beamSearchWorkspaceBytes(p.batch, p.width, p.vocab, p.topK))

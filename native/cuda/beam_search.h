@@ -27,6 +27,10 @@ struct BeamSearchParams {
 // live there and every launch leaves them at zero again.
 size_t beamSearchWorkspaceBytes(int batch, int width, int vocab, int topK);
 
+// The leading bytes of the workspace that hold the completion counters (for callers whose workspace is scratch,
+// like TensorRT's: cudaMemsetAsync them to zero before each launch).
+size_t beamSearchCounterBytes(int batch, int width);
+
 // cudaErrorInvalidValue for bad shapes: width > topK, topK > 64, vocab < topK, vocab > kBeamSearchMaxVocab.
 cudaError_t launchBeamSearchStep(const BeamSearchParams& p, void* workspace, size_t workspaceBytes,
                                  cudaStream_t stream);

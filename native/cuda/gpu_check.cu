@@ -213,11 +213,13 @@ __global__ void readOnceKernel(const float4* x, size_t n4, float* out) {
   if (s == 12345.678f) out[0] = s;  // keeps the loads
 }
 
-bool beamCase(int batch, int W, int V, bool first, bool time, Row* row) {
+// quantum > 0 rounds the logits to its multiples: many ties with the 50th value (Apple keeps them all); 4 makes
+// the candidates overflow the rank selection so the radix select runs.
+bool beamCase(int batch, int W, int V, bool first, bool time, Row* row, float quantum = 0.f) {
   std::normal_distribution<float> d(0.f, 4.f);
   const size_t nl = size_t(batch) * W * V;
   std::vector<float> logits(nl), scores(size_t(batch) * W);
-  for (auto& x : logits) x = d(rng);
+  for (auto& x : logits) x = quantum > 0 ? std::round(d(rng) / quantum) * quantum : d(rng);
   for (auto& x : scores) x = -std::abs(d(rng)) * 3.f;
   std::vector<float> logProbs = logits, refScores(scores.size());
   std::vector<int32_t> refParent(scores.size()), refToken(scores.size());
@@ -259,7 +261,7 @@ bool beamCase(int batch, int W, int V, bool first, bool time, Row* row) {
     }
   }
   const bool ok = gFailures == before;
-  std::printf("  batch %d width %d vocab %d first %d: %s\n", batch, W, V, int(first), ok ? "ok" : "MISMATCH");
+  std::printf("  batch %d width %d vocab %d first %d quantum %g: %s\n", batch, W, V, int(first), quantum, ok ? "ok" : "MISMATCH");
   if (time && row) {
     row->us = timeUs([&](int i) {
       p.logits = dLogits.p + nl * (i % copies);
@@ -285,6 +287,8 @@ void runBeamSearch() {
   ok &= beamCase(2, 16, 128256, false, false, nullptr);
   ok &= beamCase(1, 4, 256000, false, false, nullptr);
   ok &= beamCase(2, 50, 4096, false, false, nullptr);
+  ok &= beamCase(3, 8, 32000, false, false, nullptr, 0.25f);  // bf16-like ties
+  ok &= beamCase(2, 8, 32000, true, false, nullptr, 4.f);     // the radix-select fallback
   Row row;
   row.name = "beam_search";
   row.shape = "batch 8, W 8, V 32000";
@@ -416,6 +420,28 @@ bool attentionCase(const AttnCase& c, Row* row) {
     for (int b = 0; b < c.batch; ++b) bytes += double(past[b] + treeLen[b]) * c.Hkv * D * sizeof(T) * 2;
     bytes += 2.0 * q.size() * sizeof(T) + mask.size() * 4;
     row->bytes = bytes;
+    // tuning variants of the same launch (the check above covered the automatic plan; these are checked too)
+    struct Variant { const char* name; int rpw, scale; } variants[] = {
+        {"16-row blocks per warp 1", 1, 0}, {"16-row blocks per warp 2", 2, 0}, {"splits x2", 0, 2}, {"splits x4", 0, 4}};
+    for (auto& vt : variants) {
+      rc::TreeAttentionParams pv = p;
+      pv.tuneRowBlocksPerWarp = vt.rpw, pv.tuneSplitScale = vt.scale;
+      const size_t vb = rc::treeAttentionWorkspaceBytes(pv, gSmCount);
+      DevBuf<char> vws(vb);
+      dout.poison();
+      CK(rc::launchTreeAttention(pv, gSmCount, vws.p, vb, 0));
+      CK(cudaDeviceSynchronize());
+      auto out = dout.down();
+      double num = 0, den = 0;
+      for (size_t o = 0; o < out.size(); ++o) {
+        double e = double(toF(out[o])) - ref[o];
+        num += std::isfinite(e) ? e * e : 1e30, den += double(ref[o]) * ref[o];
+      }
+      const double rel = std::sqrt(num / den);
+      expect(rel < (c.dtype == rc::DType::kHalf ? 2e-3 : 1e-2), std::string(c.label) + " variant " + vt.name);
+      double us = timeUs([&](int) { rc::launchTreeAttention(pv, gSmCount, vws.p, vb, 0); }, 10, 15);
+      std::printf("    variant %-26s %8.2f us  %6.0f GB/s  rel err %.1e\n", vt.name, us, bytes / (us * 1e-6) / 1e9, rel);
+    }
   }
   return ok;
 }

@@ -138,67 +138,89 @@ __global__ void __launch_bounds__(kThreads, 1)
       const int rb = warp + kWarps * i;
       if (rb >= nRB) continue;
       float* S = sS + (warp * RPW + i) * 16 * kSStride;
-      // S = Q K^T for the 16 rows x 64 keys
+      // S = Q K^T for the 16 rows x 64 keys: each Q fragment loaded once, four accumulators
+      {
+        wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc[kTile / 16];
 #pragma unroll
-      for (int nb = 0; nb < kTile / 16; ++nb) {
-        wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
-        wmma::fill_fragment(acc, 0.f);
+        for (int nb = 0; nb < kTile / 16; ++nb) wmma::fill_fragment(acc[nb], 0.f);
 #pragma unroll
         for (int kk = 0; kk < D / 16; ++kk) {
           wmma::fragment<wmma::matrix_a, 16, 16, 16, T, wmma::row_major> a;
-          wmma::fragment<wmma::matrix_b, 16, 16, 16, T, wmma::col_major> kf;
           wmma::load_matrix_sync(a, sQ + rb * 16 * QS + kk * 16, QS);
-          wmma::load_matrix_sync(kf, sK + nb * 16 * QS + kk * 16, QS);
-          wmma::mma_sync(acc, a, kf, acc);
+#pragma unroll
+          for (int nb = 0; nb < kTile / 16; ++nb) {
+            wmma::fragment<wmma::matrix_b, 16, 16, 16, T, wmma::col_major> kf;
+            wmma::load_matrix_sync(kf, sK + nb * 16 * QS + kk * 16, QS);
+            wmma::mma_sync(acc[nb], a, kf, acc[nb]);
+          }
         }
-        wmma::store_matrix_sync(S + nb * 16, acc, kSStride, wmma::mem_row_major);
+#pragma unroll
+        for (int nb = 0; nb < kTile / 16; ++nb)
+          wmma::store_matrix_sync(S + nb * 16, acc[nb], kSStride, wmma::mem_row_major);
       }
       __syncwarp();
-      // online softmax per row; P overwrites the row's scores as T
+      // online softmax: two lanes per row, 32 scores each (one shuffle per reduction); P overwrites the
+      // row's scores as T once both lanes hold their values
       float* alphaTile = sAlpha + (warp * RPW + i) * 256;
-      for (int rr = 0; rr < 16; ++rr) {
-        const int R = rowBase + rb * 16 + rr, t = R / group, ms = (warp * RPW + i) * 16 + rr;
+      {
+        const int r = lane >> 1, h = lane & 1;
+        const int R = rowBase + rb * 16 + r, t = R / group, ms = (warp * RPW + i) * 16 + r;
         const bool rowOk = R < plan.rowsTotal && t < tree;
         const int32_t* maskRow = p.packedMask + (static_cast<int64_t>(b) * T_ + min(t, T_ - 1)) * words;
-        float* srow = S + rr * kSStride;
-        float2 sv = *reinterpret_cast<float2*>(srow + 2 * lane);
-        const int p0 = tileStart + 2 * lane;
-        bool v0 = rowOk && p0 < kvEnd && treeVisible(p0, past, tree, maskRow);
-        bool v1 = rowOk && p0 + 1 < kvEnd && treeVisible(p0 + 1, past, tree, maskRow);
-        float x0 = v0 ? sv.x * scaleLog2 : -INFINITY, x1 = v1 ? sv.y * scaleLog2 : -INFINITY;
-        float mx = fmaxf(x0, x1);
-        for (int o2 = 16; o2 > 0; o2 >>= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, o2));
+        float* srow = S + r * kSStride;
+        float x[32];
+#pragma unroll
+        for (int c4 = 0; c4 < 8; ++c4) {
+          float4 v4 = *reinterpret_cast<const float4*>(srow + 32 * h + 4 * c4);
+          x[4 * c4] = v4.x, x[4 * c4 + 1] = v4.y, x[4 * c4 + 2] = v4.z, x[4 * c4 + 3] = v4.w;
+        }
+        const int col0 = tileStart + 32 * h;
+        const bool allVisible = rowOk && col0 + 32 <= min(past, kvEnd);
+        float mx = -INFINITY;
+#pragma unroll
+        for (int j = 0; j < 32; ++j) {
+          const bool vis = allVisible || (rowOk && col0 + j < kvEnd && treeVisible(col0 + j, past, tree, maskRow));
+          x[j] = vis ? x[j] * scaleLog2 : -INFINITY;
+          mx = fmaxf(mx, x[j]);
+        }
+        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
         const float mOld = sM[ms], mNew = fmaxf(mOld, mx);
-        float alpha = 1.f, e0 = 0.f, e1 = 0.f;
-        if (mNew != -INFINITY) {
-          alpha = exp2f(mOld - mNew);
-          e0 = v0 ? exp2f(x0 - mNew) : 0.f;
-          e1 = v1 ? exp2f(x1 - mNew) : 0.f;
+        const float alpha = mNew == -INFINITY ? 1.f : exp2f(mOld - mNew);
+        float sum = 0.f;
+#pragma unroll
+        for (int j = 0; j < 32; ++j) {
+          x[j] = mNew == -INFINITY ? 0.f : exp2f(x[j] - mNew);  // exp2(-inf) == 0 for the hidden keys
+          sum += x[j];
         }
-        float sum = e0 + e1;
-        for (int o2 = 16; o2 > 0; o2 >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, o2);
+        sum += __shfl_xor_sync(0xffffffffu, sum, 1);
+        const float lOld = sL[ms];
         __syncwarp();
-        reinterpret_cast<typename Pair<T>::type*>(srow)[lane] = Pair<T>::make(e0, e1);
-        if (lane == 0) {
+        auto* prow = reinterpret_cast<typename Pair<T>::type*>(srow) + 16 * h;
+#pragma unroll
+        for (int j2 = 0; j2 < 16; ++j2) prow[j2] = Pair<T>::make(x[2 * j2], x[2 * j2 + 1]);
+        if (h == 0) {
           sM[ms] = mNew;
-          sL[ms] = sL[ms] * alpha + sum;
+          sL[ms] = lOld * alpha + sum;
         }
-        if (lane < 16) alphaTile[rr * 16 + lane] = alpha;
+#pragma unroll
+        for (int k2 = 0; k2 < 8; ++k2) alphaTile[r * 16 + 8 * h + k2] = alpha;
       }
       __syncwarp();
-      // O = diag(alpha) O + P V
+      // O = diag(alpha) O + P V: each P fragment loaded once
       wmma::fragment<wmma::accumulator, 16, 16, 16, float> af;
       wmma::load_matrix_sync(af, alphaTile, 16, wmma::mem_row_major);
       const T* P = reinterpret_cast<const T*>(S);
 #pragma unroll
-      for (int nb = 0; nb < D / 16; ++nb) {
+      for (int nb = 0; nb < D / 16; ++nb)
 #pragma unroll
         for (int e = 0; e < af.num_elements; ++e) o[i][nb].x[e] *= af.x[e];
 #pragma unroll
-        for (int kk = 0; kk < kTile / 16; ++kk) {
-          wmma::fragment<wmma::matrix_a, 16, 16, 16, T, wmma::row_major> pa;
+      for (int kk = 0; kk < kTile / 16; ++kk) {
+        wmma::fragment<wmma::matrix_a, 16, 16, 16, T, wmma::row_major> pa;
+        wmma::load_matrix_sync(pa, P + kk * 16, 2 * kSStride);
+#pragma unroll
+        for (int nb = 0; nb < D / 16; ++nb) {
           wmma::fragment<wmma::matrix_b, 16, 16, 16, T, wmma::row_major> vf;
-          wmma::load_matrix_sync(pa, P + kk * 16, 2 * kSStride);
           wmma::load_matrix_sync(vf, sV + kk * 16 * QS + nb * 16, QS);
           wmma::mma_sync(o[i][nb], pa, vf, o[i][nb]);
         }
@@ -217,8 +239,8 @@ __global__ void __launch_bounds__(kThreads, 1)
 #pragma unroll
     for (int nb = 0; nb < D / 16; ++nb)
       wmma::store_matrix_sync(oPart + (part + rb * 16) * D + nb * 16, o[i][nb], D, wmma::mem_row_major);
-    if (lane < 16) {
-      mPart[part + rb * 16 + lane] = sM[(warp * RPW + i) * 16 + lane];
+    if (lane < 16) {  // the max goes out in natural-log units (the combine uses expf)
+      mPart[part + rb * 16 + lane] = sM[(warp * RPW + i) * 16 + lane] * (1.f / kLog2e);
       lPart[part + rb * 16 + lane] = sL[(warp * RPW + i) * 16 + lane];
     }
   }
@@ -276,6 +298,7 @@ Plan makePlan(const TreeAttentionParams& p, int smCount, int rpw) {
   const int tiles = (maxTotal + kTile - 1) / kTile;
   const int base = p.batch * p.cache.kvHeads * plan.rowGroups;
   int splits = (smCount + base / 2) / base;  // about one block per multiprocessor (one fits at a time)
+  if (p.tuneSplitScale > 0) splits *= p.tuneSplitScale;
   splits = splits < 1 ? 1 : (splits > tiles ? tiles : splits);
   const int tilesPerSplit = (tiles + splits - 1) / splits;
   plan.splitLen = tilesPerSplit * kTile;
@@ -293,7 +316,9 @@ int maxSharedOptin() {
 template <typename T, int D>
 int chooseRpw(const TreeAttentionParams& p) {
   const int rows = p.qHeads / p.cache.kvHeads * p.treeTokens;
-  if (rows > kWarps * 16 && static_cast<int>(Smem<T, D, 2>::bytes) <= maxSharedOptin()) return 2;
+  const bool fits2 = static_cast<int>(Smem<T, D, 2>::bytes) <= maxSharedOptin();
+  if (p.tuneRowBlocksPerWarp == 1 || (p.tuneRowBlocksPerWarp == 2 && !fits2)) return 1;
+  if (p.tuneRowBlocksPerWarp == 2 || (rows > kWarps * 16 && fits2)) return 2;
   return 1;
 }
 

@@ -23,6 +23,10 @@ struct TreeAttentionParams {
   const int32_t* packedMask = nullptr;        // [batch, T, ceil(T/32)] device
   int maxPastLength = 0;                      // host bound on pastLengths (sizes the split of the context)
   void* out = nullptr;                        // [batch, T, qHeads, headDim]; rows t >= treeLength are zero
+  // tuning overrides (0: automatic), for measurements: 16-row blocks per warp (1 or 2; 2 only where shared
+  // memory allows), and a multiplier on the number of context splits
+  int tuneRowBlocksPerWarp = 0;
+  int tuneSplitScale = 0;
 };
 
 // Workspace bytes for these shapes on a device with `smCount` multiprocessors.

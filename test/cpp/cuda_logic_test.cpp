@@ -113,14 +113,16 @@ TEST_CASE("ordered keys sort like floats and round-trip") {
 
 TEST_CASE("beam-search kernel logic (chunked top-K, Apple log-probs, merge) matches the CPU step") {
   std::mt19937 rng(11);
-  struct Shape { int batch, width, vocab, chunk; bool first; };
-  const Shape shapes[] = {{3, 8, 1000, 128, false}, {2, 8, 1000, 256, true}, {2, 4, 333, 50, false},
-                          {1, 50, 4096, 512, false}, {2, 1, 60, 60, true}};
+  struct Shape { int batch, width, vocab, chunk; bool first; float quantum; };
+  // quantum > 0 rounds the logits to multiples of it: ties with the 50th value (Apple keeps them all)
+  const Shape shapes[] = {{3, 8, 1000, 128, false, 0}, {2, 8, 1000, 256, true, 0}, {2, 4, 333, 50, false, 0},
+                          {1, 50, 4096, 512, false, 0}, {2, 1, 60, 60, true, 0}, {3, 8, 2000, 256, false, 0.5f},
+                          {2, 8, 3000, 512, false, 4.f}};
   for (auto s : shapes) {
     const int K = redrafter::kAppleTopK, W = s.width, V = s.vocab;
     std::normal_distribution<float> d(0.f, 3.f);
     std::vector<float> logits(size_t(s.batch) * W * V), scores(size_t(s.batch) * W);
-    for (auto& x : logits) x = d(rng);
+    for (auto& x : logits) x = s.quantum > 0 ? std::round(d(rng) / s.quantum) * s.quantum : d(rng);
     for (auto& x : scores) x = -std::abs(d(rng));
     // reference: Apple's processing per row, then the step
     std::vector<float> logProbs = logits, refScores(size_t(s.batch) * W);
@@ -147,9 +149,14 @@ TEST_CASE("beam-search kernel logic (chunked top-K, Apple log-probs, merge) matc
         }
         std::sort(kept.begin(), kept.end(), [](auto& x, auto& y) { return rc::ranksBefore(x.first, x.second, y.first, y.second); });
         kept.resize(std::min(K, V));
-        const float mx = kept[0].first;
+        const float mx = kept[0].first, kth = kept.back().first;
         float sum = 0;
         for (auto& k : kept) sum += std::exp(k.first - mx);
+        // the kernel's tie rule: the row's logits equal to the k-th beyond the kept ones count too
+        int equalRow = 0, keptEqual = 0;
+        for (int t = 0; t < V; ++t) equalRow += row[t] == kth;
+        for (auto& k : kept) keptEqual += k.first == kth;
+        sum += float(equalRow - keptEqual) * std::exp(kth - mx);
         std::vector<Cand> rowCands;
         for (auto& k : kept)
           rowCands.push_back({scores[size_t(b) * W + e] + rc::appleLogProb(k.first, mx, std::log(sum)), int64_t(e) * V + k.second});
