@@ -54,7 +54,7 @@ constexpr int kMaxCandidates = 512;  // prefiltered candidates the rank selectio
 
 struct SelectShared {
   unsigned hist[256];
-  uint32_t threadMax[kThreads];
+  alignas(16) uint32_t threadMax[kThreads];
   uint32_t candKey[kMaxCandidates];
   int32_t candIndex[kMaxCandidates];
   uint32_t threshold;
@@ -196,10 +196,14 @@ __device__ void blockTopK(const uint32_t (&key)[kItems], const int32_t (&index)[
   if (tid == 0) s.nOut = 0;
   __syncthreads();
   {
-    int rank = 0;  // among the thread maxima, by key then thread
-    for (int u = 0; u < kThreads; ++u) {
-      const uint32_t o = s.threadMax[u];
-      rank += o > mine || (o == mine && u < tid);
+    int rank = 0;  // among the thread maxima, by key then thread (16-byte shared loads)
+    const uint4* all = reinterpret_cast<const uint4*>(s.threadMax);
+#pragma unroll 8
+    for (int q = 0; q < kThreads / 4; ++q) {
+      const uint4 o = all[q];
+      const int u = 4 * q;
+      rank += (o.x > mine || (o.x == mine && u < tid)) + (o.y > mine || (o.y == mine && u + 1 < tid)) +
+              (o.z > mine || (o.z == mine && u + 2 < tid)) + (o.w > mine || (o.w == mine && u + 3 < tid));
     }
     if (rank == k - 1) s.threshold = mine;
   }
