@@ -34,4 +34,11 @@ else
   echo "PyTorch with CUDA not installed; its column stays n/a"
 fi
 exe=$(find "$build" -name redrafter_gpu_check -type f | head -1)
-"$exe"
+status=0
+"$exe" || status=$?
+# REDRAFTER_GPU_SANITIZE=1: the small correctness cases again under compute-sanitizer (out-of-bounds accesses)
+if [ "${REDRAFTER_GPU_SANITIZE:-0}" = 1 ] && command -v compute-sanitizer >/dev/null; then
+  echo "compute-sanitizer memcheck (quick cases):"
+  REDRAFTER_GPU_QUICK=1 timeout 150 compute-sanitizer --tool memcheck --error-exitcode 3 "$exe" | tail -4 || status=$?
+fi
+exit $status

@@ -48,6 +48,7 @@ namespace {
 
 std::mt19937_64 rng;
 int gFailures = 0;
+bool gQuick = false;  // REDRAFTER_GPU_QUICK=1: the small correctness cases only (for compute-sanitizer)
 int gSmCount = 0;
 double gCopyGBs = 0;
 std::map<std::string, double> gTorchUs;
@@ -191,6 +192,7 @@ void runBuildTree() {
                 good ? "ok" : "MISMATCH", ref.maxLength);
     ok = ok && good;
   }
+  if (gQuick) return;
   TreeDev t(64, 8, 5);
   t.beams.up(randomBeams(64, 8, 5, 3));
   auto p = t.params();
@@ -284,11 +286,12 @@ void runBeamSearch() {
   ok &= beamCase(3, 8, 1000, false, false, nullptr);
   ok &= beamCase(4, 8, 32000, true, false, nullptr);
   ok &= beamCase(2, 8, 32001, false, false, nullptr);  // the scalar (unaligned rows) path
-  ok &= beamCase(2, 16, 128256, false, false, nullptr);
-  ok &= beamCase(1, 4, 256000, false, false, nullptr);
+  if (!gQuick) ok &= beamCase(2, 16, 128256, false, false, nullptr);
+  if (!gQuick) ok &= beamCase(1, 4, 256000, false, false, nullptr);
   ok &= beamCase(2, 50, 4096, false, false, nullptr);
   ok &= beamCase(3, 8, 32000, false, false, nullptr, 0.25f);  // bf16-like ties
   ok &= beamCase(2, 8, 32000, true, false, nullptr, 4.f);     // the radix-select fallback
+  if (gQuick) return;
   Row row;
   row.name = "beam_search";
   row.shape = "batch 8, W 8, V 32000";
@@ -457,6 +460,7 @@ void runTreeAttention() {
   bool ok = true;
   for (auto& c : cases)
     ok &= c.dtype == rc::DType::kHalf ? attentionCase<__half>(c, nullptr) : attentionCase<__nv_bfloat16>(c, nullptr);
+  if (gQuick) return;
   Row r4;
   r4.name = "tree_attention_4k";
   r4.shape = "fp16, batch 8, Hq 32, Hkv 8, D 128, ctx 4096, T 33 (W8 L5 tree)";
@@ -477,7 +481,7 @@ void runAcceptCommit() {
   std::printf("accept + commit\n");
   bool ok = true;
   Row row;
-  for (int variant = 0; variant < 3; ++variant) {
+  for (int variant = 0; variant < (gQuick ? 2 : 3); ++variant) {
     const bool paged = variant == 1, timed = variant == 2;
     const int batch = timed ? 64 : 9, W = 8, L = 5, layers = 2, Hkv = 8, D = 128, alphabet = 3;
     auto beams = randomBeams(batch, W, L, alphabet);
@@ -600,9 +604,10 @@ int main() {
   gSmCount = prop.multiProcessorCount;
   uint64_t seed = std::chrono::high_resolution_clock::now().time_since_epoch().count();
   rng.seed(seed);
+  gQuick = std::getenv("REDRAFTER_GPU_QUICK") != nullptr;
   std::printf("device: %s, sm_%d%d, %d SMs, L2 %d MB; seed %llu\n", prop.name, prop.major, prop.minor, gSmCount,
               prop.l2CacheSize >> 20, static_cast<unsigned long long>(seed));
-  measureCopy();
+  if (!gQuick) measureCopy();
   std::printf("device-to-device copy: %.0f GB/s (bytes read + written)\n", gCopyGBs);
   loadTorchTimes();
   runBuildTree();
@@ -610,6 +615,10 @@ int main() {
   runTreeAttention();
   runAcceptCommit();
 
+  if (gQuick) {
+    std::printf("\n%s (%d failed checks, quick mode)\n", gFailures ? "GPU CHECK FAILED" : "GPU CHECK PASSED", gFailures);
+    return gFailures ? 1 : 0;
+  }
   std::printf("\n| kernel | shape | check | time (us) | bytes moved | GB/s | %% of copy | other | PyTorch (us) | speed-up |\n");
   std::printf("|---|---|---|---|---|---|---|---|---|---|\n");
   for (auto& r : gRows) {
