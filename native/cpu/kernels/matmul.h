@@ -1,0 +1,32 @@
+// Matrix kernels of the forward pass. Weights are row-major [rows = out, cols = in] in any DType of weights.h,
+// dequantised on the fly. Every output element y[t, r] = sum_k W[r, k] * x[t, k] is reduced in one fixed order
+// per ISA (lane-strided over k, a fixed horizontal sum, then the tail in order), whatever the number of tokens T
+// or which rows a thread gets: that is what makes the forward batch-invariant.
+#pragma once
+#include <cstdint>
+#include <string>
+
+#include "cpu/kernels/isa.h"
+#include "cpu/model/weights.h"
+
+namespace redrafter::cpu::kernels {
+
+// y[t, r] for t in [0, T), r in [rowBegin, rowEnd): x is [T, ldx] (W.cols used), y is [T, ldy].
+// Each weight row is streamed once per call and applied to all T tokens (register tiles of rows x tokens).
+void matmulRows(Isa isa, const TensorView& w, const float* x, int64_t T, int64_t ldx, float* y, int64_t ldy,
+                int64_t rowBegin, int64_t rowEnd);
+
+// sum_k a[k] * b[k] in the same fixed order as matmulRows.
+float dot(Isa isa, const float* a, const float* b, int64_t n);
+
+// y[k] += a * x[k].
+void axpy(Isa isa, float a, const float* x, float* y, int64_t n);
+
+// Row `row` of W as float32: out [W.cols].
+void dequantizeRow(const TensorView& w, int64_t row, float* out);
+
+// Whether matmulRows supports W's layout (Q8_G_F32 needs cols % groupSize == 0 and groupSize % 16 == 0; Q8_0
+// needs cols % 32 == 0).
+bool supportsLayout(const TensorView& w, std::string* why);
+
+}  // namespace redrafter::cpu::kernels
