@@ -23,12 +23,16 @@ int32_t sampleFrom(const float* probs, int vocab, Rng& rng);
 
 // Exact: walk the tree of row `row` of `trees` from the root; at a node try its children in packed order,
 // accepting child c with probability p'(c) (p' from logits at that node), on rejection p'(c)=0 and renormalise;
-// when all children are rejected (or at a leaf) sample the next token from p'. logits: [treeLength, vocab].
+// when all children are rejected (or at a leaf) sample the next token from p'. logits: [treeLength, vocab]
+// (this row's packed logits); beams: [width, length] (this row's beams; not read by the exact rule, which
+// uses the tree's tokens). Every beam of the row must start with the same token (one root).
 Verification verifySamplingExact(const PackedTrees& trees, int row, const int32_t* beams, const float* logits,
                                  int vocab, const SamplingParams& params, Rng& rng);
 
 // Apple's rule: per beam accept drafted token while rand < p(t)/q(t), q the drafter's probability;
-// drafterLogProbs: [width, length-1, vocab]; logits: [treeLength, vocab].
+// drafterLogProbs: [width, length-1, vocab]; logits: [treeLength, vocab]; beams: [width, length] (this row).
+// The next token is drawn from relu(p - q) at the first rejection (from p if that is all zero), from p
+// at the leaf when the whole beam is accepted.
 Verification verifySamplingApple(const PackedTrees& trees, int row, const int32_t* beams, const float* logits,
                                  const float* drafterLogProbs, int vocab, const SamplingParams& params, Rng& rng);
 

@@ -113,8 +113,9 @@ class Executor {
   virtual std::vector<Response> awaitResponses(std::chrono::milliseconds timeout) = 0;
   // The request ends (with Abort) within one step; unknown or finished ids are ignored.
   virtual void cancelRequest(RequestId id) = 0;
-  // Every in-flight request ends with Abort (its final response is still delivered), the workers stop;
-  // awaitResponses then drains and returns empty. Idempotent.
+  // Every in-flight request ends with Abort (its final response is still delivered), the workers stop.
+  // Returns once every final response has been queued for awaitResponses; awaitResponses then drains and
+  // returns empty without waiting. Idempotent.
   virtual void shutdown() = 0;
   virtual bool isShutdown() const = 0;
 };

@@ -14,7 +14,9 @@ enum class DType {
   F16,
   BF16,
   Q8_0,      // GGUF Q8_0: blocks of 32 { fp16 scale d; int8 q[32] } (34 bytes), value = d * q
-  Q8_G_F32,  // llama2.c runq v2: int8 q[rows*cols] at `data`, one float32 scale per `groupSize` values at `scales`
+  Q8_G_F32,  // llama2.c runq v2: int8 q[rows*cols] at `data`, one float32 scale per `groupSize` values at `scales`;
+             // groups run over the flattened tensor (value i*cols+j uses scales[(i*cols+j)/groupSize]), so a group
+             // may span two rows when cols % groupSize != 0 (stories260K: w2 has cols 172, group size 32)
 };
 
 const char* dtypeName(DType type);

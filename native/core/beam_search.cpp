@@ -1,0 +1,73 @@
+// The drafter's beam search step and Apple's logit processing (apple/ml-recurrent-drafter
+// modeling_drafter: maintain_logits + warp_logits in compute_logits, then log_softmax; the top-k over
+// width*vocab in beam_search_candidates).
+#include "core/beam_search.h"
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "core/error.h"
+
+namespace redrafter {
+
+void appleProcessLogits(float* logits, int vocab, int topK) {
+  require(vocab >= 1, "vocab", "must be >= 1, got " + std::to_string(vocab));
+  require(topK >= 1, "topK", "must be >= 1, got " + std::to_string(topK));
+  const int k = std::min(topK, vocab);
+  // maintain_logits: subtract the max so the largest logit is 0.
+  float maxLogit = logits[0];
+  for (int i = 1; i < vocab; ++i) maxLogit = std::max(maxLogit, logits[i]);
+  for (int i = 0; i < vocab; ++i) logits[i] -= maxLogit;
+  // warp_logits: everything strictly below the k-th largest value becomes LOG_0 (ties with it are kept).
+  std::vector<float> sorted(logits, logits + vocab);
+  std::nth_element(sorted.begin(), sorted.begin() + (k - 1), sorted.end(), std::greater<float>());
+  const float kth = sorted[k - 1];
+  for (int i = 0; i < vocab; ++i)
+    if (logits[i] < kth) logits[i] = kAppleMaskedLogit;
+  // log_softmax (the max is 0 after the shift, so exp never overflows).
+  double sum = 0;
+  for (int i = 0; i < vocab; ++i) sum += std::exp(double(logits[i]));
+  const float logSum = float(std::log(sum));
+  for (int i = 0; i < vocab; ++i) logits[i] -= logSum;
+}
+
+void beamSearchStep(const float* scores, const float* logProbs, int batch, int width, int vocab, bool firstStep,
+                    float* outScores, int32_t* outParent, int32_t* outToken) {
+  require(batch >= 1, "batch", "must be >= 1, got " + std::to_string(batch));
+  require(width >= 1, "width", "must be >= 1, got " + std::to_string(width));
+  require(vocab >= 1, "vocab", "must be >= 1, got " + std::to_string(vocab));
+  require(int64_t(width) * vocab <= int64_t(1) << 30, "vocab", "* width is too large");
+  const size_t candidates = size_t(width) * vocab;
+  std::vector<float> joint(candidates);     // [width*vocab] log P(beam) + log P(token | beam)
+  std::vector<int32_t> order(candidates);
+  for (int b = 0; b < batch; ++b) {
+    const float* rowScores = scores + size_t(b) * width;
+    const float* rowLogProbs = logProbs + size_t(b) * candidates;
+    for (int w = 0; w < width; ++w) {
+      // First step: every beam is the LLM's token alone, so Apple starts log_p_beam at [LOG_1, LOG_0, ...]
+      // and only beam 0 grows; afterwards the running scores are used.
+      const float beamScore = firstStep ? (w == 0 ? rowScores[0] : kAppleMaskedLogit) : rowScores[w];
+      for (int t = 0; t < vocab; ++t) joint[size_t(w) * vocab + t] = beamScore + rowLogProbs[size_t(w) * vocab + t];
+    }
+    for (size_t i = 0; i < candidates; ++i) order[i] = int32_t(i);
+    // Top `width` by descending score, ties towards the lower flattened index; NaN sorts last.
+    auto better = [&](int32_t a, int32_t c) {
+      const float x = joint[a], y = joint[c];
+      const bool xn = std::isnan(x), yn = std::isnan(y);
+      if (xn != yn) return yn;
+      if (!xn && x != y) return x > y;
+      return a < c;
+    };
+    std::partial_sort(order.begin(), order.begin() + width, order.end(), better);
+    for (int w = 0; w < width; ++w) {
+      const int32_t idx = order[w];
+      outScores[size_t(b) * width + w] = joint[idx];
+      outParent[size_t(b) * width + w] = idx / vocab;
+      outToken[size_t(b) * width + w] = idx % vocab;
+    }
+  }
+}
+
+}  // namespace redrafter
