@@ -61,7 +61,7 @@ tle::ExecutorConfig executorConfig(const TrtLlmOptions& o) {
   config.setMaxBeamWidth(1);  // ReDrafter's beams are the drafter's, inside the engine; sampling beam width is 1
   config.setSchedulerConfig(tle::SchedulerConfig(policy));
   config.setKvCacheConfig(kv);
-  config.setEnableChunkedContext(o.enableChunkedContext);
+  if (o.enableChunkedContext) config.setEnableChunkedContext(*o.enableChunkedContext);
   config.setGpuWeightsPercent(o.gpuWeightsPercent);
   if (o.maxBatchSize) config.setMaxBatchSize(*o.maxBatchSize);
   if (o.maxNumTokens) config.setMaxNumTokens(*o.maxNumTokens);

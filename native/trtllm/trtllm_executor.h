@@ -35,7 +35,7 @@ struct TrtLlmOptions {
   std::optional<int32_t> maxBatchSize;                  // <= the engine's max_batch_size
   std::optional<int32_t> maxNumTokens;                  // <= the engine's max_num_tokens
   std::optional<int32_t> maxQueueSize;                  // enqueueRequest fails beyond this many queued requests
-  bool enableChunkedContext = false;
+  std::optional<bool> enableChunkedContext;  // unset: TensorRT-LLM's default (off in 0.15, on in 1.x)
   float gpuWeightsPercent = 1.0f;
 };
 
