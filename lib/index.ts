@@ -1,3 +1,6 @@
 // redrafter: ReDrafter speculative decoding for Node.js.
 export { ErrorCodes, type ErrorCode, type RedrafterError, isRedrafterError } from './errors.js';
 export { native, type NativeModule } from './native.js';
+export { convertCheckpoint, type ConvertOptions, type ConvertResult } from './trtllm/convert-checkpoint.js';
+export { HfTokenizer, type ChatMessage } from './trtllm/hf-tokenizer.js';
+export type { TrtLlmEngineOptions } from './trtllm/engine.js';
