@@ -15,8 +15,79 @@ export interface NativeOps {
 // ---------------------------------------------------------------------------------------------
 // cpu engine (native/addon/*): models, tokenizers, forward passes
 // ---------------------------------------------------------------------------------------------
+/** Model.config: the architecture and how the engine runs it. */
+export interface NativeModelConfig {
+  readonly path: string;
+  readonly format: string; // "llama2c", "llama2c-q8", "gguf"
+  readonly weightType: string; // "f32", "f16", "bf16", "q8_0", "q8_g_f32" (of the attention weights)
+  readonly dim: number;
+  readonly hiddenDim: number;
+  readonly nLayers: number;
+  readonly nHeads: number;
+  readonly nKvHeads: number;
+  readonly headDim: number;
+  readonly vocabSize: number;
+  readonly contextLength: number;
+  readonly normEps: number;
+  readonly ropeTheta: number;
+  readonly tiedClassifier: boolean;
+  readonly threads: number;
+  readonly isa: 'avx512' | 'avx2' | 'portable';
+}
+
+export interface NativeModelLoadOptions {
+  /** Threads including the caller; 0 or absent = all hardware threads. */
+  threads?: number;
+  /** Force a kernel set (tests, benchmarks); default: the best this CPU runs. */
+  isa?: 'avx512' | 'avx2' | 'portable';
+}
+
+export interface NativeForwardOptions {
+  /** [n] RoPE positions; default cached length + i. */
+  positions?: Int32Array;
+  /** [n*n] row i: 1 where new token i attends new token j (j <= i, diagonal 1); default causal. */
+  mask?: Uint8Array;
+  /** Which of the n new tokens to return logits (and hidden states) for; default all, in order. */
+  outputs?: Int32Array;
+  /** Also return the final hidden states (after the final norm). */
+  hidden?: boolean;
+}
+
+export interface NativeForwardResult {
+  /** [nOut * vocab] */
+  logits: Float32Array;
+  /** [nOut * dim], when asked for */
+  hidden?: Float32Array;
+}
+
+/** One sequence's KV cache on a model (native/addon/context.cpp). */
+export interface NativeContext {
+  readonly length: number;
+  readonly capacity: number;
+  readonly disposed: boolean;
+  /** Writes the tokens at slots length..length+n-1; one forward at a time per context. */
+  forward(tokens: Int32Array, options?: NativeForwardOptions): Promise<NativeForwardResult>;
+  /** Keeps the accepted packed indices (root first, increasing) of the last forward; returns the new length. */
+  commit(acceptedPacked: Int32Array): number;
+  /** Drops every slot from `length` on; returns the new length. */
+  truncate(length: number): number;
+  dispose(): void;
+}
+
+/** A loaded CPU model (native/addon/model.cpp). */
+export interface NativeModel {
+  readonly config: NativeModelConfig;
+  readonly disposed: boolean;
+  createContext(options?: { capacity?: number }): NativeContext;
+  dispose(): void;
+}
+
+export interface NativeModelClass {
+  load(path: string, options?: NativeModelLoadOptions): Promise<NativeModel>;
+}
+
 export interface NativeCpu {
-  placeholder?: never;
+  readonly Model: NativeModelClass;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -68,6 +139,8 @@ export interface NativeModule {
   readonly parts: readonly string[];
   readonly features: { readonly trtllm: boolean };
   readonly ops: NativeOps;
+  /** cpu engine */
+  readonly Model: NativeCpu['Model'];
 }
 
 const here = dirname(fileURLToPath(import.meta.url));

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "addon/args.h"
+#include "addon/class_registry.h"
 #include "addon/errors.h"
 #include "addon/registry.h"
 #include "addon/session.h"
@@ -87,15 +88,12 @@ Napi::Object responseToJs(Napi::Env env, const Response& r) {
 
 // ---- Engine ------------------------------------------------------------------------------------------
 
-Napi::FunctionReference Engine::constructor;
-
 Napi::Function Engine::Define(Napi::Env env) {
   Napi::Function f = DefineClass(env, "Engine",
                                  {InstanceMethod("modelInfo", &Engine::ModelInfo),
                                   InstanceMethod("createSession", &Engine::CreateSession),
                                   InstanceMethod("dispose", &Engine::Dispose)});
-  constructor = Napi::Persistent(f);
-  constructor.SuppressDestruct();
+  storeConstructor(env, "Engine", f);
   return f;
 }
 
@@ -223,7 +221,7 @@ class LoadEngineWorker : public PromiseWorker {
  protected:
   void Run() override { executor_ = factory_(options_); }
   Napi::Value Resolve(Napi::Env env) override {
-    Napi::Object object = Engine::constructor.New({});
+    Napi::Object object = constructorOf(env, "Engine").New({});
     Engine::Unwrap(object)->attach(env, std::move(executor_), onResponses_.Value());
     return object;
   }

@@ -15,7 +15,6 @@ namespace redrafter::addon {
 class Engine : public Napi::ObjectWrap<Engine> {
  public:
   static Napi::Function Define(Napi::Env env);
-  static Napi::FunctionReference constructor;
   Engine(const Napi::CallbackInfo& info);
   ~Engine() override;
 

@@ -5,25 +5,23 @@
 #include <cmath>
 
 #include "addon/args.h"
+#include "addon/class_registry.h"
 #include "addon/engine.h"
 #include "addon/errors.h"
 
 namespace redrafter::addon {
-
-Napi::FunctionReference Session::constructor_;
 
 Napi::Function Session::Define(Napi::Env env) {
   Napi::Function f = DefineClass(env, "Session",
                                  {InstanceMethod("enqueue", &Session::Enqueue),
                                   InstanceMethod("cancel", &Session::Cancel),
                                   InstanceMethod("release", &Session::Release)});
-  constructor_ = Napi::Persistent(f);
-  constructor_.SuppressDestruct();
+  storeConstructor(env, "Session", f);
   return f;
 }
 
 Napi::Object Session::create(Napi::Env env, Napi::Object engine, executor::SessionId id) {
-  Napi::Object object = constructor_.New({});
+  Napi::Object object = constructorOf(env, "Session").New({});
   Session* s = Session::Unwrap(object);
   s->engineRef_ = Napi::Persistent(engine);
   s->engine_ = Engine::Unwrap(engine);

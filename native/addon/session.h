@@ -19,7 +19,6 @@ class Session : public Napi::ObjectWrap<Session> {
   Napi::Value Cancel(const Napi::CallbackInfo& info);
   Napi::Value Release(const Napi::CallbackInfo& info);
 
-  static Napi::FunctionReference constructor_;
   Napi::ObjectReference engineRef_;
   Engine* engine_ = nullptr;
   executor::SessionId id_ = 0;

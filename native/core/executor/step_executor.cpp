@@ -167,10 +167,13 @@ void StepExecutor::retire(const std::shared_ptr<ActiveRequest>& r) {
   } catch (...) {
   }
   r->state.reset();
+  {
+    // Free the session before the final response goes out: its receiver may enqueue the next turn at once.
+    std::lock_guard<std::mutex> lock(mutex_);
+    inFlight_.erase(r->id_);
+    busySessions_.erase(r->request().session);
+  }
   deliver(*r);
-  std::lock_guard<std::mutex> lock(mutex_);
-  inFlight_.erase(r->id_);
-  busySessions_.erase(r->request().session);
 }
 
 // Moves pending requests whose session is free into the active set (worker thread, lock held).
@@ -220,9 +223,11 @@ void StepExecutor::workerLoop() {
     for (auto& r : cancelled) {
       r->started_ = now;
       r->finish(FinishReason::Abort);
+      {
+        std::lock_guard<std::mutex> lock(mutex_);
+        inFlight_.erase(r->id_);
+      }
       deliver(*r);
-      std::lock_guard<std::mutex> lock(mutex_);
-      inFlight_.erase(r->id_);
     }
     // Context phase of newly admitted requests.
     for (auto& r : started) {

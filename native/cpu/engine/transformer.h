@@ -23,6 +23,7 @@
 namespace redrafter::cpu {
 
 class ThreadPool;
+struct TransformerState;
 
 struct TransformerOptions {
   int32_t threads = 0;  // worker threads including the caller; 0 = the machine's hardware concurrency
@@ -71,6 +72,7 @@ class Transformer {
 
  private:
   std::shared_ptr<const ModelWeights> weights_;
+  std::unique_ptr<TransformerState> state_;  // dequantised norms
   std::unique_ptr<ThreadPool> pool_;
   int isa_ = 0;
   std::mutex mutex_;

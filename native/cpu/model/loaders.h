@@ -24,5 +24,8 @@ std::shared_ptr<ModelWeights> loadLlama2c(const std::shared_ptr<MappedFile>& fil
 
 // GGUF v2/v3 `llama` models (gguf_model.cpp).
 std::shared_ptr<ModelWeights> loadGgufModel(const std::shared_ptr<MappedFile>& file);
+class GgufFile;
+// The llama.* hyperparameters of a GGUF (validated; vocabulary from token_embd.weight).
+ModelConfig ggufModelConfig(const GgufFile& gguf);
 
 }  // namespace redrafter::cpu

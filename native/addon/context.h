@@ -1,0 +1,40 @@
+// JS class Context: one sequence's KV cache on a Model (forward, commit, truncate).
+#pragma once
+#include <napi.h>
+
+#include <memory>
+
+#include "addon/model.h"
+#include "cpu/engine/kv_cache.h"
+
+namespace redrafter::addon {
+
+class Context : public Napi::ObjectWrap<Context> {
+ public:
+  static void Init(Napi::Env env, Napi::Object exports);
+  explicit Context(const Napi::CallbackInfo& info);  // JS: only through model.createContext
+
+  // Creates a JS Context with `capacity` slots on the model behind `handle` (main thread).
+  static Napi::Object create(Napi::Env env, std::shared_ptr<ModelHandle> handle, int32_t capacity);
+
+ private:
+  friend class ForwardWorker;
+  Napi::Value Forward(const Napi::CallbackInfo& info);
+  Napi::Value Commit(const Napi::CallbackInfo& info);
+  Napi::Value Truncate(const Napi::CallbackInfo& info);
+  Napi::Value Dispose(const Napi::CallbackInfo& info);
+  Napi::Value GetLength(const Napi::CallbackInfo& info);
+  Napi::Value GetCapacity(const Napi::CallbackInfo& info);
+  Napi::Value GetDisposed(const Napi::CallbackInfo& info);
+  void checkUsable(const char* what);  // throws Disposed / busy errors
+
+  std::shared_ptr<ModelHandle> model_;
+  std::shared_ptr<cpu::KvCache> cache_;  // null once disposed
+  int32_t capacity_ = 0;
+  int32_t length_ = 0;            // as JS sees it (updated on the main thread)
+  bool busy_ = false;             // a forward is in flight
+  int32_t lastStart_ = 0;         // cache length before the last forward
+  int32_t lastCount_ = 0;         // tokens of the last forward (0 after commit/truncate)
+};
+
+}  // namespace redrafter::addon

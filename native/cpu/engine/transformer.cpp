@@ -1,0 +1,357 @@
+#include "cpu/engine/transformer.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <string>
+#include <thread>
+#include <unordered_set>
+
+#include "core/error.h"
+#include "cpu/engine/thread_pool.h"
+#include "cpu/kernels/isa.h"
+#include "cpu/kernels/matmul.h"
+
+namespace redrafter::cpu {
+
+using kernels::Isa;
+
+namespace {
+
+// Throws InvalidArgument "<field>[i...] <message>" (message starts with the index) unless `condition` holds.
+inline void requireAt(bool condition, const char* field, const std::string& message) {
+  if (!condition) fail(ErrorCode::InvalidArgument, std::string(field) + message);
+}
+
+std::string shapeOf(const TensorView& t) { return "[" + std::to_string(t.rows) + ", " + std::to_string(t.cols) + "]"; }
+
+void checkTensor(const ModelWeights& w, const TensorView& t, const std::string& name, int64_t rows, int64_t cols) {
+  if (t.empty())
+    fail(ErrorCode::InvalidModel, w.path + ": tensor " + name + " is missing");
+  if (t.rows != rows || t.cols != cols)
+    fail(ErrorCode::InvalidModel, w.path + ": tensor " + name + " has shape " + shapeOf(t) + ", expected [" +
+                                      std::to_string(rows) + ", " + std::to_string(cols) + "]");
+  std::string why;
+  if (!kernels::supportsLayout(t, &why))
+    fail(ErrorCode::Unsupported, w.path + ": tensor " + name + ": " + why);
+}
+
+// The norm weights as float32 (whatever their stored type): [n] per norm.
+std::vector<float> normVector(const ModelWeights& w, const TensorView& t, const std::string& name, int64_t dim) {
+  if (t.empty()) fail(ErrorCode::InvalidModel, w.path + ": tensor " + name + " is missing");
+  if (t.elements() != dim)
+    fail(ErrorCode::InvalidModel,
+         w.path + ": tensor " + name + " has " + std::to_string(t.elements()) + " values, expected " + std::to_string(dim));
+  TensorView row = t;
+  row.rows = 1;
+  row.cols = dim;
+  std::vector<float> out(static_cast<size_t>(dim));
+  kernels::dequantizeRow(row, 0, out.data());
+  return out;
+}
+
+}  // namespace
+
+// Everything the forward pass needs beyond the shared weights: dequantised norm vectors and the kernel ISA.
+struct TransformerState {
+  std::vector<std::vector<float>> attnNorm, ffnNorm;  // [layers][dim]
+  std::vector<float> finalNorm;                       // [dim]
+};
+
+Transformer::Transformer(std::shared_ptr<const ModelWeights> weights, const TransformerOptions& options)
+    : weights_(std::move(weights)) {
+  if (!weights_) fail(ErrorCode::InvalidArgument, "weights must not be null");
+  const ModelWeights& w = *weights_;
+  const ModelConfig& c = w.config;
+  auto bad = [&](const std::string& what) { fail(ErrorCode::InvalidModel, w.path + ": " + what); };
+  if (c.dim <= 0 || c.hiddenDim <= 0 || c.nLayers <= 0 || c.nHeads <= 0 || c.nKvHeads <= 0 || c.vocabSize <= 0)
+    bad("config has a non-positive size (dim " + std::to_string(c.dim) + ", hidden " + std::to_string(c.hiddenDim) +
+        ", layers " + std::to_string(c.nLayers) + ", heads " + std::to_string(c.nHeads) + ", kv heads " +
+        std::to_string(c.nKvHeads) + ", vocab " + std::to_string(c.vocabSize) + ")");
+  if (c.dim % c.nHeads != 0) bad("dim " + std::to_string(c.dim) + " is not a multiple of heads " + std::to_string(c.nHeads));
+  if (c.nHeads % c.nKvHeads != 0)
+    bad("heads " + std::to_string(c.nHeads) + " is not a multiple of kv heads " + std::to_string(c.nKvHeads));
+  if (c.headDim() % 2 != 0) bad("head size " + std::to_string(c.headDim()) + " is odd (RoPE needs pairs)");
+  if (!(c.normEps > 0) || !std::isfinite(c.normEps)) bad("norm epsilon " + std::to_string(c.normEps) + " is invalid");
+  if (!(c.ropeTheta > 0) || !std::isfinite(c.ropeTheta)) bad("rope theta " + std::to_string(c.ropeTheta) + " is invalid");
+  if (static_cast<int64_t>(w.layers.size()) != c.nLayers)
+    bad("has " + std::to_string(w.layers.size()) + " layers, config says " + std::to_string(c.nLayers));
+  checkTensor(w, w.tokenEmbedding, "token_embd", c.vocabSize, c.dim);
+  checkTensor(w, w.output, "output", c.vocabSize, c.dim);
+  const int64_t D = c.dim, H = c.hiddenDim, KV = c.kvDim();
+  for (int32_t l = 0; l < c.nLayers; ++l) {
+    const LayerWeights& L = w.layers[l];
+    std::string p = "blk." + std::to_string(l) + ".";
+    checkTensor(w, L.wq, p + "attn_q", D, D);
+    checkTensor(w, L.wk, p + "attn_k", KV, D);
+    checkTensor(w, L.wv, p + "attn_v", KV, D);
+    checkTensor(w, L.wo, p + "attn_output", D, D);
+    checkTensor(w, L.w1, p + "ffn_gate", H, D);
+    checkTensor(w, L.w2, p + "ffn_down", D, H);
+    checkTensor(w, L.w3, p + "ffn_up", H, D);
+  }
+  auto state = std::make_unique<TransformerState>();
+  for (int32_t l = 0; l < c.nLayers; ++l) {
+    std::string p = "blk." + std::to_string(l) + ".";
+    state->attnNorm.push_back(normVector(w, w.layers[l].attnNorm, p + "attn_norm", D));
+    state->ffnNorm.push_back(normVector(w, w.layers[l].ffnNorm, p + "ffn_norm", D));
+  }
+  state->finalNorm = normVector(w, w.finalNorm, "output_norm", D);
+  state_ = std::move(state);
+
+  isa_ = static_cast<int>(kernels::selectIsa(options.isa));
+  int32_t threads = options.threads;
+  require(threads >= 0 && threads <= 1024, "threads", "must be in [0, 1024] (got " + std::to_string(threads) + ")");
+  if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
+  pool_ = std::make_unique<ThreadPool>(threads);
+}
+
+Transformer::~Transformer() = default;
+
+int32_t Transformer::threads() const { return pool_->size(); }
+const char* Transformer::isa() const { return kernels::isaName(static_cast<Isa>(isa_)); }
+
+std::unique_ptr<KvCache> Transformer::createCache(int32_t capacity) const {
+  const ModelConfig& c = config();
+  if (c.contextLength > 0)
+    require(capacity >= 1 && capacity <= c.contextLength, "capacity",
+            "must be in [1, " + std::to_string(c.contextLength) + "] (the model's context length; got " +
+                std::to_string(capacity) + ")");
+  return std::make_unique<KvCache>(c, capacity);
+}
+
+void Transformer::forward(KvCache& cache, const int32_t* tokens, int32_t n, const int32_t* positions,
+                          const uint8_t* mask, const int32_t* outputRows, int32_t nOut, float* logits, float* hidden) {
+  ForwardRequest r;
+  r.cache = &cache;
+  r.tokens = tokens;
+  r.tokenCount = n;
+  r.positions = positions;
+  r.mask = mask;
+  r.outputRows = outputRows;
+  r.outputCount = nOut;
+  r.logits = logits;
+  r.hidden = hidden;
+  forwardBatch(&r, 1);
+}
+
+namespace {
+
+// One segment of a fused matmul: y[t, 0..w.rows) = W x[t] with y's row stride ldy.
+struct MatmulPart {
+  const TensorView* w;
+  float* y;
+  int64_t ldy;
+};
+
+// Several matmuls over the same input x [T, ldx], their rows split over the pool as one job.
+void parallelMatmul(ThreadPool& pool, Isa isa, const float* x, int64_t T, int64_t ldx, const MatmulPart* parts,
+                    int count) {
+  int64_t totalRows = 0;
+  for (int i = 0; i < count; ++i) totalRows += parts[i].w->rows;
+  int64_t work = std::max<int64_t>(1, parts[0].w->cols * T);
+  int64_t grain = std::max<int64_t>(4, (64 * 1024) / work);  // at least ~64K multiply-adds per range
+  pool.parallelFor(totalRows, grain, [&](int64_t begin, int64_t end) {
+    int64_t base = 0;
+    for (int i = 0; i < count; ++i) {
+      int64_t rows = parts[i].w->rows;
+      int64_t b = std::max(begin, base) - base, e = std::min(end, base + rows) - base;
+      if (b < e) kernels::matmulRows(isa, *parts[i].w, x, T, ldx, parts[i].y, parts[i].ldy, b, e);
+      base += rows;
+    }
+  });
+}
+
+void rmsNorm(Isa isa, const float* x, const float* weight, float eps, int64_t dim, float* out) {
+  float ss = kernels::dot(isa, x, x, dim);
+  ss = ss / static_cast<float>(dim) + eps;
+  float scale = 1.0f / std::sqrt(ss);
+  for (int64_t i = 0; i < dim; ++i) out[i] = weight[i] * (scale * x[i]);
+}
+
+// RoPE on interleaved pairs (x[2i], x[2i+1]) of every head of vec [width], as llama2.c and GGUF `llama`.
+void rope(float* vec, int64_t width, int64_t headDim, int32_t pos, float theta) {
+  for (int64_t i = 0; i < width; i += 2) {
+    int64_t d = i % headDim;
+    float freq = 1.0f / std::pow(theta, static_cast<float>(d) / static_cast<float>(headDim));
+    float angle = static_cast<float>(pos) * freq;
+    float c = std::cos(angle), s = std::sin(angle);
+    float v0 = vec[i], v1 = vec[i + 1];
+    vec[i] = v0 * c - v1 * s;
+    vec[i + 1] = v0 * s + v1 * c;
+  }
+}
+
+float silu(float x) { return x / (1.0f + std::exp(-x)); }
+
+}  // namespace
+
+void Transformer::forwardBatch(const ForwardRequest* requests, size_t count) {
+  const ModelConfig& c = config();
+  const ModelWeights& w = *weights_;
+  require(requests != nullptr || count == 0, "requests", "must not be null");
+  require(count >= 1, "requests", "must hold at least one sequence");
+
+  // ---- validate everything before touching any cache --------------------------------------------------
+  std::unordered_set<const KvCache*> caches;
+  int64_t T = 0, nOutTotal = 0;
+  for (size_t r = 0; r < count; ++r) {
+    const ForwardRequest& q = requests[r];
+    require(q.cache != nullptr, "cache", "must not be null");
+    require(caches.insert(q.cache).second, "cache", "appears twice in one batched forward");
+    require(q.cache->nLayers() == c.nLayers && q.cache->kvDim() == c.kvDim(), "cache", "belongs to another model");
+    require(q.tokenCount >= 1, "tokens", "must hold at least one token");
+    require(q.tokens != nullptr, "tokens", "must not be null");
+    const int32_t n = q.tokenCount, L0 = q.cache->length();
+    if (static_cast<int64_t>(L0) + n > q.cache->capacity())
+      fail(ErrorCode::ContextOverflow, "tokens: " + std::to_string(n) + " new tokens after " + std::to_string(L0) +
+                                           " cached exceed the context capacity " +
+                                           std::to_string(q.cache->capacity()));
+    for (int32_t i = 0; i < n; ++i)
+      requireAt(q.tokens[i] >= 0 && q.tokens[i] < c.vocabSize, "tokens", "[" + std::to_string(i) + "] = " + std::to_string(q.tokens[i]) + " is outside the vocabulary [0, " +
+                  std::to_string(c.vocabSize) + ")");
+    if (q.positions)
+      for (int32_t i = 0; i < n; ++i)
+        requireAt(q.positions[i] >= 0 && q.positions[i] < (1 << 24), "positions", "[" + std::to_string(i) + "] = " + std::to_string(q.positions[i]) + " must be in [0, 2^24)");
+    if (q.mask)
+      for (int32_t i = 0; i < n; ++i) {
+        requireAt(q.mask[static_cast<size_t>(i) * n + i] != 0, "mask", "[" + std::to_string(i) + ", " + std::to_string(i) + "] must be 1 (a token attends to itself)");
+        for (int32_t j = i + 1; j < n; ++j)
+          requireAt(q.mask[static_cast<size_t>(i) * n + j] == 0, "mask", "[" + std::to_string(i) + ", " + std::to_string(j) +
+                      "] must be 0 (a token may only attend to earlier tokens)");
+      }
+    int32_t outs = q.outputRows ? q.outputCount : n;
+    require(outs >= 0, "outputs", "count must not be negative");
+    if (q.outputRows)
+      for (int32_t i = 0; i < outs; ++i)
+        requireAt(q.outputRows[i] >= 0 && q.outputRows[i] < n, "outputs", "[" + std::to_string(i) + "] = " + std::to_string(q.outputRows[i]) + " is outside [0, " +
+                    std::to_string(n) + ")");
+    T += n;
+    nOutTotal += outs;
+  }
+
+  std::lock_guard<std::mutex> lock(mutex_);
+  const Isa isa = static_cast<Isa>(isa_);
+  ThreadPool& pool = *pool_;
+  const TransformerState& st = *state_;
+  const int64_t D = c.dim, H = c.hiddenDim, KV = c.kvDim(), hd = c.headDim(), V = c.vocabSize;
+  const int64_t kvMul = c.nHeads / c.nKvHeads;
+
+  // ---- per token bookkeeping: which request, which index, which cache slot, which position -------------
+  std::vector<int32_t> reqOf(T), idxOf(T), slotOf(T), posOf(T);  // [T]
+  std::vector<int64_t> firstRow(count);                          // [count] first global row of each request
+  {
+    int64_t g = 0;
+    for (size_t r = 0; r < count; ++r) {
+      const ForwardRequest& q = requests[r];
+      firstRow[r] = g;
+      for (int32_t i = 0; i < q.tokenCount; ++i, ++g) {
+        reqOf[g] = static_cast<int32_t>(r);
+        idxOf[g] = i;
+        slotOf[g] = q.cache->length() + i;
+        posOf[g] = q.positions ? q.positions[i] : q.cache->length() + i;
+      }
+    }
+  }
+
+  std::vector<float> x(T * D), xn(T * D), q(T * D), k(T * KV), v(T * KV), att(T * D), tmp(T * D);  // [T, *]
+  std::vector<float> h1(T * H), h3(T * H);                                                            // [T, hidden]
+
+  for (int64_t g = 0; g < T; ++g) {
+    const ForwardRequest& rq = requests[reqOf[g]];
+    kernels::dequantizeRow(w.tokenEmbedding, rq.tokens[idxOf[g]], x.data() + g * D);
+  }
+
+  const float attScale = 1.0f / std::sqrt(static_cast<float>(hd));
+  for (int32_t l = 0; l < c.nLayers; ++l) {
+    const LayerWeights& L = w.layers[l];
+    // attention block
+    for (int64_t g = 0; g < T; ++g) rmsNorm(isa, x.data() + g * D, st.attnNorm[l].data(), c.normEps, D, xn.data() + g * D);
+    MatmulPart qkv[3] = {{&L.wq, q.data(), D}, {&L.wk, k.data(), KV}, {&L.wv, v.data(), KV}};
+    parallelMatmul(pool, isa, xn.data(), T, D, qkv, 3);
+    for (int64_t g = 0; g < T; ++g) {
+      rope(q.data() + g * D, D, hd, posOf[g], c.ropeTheta);
+      rope(k.data() + g * KV, KV, hd, posOf[g], c.ropeTheta);
+      KvCache& cache = *requests[reqOf[g]].cache;
+      std::copy(k.data() + g * KV, k.data() + (g + 1) * KV, cache.key(l, slotOf[g]));
+      std::copy(v.data() + g * KV, v.data() + (g + 1) * KV, cache.value(l, slotOf[g]));
+    }
+    // scores and weighted values per (token, head), over the cached slots then the allowed new tokens, in slot order
+    pool.parallelFor(T * c.nHeads, 4, [&](int64_t begin, int64_t end) {
+      std::vector<float> scores;
+      std::vector<int32_t> slots;
+      for (int64_t job = begin; job < end; ++job) {
+        int64_t g = job / c.nHeads, h = job % c.nHeads;
+        const ForwardRequest& rq = requests[reqOf[g]];
+        const KvCache& cache = *rq.cache;
+        const int32_t L0 = cache.length(), i = idxOf[g], n = rq.tokenCount;
+        slots.clear();
+        for (int32_t s = 0; s < L0; ++s) slots.push_back(s);
+        for (int32_t j = 0; j <= i; ++j)
+          if (rq.mask ? rq.mask[static_cast<size_t>(i) * n + j] != 0 : true) slots.push_back(L0 + j);
+        scores.resize(slots.size());
+        const float* qh = q.data() + g * D + h * hd;
+        const int64_t kvOff = (h / kvMul) * hd;
+        float maxScore = -std::numeric_limits<float>::infinity();
+        for (size_t s = 0; s < slots.size(); ++s) {
+          scores[s] = kernels::dot(isa, qh, cache.key(l, slots[s]) + kvOff, hd) * attScale;
+          maxScore = std::max(maxScore, scores[s]);
+        }
+        float sum = 0.0f;
+        for (size_t s = 0; s < slots.size(); ++s) {
+          scores[s] = std::exp(scores[s] - maxScore);
+          sum += scores[s];
+        }
+        float* out = att.data() + g * D + h * hd;
+        std::fill(out, out + hd, 0.0f);
+        for (size_t s = 0; s < slots.size(); ++s)
+          kernels::axpy(isa, scores[s] / sum, cache.value(l, slots[s]) + kvOff, out, hd);
+      }
+    });
+    MatmulPart o[1] = {{&L.wo, tmp.data(), D}};
+    parallelMatmul(pool, isa, att.data(), T, D, o, 1);
+    for (int64_t i = 0; i < T * D; ++i) x[i] += tmp[i];
+
+    // feed-forward block: w2(silu(w1 x) * w3 x)
+    for (int64_t g = 0; g < T; ++g) rmsNorm(isa, x.data() + g * D, st.ffnNorm[l].data(), c.normEps, D, xn.data() + g * D);
+    MatmulPart up[2] = {{&L.w1, h1.data(), H}, {&L.w3, h3.data(), H}};
+    parallelMatmul(pool, isa, xn.data(), T, D, up, 2);
+    for (int64_t i = 0; i < T * H; ++i) h1[i] = silu(h1[i]) * h3[i];
+    MatmulPart down[1] = {{&L.w2, tmp.data(), D}};
+    parallelMatmul(pool, isa, h1.data(), T, H, down, 1);
+    for (int64_t i = 0; i < T * D; ++i) x[i] += tmp[i];
+  }
+
+  // ---- outputs: final norm of the requested rows, then the classifier --------------------------------------
+  std::vector<float> outHidden(nOutTotal * D);  // [nOutTotal, dim]
+  std::vector<int64_t> outBase(count);
+  {
+    int64_t o = 0;
+    for (size_t r = 0; r < count; ++r) {
+      const ForwardRequest& rq = requests[r];
+      outBase[r] = o;
+      int32_t outs = rq.outputRows ? rq.outputCount : rq.tokenCount;
+      for (int32_t i = 0; i < outs; ++i, ++o) {
+        int64_t g = firstRow[r] + (rq.outputRows ? rq.outputRows[i] : i);
+        rmsNorm(isa, x.data() + g * D, st.finalNorm.data(), c.normEps, D, outHidden.data() + o * D);
+      }
+    }
+  }
+  bool anyLogits = false;
+  for (size_t r = 0; r < count; ++r) anyLogits = anyLogits || requests[r].logits;
+  std::vector<float> outLogits;  // [nOutTotal, vocab]
+  if (anyLogits && nOutTotal > 0) {
+    outLogits.resize(nOutTotal * V);
+    MatmulPart cls[1] = {{&w.output, outLogits.data(), V}};
+    parallelMatmul(pool, isa, outHidden.data(), nOutTotal, D, cls, 1);
+  }
+  for (size_t r = 0; r < count; ++r) {
+    const ForwardRequest& rq = requests[r];
+    int64_t outs = rq.outputRows ? rq.outputCount : rq.tokenCount;
+    if (rq.hidden) std::copy(outHidden.data() + outBase[r] * D, outHidden.data() + (outBase[r] + outs) * D, rq.hidden);
+    if (rq.logits) std::copy(outLogits.data() + outBase[r] * V, outLogits.data() + (outBase[r] + outs) * V, rq.logits);
+    rq.cache->advance(rq.tokenCount);
+  }
+}
+
+}  // namespace redrafter::cpu

@@ -1,0 +1,470 @@
+// Blocked matrix kernels: a register tile of R weight rows x NT tokens, one SIMD accumulator per (row, token),
+// streaming each weight row once per call and converting F16/BF16/Q8 to float on the fly. The per-element
+// reduction order (see matmul.h) depends only on the ISA and K, never on R, NT, T or the thread split.
+#include "cpu/kernels/matmul.h"
+
+#include <cstring>
+#include <string>
+
+#include "cpu/kernels/simd.h"
+
+#if REDRAFTER_X86_SIMD
+#include <immintrin.h>
+#if defined(__GNUC__) && !defined(__clang__)
+// GCC 12's AVX-512 intrinsic headers trip its own (false) uninitialised-variable warnings.
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+#endif
+
+namespace redrafter::cpu::kernels {
+namespace {
+
+// ---- scalar conversions ---------------------------------------------------------------------------------
+inline float halfToFloat(uint16_t h) {
+  uint32_t sign = static_cast<uint32_t>(h & 0x8000) << 16;
+  uint32_t exponent = (h >> 10) & 0x1f;
+  uint32_t mantissa = h & 0x3ff;
+  uint32_t bits;
+  if (exponent == 0) {
+    if (mantissa == 0) {
+      bits = sign;
+    } else {  // subnormal: normalise
+      exponent = 127 - 15 + 1;
+      while ((mantissa & 0x400) == 0) {
+        mantissa <<= 1;
+        --exponent;
+      }
+      mantissa &= 0x3ff;
+      bits = sign | (exponent << 23) | (mantissa << 13);
+    }
+  } else if (exponent == 31) {
+    bits = sign | 0x7f800000u | (mantissa << 13);
+  } else {
+    bits = sign | ((exponent + 127 - 15) << 23) | (mantissa << 13);
+  }
+  float f;
+  std::memcpy(&f, &bits, sizeof f);
+  return f;
+}
+
+inline float bf16ToFloat(uint16_t h) {
+  uint32_t bits = static_cast<uint32_t>(h) << 16;
+  float f;
+  std::memcpy(&f, &bits, sizeof f);
+  return f;
+}
+
+constexpr int64_t kQ8Block = 32;
+constexpr int64_t kQ8BlockBytes = 34;  // fp16 scale + 32 int8
+
+inline uint16_t loadU16(const void* p) {
+  uint16_t v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+
+// W[r, k] as float (the tail of every kernel and the portable path).
+inline float weightAt(const TensorView& w, int64_t r, int64_t k) {
+  switch (w.type) {
+    case DType::F32: return static_cast<const float*>(w.data)[r * w.cols + k];
+    case DType::F16: return halfToFloat(static_cast<const uint16_t*>(w.data)[r * w.cols + k]);
+    case DType::BF16: return bf16ToFloat(static_cast<const uint16_t*>(w.data)[r * w.cols + k]);
+    case DType::Q8_0: {
+      const uint8_t* block = static_cast<const uint8_t*>(w.data) + r * (w.cols / kQ8Block) * kQ8BlockBytes +
+                             (k / kQ8Block) * kQ8BlockBytes;
+      return halfToFloat(loadU16(block)) * static_cast<float>(static_cast<const int8_t*>(
+                                               static_cast<const void*>(block + 2))[k % kQ8Block]);
+    }
+    case DType::Q8_G_F32: {
+      int64_t i = r * w.cols + k;
+      return w.scales[i / w.groupSize] * static_cast<float>(static_cast<const int8_t*>(w.data)[i]);
+    }
+  }
+  return 0.0f;
+}
+
+// ---- portable: 8 interleaved partial sums, then a fixed pairwise sum, then the tail ---------------------
+constexpr int kPortableLanes = 8;
+
+inline float portableSum(const float* lane) {
+  float a = (lane[0] + lane[4]) + (lane[2] + lane[6]);
+  float b = (lane[1] + lane[5]) + (lane[3] + lane[7]);
+  return a + b;
+}
+
+void matmulPortable(const TensorView& w, const float* x, int64_t T, int64_t ldx, float* y, int64_t ldy,
+                    int64_t rowBegin, int64_t rowEnd) {
+  const int64_t K = w.cols;
+  const int64_t Kv = K - K % kPortableLanes;
+  float row[4096];
+  for (int64_t r = rowBegin; r < rowEnd; ++r) {
+    // dequantise the row chunk by chunk, apply it to every token
+    float lanes[64][kPortableLanes];  // up to 64 tokens per pass
+    for (int64_t t0 = 0; t0 < T; t0 += 64) {
+      int64_t nt = T - t0 < 64 ? T - t0 : 64;
+      for (int64_t t = 0; t < nt; ++t)
+        for (int l = 0; l < kPortableLanes; ++l) lanes[t][l] = 0.0f;
+      for (int64_t k0 = 0; k0 < Kv; k0 += 4096) {
+        int64_t kn = Kv - k0 < 4096 ? Kv - k0 : 4096;
+        for (int64_t k = 0; k < kn; ++k) row[k] = weightAt(w, r, k0 + k);
+        for (int64_t t = 0; t < nt; ++t) {
+          const float* xt = x + (t0 + t) * ldx + k0;
+          float* acc = lanes[t];
+          for (int64_t k = 0; k < kn; k += kPortableLanes)
+            for (int l = 0; l < kPortableLanes; ++l) acc[l] += row[k + l] * xt[k + l];
+        }
+      }
+      for (int64_t t = 0; t < nt; ++t) {
+        float s = portableSum(lanes[t]);
+        const float* xt = x + (t0 + t) * ldx;
+        for (int64_t k = Kv; k < K; ++k) s += weightAt(w, r, k) * xt[k];
+        y[(t0 + t) * ldy + r] = s;
+      }
+    }
+  }
+}
+
+float dotPortable(const float* a, const float* b, int64_t n) {
+  float lane[kPortableLanes] = {0, 0, 0, 0, 0, 0, 0, 0};
+  int64_t nv = n - n % kPortableLanes;
+  for (int64_t k = 0; k < nv; k += kPortableLanes)
+    for (int l = 0; l < kPortableLanes; ++l) lane[l] += a[k + l] * b[k + l];
+  float s = portableSum(lane);
+  for (int64_t k = nv; k < n; ++k) s += a[k] * b[k];
+  return s;
+}
+
+#if REDRAFTER_X86_SIMD
+// ---- AVX2 + FMA + F16C: 8 lanes --------------------------------------------------------------------------
+REDRAFTER_TARGET_AVX2 inline float hsum8(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
+  return _mm_cvtss_f32(s);
+}
+
+REDRAFTER_TARGET_AVX2 inline float fmaScalar(float a, float b, float c) {
+  return _mm_cvtss_f32(_mm_fmadd_ss(_mm_set_ss(a), _mm_set_ss(b), _mm_set_ss(c)));
+}
+
+// Loaders: 8 consecutive weights of row r from column k (k % 8 == 0, k + 8 <= cols) as floats.
+struct F32Avx2 {
+  const float* base;
+  int64_t cols;
+  REDRAFTER_TARGET_AVX2 __m256 load(int64_t r, int64_t k) const { return _mm256_loadu_ps(base + r * cols + k); }
+};
+struct F16Avx2 {
+  const uint16_t* base;
+  int64_t cols;
+  REDRAFTER_TARGET_AVX2 __m256 load(int64_t r, int64_t k) const {
+    return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(base + r * cols + k)));
+  }
+};
+struct BF16Avx2 {
+  const uint16_t* base;
+  int64_t cols;
+  REDRAFTER_TARGET_AVX2 __m256 load(int64_t r, int64_t k) const {
+    __m256i wide = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(base + r * cols + k)));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(wide, 16));
+  }
+};
+struct Q80Avx2 {
+  const uint8_t* base;
+  int64_t rowBytes;
+  REDRAFTER_TARGET_AVX2 __m256 load(int64_t r, int64_t k) const {
+    const uint8_t* block = base + r * rowBytes + (k / kQ8Block) * kQ8BlockBytes;
+    __m256 d = _mm256_set1_ps(_cvtsh_ss(loadU16(block)));
+    __m128i q = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(block + 2 + k % kQ8Block));
+    return _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q)));
+  }
+};
+struct Q8GAvx2 {
+  const int8_t* base;
+  const float* scales;
+  int64_t cols, group;
+  REDRAFTER_TARGET_AVX2 __m256 load(int64_t r, int64_t k) const {
+    int64_t i = r * cols + k;
+    __m128i q = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(base + i));
+    __m256 s;
+    if (i / group == (i + 7) / group) {
+      s = _mm256_set1_ps(scales[i / group]);
+    } else {  // groups run over the flattened tensor, so a vector may straddle two
+      float lane[8];
+      for (int j = 0; j < 8; ++j) lane[j] = scales[(i + j) / group];
+      s = _mm256_loadu_ps(lane);
+    }
+    return _mm256_mul_ps(s, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q)));
+  }
+};
+
+template <class L, int R, int NT>
+REDRAFTER_TARGET_AVX2 void tileAvx2(const L& ld, const TensorView& w, int64_t r0, const float* x, int64_t ldx,
+                                    float* y, int64_t ldy) {
+  const int64_t K = w.cols, Kv = K & ~int64_t(7);
+  __m256 acc[R][NT];
+  for (int r = 0; r < R; ++r)
+    for (int t = 0; t < NT; ++t) acc[r][t] = _mm256_setzero_ps();
+  for (int64_t k = 0; k < Kv; k += 8) {
+    __m256 xv[NT];
+    for (int t = 0; t < NT; ++t) xv[t] = _mm256_loadu_ps(x + t * ldx + k);
+    for (int r = 0; r < R; ++r) {
+      __m256 wv = ld.load(r0 + r, k);
+      for (int t = 0; t < NT; ++t) acc[r][t] = _mm256_fmadd_ps(wv, xv[t], acc[r][t]);
+    }
+  }
+  for (int r = 0; r < R; ++r)
+    for (int t = 0; t < NT; ++t) {
+      float s = hsum8(acc[r][t]);
+      for (int64_t k = Kv; k < K; ++k) s = fmaScalar(weightAt(w, r0 + r, k), x[t * ldx + k], s);
+      y[t * ldy + r0 + r] = s;
+    }
+}
+
+template <class L, int R>
+REDRAFTER_TARGET_AVX2 void rowsAvx2(const L& ld, const TensorView& w, int64_t r0, const float* x, int64_t T,
+                                    int64_t ldx, float* y, int64_t ldy) {
+  int64_t t = 0;
+  if (R <= 2) {
+    for (; t + 4 <= T; t += 4) tileAvx2<L, R, 4>(ld, w, r0, x + t * ldx, ldx, y + t * ldy, ldy);
+    if (T - t == 3) tileAvx2<L, R, 3>(ld, w, r0, x + t * ldx, ldx, y + t * ldy, ldy);
+  } else {
+    for (; t + 2 <= T; t += 2) tileAvx2<L, R, 2>(ld, w, r0, x + t * ldx, ldx, y + t * ldy, ldy);
+  }
+  int64_t left = T - t;
+  if (R <= 2 && left == 3) return;
+  if (left == 2) tileAvx2<L, R, 2>(ld, w, r0, x + t * ldx, ldx, y + t * ldy, ldy);
+  else if (left == 1) tileAvx2<L, R, 1>(ld, w, r0, x + t * ldx, ldx, y + t * ldy, ldy);
+}
+
+template <class L>
+REDRAFTER_TARGET_AVX2 void matmulAvx2With(const L& ld, const TensorView& w, const float* x, int64_t T, int64_t ldx,
+                                          float* y, int64_t ldy, int64_t rowBegin, int64_t rowEnd) {
+  int64_t r = rowBegin;
+  if (T >= 4) {  // 2 rows x 4 tokens: conversions amortised over 4 tokens
+    for (; r + 2 <= rowEnd; r += 2) rowsAvx2<L, 2>(ld, w, r, x, T, ldx, y, ldy);
+  } else {  // 4 rows x 1-2 tokens: enough independent FMA chains for decode
+    for (; r + 4 <= rowEnd; r += 4) rowsAvx2<L, 4>(ld, w, r, x, T, ldx, y, ldy);
+  }
+  for (; r < rowEnd; ++r) rowsAvx2<L, 1>(ld, w, r, x, T, ldx, y, ldy);
+}
+
+REDRAFTER_TARGET_AVX2 void matmulAvx2(const TensorView& w, const float* x, int64_t T, int64_t ldx, float* y,
+                                      int64_t ldy, int64_t rowBegin, int64_t rowEnd) {
+  switch (w.type) {
+    case DType::F32:
+      return matmulAvx2With(F32Avx2{static_cast<const float*>(w.data), w.cols}, w, x, T, ldx, y, ldy, rowBegin, rowEnd);
+    case DType::F16:
+      return matmulAvx2With(F16Avx2{static_cast<const uint16_t*>(w.data), w.cols}, w, x, T, ldx, y, ldy, rowBegin,
+                            rowEnd);
+    case DType::BF16:
+      return matmulAvx2With(BF16Avx2{static_cast<const uint16_t*>(w.data), w.cols}, w, x, T, ldx, y, ldy, rowBegin,
+                            rowEnd);
+    case DType::Q8_0:
+      return matmulAvx2With(Q80Avx2{static_cast<const uint8_t*>(w.data), (w.cols / kQ8Block) * kQ8BlockBytes}, w, x,
+                            T, ldx, y, ldy, rowBegin, rowEnd);
+    case DType::Q8_G_F32:
+      return matmulAvx2With(Q8GAvx2{static_cast<const int8_t*>(w.data), w.scales, w.cols, w.groupSize}, w, x, T, ldx,
+                            y, ldy, rowBegin, rowEnd);
+  }
+}
+
+REDRAFTER_TARGET_AVX2 float dotAvx2(const float* a, const float* b, int64_t n) {
+  int64_t nv = n & ~int64_t(7);
+  __m256 acc = _mm256_setzero_ps();
+  for (int64_t k = 0; k < nv; k += 8) acc = _mm256_fmadd_ps(_mm256_loadu_ps(a + k), _mm256_loadu_ps(b + k), acc);
+  float s = hsum8(acc);
+  for (int64_t k = nv; k < n; ++k) s = fmaScalar(a[k], b[k], s);
+  return s;
+}
+
+REDRAFTER_TARGET_AVX2 void axpyAvx2(float a, const float* x, float* y, int64_t n) {
+  __m256 av = _mm256_set1_ps(a);
+  int64_t k = 0;
+  for (; k + 8 <= n; k += 8) _mm256_storeu_ps(y + k, _mm256_fmadd_ps(av, _mm256_loadu_ps(x + k), _mm256_loadu_ps(y + k)));
+  for (; k < n; ++k) y[k] = fmaScalar(a, x[k], y[k]);
+}
+
+// ---- AVX-512F: 16 lanes ----------------------------------------------------------------------------------
+REDRAFTER_TARGET_AVX512 inline float hsum16(__m512 v) {
+  __m256 lo = _mm512_castps512_ps256(v);
+  __m256 hi = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1));
+  __m256 s8 = _mm256_add_ps(lo, hi);
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(s8), _mm256_extractf128_ps(s8, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
+  return _mm_cvtss_f32(s);
+}
+
+REDRAFTER_TARGET_AVX512 inline float fmaScalar512(float a, float b, float c) {
+  return _mm_cvtss_f32(_mm_fmadd_ss(_mm_set_ss(a), _mm_set_ss(b), _mm_set_ss(c)));
+}
+
+struct F32Avx512 {
+  const float* base;
+  int64_t cols;
+  REDRAFTER_TARGET_AVX512 __m512 load(int64_t r, int64_t k) const { return _mm512_loadu_ps(base + r * cols + k); }
+};
+struct F16Avx512 {
+  const uint16_t* base;
+  int64_t cols;
+  REDRAFTER_TARGET_AVX512 __m512 load(int64_t r, int64_t k) const {
+    return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(base + r * cols + k)));
+  }
+};
+struct BF16Avx512 {
+  const uint16_t* base;
+  int64_t cols;
+  REDRAFTER_TARGET_AVX512 __m512 load(int64_t r, int64_t k) const {
+    __m512i wide = _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(base + r * cols + k)));
+    return _mm512_castsi512_ps(_mm512_slli_epi32(wide, 16));
+  }
+};
+struct Q80Avx512 {
+  const uint8_t* base;
+  int64_t rowBytes;
+  REDRAFTER_TARGET_AVX512 __m512 load(int64_t r, int64_t k) const {
+    const uint8_t* block = base + r * rowBytes + (k / kQ8Block) * kQ8BlockBytes;
+    __m512 d = _mm512_set1_ps(_cvtsh_ss(loadU16(block)));
+    __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(block + 2 + k % kQ8Block));
+    return _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(q)));
+  }
+};
+struct Q8GAvx512 {
+  const int8_t* base;
+  const float* scales;
+  int64_t cols, group;
+  REDRAFTER_TARGET_AVX512 __m512 load(int64_t r, int64_t k) const {
+    int64_t i = r * cols + k;
+    __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(base + i));
+    __m512 s;
+    if (i / group == (i + 15) / group) {
+      s = _mm512_set1_ps(scales[i / group]);
+    } else {
+      float lane[16];
+      for (int j = 0; j < 16; ++j) lane[j] = scales[(i + j) / group];
+      s = _mm512_loadu_ps(lane);
+    }
+    return _mm512_mul_ps(s, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(q)));
+  }
+};
+
+template <class L, int R, int NT>
+REDRAFTER_TARGET_AVX512 void tileAvx512(const L& ld, const TensorView& w, int64_t r0, const float* x, int64_t ldx,
+                                        float* y, int64_t ldy) {
+  const int64_t K = w.cols, Kv = K & ~int64_t(15);
+  __m512 acc[R][NT];
+  for (int r = 0; r < R; ++r)
+    for (int t = 0; t < NT; ++t) acc[r][t] = _mm512_setzero_ps();
+  for (int64_t k = 0; k < Kv; k += 16) {
+    __m512 xv[NT];
+    for (int t = 0; t < NT; ++t) xv[t] = _mm512_loadu_ps(x + t * ldx + k);
+    for (int r = 0; r < R; ++r) {
+      __m512 wv = ld.load(r0 + r, k);
+      for (int t = 0; t < NT; ++t) acc[r][t] = _mm512_fmadd_ps(wv, xv[t], acc[r][t]);
+    }
+  }
+  for (int r = 0; r < R; ++r)
+    for (int t = 0; t < NT; ++t) {
+      float s = hsum16(acc[r][t]);
+      for (int64_t k = Kv; k < K; ++k) s = fmaScalar512(weightAt(w, r0 + r, k), x[t * ldx + k], s);
+      y[t * ldy + r0 + r] = s;
+    }
+}
+
+template <class L, int R>
+REDRAFTER_TARGET_AVX512 void rowsAvx512(const L& ld, const TensorView& w, int64_t r0, const float* x, int64_t T,
+                                        int64_t ldx, float* y, int64_t ldy) {
+  int64_t t = 0;
+  for (; t + 4 <= T; t += 4) tileAvx512<L, R, 4>(ld, w, r0, x + t * ldx, ldx, y + t * ldy, ldy);
+  int64_t left = T - t;
+  if (left == 3) tileAvx512<L, R, 3>(ld, w, r0, x + t * ldx, ldx, y + t * ldy, ldy);
+  else if (left == 2) tileAvx512<L, R, 2>(ld, w, r0, x + t * ldx, ldx, y + t * ldy, ldy);
+  else if (left == 1) tileAvx512<L, R, 1>(ld, w, r0, x + t * ldx, ldx, y + t * ldy, ldy);
+}
+
+template <class L>
+REDRAFTER_TARGET_AVX512 void matmulAvx512With(const L& ld, const TensorView& w, const float* x, int64_t T,
+                                              int64_t ldx, float* y, int64_t ldy, int64_t rowBegin, int64_t rowEnd) {
+  int64_t r = rowBegin;
+  for (; r + 4 <= rowEnd; r += 4) rowsAvx512<L, 4>(ld, w, r, x, T, ldx, y, ldy);
+  for (; r < rowEnd; ++r) rowsAvx512<L, 1>(ld, w, r, x, T, ldx, y, ldy);
+}
+
+REDRAFTER_TARGET_AVX512 void matmulAvx512(const TensorView& w, const float* x, int64_t T, int64_t ldx, float* y,
+                                          int64_t ldy, int64_t rowBegin, int64_t rowEnd) {
+  switch (w.type) {
+    case DType::F32:
+      return matmulAvx512With(F32Avx512{static_cast<const float*>(w.data), w.cols}, w, x, T, ldx, y, ldy, rowBegin,
+                              rowEnd);
+    case DType::F16:
+      return matmulAvx512With(F16Avx512{static_cast<const uint16_t*>(w.data), w.cols}, w, x, T, ldx, y, ldy,
+                              rowBegin, rowEnd);
+    case DType::BF16:
+      return matmulAvx512With(BF16Avx512{static_cast<const uint16_t*>(w.data), w.cols}, w, x, T, ldx, y, ldy,
+                              rowBegin, rowEnd);
+    case DType::Q8_0:
+      return matmulAvx512With(Q80Avx512{static_cast<const uint8_t*>(w.data), (w.cols / kQ8Block) * kQ8BlockBytes},
+                              w, x, T, ldx, y, ldy, rowBegin, rowEnd);
+    case DType::Q8_G_F32:
+      return matmulAvx512With(Q8GAvx512{static_cast<const int8_t*>(w.data), w.scales, w.cols, w.groupSize}, w, x, T,
+                              ldx, y, ldy, rowBegin, rowEnd);
+  }
+}
+
+REDRAFTER_TARGET_AVX512 float dotAvx512(const float* a, const float* b, int64_t n) {
+  int64_t nv = n & ~int64_t(15);
+  __m512 acc = _mm512_setzero_ps();
+  for (int64_t k = 0; k < nv; k += 16) acc = _mm512_fmadd_ps(_mm512_loadu_ps(a + k), _mm512_loadu_ps(b + k), acc);
+  float s = hsum16(acc);
+  for (int64_t k = nv; k < n; ++k) s = fmaScalar512(a[k], b[k], s);
+  return s;
+}
+#endif  // REDRAFTER_X86_SIMD
+
+}  // namespace
+
+void matmulRows(Isa isa, const TensorView& w, const float* x, int64_t T, int64_t ldx, float* y, int64_t ldy,
+                int64_t rowBegin, int64_t rowEnd) {
+  if (T <= 0 || rowBegin >= rowEnd) return;
+#if REDRAFTER_X86_SIMD
+  if (isa == Isa::Avx512) return matmulAvx512(w, x, T, ldx, y, ldy, rowBegin, rowEnd);
+  if (isa == Isa::Avx2) return matmulAvx2(w, x, T, ldx, y, ldy, rowBegin, rowEnd);
+#endif
+  matmulPortable(w, x, T, ldx, y, ldy, rowBegin, rowEnd);
+}
+
+float dot(Isa isa, const float* a, const float* b, int64_t n) {
+#if REDRAFTER_X86_SIMD
+  if (isa == Isa::Avx512) return dotAvx512(a, b, n);
+  if (isa == Isa::Avx2) return dotAvx2(a, b, n);
+#endif
+  return dotPortable(a, b, n);
+}
+
+void axpy(Isa isa, float a, const float* x, float* y, int64_t n) {
+#if REDRAFTER_X86_SIMD
+  if (isa != Isa::Portable) return axpyAvx2(a, x, y, n);
+#endif
+  for (int64_t k = 0; k < n; ++k) y[k] += a * x[k];
+}
+
+void dequantizeRow(const TensorView& w, int64_t row, float* out) {
+  for (int64_t k = 0; k < w.cols; ++k) out[k] = weightAt(w, row, k);
+}
+
+bool supportsLayout(const TensorView& w, std::string* why) {
+  if (w.type == DType::Q8_0 && w.cols % kQ8Block != 0) {
+    if (why) *why = "Q8_0 tensor with " + std::to_string(w.cols) + " columns (not a multiple of 32)";
+    return false;
+  }
+  if (w.type == DType::Q8_G_F32) {
+    if (!w.scales || w.groupSize <= 0) {
+      if (why) *why = "int8 tensor without scales or with group size " + std::to_string(w.groupSize);
+      return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace redrafter::cpu::kernels

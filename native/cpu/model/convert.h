@@ -1,0 +1,29 @@
+// `redrafter convert`: any model file we load (llama2.c v0/v1/v2, GGUF) plus a tokenizer -> a GGUF v3 `llama`
+// file that llama.cpp loads, with matrices in one type (f32, f16, bf16, q8_0) and norms in f32.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace redrafter::cpu {
+
+struct ConvertOptions {
+  std::string modelPath;
+  std::string tokenizerPath;  // a tokenizer.bin or GGUF; empty: the model's own (GGUF models only)
+  std::string outPath;
+  std::string type = "f32";   // f32 | f16 | bf16 | q8_0
+};
+
+struct ConvertResult {
+  std::string outPath;
+  std::string type;
+  uint64_t bytes = 0;
+  int32_t tensors = 0;
+  // Tensors that could not take the asked-for type (q8_0 needs a multiple of 32 columns) and were written as f16.
+  std::vector<std::string> fallbacks;
+};
+
+// Throws InvalidArgument (bad type, same input and output), InvalidModel (bad inputs, naming the file), Io.
+ConvertResult convertToGguf(const ConvertOptions& options);
+
+}  // namespace redrafter::cpu

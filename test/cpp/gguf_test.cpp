@@ -1,0 +1,246 @@
+// GGUF: converting the real llama2.c model to every supported type, reading it back, and rejecting bad files.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <cstring>
+
+#include "core/error.h"
+#include "cpu/model/convert.h"
+#include "cpu/model/dequantize.h"
+#include "cpu/model/gguf_reader.h"
+#include "cpu/model/gguf_writer.h"
+#include "cpu/model/weights.h"
+#include "cpu/tokenizer/tokenizer.h"
+#include "fixtures.h"
+#include "temp_files.h"
+
+using namespace redrafter;
+using namespace redrafter::cpu;
+
+namespace {
+
+// max |a - b| relative to max |a| over the tensor
+double relativeError(const TensorView& a, const TensorView& b) {
+  REQUIRE(a.rows == b.rows);
+  REQUIRE(a.cols == b.cols);
+  std::vector<float> x(a.cols), y(b.cols);
+  double maxAbs = 0, maxErr = 0;
+  for (int64_t r = 0; r < a.rows; ++r) {
+    dequantizeRow(a, r, x.data());
+    dequantizeRow(b, r, y.data());
+    for (int64_t i = 0; i < a.cols; ++i) {
+      maxAbs = std::max(maxAbs, double(std::fabs(x[i])));
+      maxErr = std::max(maxErr, double(std::fabs(x[i] - y[i])));
+    }
+  }
+  return maxAbs > 0 ? maxErr / maxAbs : maxErr;
+}
+
+void compareModels(const ModelWeights& a, const ModelWeights& b, double tolerance) {
+  CHECK(a.config.dim == b.config.dim);
+  CHECK(a.config.hiddenDim == b.config.hiddenDim);
+  CHECK(a.config.nLayers == b.config.nLayers);
+  CHECK(a.config.nHeads == b.config.nHeads);
+  CHECK(a.config.nKvHeads == b.config.nKvHeads);
+  CHECK(a.config.vocabSize == b.config.vocabSize);
+  CHECK(a.config.contextLength == b.config.contextLength);
+  CHECK(a.config.normEps == b.config.normEps);
+  CHECK(a.config.ropeTheta == b.config.ropeTheta);
+  CHECK(a.config.tiedClassifier == b.config.tiedClassifier);
+  CHECK(relativeError(a.tokenEmbedding, b.tokenEmbedding) <= tolerance);
+  CHECK(relativeError(a.finalNorm, b.finalNorm) == 0);
+  for (size_t l = 0; l < a.layers.size(); ++l) {
+    const LayerWeights& x = a.layers[l];
+    const LayerWeights& y = b.layers[l];
+    CHECK(relativeError(x.attnNorm, y.attnNorm) == 0);
+    CHECK(relativeError(x.ffnNorm, y.ffnNorm) == 0);
+    CHECK(relativeError(x.wq, y.wq) <= tolerance);
+    CHECK(relativeError(x.wk, y.wk) <= tolerance);
+    CHECK(relativeError(x.wv, y.wv) <= tolerance);
+    CHECK(relativeError(x.wo, y.wo) <= tolerance);
+    CHECK(relativeError(x.w1, y.w1) <= tolerance);
+    CHECK(relativeError(x.w2, y.w2) <= tolerance);
+    CHECK(relativeError(x.w3, y.w3) <= tolerance);
+  }
+}
+
+}  // namespace
+
+TEST_CASE("convert writes f32/f16/bf16/q8_0 GGUFs that load back with the same config and values") {
+  auto source = loadModelWeights(test::fixture("stories260K.bin"));
+  struct Case {
+    const char* type;
+    DType dtype;
+    double tolerance;
+  } cases[] = {{"f32", DType::F32, 0.0}, {"f16", DType::F16, 1.0 / 1024}, {"bf16", DType::BF16, 1.0 / 128},
+               {"q8_0", DType::Q8_0, 1.0 / 127}};
+  for (const auto& k : cases) {
+    CAPTURE(k.type);
+    test::TempFile out(std::string("convert-") + k.type + ".gguf");
+    ConvertOptions o;
+    o.modelPath = test::fixture("stories260K.bin");
+    o.tokenizerPath = test::fixture("tok512.bin");
+    o.outPath = out.path;
+    o.type = k.type;
+    ConvertResult r = convertToGguf(o);
+    CHECK(r.tensors == 2 + 9 * 5);
+    CHECK(r.bytes > 0);
+    auto g = GgufFile::open(out.path);
+    CHECK(g->version() == 3);
+    CHECK(g->getString("general.architecture", "", true) == "llama");
+    CHECK(g->getString("tokenizer.ggml.model", "", true) == "llama");
+    CHECK(g->findTensor("output.weight") == nullptr);
+    auto w = loadModelWeights(out.path);
+    CHECK(w->format == "gguf");
+    CHECK(w->tokenEmbedding.type == k.dtype);
+    CHECK(w->layers[0].attnNorm.type == DType::F32);
+    if (std::string(k.type) == "q8_0") {
+      // w2 has 172 columns, not a multiple of the 32-value blocks: written as f16
+      CHECK(r.fallbacks.size() == 5);
+      CHECK(w->layers[0].w2.type == DType::F16);
+      CHECK(w->layers[0].wq.type == DType::Q8_0);
+    } else {
+      CHECK(r.fallbacks.empty());
+    }
+    compareModels(*source, *w, k.tolerance);
+    CHECK(w->output.data == w->tokenEmbedding.data);
+    // The embedded tokenizer equals the tokenizer.bin one.
+    auto a = Tokenizer::load(test::fixture("tok512.bin"));
+    auto b = Tokenizer::load(out.path);
+    REQUIRE(a->size() == b->size());
+    for (int32_t id = 0; id < a->size(); ++id) {
+      CHECK(a->vocab().tokens[id].text == b->vocab().tokens[id].text);
+      CHECK(a->vocab().tokens[id].score == b->vocab().tokens[id].score);
+      CHECK(a->vocab().tokens[id].type == b->vocab().tokens[id].type);
+    }
+  }
+}
+
+TEST_CASE("the runq model converts too, and a GGUF converts from its own tokenizer") {
+  test::TempFile q("from-q80.gguf");
+  ConvertOptions o;
+  o.modelPath = test::fixture("stories260K_q80.bin");
+  o.tokenizerPath = test::fixture("tok512.bin");
+  o.outPath = q.path;
+  o.type = "f32";
+  convertToGguf(o);
+  auto runq = loadModelWeights(o.modelPath);
+  auto back = loadModelWeights(q.path);
+  compareModels(*runq, *back, 0.0);
+  test::TempFile again("again.gguf");
+  ConvertOptions o2;
+  o2.modelPath = q.path;
+  o2.outPath = again.path;
+  o2.type = "bf16";
+  convertToGguf(o2);
+  CHECK(loadModelWeights(again.path)->tokenEmbedding.type == DType::BF16);
+}
+
+TEST_CASE("convert rejects bad arguments and leaves no output behind") {
+  ConvertOptions o;
+  o.modelPath = test::fixture("stories260K.bin");
+  o.tokenizerPath = test::fixture("tok512.bin");
+  test::TempFile out("bad.gguf");
+  o.outPath = out.path;
+  o.type = "q4_0";
+  CHECK_THROWS_AS(convertToGguf(o), Error);
+  o.type = "f16";
+  o.tokenizerPath = "";
+  CHECK_THROWS_AS(convertToGguf(o), Error);
+  o.tokenizerPath = test::fixture("stories260K.bin");  // not a tokenizer
+  try {
+    convertToGguf(o);
+    FAIL("converted with a model as tokenizer");
+  } catch (const Error& e) {
+    CHECK(e.code() == ErrorCode::InvalidModel);
+  }
+  o.tokenizerPath = test::fixture("tok512.bin");
+  o.outPath = "/nonexistent-dir/redrafter/out.gguf";
+  try {
+    convertToGguf(o);
+    FAIL("wrote into a missing directory");
+  } catch (const Error& e) {
+    CHECK(e.code() == ErrorCode::Io);
+    CHECK(std::string(e.what()).find("/nonexistent-dir/redrafter/out.gguf") != std::string::npos);
+  }
+  CHECK(test::readFile(out.path).empty());
+}
+
+TEST_CASE("the GGUF reader reads every metadata value type") {
+  GgufWriter w;
+  w.setString("general.architecture", "test");
+  w.setU32("a.u32", 7);
+  w.setF32("a.f32", 0.5f);
+  w.setBool("a.bool", true);
+  w.setStringArray("a.strings", {"x", "", "yz"});
+  w.setI32Array("a.ints", {-1, 2});
+  w.setF32Array("a.floats", {1.5f});
+  w.addTensor("t", GgmlType::F32, {4, 2}, [](std::vector<uint8_t>& b) {
+    b.resize(32);
+    for (int i = 0; i < 8; ++i) {
+      float v = float(i);
+      std::memcpy(b.data() + 4 * i, &v, 4);
+    }
+  });
+  test::TempFile f("kinds.gguf");
+  w.write(f.path);
+  auto g = GgufFile::open(f.path);
+  CHECK(g->getUint("a.u32", 0, true, 100) == 7);
+  CHECK(g->getFloat("a.f32", 0, true) == 0.5);
+  CHECK(g->getBool("a.bool", false));
+  CHECK(g->find("a.strings")->strings.size() == 3);
+  CHECK(g->find("a.strings")->strings[2] == "yz");
+  CHECK(g->find("a.ints")->arrayCount == 2);
+  CHECK_THROWS_AS(g->getUint("a.f32", 0, true, 100), Error);
+  CHECK_THROWS_AS(g->getUint("a.u32", 0, true, 5), Error);
+  CHECK_THROWS_AS(g->getString("missing", "", true), Error);
+  const GgufTensorInfo* t = g->findTensor("t");
+  REQUIRE(t);
+  CHECK(t->ne[0] == 4);
+  CHECK(t->ne[1] == 2);
+  float v;
+  std::memcpy(&v, t->data + 4 * 5, 4);
+  CHECK(v == 5.0f);
+  CHECK(g->dataOffset() % 32 == 0);
+  // Not a llama model.
+  try {
+    loadModelWeights(f.path);
+    FAIL("loaded a non-llama GGUF");
+  } catch (const Error& e) {
+    CHECK(e.code() == ErrorCode::Unsupported);
+  }
+}
+
+TEST_CASE("corrupt GGUF headers are InvalidModel errors naming the file and the problem") {
+  test::TempFile good("good.gguf");
+  ConvertOptions o;
+  o.modelPath = test::fixture("stories260K.bin");
+  o.tokenizerPath = test::fixture("tok512.bin");
+  o.outPath = good.path;
+  convertToGguf(o);
+  auto bytes = test::readFile(good.path);
+  auto expect = [&](std::vector<uint8_t> data, const char* needle) {
+    test::TempFile bad("corrupt.gguf");
+    test::writeFile(bad.path, data);
+    try {
+      loadModelWeights(bad.path);
+      FAIL("loaded a corrupt GGUF: " << needle);
+    } catch (const Error& e) {
+      CHECK_MESSAGE(std::string(e.what()).find(bad.path) != std::string::npos, e.what());
+      CHECK_MESSAGE(std::string(e.what()).find(needle) != std::string::npos, e.what());
+    }
+  };
+  auto set64 = [](std::vector<uint8_t> d, size_t at, uint64_t v) {
+    std::memcpy(d.data() + at, &v, 8);
+    return d;
+  };
+  expect(set64(bytes, 8, uint64_t(1) << 40), "tensor_count");
+  expect(set64(bytes, 16, uint64_t(1) << 60), "metadata_kv_count");
+  expect(set64(bytes, 24, uint64_t(1) << 62), "length");  // the first key's length
+  auto truncated = bytes;
+  truncated.resize(bytes.size() / 2);
+  expect(truncated, "outside the file");
+  auto version = bytes;
+  version[4] = 9;
+  expect(version, "version 9");
+}
