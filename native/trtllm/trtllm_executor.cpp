@@ -1,7 +1,9 @@
 // redrafter::executor::Executor over TensorRT-LLM's Executor. TensorRT-LLM runs the whole decoding loop (in-flight
-// batching, the ReDrafter engine's fused draft + verify forward, KV cache); this file only maps requests, results,
-// cancellation and shutdown. Stop conditions, streaming deltas and statistics are StreamedRequest's (core), shared
-// with the CPU executor's semantics and tested without a GPU (test/cpp/streamed_request_test.cpp).
+// batching, the ReDrafter engine's fused draft + verify forward, KV cache); this file only makes the engine calls
+// (initTrtLlmPlugins, Executor, enqueueRequest, awaitResponses, cancelRequest, shutdown) and maps types. The
+// bookkeeping above them (sessions, ids, stop conditions, streaming deltas, stats, cancellation, shutdown aborts) is
+// EngineRequests / StreamedRequest in native/core/executor, shared with the CPU executor's semantics and tested
+// without a GPU (test/cpp/engine_requests_test.cpp, streamed_request_test.cpp).
 #include "trtllm/trtllm_executor.h"
 
 #include <tensorrt_llm/executor/executor.h>
@@ -19,7 +21,7 @@
 #include <vector>
 
 #include "core/error.h"
-#include "core/executor/streamed_request.h"
+#include "core/executor/engine_requests.h"
 
 namespace redrafter::trtllm {
 
@@ -28,8 +30,8 @@ using executor::FinishReason;
 using executor::RequestId;
 using executor::Response;
 using executor::SessionId;
-using executor::StreamedRequest;
-using Clock = StreamedRequest::Clock;
+using executor::EngineRequestId;
+using Clock = executor::EngineRequests::Clock;
 
 namespace {
 
@@ -71,7 +73,7 @@ tle::ExecutorConfig executorConfig(const TrtLlmOptions& o) {
 
 class TrtLlmExecutor final : public executor::Executor {
  public:
-  explicit TrtLlmExecutor(const TrtLlmOptions& o) : options_(o) {
+  explicit TrtLlmExecutor(const TrtLlmOptions& o) {
     info_.vocabSize = o.vocabSize;
     info_.contextLength = o.contextLength;
     info_.maxBeamWidth = o.beamWidth;
@@ -93,26 +95,17 @@ class TrtLlmExecutor final : public executor::Executor {
 
   SessionId createSession() override {
     std::lock_guard<std::mutex> lock(mutex_);
-    if (stopping_) fail(ErrorCode::Disposed, "the engine is disposed");
-    SessionId id = nextSession_++;
-    sessions_.insert(id);
-    return id;
+    return table_.createSession();
   }
 
   // TensorRT-LLM keeps no per-session state: the KV blocks of a conversation are reused by prefix (block reuse).
   void releaseSession(SessionId session) override {
-    std::vector<tle::IdType> cancel;
+    std::vector<EngineRequestId> cancel;
     {
       std::lock_guard<std::mutex> lock(mutex_);
-      sessions_.erase(session);
-      for (auto& [id, entry] : requests_) {
-        if (entry.request->request().session == session && !entry.request->done()) {
-          entry.request->markCancelled();
-          cancel.push_back(entry.engineId);
-        }
-      }
+      cancel = table_.releaseSession(session);
     }
-    for (tle::IdType id : cancel) cancelInEngine(id);
+    for (EngineRequestId id : cancel) cancelInEngine(id);
   }
 
   RequestId enqueueRequest(executor::Request request) override {
@@ -132,7 +125,7 @@ class TrtLlmExecutor final : public executor::Executor {
     sampling.setSeed(request.sampling.seed);
     r.setSamplingConfig(sampling);
     // The engine stops on the first end id and the stop sequences itself; StreamedRequest applies every end id
-    // and stop sequence (identically to the CPU executor) and cancels the engine's request when it ends first.
+    // and stop sequence (identically to the CPU executor) and has the engine's request cancelled when it ends first.
     if (!request.endIds.empty()) {
       r.setEndId(request.endIds.front());
       r.setPadId(request.endIds.front());
@@ -143,87 +136,78 @@ class TrtLlmExecutor final : public executor::Executor {
     if (!stopWords.empty()) r.setStopWords(stopWords);
 
     std::lock_guard<std::mutex> lock(mutex_);
-    if (stopping_) fail(ErrorCode::Disposed, "the engine is disposed");
-    if (!sessions_.count(request.session)) fail(ErrorCode::InvalidArgument, "session is not open on this engine");
-    for (auto& [id, entry] : requests_) {
-      if (entry.request->request().session == request.session)
-        fail(ErrorCode::InvalidArgument, "session already has a request in flight");
-    }
-    tle::IdType engineId = 0;
+    table_.checkAdmissible(request);
+    EngineRequestId engineId = 0;
     try {
       engineId = engine_->enqueueRequest(r);
     } catch (const std::exception& e) {
       backendFailure("enqueueRequest", e);
     }
-    RequestId id = nextRequest_++;
-    requests_.emplace(id, Entry{std::make_unique<StreamedRequest>(id, std::move(request), Clock::now()), engineId});
-    byEngineId_[engineId] = id;
-    return id;
+    return table_.add(std::move(request), engineId, Clock::now());
   }
 
   std::vector<Response> awaitResponses(std::chrono::milliseconds timeout) override {
-    std::vector<Response> out = takeSynthetic();
+    std::vector<Response> out = takePending();
     if (!out.empty()) return out;
     // One caller at a time talks to the engine's response queue (the addon's poller; shutdown while draining).
     std::unique_lock<std::timed_mutex> engineLock(engineAwait_, std::defer_lock);
-    if (!engineLock.try_lock_for(timeout)) return takeSynthetic();
-    if (engineDown_) {
-      engineLock.unlock();
-      return takeSynthetic();
-    }
+    if (!engineLock.try_lock_for(timeout) || engineDown_) return takePending();
     std::vector<tle::Response> responses;
+    bool failed = false;
+    std::string failure;
     try {
       responses = engine_->awaitResponses(timeout);
     } catch (const std::exception& e) {
-      std::lock_guard<std::mutex> lock(mutex_);
-      failAll(std::string("TensorRT-LLM: awaitResponses: ") + e.what());
+      failed = true;
+      failure = std::string("TensorRT-LLM: awaitResponses: ") + e.what();
     }
     engineLock.unlock();
-    std::vector<tle::IdType> toCancel;
+
+    std::vector<executor::EngineResult> results;
+    results.reserve(responses.size());
+    for (const tle::Response& response : responses) results.push_back(toEngineResult(response));
+    std::vector<EngineRequestId> toCancel;
     {
       std::lock_guard<std::mutex> lock(mutex_);
-      std::move(synthetic_.begin(), synthetic_.end(), std::back_inserter(out));  // e.g. failAll's errors
-      synthetic_.clear();
-      for (const tle::Response& response : responses) convert(response, out, toCancel);
+      out.swap(pending_);
+      std::vector<Response> converted = table_.onResults(results, toCancel, Clock::now());
+      std::move(converted.begin(), converted.end(), std::back_inserter(out));
+      if (failed) {
+        std::vector<Response> failedAll = table_.failAll(failure, Clock::now());
+        std::move(failedAll.begin(), failedAll.end(), std::back_inserter(out));
+      }
     }
-    for (tle::IdType id : toCancel) cancelInEngine(id);
+    for (EngineRequestId id : toCancel) cancelInEngine(id);
     return out;
   }
 
   void cancelRequest(RequestId id) override {
-    tle::IdType engineId = 0;
+    std::optional<EngineRequestId> engineId;
     {
       std::lock_guard<std::mutex> lock(mutex_);
-      auto it = requests_.find(id);
-      if (it == requests_.end() || it->second.request->done()) return;
-      it->second.request->markCancelled();
-      engineId = it->second.engineId;
+      engineId = table_.cancel(id);
     }
-    cancelInEngine(engineId);
+    if (engineId) cancelInEngine(*engineId);
   }
 
   void shutdown() override {
-    std::vector<tle::IdType> cancel;
+    std::vector<EngineRequestId> cancel;
     {
       std::lock_guard<std::mutex> lock(mutex_);
-      if (stopping_) return;
-      stopping_ = true;
-      for (auto& [id, entry] : requests_) {
-        entry.request->markCancelled();
-        cancel.push_back(entry.engineId);
-      }
+      if (table_.closed()) return;
+      cancel = table_.close();
     }
-    for (tle::IdType id : cancel) cancelInEngine(id);
+    for (EngineRequestId id : cancel) cancelInEngine(id);
     // Let the cancelled requests' final results arrive (through whoever is awaiting), for up to 10 s.
     const auto deadline = Clock::now() + std::chrono::seconds(10);
     while (Clock::now() < deadline) {
       {
         std::lock_guard<std::mutex> lock(mutex_);
-        if (requests_.empty()) break;
+        if (table_.empty()) break;
       }
       std::vector<Response> drained = awaitResponses(std::chrono::milliseconds(50));
       std::lock_guard<std::mutex> lock(mutex_);
-      std::move(drained.begin(), drained.end(), std::back_inserter(synthetic_));
+      std::move(drained.begin(), drained.end(), std::back_inserter(pending_));
     }
     std::lock_guard<std::timed_mutex> engineLock(engineAwait_);
     try {
@@ -233,48 +217,59 @@ class TrtLlmExecutor final : public executor::Executor {
     }
     std::lock_guard<std::mutex> lock(mutex_);
     engineDown_ = true;
-    for (auto& [id, entry] : requests_) synthetic_.push_back(entry.request->abort(Clock::now()));
-    requests_.clear();
-    byEngineId_.clear();
+    std::vector<Response> aborted = table_.abortAll(Clock::now());
+    std::move(aborted.begin(), aborted.end(), std::back_inserter(pending_));
   }
 
   bool isShutdown() const override {
     std::lock_guard<std::mutex> lock(mutex_);
-    return stopping_;
+    return table_.closed();
   }
 
  private:
-  struct Entry {
-    std::unique_ptr<StreamedRequest> request;
-    tle::IdType engineId;
-  };
-
   void validate(const executor::Request& r) const {
     require(!r.inputTokenIds.empty(), "inputTokenIds", "must not be empty");
     require(r.maxTokens > 0, "maxTokens", "must be > 0");
     for (int32_t t : r.inputTokenIds)
-      require(t >= 0 && (info_.vocabSize <= 0 || t < info_.vocabSize), "inputTokenIds", "holds a token id outside the vocabulary");
+      require(t >= 0 && (info_.vocabSize <= 0 || t < info_.vocabSize), "inputTokenIds",
+              "holds a token id outside the vocabulary");
     require(r.sampling.temperature >= 0.0f, "temperature", "must be >= 0");
     require(r.sampling.topK >= 0, "topK", "must be >= 0");
     require(r.sampling.topP > 0.0f && r.sampling.topP <= 1.0f, "topP", "must be in (0, 1]");
     if (info_.maxBeamWidth > 0) {
-      require(r.draft.beamWidth == info_.maxBeamWidth,
-              "beamWidth", "must be " + std::to_string(info_.maxBeamWidth) +
-                               ": a TensorRT-LLM ReDrafter engine's beam count is fixed when it is built");
-      require(r.draft.beamLength == 0 || r.draft.beamLength == info_.maxBeamLength,
-              "beamLength", "must be " + std::to_string(info_.maxBeamLength) + " (fixed when the engine was built)");
+      require(r.draft.beamWidth == info_.maxBeamWidth, "beamWidth",
+              "must be " + std::to_string(info_.maxBeamWidth) +
+                  ": a TensorRT-LLM ReDrafter engine's beam count is fixed when it is built");
+      require(r.draft.beamLength == 0 || r.draft.beamLength == info_.maxBeamLength, "beamLength",
+              "must be " + std::to_string(info_.maxBeamLength) + " (fixed when the engine was built)");
     } else {
       require(r.draft.beamWidth == 0, "beamWidth", "must be 0: this engine has no drafter");
     }
     if (info_.contextLength > 0 &&
         int64_t(r.inputTokenIds.size()) + int64_t(r.maxTokens) > int64_t(info_.contextLength)) {
-      fail(ErrorCode::ContextOverflow, "inputTokenIds + maxTokens (" + std::to_string(r.inputTokenIds.size()) + " + " +
-                                           std::to_string(r.maxTokens) + ") exceed the engine's max_seq_len " +
+      fail(ErrorCode::ContextOverflow, "inputTokenIds + maxTokens (" + std::to_string(r.inputTokenIds.size()) +
+                                           " + " + std::to_string(r.maxTokens) + ") exceed the engine's max_seq_len " +
                                            std::to_string(info_.contextLength));
     }
   }
 
-  void cancelInEngine(tle::IdType engineId) {
+  static executor::EngineResult toEngineResult(const tle::Response& response) {
+    executor::EngineResult e;
+    e.engineId = response.getRequestId();
+    if (response.hasError()) {
+      e.hasError = true;
+      e.errorMessage = "TensorRT-LLM: " + response.getErrorMsg();
+      return e;
+    }
+    const tle::Result& result = response.getResult();
+    if (!result.outputTokenIds.empty()) e.tokens.assign(result.outputTokenIds[0].begin(), result.outputTokenIds[0].end());
+    e.decodingIter = result.decodingIter;
+    e.isFinal = result.isFinal;
+    e.reason = result.finishReasons.empty() ? FinishReason::NotFinished : mapReason(result.finishReasons[0]);
+    return e;
+  }
+
+  void cancelInEngine(EngineRequestId engineId) {
     try {
       engine_->cancelRequest(engineId);
     } catch (const std::exception&) {
@@ -282,63 +277,22 @@ class TrtLlmExecutor final : public executor::Executor {
     }
   }
 
-  // mutex_ held.
-  void convert(const tle::Response& response, std::vector<Response>& out, std::vector<tle::IdType>& toCancel) {
-    auto found = byEngineId_.find(response.getRequestId());
-    if (found == byEngineId_.end()) return;
-    const RequestId id = found->second;
-    Entry& entry = requests_.at(id);
-    StreamedRequest& request = *entry.request;
-    const auto now = Clock::now();
-    if (response.hasError()) {
-      out.push_back(request.onError(ErrorCode::Backend, "TensorRT-LLM: " + response.getErrorMsg(), now));
-    } else {
-      const tle::Result& result = response.getResult();
-      static const tle::VecTokens none;
-      const tle::VecTokens& tokens = result.outputTokenIds.empty() ? none : result.outputTokenIds.front();
-      FinishReason reason = result.finishReasons.empty() ? FinishReason::NotFinished : mapReason(result.finishReasons.front());
-      if (auto r = request.onResult(tokens.data(), tokens.size(), result.decodingIter, result.isFinal, reason, now))
-        out.push_back(std::move(*r));
-      if (request.needsEngineCancel()) {
-        toCancel.push_back(entry.engineId);
-        request.engineCancelled();
-      }
-      if (!result.isFinal && !request.done()) return;
-    }
-    if (request.done()) {
-      byEngineId_.erase(found);
-      requests_.erase(id);
-    }
-  }
-
-  // mutex_ held.
-  void failAll(const std::string& message) {
-    for (auto& [id, entry] : requests_) synthetic_.push_back(entry.request->onError(ErrorCode::Backend, message, Clock::now()));
-    requests_.clear();
-    byEngineId_.clear();
-  }
-
-  std::vector<Response> takeSynthetic() {
+  std::vector<Response> takePending() {
     std::lock_guard<std::mutex> lock(mutex_);
     std::vector<Response> out;
-    out.swap(synthetic_);
+    out.swap(pending_);
     return out;
   }
 
-  TrtLlmOptions options_;
   executor::ModelInfo info_;
   std::unique_ptr<tle::Executor> engine_;
 
+  // Lock order: engineAwait_ before mutex_ (never the other way round).
   mutable std::mutex mutex_;
   std::timed_mutex engineAwait_;
-  bool stopping_ = false;
-  bool engineDown_ = false;
-  RequestId nextRequest_ = 1;
-  SessionId nextSession_ = 1;
-  std::set<SessionId> sessions_;
-  std::map<RequestId, Entry> requests_;
-  std::map<tle::IdType, RequestId> byEngineId_;
-  std::vector<Response> synthetic_;  // made outside the engine's responses: aborts at shutdown, errors
+  bool engineDown_ = false;          // engine_->shutdown() was called (engineAwait_ and mutex_ held to change it)
+  executor::EngineRequests table_;   // mutex_
+  std::vector<Response> pending_;    // mutex_: responses made outside awaitResponses (shutdown's drain and aborts)
 };
 
 }  // namespace
