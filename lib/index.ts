@@ -49,3 +49,10 @@ export {
   type ConvertResult,
   type GgufType,
 } from './model-file.js';
+export {
+  convertCheckpoint,
+  type ConvertOptions as ConvertCheckpointOptions,
+  type ConvertResult as ConvertCheckpointResult,
+} from './trtllm/convert-checkpoint.js';
+export { HfTokenizer, type ChatMessage } from './trtllm/hf-tokenizer.js';
+export type { TrtLlmEngineOptions } from './trtllm/engine.js';

@@ -430,6 +430,29 @@ export interface NativeExecutor {
 // ---------------------------------------------------------------------------------------------
 // TensorRT-LLM backend (native/trtllm via native/addon), present only where it was built
 // ---------------------------------------------------------------------------------------------
+/**
+ * The options executor.loadEngine takes for backend "tensorrt-llm" (native/addon/trtllm_engine.cpp), made by
+ * lib/trtllm/engine.ts prepareTrtLlmEngine from the engine's config.json and the user's options. The backend is
+ * listed in executor.backends (and features.trtllm is true) only in an addon built against TensorRT-LLM.
+ */
+export interface TrtLlmNativeOptions {
+  backend: 'tensorrt-llm';
+  engineDir: string;
+  vocabSize: number;  // pretrained_config.vocab_size: prompt token ids are checked against it
+  maxSeqLen: number;  // build_config.max_seq_len: prompt + maxTokens must fit (else ERR_REDRAFTER_CONTEXT_OVERFLOW)
+  redrafterNumBeams: number;  // 0 for an engine without a drafter; requests must use this beamWidth
+  redrafterBeamLength: number;  // redrafter_draft_len_per_beam + 1
+  freeGpuMemoryFraction?: number;  // KvCacheConfig (0, 1]
+  enableBlockReuse?: boolean;  // KvCacheConfig
+  maxTokensInKvCache?: number;  // KvCacheConfig
+  hostCacheBytes?: number;  // KvCacheConfig host (secondary) cache
+  schedulerPolicy?: 'guaranteed-no-evict' | 'max-utilization';  // SchedulerConfig
+  maxBatchSize?: number;  // ExecutorConfig
+  maxNumTokens?: number;  // ExecutorConfig
+  maxQueueSize?: number;  // ExecutorConfig
+  enableChunkedContext?: boolean;  // ExecutorConfig
+  gpuWeightsPercent?: number;  // ExecutorConfig (weight streaming)
+}
 export interface NativeTrtLlm {
   placeholder?: never;
 }

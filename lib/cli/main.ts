@@ -6,6 +6,7 @@ import { register as registerDemo } from './demo.js';
 import { register as registerTrainDrafter } from './train-drafter.js';
 import { register as registerInspect } from './inspect.js';
 import { register as registerConvert } from './convert.js';
+import { register as registerBuild } from './build.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -21,6 +22,7 @@ export function buildProgram(): Command {
   registerTrainDrafter(program);
   registerInspect(program);
   registerConvert(program);
+  registerBuild(program);
   return program;
 }
 

@@ -1,0 +1,48 @@
+#include "cpu/executor/drafter_source.h"
+
+#include <algorithm>
+
+#include "core/error.h"
+
+namespace redrafter::cpu {
+
+namespace {
+
+class RecurrentDrafterSource : public DraftSource {
+ public:
+  RecurrentDrafterSource(std::shared_ptr<const Drafter> drafter, std::shared_ptr<const ModelWeights> model)
+      : drafter_(std::move(drafter)), embed_(modelEmbeddings(model)) {
+    drafter_->checkMatches(model->config, model->path);
+  }
+  int32_t maxBeamWidth() const override { return std::min<int32_t>(64, drafter_->config().vocabSize); }
+  int32_t maxBeamLength() const override { return 16; }
+  Draft draft(const float* hidden, int32_t lastToken, int32_t width, int32_t length, bool wantLogProbs) override {
+    Draft d;
+    d.beams.resize(size_t(width) * length);  // [1, W, L]
+    if (wantLogProbs) d.logProbs.resize(size_t(width) * (length - 1) * drafter_->config().vocabSize);  // [1,W,L-1,V]
+    DraftOptions o;
+    o.width = width;
+    o.length = length;
+    drafter_->draft(hidden, &lastToken, 1, o, embed_, d.beams.data(), wantLogProbs ? d.logProbs.data() : nullptr);
+    return d;
+  }
+
+ private:
+  std::shared_ptr<const Drafter> drafter_;
+  EmbeddingLookup embed_;
+};
+
+}  // namespace
+
+std::shared_ptr<DraftSource> makeDrafterSource(std::shared_ptr<const Drafter> drafter,
+                                               std::shared_ptr<const ModelWeights> model) {
+  require(drafter != nullptr, "drafter", "is missing");
+  return std::make_shared<RecurrentDrafterSource>(std::move(drafter), std::move(model));
+}
+
+std::shared_ptr<DraftSource> loadDrafterSource(const std::string& dir, std::shared_ptr<const ModelWeights> model) {
+  // The drafter branch's safetensors loader is not merged yet: until it is, drafters come from makeDrafterSource.
+  fail(ErrorCode::Unsupported, dir + ": loading drafter directories is not available in this build yet");
+}
+
+}  // namespace redrafter::cpu
