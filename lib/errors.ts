@@ -29,5 +29,5 @@ export function invalidArgument(field: string, message: string, kind: 'type' | '
 
 export function isRedrafterError(value: unknown): value is RedrafterError {
   return value instanceof Error && typeof (value as { code?: unknown }).code === 'string' &&
-    (value as { code: string }).code.startsWith('ERR_REDRAFTER_');
+    (value as unknown as { code: string }).code.startsWith('ERR_REDRAFTER_');
 }

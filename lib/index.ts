@@ -27,3 +27,13 @@ export {
   type TrainingProgress,
   type TrainingResult,
 } from './drafter/index.js';
+export {
+  ops,
+  type Acceptance,
+  type BeamShape,
+  type BeamStep,
+  type CommitPlan,
+  type PackedTrees,
+  type SamplingOptions,
+  type Verification,
+} from './ops.js';

@@ -8,8 +8,68 @@ import { fileURLToPath } from 'node:url';
 // ---------------------------------------------------------------------------------------------
 // ops (native/addon/ops.cpp): the ReDrafter core operators, for tests and engine-building scripts
 // ---------------------------------------------------------------------------------------------
+/** Packed trees of a batch (see lib/ops.ts `buildTree`). */
+export interface NativePackedTrees {
+  maxLength: number;
+  lengths: Int32Array; // [batch]
+  tokens: Int32Array; // [batch, maxLength], padding 0
+  beamTokenIndex: Int32Array; // [batch, maxLength], padding -1
+  positionOffsets: Int32Array; // [batch, maxLength], padding -1
+  parents: Int32Array; // [batch, maxLength], -1 for the root and padding
+  unpacker: Int32Array; // [batch, width, length]
+  mask: Uint8Array; // [batch, maxLength, maxLength]
+}
+
+export interface NativeBeamStep {
+  scores: Float32Array; // [batch, width]
+  parents: Int32Array; // [batch, width]
+  tokens: Int32Array; // [batch, width]
+}
+
+export interface NativeVerification {
+  beam: Int32Array; // [batch]
+  acceptedLength: Int32Array; // [batch]
+  acceptedTokens: Int32Array; // [batch, length-1], padding -1
+  nextToken: Int32Array; // [batch]
+  acceptedPacked: Int32Array; // [batch, length], padding -1
+}
+
+export interface NativeCommitPlan {
+  from: Int32Array; // [moves]
+  to: Int32Array; // [moves]
+  newLength: number;
+}
+
 export interface NativeOps {
-  placeholder?: never;
+  buildTree(beams: Int32Array, options: { batch: number; width: number; length: number }): NativePackedTrees;
+  beamSearchStep(
+    scores: Float32Array,
+    logProbs: Float32Array,
+    options: { batch: number; width: number; vocab: number; firstStep: boolean },
+  ): NativeBeamStep;
+  appleProcessLogits(logits: Float32Array, options: { vocab: number; topK?: number }): Float32Array;
+  verifyGreedy(
+    beams: Int32Array,
+    llm: Int32Array | Float32Array,
+    options: { batch: number; width: number; length: number; vocab?: number },
+  ): NativeVerification;
+  verifySampling(
+    beams: Int32Array,
+    logits: Float32Array,
+    options: {
+      batch: number;
+      width: number;
+      length: number;
+      vocab: number;
+      temperature: number;
+      topK: number;
+      topP: number;
+      seed: number;
+      acceptance: 'exact' | 'apple';
+      drafterLogProbs?: Float32Array;
+    },
+  ): NativeVerification;
+  kvCommitPlan(acceptedPacked: Int32Array, options: { cachedLength: number }): NativeCommitPlan;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ void appleProcessLogits(float* logits, int vocab, int topK) {
   // maintain_logits: subtract the max so the largest logit is 0.
   float maxLogit = logits[0];
   for (int i = 1; i < vocab; ++i) maxLogit = std::max(maxLogit, logits[i]);
+  require(std::isfinite(maxLogit), "logits", "must have a finite maximum in every row");
   for (int i = 0; i < vocab; ++i) logits[i] -= maxLogit;
   // warp_logits: everything strictly below the k-th largest value becomes LOG_0 (ties with it are kept).
   std::vector<float> sorted(logits, logits + vocab);

@@ -88,7 +88,7 @@ struct RowView {
   const int32_t* unpacker;   // [width, length]
 };
 
-RowView rowOf(const PackedTrees& trees, int row) {
+RowView rowOf(const PackedTrees& trees, int row, int vocab) {
   require(row >= 0 && row < trees.batch, "row",
           "must be in [0, " + std::to_string(trees.batch) + "), got " + std::to_string(row));
   const size_t off = size_t(row) * trees.maxLength;
@@ -96,7 +96,11 @@ RowView rowOf(const PackedTrees& trees, int row) {
             trees.beamTokenIndex.data() + off,
             trees.unpacker.data() + size_t(row) * trees.width * trees.length};
   int roots = 0;
-  for (int p = 0; p < v.n; ++p) roots += v.parents[p] < 0;
+  for (int p = 0; p < v.n; ++p) {
+    roots += v.parents[p] < 0;
+    require(v.tokens[p] < vocab, "beams",
+            "token " + std::to_string(v.tokens[p]) + " is outside the vocabulary (" + std::to_string(vocab) + ")");
+  }
   require(roots == 1, "beams", "must all start with the same token (the LLM's) in row " + std::to_string(row));
   return v;
 }
@@ -127,7 +131,7 @@ Verification verifySamplingExact(const PackedTrees& trees, int row, const int32_
                                  int vocab, const SamplingParams& params, Rng& rng) {
   require(vocab >= 1, "vocab", "must be >= 1, got " + std::to_string(vocab));
   checkParams(params);
-  const RowView tree = rowOf(trees, row);
+  const RowView tree = rowOf(trees, row, vocab);
   // children[p]: the packed indices whose parent is p, ascending = packed order. Siblings hold distinct
   // tokens (equal ones would share a prefix and have been deduplicated).
   std::vector<int32_t> childStart(tree.n + 1, 0), children(tree.n);
@@ -151,7 +155,6 @@ Verification verifySamplingExact(const PackedTrees& trees, int row, const int32_
     for (int32_t i = childStart[node]; i < childStart[node + 1]; ++i) {
       const int32_t child = children[i];
       const int32_t token = tree.tokens[child];
-      require(token < vocab, "beams", "token " + std::to_string(token) + " is outside the vocabulary");
       if (rng.uniform() * mass < probs[token]) {
         accepted = child;
         break;
@@ -190,7 +193,7 @@ Verification verifySamplingApple(const PackedTrees& trees, int row, const int32_
                                  const float* drafterLogProbs, int vocab, const SamplingParams& params, Rng& rng) {
   require(vocab >= 1, "vocab", "must be >= 1, got " + std::to_string(vocab));
   checkParams(params);
-  const RowView tree = rowOf(trees, row);
+  const RowView tree = rowOf(trees, row, vocab);
   const int width = trees.width, length = trees.length, drafted = length - 1;
   // p' per packed node, computed on first use.
   std::vector<std::vector<double>> p(tree.n);
@@ -206,12 +209,11 @@ Verification verifySamplingApple(const PackedTrees& trees, int row, const int32_
   for (double& x : u) x = rng.uniform();
   int best = -1, bestBeam = 0;
   for (int w = 0; w < width; ++w) {
-    const int32_t* beam = beams + size_t(w) * length;
+    const int32_t* unpack = tree.unpacker + size_t(w) * length;
     int n = 0;
     while (n < drafted) {
-      const int32_t token = beam[n + 1];
-      require(token >= 0 && token < vocab, "beams", "token " + std::to_string(token) + " is outside the vocabulary");
-      const double logP = std::log(llm(tree.unpacker[size_t(w) * length + n])[token]);
+      const int32_t token = tree.tokens[unpack[n + 1]];  // beams[w][n+1], read through the tree
+      const double logP = std::log(llm(unpack[n])[token]);
       const double ratio = std::exp(logP - double(drafter(w, n)[token]));
       if (!(u[size_t(w) * drafted + n] < ratio)) break;  // NaN (0/0) rejects, as torch.lt does
       ++n;
@@ -225,10 +227,9 @@ Verification verifySamplingApple(const PackedTrees& trees, int row, const int32_
   Verification v;
   v.beam = bestBeam;
   v.acceptedLength = best;
-  const int32_t* beam = beams + size_t(bestBeam) * length;
   const int32_t* unpack = tree.unpacker + size_t(bestBeam) * length;
-  v.acceptedTokens.assign(beam + 1, beam + 1 + best);
   v.acceptedPacked.assign(unpack, unpack + 1 + best);
+  for (int i = 1; i <= best; ++i) v.acceptedTokens.push_back(tree.tokens[unpack[i]]);
   const std::vector<double>& pNext = llm(unpack[best]);
   if (best == drafted) {
     v.nextToken = sampleFromDouble(pNext, 1.0, rng);
@@ -244,6 +245,7 @@ Verification verifySamplingApple(const PackedTrees& trees, int row, const int32_
     }
     v.nextToken = mass > 0 ? sampleFromDouble(residual, mass, rng) : sampleFromDouble(pNext, 1.0, rng);
   }
+  (void)beams;
   return v;
 }
 

@@ -30,7 +30,8 @@ Verification verifySamplingExact(const PackedTrees& trees, int row, const int32_
                                  int vocab, const SamplingParams& params, Rng& rng);
 
 // Apple's rule: per beam accept drafted token while rand < p(t)/q(t), q the drafter's probability;
-// drafterLogProbs: [width, length-1, vocab]; logits: [treeLength, vocab]; beams: [width, length] (this row).
+// drafterLogProbs: [width, length-1, vocab]; logits: [treeLength, vocab]; beams: [width, length] (this row;
+// its tokens are read through the tree, tokens[unpacker], which equals it).
 // The next token is drawn from relu(p - q) at the first rejection (from p if that is all zero), from p
 // at the leaf when the whole beam is accepted.
 Verification verifySamplingApple(const PackedTrees& trees, int row, const int32_t* beams, const float* logits,
