@@ -37,3 +37,19 @@ export {
   type SamplingOptions,
   type Verification,
 } from './ops.js';
+export {
+  Tokenizer,
+  TokenDecoder,
+  type TokenizerInfo,
+  type TokenEntry,
+  type EncodeOptions,
+} from './tokenizer.js';
+export {
+  inspectModelFile,
+  convertModelFile,
+  ggufTypes,
+  type ModelFileSummary,
+  type ConvertOptions,
+  type ConvertResult,
+  type GgufType,
+} from './model-file.js';

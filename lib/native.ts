@@ -146,8 +146,107 @@ export interface NativeModelClass {
   load(path: string, options?: NativeModelLoadOptions): Promise<NativeModel>;
 }
 
+/** Tokenizer.info (native/addon/tokenizer.cpp). */
+export interface NativeTokenizerInfo {
+  readonly path: string;
+  readonly format: 'llama2c' | 'gguf';
+  readonly vocabSize: number;
+  readonly bos: number;
+  readonly eos: number;
+  readonly unk: number;
+  readonly addBos: boolean;
+  readonly addSpacePrefix: boolean;
+}
+
+/** One vocabulary entry: its text as GGUF stores it ("▁" for spaces, "<0x0A>" for byte tokens). */
+export interface NativeTokenEntry {
+  readonly text: string;
+  readonly score: number;
+  readonly type: 'normal' | 'unknown' | 'control' | 'user-defined' | 'unused' | 'byte' | 'undefined';
+}
+
+/** Incremental decoding that never emits half a UTF-8 character (native/addon/tokenizer.cpp). */
+export interface NativeTokenDecoder {
+  /** The text completed by `token` (may be empty while a character is incomplete). */
+  push(token: number): string;
+  /** Whatever is still held, as U+FFFD; resets. */
+  flush(): string;
+  readonly pending: boolean;
+}
+
+/** A SentencePiece tokenizer (llama.cpp's SPM semantics) from a tokenizer.bin or a GGUF. */
+export interface NativeTokenizer {
+  readonly info: NativeTokenizerInfo;
+  /** bos: prepend BOS (default true); special: parse control-token texts such as "<s>" (default false). */
+  encode(text: string, options?: { bos?: boolean; special?: boolean }): Int32Array;
+  /** previous: the token before tokens[0] (-1: none); after BOS a leading space is dropped. */
+  decode(tokens: Int32Array, previous?: number): string;
+  token(id: number): NativeTokenEntry;
+  createDecoder(previous?: number): NativeTokenDecoder;
+}
+
+export interface NativeTokenizerClass {
+  load(path: string): Promise<NativeTokenizer>;
+}
+
+/** inspectModel(path) (native/addon/model_file.cpp). */
+export interface NativeFileSummary {
+  readonly path: string;
+  readonly kind: 'model' | 'tokenizer';
+  readonly format: string; // "llama2c", "llama2c-q8", "gguf"
+  readonly fileBytes: number;
+  readonly version: number;
+  readonly config: {
+    readonly dim: number;
+    readonly hiddenDim: number;
+    readonly nLayers: number;
+    readonly nHeads: number;
+    readonly nKvHeads: number;
+    readonly headDim: number;
+    readonly vocabSize: number;
+    readonly contextLength: number;
+    readonly normEps: number;
+    readonly ropeTheta: number;
+    readonly tiedClassifier: boolean;
+  } | null;
+  /** shape: outermost dimension first. */
+  readonly tensors: readonly { name: string; type: string; shape: number[]; bytes: number; offset: number }[];
+  readonly tokenizer: {
+    readonly format: string;
+    readonly vocabSize: number;
+    readonly bos: number;
+    readonly eos: number;
+    readonly unk: number;
+    readonly maxTokenLength: number;
+    readonly addBos: boolean;
+    readonly addSpacePrefix: boolean;
+    readonly tokenTypes: { normal: number; control: number; byte: number; unknown: number; other: number };
+  } | null;
+  readonly metadata: readonly { key: string; type: string; value: string }[];
+}
+
+export interface NativeConvertOptions {
+  model: string;
+  /** tokenizer.bin or GGUF; may be left out when the model is a GGUF. */
+  tokenizer?: string;
+  out: string;
+  type?: 'f32' | 'f16' | 'bf16' | 'q8_0';
+}
+
+export interface NativeConvertResult {
+  readonly out: string;
+  readonly type: string;
+  readonly bytes: number;
+  readonly tensors: number;
+  /** Tensors written as f16 because q8_0 needs a multiple of 32 columns. */
+  readonly fallbacks: string[];
+}
+
 export interface NativeCpu {
   readonly Model: NativeModelClass;
+  readonly Tokenizer: NativeTokenizerClass;
+  inspectModel(path: string): Promise<NativeFileSummary>;
+  convertModel(options: NativeConvertOptions): Promise<NativeConvertResult>;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -439,6 +538,9 @@ export interface NativeModule {
   readonly Drafter: NativeDrafter['Drafter'];
   readonly DrafterTraining: NativeDrafter['DrafterTraining'];
   readonly measureDrafterAcceptance: NativeDrafter['measureDrafterAcceptance'];
+  readonly Tokenizer: NativeCpu['Tokenizer'];
+  readonly inspectModel: NativeCpu['inspectModel'];
+  readonly convertModel: NativeCpu['convertModel'];
 }
 
 const here = dirname(fileURLToPath(import.meta.url));

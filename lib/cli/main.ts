@@ -5,6 +5,8 @@ import { readFileSync } from 'node:fs';
 import { register as registerDemo } from './demo.js';
 import { register as registerGenerate } from './generate.js';
 import { register as registerTrainDrafter } from './train-drafter.js';
+import { register as registerInspect } from './inspect.js';
+import { register as registerConvert } from './convert.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -19,6 +21,8 @@ export function buildProgram(): Command {
   registerDemo(program);
   registerGenerate(program);
   registerTrainDrafter(program);
+  registerInspect(program);
+  registerConvert(program);
   return program;
 }
 
