@@ -501,21 +501,10 @@ export interface NativeEngine {
   dispose(): Promise<void>;
 }
 
-/** The CPU engine's SentencePiece tokenizer (native/addon/text_tokenizer.cpp). */
-export interface NativeTextTokenizer {
-  readonly bos: number;
-  readonly eos: number;
-  readonly size: number;
-  encode(text: string, addBos: boolean): Int32Array;
-  /** The bytes of `token` following `previous` (-1: none). */
-  piece(token: number, previous: number): Uint8Array;
-}
-
 export interface NativeExecutor {
   loadEngine(options: NativeEngineOptions, onResponses: (responses: NativeResponse[]) => void): Promise<NativeEngine>;
   /** the backends built into this addon */
   readonly backends: readonly string[];
-  readonly TextTokenizer: { load(path: string, expectedVocab?: number): Promise<NativeTextTokenizer> };
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -7,7 +7,6 @@ import { join } from 'node:path';
 
 import { loadEngine, type Engine } from '../lib/engine.js';
 import type { GenerationResult } from '../lib/session.js';
-import { TokenTextDecoder } from '../lib/text-stream.js';
 import { fixtures, knownGoodFirstTokens, repoRoot, requireFixtures } from './helpers/fixtures.js';
 import { stories260KDrafter } from './helpers/drafter.js';
 
@@ -214,8 +213,8 @@ test('streamed chunks add up to the result; several tokens per chunk with drafti
 test('text is decoded incrementally without ever splitting a UTF-8 character', async () => {
   await withEngine({}, async (e) => {
     const text = 'héllo 😀 wörld ✓ 日本';
-    const ids = Array.from(e.codec.encode(text, true));
-    const decoder = new TokenTextDecoder(e.codec, ids[0]);
+    const ids = Array.from(e.codec.encode(text, { bos: true }));
+    const decoder = e.codec.createDecoder(ids[0]);
     let out = '';
     for (const t of ids.slice(1)) {
       const piece = decoder.push(t);
