@@ -3,6 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { loadEngine, type Engine } from '../lib/engine.js';
@@ -376,4 +377,24 @@ test('CLI generate: streams text, --json ends with one JSON object line, errors 
   const help = cli(['generate', '--help']);
   assert.equal(help.status, 0);
   assert.match(help.stdout, /--beam-width/);
+});
+
+test('CLI demo: streams a story, compares with plain decoding, fails in one line without its files', async () => {
+  await stories260KDrafter();
+  const drafterArgs = existsSync(join(repoRoot, 'models', 'stories260K-drafter', 'config.json'))
+    ? [] : ['--drafter', await stories260KDrafter()];
+  const r = cli(['demo', '--max-tokens', '40', '--threads', '1', ...drafterArgs]);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /Once upon a time/);
+  assert.match(r.stdout, /tokens\/step/);
+  assert.match(r.stdout, /plain decoding +1\.00 tokens\/step/);
+  assert.match(r.stdout, /lossless: every drafted story is token for token the plain greedy story/);
+  const missing = cli(['demo', '--models', join(repoRoot, 'no-such-folder')]);
+  assert.equal(missing.status, 1);
+  assert.equal(missing.stderr.trim().split('\n').length, 1);
+  assert.match(missing.stderr, /REDRAFTER_MODELS/);
+  const noDrafter = cli(['demo', '--drafter', join(repoRoot, 'no-such-drafter')]);
+  assert.equal(noDrafter.status, 1);
+  assert.match(noDrafter.stderr, /train-drafter/);
+  assert.equal(cli(['demo', '--help']).status, 0);
 });
