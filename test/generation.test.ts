@@ -7,6 +7,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { loadEngine, type Engine } from '../lib/engine.js';
+import { Model } from '../lib/model.js';
 import type { GenerationResult } from '../lib/session.js';
 import { fixtures, knownGoodFirstTokens, repoRoot, requireFixtures } from './helpers/fixtures.js';
 import { stories260KDrafter } from './helpers/drafter.js';
@@ -79,6 +80,21 @@ test('greedy from BOS gives the known-good story start', async () => {
     assert.deepEqual(r.tokens, knownGoodFirstTokens);
     assert.equal(r.finishReason, 'length');
     assert.match(r.text, /^Once upon a time/);
+    // A long prompt is prefilled in chunks: the continuation equals a plain forward of the whole prompt at once.
+    const prompt = [1, ...Array.from({ length: 299 }, (_, i) => 260 + ((i * 7) % 240))];
+    const long = await e.createSession().complete(prompt, { maxTokens: 5 });
+    const m = await Model.load(model, { threads: 1 });
+    const ctx = m.createContext({ capacity: 512 });
+    let out = await ctx.forward(Int32Array.from(prompt), { outputs: [prompt.length - 1] });
+    const expected: number[] = [];
+    for (let i = 0; i < 5; ++i) {
+      let best = 0;
+      for (let j = 1; j < out.logits.length; ++j) if (out.logits[j]! > out.logits[best]!) best = j;
+      expected.push(best);
+      out = await ctx.forward(Int32Array.of(best));
+    }
+    m.dispose();
+    assert.deepEqual(long.tokens, expected);
   });
 });
 
