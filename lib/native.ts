@@ -177,7 +177,7 @@ export interface NativeTokenDecoder {
 /** A SentencePiece tokenizer (llama.cpp's SPM semantics) from a tokenizer.bin or a GGUF. */
 export interface NativeTokenizer {
   readonly info: NativeTokenizerInfo;
-  /** bos: prepend BOS (default true); special: parse control-token texts such as "<s>" (default false). */
+  /** bos: prepend BOS (default: the file's add_bos_token, true for tokenizer.bin); special: parse control-token texts such as "<s>" (default false). */
   encode(text: string, options?: { bos?: boolean; special?: boolean }): Int32Array;
   /** previous: the token before tokens[0] (-1: none); after BOS a leading space is dropped. */
   decode(tokens: Int32Array, previous?: number): string;
@@ -209,6 +209,8 @@ export interface NativeFileSummary {
     readonly ropeTheta: number;
     readonly tiedClassifier: boolean;
   } | null;
+  /** Why redrafter cannot run this file (another GGUF architecture, tensor type, ...); null when it can. */
+  readonly unsupported: string | null;
   /** shape: outermost dimension first. */
   readonly tensors: readonly { name: string; type: string; shape: number[]; bytes: number; offset: number }[];
   readonly tokenizer: {

@@ -10,7 +10,9 @@ import { join } from 'node:path';
 
 import { convertModelFile, ggufTypes, inspectModelFile, type ModelFileSummary } from '../lib/model-file.js';
 import { Tokenizer } from '../lib/tokenizer.js';
-import { fixtures, repoRoot, requireFixtures } from './helpers/fixtures.js';
+import { getLlama } from 'node-llama-cpp';
+
+import { fixtures, knownGoodFirstTokens, repoRoot, requireFixtures } from './helpers/fixtures.js';
 
 requireFixtures();
 
@@ -44,6 +46,7 @@ test('inspect: the llama2.c v0 and runq v2 fixtures and the tokenizer', async ()
   assert.equal(v0.format, 'llama2c');
   assert.equal(v0.fileBytes, 1056540);
   checkStoriesConfig(v0);
+  assert.equal(v0.unsupported, null);
   assert.equal(v0.tensors.length, 47);
   assert.deepEqual(v0.tensors[0], { name: 'tok_embeddings.weight', type: 'f32', shape: [512, 64], bytes: 131072, offset: 28 });
   assert.ok(v0.tensors.every((t) => t.type === 'f32'));
@@ -93,6 +96,28 @@ for (const type of ggufTypes) {
     for (let id = 0; id < 512; ++id) assert.deepEqual(b.token(id), a.token(id));
   });
 }
+
+test('llama.cpp (node-llama-cpp 3.21.1) loads every converted type and decodes the known-good tokens greedily', async () => {
+  const llama = await getLlama({ gpu: false, build: 'never', logLevel: 'error' as never });
+  try {
+    for (const type of ggufTypes) {
+      const model = await llama.loadModel({ modelPath: join(dir, `stories-${type}.gguf`) });
+      assert.equal(model.tokens.bos, 1);
+      assert.equal(model.tokens.eos, 2);
+      const context = await model.createContext({ contextSize: 64, threads: 1 });
+      const tokens: number[] = [];
+      for await (const token of context.getSequence().evaluate([1 as never], { temperature: 0 })) {
+        tokens.push(token as number);
+        if (tokens.length === knownGoodFirstTokens.length) break;
+      }
+      assert.deepEqual(tokens, knownGoodFirstTokens, type);
+      await context.dispose();
+      await model.dispose();
+    }
+  } finally {
+    await llama.dispose();
+  }
+});
 
 test('convert from the runq model and from a GGUF (its own tokenizer)', async () => {
   const fromQ = join(dir, 'from-q80.gguf');

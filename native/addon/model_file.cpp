@@ -73,6 +73,7 @@ class InspectWorker : public PromiseWorker {
     o.Set("fileBytes", double(s.fileBytes));
     o.Set("version", s.version);
     o.Set("config", s.config ? Napi::Value(configObject(env, *s.config)) : env.Null());
+    o.Set("unsupported", s.unsupported.empty() ? env.Null() : Napi::Value(utf8String(env, s.unsupported)));
     Napi::Array tensors = Napi::Array::New(env, s.tensors.size());
     for (size_t i = 0; i < s.tensors.size(); ++i) {
       const cpu::TensorSummary& t = s.tensors[i];

@@ -12,6 +12,7 @@ struct ConvertOptions {
   std::string tokenizerPath;  // a tokenizer.bin or GGUF; empty: the model's own (GGUF models only)
   std::string outPath;
   std::string type = "f32";   // f32 | f16 | bf16 | q8_0
+  uint32_t alignment = 32;    // general.alignment: a power of two (GGUF's default is 32)
 };
 
 struct ConvertResult {
