@@ -2,16 +2,6 @@
 export { ErrorCodes, type ErrorCode, type RedrafterError, isRedrafterError } from './errors.js';
 export { native, type NativeModule } from './native.js';
 export {
-  ops,
-  type Acceptance,
-  type BeamShape,
-  type BeamStep,
-  type CommitPlan,
-  type PackedTrees,
-  type SamplingOptions,
-  type Verification,
-} from './ops.js';
-export {
   Model,
   Context,
   type ModelConfig,
@@ -19,6 +9,10 @@ export {
   type ForwardOptions,
   type ForwardResult,
 } from './model.js';
+export { loadEngine, Engine, type LoadEngineOptions, type EngineInfo, type Backend } from './engine.js';
+export { Session, type GenerateChunk, type GenerationResult, type FinishReason, type Prompt } from './session.js';
+export type { GenerateOptions, SessionOptions } from './generation-options.js';
+export type { GenerationStats } from './stats.js';
 export {
   Drafter,
   loadDrafter,
@@ -33,6 +27,16 @@ export {
   type TrainingProgress,
   type TrainingResult,
 } from './drafter/index.js';
+export {
+  ops,
+  type Acceptance,
+  type BeamShape,
+  type BeamStep,
+  type CommitPlan,
+  type PackedTrees,
+  type SamplingOptions,
+  type Verification,
+} from './ops.js';
 export {
   Tokenizer,
   TokenDecoder,

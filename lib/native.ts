@@ -423,8 +423,92 @@ export interface NativeDrafter {
 // ---------------------------------------------------------------------------------------------
 // executor (native/addon/*): requests, streaming, cancellation
 // ---------------------------------------------------------------------------------------------
+/** Cumulative per-request statistics, sent with every response (native/core/executor/executor.h). */
+export interface NativeRequestStats {
+  readonly promptTokens: number;
+  readonly reusedTokens: number;
+  readonly steps: number;
+  readonly generatedTokens: number;
+  /** [k] = decoding steps that emitted k tokens */
+  readonly tokensPerStepHistogram: readonly number[];
+  readonly prefillSeconds: number;
+  readonly draftSeconds: number;
+  readonly verifySeconds: number;
+  readonly otherSeconds: number;
+  readonly totalSeconds: number;
+  readonly queueSeconds: number;
+}
+
+export type NativeFinishReason = '' | 'eos' | 'stop' | 'length' | 'context' | 'abort' | 'error';
+
+export interface NativeResponse {
+  readonly requestId: number;
+  /** streaming: the tokens new since the request's previous response */
+  readonly tokens: Int32Array;
+  readonly isFinal: boolean;
+  readonly finishReason: NativeFinishReason;
+  readonly errorCode?: string;
+  readonly error?: string;
+  readonly stats: NativeRequestStats;
+}
+
+export interface NativeExecutorRequest {
+  /** the whole context: the session's conversation so far + the new prompt */
+  inputTokenIds: Int32Array;
+  maxTokens: number;
+  temperature?: number;
+  topK?: number;
+  topP?: number;
+  seed?: number;
+  beamWidth?: number;
+  beamLength?: number;
+  acceptance?: 'exact' | 'apple';
+  endIds?: Int32Array;
+  stopTokenSequences?: Int32Array[];
+  streaming?: boolean;
+}
+
+export interface NativeEngineOptions {
+  backend: string;
+  model?: string;
+  /** cpu: the drafter (lib/drafter), paired with the model when the engine loads */
+  drafter?: NativeDrafterInstance;
+  engineDir?: string;
+  threads?: number;
+  contextLength?: number;
+  maxActiveRequests?: number;
+  /** backend-specific options, passed by name */
+  [option: string]: unknown;
+}
+
+export interface NativeModelInfo {
+  readonly vocabSize: number;
+  readonly contextLength: number;
+  readonly maxBeamWidth: number;
+  readonly maxBeamLength: number;
+  readonly backend: string;
+}
+
+/** One session of an engine (native/addon/session.cpp): its KV cache is kept between requests. */
+export interface NativeSession {
+  /** Queues a request; its responses arrive through loadEngine's onResponses. Returns the request id. */
+  enqueue(request: NativeExecutorRequest): number;
+  cancel(requestId: number): void;
+  release(): void;
+}
+
+/** A loaded executor of any backend (native/addon/engine.cpp). */
+export interface NativeEngine {
+  modelInfo(): NativeModelInfo;
+  createSession(): NativeSession;
+  /** Ends requests in flight (final responses with 'abort'), stops the workers. */
+  dispose(): Promise<void>;
+}
+
 export interface NativeExecutor {
-  placeholder?: never;
+  loadEngine(options: NativeEngineOptions, onResponses: (responses: NativeResponse[]) => void): Promise<NativeEngine>;
+  /** the backends built into this addon */
+  readonly backends: readonly string[];
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -464,6 +548,8 @@ export interface NativeModule {
   readonly ops: NativeOps;
   /** cpu engine */
   readonly Model: NativeCpu['Model'];
+  /** executor */
+  readonly executor: NativeExecutor;
   /** drafter */
   readonly Drafter: NativeDrafter['Drafter'];
   readonly DrafterTraining: NativeDrafter['DrafterTraining'];

@@ -3,6 +3,7 @@
 import { Command, CommanderError } from 'commander';
 import { readFileSync } from 'node:fs';
 import { register as registerDemo } from './demo.js';
+import { register as registerGenerate } from './generate.js';
 import { register as registerTrainDrafter } from './train-drafter.js';
 import { register as registerInspect } from './inspect.js';
 import { register as registerConvert } from './convert.js';
@@ -19,6 +20,7 @@ export function buildProgram(): Command {
     .showHelpAfterError(false)
     .exitOverride();
   registerDemo(program);
+  registerGenerate(program);
   registerTrainDrafter(program);
   registerInspect(program);
   registerConvert(program);

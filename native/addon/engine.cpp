@@ -6,6 +6,7 @@
 
 #include "addon/args.h"
 #include "addon/class_registry.h"
+#include "addon/drafter.h"
 #include "addon/errors.h"
 #include "addon/registry.h"
 #include "addon/session.h"
@@ -37,7 +38,7 @@ std::unique_ptr<executor::Executor> createCpu(const EngineOptions& o) {
   require(!o.model.empty(), "model", "must be a path to a model file");
   cpu::CpuExecutorOptions c;
   c.model = o.model;
-  c.drafter = o.drafter;
+  c.drafter = o.cpuDrafter;
   c.threads = o.threads;
   c.contextLength = o.contextLength;
   c.maxActiveRequests = o.maxActiveRequests;
@@ -237,11 +238,12 @@ EngineOptions readEngineOptions(Napi::Object o) {
   EngineOptions e;
   e.backend = stringFieldOr(o, "backend", "cpu");
   e.model = stringFieldOr(o, "model", "");
-  e.drafter = stringFieldOr(o, "drafter", "");
   e.engineDir = stringFieldOr(o, "engineDir", "");
   e.threads = int32_t(intFieldOr(o, "threads", 0, 0, 1024));
   e.contextLength = int32_t(intFieldOr(o, "contextLength", 0, 0, 1 << 24));
   e.maxActiveRequests = int32_t(intFieldOr(o, "maxActiveRequests", 8, 1, 1024));
+  Napi::Value drafter = o.Get("drafter");
+  if (!drafter.IsUndefined() && !drafter.IsNull()) e.cpuDrafter = Drafter::drafterOf(drafter, "drafter");
   Napi::Array keys = o.GetPropertyNames();
   for (uint32_t i = 0; i < keys.Length(); ++i) {
     std::string k = keys.Get(i).As<Napi::String>().Utf8Value();

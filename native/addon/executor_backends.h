@@ -6,6 +6,7 @@
 #include <string>
 
 #include "core/executor/executor.h"
+#include "cpu/drafter/drafter.h"
 
 namespace redrafter::addon {
 
@@ -14,8 +15,8 @@ namespace redrafter::addon {
 struct EngineOptions {
   std::string backend;  // "cpu", "tensorrt-llm"
   std::string model;    // cpu: model file
-  std::string drafter;  // cpu: drafter directory, "" = none
   std::string engineDir;  // tensorrt-llm: engine directory
+  std::shared_ptr<const cpu::Drafter> cpuDrafter;  // cpu: options.drafter (a JS Drafter); null = none
   int32_t threads = 0;
   int32_t contextLength = 0;
   int32_t maxActiveRequests = 8;

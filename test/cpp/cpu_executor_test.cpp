@@ -156,3 +156,22 @@ TEST_CASE("a prompt longer than the context is refused; bad draft options name t
   CHECK_THROWS_WITH_AS(plain->enqueueRequest(greedy(plain->createSession(), {1}, 5, 4, 4)),
                        doctest::Contains("beamWidth"), Error);
 }
+
+TEST_CASE("an end id inside a step's accepted drafts ends the request there, as plain decoding does (through EOS)") {
+  // stories260K never emits its EOS within its context, so common tokens of its stories serve as end ids.
+  auto plain = makeExecutor(nullptr);
+  auto drafted = makeExecutor(randomDrafter(9));
+  auto reference = run(*plain, {greedy(plain->createSession(), {1}, 120, 0, 0)}).begin()->second.tokens;
+  for (int32_t end : {reference[3], reference[10], reference[40], reference[77]}) {
+    CAPTURE(end);
+    std::vector<int32_t> expected(reference.begin(), std::find(reference.begin(), reference.end(), end));
+    for (auto [w, l] : {std::pair{0, 0}, std::pair{4, 5}, std::pair{8, 3}}) {
+      auto& ex = w == 0 ? *plain : *drafted;
+      Request r = greedy(ex.createSession(), {1}, 120, w, l);
+      r.endIds = {end};
+      auto res = run(ex, {r}).begin()->second;
+      CHECK(res.reason == FinishReason::Eos);
+      CHECK(res.tokens == expected);
+    }
+  }
+}

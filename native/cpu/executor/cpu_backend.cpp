@@ -181,16 +181,50 @@ void CpuBackend::step(const std::vector<ActiveRequest*>& requests) {
       length = std::min(st->length, r->remainingTokens());
       length = std::min(length, 1 + (capacity_ - n - 1) / st->width);
     }
-    const Clock::time_point t0 = Clock::now();
     if (length >= 2) {
       w.drafted = true;
       w.width = st->width;
       w.length = length;
-      w.draft = drafter_->draft(st->hidden.data(), st->last, w.width, w.length, st->apple && !st->greedy);
-      r->stats.draftSeconds += since(t0);
-      const Clock::time_point t1 = Clock::now();
+    }
+    work.push_back(std::move(w));
+  }
+  if (work.empty()) return;
+
+  // Drafting: the requests that share a beam shape go through one batched beam search.
+  for (size_t i = 0; i < work.size(); ++i) {
+    Work& head = work[i];
+    if (!head.drafted || !head.draft.beams.empty()) continue;
+    const bool logProbs = head.st->apple && !head.st->greedy;
+    std::vector<size_t> group;  // work indices with this shape
+    for (size_t j = i; j < work.size(); ++j) {
+      const Work& w = work[j];
+      if (w.drafted && w.draft.beams.empty() && w.width == head.width && w.length == head.length &&
+          (w.st->apple && !w.st->greedy) == logProbs)
+        group.push_back(j);
+    }
+    std::vector<float> hidden(group.size() * size_t(dim_));  // [group, dim]
+    std::vector<int32_t> last(group.size());                 // [group]
+    for (size_t g = 0; g < group.size(); ++g) {
+      std::copy_n(work[group[g]].st->hidden.data(), dim_, hidden.data() + g * dim_);
+      last[g] = work[group[g]].st->last;
+    }
+    const Clock::time_point t0 = Clock::now();
+    std::vector<Draft> drafts = drafter_->draftBatch(hidden.data(), last.data(), int32_t(group.size()), dim_,
+                                                     head.width, head.length, logProbs);
+    const double seconds = since(t0);
+    for (size_t g = 0; g < group.size(); ++g) {
+      Work& w = work[group[g]];
+      w.draft = std::move(drafts[g]);
+      w.r->stats.draftSeconds += seconds;
+    }
+  }
+
+  for (Work& w : work) {
+    RequestState* st = w.st;
+    const int32_t n = st->session->cache->length();
+    const Clock::time_point t1 = Clock::now();
+    if (w.drafted) {
       w.tree = buildTree(w.draft.beams.data(), 1, w.width, w.length);  // [1, W, L] -> packed
-      r->stats.otherSeconds += since(t1);
     } else {
       // A plain autoregressive step: the tree is the root alone.
       w.tree.batch = 1, w.tree.width = 1, w.tree.length = 1, w.tree.maxLength = 1;
@@ -208,9 +242,8 @@ void CpuBackend::step(const std::vector<ActiveRequest*>& requests) {
     for (int32_t i = 0; i < treeLength; ++i) w.positions[i] = n + w.tree.positionOffsets[i];
     w.logits.resize(size_t(treeLength) * vocab_);
     w.hidden.resize(size_t(treeLength) * dim_);
-    work.push_back(std::move(w));
+    w.r->stats.otherSeconds += since(t1);
   }
-  if (work.empty()) return;
 
   // One forward verifies every request's tree.
   std::vector<ForwardRequest> batch(work.size());

@@ -15,7 +15,7 @@ std::unique_ptr<executor::Executor> createCpuExecutor(const CpuExecutorOptions& 
   to.threads = options.threads;
   auto model = std::make_shared<Transformer>(weights, to);
   std::shared_ptr<DraftSource> drafter;
-  if (!options.drafter.empty()) drafter = loadDrafterSource(options.drafter, weights);
+  if (options.drafter) drafter = makeDrafterSource(options.drafter, weights);
   CpuBackendOptions bo;
   bo.contextLength = options.contextLength;
   executor::StepExecutorOptions eo;

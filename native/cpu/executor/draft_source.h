@@ -19,6 +19,15 @@ class DraftSource {
   // hidden: [dim] the LLM's final hidden state at the last cached token; lastToken: the LLM's token after it.
   // Returns beams [width, length] (and log-probabilities when wantLogProbs).
   virtual Draft draft(const float* hidden, int32_t lastToken, int32_t width, int32_t length, bool wantLogProbs) = 0;
+  // Several sequences at once (one beam search, all their beams in each matrix product): hidden [batch, dim],
+  // lastTokens [batch]; one Draft per sequence. The default drafts them one by one.
+  virtual std::vector<Draft> draftBatch(const float* hidden, const int32_t* lastTokens, int32_t batch, int32_t dim,
+                                        int32_t width, int32_t length, bool wantLogProbs) {
+    std::vector<Draft> out;
+    for (int32_t b = 0; b < batch; ++b)
+      out.push_back(draft(hidden + size_t(b) * dim, lastTokens[b], width, length, wantLogProbs));
+    return out;
+  }
 };
 
 }  // namespace redrafter::cpu

@@ -26,6 +26,23 @@ class RecurrentDrafterSource : public DraftSource {
     drafter_->draft(hidden, &lastToken, 1, o, embed_, d.beams.data(), wantLogProbs ? d.logProbs.data() : nullptr);
     return d;
   }
+  std::vector<Draft> draftBatch(const float* hidden, const int32_t* lastTokens, int32_t batch, int32_t dim,
+                                int32_t width, int32_t length, bool wantLogProbs) override {
+    const size_t beamSize = size_t(width) * length;                                        // [W, L]
+    const size_t logSize = size_t(width) * (length - 1) * drafter_->config().vocabSize;  // [W, L-1, V]
+    std::vector<int32_t> beams(batch * beamSize);                                          // [batch, W, L]
+    std::vector<float> logProbs(wantLogProbs ? batch * logSize : 0);                       // [batch, W, L-1, V]
+    DraftOptions o;
+    o.width = width;
+    o.length = length;
+    drafter_->draft(hidden, lastTokens, batch, o, embed_, beams.data(), wantLogProbs ? logProbs.data() : nullptr);
+    std::vector<Draft> out(batch);
+    for (int32_t b = 0; b < batch; ++b) {
+      out[b].beams.assign(beams.begin() + b * beamSize, beams.begin() + (b + 1) * beamSize);
+      if (wantLogProbs) out[b].logProbs.assign(logProbs.begin() + b * logSize, logProbs.begin() + (b + 1) * logSize);
+    }
+    return out;
+  }
 
  private:
   std::shared_ptr<const Drafter> drafter_;
@@ -38,11 +55,6 @@ std::shared_ptr<DraftSource> makeDrafterSource(std::shared_ptr<const Drafter> dr
                                                std::shared_ptr<const ModelWeights> model) {
   require(drafter != nullptr, "drafter", "is missing");
   return std::make_shared<RecurrentDrafterSource>(std::move(drafter), std::move(model));
-}
-
-std::shared_ptr<DraftSource> loadDrafterSource(const std::string& dir, std::shared_ptr<const ModelWeights> model) {
-  // The drafter branch's safetensors loader is not merged yet: until it is, drafters come from makeDrafterSource.
-  fail(ErrorCode::Unsupported, dir + ": loading drafter directories is not available in this build yet");
 }
 
 }  // namespace redrafter::cpu

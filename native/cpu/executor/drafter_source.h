@@ -13,7 +13,4 @@ namespace redrafter::cpu {
 std::shared_ptr<DraftSource> makeDrafterSource(std::shared_ptr<const Drafter> drafter,
                                                std::shared_ptr<const ModelWeights> model);
 
-// Loads an Apple-format drafter directory and pairs it with `model` (InvalidModel on a mismatch).
-std::shared_ptr<DraftSource> loadDrafterSource(const std::string& dir, std::shared_ptr<const ModelWeights> model);
-
 }  // namespace redrafter::cpu
