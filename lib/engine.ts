@@ -6,6 +6,7 @@ import { ErrorCodes, invalidArgument, type RedrafterError } from './errors.js';
 import { resolveSessionOptions, type SessionOptions } from './generation-options.js';
 import { native, type NativeEngine, type NativeModelInfo, type NativeResponse } from './native.js';
 import { Session, type SessionHost } from './session.js';
+import { Tokenizer } from './tokenizer.js';
 import type { TextCodec } from './text-stream.js';
 
 export type Backend = 'cpu' | 'tensorrt-llm' | 'auto';
@@ -163,16 +164,16 @@ export async function loadEngine(options: LoadEngineOptions): Promise<Engine> {
       }
     }
   };
-  const codec = await addon.executor.TextTokenizer.load(tokenizer);
+  const codec: TextCodec = await Tokenizer.load(tokenizer);
   const loadedDrafter = typeof drafter === 'string' ? await loadDrafter(drafter, { threads: threads || availableParallelism() }) : drafter;
   const nativeEngine = await addon.executor.loadEngine(
     { backend, model, drafter: loadedDrafter?.nativeDrafter, threads, contextLength, maxActiveRequests },
     onResponses,
   );
-  if (codec.size !== nativeEngine.modelInfo().vocabSize) {
+  if (codec.vocabSize !== nativeEngine.modelInfo().vocabSize) {
     await nativeEngine.dispose();
     const e = new Error(
-      `tokenizer ${tokenizer} has ${codec.size} tokens but model ${model} has a vocabulary of ${nativeEngine.modelInfo().vocabSize}`,
+      `tokenizer ${tokenizer} has ${codec.vocabSize} tokens but model ${model} has a vocabulary of ${nativeEngine.modelInfo().vocabSize}`,
     ) as RedrafterError;
     e.code = ErrorCodes.INVALID_MODEL;
     throw e;

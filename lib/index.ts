@@ -9,16 +9,6 @@ export {
   type ForwardOptions,
   type ForwardResult,
 } from './model.js';
-export {
-  ops,
-  type Acceptance,
-  type BeamShape,
-  type BeamStep,
-  type CommitPlan,
-  type PackedTrees,
-  type SamplingOptions,
-  type Verification,
-} from './ops.js';
 export { loadEngine, Engine, type LoadEngineOptions, type EngineInfo, type Backend } from './engine.js';
 export { Session, type GenerateChunk, type GenerationResult, type FinishReason, type Prompt } from './session.js';
 export type { GenerateOptions, SessionOptions } from './generation-options.js';
@@ -37,3 +27,36 @@ export {
   type TrainingProgress,
   type TrainingResult,
 } from './drafter/index.js';
+export {
+  ops,
+  type Acceptance,
+  type BeamShape,
+  type BeamStep,
+  type CommitPlan,
+  type PackedTrees,
+  type SamplingOptions,
+  type Verification,
+} from './ops.js';
+export {
+  Tokenizer,
+  TokenDecoder,
+  type TokenizerInfo,
+  type TokenEntry,
+  type EncodeOptions,
+} from './tokenizer.js';
+export {
+  inspectModelFile,
+  convertModelFile,
+  ggufTypes,
+  type ModelFileSummary,
+  type ConvertOptions,
+  type ConvertResult,
+  type GgufType,
+} from './model-file.js';
+export {
+  convertCheckpoint,
+  type ConvertOptions as ConvertCheckpointOptions,
+  type ConvertResult as ConvertCheckpointResult,
+} from './trtllm/convert-checkpoint.js';
+export { HfTokenizer, type ChatMessage } from './trtllm/hf-tokenizer.js';
+export type { TrtLlmEngineOptions } from './trtllm/engine.js';

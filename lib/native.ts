@@ -146,8 +146,111 @@ export interface NativeModelClass {
   load(path: string, options?: NativeModelLoadOptions): Promise<NativeModel>;
 }
 
+/** Tokenizer.info (native/addon/tokenizer.cpp). */
+export interface NativeTokenizerInfo {
+  readonly path: string;
+  readonly format: 'llama2c' | 'gguf';
+  readonly vocabSize: number;
+  readonly bos: number;
+  readonly eos: number;
+  readonly unk: number;
+  readonly addBos: boolean;
+  readonly addSpacePrefix: boolean;
+}
+
+/** One vocabulary entry: its text as GGUF stores it ("▁" for spaces, "<0x0A>" for byte tokens). */
+export interface NativeTokenEntry {
+  readonly text: string;
+  readonly score: number;
+  readonly type: 'normal' | 'unknown' | 'control' | 'user-defined' | 'unused' | 'byte' | 'undefined';
+}
+
+/** Incremental decoding that never emits half a UTF-8 character (native/addon/tokenizer.cpp). */
+export interface NativeTokenDecoder {
+  /** The text completed by `token` (may be empty while a character is incomplete). */
+  push(token: number): string;
+  /** Whatever is still held, as U+FFFD; resets. */
+  flush(): string;
+  readonly pending: boolean;
+}
+
+/** A SentencePiece tokenizer (llama.cpp's SPM semantics) from a tokenizer.bin or a GGUF. */
+export interface NativeTokenizer {
+  readonly info: NativeTokenizerInfo;
+  /** bos: prepend BOS (default: the file's add_bos_token, true for tokenizer.bin); special: parse control-token texts such as "<s>" (default false). */
+  encode(text: string, options?: { bos?: boolean; special?: boolean }): Int32Array;
+  /** previous: the token before tokens[0] (-1: none); after BOS a leading space is dropped. */
+  decode(tokens: Int32Array, previous?: number): string;
+  token(id: number): NativeTokenEntry;
+  createDecoder(previous?: number): NativeTokenDecoder;
+}
+
+export interface NativeTokenizerClass {
+  load(path: string): Promise<NativeTokenizer>;
+}
+
+/** inspectModel(path) (native/addon/model_file.cpp). */
+export interface NativeFileSummary {
+  readonly path: string;
+  readonly kind: 'model' | 'tokenizer';
+  readonly format: string; // "llama2c", "llama2c-q8", "gguf"
+  readonly fileBytes: number;
+  readonly version: number;
+  readonly config: {
+    readonly dim: number;
+    readonly hiddenDim: number;
+    readonly nLayers: number;
+    readonly nHeads: number;
+    readonly nKvHeads: number;
+    readonly headDim: number;
+    readonly vocabSize: number;
+    readonly contextLength: number;
+    readonly normEps: number;
+    readonly ropeTheta: number;
+    readonly tiedClassifier: boolean;
+  } | null;
+  /** Why redrafter cannot run this file (another GGUF architecture, tensor type, ...); null when it can. */
+  readonly unsupported: string | null;
+  /** shape: outermost dimension first. */
+  readonly tensors: readonly { name: string; type: string; shape: number[]; bytes: number; offset: number }[];
+  readonly tokenizer: {
+    readonly format: string;
+    readonly vocabSize: number;
+    readonly bos: number;
+    readonly eos: number;
+    readonly unk: number;
+    readonly maxTokenLength: number;
+    readonly addBos: boolean;
+    readonly addSpacePrefix: boolean;
+    readonly tokenTypes: { normal: number; control: number; byte: number; unknown: number; other: number };
+  } | null;
+  readonly metadata: readonly { key: string; type: string; value: string }[];
+}
+
+export interface NativeConvertOptions {
+  model: string;
+  /** tokenizer.bin or GGUF; may be left out when the model is a GGUF. */
+  tokenizer?: string;
+  out: string;
+  type?: 'f32' | 'f16' | 'bf16' | 'q8_0';
+  /** Called on the main thread after each tensor is written. */
+  onProgress?: (done: number, total: number) => void;
+}
+
+export interface NativeConvertResult {
+  readonly out: string;
+  readonly type: string;
+  readonly bytes: number;
+  readonly tensors: number;
+  /** Tensors written as f16 because q8_0 needs a multiple of 32 columns. */
+  readonly fallbacks: string[];
+}
+
 export interface NativeCpu {
   readonly Model: NativeModelClass;
+  readonly Tokenizer: NativeTokenizerClass;
+  inspectModel(path: string): Promise<NativeFileSummary>;
+  convertModel(options: NativeConvertOptions): Promise<NativeConvertResult>;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -404,26 +507,38 @@ export interface NativeEngine {
   dispose(): Promise<void>;
 }
 
-/** The CPU engine's SentencePiece tokenizer (native/addon/text_tokenizer.cpp). */
-export interface NativeTextTokenizer {
-  readonly bos: number;
-  readonly eos: number;
-  readonly size: number;
-  encode(text: string, addBos: boolean): Int32Array;
-  /** The bytes of `token` following `previous` (-1: none). */
-  piece(token: number, previous: number): Uint8Array;
-}
-
 export interface NativeExecutor {
   loadEngine(options: NativeEngineOptions, onResponses: (responses: NativeResponse[]) => void): Promise<NativeEngine>;
   /** the backends built into this addon */
   readonly backends: readonly string[];
-  readonly TextTokenizer: { load(path: string, expectedVocab?: number): Promise<NativeTextTokenizer> };
 }
 
 // ---------------------------------------------------------------------------------------------
 // TensorRT-LLM backend (native/trtllm via native/addon), present only where it was built
 // ---------------------------------------------------------------------------------------------
+/**
+ * The options executor.loadEngine takes for backend "tensorrt-llm" (native/addon/trtllm_engine.cpp), made by
+ * lib/trtllm/engine.ts prepareTrtLlmEngine from the engine's config.json and the user's options. The backend is
+ * listed in executor.backends (and features.trtllm is true) only in an addon built against TensorRT-LLM.
+ */
+export interface TrtLlmNativeOptions {
+  backend: 'tensorrt-llm';
+  engineDir: string;
+  vocabSize: number;  // pretrained_config.vocab_size: prompt token ids are checked against it
+  maxSeqLen: number;  // build_config.max_seq_len: prompt + maxTokens must fit (else ERR_REDRAFTER_CONTEXT_OVERFLOW)
+  redrafterNumBeams: number;  // 0 for an engine without a drafter; requests must use this beamWidth
+  redrafterBeamLength: number;  // redrafter_draft_len_per_beam + 1
+  freeGpuMemoryFraction?: number;  // KvCacheConfig (0, 1]
+  enableBlockReuse?: boolean;  // KvCacheConfig
+  maxTokensInKvCache?: number;  // KvCacheConfig
+  hostCacheBytes?: number;  // KvCacheConfig host (secondary) cache
+  schedulerPolicy?: 'guaranteed-no-evict' | 'max-utilization';  // SchedulerConfig
+  maxBatchSize?: number;  // ExecutorConfig
+  maxNumTokens?: number;  // ExecutorConfig
+  maxQueueSize?: number;  // ExecutorConfig
+  enableChunkedContext?: boolean;  // ExecutorConfig
+  gpuWeightsPercent?: number;  // ExecutorConfig (weight streaming)
+}
 export interface NativeTrtLlm {
   placeholder?: never;
 }
@@ -509,6 +624,9 @@ export interface NativeModule {
   readonly Drafter: NativeDrafter['Drafter'];
   readonly DrafterTraining: NativeDrafter['DrafterTraining'];
   readonly measureDrafterAcceptance: NativeDrafter['measureDrafterAcceptance'];
+  readonly Tokenizer: NativeCpu['Tokenizer'];
+  readonly inspectModel: NativeCpu['inspectModel'];
+  readonly convertModel: NativeCpu['convertModel'];
 }
 
 const here = dirname(fileURLToPath(import.meta.url));

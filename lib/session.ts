@@ -5,7 +5,7 @@ import { ErrorCodes, invalidArgument, type ErrorCode, type RedrafterError } from
 import { resolveGenerateOptions, type GenerateOptions, type ResolvedGenerateOptions } from './generation-options.js';
 import type { NativeResponse, NativeSession } from './native.js';
 import { toGenerationStats, type GenerationStats } from './stats.js';
-import { StopStringFilter, TokenTextDecoder, type TextCodec } from './text-stream.js';
+import { StopStringFilter, type TextCodec } from './text-stream.js';
 
 /** Why generation ended: end of sequence, a stop string, maxTokens, the context limit, or abort (dispose). */
 export type FinishReason = 'eos' | 'stop' | 'length' | 'context' | 'abort';
@@ -120,7 +120,7 @@ export class Session {
 
   #promptTokens(prompt: Prompt): number[] {
     if (typeof prompt === 'string') {
-      return Array.from(this.#host.codec.encode(prompt, this.#history.length === 0));
+      return Array.from(this.#host.codec.encode(prompt, { bos: this.#history.length === 0 }));
     }
     if (!(prompt instanceof Int32Array) && !Array.isArray(prompt))
       throw invalidArgument('prompt', 'must be a string or an array of token ids');
@@ -178,7 +178,7 @@ export class Session {
       );
       o.signal?.addEventListener('abort', onAbort, { once: true });
 
-      const decoder = new TokenTextDecoder(this.#host.codec, input[input.length - 1] ?? -1);
+      const decoder = this.#host.codec.createDecoder(input[input.length - 1] ?? -1);
       const filter = new StopStringFilter(o.stop);
       let text = '';
       let stopped = false;

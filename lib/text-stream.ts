@@ -1,36 +1,14 @@
-// Token ids -> text, incrementally: never half a UTF-8 character, and stop strings cut where they begin.
+// Text out of a token stream: the tokenizer's incremental decoder, and stop strings cut where they begin.
 
-/** How a backend's tokenizer turns tokens into text (the CPU engine's native TextTokenizer is one). */
+/** How a backend's tokenizer turns text into tokens and back (lib/tokenizer.ts's Tokenizer is one). */
 export interface TextCodec {
   readonly bos: number;
   readonly eos: number;
-  /** Token ids of `text`, with BOS first when `addBos`. */
-  encode(text: string, addBos: boolean): Int32Array | readonly number[];
-  /** The bytes `token` stands for when it follows `previous` (-1: none). */
-  piece(token: number, previous: number): Uint8Array;
-}
-
-/** Decodes a token stream: bytes of an incomplete character are held until it completes. */
-export class TokenTextDecoder {
-  readonly #codec: TextCodec;
-  readonly #decoder = new TextDecoder('utf-8');
-  #previous: number;
-
-  constructor(codec: TextCodec, previous = -1) {
-    this.#codec = codec;
-    this.#previous = previous;
-  }
-
-  push(token: number): string {
-    const bytes = this.#codec.piece(token, this.#previous);
-    this.#previous = token;
-    return this.#decoder.decode(bytes, { stream: true });
-  }
-
-  /** Whatever is still held (an incomplete character at the very end) as U+FFFD. */
-  flush(): string {
-    return this.#decoder.decode();
-  }
+  readonly vocabSize: number;
+  /** Token ids of `text`, with BOS first when `bos`. */
+  encode(text: string, options: { bos?: boolean }): Int32Array | readonly number[];
+  /** An incremental decoder: push() returns only whole UTF-8 characters; `previous` is the token before. */
+  createDecoder(previous: number): { push(token: number): string; flush(): string };
 }
 
 /**

@@ -3,11 +3,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { loadEngine, type Engine } from '../lib/engine.js';
+import { Model } from '../lib/model.js';
 import type { GenerationResult } from '../lib/session.js';
-import { TokenTextDecoder } from '../lib/text-stream.js';
 import { fixtures, knownGoodFirstTokens, repoRoot, requireFixtures } from './helpers/fixtures.js';
 import { stories260KDrafter } from './helpers/drafter.js';
 
@@ -79,6 +80,21 @@ test('greedy from BOS gives the known-good story start', async () => {
     assert.deepEqual(r.tokens, knownGoodFirstTokens);
     assert.equal(r.finishReason, 'length');
     assert.match(r.text, /^Once upon a time/);
+    // A long prompt is prefilled in chunks: the continuation equals a plain forward of the whole prompt at once.
+    const prompt = [1, ...Array.from({ length: 299 }, (_, i) => 260 + ((i * 7) % 240))];
+    const long = await e.createSession().complete(prompt, { maxTokens: 5 });
+    const m = await Model.load(model, { threads: 1 });
+    const ctx = m.createContext({ capacity: 512 });
+    let out = await ctx.forward(Int32Array.from(prompt), { outputs: [prompt.length - 1] });
+    const expected: number[] = [];
+    for (let i = 0; i < 5; ++i) {
+      let best = 0;
+      for (let j = 1; j < out.logits.length; ++j) if (out.logits[j]! > out.logits[best]!) best = j;
+      expected.push(best);
+      out = await ctx.forward(Int32Array.of(best));
+    }
+    m.dispose();
+    assert.deepEqual(long.tokens, expected);
   });
 });
 
@@ -214,8 +230,8 @@ test('streamed chunks add up to the result; several tokens per chunk with drafti
 test('text is decoded incrementally without ever splitting a UTF-8 character', async () => {
   await withEngine({}, async (e) => {
     const text = 'héllo 😀 wörld ✓ 日本';
-    const ids = Array.from(e.codec.encode(text, true));
-    const decoder = new TokenTextDecoder(e.codec, ids[0]);
+    const ids = Array.from(e.codec.encode(text, { bos: true }));
+    const decoder = e.codec.createDecoder(ids[0]);
     let out = '';
     for (const t of ids.slice(1)) {
       const piece = decoder.push(t);
@@ -377,4 +393,24 @@ test('CLI generate: streams text, --json ends with one JSON object line, errors 
   const help = cli(['generate', '--help']);
   assert.equal(help.status, 0);
   assert.match(help.stdout, /--beam-width/);
+});
+
+test('CLI demo: streams a story, compares with plain decoding, fails in one line without its files', async () => {
+  await stories260KDrafter();
+  const drafterArgs = existsSync(join(repoRoot, 'models', 'stories260K-drafter', 'config.json'))
+    ? [] : ['--drafter', await stories260KDrafter()];
+  const r = cli(['demo', '--max-tokens', '40', '--threads', '1', ...drafterArgs]);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /Once upon a time/);
+  assert.match(r.stdout, /tokens\/step/);
+  assert.match(r.stdout, /plain decoding +1\.00 tokens\/step/);
+  assert.match(r.stdout, /lossless: every drafted story is token for token the plain greedy story/);
+  const missing = cli(['demo', '--models', join(repoRoot, 'no-such-folder')]);
+  assert.equal(missing.status, 1);
+  assert.equal(missing.stderr.trim().split('\n').length, 1);
+  assert.match(missing.stderr, /REDRAFTER_MODELS/);
+  const noDrafter = cli(['demo', '--drafter', join(repoRoot, 'no-such-drafter')]);
+  assert.equal(noDrafter.status, 1);
+  assert.match(noDrafter.stderr, /train-drafter/);
+  assert.equal(cli(['demo', '--help']).status, 0);
 });

@@ -250,7 +250,7 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
   let llama: LlamaCppRunner | null = null;
   try {
     const info = engine.info;
-    const prompts = o.prompts.map((p) => [...engine.codec.encode(p, true)]);
+    const prompts = o.prompts.map((p) => [...engine.codec.encode(p, { bos: true })]);
     const contextSize = Math.min(info.contextLength, Math.max(...prompts.map((p) => p.length)) + o.maxTokens + 8);
     if (o.llamaCpp) {
       if (!o.model.endsWith('.gguf')) throw new Error(`--llama-cpp needs a GGUF model (${o.model})`);

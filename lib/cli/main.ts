@@ -6,6 +6,9 @@ import { register as registerDemo } from './demo.js';
 import { register as registerGenerate } from './generate.js';
 import { register as registerBench } from './bench.js';
 import { register as registerTrainDrafter } from './train-drafter.js';
+import { register as registerInspect } from './inspect.js';
+import { register as registerConvert } from './convert.js';
+import { register as registerBuild } from './build.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -21,6 +24,9 @@ export function buildProgram(): Command {
   registerGenerate(program);
   registerBench(program);
   registerTrainDrafter(program);
+  registerInspect(program);
+  registerConvert(program);
+  registerBuild(program);
   return program;
 }
 

@@ -203,6 +203,8 @@ async function trainDrafterCommand(opts: CliOptions): Promise<void> {
         `held-out (${r.heldOut.texts} greedy texts, ${r.heldOut.tokens} tokens): loss ${r.heldOut.loss.toFixed(3)}, top-1 ${formatAccuracy(r.heldOut.accuracy)}`,
         `greedy acceptance W=${a.beamWidth} L=${a.beamLength}: ${a.tokensPerStep.toFixed(3)} tokens/step (histogram ${a.histogram.join(' ')})`,
       );
+    } else if (!r.stopped) {
+      lines.push('held-out evaluation: every sampled prompt starts a training text; pass --tokenizer for text prompts');
     }
     lines.push(`total ${seconds.toFixed(1)} s`);
     process.stdout.write(`${lines.join('\n')}\n`);

@@ -72,7 +72,7 @@ export class Drafter {
    * Beam search: hidden [batch*hiddenSize] (the LLM's final hidden states), lastToken [batch] (its tokens).
    * Returns beams [batch, W, L], logProbs [batch, W, L-1, vocab] and scores [batch, W].
    */
-  draft(embeddings: Model | Float32Array, hidden: Float32Array, lastToken: Int32Array,
+  async draft(embeddings: Model | Float32Array, hidden: Float32Array, lastToken: Int32Array,
     options: DraftOptions): Promise<NativeDraftResult> {
     const e = embeddings instanceof Float32Array ? embeddings : nativeModelOf(embeddings);
     return this.#native.draft(e, hidden, lastToken, options);

@@ -120,7 +120,7 @@ Napi::Value WriteGguf(const Napi::CallbackInfo& info) {
     auto tokenizer = cpu::Tokenizer::load(tokenizerPath);
 
     cpu::GgufWriter w;
-    cpu::addLlamaMetadata(w, c, *tokenizer, path, name, type == "f16" ? 1 : 0);
+    cpu::addLlamaMetadata(w, c, *tokenizer, path, name, type == "f16" ? 1 : 0, 32);
 
     if (!spec.Get("tensors").IsArray()) fail(ErrorCode::InvalidArgument, "spec.tensors must be an array");
     Napi::Array tensors = spec.Get("tensors").As<Napi::Array>();

@@ -10,7 +10,6 @@
 #include "addon/errors.h"
 #include "addon/registry.h"
 #include "addon/session.h"
-#include "addon/text_tokenizer.h"
 #include "cpu/executor/cpu_executor.h"
 
 namespace redrafter::addon {
@@ -274,7 +273,6 @@ void InitExecutor(Napi::Env env, Napi::Object exports) {
   Napi::Object ns = Napi::Object::New(env);
   ns.Set("Engine", Engine::Define(env));
   ns.Set("Session", Session::Define(env));
-  TextTokenizer::Init(env, ns);
   ns.Set("loadEngine", Napi::Function::New(env, LoadEngine, "loadEngine"));
   Napi::Array names = Napi::Array::New(env);
   uint32_t i = 0;

@@ -21,6 +21,7 @@ class Engine : public Napi::ObjectWrap<Engine> {
   // Takes ownership of a loaded executor and starts streaming its responses to `onResponses`.
   void attach(Napi::Env env, std::unique_ptr<executor::Executor> executor, Napi::Function onResponses);
   executor::Executor& executor();  // throws Disposed after dispose()
+  std::shared_ptr<executor::Executor> sharedExecutor() const { return executor_; }
   bool disposed() const { return disposing_; }
   // A request was enqueued / its final response reached JS: keeps the event loop alive while any is in flight.
   void requestStarted(Napi::Env env);

@@ -26,10 +26,19 @@ Napi::Object Session::create(Napi::Env env, Napi::Object engine, executor::Sessi
   s->engineRef_ = Napi::Persistent(engine);
   s->engine_ = Engine::Unwrap(engine);
   s->id_ = id;
+  s->executor_ = s->engine_->sharedExecutor();
   return object;
 }
 
 Session::Session(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Session>(info) {}
+
+Session::~Session() {
+  if (released_ || !executor_) return;
+  try {
+    if (!executor_->isShutdown()) executor_->releaseSession(id_);
+  } catch (...) {
+  }
+}
 
 namespace {
 

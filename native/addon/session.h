@@ -2,6 +2,8 @@
 #pragma once
 #include <napi.h>
 
+#include <memory>
+
 #include "core/executor/executor.h"
 
 namespace redrafter::addon {
@@ -13,6 +15,7 @@ class Session : public Napi::ObjectWrap<Session> {
   static Napi::Function Define(Napi::Env env);
   static Napi::Object create(Napi::Env env, Napi::Object engine, executor::SessionId id);
   Session(const Napi::CallbackInfo& info);
+  ~Session() override;  // a session collected without release() frees its KV cache
 
  private:
   Napi::Value Enqueue(const Napi::CallbackInfo& info);
@@ -21,6 +24,7 @@ class Session : public Napi::ObjectWrap<Session> {
 
   Napi::ObjectReference engineRef_;
   Engine* engine_ = nullptr;
+  std::shared_ptr<executor::Executor> executor_;  // outlives the Engine object at teardown
   executor::SessionId id_ = 0;
   bool released_ = false;
 };

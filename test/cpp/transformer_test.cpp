@@ -12,6 +12,7 @@
 #include "core/kv_commit.h"
 #include "cpu/engine/transformer.h"
 #include "cpu/kernels/isa.h"
+#include "cpu/tokenizer/tokenizer.h"
 #include "fixtures.h"
 #include "synthetic_model.h"
 
@@ -90,6 +91,22 @@ TEST_CASE("greedy from BOS on stories260K reproduces the known-good tokens, on e
     if (first.empty()) first = tokens;
     CHECK(tokens == first);
   }
+}
+
+TEST_CASE("greedy 256 steps from BOS on stories260K decodes to the published story") {
+  // ../shared/models/README.md, "Known-good output"
+  const std::string story =
+      "Once upon a time, there was a little girl named Lily. She loved to play outside in the park. One day, she saw "
+      "a big, red ball. She wanted to play with it, but it was too high.\nLily's mom said, \"Lily, let's go to the "
+      "park.\" Lily was sad and didn't know what to do. She said, \"I want to play with your ball, but I can't find "
+      "it.\"\nLily was sad and didn't know what to do. She said, \"I'm sorry, Lily. I didn't know what to do.\"\n"
+      "Lily didn't want to help her mom, so she said, \"I'm sorry, mom. I didn't know what to do.\" Her mom said, "
+      "\"Don't worry, Lily. We can help you.";
+  auto tokenizer = Tokenizer::fromLlama2c(test::fixture("tok512.bin"), 512);
+  Transformer t(stories(), {2, ""});
+  auto tokens = greedy(t, 256);  // llama2.c run with 256 steps: forwards at positions 0..255, one new token each
+  std::string text = tokenizer->decode(tokens, 1);
+  CHECK(text == story);
 }
 
 TEST_CASE("prefill equals token-by-token decode, and batch invariance is bit-exact") {

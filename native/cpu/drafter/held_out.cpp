@@ -6,6 +6,11 @@
 namespace redrafter::cpu {
 
 HeldOutTexts heldOutGreedyTexts(Transformer& model, const HeldOutOptions& o, const SelfDistillation* training) {
+  if (o.prompts.empty() && o.sequences <= 0) {
+    HeldOutTexts none;
+    none.corpus.hiddenSize = model.config().dim;
+    return none;
+  }
   SelfDistillationOptions g;
   g.length = o.length;
   g.greedyFraction = 1.0;
@@ -20,6 +25,7 @@ HeldOutTexts heldOutGreedyTexts(Transformer& model, const HeldOutOptions& o, con
   } else {
     g.sequences = o.sequences;
     g.minPrefix = g.maxPrefix = o.prefix;
+    g.temperature = o.temperature;
   }
   SelfDistillation texts = generateSelfDistillation(model, g);
 

@@ -58,7 +58,7 @@ GgufWriter::Producer matrixProducer(const TensorView& t, GgmlType type) {
 }  // namespace
 
 void addLlamaMetadata(GgufWriter& w, const ModelConfig& c, const Tokenizer& tokenizer, const std::string& modelPath,
-                      const std::string& name, uint32_t fileType) {
+                      const std::string& name, uint32_t fileType, uint32_t alignment) {
   const Vocab& vocab = tokenizer.vocab();
   if (vocab.size() != c.vocabSize)
     fail(ErrorCode::InvalidModel, tokenizer.path() + ": the tokenizer has " + std::to_string(vocab.size()) +
@@ -78,7 +78,7 @@ void addLlamaMetadata(GgufWriter& w, const ModelConfig& c, const Tokenizer& toke
   w.setString("general.name", name.empty() ? "llama" : name);
   w.setU32("general.file_type", fileType);
   w.setU32("general.quantization_version", 2);
-  w.setU32("general.alignment", 32);
+  w.setU32("general.alignment", alignment);
   w.setU32("llama.vocab_size", uint32_t(c.vocabSize));
   w.setU32("llama.context_length", uint32_t(c.contextLength));
   w.setU32("llama.embedding_length", uint32_t(c.dim));
@@ -112,6 +112,8 @@ void addLlamaMetadata(GgufWriter& w, const ModelConfig& c, const Tokenizer& toke
 ConvertResult convertToGguf(const ConvertOptions& o) {
   TargetType target = parseType(o.type);
   if (o.outPath.empty()) fail(ErrorCode::InvalidArgument, "out must be a file path");
+  if (o.alignment == 0 || o.alignment > 4096 || (o.alignment & (o.alignment - 1)) != 0)
+    fail(ErrorCode::InvalidArgument, "alignment must be a power of two up to 4096");
   if (o.outPath == o.modelPath || o.outPath == o.tokenizerPath)
     fail(ErrorCode::InvalidArgument, "out must differ from the input files (" + o.outPath + ")");
   auto weights = loadModelWeights(o.modelPath);
@@ -127,7 +129,7 @@ ConvertResult convertToGguf(const ConvertOptions& o) {
   GgufWriter w;
   std::string name = o.modelPath.substr(o.modelPath.find_last_of("/\\") + 1);
   name = name.substr(0, name.find_last_of('.'));
-  addLlamaMetadata(w, c, *tokenizer, o.modelPath, name, target.fileType);
+  addLlamaMetadata(w, c, *tokenizer, o.modelPath, name, target.fileType, o.alignment);
 
   ConvertResult result;
   result.outPath = o.outPath;
@@ -160,7 +162,7 @@ ConvertResult convertToGguf(const ConvertOptions& o) {
     matrix(p + "ffn_up.weight", L.w3);
   }
   result.tensors = 2 + (c.tiedClassifier ? 0 : 1) + 9 * c.nLayers;
-  w.write(o.outPath);
+  w.write(o.outPath, o.alignment, o.progress);
   result.bytes = MappedFile::open(o.outPath)->size();
   return result;
 }

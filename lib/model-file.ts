@@ -1,0 +1,48 @@
+// Model files from TypeScript: inspect a model or tokenizer file, convert a model to GGUF.
+import { invalidArgument } from './errors.js';
+import { native, type NativeConvertResult, type NativeFileSummary } from './native.js';
+
+export type ModelFileSummary = NativeFileSummary;
+export type ConvertResult = NativeConvertResult;
+export type GgufType = 'f32' | 'f16' | 'bf16' | 'q8_0';
+export const ggufTypes: readonly GgufType[] = ['f32', 'f16', 'bf16', 'q8_0'];
+
+export interface ConvertOptions {
+  /** The model: a llama2.c checkpoint (.bin v0/v1/v2) or a GGUF. */
+  model: string;
+  /** Its tokenizer (tokenizer.bin or GGUF); optional when the model is a GGUF with a vocabulary. */
+  tokenizer?: string;
+  /** The GGUF to write (written to a temporary file beside it, then renamed). */
+  out: string;
+  /** Matrix type (default f32); norms stay f32. */
+  type?: GgufType;
+  /** Called after each tensor is written (tensors done, tensors in all). */
+  onProgress?: (done: number, total: number) => void;
+}
+
+/** What a model (llama2.c, GGUF) or tokenizer (tokenizer.bin, GGUF) file holds. Runs off the event loop. */
+export async function inspectModelFile(path: string): Promise<ModelFileSummary> {
+  if (typeof path !== 'string' || path.length === 0) throw invalidArgument('path', 'must be a non-empty string');
+  return native().inspectModel(path);
+}
+
+/** Writes a GGUF v3 `llama` file that llama.cpp loads. Runs off the event loop. */
+export async function convertModelFile(options: ConvertOptions): Promise<ConvertResult> {
+  if (typeof options !== 'object' || options === null) throw invalidArgument('options', 'must be an object');
+  for (const field of ['model', 'out'] as const)
+    if (typeof options[field] !== 'string' || options[field].length === 0)
+      throw invalidArgument(field, 'must be a non-empty string');
+  if (options.tokenizer !== undefined && (typeof options.tokenizer !== 'string' || options.tokenizer.length === 0))
+    throw invalidArgument('tokenizer', 'must be a non-empty string');
+  const type = options.type ?? 'f32';
+  if (!ggufTypes.includes(type)) throw invalidArgument('type', `must be one of ${ggufTypes.join(', ')}`, 'range');
+  if (options.onProgress !== undefined && typeof options.onProgress !== 'function')
+    throw invalidArgument('onProgress', 'must be a function');
+  return native().convertModel({
+    model: options.model,
+    tokenizer: options.tokenizer,
+    out: options.out,
+    type,
+    onProgress: options.onProgress,
+  });
+}

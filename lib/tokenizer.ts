@@ -1,0 +1,112 @@
+// Tokenizers from TypeScript: a llama2.c tokenizer.bin or a GGUF's embedded vocabulary, encoding exactly as
+// llama.cpp's SentencePiece tokenizer does and decoding incrementally without splitting UTF-8 characters.
+import { invalidArgument } from './errors.js';
+import {
+  native,
+  type NativeTokenDecoder,
+  type NativeTokenEntry,
+  type NativeTokenizer,
+  type NativeTokenizerInfo,
+} from './native.js';
+
+export type TokenizerInfo = NativeTokenizerInfo;
+export type TokenEntry = NativeTokenEntry;
+
+export interface EncodeOptions {
+  /** Prepend BOS (default: the file's tokenizer.ggml.add_bos_token; true for a tokenizer.bin). */
+  bos?: boolean;
+  /** Turn control-token texts in the input (such as "<s>") into those tokens, as llama.cpp's parse_special (default false). */
+  special?: boolean;
+}
+
+function tokenIds(value: Int32Array | readonly number[], field: string): Int32Array {
+  if (value instanceof Int32Array) return value;
+  if (!Array.isArray(value)) throw invalidArgument(field, 'must be an Int32Array or an array of token ids');
+  for (const [i, v] of value.entries())
+    if (!Number.isInteger(v) || v < 0 || v >= 2 ** 31)
+      throw invalidArgument(`${field}[${i}]`, `must be a token id, got ${String(v)}`);
+  return Int32Array.from(value);
+}
+
+/** Streams text out of generated tokens: push() returns only whole UTF-8 characters. */
+export class TokenDecoder {
+  readonly #native: NativeTokenDecoder;
+
+  /** @internal use tokenizer.createDecoder */
+  constructor(nativeDecoder: NativeTokenDecoder) {
+    this.#native = nativeDecoder;
+  }
+
+  /** The text completed by `token` (empty while a character's bytes are still arriving). */
+  push(token: number): string {
+    return this.#native.push(token);
+  }
+
+  /** Whatever is still held (an incomplete character), as U+FFFD; resets. */
+  flush(): string {
+    return this.#native.flush();
+  }
+
+  /** Whether bytes of an incomplete character are held. */
+  get pending(): boolean {
+    return this.#native.pending;
+  }
+}
+
+export class Tokenizer {
+  readonly #native: NativeTokenizer;
+
+  /** @internal use Tokenizer.load */
+  constructor(nativeTokenizer: NativeTokenizer) {
+    this.#native = nativeTokenizer;
+  }
+
+  /** Loads a llama2.c tokenizer.bin or the vocabulary of a GGUF model (detected from the file). */
+  static async load(path: string): Promise<Tokenizer> {
+    if (typeof path !== 'string' || path.length === 0) throw invalidArgument('path', 'must be a non-empty string');
+    return new Tokenizer(await native().Tokenizer.load(path));
+  }
+
+  /** @internal the addon object, for other parts of the library */
+  get nativeTokenizer(): NativeTokenizer {
+    return this.#native;
+  }
+
+  get info(): TokenizerInfo {
+    return this.#native.info;
+  }
+  get vocabSize(): number {
+    return this.#native.info.vocabSize;
+  }
+  get bos(): number {
+    return this.#native.info.bos;
+  }
+  get eos(): number {
+    return this.#native.info.eos;
+  }
+
+  /** Token ids of `text`, with SentencePiece's dummy space prefix and byte fallback. */
+  encode(text: string, options: EncodeOptions = {}): Int32Array {
+    if (typeof text !== 'string') throw invalidArgument('text', 'must be a string');
+    if (typeof options !== 'object' || options === null) throw invalidArgument('options', 'must be an object');
+    return this.#native.encode(text, options);
+  }
+
+  /**
+   * The text of `tokens`. `previous` is the token before tokens[0] (default none): a piece right after BOS drops
+   * its leading space (llama2.c's rule), so decode(encode(text)) === text.
+   */
+  decode(tokens: Int32Array | readonly number[], previous = -1): string {
+    return this.#native.decode(tokenIds(tokens, 'tokens'), previous);
+  }
+
+  /** The vocabulary entry of `id`. */
+  token(id: number): TokenEntry {
+    return this.#native.token(id);
+  }
+
+  /** An incremental decoder; `previous` is the token before the first one pushed (e.g. the prompt's last). */
+  createDecoder(previous = -1): TokenDecoder {
+    return new TokenDecoder(this.#native.createDecoder(previous));
+  }
+}
