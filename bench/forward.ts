@@ -1,6 +1,6 @@
 // CPU engine benchmark: (1) the cost of one forward of T = 1..64 tokens relative to T = 1, (2) autoregressive
 // greedy decode tokens/s against llama.cpp (node-llama-cpp 3.21.1, CPU build) on the same GGUF with the same
-// thread count, f32 and f16. Interleaved repeats, medians (and min..max).
+// thread count, f32 and f16, (3) the same on stories260K itself (f32 GGUF). Interleaved repeats, medians (min..max).
 //
 //   node --import tsx bench/forward.ts [--threads 2] [--repeats 5] [--tokens 32] [--dim 1024] [--layers 8] [--json]
 //
@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { performance } from 'node:perf_hooks';
 
-import { getLlama } from 'node-llama-cpp';
+import { getLlama, type Token } from 'node-llama-cpp';
 
 import { Model } from '../lib/model.js';
 import { convertModelFile } from '../lib/model-file.js';
@@ -83,7 +83,7 @@ try {
 
   // ---- (2) AR decode tokens/s vs llama.cpp ---------------------------------------------------------------------
   const llama = await getLlama({ gpu: false, build: 'never', logLevel: 'error' as never });
-  const prompt = [1, 403, 407, 261, 378, 432, 383, 286];
+  const prompt = [1, 403, 407, 261, 378, 432, 383, 286] as Token[];
   const decode: Record<string, { ours: number[]; llama: number[] }> = {};
   const engines: Record<string, { ours: Model; theirs: Awaited<ReturnType<typeof llama.loadModel>> }> = {};
   for (const type of ['f32', 'f16']) {
@@ -130,7 +130,51 @@ try {
       }
     }
   }
-  for (const type of ['f32', 'f16']) {
+  // ---- (3) the same AR decode on stories260K itself (tiny: per-token overhead, not bandwidth) ------------------
+  {
+    const small = join(dir, 'stories260K-f32.gguf');
+    await convertModelFile({ model: fixtures.stories260K, tokenizer: fixtures.tok512, out: small, type: 'f32' });
+    engines.stories260K = { ours: await Model.load(small, { threads }), theirs: await llama.loadModel({ modelPath: small }) };
+    decode.stories260K = { ours: [], llama: [] };
+  }
+  const smallTokens = 128;
+  for (let r = 0; r < repeats + 1; ++r) {
+    const type = 'stories260K';
+    {
+      const ctx = engines[type].ours.createContext({ capacity: 256 });
+      let { logits } = await ctx.forward(prompt, { outputs: [prompt.length - 1] });
+      const out: number[] = [];
+      const t0 = performance.now();
+      for (let i = 0; i < smallTokens; ++i) {
+        let best = 0;
+        for (let j = 1; j < logits.length; ++j) if (logits[j] > logits[best]) best = j;
+        out.push(best);
+        ({ logits } = await ctx.forward([best]));
+      }
+      const s = (performance.now() - t0) / 1000;
+      ctx.dispose();
+      if (r > 0) decode[type].ours.push(smallTokens / s);
+      ourTokens[type] = out;
+    }
+    {
+      const ctx = await engines[type].theirs.createContext({ contextSize: 256, threads, sequences: 1 });
+      const seq = ctx.getSequence();
+      const out: number[] = [];
+      const it = seq.evaluate(prompt, { temperature: 0 });
+      out.push((await it.next()).value as number);
+      const t0 = performance.now();
+      for await (const t of it) {
+        out.push(t);
+        if (out.length > smallTokens) break;
+      }
+      const s = (performance.now() - t0) / 1000;
+      await ctx.dispose();
+      if (r > 0) decode[type].llama.push(smallTokens / s);
+      theirTokens[type] = out.slice(0, smallTokens);
+    }
+  }
+
+  for (const type of ['f32', 'f16', 'stories260K']) {
     const o = decode[type].ours, l = decode[type].llama;
     log(`\nAR decode ${type}: redrafter ${median(o).toFixed(2)} tok/s (${spread(o)}), llama.cpp ${median(l).toFixed(2)} tok/s ` +
       `(${spread(l)}), ratio ${(median(o) / median(l)).toFixed(2)}; same greedy tokens: ` +
@@ -141,7 +185,7 @@ try {
   await llama.dispose();
   if (args.json)
     console.log(JSON.stringify({ shape, threads, repeats, decodeTokens, cost, decode, sameTokens: Object.fromEntries(
-      ['f32', 'f16'].map((t) => [t, JSON.stringify(ourTokens[t]) === JSON.stringify(theirTokens[t])])) }));
+      ['f32', 'f16', 'stories260K'].map((t) => [t, JSON.stringify(ourTokens[t]) === JSON.stringify(theirTokens[t])])) }));
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }

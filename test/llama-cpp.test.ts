@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import { getLlama, type Llama, type LlamaModel, type LlamaContext } from 'node-llama-cpp';
+import { getLlama, type Llama, type LlamaModel, type LlamaContext, type Token, type ControlledEvaluateInputItem } from 'node-llama-cpp';
 
 import { Model } from '../lib/model.js';
 import { convertModelFile } from '../lib/model-file.js';
@@ -78,9 +78,10 @@ test('next-token log-probabilities match llama.cpp to 1e-4 of the logit scale, a
     for (const prompt of prompts) {
       const tokens = Array.from(tokenizer.encode(prompt));
       await seq.clearHistory();
-      const theirs = await seq.controlledEvaluate(tokens.map((t) => [t, {
+      const input: ControlledEvaluateInputItem[] = tokens.map((t) => [t as Token, {
         generateNext: { probabilities: true, options: { temperature: 1, topK: 0, topP: 1, minP: 0 } },
-      }] as [number, { generateNext: { probabilities: true } }]));
+      }]);
+      const theirs = await seq.controlledEvaluate(input);
       const ctx = ours.createContext({ capacity: 128 });
       const { logits } = await ctx.forward(tokens);
       for (let i = 0; i < tokens.length; ++i) {
@@ -114,7 +115,7 @@ test('greedy continuations are identical to llama.cpp for many prompts', async (
       const steps = 40;
       await seq.clearHistory();
       const theirs: number[] = [];
-      for await (const t of seq.evaluate(tokens, { temperature: 0 })) {
+      for await (const t of seq.evaluate(tokens as Token[], { temperature: 0 })) {
         theirs.push(t);
         if (theirs.length >= steps) break;
       }
