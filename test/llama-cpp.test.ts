@@ -30,9 +30,10 @@ before(async () => {
   await convertModelFile({ model: fixtures.stories260K, tokenizer: fixtures.tok512, out: gguf, type: 'f32' });
   llama = await getLlama({ gpu: false, build: 'never', logLevel: 'error' as never });
   theirModel = await llama.loadModel({ modelPath: gguf });
-  // f32 KV cache (llama.cpp defaults to f16, which alone moves logits by ~1e-3), no flash attention
+  // f32 KV cache (llama.cpp defaults to f16, which alone moves logits by ~1e-3), no flash attention; one thread
+  // (llama.cpp's spinning worker threads crawl on an oversubscribed machine)
   theirContext = await theirModel.createContext({
-    contextSize: 512, batchSize: 512, threads: 2, sequences: 1, flashAttention: false,
+    contextSize: 512, batchSize: 512, threads: 1, sequences: 1, flashAttention: false,
     experimentalKvCacheKeyType: 'F32', experimentalKvCacheValueType: 'F32',
   });
   ours = await Model.load(gguf, { threads: 2 });
