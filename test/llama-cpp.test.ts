@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import { getLlama, type Llama, type LlamaModel, type LlamaContext } from 'node-llama-cpp';
+import { getLlama, type Llama, type LlamaModel, type LlamaContext, type Token, type ControlledEvaluateInputItem } from 'node-llama-cpp';
 
 import { Model } from '../lib/model.js';
 import { convertModelFile } from '../lib/model-file.js';
@@ -30,9 +30,10 @@ before(async () => {
   await convertModelFile({ model: fixtures.stories260K, tokenizer: fixtures.tok512, out: gguf, type: 'f32' });
   llama = await getLlama({ gpu: false, build: 'never', logLevel: 'error' as never });
   theirModel = await llama.loadModel({ modelPath: gguf });
-  // f32 KV cache (llama.cpp defaults to f16, which alone moves logits by ~1e-3), no flash attention
+  // f32 KV cache (llama.cpp defaults to f16, which alone moves logits by ~1e-3), no flash attention; one thread
+  // (llama.cpp's spinning worker threads crawl on an oversubscribed machine)
   theirContext = await theirModel.createContext({
-    contextSize: 512, batchSize: 512, threads: 2, sequences: 1, flashAttention: false,
+    contextSize: 512, batchSize: 512, threads: 1, sequences: 1, flashAttention: false,
     experimentalKvCacheKeyType: 'F32', experimentalKvCacheValueType: 'F32',
   });
   ours = await Model.load(gguf, { threads: 2 });
@@ -78,9 +79,10 @@ test('next-token log-probabilities match llama.cpp to 1e-4 of the logit scale, a
     for (const prompt of prompts) {
       const tokens = Array.from(tokenizer.encode(prompt));
       await seq.clearHistory();
-      const theirs = await seq.controlledEvaluate(tokens.map((t) => [t, {
+      const input: ControlledEvaluateInputItem[] = tokens.map((t) => [t as Token, {
         generateNext: { probabilities: true, options: { temperature: 1, topK: 0, topP: 1, minP: 0 } },
-      }] as [number, { generateNext: { probabilities: true } }]));
+      }]);
+      const theirs = await seq.controlledEvaluate(input);
       const ctx = ours.createContext({ capacity: 128 });
       const { logits } = await ctx.forward(tokens);
       for (let i = 0; i < tokens.length; ++i) {
@@ -114,7 +116,7 @@ test('greedy continuations are identical to llama.cpp for many prompts', async (
       const steps = 40;
       await seq.clearHistory();
       const theirs: number[] = [];
-      for await (const t of seq.evaluate(tokens, { temperature: 0 })) {
+      for await (const t of seq.evaluate(tokens as Token[], { temperature: 0 })) {
         theirs.push(t);
         if (theirs.length >= steps) break;
       }

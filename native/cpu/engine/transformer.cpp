@@ -169,13 +169,21 @@ void rmsNorm(Isa isa, const float* x, const float* weight, float eps, int64_t di
   for (int64_t i = 0; i < dim; ++i) out[i] = weight[i] * (scale * x[i]);
 }
 
+// The RoPE rotation of position `pos` for each pair of a head: cosSin [headDim/2][2], as llama2.c computes it.
+void ropeTable(int32_t pos, int64_t headDim, float theta, float* cosSin) {
+  for (int64_t i = 0; i < headDim; i += 2) {
+    float freq = 1.0f / std::pow(theta, static_cast<float>(i) / static_cast<float>(headDim));
+    float angle = static_cast<float>(pos) * freq;
+    cosSin[i] = std::cos(angle);
+    cosSin[i + 1] = std::sin(angle);
+  }
+}
+
 // RoPE on interleaved pairs (x[2i], x[2i+1]) of every head of vec [width], as llama2.c and GGUF `llama`.
-void rope(float* vec, int64_t width, int64_t headDim, int32_t pos, float theta) {
+void rope(float* vec, int64_t width, int64_t headDim, const float* cosSin) {
   for (int64_t i = 0; i < width; i += 2) {
     int64_t d = i % headDim;
-    float freq = 1.0f / std::pow(theta, static_cast<float>(d) / static_cast<float>(headDim));
-    float angle = static_cast<float>(pos) * freq;
-    float c = std::cos(angle), s = std::sin(angle);
+    float c = cosSin[d], s = cosSin[d + 1];
     float v0 = vec[i], v1 = vec[i + 1];
     vec[i] = v0 * c - v1 * s;
     vec[i + 1] = v0 * s + v1 * c;
@@ -257,10 +265,16 @@ void Transformer::forwardBatch(const ForwardRequest* requests, size_t count) {
   std::vector<float> x(T * D), xn(T * D), q(T * D), k(T * KV), v(T * KV), att(T * D), tmp(T * D);  // [T, *]
   std::vector<float> h1(T * H), h3(T * H);                                                            // [T, hidden]
 
+  std::vector<float> rot(T * hd);  // [T, headDim/2, 2] cos and sin of each token's position
+  int32_t maxSlots = 0;              // the most slots a token attends to
   for (int64_t g = 0; g < T; ++g) {
     const ForwardRequest& rq = requests[reqOf[g]];
     kernels::dequantizeRow(w.tokenEmbedding, rq.tokens[idxOf[g]], x.data() + g * D);
+    ropeTable(posOf[g], hd, c.ropeTheta, rot.data() + g * hd);
+    maxSlots = std::max(maxSlots, slotOf[g] + 1);
   }
+  // (token, head) attention jobs per thread range: enough work to pay for a wake-up
+  const int64_t attGrain = std::max<int64_t>(1, 16384 / (static_cast<int64_t>(maxSlots) * hd));
 
   const float attScale = 1.0f / std::sqrt(static_cast<float>(hd));
   for (int32_t l = 0; l < c.nLayers; ++l) {
@@ -270,14 +284,14 @@ void Transformer::forwardBatch(const ForwardRequest* requests, size_t count) {
     MatmulPart qkv[3] = {{&L.wq, q.data(), D}, {&L.wk, k.data(), KV}, {&L.wv, v.data(), KV}};
     parallelMatmul(pool, isa, xn.data(), T, D, qkv, 3);
     for (int64_t g = 0; g < T; ++g) {
-      rope(q.data() + g * D, D, hd, posOf[g], c.ropeTheta);
-      rope(k.data() + g * KV, KV, hd, posOf[g], c.ropeTheta);
+      rope(q.data() + g * D, D, hd, rot.data() + g * hd);
+      rope(k.data() + g * KV, KV, hd, rot.data() + g * hd);
       KvCache& cache = *requests[reqOf[g]].cache;
       std::copy(k.data() + g * KV, k.data() + (g + 1) * KV, cache.key(l, slotOf[g]));
       std::copy(v.data() + g * KV, v.data() + (g + 1) * KV, cache.value(l, slotOf[g]));
     }
     // scores and weighted values per (token, head), over the cached slots then the allowed new tokens, in slot order
-    pool.parallelFor(T * c.nHeads, 4, [&](int64_t begin, int64_t end) {
+    pool.parallelFor(T * c.nHeads, attGrain, [&](int64_t begin, int64_t end) {
       std::vector<float> scores;
       std::vector<int32_t> slots;
       for (int64_t job = begin; job < end; ++job) {

@@ -1,0 +1,191 @@
+// CPU engine benchmark: (1) the cost of one forward of T = 1..64 tokens relative to T = 1, (2) autoregressive
+// greedy decode tokens/s against llama.cpp (node-llama-cpp 3.21.1, CPU build) on the same GGUF with the same
+// thread count, f32 and f16, (3) the same on stories260K itself (f32 GGUF). Interleaved repeats, medians (min..max).
+//
+//   node --import tsx bench/forward.ts [--threads 2] [--repeats 5] [--tokens 32] [--dim 1024] [--layers 8] [--json]
+//
+// The model: a llama2.c checkpoint with seeded random weights written to os.tmpdir() (dim 1024, FFN 2816,
+// 8 layers, 16 heads, 4 KV heads, vocab 512 = tok512: ~90M parameters, 358 MB at f32, 179 MB at f16, far beyond
+// the caches, so decode is bound by memory bandwidth), converted to GGUF f32 and f16 by redrafter's converter.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { performance } from 'node:perf_hooks';
+
+import { getLlama, type Token } from 'node-llama-cpp';
+
+import { Model } from '../lib/model.js';
+import { convertModelFile } from '../lib/model-file.js';
+import { parameterCount, writeSyntheticLlama2c, type SyntheticShape } from './synthetic-llama2c.js';
+import { fixtures } from '../test/helpers/fixtures.js';
+
+const { values: args } = parseArgs({
+  options: {
+    threads: { type: 'string', default: '2' },
+    repeats: { type: 'string', default: '5' },
+    tokens: { type: 'string', default: '32' },
+    dim: { type: 'string', default: '1024' },
+    layers: { type: 'string', default: '8' },
+    json: { type: 'boolean', default: false },
+  },
+});
+const threads = Number(args.threads), repeats = Number(args.repeats), decodeTokens = Number(args.tokens);
+const dim = Number(args.dim);
+const shape: SyntheticShape = {
+  dim, hiddenDim: Math.round((dim * 2.75) / 32) * 32, nLayers: Number(args.layers), nHeads: dim / 64, nKvHeads: dim / 256,
+  vocabSize: 512, seqLen: 1024,
+};
+
+const median = (v: number[]) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)];
+const spread = (v: number[]) => `${Math.min(...v).toFixed(1)}..${Math.max(...v).toFixed(1)}`;
+const log = (s: string) => { if (!args.json) console.log(s); };
+
+const dir = mkdtempSync(join(tmpdir(), 'redrafter-bench-'));
+try {
+  const bin = join(dir, 'synthetic.bin');
+  log(`writing a synthetic model: ${JSON.stringify(shape)}, ${(parameterCount(shape) / 1e6).toFixed(1)}M parameters`);
+  writeSyntheticLlama2c(bin, shape, 1);
+  const ggufs: Record<string, string> = {};
+  for (const type of ['f32', 'f16'] as const) {
+    ggufs[type] = join(dir, `synthetic-${type}.gguf`);
+    const r = await convertModelFile({ model: bin, tokenizer: fixtures.tok512, out: ggufs[type], type });
+    log(`  ${type}: ${(r.bytes / 1e6).toFixed(0)} MB`);
+  }
+  rmSync(bin);
+
+  // ---- (1) forward cost of T tokens, relative to T = 1 --------------------------------------------------------
+  const Ts = [1, 2, 4, 8, 16, 32, 64];
+  const cost: Record<string, Record<number, number[]>> = {};
+  for (const type of ['f32', 'f16']) {
+    const model = await Model.load(ggufs[type], { threads });
+    log(`\nforward cost, ${type}, ${model.config.isa}, ${model.config.threads} threads`);
+    cost[type] = Object.fromEntries(Ts.map((t) => [t, [] as number[]]));
+    const prefix = Int32Array.from({ length: 16 }, (_, i) => 3 + ((i * 37) % 500));
+    for (let r = 0; r < repeats + 1; ++r) {
+      for (const T of Ts) {  // interleaved: every T once per repeat
+        const ctx = model.createContext({ capacity: 256 });
+        await ctx.forward(prefix, { outputs: [15] });
+        const tokens = Int32Array.from({ length: T }, (_, i) => 3 + ((i * 53) % 500));
+        const t0 = performance.now();
+        await ctx.forward(tokens);  // logits for all T tokens, as tree verification asks
+        const ms = performance.now() - t0;
+        ctx.dispose();
+        if (r > 0) cost[type][T].push(ms);  // repeat 0 warms the page cache
+      }
+    }
+    const base = median(cost[type][1]);
+    for (const T of Ts)
+      log(`  T=${String(T).padStart(2)}  ${median(cost[type][T]).toFixed(1)} ms (${spread(cost[type][T])})  ` +
+        `x${(median(cost[type][T]) / base).toFixed(2)} of T=1, ${(median(cost[type][T]) / base / T).toFixed(3)} per token`);
+    model.dispose();
+  }
+
+  // ---- (2) AR decode tokens/s vs llama.cpp ---------------------------------------------------------------------
+  const llama = await getLlama({ gpu: false, build: 'never', logLevel: 'error' as never });
+  const prompt = [1, 403, 407, 261, 378, 432, 383, 286] as Token[];
+  const decode: Record<string, { ours: number[]; llama: number[] }> = {};
+  const engines: Record<string, { ours: Model; theirs: Awaited<ReturnType<typeof llama.loadModel>> }> = {};
+  for (const type of ['f32', 'f16']) {
+    engines[type] = { ours: await Model.load(ggufs[type], { threads }), theirs: await llama.loadModel({ modelPath: ggufs[type] }) };
+    decode[type] = { ours: [], llama: [] };
+  }
+  const ourTokens: Record<string, number[]> = {}, theirTokens: Record<string, number[]> = {};
+  for (let r = 0; r < repeats + 1; ++r) {
+    for (const type of ['f32', 'f16']) {
+      // ours: prefill, then one token per forward, greedy
+      {
+        const ctx = engines[type].ours.createContext({ capacity: 256 });
+        let { logits } = await ctx.forward(prompt, { outputs: [prompt.length - 1] });
+        const out: number[] = [];
+        const t0 = performance.now();
+        for (let i = 0; i < decodeTokens; ++i) {
+          let best = 0;
+          for (let j = 1; j < logits.length; ++j) if (logits[j] > logits[best]) best = j;
+          out.push(best);
+          ({ logits } = await ctx.forward([best]));
+        }
+        const s = (performance.now() - t0) / 1000;
+        ctx.dispose();
+        if (r > 0) decode[type].ours.push(decodeTokens / s);
+        ourTokens[type] = out;
+      }
+      // llama.cpp: same prompt, greedy, same threads (its defaults otherwise)
+      {
+        const ctx = await engines[type].theirs.createContext({ contextSize: 256, threads, sequences: 1 });
+        const seq = ctx.getSequence();
+        const out: number[] = [];
+        const it = seq.evaluate(prompt, { temperature: 0 });
+        const first = await it.next();  // prefill + first token, not timed (as ours)
+        out.push(first.value as number);
+        const t0 = performance.now();
+        for await (const t of it) {
+          out.push(t);
+          if (out.length > decodeTokens) break;
+        }
+        const s = (performance.now() - t0) / 1000;
+        await ctx.dispose();
+        if (r > 0) decode[type].llama.push(decodeTokens / s);
+        theirTokens[type] = out.slice(0, decodeTokens);
+      }
+    }
+  }
+  // ---- (3) the same AR decode on stories260K itself (tiny: per-token overhead, not bandwidth) ------------------
+  {
+    const small = join(dir, 'stories260K-f32.gguf');
+    await convertModelFile({ model: fixtures.stories260K, tokenizer: fixtures.tok512, out: small, type: 'f32' });
+    engines.stories260K = { ours: await Model.load(small, { threads }), theirs: await llama.loadModel({ modelPath: small }) };
+    decode.stories260K = { ours: [], llama: [] };
+  }
+  const smallTokens = 128;
+  for (let r = 0; r < repeats + 1; ++r) {
+    const type = 'stories260K';
+    {
+      const ctx = engines[type].ours.createContext({ capacity: 256 });
+      let { logits } = await ctx.forward(prompt, { outputs: [prompt.length - 1] });
+      const out: number[] = [];
+      const t0 = performance.now();
+      for (let i = 0; i < smallTokens; ++i) {
+        let best = 0;
+        for (let j = 1; j < logits.length; ++j) if (logits[j] > logits[best]) best = j;
+        out.push(best);
+        ({ logits } = await ctx.forward([best]));
+      }
+      const s = (performance.now() - t0) / 1000;
+      ctx.dispose();
+      if (r > 0) decode[type].ours.push(smallTokens / s);
+      ourTokens[type] = out;
+    }
+    {
+      const ctx = await engines[type].theirs.createContext({ contextSize: 256, threads, sequences: 1 });
+      const seq = ctx.getSequence();
+      const out: number[] = [];
+      const it = seq.evaluate(prompt, { temperature: 0 });
+      out.push((await it.next()).value as number);
+      const t0 = performance.now();
+      for await (const t of it) {
+        out.push(t);
+        if (out.length > smallTokens) break;
+      }
+      const s = (performance.now() - t0) / 1000;
+      await ctx.dispose();
+      if (r > 0) decode[type].llama.push(smallTokens / s);
+      theirTokens[type] = out.slice(0, smallTokens);
+    }
+  }
+
+  for (const type of ['f32', 'f16', 'stories260K']) {
+    const o = decode[type].ours, l = decode[type].llama;
+    log(`\nAR decode ${type}: redrafter ${median(o).toFixed(2)} tok/s (${spread(o)}), llama.cpp ${median(l).toFixed(2)} tok/s ` +
+      `(${spread(l)}), ratio ${(median(o) / median(l)).toFixed(2)}; same greedy tokens: ` +
+      `${JSON.stringify(ourTokens[type]) === JSON.stringify(theirTokens[type])}`);
+    engines[type].ours.dispose();
+    await engines[type].theirs.dispose();
+  }
+  await llama.dispose();
+  if (args.json)
+    console.log(JSON.stringify({ shape, threads, repeats, decodeTokens, cost, decode, sameTokens: Object.fromEntries(
+      ['f32', 'f16', 'stories260K'].map((t) => [t, JSON.stringify(ourTokens[t]) === JSON.stringify(theirTokens[t])])) }));
+} finally {
+  rmSync(dir, { recursive: true, force: true });
+}
