@@ -8,9 +8,9 @@ using redrafter::cpu::DraftPolicy;
 namespace {
 // A simulated model: per candidate, tokens per step and seconds per step.
 struct Sim {
-  double tokens[3], seconds[3];
+  double tokens[4], seconds[4];
 };
-int runSteps(DraftPolicy& p, const Sim& s, int steps, int counts[3]) {
+int runSteps(DraftPolicy& p, const Sim& s, int steps, int counts[4]) {
   int last = -1;
   for (int i = 0; i < steps; ++i) {
     size_t c = p.next();
@@ -22,14 +22,16 @@ int runSteps(DraftPolicy& p, const Sim& s, int steps, int counts[3]) {
 }
 }  // namespace
 
-TEST_CASE("draft policy: candidates are the requested shape, a short chain and plain decoding") {
+TEST_CASE("draft policy: candidates are the requested shape, chains of its length and of 4, plain decoding") {
   DraftPolicy p(8, 5);
-  REQUIRE(p.candidates().size() == 3);
+  REQUIRE(p.candidates().size() == 4);
   CHECK(p.candidates()[0].shape.width == 8);
   CHECK(p.candidates()[0].shape.length == 5);
   CHECK(p.candidates()[1].shape.width == 1);
-  CHECK(p.candidates()[1].shape.length == 4);
-  CHECK(p.candidates()[2].shape.width == 0);
+  CHECK(p.candidates()[1].shape.length == 5);
+  CHECK(p.candidates()[2].shape.width == 1);
+  CHECK(p.candidates()[2].shape.length == 4);
+  CHECK(p.candidates()[3].shape.width == 0);
   DraftPolicy chain(1, 3);  // the chain is the requested shape itself
   CHECK(chain.candidates().size() == 2);
 }
@@ -37,22 +39,23 @@ TEST_CASE("draft policy: candidates are the requested shape, a short chain and p
 TEST_CASE("draft policy: a large model keeps drafting, a tiny one falls back") {
   // large, memory-bound: the big tree gives 4 tokens in 1.3 forwards, the chain 3 in 1.1, plain 1 in 1.0
   DraftPolicy big(8, 5);
-  int counts[3] = {0, 0, 0};
-  runSteps(big, {{4, 3, 1}, {0.13, 0.11, 0.10}}, 200, counts);
-  CHECK(counts[0] > 170);
-  CHECK(counts[2] <= 15);  // warm-up and probes only
+  int counts[4] = {0, 0, 0, 0};
+  runSteps(big, {{4, 3.4, 3, 1}, {0.13, 0.12, 0.11, 0.10}}, 200, counts);
+  CHECK(counts[0] > 160);
+  CHECK(counts[3] <= 15);  // warm-up and probes only
   // tiny, compute-light: verification costs scale with the tree; plain decoding is fastest
   DraftPolicy tiny(8, 5);
-  int t[3] = {0, 0, 0};
-  runSteps(tiny, {{4, 3, 1}, {0.0023, 0.0012, 0.0003}}, 200, t);
-  CHECK(t[2] > 170);
+  int t[4] = {0, 0, 0, 0};
+  runSteps(tiny, {{4, 3.4, 3, 1}, {0.0023, 0.0014, 0.0012, 0.0003}}, 200, t);
+  CHECK(t[3] > 160);
 }
 
 TEST_CASE("draft policy: follows a change in which candidate is fastest") {
   DraftPolicy p(4, 6);
-  int counts[3] = {0, 0, 0};
-  runSteps(p, {{5, 3, 1}, {0.10, 0.10, 0.10}}, 100, counts);  // the tree wins
-  int after[3] = {0, 0, 0};
-  runSteps(p, {{1, 3, 1}, {0.10, 0.05, 0.10}}, 100, after);  // acceptance collapses: the chain wins
-  CHECK(after[1] > 80);
+  int counts[4] = {0, 0, 0, 0};
+  runSteps(p, {{5, 4, 3, 1}, {0.10, 0.10, 0.10, 0.10}}, 100, counts);  // the tree wins
+  CHECK(counts[0] > 70);
+  int after[4] = {0, 0, 0, 0};
+  runSteps(p, {{1, 1, 3, 1}, {0.10, 0.08, 0.05, 0.10}}, 100, after);  // acceptance collapses: the short chain wins
+  CHECK(after[2] > 75);
 }

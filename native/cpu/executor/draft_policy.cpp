@@ -14,10 +14,17 @@ DraftPolicy::DraftPolicy(int32_t width, int32_t length, int32_t probeEvery, int3
     : probeEvery_(std::max(2, probeEvery)), warmup_(std::max(1, warmup)) {
   require(width >= 1, "beamWidth", "must be >= 1 for an adaptive draft shape");
   require(length >= 2, "beamLength", "must be >= 2 for an adaptive draft shape");
-  candidates_.push_back({{width, length}});
-  Shape chain{1, std::min(length, 4)};
-  if (chain.width != width || chain.length != length) candidates_.push_back({chain});
-  candidates_.push_back({{0, 1}});
+  // the requested shape, then chains of its length and of (at most) 4: on a CPU, narrow and long verifies the
+  // fewest tokens per accepted token
+  auto add = [&](Shape s) {
+    for (const Candidate& c : candidates_)
+      if (c.shape.width == s.width && c.shape.length == s.length) return;
+    candidates_.push_back({s});
+  };
+  add({width, length});
+  add({1, length});
+  add({1, std::min(length, 4)});
+  add({0, 1});
 }
 
 size_t DraftPolicy::next() {

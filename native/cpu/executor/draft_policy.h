@@ -1,5 +1,5 @@
 // Adaptive draft shape for one request (DraftConfig::adaptive): chooses, step by step, between the requested beam
-// shape (W, L), a short chain (1, min(L, 4)) and plain decoding (W = 0) by measured throughput, i.e. tokens emitted
+// shape (W, L), the chains (1, L) and (1, min(L, 4)) and plain decoding (W = 0) by measured throughput, i.e. tokens emitted
 // per second of step time, so drafting is used where it pays and dropped where it cannot (a tiny, compute-light
 // model whose tree verification costs as much as the tokens it saves). Lossless either way: every shape gives the
 // same greedy tokens and exact sampling, so switching never changes what is generated, only how fast.
