@@ -23,6 +23,11 @@ export interface LoadEngineOptions {
   backend?: Backend;
   /** cpu: threads including the caller (0 or absent: all hardware threads). */
   threads?: number;
+  /**
+   * cpu: draft with float16 copies of the drafter's matrices (half the bytes read per drafting step, which is what
+   * drafting costs with a large drafter); drafts may differ slightly, the output stays exact. Default false.
+   */
+  drafterHalfWeights?: boolean;
   /** KV capacity per session in tokens (default: the model's context length). */
   contextLength?: number;
   /** Requests stepped together (their tree verifications share one forward). Default 8. */
@@ -165,7 +170,10 @@ export async function loadEngine(options: LoadEngineOptions): Promise<Engine> {
     }
   };
   const codec: TextCodec = await Tokenizer.load(tokenizer);
-  const loadedDrafter = typeof drafter === 'string' ? await loadDrafter(drafter, { threads: threads || availableParallelism() }) : drafter;
+  const loadedDrafter = typeof drafter === 'string' ? await loadDrafter(drafter, {
+          threads: threads || availableParallelism(),
+          halfWeights: options.drafterHalfWeights === true,
+        }) : drafter;
   const nativeEngine = await addon.executor.loadEngine(
     { backend, model, drafter: loadedDrafter?.nativeDrafter, threads, contextLength, maxActiveRequests },
     onResponses,

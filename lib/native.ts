@@ -300,7 +300,7 @@ export interface NativeDrafterClass {
     config: NativeDrafterConfig,
     tensors: Record<string, Float32Array>,
     source: string,
-    options?: { threads?: number },
+    options?: { threads?: number; halfWeights?: boolean },
   ): NativeDrafterInstance;
 }
 

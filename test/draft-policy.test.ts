@@ -65,3 +65,20 @@ test('adaptive drafting: a drafter that is never right is dropped for plain deco
   assert.ok(adaptive.stats.draftingSeconds < fixed.stats.draftingSeconds / 3,
     `adaptive drafting time ${adaptive.stats.draftingSeconds} vs fixed ${fixed.stats.draftingSeconds}`);
 });
+
+test('float16 drafter weights (drafterHalfWeights): drafts are still accepted and greedy output equals plain decoding', async () => {
+  const drafter = await stories260KDrafter();
+  await using engine = await loadEngine({
+    model: fixtures.stories260K,
+    tokenizer: fixtures.tok512,
+    drafter,
+    threads: 1,
+    drafterHalfWeights: true,
+  });
+  for (const prompt of prompts) {
+    const plain = await engine.createSession({ beamWidth: 0 }).complete(prompt, { maxTokens: 100 });
+    const drafted = await engine.createSession({ beamWidth: 2, beamLength: 6 }).complete(prompt, { maxTokens: 100 });
+    assert.deepEqual(drafted.tokens, plain.tokens, prompt);
+    assert.ok(drafted.stats.tokensPerStep > 2, `${prompt}: ${drafted.stats.tokensPerStep} tokens/step`);
+  }
+});

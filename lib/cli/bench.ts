@@ -22,6 +22,8 @@ export interface BenchOptions {
   beamLength: number;
   /** ReDrafter sessions may draft less or not at all where that is measured to be faster (SessionOptions.adaptiveDraft). */
   adaptiveDraft?: boolean;
+  /** Draft with float16 copies of the drafter's matrices (LoadEngineOptions.drafterHalfWeights). */
+  drafterHalfWeights?: boolean;
   llamaCpp: boolean;
   /** Token counts for the forward-cost curve; empty: skip it. */
   forwardCost: number[];
@@ -54,7 +56,15 @@ export interface VariantSummary {
 export interface BenchReport {
   machine: { cpu: string; cores: number; threads: number; isa?: string };
   model: { path: string; weightType?: string; dim: number; nLayers: number; parameters?: number };
-  settings: { prompts: number; maxTokens: number; repeats: number; beamWidth: number; beamLength: number; adaptiveDraft: boolean };
+  settings: {
+    prompts: number;
+    maxTokens: number;
+    repeats: number;
+    beamWidth: number;
+    beamLength: number;
+    adaptiveDraft: boolean;
+    drafterHalfWeights: boolean;
+  };
   ar: VariantSummary;
   redrafter: VariantSummary | null;
   llamaCpp: VariantSummary | null;
@@ -245,6 +255,7 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
     drafter: useDrafter ? o.drafter : null,
     backend: 'cpu',
     threads: o.threads,
+    drafterHalfWeights: o.drafterHalfWeights === true,
   });
   const runs: RunRecord[] = [];
   let llama: LlamaCppRunner | null = null;
@@ -316,6 +327,7 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
       beamWidth: useDrafter ? o.beamWidth : 0,
       beamLength: useDrafter ? o.beamLength : 0,
       adaptiveDraft: useDrafter && o.adaptiveDraft === true,
+      drafterHalfWeights: useDrafter && o.drafterHalfWeights === true,
     },
     ar: summarize(of('ar'), o.repeats),
     redrafter: rd.length ? summarize(rd, o.repeats) : null,
@@ -351,7 +363,7 @@ function formatReport(r: BenchReport): string {
     '',
     `${'decoding'.padEnd(28)} ${'tokens/s median [min-max]'.padEnd(31)} tokens/step`,
     row('autoregressive (redrafter)', r.ar),
-    row(`ReDrafter W=${r.settings.beamWidth} L=${r.settings.beamLength}${r.settings.adaptiveDraft ? ' adaptive' : ''}`, r.redrafter),
+    row(`ReDrafter W=${r.settings.beamWidth} L=${r.settings.beamLength}${r.settings.adaptiveDraft ? ' adaptive' : ''}${r.settings.drafterHalfWeights ? ' f16-drafter' : ''}`, r.redrafter),
     row('autoregressive (llama.cpp)', r.llamaCpp),
     '',
     `ReDrafter / AR          ${ratio(r.ratios.redrafterOverAr)}`,
@@ -396,6 +408,7 @@ export function register(program: Command): void {
     .option('--beam-width <n>', 'ReDrafter beams per step', intArg(0, 1024), 8)
     .option('--beam-length <n>', "tokens per beam, the LLM's own included", intArg(2, 64), 5)
     .option('--adaptive-draft', 'let the engine draft less or not at all where that is measured to be faster')
+    .option('--drafter-f16', "draft with float16 copies of the drafter's matrices")
     .option('--no-llama-cpp', 'skip node-llama-cpp')
     .option('--forward-cost <list>', 'token counts T for the forward-cost curve ("" to skip)', '1,2,4,8,16,32')
     .option('--json', 'print one JSON object instead of the table')
@@ -420,6 +433,7 @@ export function register(program: Command): void {
         beamWidth: opts.beamWidth,
         beamLength: opts.beamLength,
         adaptiveDraft: opts.adaptiveDraft === true,
+        drafterHalfWeights: opts.drafterF16 === true,
         llamaCpp: opts.llamaCpp,
         forwardCost,
         log: opts.json ? undefined : (line) => process.stderr.write(line + '\n'),

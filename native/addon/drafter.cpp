@@ -160,9 +160,12 @@ Drafter::Drafter(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Drafter>(inf
     cpu::DrafterConfig config = readConfig(objectArg(info, 0, "config"), source);
     cpu::DrafterWeights weights = readTensors(objectArg(info, 1, "tensors"), config, source);
     int32_t threads = 1;
-    if (info.Length() >= 4 && !info[3].IsUndefined())
+    bool halfWeights = false;
+    if (info.Length() >= 4 && !info[3].IsUndefined()) {
       threads = int32_t(intFieldOr(objectArg(info, 3, "options"), "threads", 1, 1, 1024));
-    drafter_ = std::make_shared<const cpu::Drafter>(std::move(weights), source, threads);
+      halfWeights = boolFieldOr(objectArg(info, 3, "options"), "halfWeights", false);
+    }
+    drafter_ = std::make_shared<const cpu::Drafter>(std::move(weights), source, threads, halfWeights);
   });
 }
 

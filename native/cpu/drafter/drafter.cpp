@@ -8,6 +8,9 @@
 #include "core/beam_search.h"
 #include "core/error.h"
 #include "cpu/drafter/linalg.h"
+#include "cpu/kernels/isa.h"
+#include "cpu/kernels/matmul.h"
+#include "cpu/model/half.h"
 
 namespace redrafter::cpu {
 
@@ -55,7 +58,7 @@ EmbeddingLookup tableEmbeddings(const float* table, int32_t vocab, int32_t hidde
   };
 }
 
-Drafter::Drafter(DrafterWeights weights, std::string source, int32_t threads)
+Drafter::Drafter(DrafterWeights weights, std::string source, int32_t threads, bool halfWeights)
     : weights_(std::move(weights)), source_(std::move(source)), threads_(std::max(1, threads)) {
   validateDrafterConfig(weights_.config, source_);
   auto specs = drafterTensorSpecs(weights_.config);
@@ -65,6 +68,48 @@ Drafter::Drafter(DrafterWeights weights, std::string source, int32_t threads)
                                       " values, the config needs " + std::to_string(total));
   weights_.specs = std::move(specs);
   views_ = weights_.views();
+  if (halfWeights) {
+    isa_ = int(kernels::detectIsa());
+    halfViews_ = std::make_unique<HalfViews>();
+    auto half = [&](const float* w, int64_t rows, int64_t cols) {
+      TensorView v;
+      if (!w) return v;
+      std::vector<uint16_t> h(size_t(rows * cols));  // [rows = out, cols = in]
+      for (size_t i = 0; i < h.size(); i++) h[i] = f32ToFp16(w[i]);
+      half_.push_back(std::move(h));
+      v.type = DType::F16, v.rows = rows, v.cols = cols, v.data = half_.back().data();
+      return v;
+    };
+    const DrafterConfig& c = weights_.config;
+    const int64_t H = c.hiddenSize, E = c.exitDim;
+    half_.reserve(size_t(4 + c.numDraftLayers));
+    halfViews_->inputProj = half(views_.inputProjWeight, E, 2 * H);
+    for (int32_t i = 0; i < c.numDraftLayers; i++) halfViews_->blocks.push_back(half(views_.blockWeight[i], E, E));
+    halfViews_->lmHead = half(views_.lmHead, c.vocabSize, E);
+    halfViews_->rnnW = half(views_.rnnWWeight, H, H);
+    halfViews_->rnnU = half(views_.rnnUWeight, H, H);
+  }
+}
+
+// y[r, o] = W x[r] + b over output rows [0, out): float32 (linalg) or, with half weights, the engine's F16 kernels;
+// split over threads by output rows when large enough to pay.
+void Drafter::linear(const float* x, int64_t rows, int64_t in, int64_t ldx, const float* w, const TensorView* half,
+                     const float* b, float* y, int64_t ldy, int64_t out) const {
+  if (!half || half->empty()) return parallelLinear(threads_, x, rows, in, ldx, w, b, y, ldy, out);
+  const int64_t work = rows * in * out;
+  const int32_t parts = int32_t(std::min<int64_t>(threads_, std::max<int64_t>(1, work / (1 << 22))));
+  auto run = [&](int64_t o0, int64_t o1) {
+    kernels::matmulRows(kernels::Isa(isa_), *half, x, rows, ldx, y, ldy, o0, o1);
+    if (b)
+      for (int64_t r = 0; r < rows; r++)
+        for (int64_t o = o0; o < o1; o++) y[r * ldy + o] += b[o];
+  };
+  if (parts <= 1) return run(0, out);
+  std::vector<std::thread> pool;
+  auto range = [&](int32_t p) { return out * p / parts; };
+  for (int32_t p = 1; p < parts; p++) pool.emplace_back([&, p] { run(range(p), range(p + 1)); });
+  run(range(0), range(1));
+  for (auto& th : pool) th.join();
 }
 
 void Drafter::checkMatches(const ModelConfig& model, const std::string& modelSource) const {
@@ -82,8 +127,8 @@ void Drafter::updateState(const float* emb, int64_t rows, float* state, std::vec
   scratch.resize(size_t(2 * rows * H));
   float* a = scratch.data();        // [rows, H]
   float* u = a + rows * H;          // [rows, H]
-  parallelLinear(threads_, emb, rows, H, H, views_.rnnWWeight, nullptr, a, H, H);
-  parallelLinear(threads_, state, rows, H, H, views_.rnnUWeight, views_.rnnUBias, u, H, H);
+  linear(emb, rows, H, H, views_.rnnWWeight, halfViews_ ? &halfViews_->rnnW : nullptr, nullptr, a, H, H);
+  linear(state, rows, H, H, views_.rnnUWeight, halfViews_ ? &halfViews_->rnnU : nullptr, views_.rnnUBias, u, H, H);
   for (int64_t i = 0; i < rows * H; i++) state[i] = silu(a[i] + u[i]);
 }
 
@@ -94,15 +139,17 @@ void Drafter::headLogits(const float* input, int64_t rows, float* logits, std::v
   float* x = scratch.data();       // [rows, E]
   float* t = x + rows * E;         // [rows, E]
   if (c.hasInputProj()) {
-    parallelLinear(threads_, input, rows, in, in, views_.inputProjWeight, views_.inputProjBias, x, E, E);
+    linear(input, rows, in, in, views_.inputProjWeight, halfViews_ ? &halfViews_->inputProj : nullptr,
+           views_.inputProjBias, x, E, E);
   } else {
     std::memcpy(x, input, sizeof(float) * size_t(rows * E));
   }
   for (int32_t i = 0; i < c.numDraftLayers; i++) {
-    parallelLinear(threads_, x, rows, E, E, views_.blockWeight[i], views_.blockBias[i], t, E, E);
+    linear(x, rows, E, E, views_.blockWeight[i], halfViews_ ? &halfViews_->blocks[i] : nullptr, views_.blockBias[i],
+           t, E, E);
     for (int64_t j = 0; j < rows * E; j++) x[j] += silu(t[j]);
   }
-  parallelLinear(threads_, x, rows, E, E, views_.lmHead, nullptr, logits, V, V);
+  linear(x, rows, E, E, views_.lmHead, halfViews_ ? &halfViews_->lmHead : nullptr, nullptr, logits, V, V);
 }
 
 void Drafter::draft(const float* hidden, const int32_t* lastToken, int32_t batch, const DraftOptions& options,

@@ -8,6 +8,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "cpu/drafter/drafter_weights.h"
 #include "cpu/model/weights.h"
@@ -31,7 +32,10 @@ class Drafter {
  public:
   // Validates the config and that `weights.data` holds exactly its tensors. `source` (the drafter directory) names
   // it in errors. threads: workers used for the vocabulary projection of large drafters (1 = the caller only).
-  Drafter(DrafterWeights weights, std::string source, int32_t threads = 1);
+  // halfWeights: draft with float16 copies of the matrices (the engine's F16 kernels; half the bytes read per step,
+  // which is what drafting costs on a large drafter). Drafts may then differ slightly from float32 ones; verification
+  // keeps the output exact either way.
+  Drafter(DrafterWeights weights, std::string source, int32_t threads = 1, bool halfWeights = false);
 
   const DrafterConfig& config() const { return weights_.config; }
   const DrafterWeights& weights() const { return weights_; }
@@ -62,6 +66,16 @@ class Drafter {
   DrafterWeights::Views<const float> views_;
   std::string source_;
   int32_t threads_ = 1;
+  // halfWeights: float16 copies of the matrices, as [out, in] F16 views for kernels::matmulRows
+  std::vector<std::vector<uint16_t>> half_;
+  struct HalfViews {
+    TensorView inputProj, rnnW, rnnU, lmHead;
+    std::vector<TensorView> blocks;
+  };
+  std::unique_ptr<HalfViews> halfViews_;
+  int isa_ = 0;
+  void linear(const float* x, int64_t rows, int64_t in, int64_t ldx, const float* w, const TensorView* half,
+              const float* b, float* y, int64_t ldy, int64_t out) const;
 };
 
 }  // namespace redrafter::cpu
