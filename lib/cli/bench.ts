@@ -85,6 +85,9 @@ export interface BenchReport {
   runs: RunRecord[];
 }
 
+/** Pause between runs (ms), so that no engine's spinning worker threads overlap the next run. */
+const settleMs = 300;
+
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
   const m = s.length >> 1;
@@ -281,6 +284,9 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
         for (const v of order) {
           const rec = v === 'llamacpp' ? await llama!.run(prompts[p], r, p) : await ourRun(engine, v, o, prompts[p], r, p);
           runs.push(rec);
+          // Let every engine's worker threads go idle before the next run: llama.cpp's threads spin for a while after
+          // a decode, which would slow whatever runs next on a 2-core machine.
+          await new Promise((resolve) => setTimeout(resolve, settleMs));
           log(
             `repeat ${r + 1}/${o.repeats} prompt ${p + 1}/${prompts.length} ${v}: ${rec.decodeTokens} tokens, ` +
               `${(rec.decodeTokens / Math.max(1e-9, rec.decodeSeconds)).toFixed(2)} tokens/s`,
