@@ -109,6 +109,16 @@ Napi::Object Context::create(Napi::Env env, std::shared_ptr<ModelHandle> handle,
   return constructorOf(env, "Context").New({external});
 }
 
+std::shared_ptr<cpu::KvCache> Context::cacheOf(Napi::Value value, const char* field,
+                                               std::shared_ptr<cpu::Transformer>* engine) {
+  if (!value.IsObject() || !value.As<Napi::Object>().InstanceOf(constructorOf(value.Env(), "Context")))
+    fail(ErrorCode::InvalidArgument, std::string(field) + " must be a Context");
+  Context* context = Context::Unwrap(value.As<Napi::Object>());
+  context->checkUsable(field);
+  if (engine) *engine = context->model_->get();
+  return context->cache_;
+}
+
 void Context::checkUsable(const char* what) {
   if (!cache_) fail(ErrorCode::Disposed, std::string("context.") + what + ": the context was disposed");
   model_->get();  // throws Disposed once the model is disposed
@@ -192,8 +202,9 @@ Napi::Value Context::Truncate(const Napi::CallbackInfo& info) {
     if (info.Length() < 1 || !info[0].IsNumber()) fail(ErrorCode::InvalidArgument, "length must be an integer");
     double d = info[0].As<Napi::Number>().DoubleValue();
     require(d == static_cast<double>(static_cast<int64_t>(d)), "length", "must be an integer");
-    require(d >= 0 && d <= length_, "length",
-            "must be in [0, " + std::to_string(length_) + "], got " + std::to_string(static_cast<int64_t>(d)));
+    const int32_t current = cache_->length();
+    require(d >= 0 && d <= current, "length",
+            "must be in [0, " + std::to_string(current) + "], got " + std::to_string(static_cast<int64_t>(d)));
     cache_->truncate(static_cast<int32_t>(d));
     length_ = cache_->length();
     lastCount_ = 0;
@@ -207,7 +218,10 @@ Napi::Value Context::Dispose(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-Napi::Value Context::GetLength(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), length_); }
+Napi::Value Context::GetLength(const Napi::CallbackInfo& info) {
+  // while a forward runs, the length before it; otherwise the cache's (another addon part may have used it)
+  return Napi::Number::New(info.Env(), busy_ || !cache_ ? length_ : cache_->length());
+}
 Napi::Value Context::GetCapacity(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), capacity_); }
 Napi::Value Context::GetDisposed(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), !cache_); }
 
