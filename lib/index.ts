@@ -18,6 +18,7 @@ export {
   type LoadModelOptions,
   type ForwardOptions,
   type ForwardResult,
+  type BatchItem,
 } from './model.js';
 export {
   Tokenizer,

@@ -3,11 +3,14 @@
 #include <napi.h>
 
 #include <memory>
+#include <string>
 
 #include "addon/model.h"
 #include "cpu/engine/kv_cache.h"
 
 namespace redrafter::addon {
+
+struct ForwardJob;
 
 class Context : public Napi::ObjectWrap<Context> {
  public:
@@ -23,6 +26,10 @@ class Context : public Napi::ObjectWrap<Context> {
   static std::shared_ptr<cpu::KvCache> cacheOf(Napi::Value value, const char* field,
                                                std::shared_ptr<cpu::Transformer>* engine = nullptr);
 
+  // Model.forwardBatch(items): several contexts of `model` in one forward pass (weights read once); resolves to
+  // one {logits, hidden?} per item. Everything is validated before anything runs.
+  static Napi::Value forwardBatch(Napi::Env env, const std::shared_ptr<ModelHandle>& model, Napi::Value items);
+
  private:
   friend class ForwardWorker;
   Napi::Value Forward(const Napi::CallbackInfo& info);
@@ -33,6 +40,7 @@ class Context : public Napi::ObjectWrap<Context> {
   Napi::Value GetCapacity(const Napi::CallbackInfo& info);
   Napi::Value GetDisposed(const Napi::CallbackInfo& info);
   void checkUsable(const char* what);  // throws Disposed / busy errors
+  void prepare(Napi::Value tokens, Napi::Value options, const std::string& prefix, int32_t vocab, ForwardJob& job);
 
   std::shared_ptr<ModelHandle> model_;
   std::shared_ptr<cpu::KvCache> cache_;  // null once disposed
