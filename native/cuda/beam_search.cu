@@ -58,7 +58,7 @@ struct SelectShared {
   uint32_t warpThreshold[kWarps];
   float chunkKth[kMaxChunks];     // row merge: each chunk's k-th largest logit
   unsigned chunkTie[kMaxChunks];  // and the chunk's elements equal to it
-  uint32_t candKey[kMaxCandidates];
+  float candValue[kMaxCandidates];
   int32_t candIndex[kMaxCandidates];
   uint32_t threshold;
   unsigned warpSum[kWarps];
@@ -69,6 +69,13 @@ struct SelectShared {
   int32_t index2[kMaxK];
   int ticket;
   float rowMax, logSumExp;
+  float floorRow;  // the row merge's lower bound on the row's k-th largest
+};
+
+// The row merge: every chunk's top-K list of the row, each in rank order ([chunks][K], chunks * K <= kChunk).
+struct RowListsShared {
+  float value[kChunk];
+  int32_t index[kChunk];
 };
 
 // The sequence's final merge: every expanded beam's best `width` candidates, each beam's list in rank order.
@@ -77,9 +84,12 @@ struct MergeShared {
   int32_t flat[kMaxK * kMaxK];
 };
 
-union KernelShared {
+struct KernelShared {
   SelectShared select;
-  MergeShared merge;
+  union {
+    RowListsShared lists;
+    MergeShared merge;
+  };
 };
 
 // Exclusive block scan of one value per thread; returns the thread's offset, *total the sum.
@@ -196,9 +206,9 @@ __device__ void blockTopKRadix(const uint32_t (&key)[kItems], const int32_t (&in
   __syncthreads();
 }
 
-// The same contract as blockTopKRadix, usually much cheaper: the k-th largest of the threads' maxima bounds the
-// k-th largest element from below (k maxima are k distinct elements), so only the elements at or above it
-// (typically a few times k) are ranked, by (value, index). Falls back to the radix select when too many tie.
+// The same contract as blockTopKRadix, usually much cheaper: a threshold from the warps' lane maxima bounds the
+// k-th largest element from below, so only the elements at or above it (typically about twice k) are ranked,
+// by (value, index). Falls back to the radix select when more than kMaxCandidates pass (heavy ties).
 template <int P>
 __device__ void blockTopK(const uint32_t (&key)[kItems], const int32_t (&index)[kItems], int k, SelectShared& s) {
   const int tid = threadIdx.x, lane = tid & 31;
@@ -240,7 +250,7 @@ __device__ void blockTopK(const uint32_t (&key)[kItems], const int32_t (&index)[
       base = __shfl_sync(0xffffffffu, base, leader);
       const unsigned slot = base + __popc(ballot & ((1u << lane) - 1u));
       if (take && slot < kMaxCandidates) {
-        s.candKey[slot] = key[i];
+        s.candValue[slot] = keyToFloat(key[i]);
         s.candIndex[slot] = index[i];
       }
     }
@@ -253,10 +263,11 @@ __device__ void blockTopK(const uint32_t (&key)[kItems], const int32_t (&index)[
     return;
   }
   for (unsigned c = tid; c < n; c += kThreads) {
-    const float mv = keyToFloat(s.candKey[c]);
+    const float mv = s.candValue[c];
     const int32_t me = s.candIndex[c];
-    int rank = 0;
-    for (unsigned j = 0; j < n && rank < k; ++j) rank += ranksBefore(keyToFloat(s.candKey[j]), s.candIndex[j], mv, me);
+    int rank = 0;  // no early exit: the loop's loads pipeline
+#pragma unroll 4
+    for (unsigned j = 0; j < n; ++j) rank += ranksBefore(s.candValue[j], s.candIndex[j], mv, me);
     if (rank < k) {
       s.value[rank] = mv;
       s.index[rank] = me;
@@ -325,34 +336,65 @@ __global__ void __launch_bounds__(kThreads) beamSearchKernel(BeamSearchParams p,
   // 2. the last chunk of the row: the row's top K, Apple's log-probabilities, the row's best W candidates
   if (tid == 0) ws.rowDone[row] = 0;
   const int64_t rowBase = static_cast<int64_t>(row) * chunks * K;
+  const int kRow = min(K, V);
+  RowListsShared& lists = shared.lists;
   for (int c = tid; c < chunks; c += kThreads) {
     const int validC = min(K, V - c * kChunk);
     s.chunkKth[c] = __ldcg(ws.chunkValue + rowBase + static_cast<int64_t>(c) * K + validC - 1);
     s.chunkTie[c] = __ldcg(ws.chunkTies + static_cast<int64_t>(row) * chunks + c);
   }
-#pragma unroll
-  for (int i = 0; i < kItems; ++i) {
-    int slot = i * kThreads + tid;
-    int32_t idx = slot < chunks * K ? __ldcg(ws.chunkIndex + rowBase + slot) : -1;
-    key[i] = idx >= 0 ? orderedKey(__ldcg(ws.chunkValue + rowBase + slot)) : 0u;
-    index[i] = idx;
+  for (int slot = tid; slot < chunks * K; slot += kThreads) {
+    lists.value[slot] = __ldcg(ws.chunkValue + rowBase + slot);
+    lists.index[slot] = __ldcg(ws.chunkIndex + rowBase + slot);
   }
-  const int kRow = min(K, V);
-  blockTopK<1>(key, index, kRow, s);  // ends with a barrier: chunkKth/chunkTie are visible too
+  __syncthreads();
+  if (tid < 32) {  // every chunk's k-th largest is at most the row's: nothing below their maximum is kept
+    float floorRow = -INFINITY;
+    for (int c = tid; c < chunks; c += 32) floorRow = fmaxf(floorRow, s.chunkKth[c]);
+    for (int o = 16; o > 0; o >>= 1) floorRow = fmaxf(floorRow, __shfl_xor_sync(0xffffffffu, floorRow, o));
+    if (tid == 0) s.floorRow = floorRow;
+  }
+  __syncthreads();
+  {
+    // the row's top K: a list entry's rank in the row is its place in its own list plus, in every other list,
+    // the number of entries ranking before it (binary search; the lists are in rank order)
+    const float floorRow = s.floorRow;
+    for (int slot = tid; slot < chunks * K; slot += kThreads) {
+      const int32_t me = lists.index[slot];
+      const float mv = lists.value[slot];
+      if (me < 0 || mv < floorRow) continue;
+      const int own = slot / K;
+      int rank = slot - own * K;
+      for (int c = 0; c < chunks && rank < kRow; ++c) {
+        if (c == own) continue;
+        int lo = c * K, hi = lo + min(K, V - c * kChunk);
+        const int first = lo;
+        while (lo < hi) {
+          const int mid = (lo + hi) >> 1;
+          if (ranksBefore(lists.value[mid], lists.index[mid], mv, me))
+            lo = mid + 1;
+          else
+            hi = mid;
+        }
+        rank += lo - first;
+      }
+      if (rank < kRow) {
+        s.value[rank] = mv;
+        s.index[rank] = me;
+      }
+    }
+  }
   // Apple masks only the logits strictly below the k-th largest: ties with it beyond the k kept here count
   // in the softmax too (they never reach the top width <= k: same value, higher token index). A chunk's k-th
   // largest is never above the row's; where it is below, every chunk element equal to the row's k-th largest
   // is in the chunk's list; where equal, the chunk counted its ties in full.
-  const float kth = s.value[kRow - 1];
   if (tid == 0) s.tieCount = 0;
   __syncthreads();
+  const float kth = s.value[kRow - 1];
   {
     unsigned equalRow = 0;
-#pragma unroll
-    for (int i = 0; i < kItems; ++i) {
-      const int slot = i * kThreads + tid;
-      if (index[i] >= 0 && keyToFloat(key[i]) == kth && s.chunkKth[slot / K] != kth) ++equalRow;
-    }
+    for (int slot = tid; slot < chunks * K; slot += kThreads)
+      if (lists.index[slot] >= 0 && lists.value[slot] == kth && s.chunkKth[slot / K] != kth) ++equalRow;
     for (int c = tid; c < chunks; c += kThreads)
       if (s.chunkKth[c] == kth) equalRow += s.chunkTie[c];
     equalRow = __reduce_add_sync(0xffffffffu, equalRow);

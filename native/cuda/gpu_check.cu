@@ -424,11 +424,13 @@ bool attentionCase(const AttnCase& c, Row* row) {
     bytes += 2.0 * q.size() * sizeof(T) + mask.size() * 4;
     row->bytes = bytes;
     // tuning variants of the same launch (the check above covered the automatic plan; these are checked too)
-    struct Variant { const char* name; int rpw, scale; } variants[] = {
-        {"16-row blocks per warp 1", 1, 0}, {"16-row blocks per warp 2", 2, 0}, {"splits x2", 0, 2}, {"splits x4", 0, 4}};
+    struct Variant { const char* name; int legacy, rpw, scale, stages; } variants[] = {
+        {"splits x2", 0, 0, 2, 0}, {"splits x4", 0, 0, 4, 0}, {"cp.async stages 2", 0, 0, 0, 2},
+        {"cp.async stages 3", 0, 0, 0, 3}, {"legacy WMMA kernel", 1, 0, 0, 0}};
     for (auto& vt : variants) {
       rc::TreeAttentionParams pv = p;
-      pv.tuneRowBlocksPerWarp = vt.rpw, pv.tuneSplitScale = vt.scale;
+      pv.tuneLegacyWmma = vt.legacy, pv.tuneRowBlocksPerWarp = vt.rpw, pv.tuneSplitScale = vt.scale;
+      pv.tuneStages = vt.stages;
       const size_t vb = rc::treeAttentionWorkspaceBytes(pv, gSmCount);
       DevBuf<char> vws(vb);
       dout.poison();
