@@ -239,20 +239,26 @@ __device__ void blockTopK(const uint32_t (&key)[kItems], const int32_t (&index)[
   }
   __syncthreads();
   const uint32_t threshold = s.threshold;
+  {
+    // compaction: the warp counts its candidates (ballots), takes one range of slots, then fills it
+    unsigned ballots[kItems], warpTotal = 0;
 #pragma unroll
-  for (int i = 0; i < kItems; ++i) {
-    const bool take = key[i] != 0 && key[i] >= threshold;
-    const unsigned ballot = __ballot_sync(0xffffffffu, take);
-    if (ballot) {
-      const int leader = __ffs(ballot) - 1;
-      unsigned base = 0;
-      if (lane == leader) base = atomicAdd(&s.nOut, static_cast<unsigned>(__popc(ballot)));
-      base = __shfl_sync(0xffffffffu, base, leader);
-      const unsigned slot = base + __popc(ballot & ((1u << lane) - 1u));
-      if (take && slot < kMaxCandidates) {
+    for (int i = 0; i < kItems; ++i) {
+      ballots[i] = __ballot_sync(0xffffffffu, key[i] != 0 && key[i] >= threshold);
+      warpTotal += __popc(ballots[i]);
+    }
+    unsigned base = 0;
+    if (lane == 0 && warpTotal) base = atomicAdd(&s.nOut, warpTotal);
+    base = __shfl_sync(0xffffffffu, base, 0);
+    const unsigned below = (1u << lane) - 1u;
+#pragma unroll
+    for (int i = 0; i < kItems; ++i) {
+      const unsigned slot = base + __popc(ballots[i] & below);
+      if (((ballots[i] >> lane) & 1u) && slot < kMaxCandidates) {
         s.candValue[slot] = keyToFloat(key[i]);
         s.candIndex[slot] = index[i];
       }
+      base += __popc(ballots[i]);
     }
   }
   __syncthreads();
@@ -285,7 +291,7 @@ __device__ void blockTopK(const uint32_t (&key)[kItems], const int32_t (&index)[
 }
 
 template <bool kVec4>
-__global__ void __launch_bounds__(kThreads) beamSearchKernel(BeamSearchParams p, Workspace ws) {
+__global__ void __launch_bounds__(kThreads, 4) beamSearchKernel(BeamSearchParams p, Workspace ws) {
   __shared__ KernelShared shared;
   SelectShared& s = shared.select;
   const int chunk = blockIdx.x, e = blockIdx.y, b = blockIdx.z, tid = threadIdx.x, lane = tid & 31;
@@ -327,9 +333,15 @@ __global__ void __launch_bounds__(kThreads) beamSearchKernel(BeamSearchParams p,
     ws.chunkIndex[chunkBase + tid] = have ? s.index[tid] : -1;
   }
   if (tid == 0) ws.chunkTies[static_cast<int64_t>(row) * chunks + chunk] = s.tieCount;
-  __threadfence();
+  if (p.tuneStopAfter == 1) return;
+  // completion: the barrier orders the block's writes before thread 0's fence (cumulative), whose release the
+  // last block's reads (L2, ld.cg) observe through the counter; one fence per block, not one per thread
   __syncthreads();
-  if (tid == 0) s.ticket = atomicAdd(&ws.rowDone[row], 1u);
+  if (tid == 0) {
+    __threadfence();
+    s.ticket = atomicAdd(&ws.rowDone[row], 1u);
+    __threadfence();
+  }
   __syncthreads();
   if (s.ticket != chunks - 1) return;
 
@@ -428,15 +440,20 @@ __global__ void __launch_bounds__(kThreads) beamSearchKernel(BeamSearchParams p,
     float me = s.value2[tid];
     int32_t myIndex = s.index[tid];
     int rank = 0;
+#pragma unroll 8
     for (int j = 0; j < kRow; ++j) rank += ranksBefore(s.value2[j], s.index[j], me, myIndex);
     if (rank < W) {
       ws.rowScore[static_cast<int64_t>(row) * W + rank] = me;
       ws.rowFlat[static_cast<int64_t>(row) * W + rank] = e * V + myIndex;
     }
   }
-  __threadfence();
+  if (p.tuneStopAfter == 2) return;
   __syncthreads();
-  if (tid == 0) s.ticket = atomicAdd(&ws.batchDone[b], 1u);
+  if (tid == 0) {
+    __threadfence();
+    s.ticket = atomicAdd(&ws.batchDone[b], 1u);
+    __threadfence();
+  }
   __syncthreads();
   if (s.ticket != beams - 1) return;
 

@@ -20,8 +20,9 @@ constexpr float kLog2e = 1.4426950408889634f;
 
 struct Plan {
   int group, rowsTotal, rowsPerBlock, rowGroups, rowsPad, splits, splitLen;
-  int rpw;     // legacy WMMA kernel: 16-row blocks per warp; mma kernel: warps per block
-  int stages;  // mma kernel: cp.async ring depth
+  int rpw;        // legacy WMMA kernel: 16-row blocks per warp; mma kernel: compute warps per block
+  int stages;     // mma kernel: cp.async ring depth
+  int producers;  // mma kernel: warps that only issue the K/V copies (0: the compute warps do)
 };
 
 template <int D>
@@ -69,7 +70,9 @@ struct Pair<__nv_bfloat16> {
 // output accumulators live in registers (m16n8k16 fragments: lane = 4 * group + quad; a thread
 // holds rows group and group + 8 of its warp's 16). Scores in log2 units; P reuses the score registers as the
 // A operand of P V. Q stays in shared memory.
-constexpr int kMmaMaxWarps = 10;  // rows per block <= 160 (a W8 L5 tree with GQA 4: 132 rows, 9 warps)
+constexpr int kMmaMaxWarps = 9;       // compute warps: rows per block <= 144 (a W8 L5 tree with GQA 4: 132 rows)
+constexpr int kMmaProducers = 3;      // copy warps: with 9 compute warps, 12 in all, 3 per scheduler
+constexpr int kMmaMaxThreads = (kMmaMaxWarps + kMmaProducers) * 32;
 constexpr int kMmaTile = 64;
 
 template <int D>
@@ -123,7 +126,7 @@ struct Mma<__nv_bfloat16> {
 };
 
 template <typename T, int D, int kStages>
-__global__ void __launch_bounds__(kMmaMaxWarps * 32, 1)
+__global__ void __launch_bounds__(kMmaMaxThreads, 1)
     treeAttentionMmaKernel(TreeAttentionParams p, Plan plan, float* oPart, float* mPart, float* lPart) {
   constexpr int RS = MmaSmem<D>::kRow, KT = kMmaTile;
   extern __shared__ __align__(128) unsigned char smem[];
@@ -131,6 +134,10 @@ __global__ void __launch_bounds__(kMmaMaxWarps * 32, 1)
   T* sKV = reinterpret_cast<T*>(smem + MmaSmem<D>::q(plan.rpw));      // [kStages][K,V][64][RS]
 
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, nThreads = blockDim.x;
+  // the threads that issue the K/V copies: the producer warps where there are any, else every thread
+  const int copyThreads = plan.producers ? plan.producers * 32 : nThreads;
+  const int copyTid = plan.producers ? tid - plan.rpw * 32 : tid;
+  const bool computes = warp < plan.rpw;
   const int split = blockIdx.x, kvh = blockIdx.y, b = blockIdx.z / plan.rowGroups, rg = blockIdx.z % plan.rowGroups;
   const int T_ = p.treeTokens, Hkv = p.cache.kvHeads, group = plan.group;
   const int past = p.pastLengths[b], tree = p.treeLengths[b], total = past + tree;
@@ -153,7 +160,8 @@ __global__ void __launch_bounds__(kMmaMaxWarps * 32, 1)
   // one K/V tile: 2 * 64 rows of D, 16 bytes per cp.async; keys past the split's end are zero-filled
   auto loadTile = [&](int stage, int tileStart) {
     T* dst = sKV + stage * 2 * KT * RS;
-    for (int c = tid; c < 2 * KT * (D / 8); c += nThreads) {
+    if (copyTid < 0) return;
+    for (int c = copyTid; c < 2 * KT * (D / 8); c += copyThreads) {
       const int which = c / (KT * (D / 8)), rem = c % (KT * (D / 8));
       const int row = rem / (D / 8), col = rem % (D / 8) * 8, pos = tileStart + row;
       const bool valid = pos < kvEnd;
@@ -194,6 +202,7 @@ __global__ void __launch_bounds__(kMmaMaxWarps * 32, 1)
       if (next < nTiles) loadTile(next % kStages, kvStart + next * KT);
       cpAsyncCommit();
     }
+    if (!computes) continue;  // producer warps: on to the next barrier
     const T* sK = sKV + (tile % kStages) * 2 * KT * RS;
     const T* sV = sK + KT * RS;
     const int tileStart = kvStart + tile * KT;
@@ -216,13 +225,13 @@ __global__ void __launch_bounds__(kMmaMaxWarps * 32, 1)
     }
     // scale, mask, row maxima (the quad of a row holds its 64 keys)
     float mx0 = -INFINITY, mx1 = -INFINITY;
-    if (tileStart + KT <= visibleEnd) {  // block-uniform: every key visible to the valid rows
+    if (tileStart + KT <= visibleEnd) {
+      // block-uniform: every key visible. Rows past the tree (or the row count) are not masked here: their
+      // finite results are never read (the combine writes zeros for them)
 #pragma unroll
       for (int j = 0; j < 8; ++j) {
-        sc[j][0] = ok0 ? sc[j][0] * scaleLog2 : -INFINITY;
-        sc[j][1] = ok0 ? sc[j][1] * scaleLog2 : -INFINITY;
-        sc[j][2] = ok1 ? sc[j][2] * scaleLog2 : -INFINITY;
-        sc[j][3] = ok1 ? sc[j][3] * scaleLog2 : -INFINITY;
+#pragma unroll
+        for (int e = 0; e < 4; ++e) sc[j][e] *= scaleLog2;
         mx0 = fmaxf(mx0, fmaxf(sc[j][0], sc[j][1]));
         mx1 = fmaxf(mx1, fmaxf(sc[j][2], sc[j][3]));
       }
@@ -262,10 +271,12 @@ __global__ void __launch_bounds__(kMmaMaxWarps * 32, 1)
     }
     l0 = l0 * alpha0 + sum0;
     l1 = l1 * alpha1 + sum1;
+    if (!__all_sync(0xffffffffu, alpha0 == 1.f && alpha1 == 1.f)) {  // no row of the warp has a new maximum: skip
 #pragma unroll
-    for (int n = 0; n < D / 8; ++n) {
-      o[n][0] *= alpha0, o[n][1] *= alpha0;
-      o[n][2] *= alpha1, o[n][3] *= alpha1;
+      for (int n = 0; n < D / 8; ++n) {
+        o[n][0] *= alpha0, o[n][1] *= alpha0;
+        o[n][2] *= alpha1, o[n][3] *= alpha1;
+      }
     }
     // O += P V: P's A fragments are the score accumulators of two adjacent n-tiles
 #pragma unroll
@@ -285,6 +296,7 @@ __global__ void __launch_bounds__(kMmaMaxWarps * 32, 1)
     }
   }
   cpAsyncWait<0>();
+  if (!computes) return;
 
   l0 += __shfl_xor_sync(0xffffffffu, l0, 1);
   l0 += __shfl_xor_sync(0xffffffffu, l0, 2);
@@ -586,6 +598,7 @@ Plan makeMmaPlan(const TreeAttentionParams& p, int smCount) {
   plan.rpw = (rowBlocks + plan.rowGroups - 1) / plan.rowGroups;
   plan.rowsPerBlock = plan.rpw * 16;
   plan.rowsPad = plan.rowGroups * plan.rowsPerBlock;
+  plan.producers = p.tuneProducerWarps < 0 ? 0 : p.tuneProducerWarps > 0 ? min(p.tuneProducerWarps, kMmaProducers) : kMmaProducers;
   const size_t limit = static_cast<size_t>(maxSharedOptin());
   plan.stages = p.tuneStages >= 2 && p.tuneStages <= 4 ? p.tuneStages : 4;
   while (plan.stages > 2 && MmaSmem<D>::bytes(plan.rpw, plan.stages) > limit) --plan.stages;
@@ -632,7 +645,7 @@ cudaError_t launchMma(const TreeAttentionParams& p, const Plan& plan, float* oPa
                                          static_cast<int>(bytes));
   if (err != cudaSuccess) return err;
   dim3 grid(plan.splits, p.cache.kvHeads, p.batch * plan.rowGroups);
-  treeAttentionMmaKernel<T, D, S><<<grid, plan.rpw * 32, bytes, stream>>>(p, plan, oPart, mPart, lPart);
+  treeAttentionMmaKernel<T, D, S><<<grid, (plan.rpw + plan.producers) * 32, bytes, stream>>>(p, plan, oPart, mPart, lPart);
   return cudaGetLastError();
 }
 
