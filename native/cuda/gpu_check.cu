@@ -434,7 +434,8 @@ bool attentionCase(const AttnCase& c, Row* row) {
     row->bytes = bytes;
     // tuning variants of the same launch (the check above covered the automatic plan; these are checked too)
     struct Variant { const char* name; int legacy, rpw, scale, stages, producers; } variants[] = {
-        {"no producer warps", 0, 0, 0, 0, -1}, {"cp.async stages 3", 0, 0, 0, 3, 0}, {"splits x2", 0, 0, 2, 0, 0},
+        {"no producer warps", 0, 0, 0, 0, -1}, {"3 producer warps", 0, 0, 0, 0, 3},
+        {"cp.async stages 3", 0, 0, 0, 3, 0}, {"splits x2", 0, 0, 2, 0, 0},
         {"legacy WMMA kernel", 1, 0, 0, 0, 0}};
     for (auto& vt : variants) {
       rc::TreeAttentionParams pv = p;

@@ -30,7 +30,7 @@ struct TreeAttentionParams {
   int tuneSplitScale = 0;
   int tuneLegacyWmma = 0;  // 1: the earlier WMMA kernel (tuneRowBlocksPerWarp applies to it only)
   int tuneStages = 0;      // the mma kernel's cp.async ring depth (2..4; deeper than shared memory allows: ignored)
-  int tuneProducerWarps = 0;  // the mma kernel's copy-only warps (0: automatic, 3; -1: none, every warp copies)
+  int tuneProducerWarps = 0;  // the mma kernel's copy-only warps (0: automatic, 3 contiguous / none paged; -1: none)
 };
 
 // Workspace bytes for these shapes on a device with `smCount` multiprocessors.
