@@ -51,6 +51,7 @@ interface Tracked {
 export class Engine implements SessionHost {
   readonly codec: TextCodec;
   readonly info: EngineInfo;
+  /** @internal the backend refuses prompt + maxTokens beyond the context (sessions fit maxTokens) */
   readonly maxTokensWithinContext: boolean;
   readonly #fixedBeamShape: boolean;
   readonly #native: NativeEngine;
