@@ -59,4 +59,6 @@ export {
   type ConvertResult as ConvertCheckpointResult,
 } from './trtllm/convert-checkpoint.js';
 export { HfTokenizer, type ChatMessage } from './trtllm/hf-tokenizer.js';
+export { HfTextCodec, HfTokenDecoder } from './trtllm/text-codec.js';
+export type { TextCodec } from './text-stream.js';
 export type { TrtLlmEngineOptions } from './trtllm/engine.js';
