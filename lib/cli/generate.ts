@@ -1,5 +1,5 @@
 // `redrafter generate`: stream a continuation of a prompt, with ReDrafter drafting or plain decoding.
-import { InvalidArgumentError, type Command } from 'commander';
+import { InvalidArgumentError, Option, type Command } from 'commander';
 import { loadEngine, type Backend } from '../engine.js';
 import { invalidArgument } from '../errors.js';
 
@@ -66,11 +66,9 @@ export function register(program: Command): void {
     .option('--stop <text>', 'stop before this text (repeatable)', collect)
     .option('--threads <n>', 'CPU threads (default: all)', intArg(0, 1024))
     .option('--context-length <n>', "KV capacity in tokens (default: the model's)", intArg(1))
-    .option('--backend <name>', "'cpu', 'tensorrt-llm' or 'auto'", 'auto')
+    .addOption(new Option('--backend <name>', 'the engine backend').choices(['cpu', 'tensorrt-llm', 'auto']).default('auto'))
     .option('--json', 'after the text, print one JSON line: { tokens, text, finishReason, stats }')
     .action(async (o: GenerateCliOptions) => {
-      if (!['cpu', 'tensorrt-llm', 'auto'].includes(o.backend))
-        throw new InvalidArgumentError(`--backend must be 'cpu', 'tensorrt-llm' or 'auto', got '${o.backend}'`);
       if (o.model === undefined && o.engineDir === undefined)
         throw invalidArgument('--model', '(cpu) or --engine-dir (tensorrt-llm) is required');
       const drafter = o.draft ? o.drafter : undefined;
