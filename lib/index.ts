@@ -2,6 +2,33 @@
 export { ErrorCodes, type ErrorCode, type RedrafterError, isRedrafterError } from './errors.js';
 export { native, type NativeModule } from './native.js';
 export {
+  Model,
+  Context,
+  type ModelConfig,
+  type LoadModelOptions,
+  type ForwardOptions,
+  type ForwardResult,
+  type BatchItem,
+} from './model.js';
+export { loadEngine, Engine, type LoadEngineOptions, type EngineInfo, type Backend } from './engine.js';
+export { Session, type GenerateChunk, type GenerationResult, type FinishReason, type Prompt } from './session.js';
+export type { GenerateOptions, SessionOptions } from './generation-options.js';
+export type { GenerationStats } from './stats.js';
+export {
+  Drafter,
+  loadDrafter,
+  saveDrafter,
+  startDrafterTraining,
+  measureAcceptance,
+  type DrafterConfig,
+  type DrafterDType,
+  type DraftOptions,
+  type LoadDrafterOptions,
+  type TrainDrafterOptions,
+  type TrainingProgress,
+  type TrainingResult,
+} from './drafter/index.js';
+export {
   ops,
   type Acceptance,
   type BeamShape,
@@ -11,15 +38,6 @@ export {
   type SamplingOptions,
   type Verification,
 } from './ops.js';
-export {
-  Model,
-  Context,
-  type ModelConfig,
-  type LoadModelOptions,
-  type ForwardOptions,
-  type ForwardResult,
-  type BatchItem,
-} from './model.js';
 export {
   Tokenizer,
   TokenDecoder,
@@ -36,3 +54,12 @@ export {
   type ConvertResult,
   type GgufType,
 } from './model-file.js';
+export {
+  convertCheckpoint,
+  type ConvertOptions as ConvertCheckpointOptions,
+  type ConvertResult as ConvertCheckpointResult,
+} from './trtllm/convert-checkpoint.js';
+export { HfTokenizer, type ChatMessage } from './trtllm/hf-tokenizer.js';
+export { HfTextCodec, HfTokenDecoder } from './trtllm/text-codec.js';
+export type { TextCodec } from './text-stream.js';
+export type { TrtLlmEngineOptions } from './trtllm/engine.js';

@@ -16,6 +16,8 @@ export interface ConvertOptions {
   out: string;
   /** Matrix type (default f32); norms stay f32. */
   type?: GgufType;
+  /** Called after each tensor is written (tensors done, tensors in all). */
+  onProgress?: (done: number, total: number) => void;
 }
 
 /** What a model (llama2.c, GGUF) or tokenizer (tokenizer.bin, GGUF) file holds. Runs off the event loop. */
@@ -34,5 +36,13 @@ export async function convertModelFile(options: ConvertOptions): Promise<Convert
     throw invalidArgument('tokenizer', 'must be a non-empty string');
   const type = options.type ?? 'f32';
   if (!ggufTypes.includes(type)) throw invalidArgument('type', `must be one of ${ggufTypes.join(', ')}`, 'range');
-  return native().convertModel({ model: options.model, tokenizer: options.tokenizer, out: options.out, type });
+  if (options.onProgress !== undefined && typeof options.onProgress !== 'function')
+    throw invalidArgument('onProgress', 'must be a function');
+  return native().convertModel({
+    model: options.model,
+    tokenizer: options.tokenizer,
+    out: options.out,
+    type,
+    onProgress: options.onProgress,
+  });
 }

@@ -185,7 +185,7 @@ export interface NativeTokenDecoder {
 /** A SentencePiece tokenizer (llama.cpp's SPM semantics) from a tokenizer.bin or a GGUF. */
 export interface NativeTokenizer {
   readonly info: NativeTokenizerInfo;
-  /** bos: prepend BOS (default true); special: parse control-token texts such as "<s>" (default false). */
+  /** bos: prepend BOS (default: the file's add_bos_token, true for tokenizer.bin); special: parse control-token texts such as "<s>" (default false). */
   encode(text: string, options?: { bos?: boolean; special?: boolean }): Int32Array;
   /** previous: the token before tokens[0] (-1: none); after BOS a leading space is dropped. */
   decode(tokens: Int32Array, previous?: number): string;
@@ -217,6 +217,8 @@ export interface NativeFileSummary {
     readonly ropeTheta: number;
     readonly tiedClassifier: boolean;
   } | null;
+  /** Why redrafter cannot run this file (another GGUF architecture, tensor type, ...); null when it can. */
+  readonly unsupported: string | null;
   /** shape: outermost dimension first. */
   readonly tensors: readonly { name: string; type: string; shape: number[]; bytes: number; offset: number }[];
   readonly tokenizer: {
@@ -239,6 +241,8 @@ export interface NativeConvertOptions {
   tokenizer?: string;
   out: string;
   type?: 'f32' | 'f16' | 'bf16' | 'q8_0';
+  /** Called on the main thread after each tensor is written. */
+  onProgress?: (done: number, total: number) => void;
 }
 
 export interface NativeConvertResult {
@@ -260,20 +264,287 @@ export interface NativeCpu {
 // ---------------------------------------------------------------------------------------------
 // drafter (native/addon/*)
 // ---------------------------------------------------------------------------------------------
+/** Apple's DrafterConfig (config.json: vocab_size, hidden_size, exit_dim, num_draft_layers, rnn). */
+export interface NativeDrafterConfig {
+  readonly vocabSize: number;
+  readonly hiddenSize: number;
+  readonly exitDim: number;
+  readonly numDraftLayers: number;
+  readonly rnn: boolean;
+}
+
+export interface NativeDraftResult {
+  /** [batch, beamWidth, beamLength]: the LLM's token then the drafted ones, best beam first */
+  beams: Int32Array;
+  /** [batch, beamWidth, beamLength-1, vocab]: the drafter's processed log-probabilities behind each drafted token */
+  logProbs: Float32Array;
+  /** [batch, beamWidth]: each beam's total log-probability */
+  scores: Float32Array;
+}
+
+/** A recurrent drafter (native/addon/drafter.cpp). */
+export interface NativeDrafterInstance {
+  readonly config: NativeDrafterConfig;
+  /** Where it came from (the drafter directory), named in errors. */
+  readonly source: string;
+  /** Copies of every tensor under Apple's names. */
+  tensors(): Record<string, Float32Array>;
+  /** Throws ERR_REDRAFTER_INVALID_MODEL naming both values unless hidden size and vocabulary match the model. */
+  checkModel(model: NativeModel): void;
+  /**
+   * Beam search for a batch. embeddings: the LLM (its embedding table) or a float32 table [vocab*hiddenSize];
+   * hidden [batch*hiddenSize] final hidden states; lastToken [batch] the LLM's tokens.
+   */
+  draft(
+    embeddings: NativeModel | Float32Array,
+    hidden: Float32Array,
+    lastToken: Int32Array,
+    options: { beamWidth: number; beamLength: number },
+  ): Promise<NativeDraftResult>;
+}
+
+export interface NativeDrafterClass {
+  new (
+    config: NativeDrafterConfig,
+    tensors: Record<string, Float32Array>,
+    source: string,
+    options?: { threads?: number },
+  ): NativeDrafterInstance;
+}
+
+export interface NativeDrafterTrainingOptions {
+  model: NativeModel;
+  /** Tokenizer file, needed for text prompts. */
+  tokenizer?: string;
+  /** Training prompts (texts); default: BOS alone, then sampled prefixes. */
+  prompts?: string[];
+  /** Held-out prompts (texts) for the evaluation; default: sampled prompts no training text starts with. */
+  evalPrompts?: string[];
+  exitDim?: number;
+  numDraftLayers?: number;
+  rnn?: boolean;
+  /** Token budget of the self-distilled corpus. */
+  tokens?: number;
+  sequenceLength?: number;
+  greedyFraction?: number;
+  temperature?: number;
+  maxPrefix?: number;
+  bos?: number;
+  stopTokens?: number[];
+  parallel?: number;
+  epochs?: number;
+  /** Fixed number of optimiser steps (overrides epochs). */
+  steps?: number;
+  batchSize?: number;
+  learningRate?: number;
+  weightDecay?: number;
+  warmupFraction?: number;
+  /** Drafted tokens learned per position (K = beam length - 1). */
+  unroll?: number;
+  evalWidth?: number;
+  evalLength?: number;
+  evalTexts?: number;
+  evalPrefix?: number;
+  seed?: number;
+  threads?: number;
+}
+
+export interface NativeTrainingProgress {
+  phase: 'generate' | 'train' | 'evaluate';
+  done: number;
+  total: number;
+  loss?: number;
+  learningRate?: number;
+  epoch?: number;
+  /** per unrolled step top-1 accuracy of the last batch */
+  accuracy?: number[];
+}
+
+export interface NativeLossReport {
+  loss: number;
+  stepLoss: number[];
+  accuracy: number[];
+}
+
+export interface NativeAcceptanceRow {
+  beamWidth: number;
+  beamLength: number;
+  tokensPerStep: number;
+  steps: number;
+  tokens: number;
+  /** [beamLength+1]: steps that emitted k tokens */
+  histogram: number[];
+}
+
+export interface NativeTrainingReport {
+  stopped: boolean;
+  corpusTokens: number;
+  corpusTexts: number;
+  generateSeconds: number;
+  trainSeconds: number;
+  evalSeconds: number;
+  steps: number;
+  plannedSteps: number;
+  batchSize: number;
+  unroll: number;
+  lastBatch?: NativeLossReport;
+  heldOut?: NativeLossReport & { texts: number; tokens: number; droppedPrompts: number; acceptance: NativeAcceptanceRow };
+}
+
+export interface NativeTrainingResult {
+  report: NativeTrainingReport;
+  /** absent when stopped before training began */
+  config?: NativeDrafterConfig;
+  tensors?: Record<string, Float32Array>;
+}
+
+export interface NativeDrafterTraining {
+  run(onProgress?: (progress: NativeTrainingProgress) => void): Promise<NativeTrainingResult>;
+  /** Ends generation or training after the current step; run() then resolves with what was trained. */
+  stop(): void;
+}
+
+export interface NativeAcceptanceOptions {
+  model: NativeModel;
+  drafter: NativeDrafterInstance;
+  tokenizer?: string;
+  prompts?: string[];
+  /** sampled prompts (without `prompts`): how many, their sampled prefix length and seed */
+  texts?: number;
+  prefix?: number;
+  seed?: number;
+  length?: number;
+  bos?: number;
+  stopTokens?: number[];
+  widths: number[];
+  lengths: number[];
+}
+
 export interface NativeDrafter {
-  placeholder?: never;
+  readonly Drafter: NativeDrafterClass;
+  readonly DrafterTraining: new (options: NativeDrafterTrainingOptions) => NativeDrafterTraining;
+  measureDrafterAcceptance(
+    options: NativeAcceptanceOptions,
+  ): Promise<{ rows: NativeAcceptanceRow[]; texts: number; tokens: number }>;
 }
 
 // ---------------------------------------------------------------------------------------------
 // executor (native/addon/*): requests, streaming, cancellation
 // ---------------------------------------------------------------------------------------------
+/** Cumulative per-request statistics, sent with every response (native/core/executor/executor.h). */
+export interface NativeRequestStats {
+  readonly promptTokens: number;
+  readonly reusedTokens: number;
+  readonly steps: number;
+  readonly generatedTokens: number;
+  /** [k] = decoding steps that emitted k tokens */
+  readonly tokensPerStepHistogram: readonly number[];
+  readonly prefillSeconds: number;
+  readonly draftSeconds: number;
+  readonly verifySeconds: number;
+  readonly otherSeconds: number;
+  readonly totalSeconds: number;
+  readonly queueSeconds: number;
+}
+
+export type NativeFinishReason = '' | 'eos' | 'stop' | 'length' | 'context' | 'abort' | 'error';
+
+export interface NativeResponse {
+  readonly requestId: number;
+  /** streaming: the tokens new since the request's previous response */
+  readonly tokens: Int32Array;
+  readonly isFinal: boolean;
+  readonly finishReason: NativeFinishReason;
+  readonly errorCode?: string;
+  readonly error?: string;
+  readonly stats: NativeRequestStats;
+}
+
+export interface NativeExecutorRequest {
+  /** the whole context: the session's conversation so far + the new prompt */
+  inputTokenIds: Int32Array;
+  maxTokens: number;
+  temperature?: number;
+  topK?: number;
+  topP?: number;
+  seed?: number;
+  beamWidth?: number;
+  beamLength?: number;
+  acceptance?: 'exact' | 'apple';
+  endIds?: Int32Array;
+  stopTokenSequences?: Int32Array[];
+  streaming?: boolean;
+}
+
+export interface NativeEngineOptions {
+  backend: string;
+  model?: string;
+  /** cpu: the drafter (lib/drafter), paired with the model when the engine loads */
+  drafter?: NativeDrafterInstance;
+  engineDir?: string;
+  threads?: number;
+  contextLength?: number;
+  maxActiveRequests?: number;
+  /** backend-specific options, passed by name */
+  [option: string]: unknown;
+}
+
+export interface NativeModelInfo {
+  readonly vocabSize: number;
+  readonly contextLength: number;
+  readonly maxBeamWidth: number;
+  readonly maxBeamLength: number;
+  readonly backend: string;
+}
+
+/** One session of an engine (native/addon/session.cpp): its KV cache is kept between requests. */
+export interface NativeSession {
+  /** Queues a request; its responses arrive through loadEngine's onResponses. Returns the request id. */
+  enqueue(request: NativeExecutorRequest): number;
+  cancel(requestId: number): void;
+  release(): void;
+}
+
+/** A loaded executor of any backend (native/addon/engine.cpp). */
+export interface NativeEngine {
+  modelInfo(): NativeModelInfo;
+  createSession(): NativeSession;
+  /** Ends requests in flight (final responses with 'abort'), stops the workers. */
+  dispose(): Promise<void>;
+}
+
 export interface NativeExecutor {
-  placeholder?: never;
+  loadEngine(options: NativeEngineOptions, onResponses: (responses: NativeResponse[]) => void): Promise<NativeEngine>;
+  /** the backends built into this addon */
+  readonly backends: readonly string[];
 }
 
 // ---------------------------------------------------------------------------------------------
 // TensorRT-LLM backend (native/trtllm via native/addon), present only where it was built
 // ---------------------------------------------------------------------------------------------
+/**
+ * The options executor.loadEngine takes for backend "tensorrt-llm" (native/addon/trtllm_engine.cpp), made by
+ * lib/trtllm/engine.ts prepareTrtLlmEngine from the engine's config.json and the user's options. The backend is
+ * listed in executor.backends (and features.trtllm is true) only in an addon built against TensorRT-LLM.
+ */
+export interface TrtLlmNativeOptions {
+  backend: 'tensorrt-llm';
+  engineDir: string;
+  vocabSize: number;  // pretrained_config.vocab_size: prompt token ids are checked against it
+  maxSeqLen: number;  // build_config.max_seq_len: prompt + maxTokens must fit (else ERR_REDRAFTER_CONTEXT_OVERFLOW)
+  redrafterNumBeams: number;  // 0 for an engine without a drafter; requests must use this beamWidth
+  redrafterBeamLength: number;  // redrafter_draft_len_per_beam + 1
+  freeGpuMemoryFraction?: number;  // KvCacheConfig (0, 1]
+  enableBlockReuse?: boolean;  // KvCacheConfig
+  maxTokensInKvCache?: number;  // KvCacheConfig
+  hostCacheBytes?: number;  // KvCacheConfig host (secondary) cache
+  schedulerPolicy?: 'guaranteed-no-evict' | 'max-utilization';  // SchedulerConfig
+  maxBatchSize?: number;  // ExecutorConfig
+  maxNumTokens?: number;  // ExecutorConfig
+  maxQueueSize?: number;  // ExecutorConfig
+  enableChunkedContext?: boolean;  // ExecutorConfig
+  gpuWeightsPercent?: number;  // ExecutorConfig (weight streaming)
+}
 export interface NativeTrtLlm {
   placeholder?: never;
 }
@@ -285,6 +556,12 @@ export interface NativeModule {
   readonly ops: NativeOps;
   /** cpu engine */
   readonly Model: NativeCpu['Model'];
+  /** executor */
+  readonly executor: NativeExecutor;
+  /** drafter */
+  readonly Drafter: NativeDrafter['Drafter'];
+  readonly DrafterTraining: NativeDrafter['DrafterTraining'];
+  readonly measureDrafterAcceptance: NativeDrafter['measureDrafterAcceptance'];
   readonly Tokenizer: NativeCpu['Tokenizer'];
   readonly inspectModel: NativeCpu['inspectModel'];
   readonly convertModel: NativeCpu['convertModel'];

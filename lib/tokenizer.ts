@@ -13,7 +13,7 @@ export type TokenizerInfo = NativeTokenizerInfo;
 export type TokenEntry = NativeTokenEntry;
 
 export interface EncodeOptions {
-  /** Prepend BOS (default true). */
+  /** Prepend BOS (default: the file's tokenizer.ggml.add_bos_token; true for a tokenizer.bin). */
   bos?: boolean;
   /** Turn control-token texts in the input (such as "<s>") into those tokens, as llama.cpp's parse_special (default false). */
   special?: boolean;

@@ -1,7 +1,7 @@
 // `npm start` (redrafter demo) runs the core operators on its worked example: check what it prints.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { renderOpsDemo } from '../lib/cli/demo.ts';
+import { renderOpsDemo } from '../lib/cli/ops-demo.ts';
 
 test('the demo packs the beams, verifies greedily and plans the KV commit', () => {
   const text = renderOpsDemo();

@@ -1,5 +1,6 @@
 // `redrafter convert MODEL --tokenizer TOK --to gguf OUT [--type f32|f16|bf16|q8_0]`: writes a GGUF llama.cpp loads.
 import { Option, type Command } from 'commander';
+import cliProgress from 'cli-progress';
 import { convertModelFile, ggufTypes, type GgufType } from '../model-file.js';
 import { invalidArgument } from '../errors.js';
 
@@ -15,7 +16,29 @@ export function register(program: Command): void {
     .action(async (model: string, out: string, opts: { tokenizer?: string; to: string; type: GgufType }) => {
       if (opts.to !== 'gguf') throw invalidArgument('--to', 'must be gguf', 'range');
       const started = Date.now();
-      const result = await convertModelFile({ model, tokenizer: opts.tokenizer, out, type: opts.type });
+      const bar = process.stderr.isTTY
+        ? new cliProgress.SingleBar({ format: 'converting [{bar}] {value}/{total} tensors', stream: process.stderr },
+          cliProgress.Presets.shades_classic)
+        : undefined;
+      let barStarted = false;
+      let result;
+      try {
+        result = await convertModelFile({
+          model,
+          tokenizer: opts.tokenizer,
+          out,
+          type: opts.type,
+          onProgress: bar
+            ? (done, total) => {
+              if (!barStarted) bar.start(total, 0);
+              barStarted = true;
+              bar.update(done);
+            }
+            : undefined,
+        });
+      } finally {
+        if (barStarted) bar?.stop();
+      }
       const seconds = ((Date.now() - started) / 1000).toFixed(1);
       process.stdout.write(`wrote ${result.out}: ${result.tensors} tensors, ${result.type}, ${result.bytes} bytes in ${seconds} s\n`);
       if (result.fallbacks.length > 0)

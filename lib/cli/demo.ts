@@ -1,110 +1,106 @@
-// `redrafter demo`: the README's main job (`npm start`). Until generation exists it runs the ReDrafter core
-// operators on a worked example: drafted beams -> packed tree and attention mask -> greedy verification
-// against a stand-in LLM -> the KV-cache commit plan, and the same tree verified by exact sampling.
+// `redrafter demo` (`npm start`): the README's main job. With the stories260K fixture and its drafter, stream a
+// story with ReDrafter, then decode the same prompt plainly and compare tokens per step and speed.
 import type { Command } from 'commander';
-import { native } from '../native.js';
-import { ops } from '../ops.js';
+import { existsSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { loadEngine } from '../engine.js';
+import type { GenerationResult } from '../session.js';
+import { intArg } from './generate.js';
 
-// A toy vocabulary so the example reads as words.
-const vocab = ['<s>', 'the', 'cat', 'dog', 'sat', 'ran', 'on', 'down', 'away', 'mat', '.'] as const;
-const id = (w: string): number => vocab.indexOf(w as (typeof vocab)[number]);
-const word = (t: number): string => vocab[t] ?? `#${t}`;
+const packageRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
-// The drafter's beams [width 4, length 4]: each starts with the LLM's own last token, "the".
-const beamWords = [
-  ['the', 'cat', 'sat', 'on'],
-  ['the', 'cat', 'sat', 'down'],
-  ['the', 'cat', 'ran', 'away'],
-  ['the', 'dog', 'sat', 'on'],
-];
-// The stand-in LLM: its greedy next word after each context (ending in the packed token).
-const llmNext: Record<string, string> = {
-  the: 'cat',
-  'the cat': 'sat',
-  'the cat sat': 'down',
-  'the cat sat on': 'the',
-  'the cat sat down': '.',
-  'the cat ran': 'away',
-  'the cat ran away': '.',
-  'the dog': 'ran',
-  'the dog sat': 'on',
-  'the dog sat on': 'the',
-};
+interface DemoOptions {
+  models?: string;
+  drafter?: string;
+  prompt: string;
+  maxTokens: number;
+  beamWidth: number;
+  beamLength: number;
+  threads?: number;
+}
 
-export function renderOpsDemo(): string {
-  const width = beamWords.length, length = beamWords[0]!.length;
-  const shape = { batch: 1, width, length };
-  const beams = Int32Array.from(beamWords.flat().map(id)); // [1, width, length]
-  const tree = ops.buildTree(beams, shape);
-  const n = tree.maxLength;
-  const out: string[] = [];
-  const pad = (s: string | number, w: number) => String(s).padEnd(w);
-
-  out.push(`Drafted beams [batch 1, width ${width}, length ${length}] (each starts with the LLM's token):`);
-  beamWords.forEach((b, w) => out.push(`  beam ${w}: ${b.join(' ')}`));
-  out.push('', `Packed tree: ${width * length} beam tokens -> ${n} after deduplicating shared prefixes`);
-  out.push('  packed  token   depth  parent  from beam[w][l]');
-  const paths: string[] = [];
-  for (let p = 0; p < n; p++) {
-    const parent = tree.parents[p]!;
-    const idx = tree.beamTokenIndex[p]!;
-    paths[p] = (parent >= 0 ? `${paths[parent]} ` : '') + word(tree.tokens[p]!);
-    out.push(
-      `  ${pad(p, 7)} ${pad(word(tree.tokens[p]!), 7)} ${pad(tree.positionOffsets[p]!, 6)} ${pad(parent, 7)} ` +
-        `beam[${Math.floor(idx / length)}][${idx % length}]`,
-    );
-  }
-  out.push('', 'Tree attention mask (row attends column: # = self or ancestor):');
-  out.push(`          ${Array.from({ length: n }, (_, j) => String(j).padStart(2)).join('')}`);
-  for (let i = 0; i < n; i++) {
-    const row = Array.from({ length: n }, (_, j) => (tree.mask[i * n + j] ? ' #' : ' .')).join('');
-    out.push(`  ${pad(i, 2)} ${pad(word(tree.tokens[i]!), 5)}${row}`);
-  }
-
-  // The LLM run over the packed tree gives one argmax per packed position.
-  const argmax = Int32Array.from(paths, (ctx) => id(llmNext[ctx] ?? '.'));
-  out.push('', 'Stand-in LLM, greedy next word at each packed position:');
-  paths.forEach((ctx, p) => out.push(`  ${pad(p, 2)} after "${ctx}" -> ${word(argmax[p]!)}`));
-  const v = ops.verifyGreedy(beams, { ...shape, argmax });
-  const accepted = Array.from(v.acceptedTokens.subarray(0, v.acceptedLength[0]!), word);
-  out.push(
-    '',
-    `Greedy verification: beam ${v.beam[0]} accepted ${v.acceptedLength[0]} drafted token(s) [${accepted.join(' ')}], ` +
-      `then the LLM's own "${word(v.nextToken[0]!)}"`,
-  );
-  out.push(`  emitted this step: ${[...accepted, word(v.nextToken[0]!)].join(' ')}`);
-
-  const cachedLength = 12;
-  const path = v.acceptedPacked.subarray(0, v.acceptedLength[0]! + 1);
-  const plan = ops.kvCommitPlan(path, { cachedLength });
-  out.push(
-    '',
-    `KV-cache commit plan (prefix of ${cachedLength} cached tokens; the tree was written at slots ${cachedLength}..${cachedLength + n - 1}):`,
-  );
-  out.push(`  keep packed path [${Array.from(path).join(', ')}] -> slots ${cachedLength}..${plan.newLength - 1}`);
-  if (plan.from.length === 0) out.push('  no moves needed');
-  plan.from.forEach((from, i) => out.push(`  move slot ${from} -> ${plan.to[i]}`));
-  out.push(`  new cache length: ${plan.newLength}`);
-
-  // Exact sampling over the same tree: LLM logits that favour its greedy word (p = 0.6 over 11 words).
-  const logits = new Float32Array(n * vocab.length).fill(Math.log(0.04)); // [1, maxLength, vocab]
-  argmax.forEach((t, p) => (logits[p * vocab.length + t] = Math.log(0.6)));
-  out.push('', 'Exact sampling over the same tree (LLM p = 0.6 on its greedy word, 0.04 on each other; T=1):');
-  for (const seed of [1, 2, 3, 4]) {
-    const sampled = ops.verifySampling(beams, logits, { ...shape, vocab: vocab.length, temperature: 1, seed });
-    const sAccepted = Array.from(sampled.acceptedTokens.subarray(0, sampled.acceptedLength[0]!), word);
-    out.push(`  seed ${seed}: accepted [${sAccepted.join(' ')}], next "${word(sampled.nextToken[0]!)}"`);
-  }
-  return out.join('\n') + '\n';
+function histogram(h: number[]): string {
+  return h.map((count, k) => (k > 0 && count > 0 ? `${k}:${count}` : '')).filter(Boolean).join(' ');
 }
 
 export function register(program: Command): void {
   program
     .command('demo')
-    .description('run the main job on the embedded CPU engine (for now: the ReDrafter core operators on a worked example)')
-    .action(() => {
-      const addon = native();
-      process.stdout.write(`redrafter addon loaded: parts ${addon.parts.join(', ')}\n\n`);
-      process.stdout.write(renderOpsDemo());
+    .description('stream a story from stories260K with ReDrafter, then compare with plain decoding')
+    .option('--models <dir>', 'the model fixtures folder (default: $REDRAFTER_MODELS or ../shared/models)')
+    .option('--drafter <dir>', 'the drafter (default: models/stories260K-drafter in the package)')
+    .option('--prompt <text>', 'the story opening', 'Once upon a time')
+    .option('--max-tokens <n>', 'tokens to generate', intArg(1), 200)
+    .option('--beam-width <n>', 'beams drafted per step', intArg(1), 8)
+    .option('--beam-length <n>', "tokens per beam, the LLM's own included", intArg(2), 5)
+    .option('--threads <n>', 'CPU threads (default: all)', intArg(0, 1024))
+    .action(async (o: DemoOptions) => {
+      const models = resolve(o.models ?? process.env.REDRAFTER_MODELS ?? join(packageRoot, '..', 'shared', 'models'));
+      const model = join(models, 'stories260K.bin');
+      const tokenizer = join(models, 'tok512.bin');
+      for (const f of [model, tokenizer])
+        if (!existsSync(f)) throw new Error(`${f} not found: pass --models DIR or set REDRAFTER_MODELS to the fixtures folder`);
+      const drafter = resolve(o.drafter ?? join(packageRoot, 'models', 'stories260K-drafter'));
+      if (!existsSync(join(drafter, 'config.json')))
+        throw new Error(
+          `no drafter at ${drafter}: train one with \`redrafter train-drafter --model ${model} --tokenizer ${tokenizer} --out ${drafter}\` or pass --drafter DIR`,
+        );
+
+      await using engine = await loadEngine({ model, tokenizer, drafter, backend: 'cpu', threads: o.threads });
+      const options = { maxTokens: o.maxTokens, temperature: 0 };
+      process.stdout.write(`stories260K + ReDrafter (beam width ${o.beamWidth}, beam length ${o.beamLength}), greedy:\n\n`);
+      const drafting = engine.createSession({ beamWidth: o.beamWidth, beamLength: o.beamLength });
+      const stream = drafting.generate(o.prompt, options);
+      process.stdout.write(o.prompt);
+      let drafted: GenerationResult;
+      for (;;) {
+        const r = await stream.next();
+        if (r.done) {
+          drafted = r.value;
+          break;
+        }
+        process.stdout.write(r.value.text);
+      }
+      process.stdout.write('\n\n');
+
+      // Speed against plain decoding of the same prompt: interleaved repeats, medians of decode tokens/s.
+      const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
+      const widths = [...new Set([1, 2, 4, o.beamWidth])].filter((w) => w <= engine.info.maxBeamWidth);
+      const speeds = new Map<number, number[]>(widths.map((w) => [w, []]));
+      const plainSpeeds: number[] = [];
+      const perStep = new Map<number, number>();
+      let plain: GenerationResult | undefined;
+      let same = true;
+      for (let repeat = 0; repeat < 3; ++repeat) {
+        plain = await engine.createSession({ beamWidth: 0 }).complete(o.prompt, options);
+        plainSpeeds.push(plain.stats.decodeTokensPerSecond);
+        for (const w of widths) {
+          const r = await engine.createSession({ beamWidth: w, beamLength: o.beamLength }).complete(o.prompt, options);
+          speeds.get(w)!.push(r.stats.decodeTokensPerSecond);
+          perStep.set(w, r.stats.tokensPerStep);
+          same &&= r.tokens.length === plain.tokens.length && r.tokens.every((t, i) => t === plain!.tokens[i]);
+        }
+      }
+      same &&= drafted.tokens.length === plain!.tokens.length && drafted.tokens.every((t, i) => t === plain!.tokens[i]);
+      const d = drafted.stats;
+      const plainSpeed = median(plainSpeeds);
+      const lines = [
+        `ReDrafter W=${o.beamWidth} L=${o.beamLength}: ${d.generatedTokens} tokens in ${d.steps} steps, ` +
+          `${d.tokensPerStep.toFixed(2)} tokens/step (histogram ${histogram(d.tokensPerStepHistogram)}); ` +
+          `drafting ${(d.draftingSeconds * 1000).toFixed(1)} ms, verification ${(d.verificationSeconds * 1000).toFixed(1)} ms`,
+        '',
+        `decoding speed, medians of 3 interleaved runs (beam length ${o.beamLength}):`,
+        `  plain decoding      1.00 tokens/step  ${plainSpeed.toFixed(0).padStart(6)} tokens/s`,
+        ...widths.map((w) => {
+          const v = median(speeds.get(w)!);
+          return `  ReDrafter W=${String(w).padEnd(3)}    ${perStep.get(w)!.toFixed(2)} tokens/step  ${v.toFixed(0).padStart(6)} tokens/s  ` +
+            `${(v / plainSpeed).toFixed(2)}x`;
+        }),
+        `lossless: ${same ? 'every drafted story is token for token the plain greedy story' : 'MISMATCH with plain greedy decoding'}`,
+        '',
+      ];
+      process.stdout.write(lines.join('\n'));
+      if (!same) process.exitCode = 1;
     });
 }

@@ -13,6 +13,7 @@ export function formatSummary(s: ModelFileSummary, options: { metadata?: boolean
   const lines: string[] = [];
   const version = s.version ? ` v${s.version}` : '';
   lines.push(`${s.path}: ${s.kind}, ${s.format}${version}, ${bytes(s.fileBytes)} (${s.fileBytes} bytes)`);
+  if (s.unsupported) lines.push(`not supported by redrafter: ${s.unsupported}`);
   if (s.config) {
     const c = s.config;
     lines.push('config:');

@@ -3,8 +3,11 @@
 import { Command, CommanderError } from 'commander';
 import { readFileSync } from 'node:fs';
 import { register as registerDemo } from './demo.js';
+import { register as registerGenerate } from './generate.js';
+import { register as registerTrainDrafter } from './train-drafter.js';
 import { register as registerInspect } from './inspect.js';
 import { register as registerConvert } from './convert.js';
+import { register as registerBuild } from './build.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -17,8 +20,11 @@ export function buildProgram(): Command {
     .showHelpAfterError(false)
     .exitOverride();
   registerDemo(program);
+  registerGenerate(program);
+  registerTrainDrafter(program);
   registerInspect(program);
   registerConvert(program);
+  registerBuild(program);
   return program;
 }
 

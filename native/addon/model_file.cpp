@@ -1,6 +1,6 @@
 // Model-file operations for JS, each an async function run off the event loop:
 //   inspectModel(path) -> what a model or tokenizer file holds (config, tensors, metadata, tokenizer summary)
-//   convertModel({model, tokenizer?, out, type?}) -> writes a GGUF (see cpu/model/convert.h)
+//   convertModel({model, tokenizer?, out, type?, onProgress?}) -> writes a GGUF (see cpu/model/convert.h)
 #include <string>
 
 #include "addon/args.h"
@@ -73,6 +73,7 @@ class InspectWorker : public PromiseWorker {
     o.Set("fileBytes", double(s.fileBytes));
     o.Set("version", s.version);
     o.Set("config", s.config ? Napi::Value(configObject(env, *s.config)) : env.Null());
+    o.Set("unsupported", s.unsupported.empty() ? env.Null() : Napi::Value(utf8String(env, s.unsupported)));
     Napi::Array tensors = Napi::Array::New(env, s.tensors.size());
     for (size_t i = 0; i < s.tensors.size(); ++i) {
       const cpu::TensorSummary& t = s.tensors[i];
@@ -107,10 +108,36 @@ class InspectWorker : public PromiseWorker {
 
 class ConvertWorker : public PromiseWorker {
  public:
-  ConvertWorker(Napi::Env env, cpu::ConvertOptions options) : PromiseWorker(env), options_(std::move(options)) {}
+  // `onProgress`: an optional JS function (done, total), called on the main thread after each tensor.
+  ConvertWorker(Napi::Env env, cpu::ConvertOptions options, Napi::Value onProgress)
+      : PromiseWorker(env), options_(std::move(options)) {
+    if (onProgress.IsFunction()) {
+      progress_ = Napi::ThreadSafeFunction::New(env, onProgress.As<Napi::Function>(), "redrafter.convert", 0, 1);
+      hasProgress_ = true;
+    }
+  }
 
  protected:
-  void Run() override { result_ = cpu::convertToGguf(options_); }
+  void Run() override {
+    struct Release {  // the thread-safe function is released however Run ends
+      ConvertWorker* self;
+      ~Release() {
+        if (self->hasProgress_) self->progress_.Release();
+      }
+    } release{this};
+    if (hasProgress_) {
+      options_.progress = [this](int32_t done, int32_t total) {
+        progress_.NonBlockingCall([done, total](Napi::Env env, Napi::Function callback) {
+          try {
+            callback.Call({Napi::Number::New(env, done), Napi::Number::New(env, total)});
+          } catch (const Napi::Error&) {
+            // a throwing progress callback does not stop the conversion
+          }
+        });
+      };
+    }
+    result_ = cpu::convertToGguf(options_);
+  }
   Napi::Value Resolve(Napi::Env env) override {
     Napi::Object o = Napi::Object::New(env);
     o.Set("out", result_.outPath);
@@ -126,6 +153,8 @@ class ConvertWorker : public PromiseWorker {
  private:
   cpu::ConvertOptions options_;
   cpu::ConvertResult result_;
+  Napi::ThreadSafeFunction progress_;
+  bool hasProgress_ = false;
 };
 
 Napi::Value InspectModel(const Napi::CallbackInfo& info) {
@@ -150,7 +179,10 @@ Napi::Value ConvertModel(const Napi::CallbackInfo& info) {
     if (o.outPath.empty()) fail(ErrorCode::InvalidArgument, "out must be a file path");
     if (o.type != "f32" && o.type != "f16" && o.type != "bf16" && o.type != "q8_0")
       fail(ErrorCode::InvalidArgument, "type must be one of f32, f16, bf16, q8_0");
-    auto* worker = new ConvertWorker(info.Env(), std::move(o));
+    Napi::Value onProgress = options.Get("onProgress");
+    if (!onProgress.IsUndefined() && !onProgress.IsNull() && !onProgress.IsFunction())
+      fail(ErrorCode::InvalidArgument, "onProgress must be a function");
+    auto* worker = new ConvertWorker(info.Env(), std::move(o), onProgress);
     Napi::Promise promise = worker->Promise();
     worker->Queue();
     return promise;

@@ -102,10 +102,10 @@ Napi::Value Tokenizer::GetInfo(const Napi::CallbackInfo& info) {
 Napi::Value Tokenizer::Encode(const Napi::CallbackInfo& info) {
   return guarded(info.Env(), [&]() -> Napi::Value {
     if (info.Length() < 1 || !info[0].IsString()) fail(ErrorCode::InvalidArgument, "text must be a string");
-    bool bos = true, special = false;
+    bool bos = tokenizer_->vocab().addBos, special = false;
     if (info.Length() > 1 && !info[1].IsUndefined()) {
       Napi::Object options = objectArg(info, 1, "options");
-      bos = boolFieldOr(options, "bos", true);
+      bos = boolFieldOr(options, "bos", bos);
       special = boolFieldOr(options, "special", false);
     }
     std::vector<int32_t> ids = tokenizer_->encode(info[0].As<Napi::String>().Utf8Value(), bos, special);

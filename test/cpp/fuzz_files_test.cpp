@@ -3,7 +3,9 @@
 // the file. Runs under an address-space limit, so an absurd allocation fails the test instead of the machine.
 #include <doctest/doctest.h>
 
+#ifndef _WIN32
 #include <sys/resource.h>
+#endif
 
 #include <cstring>
 #include <random>
@@ -24,9 +26,11 @@ namespace {
 constexpr int kRounds = 400;
 
 void limitAddressSpace() {
+#ifndef _WIN32
   struct rlimit limit;
   limit.rlim_cur = limit.rlim_max = rlim_t(3) << 30;  // 3 GiB: far above what these small files need
   setrlimit(RLIMIT_AS, &limit);
+#endif
 }
 
 // Exercise everything a loaded model exposes, so that views pointing outside the mapping would crash here.

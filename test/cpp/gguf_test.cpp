@@ -1,6 +1,7 @@
 // GGUF: converting the real llama2.c model to every supported type, reading it back, and rejecting bad files.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -9,6 +10,7 @@
 #include "cpu/model/dequantize.h"
 #include "cpu/model/gguf_reader.h"
 #include "cpu/model/gguf_writer.h"
+#include "cpu/model/inspect.h"
 #include "cpu/model/weights.h"
 #include "cpu/tokenizer/tokenizer.h"
 #include "fixtures.h"
@@ -243,4 +245,77 @@ TEST_CASE("corrupt GGUF headers are InvalidModel errors naming the file and the 
   auto version = bytes;
   version[4] = 9;
   expect(version, "version 9");
+}
+
+TEST_CASE("absurd GGUF string and array lengths are rejected before anything is allocated") {
+  test::TempFile good("arrays.gguf");
+  ConvertOptions o;
+  o.modelPath = test::fixture("stories260K.bin");
+  o.tokenizerPath = test::fixture("tok512.bin");
+  o.outPath = good.path;
+  convertToGguf(o);
+  auto bytes = test::readFile(good.path);
+  auto at = [&](const std::string& key) {
+    auto it = std::search(bytes.begin(), bytes.end(), key.begin(), key.end());
+    REQUIRE(it != bytes.end());
+    return size_t(it - bytes.begin()) + key.size();  // just past the key: the value type follows
+  };
+  auto expect = [&](size_t offset, uint64_t value, const char* needle) {
+    auto data = bytes;
+    std::memcpy(data.data() + offset, &value, 8);
+    test::TempFile bad("arrays-bad.gguf");
+    test::writeFile(bad.path, data);
+    for (int which = 0; which < 2; ++which) {
+      try {
+        if (which == 0) loadModelWeights(bad.path);
+        else Tokenizer::load(bad.path);
+        FAIL("loaded: " << needle);
+      } catch (const Error& e) {
+        CHECK(e.code() == ErrorCode::InvalidModel);
+        CHECK_MESSAGE(std::string(e.what()).find(needle) != std::string::npos, e.what());
+        CHECK(std::string(e.what()).find(bad.path) != std::string::npos);
+      }
+    }
+  };
+  size_t tokens = at("tokenizer.ggml.tokens");  // u32 type, u32 element type, u64 count, strings
+  expect(tokens + 8, uint64_t(1) << 60, "strings");
+  expect(tokens + 8, uint64_t(1) << 20, "string");       // plausible count, but the file ends first
+  expect(tokens + 16, uint64_t(1) << 50, "length");      // the first token's length
+  size_t scores = at("tokenizer.ggml.scores");
+  expect(scores + 8, uint64_t(1) << 62, "elements");
+  size_t name = at("general.name");
+  expect(name + 4, ~uint64_t(0), "length");              // the string value's length
+}
+
+TEST_CASE("inspect reports an unsupported GGUF architecture instead of failing") {
+  GgufWriter w;
+  w.setString("general.architecture", "mamba");
+  w.addTensor("x", GgmlType::F32, {8}, [](std::vector<uint8_t>& b) { b.assign(32, 0); });
+  test::TempFile f("mamba.gguf");
+  w.write(f.path);
+  FileSummary s = inspectFile(f.path);
+  CHECK(s.format == "gguf");
+  CHECK_FALSE(s.config.has_value());
+  CHECK(s.unsupported.find("mamba") != std::string::npos);
+  CHECK(s.tensors.size() == 1);
+}
+
+TEST_CASE("a GGUF with general.alignment 1 loads: misaligned tensors are copied, not misread") {
+  test::TempFile f("align1.gguf");
+  ConvertOptions o;
+  o.modelPath = test::fixture("stories260K.bin");
+  o.tokenizerPath = test::fixture("tok512.bin");
+  o.outPath = f.path;
+  o.type = "f16";
+  o.alignment = 1;
+  convertToGguf(o);
+  auto g = GgufFile::open(f.path);
+  CHECK(g->alignment() == 1);
+  auto w = loadModelWeights(f.path);
+  auto source = loadModelWeights(o.modelPath);
+  compareModels(*source, *w, 1.0 / 1024);
+  MESSAGE("data section at " << g->dataOffset() << ", " << w->owned.size() << " tensors copied");
+  if (g->dataOffset() % 4 != 0) CHECK_FALSE(w->owned.empty());  // f32 norms (and maybe f16 matrices) copied
+  o.alignment = 3;
+  CHECK_THROWS_AS(convertToGguf(o), Error);
 }

@@ -197,3 +197,80 @@ TEST_CASE("fp16 and bf16 conversions round to nearest even") {
   CHECK(bf16ToF32(0x3f80) == 1.0f);
   CHECK(f32ToBf16(1.00390625f) == 0x3f80);  // halfway, rounds to even
 }
+
+namespace {
+void appendFloats(std::vector<uint8_t>& out, const TensorView& t) {
+  const uint8_t* p = static_cast<const uint8_t*>(t.data);
+  out.insert(out.end(), p, p + 4 * t.rows * t.cols);
+}
+template <class T>
+void appendValue(std::vector<uint8_t>& out, T v) {
+  const uint8_t* p = reinterpret_cast<const uint8_t*>(&v);
+  out.insert(out.end(), p, p + sizeof(T));
+}
+bool sameValues(const TensorView& a, const TensorView& b) {
+  return a.rows == b.rows && a.cols == b.cols &&
+         std::memcmp(a.data, b.data, size_t(4 * a.rows * a.cols)) == 0;
+}
+}  // namespace
+
+TEST_CASE("llama2.c version 1 (ak42 header, float32) loads the same weights as version 0") {
+  auto v0 = loadModelWeights(test::fixture("stories260K.bin"));
+  const ModelConfig& c = v0->config;
+  std::vector<uint8_t> bytes;
+  appendValue<uint32_t>(bytes, 0x616b3432);
+  appendValue<int32_t>(bytes, 1);
+  for (int32_t v : {c.dim, c.hiddenDim, c.nLayers, c.nHeads, c.nKvHeads, c.vocabSize, c.contextLength})
+    appendValue<int32_t>(bytes, v);
+  bytes.push_back(1);  // shared classifier
+  bytes.resize(256, 0);
+  for (const auto& l : v0->layers) appendFloats(bytes, l.attnNorm);
+  for (const auto& l : v0->layers) appendFloats(bytes, l.ffnNorm);
+  appendFloats(bytes, v0->finalNorm);
+  appendFloats(bytes, v0->tokenEmbedding);
+  for (TensorView LayerWeights::*m : {&LayerWeights::wq, &LayerWeights::wk, &LayerWeights::wv, &LayerWeights::wo,
+                                      &LayerWeights::w1, &LayerWeights::w2, &LayerWeights::w3})
+    for (const auto& l : v0->layers) appendFloats(bytes, l.*m);
+  std::string path = writeTemp("v1.bin", bytes);
+  auto v1 = loadModelWeights(path);
+  CHECK(v1->format == "llama2c");
+  expectStoriesConfig(v1->config);
+  CHECK(sameValues(v0->tokenEmbedding, v1->tokenEmbedding));
+  CHECK(sameValues(v0->finalNorm, v1->finalNorm));
+  for (size_t l = 0; l < 5; ++l) {
+    CHECK(sameValues(v0->layers[l].attnNorm, v1->layers[l].attnNorm));
+    CHECK(sameValues(v0->layers[l].ffnNorm, v1->layers[l].ffnNorm));
+    CHECK(sameValues(v0->layers[l].wk, v1->layers[l].wk));
+    CHECK(sameValues(v0->layers[l].w2, v1->layers[l].w2));
+    CHECK(sameValues(v0->layers[l].w3, v1->layers[l].w3));
+  }
+  CHECK(v1->output.data == v1->tokenEmbedding.data);
+  // One byte short or long: the header's size no longer matches.
+  bytes.push_back(0);
+  writeTemp("v1.bin", bytes);
+  CHECK_THROWS_AS(loadModelWeights(path), Error);
+  std::remove(path.c_str());
+}
+
+TEST_CASE("a negative vocab_size in a version 0 header means an untied classifier after the RoPE tables") {
+  auto bytes = readAll(test::fixture("stories260K.bin"));
+  int32_t negative = -512;
+  std::memcpy(bytes.data() + 20, &negative, 4);
+  size_t classifierOffset = bytes.size();
+  for (int i = 0; i < 512 * 64; ++i) appendValue<float>(bytes, float(i % 97) * 0.25f);
+  std::string path = writeTemp("untied.bin", bytes);
+  auto w = loadModelWeights(path);
+  CHECK(w->config.vocabSize == 512);
+  CHECK_FALSE(w->config.tiedClassifier);
+  CHECK(w->output.data != w->tokenEmbedding.data);
+  CHECK(w->output.rows == 512);
+  const float* out = static_cast<const float*>(w->output.data);
+  CHECK(out[100] == float(100 % 97) * 0.25f);
+  CHECK(reinterpret_cast<const uint8_t*>(out) - static_cast<const uint8_t*>(w->tokenEmbedding.data) ==
+        int64_t(classifierOffset - 28));
+  // Without the classifier bytes the size check fails.
+  bytes.resize(classifierOffset);
+  writeTemp("untied.bin", bytes);
+  CHECK_THROWS_AS(loadModelWeights(path), Error);
+  std::remove(path.c_str());
+}

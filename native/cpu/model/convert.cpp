@@ -60,6 +60,8 @@ GgufWriter::Producer matrixProducer(const TensorView& t, GgmlType type) {
 ConvertResult convertToGguf(const ConvertOptions& o) {
   TargetType target = parseType(o.type);
   if (o.outPath.empty()) fail(ErrorCode::InvalidArgument, "out must be a file path");
+  if (o.alignment == 0 || o.alignment > 4096 || (o.alignment & (o.alignment - 1)) != 0)
+    fail(ErrorCode::InvalidArgument, "alignment must be a power of two up to 4096");
   if (o.outPath == o.modelPath || o.outPath == o.tokenizerPath)
     fail(ErrorCode::InvalidArgument, "out must differ from the input files (" + o.outPath + ")");
   auto weights = loadModelWeights(o.modelPath);
@@ -94,7 +96,7 @@ ConvertResult convertToGguf(const ConvertOptions& o) {
   w.setString("general.name", name.empty() ? "llama" : name);
   w.setU32("general.file_type", target.fileType);
   w.setU32("general.quantization_version", 2);
-  w.setU32("general.alignment", 32);
+  w.setU32("general.alignment", o.alignment);
   w.setU32("llama.vocab_size", uint32_t(c.vocabSize));
   w.setU32("llama.context_length", uint32_t(c.contextLength));
   w.setU32("llama.embedding_length", uint32_t(c.dim));
@@ -155,7 +157,7 @@ ConvertResult convertToGguf(const ConvertOptions& o) {
     matrix(p + "ffn_up.weight", L.w3);
   }
   result.tensors = 2 + (c.tiedClassifier ? 0 : 1) + 9 * c.nLayers;
-  w.write(o.outPath);
+  w.write(o.outPath, o.alignment, o.progress);
   result.bytes = MappedFile::open(o.outPath)->size();
   return result;
 }

@@ -2,6 +2,7 @@
 // file that llama.cpp loads, with matrices in one type (f32, f16, bf16, q8_0) and norms in f32.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -12,6 +13,9 @@ struct ConvertOptions {
   std::string tokenizerPath;  // a tokenizer.bin or GGUF; empty: the model's own (GGUF models only)
   std::string outPath;
   std::string type = "f32";   // f32 | f16 | bf16 | q8_0
+  uint32_t alignment = 32;    // general.alignment: a power of two (GGUF's default is 32)
+  // Called (on the converting thread) after each tensor is written: tensors done, tensors in all.
+  std::function<void(int32_t done, int32_t total)> progress;
 };
 
 struct ConvertResult {

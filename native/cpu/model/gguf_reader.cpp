@@ -1,5 +1,6 @@
 #include "cpu/model/gguf_reader.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -77,7 +78,7 @@ void readValue(ByteReader& r, GgufValue& v, GgufType type, const std::string& ke
         if (v.arrayCount > r.remaining() / 8)  // each string needs at least its 8-byte length
           r.invalid("metadata '" + key + "' claims " + std::to_string(v.arrayCount) +
                     " strings, more than the file can hold");
-        v.strings.reserve(v.arrayCount);
+        v.strings.reserve(std::min<uint64_t>(v.arrayCount, 1 << 16));  // grows only with strings actually read
         for (uint64_t k = 0; k < v.arrayCount; ++k)
           v.strings.push_back(readString(r, ("metadata '" + key + "' string").c_str(), r.size()));
       } else if (v.arrayType == GgufType::Array) {
@@ -148,7 +149,7 @@ std::shared_ptr<const GgufFile> GgufFile::parse(const std::shared_ptr<MappedFile
     r.invalid("metadata_kv_count " + std::to_string(kvCount) + " is more than the file can hold");
   if (tensorCount > kMaxTensors || tensorCount > r.remaining() / 32)
     r.invalid("tensor_count " + std::to_string(tensorCount) + " is more than the file can hold");
-  g->kv_.reserve(kvCount);
+  g->kv_.reserve(std::min<uint64_t>(kvCount, 4096));  // the vectors grow only with entries actually read
   for (uint64_t k = 0; k < kvCount; ++k) {
     std::string key(readString(r, "metadata key", kMaxKeyLength));
     if (key.empty()) r.invalid("metadata key " + std::to_string(k) + " is empty");
@@ -160,7 +161,7 @@ std::shared_ptr<const GgufFile> GgufFile::parse(const std::shared_ptr<MappedFile
   g->alignment_ = g->getUint("general.alignment", 32, false, 1u << 30);
   if (g->alignment_ == 0 || (g->alignment_ & (g->alignment_ - 1)) != 0)
     r.invalid("general.alignment " + std::to_string(g->alignment_) + " is not a power of two");
-  g->tensors_.reserve(tensorCount);
+  g->tensors_.reserve(std::min<uint64_t>(tensorCount, 4096));
   for (uint64_t t = 0; t < tensorCount; ++t) {
     GgufTensorInfo info;
     info.name = std::string(readString(r, "tensor name", kMaxKeyLength));

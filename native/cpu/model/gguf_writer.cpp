@@ -109,7 +109,8 @@ void GgufWriter::addTensor(const std::string& name, GgmlType type, std::vector<u
   tensors_.push_back({name, type, std::move(ne), elements / traits->blockSize * traits->blockBytes, std::move(producer)});
 }
 
-void GgufWriter::write(const std::string& path, uint32_t alignment) const {
+void GgufWriter::write(const std::string& path, uint32_t alignment,
+                       const std::function<void(int32_t, int32_t)>& progress) const {
   std::random_device rd;
   std::string tmp = path + ".tmp-" + std::to_string(rd());
   try {
@@ -132,12 +133,14 @@ void GgufWriter::write(const std::string& path, uint32_t alignment) const {
     out.write(header.data(), header.size());
     out.pad(alignment);
     std::vector<uint8_t> bytes;
+    int32_t done = 0;
     for (const auto& t : tensors_) {
       bytes.clear();
       t.producer(bytes);
       if (bytes.size() != t.bytes) fail(ErrorCode::Internal, "GgufWriter: tensor " + t.name + " produced the wrong size");
       out.write(bytes.data(), bytes.size());
       out.pad(alignment);
+      if (progress) progress(++done, int32_t(tensors_.size()));
     }
     out.close();
     if (std::rename(tmp.c_str(), path.c_str()) != 0) fail(ErrorCode::Io, path + ": cannot move the written file into place");

@@ -27,7 +27,9 @@ class GgufWriter {
   void addTensor(const std::string& name, GgmlType type, std::vector<uint64_t> ne, Producer producer);
 
   // Writes everything to `path` (through `path`.tmp-*, renamed at the end). Throws Io naming the file.
-  void write(const std::string& path, uint32_t alignment = 32) const;
+  // `progress`, when set, is called after each tensor with (tensors written, tensors in all).
+  void write(const std::string& path, uint32_t alignment = 32,
+             const std::function<void(int32_t, int32_t)>& progress = nullptr) const;
 
  private:
   struct Tensor {

@@ -12,6 +12,12 @@ namespace redrafter::cpu {
 
 namespace {
 
+// The message of `e` without the leading "<path>: ".
+std::string problemOf(const Error& e, const std::string& path) {
+  std::string m = e.what();
+  return m.compare(0, path.size() + 2, path + ": ") == 0 ? m.substr(path.size() + 2) : m;
+}
+
 TokenizerSummary summarise(const Tokenizer& t) {
   TokenizerSummary s;
   const Vocab& v = t.vocab();
@@ -125,11 +131,22 @@ FileSummary inspectGguf(const std::shared_ptr<MappedFile>& file) {
   }
   bool hasModel = g->find("general.architecture") != nullptr && !g->tensors().empty();
   s.kind = hasModel ? "model" : "tokenizer";
-  if (hasModel) {
-    s.config = ggufModelConfig(*g);
-    loadGgufModel(file);  // full validation of the tensors against the config
+  try {
+    if (hasModel) {
+      s.config = ggufModelConfig(*g);
+      loadGgufModel(file);  // full validation of the tensors against the config
+    }
+  } catch (const Error& e) {
+    if (e.code() != ErrorCode::Unsupported) throw;
+    s.config.reset();
+    s.unsupported = problemOf(e, file->path());
   }
-  if (g->find("tokenizer.ggml.model")) s.tokenizer = summarise(*Tokenizer::fromGguf(*g));
+  try {
+    if (g->find("tokenizer.ggml.model")) s.tokenizer = summarise(*Tokenizer::fromGguf(*g));
+  } catch (const Error& e) {
+    if (e.code() != ErrorCode::Unsupported) throw;
+    s.unsupported += (s.unsupported.empty() ? "" : "; ") + problemOf(e, file->path());
+  }
   if (!hasModel && !s.tokenizer) g->invalid("holds neither a model nor a tokenizer");
   return s;
 }
@@ -177,12 +194,6 @@ FileSummary inspectLlama2c(const std::shared_ptr<MappedFile>& file) {
 }
 
 }  // namespace
-
-// The message of `e` without the leading "<path>: ".
-std::string problemOf(const Error& e, const std::string& path) {
-  std::string m = e.what();
-  return m.compare(0, path.size() + 2, path + ": ") == 0 ? m.substr(path.size() + 2) : m;
-}
 
 FileSummary inspectFile(const std::string& path) {
   auto file = MappedFile::open(path);

@@ -39,6 +39,7 @@ struct FileSummary {
   uint64_t fileBytes = 0;
   uint32_t version = 0;  // llama2.c checkpoint version or GGUF version
   std::optional<ModelConfig> config;
+  std::string unsupported;  // why redrafter cannot run this model (e.g. another GGUF architecture), else empty
   std::vector<TensorSummary> tensors;
   std::optional<TokenizerSummary> tokenizer;
   std::vector<MetadataEntry> metadata;

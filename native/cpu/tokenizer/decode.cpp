@@ -70,8 +70,9 @@ std::string Tokenizer::piece(int32_t token, int32_t previous) const {
       int b = parseByteToken(t.text);
       return b >= 0 ? std::string(1, char(b)) : std::string();
     }
-    case TokenType::Normal:
-    case TokenType::UserDefined: {
+    case TokenType::UserDefined:
+      return t.text;  // verbatim, as llama.cpp
+    case TokenType::Normal: {
       std::string out;
       out.reserve(t.text.size());
       for (size_t i = 0; i < t.text.size(); ++i) {

@@ -35,7 +35,8 @@ class Tokenizer {
   // `text` (e.g. "<s>") into those tokens, as llama.cpp's parse_special.
   std::vector<int32_t> encode(const std::string& text, bool addBos, bool parseSpecial = false) const;
 
-  // The bytes `token` stands for (control and unknown tokens: none), given the token before it (-1: none):
+  // The bytes `token` stands for (control and unknown tokens: none; user-defined: its text verbatim, as
+  // llama.cpp), given the token before it (-1: none):
   // after BOS a leading space is dropped. Throws InvalidArgument for an id outside the vocabulary.
   std::string piece(int32_t token, int32_t previous) const;
   // All pieces of `tokens` joined, as valid UTF-8 (incomplete or invalid sequences become U+FFFD).

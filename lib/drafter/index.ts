@@ -1,0 +1,32 @@
+// The recurrent drafter: Apple's format, beam-search drafting, self-distillation training.
+export {
+  DRAFTER_MODEL_TYPE,
+  type DrafterConfig,
+  type DrafterModelInfo,
+  type DrafterTensorShape,
+  parseDrafterConfig,
+  drafterConfigJson,
+  drafterTensorShapes,
+  checkDrafterMatchesModel,
+} from './config.js';
+export {
+  Drafter,
+  loadDrafter,
+  saveDrafter,
+  type DrafterDType,
+  type DraftOptions,
+  type LoadDrafterOptions,
+  type SaveDrafterOptions,
+} from './drafter.js';
+export {
+  startDrafterTraining,
+  measureAcceptance,
+  defaultTrainingPrompts,
+  defaultEvaluationPrompts,
+  type TrainDrafterOptions,
+  type TrainingProgress,
+  type TrainingResult,
+  type AcceptanceRow,
+  type AcceptanceOptions,
+  type DrafterTrainingRun,
+} from './training.js';

@@ -1,0 +1,167 @@
+// loadEngine: a model (and its drafter) behind an executor of some backend; sessions generate on it. Which backend
+// and its loading: lib/backend-select.ts, lib/cpu-backend.ts, lib/trtllm/load.ts.
+import { selectBackend, optionsFor, type Backend } from './backend-select.js';
+import { loadCpuBackend, type LoadedBackend } from './cpu-backend.js';
+import type { Drafter } from './drafter/drafter.js';
+import { ErrorCodes, invalidArgument, type RedrafterError } from './errors.js';
+import { resolveSessionOptions, type SessionOptions } from './generation-options.js';
+import { native, type NativeEngine, type NativeModelInfo, type NativeResponse } from './native.js';
+import { Session, type SessionHost } from './session.js';
+import type { TextCodec } from './text-stream.js';
+import type { TrtLlmEngineOptions } from './trtllm/engine.js';
+import type { ChatMessage } from './trtllm/hf-tokenizer.js';
+import { loadTrtLlmBackend } from './trtllm/load.js';
+
+export type { Backend } from './backend-select.js';
+
+/** TensorRT-LLM tuning options (lib/trtllm/engine.ts, docs/tensorrt-llm.md). */
+type TrtLlmTuning = Omit<Partial<TrtLlmEngineOptions>, 'backend' | 'engineDir' | 'tokenizer'>;
+
+export interface LoadEngineOptions extends TrtLlmTuning {
+  /** cpu: the model file (llama2.c .bin, GGUF). */
+  model?: string;
+  /** cpu: the tokenizer (llama2.c tokenizer.bin; default: the model file's own, for GGUF). tensorrt-llm (required):
+   *  tokenizer.json or a Hugging Face model directory holding it. */
+  tokenizer?: string;
+  /** cpu: the drafter: its directory (config.json + model.safetensors) or a loaded Drafter; null or absent = plain
+   *  autoregressive decoding. tensorrt-llm: the drafter is built into the engine (only null/absent allowed). */
+  drafter?: string | Drafter | null;
+  /** 'auto' (default): TensorRT-LLM when the addon was built with it, an NVIDIA GPU is visible and engineDir is
+   *  given; else the CPU engine. With 'auto', the other backend's options are ignored. */
+  backend?: Backend;
+  /** cpu: threads including the caller (0 or absent: all hardware threads). */
+  threads?: number;
+  /** cpu: KV capacity per session in tokens (default: the model's context length). */
+  contextLength?: number;
+  /** cpu: requests stepped together (their tree verifications share one forward). Default 8. */
+  maxActiveRequests?: number;
+  /** tensorrt-llm: the engine directory trtllm-build wrote (config.json + rank*.engine). */
+  engineDir?: string;
+}
+
+export interface EngineInfo extends NativeModelInfo {
+  readonly hasDrafter: boolean;
+}
+
+interface Tracked {
+  onResponse: (r: NativeResponse) => void;
+  done: Promise<unknown>;
+}
+
+export class Engine implements SessionHost {
+  readonly codec: TextCodec;
+  readonly info: EngineInfo;
+  /** @internal the backend refuses prompt + maxTokens beyond the context (sessions fit maxTokens) */
+  readonly maxTokensWithinContext: boolean;
+  readonly #fixedBeamShape: boolean;
+  readonly #native: NativeEngine;
+  readonly #requests = new Map<number, Tracked>();
+  #disposed = false;
+  #disposing: Promise<void> | undefined;
+
+  /** @internal use loadEngine */
+  constructor(loaded: LoadedBackend, requests: Map<number, Tracked>) {
+    this.#native = loaded.nativeEngine;
+    this.codec = loaded.codec;
+    this.#requests = requests;
+    this.#fixedBeamShape = loaded.fixedBeamShape;
+    this.maxTokensWithinContext = loaded.maxTokensWithinContext;
+    this.info = { ...loaded.nativeEngine.modelInfo(), hasDrafter: loaded.hasDrafter };
+  }
+
+  get contextLength(): number {
+    return this.info.contextLength;
+  }
+
+  get disposed(): boolean {
+    return this.#disposed;
+  }
+
+  /** @internal */
+  assertOpen(): void {
+    if (this.#disposed) {
+      const e = new Error('the engine was disposed') as RedrafterError;
+      e.code = ErrorCodes.DISPOSED;
+      throw e;
+    }
+  }
+
+  /** @internal */
+  track(requestId: number, onResponse: (r: NativeResponse) => void, done: Promise<unknown>): void {
+    this.#requests.set(requestId, { onResponse, done });
+  }
+
+  /** A new conversation: its own KV cache; beamWidth 0 = plain autoregressive decoding. */
+  createSession(options?: SessionOptions): Session {
+    this.assertOpen();
+    const { beamWidth, beamLength } = resolveSessionOptions(options, {
+      hasDrafter: this.info.hasDrafter,
+      maxBeamWidth: this.info.maxBeamWidth,
+      maxBeamLength: this.info.maxBeamLength,
+      fixedBeamShape: this.#fixedBeamShape,
+    });
+    return new Session(this, this.#native.createSession(), beamWidth, beamLength);
+  }
+
+  /**
+   * Chat messages as prompt token ids through the tokenizer's chat template (Hugging Face tokenizers with a
+   * chat_template; the template writes BOS): `session.reset(); session.generate(await engine.encodeChat(messages))`.
+   */
+  async encodeChat(messages: readonly ChatMessage[], options: { addGenerationPrompt?: boolean } = {}): Promise<Int32Array> {
+    this.assertOpen();
+    if (!Array.isArray(messages)) throw invalidArgument('messages', 'must be an array of { role, content }');
+    for (const [i, m] of messages.entries())
+      if (typeof m !== 'object' || m === null || typeof m.role !== 'string' || typeof m.content !== 'string')
+        throw invalidArgument(`messages[${i}]`, 'must be { role: string, content: string }');
+    if (!this.codec.encodeChat) {
+      const e = new Error(`chat templates need a Hugging Face tokenizer (the ${this.info.backend} engine's tokenizer has none)`) as RedrafterError;
+      e.code = ErrorCodes.UNSUPPORTED;
+      throw e;
+    }
+    return this.codec.encodeChat(messages, options);
+  }
+
+  /** Ends every generation in flight (they finish with 'abort') and frees the engine. Idempotent. */
+  dispose(): Promise<void> {
+    if (!this.#disposing) {
+      this.#disposed = true;
+      this.#disposing = (async () => {
+        await this.#native.dispose();
+        await Promise.all([...this.#requests.values()].map((t) => t.done));
+      })();
+    }
+    return this.#disposing;
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.dispose();
+  }
+}
+
+/**
+ * Loads a model (and drafter) on a backend: 'cpu' (model, tokenizer, drafter), 'tensorrt-llm' (engineDir, tokenizer)
+ * or 'auto'. Invalid options throw TypeError/RangeError naming the field; 'tensorrt-llm' in an addon built without it
+ * is ERR_REDRAFTER_UNSUPPORTED (after the options are checked).
+ */
+export async function loadEngine(options: LoadEngineOptions): Promise<Engine> {
+  if (typeof options !== 'object' || options === null) throw invalidArgument('options', 'must be an object');
+  const executor = native().executor;
+  const backend = selectBackend(options, executor.backends);
+  const o = optionsFor(options, backend, options.backend !== undefined && options.backend !== 'auto');
+
+  const requests = new Map<number, Tracked>();
+  const onResponses = (responses: NativeResponse[]) => {
+    for (const r of responses) {
+      const t = requests.get(r.requestId);
+      if (!t) continue;
+      if (r.isFinal) requests.delete(r.requestId);
+      try {
+        t.onResponse(r);
+      } catch {
+        // a consumer's handler never throws; nothing may escape into the native callback
+      }
+    }
+  };
+  const load = backend === 'tensorrt-llm' ? loadTrtLlmBackend : loadCpuBackend;
+  return new Engine(await load(o, executor, onResponses), requests);
+}

@@ -1,0 +1,124 @@
+// Validation of session and generation options: each bad value throws a TypeError/RangeError naming the field.
+import { invalidArgument } from './errors.js';
+
+export interface SessionOptions {
+  /** Beams drafted per step; 0 = plain autoregressive decoding. Default 8 with a drafter, else 0. */
+  beamWidth?: number;
+  /** Tokens per beam, the LLM's own token included (so beamLength-1 drafted). Default 5. */
+  beamLength?: number;
+}
+
+export interface GenerateOptions {
+  /** New tokens at most (default 256). */
+  maxTokens?: number;
+  /** 0 (default) = greedy; > 0 samples from the model's distribution (exactly, also with drafting). */
+  temperature?: number;
+  /** Keep the k most likely tokens when sampling (0 = off). */
+  topK?: number;
+  /** Keep the smallest set of tokens with this much probability when sampling (1 = off). */
+  topP?: number;
+  /** Seeds the sampler (default 0): the same seed gives the same tokens. */
+  seed?: number;
+  /** Generation ends before the first of these strings (which is not part of the text). */
+  stop?: string | readonly string[];
+  /** Aborting stops generation within one step; the session stays usable. */
+  signal?: AbortSignal;
+  /** 'exact' (default): lossless; 'apple': apple/ml-recurrent-drafter's acceptance rule when sampling. */
+  acceptance?: 'exact' | 'apple';
+}
+
+export interface ResolvedGenerateOptions {
+  maxTokens: number;
+  temperature: number;
+  topK: number;
+  topP: number;
+  seed: number;
+  stop: string[];
+  signal: AbortSignal | undefined;
+  acceptance: 'exact' | 'apple';
+}
+
+function integer(value: unknown, field: string, min: number, max: number): number {
+  if (typeof value !== 'number' || !Number.isInteger(value))
+    throw invalidArgument(field, `must be an integer, got ${describe(value)}`);
+  if (value < min || value > max) throw invalidArgument(field, `must be in [${min}, ${max}], got ${value}`, 'range');
+  return value;
+}
+
+function describe(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (typeof value === 'number' || typeof value === 'boolean' || value == null) return String(value);
+  return typeof value;
+}
+
+function options(value: unknown, field: string): Record<string, unknown> {
+  if (value === undefined) return {};
+  if (typeof value !== 'object' || value === null) throw invalidArgument(field, 'must be an object');
+  return value as Record<string, unknown>;
+}
+
+export function resolveSessionOptions(
+  value: unknown,
+  limits: { hasDrafter: boolean; maxBeamWidth: number; maxBeamLength: number; fixedBeamShape?: boolean },
+): { beamWidth: number; beamLength: number } {
+  const o = options(value, 'options');
+  if (limits.fixedBeamShape && limits.hasDrafter) {
+    // TensorRT-LLM: the beam shape is compiled into the engine; only its own values (the defaults) are accepted.
+    const fixed = { beamWidth: limits.maxBeamWidth, beamLength: limits.maxBeamLength };
+    for (const field of ['beamWidth', 'beamLength'] as const) {
+      if (o[field] === undefined) continue;
+      const v = integer(o[field], field, 0, 1 << 16);
+      if (v !== fixed[field])
+        throw invalidArgument(field, `must be ${fixed[field]} (or left out): this engine's beam shape was fixed when it was ` +
+          `built (${fixed.beamWidth} beams of ${fixed.beamLength} tokens)${field === 'beamWidth' && v === 0 ? '; plain decoding needs an engine built without a drafter' : ''}, got ${v}`, 'range');
+    }
+    return fixed;
+  }
+  if (!limits.hasDrafter) {
+    if (o.beamWidth !== undefined && integer(o.beamWidth, 'beamWidth', 0, 1 << 16) !== 0)
+      throw invalidArgument('beamWidth', 'must be 0: the engine was loaded without a drafter', 'range');
+    if (o.beamLength !== undefined) integer(o.beamLength, 'beamLength', 0, 1 << 16);
+    return { beamWidth: 0, beamLength: 0 };
+  }
+  const beamWidth = o.beamWidth === undefined ? Math.min(8, limits.maxBeamWidth) : integer(o.beamWidth, 'beamWidth', 0, limits.maxBeamWidth);
+  const beamLength = o.beamLength === undefined ? Math.min(5, limits.maxBeamLength) : integer(o.beamLength, 'beamLength', 2, limits.maxBeamLength);
+  return { beamWidth, beamLength };
+}
+
+export function resolveGenerateOptions(value: unknown): ResolvedGenerateOptions {
+  const o = options(value, 'options');
+  const maxTokens = o.maxTokens === undefined ? 256 : integer(o.maxTokens, 'maxTokens', 1, 2 ** 31 - 1);
+  let temperature = 0;
+  if (o.temperature !== undefined) {
+    if (typeof o.temperature !== 'number' || Number.isNaN(o.temperature))
+      throw invalidArgument('temperature', `must be a number, got ${describe(o.temperature)}`);
+    if (!Number.isFinite(o.temperature) || o.temperature < 0)
+      throw invalidArgument('temperature', `must be a finite number >= 0, got ${o.temperature}`, 'range');
+    temperature = o.temperature;
+  }
+  const topK = o.topK === undefined ? 0 : integer(o.topK, 'topK', 0, 2 ** 31 - 1);
+  let topP = 1;
+  if (o.topP !== undefined) {
+    if (typeof o.topP !== 'number' || Number.isNaN(o.topP))
+      throw invalidArgument('topP', `must be a number, got ${describe(o.topP)}`);
+    if (!(o.topP > 0 && o.topP <= 1)) throw invalidArgument('topP', `must be in (0, 1], got ${o.topP}`, 'range');
+    topP = o.topP;
+  }
+  const seed = o.seed === undefined ? 0 : integer(o.seed, 'seed', 0, Number.MAX_SAFE_INTEGER);
+  let stop: string[] = [];
+  if (o.stop !== undefined) {
+    const list = typeof o.stop === 'string' ? [o.stop] : o.stop;
+    if (!Array.isArray(list)) throw invalidArgument('stop', 'must be a string or an array of strings');
+    for (const [i, s] of list.entries()) {
+      if (typeof s !== 'string') throw invalidArgument(`stop[${i}]`, `must be a string, got ${describe(s)}`);
+      if (s.length === 0) throw invalidArgument(`stop[${i}]`, 'must not be empty', 'range');
+    }
+    stop = [...list] as string[];
+  }
+  if (o.signal !== undefined && !(o.signal instanceof AbortSignal))
+    throw invalidArgument('signal', 'must be an AbortSignal');
+  const acceptance = o.acceptance === undefined ? 'exact' : o.acceptance;
+  if (acceptance !== 'exact' && acceptance !== 'apple')
+    throw invalidArgument('acceptance', `must be 'exact' or 'apple', got ${describe(acceptance)}`, 'range');
+  return { maxTokens, temperature, topK, topP, seed, stop, signal: o.signal as AbortSignal | undefined, acceptance };
+}

@@ -1,0 +1,154 @@
+// loadEngine({ backend: 'tensorrt-llm', engineDir, tokenizer, ... }): the TypeScript half of the TensorRT-LLM
+// backend. It validates the options, reads the engine's config.json (vocabulary, max_seq_len, the ReDrafter beam
+// shape fixed at build time), loads the Hugging Face tokenizer, and produces the options object the addon's
+// executor.loadEngine takes for its "tensorrt-llm" backend (native/addon/trtllm_engine.cpp). Sessions, generate,
+// complete and stats are the shared executor layer's, exactly as for the CPU backend.
+import { existsSync, readdirSync } from 'node:fs';
+import { invalidArgument, ErrorCodes, type RedrafterError } from '../errors.js';
+import type { TrtLlmNativeOptions } from '../native.js';
+import { readTrtLlmEngineInfo, type TrtLlmEngineInfo } from './engine-config.js';
+import { HfTokenizer } from './hf-tokenizer.js';
+
+export type SchedulerPolicy = 'guaranteed-no-evict' | 'max-utilization';
+
+export interface TrtLlmEngineOptions {
+  backend: 'tensorrt-llm';
+  /** The directory trtllm-build wrote (config.json + rank*.engine). */
+  engineDir: string;
+  /** tokenizer.json, or a Hugging Face model directory holding it (and tokenizer_config.json). */
+  tokenizer: string;
+  /** Fraction of the GPU memory free after loading the engine that the KV cache takes (0, 1]; default 0.9. */
+  freeGpuMemoryFraction?: number;
+  /** Reuse KV-cache blocks of shared prefixes (multi-turn sessions resend their history); default true. */
+  enableBlockReuse?: boolean;
+  /** Upper bound on KV-cache tokens (the smaller of this and freeGpuMemoryFraction wins). */
+  maxTokensInKvCache?: number;
+  /** Host memory for offloaded KV blocks, in bytes (block reuse beyond GPU memory). */
+  hostCacheBytes?: number;
+  /** TensorRT-LLM's capacity scheduler policy; default 'guaranteed-no-evict'. */
+  schedulerPolicy?: SchedulerPolicy;
+  /** Requests batched per iteration (<= the engine's max_batch_size). */
+  maxBatchSize?: number;
+  /** Tokens per iteration (<= the engine's max_num_tokens). */
+  maxNumTokens?: number;
+  /** Queued requests beyond which enqueueing fails. */
+  maxQueueSize?: number;
+  /** Chunked prefill; default: TensorRT-LLM's. */
+  enableChunkedContext?: boolean;
+  /** Weight streaming: the fraction of weights kept on the GPU [0, 1]; default 1. */
+  gpuWeightsPercent?: number;
+}
+
+export interface PreparedTrtLlmEngine {
+  info: TrtLlmEngineInfo;
+  tokenizer: HfTokenizer;
+  /** Pass to native().executor.loadEngine(nativeOptions, onResponses). */
+  nativeOptions: TrtLlmNativeOptions;
+  /** What createSession must use: the engine's beam shape (TensorRT-LLM fixes it at build time). */
+  draft: { beamWidth: number; beamLength: number };
+}
+
+/** The options loadEngine takes for this backend. */
+export const trtLlmOptionKeys: ReadonlySet<string> = new Set<string>([
+  'backend', 'engineDir', 'tokenizer', 'freeGpuMemoryFraction', 'enableBlockReuse', 'maxTokensInKvCache', 'hostCacheBytes',
+  'schedulerPolicy', 'maxBatchSize', 'maxNumTokens', 'maxQueueSize', 'enableChunkedContext', 'gpuWeightsPercent',
+]);
+
+function positiveInt(o: Record<string, unknown>, key: string, max = 2 ** 31 - 1): number | undefined {
+  const v = o[key];
+  if (v === undefined) return undefined;
+  if (typeof v !== 'number' || !Number.isInteger(v)) throw invalidArgument(key, 'must be an integer', 'type');
+  if (v < 1 || v > max) throw invalidArgument(key, `must be in [1, ${max}]`, 'range');
+  return v;
+}
+
+function bool(o: Record<string, unknown>, key: string): boolean | undefined {
+  const v = o[key];
+  if (v === undefined) return undefined;
+  if (typeof v !== 'boolean') throw invalidArgument(key, 'must be a boolean', 'type');
+  return v;
+}
+
+function fraction(o: Record<string, unknown>, key: string, allowZero: boolean): number | undefined {
+  const v = o[key];
+  if (v === undefined) return undefined;
+  if (typeof v !== 'number' || !Number.isFinite(v)) throw invalidArgument(key, 'must be a number', 'type');
+  if (v > 1 || v < 0 || (!allowZero && v === 0)) throw invalidArgument(key, `must be in ${allowZero ? '[0' : '(0'}, 1]`, 'range');
+  return v;
+}
+
+/** Validates the options; reads the engine config and the tokenizer. */
+export async function prepareTrtLlmEngine(options: TrtLlmEngineOptions): Promise<PreparedTrtLlmEngine> {
+  const o = options as unknown as Record<string, unknown>;
+  for (const key of Object.keys(o)) {
+    if (!trtLlmOptionKeys.has(key)) throw invalidArgument(key, 'is not an option of the tensorrt-llm backend', 'type');
+  }
+  if (typeof o.engineDir !== 'string' || !o.engineDir) throw invalidArgument('engineDir', 'must be the directory trtllm-build wrote', 'type');
+  if (typeof o.tokenizer !== 'string' || !o.tokenizer) throw invalidArgument('tokenizer', 'must be a tokenizer.json path or a model directory', 'type');
+  const policy = o.schedulerPolicy;
+  if (policy !== undefined && policy !== 'guaranteed-no-evict' && policy !== 'max-utilization') {
+    throw invalidArgument('schedulerPolicy', "must be 'guaranteed-no-evict' or 'max-utilization'", 'range');
+  }
+  const nativeTuning = {
+    freeGpuMemoryFraction: fraction(o, 'freeGpuMemoryFraction', false),
+    enableBlockReuse: bool(o, 'enableBlockReuse'),
+    maxTokensInKvCache: positiveInt(o, 'maxTokensInKvCache'),
+    hostCacheBytes: positiveInt(o, 'hostCacheBytes', Number.MAX_SAFE_INTEGER),
+    schedulerPolicy: policy as SchedulerPolicy | undefined,
+    maxBatchSize: positiveInt(o, 'maxBatchSize'),
+    maxNumTokens: positiveInt(o, 'maxNumTokens'),
+    maxQueueSize: positiveInt(o, 'maxQueueSize'),
+    enableChunkedContext: bool(o, 'enableChunkedContext'),
+    gpuWeightsPercent: fraction(o, 'gpuWeightsPercent', true),
+  };
+
+  const info = await readTrtLlmEngineInfo(o.engineDir);
+  if (info.tpSize > 1) {
+    const worldSize = Number(process.env.OMPI_COMM_WORLD_SIZE ?? process.env.PMI_SIZE ?? 1);
+    if (worldSize !== info.tpSize) {
+      const e = new Error(`${info.engineDir}: the engine has tp_size ${info.tpSize}; TensorRT-LLM runs it as ${info.tpSize} ` +
+        `MPI ranks (start node with mpirun -n ${info.tpSize}); this process is ${worldSize} rank(s)`) as RedrafterError;
+      e.code = ErrorCodes.UNSUPPORTED;
+      throw e;
+    }
+  }
+  if (nativeTuning.maxBatchSize !== undefined && info.maxBatchSize !== undefined && nativeTuning.maxBatchSize > info.maxBatchSize) {
+    throw invalidArgument('maxBatchSize', `must be <= the engine's max_batch_size ${info.maxBatchSize}`, 'range');
+  }
+  const tokenizer = await HfTokenizer.load(o.tokenizer);
+  if (tokenizer.vocabSize > info.vocabSize) {
+    const e = new Error(`${tokenizer.path}: the tokenizer has ${tokenizer.vocabSize} tokens but the engine's vocab_size is ` +
+      `${info.vocabSize}; it is not this model's tokenizer`) as RedrafterError;
+    e.code = ErrorCodes.INVALID_MODEL;
+    throw e;
+  }
+  const draft = info.redrafter
+    ? { beamWidth: info.redrafter.numBeams, beamLength: info.redrafter.draftLenPerBeam + 1 }
+    : { beamWidth: 0, beamLength: 0 };
+  const nativeOptions: TrtLlmNativeOptions = {
+    backend: 'tensorrt-llm',
+    engineDir: info.engineDir,
+    vocabSize: info.vocabSize,
+    maxSeqLen: info.maxSeqLen,
+    redrafterNumBeams: draft.beamWidth,
+    redrafterBeamLength: draft.beamLength,
+  };
+  for (const [k, v] of Object.entries(nativeTuning)) if (v !== undefined) (nativeOptions as unknown as Record<string, unknown>)[k] = v;
+  return { info, tokenizer, nativeOptions, draft };
+}
+
+/** Whether an NVIDIA GPU is visible to this process (driver device nodes). */
+export function nvidiaGpuPresent(): boolean {
+  if (process.env.CUDA_VISIBLE_DEVICES === '' || process.env.CUDA_VISIBLE_DEVICES === '-1') return false;
+  try {
+    if (existsSync('/proc/driver/nvidia/gpus') && readdirSync('/proc/driver/nvidia/gpus').length > 0) return true;
+  } catch {
+    // fall through
+  }
+  return existsSync('/dev/nvidia0');
+}
+
+/** backend: 'auto' -> 'tensorrt-llm' when the addon was built with it and a GPU is present, else 'cpu'. */
+export function resolveAutoBackend(builtBackends: readonly string[], gpuPresent: () => boolean = nvidiaGpuPresent): 'tensorrt-llm' | 'cpu' {
+  return builtBackends.includes('tensorrt-llm') && gpuPresent() ? 'tensorrt-llm' : 'cpu';
+}

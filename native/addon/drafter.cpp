@@ -1,0 +1,242 @@
+// JS class Drafter: new Drafter(config, tensors, source, {threads}), config, source, tensors(), checkModel(model),
+// draft(embeddings, hidden, lastToken, {beamWidth, beamLength}) -> Promise<{beams, logProbs, scores}>.
+#include "addon/drafter.h"
+
+#include <cstring>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "addon/args.h"
+#include "addon/class_registry.h"
+#include "addon/errors.h"
+#include "addon/model.h"
+#include "addon/registry.h"
+#include "core/error.h"
+
+namespace redrafter::addon {
+
+namespace {
+
+constexpr const char* kClassName = "Drafter";
+
+cpu::DrafterConfig readConfig(Napi::Object o, const std::string& source) {
+  cpu::DrafterConfig c;
+  c.vocabSize = int32_t(intField(o, "vocabSize", 1, 1 << 22));
+  c.hiddenSize = int32_t(intField(o, "hiddenSize", 1, 1 << 16));
+  c.exitDim = int32_t(intField(o, "exitDim", 1, 1 << 16));
+  c.numDraftLayers = int32_t(intField(o, "numDraftLayers", 0, 64));
+  Napi::Value rnn = o.Get("rnn");
+  if (!rnn.IsBoolean()) fail(ErrorCode::InvalidArgument, "config.rnn must be a boolean");
+  c.rnn = rnn.As<Napi::Boolean>().Value();
+  cpu::validateDrafterConfig(c, source);
+  return c;
+}
+
+// The drafter's tensors from {name: Float32Array}: every tensor the config needs, of the right size, and no other.
+cpu::DrafterWeights readTensors(Napi::Object tensors, const cpu::DrafterConfig& config, const std::string& source) {
+  cpu::DrafterWeights w = cpu::DrafterWeights::zeros(config, source);
+  std::set<std::string> expected;
+  for (const auto& spec : w.specs) {
+    expected.insert(spec.name);
+    Napi::Value v = tensors.Get(spec.name);
+    if (v.IsUndefined())
+      fail(ErrorCode::InvalidModel, source + ": tensor " + spec.name + " is missing (the config " +
+                                        (config.hasInputProj() ? "has" : "has no") + " input_proj, rnn " +
+                                        (config.rnn ? "true" : "false") + ", num_draft_layers " +
+                                        std::to_string(config.numDraftLayers) + ")");
+    if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
+      fail(ErrorCode::InvalidArgument, "tensors[\"" + spec.name + "\"] must be a Float32Array");
+    auto a = v.As<Napi::Float32Array>();
+    if (int64_t(a.ElementLength()) != spec.elements())
+      fail(ErrorCode::InvalidModel, source + ": tensor " + spec.name + " has " + std::to_string(a.ElementLength()) +
+                                        " values, the config needs [" +
+                                        (spec.rank == 2 ? std::to_string(spec.rows) + ", " : std::string()) +
+                                        std::to_string(spec.cols) + "] = " + std::to_string(spec.elements()));
+    std::memcpy(w.data.data() + spec.offset, a.Data(), sizeof(float) * a.ElementLength());
+  }
+  Napi::Array names = tensors.GetPropertyNames();
+  for (uint32_t i = 0; i < names.Length(); i++) {
+    std::string name = names.Get(i).As<Napi::String>().Utf8Value();
+    if (!expected.count(name))
+      fail(ErrorCode::InvalidModel, source + ": unexpected tensor " + name + " for this config (exit_dim " +
+                                        std::to_string(config.exitDim) + ", hidden_size " +
+                                        std::to_string(config.hiddenSize) + ", num_draft_layers " +
+                                        std::to_string(config.numDraftLayers) + ", rnn " +
+                                        (config.rnn ? "true" : "false") + ")");
+  }
+  return w;
+}
+
+// Drafter.draft off the event loop.
+class DraftWorker : public PromiseWorker {
+ public:
+  DraftWorker(Napi::Env env, std::shared_ptr<const cpu::Drafter> drafter, std::shared_ptr<cpu::Transformer> model,
+              std::vector<float> table, std::vector<float> hidden, std::vector<int32_t> lastToken,
+              cpu::DraftOptions options)
+      : PromiseWorker(env),
+        drafter_(std::move(drafter)),
+        model_(std::move(model)),
+        table_(std::move(table)),
+        hidden_(std::move(hidden)),
+        last_(std::move(lastToken)),
+        options_(options) {}
+
+ protected:
+  void Run() override {
+    const auto& c = drafter_->config();
+    const int32_t batch = int32_t(last_.size());
+    const size_t rows = size_t(batch) * options_.width;
+    beams_.resize(rows * options_.length);
+    logProbs_.resize(rows * (options_.length - 1) * size_t(c.vocabSize));
+    scores_.resize(rows);
+    cpu::EmbeddingLookup embed;
+    std::shared_ptr<const cpu::ModelWeights> weights;
+    if (model_) {
+      // The Transformer holds the weights for its lifetime; alias them without copying.
+      weights = std::shared_ptr<const cpu::ModelWeights>(model_, &model_->weights());
+      embed = cpu::modelEmbeddings(weights);
+    } else {
+      embed = cpu::tableEmbeddings(table_.data(), c.vocabSize, c.hiddenSize);
+    }
+    drafter_->draft(hidden_.data(), last_.data(), batch, options_, embed, beams_.data(), logProbs_.data(),
+                    scores_.data());
+  }
+  Napi::Value Resolve(Napi::Env env) override {
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("beams", newTypedArray<int32_t>(env, beams_.size(), beams_.data()));
+    o.Set("logProbs", newTypedArray<float>(env, logProbs_.size(), logProbs_.data()));
+    o.Set("scores", newTypedArray<float>(env, scores_.size(), scores_.data()));
+    return o;
+  }
+
+ private:
+  std::shared_ptr<const cpu::Drafter> drafter_;
+  std::shared_ptr<cpu::Transformer> model_;
+  std::vector<float> table_, hidden_;
+  std::vector<int32_t> last_;
+  cpu::DraftOptions options_;
+  std::vector<int32_t> beams_;
+  std::vector<float> logProbs_, scores_;
+};
+
+}  // namespace
+
+Napi::Object drafterConfigObject(Napi::Env env, const cpu::DrafterConfig& c) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("vocabSize", c.vocabSize);
+  o.Set("hiddenSize", c.hiddenSize);
+  o.Set("exitDim", c.exitDim);
+  o.Set("numDraftLayers", c.numDraftLayers);
+  o.Set("rnn", c.rnn);
+  return o;
+}
+
+Napi::Object drafterTensorsObject(Napi::Env env, const cpu::DrafterWeights& weights) {
+  Napi::Object o = Napi::Object::New(env);
+  for (const auto& spec : weights.specs)
+    o.Set(spec.name, newTypedArray<float>(env, size_t(spec.elements()), weights.data.data() + spec.offset));
+  return o;
+}
+
+void Drafter::Init(Napi::Env env, Napi::Object exports) {
+  Napi::Function cls = DefineClass(env, kClassName,
+                                   {
+                                       InstanceAccessor<&Drafter::GetConfig>("config"),
+                                       InstanceAccessor<&Drafter::GetSource>("source"),
+                                       InstanceMethod<&Drafter::Tensors>("tensors"),
+                                       InstanceMethod<&Drafter::CheckModel>("checkModel"),
+                                       InstanceMethod<&Drafter::Draft>("draft"),
+                                   });
+  storeConstructor(env, kClassName, cls);
+  exports.Set(kClassName, cls);
+}
+
+Drafter::Drafter(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Drafter>(info) {
+  guarded(info.Env(), [&] {
+    if (!info.IsConstructCall()) fail(ErrorCode::InvalidArgument, "Drafter must be called with new");
+    if (info.Length() < 3 || !info[2].IsString()) fail(ErrorCode::InvalidArgument, "source must be a string");
+    const std::string source = info[2].As<Napi::String>().Utf8Value();
+    cpu::DrafterConfig config = readConfig(objectArg(info, 0, "config"), source);
+    cpu::DrafterWeights weights = readTensors(objectArg(info, 1, "tensors"), config, source);
+    int32_t threads = 1;
+    if (info.Length() >= 4 && !info[3].IsUndefined())
+      threads = int32_t(intFieldOr(objectArg(info, 3, "options"), "threads", 1, 1, 1024));
+    drafter_ = std::make_shared<const cpu::Drafter>(std::move(weights), source, threads);
+  });
+}
+
+std::shared_ptr<const cpu::Drafter> Drafter::drafterOf(Napi::Value value, const char* field) {
+  if (!value.IsObject() || !value.As<Napi::Object>().InstanceOf(constructorOf(value.Env(), kClassName)))
+    fail(ErrorCode::InvalidArgument, std::string(field) + " must be a Drafter");
+  return Drafter::Unwrap(value.As<Napi::Object>())->drafter_;
+}
+
+Napi::Value Drafter::GetConfig(const Napi::CallbackInfo& info) {
+  return drafterConfigObject(info.Env(), drafter_->config());
+}
+
+Napi::Value Drafter::GetSource(const Napi::CallbackInfo& info) {
+  return Napi::String::New(info.Env(), drafter_->source());
+}
+
+Napi::Value Drafter::Tensors(const Napi::CallbackInfo& info) {
+  return drafterTensorsObject(info.Env(), drafter_->weights());
+}
+
+Napi::Value Drafter::CheckModel(const Napi::CallbackInfo& info) {
+  return guarded(info.Env(), [&]() -> Napi::Value {
+    auto model = Model::engineOf(info.Length() ? info[0] : info.Env().Undefined(), "model");
+    drafter_->checkMatches(model->config(), model->weights().path);
+    return info.Env().Undefined();
+  });
+}
+
+Napi::Value Drafter::Draft(const Napi::CallbackInfo& info) {
+  return guarded(info.Env(), [&]() -> Napi::Value {
+    const auto& c = drafter_->config();
+    if (info.Length() < 4) fail(ErrorCode::InvalidArgument, "draft(embeddings, hidden, lastToken, options) needs 4 arguments");
+    std::shared_ptr<cpu::Transformer> model;
+    std::vector<float> table;
+    if (info[0].IsTypedArray()) {
+      auto t = typedArray<float>(info[0], "embeddings");
+      if (int64_t(t.length) != int64_t(c.vocabSize) * c.hiddenSize)
+        fail(ErrorCode::InvalidArgument, "embeddings must hold vocab_size * hidden_size = " +
+                                             std::to_string(int64_t(c.vocabSize) * c.hiddenSize) + " values, got " +
+                                             std::to_string(t.length));
+      table.assign(t.data, t.data + t.length);
+    } else {
+      model = Model::engineOf(info[0], "embeddings");
+      drafter_->checkMatches(model->config(), model->weights().path);
+    }
+    auto hidden = typedArray<float>(info[1], "hidden");
+    auto last = typedArray<int32_t>(info[2], "lastToken");
+    if (last.length < 1) fail(ErrorCode::InvalidArgument, "lastToken must hold at least one token");
+    if (hidden.length != last.length * size_t(c.hiddenSize))
+      fail(ErrorCode::InvalidArgument, "hidden must hold lastToken.length * hidden_size = " +
+                                           std::to_string(last.length * size_t(c.hiddenSize)) + " values, got " +
+                                           std::to_string(hidden.length));
+    Napi::Object o = objectArg(info, 3, "options");
+    cpu::DraftOptions options;
+    options.width = int32_t(intField(o, "beamWidth", 1, 1024));
+    options.length = int32_t(intField(o, "beamLength", 2, 256));
+    for (size_t i = 0; i < last.length; i++)
+      if (last.data[i] < 0 || last.data[i] >= c.vocabSize)
+        fail(ErrorCode::InvalidArgument, "lastToken[" + std::to_string(i) + "] = " + std::to_string(last.data[i]) +
+                                             " is outside the vocabulary [0, " + std::to_string(c.vocabSize) + ")");
+    auto* worker = new DraftWorker(info.Env(), drafter_, std::move(model), std::move(table),
+                                   std::vector<float>(hidden.data, hidden.data + hidden.length),
+                                   std::vector<int32_t>(last.data, last.data + last.length), options);
+    Napi::Promise promise = worker->Promise();
+    worker->Queue();
+    return promise;
+  });
+}
+
+namespace {
+void InitDrafter(Napi::Env env, Napi::Object exports) { Drafter::Init(env, exports); }
+}  // namespace
+
+}  // namespace redrafter::addon
+
+REDRAFTER_ADDON_PART(drafter, redrafter::addon::InitDrafter)

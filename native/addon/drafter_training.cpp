@@ -1,0 +1,479 @@
+// JS class DrafterTraining: trains a drafter for a loaded Model by self-distillation, off the event loop.
+//   new DrafterTraining(options) ; run(onProgress) -> Promise<{config, tensors, report}> ; stop()
+// and measureDrafterAcceptance(options) -> Promise<{rows, texts, tokens, dropped}>: the exact greedy acceptance
+// table of a Drafter on held-out greedy texts of its model.
+#include <napi.h>
+
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "addon/args.h"
+#include "addon/class_registry.h"
+#include "addon/drafter.h"
+#include "addon/errors.h"
+#include "addon/model.h"
+#include "addon/registry.h"
+#include "core/error.h"
+#include "cpu/drafter/acceptance.h"
+#include "cpu/drafter/held_out.h"
+#include "cpu/drafter/self_distillation.h"
+#include "cpu/tokenizer/tokenizer.h"
+
+namespace redrafter::addon {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double secondsSince(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+std::vector<std::string> stringArray(Napi::Object o, const char* key) {
+  std::vector<std::string> out;
+  Napi::Value v = o.Get(key);
+  if (v.IsUndefined() || v.IsNull()) return out;
+  if (!v.IsArray()) fail(ErrorCode::InvalidArgument, std::string(key) + " must be an array of strings");
+  Napi::Array a = v.As<Napi::Array>();
+  for (uint32_t i = 0; i < a.Length(); i++) {
+    if (!a.Get(i).IsString())
+      fail(ErrorCode::InvalidArgument, std::string(key) + "[" + std::to_string(i) + "] must be a string");
+    out.push_back(a.Get(i).As<Napi::String>().Utf8Value());
+  }
+  return out;
+}
+
+std::vector<int32_t> intArray(Napi::Object o, const char* key, int64_t min, int64_t max) {
+  std::vector<int32_t> out;
+  Napi::Value v = o.Get(key);
+  if (v.IsUndefined() || v.IsNull()) return out;
+  if (!v.IsArray()) fail(ErrorCode::InvalidArgument, std::string(key) + " must be an array of integers");
+  Napi::Array a = v.As<Napi::Array>();
+  for (uint32_t i = 0; i < a.Length(); i++) {
+    Napi::Value e = a.Get(i);
+    double d = e.IsNumber() ? e.As<Napi::Number>().DoubleValue() : NAN;
+    if (!std::isfinite(d) || std::floor(d) != d || d < double(min) || d > double(max))
+      fail(ErrorCode::InvalidArgument, std::string(key) + "[" + std::to_string(i) + "] must be an integer in [" +
+                                           std::to_string(min) + ", " + std::to_string(max) + "]");
+    out.push_back(int32_t(d));
+  }
+  return out;
+}
+
+// Text prompts -> token prompts (BOS first) with the tokenizer at `path`, which must match the model's vocabulary.
+std::vector<std::vector<int32_t>> encodePrompts(const std::string& path, const std::vector<std::string>& texts,
+                                                const cpu::ModelConfig& model, int32_t* bos) {
+  std::vector<std::vector<int32_t>> out;
+  if (path.empty() || texts.empty()) return out;
+  auto tok = cpu::Tokenizer::load(path);
+  if (tok->size() != model.vocabSize)
+    fail(ErrorCode::InvalidModel, path + ": tokenizer has " + std::to_string(tok->size()) +
+                                      " tokens, the model's vocabulary has " + std::to_string(model.vocabSize));
+  if (bos) *bos = tok->bos();
+  for (const auto& t : texts) out.push_back(tok->encode(t, true));
+  return out;
+}
+
+Napi::Object acceptanceObject(Napi::Env env, int32_t width, int32_t length, const cpu::AcceptanceStats& a) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("beamWidth", width);
+  o.Set("beamLength", length);
+  o.Set("tokensPerStep", a.tokensPerStep());
+  o.Set("steps", double(a.steps));
+  o.Set("tokens", double(a.tokens));
+  Napi::Array h = Napi::Array::New(env, a.histogram.size());
+  for (size_t i = 0; i < a.histogram.size(); i++) h.Set(uint32_t(i), double(a.histogram[i]));
+  o.Set("histogram", h);
+  return o;
+}
+
+Napi::Object lossObject(Napi::Env env, const cpu::DrafterLoss& l) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("loss", l.loss);
+  Napi::Array acc = Napi::Array::New(env, l.correct.size());
+  Napi::Array steps = Napi::Array::New(env, l.stepLoss.size());
+  for (size_t i = 0; i < l.correct.size(); i++) {
+    acc.Set(uint32_t(i), l.counted[i] ? double(l.correct[i]) / double(l.counted[i]) : 0.0);
+    steps.Set(uint32_t(i), l.stepLoss[i]);
+  }
+  o.Set("accuracy", acc);
+  o.Set("stepLoss", steps);
+  return o;
+}
+
+struct TrainingOptions {
+  std::string tokenizerPath;
+  std::vector<std::string> prompts, evalPrompts;
+  cpu::DrafterConfig config;
+  cpu::SelfDistillationOptions data;
+  cpu::TrainerOptions trainer;
+  double epochs = 1;
+  int64_t maxSteps = 0;  // 0 = from epochs
+  int32_t evalWidth = 8, evalLength = 5;
+  cpu::HeldOutOptions heldOut;
+};
+
+struct Progress {
+  std::string phase;  // "generate", "train", "evaluate"
+  double done = 0, total = 0;
+  double loss = 0, learningRate = 0, epoch = 0;
+  std::vector<double> accuracy;
+};
+
+Progress phaseProgress(const char* phase, double done, double total) {
+  Progress p;
+  p.phase = phase;
+  p.done = done;
+  p.total = total;
+  return p;
+}
+
+struct TrainingState {
+  std::atomic<bool> stop{false};
+  std::atomic<bool> running{false};
+};
+
+class TrainWorker : public PromiseWorker {
+ public:
+  TrainWorker(Napi::Env env, std::shared_ptr<cpu::Transformer> model, TrainingOptions options,
+              std::shared_ptr<TrainingState> state, Napi::Function onProgress)
+      : PromiseWorker(env), model_(std::move(model)), o_(std::move(options)), state_(std::move(state)) {
+    if (!onProgress.IsEmpty())
+      tsfn_ = Napi::ThreadSafeFunction::New(env, onProgress, "redrafter.drafterTraining", 0, 1);
+  }
+
+ protected:
+  void Run() override {
+    struct Release {
+      TrainWorker* w;
+      ~Release() {
+        if (w->tsfn_) w->tsfn_.Release();
+        w->state_->running = false;
+      }
+    } release{this};
+    const cpu::ModelConfig& mc = model_->config();
+    cpu::checkDrafterMatchesModel(o_.config, "drafter", mc, model_->weights().path);
+    int32_t bos = o_.data.bos;
+    o_.data.prompts = encodePrompts(o_.tokenizerPath, o_.prompts, mc, &bos);
+    o_.heldOut.prompts = encodePrompts(o_.tokenizerPath, o_.evalPrompts, mc, nullptr);
+    o_.data.bos = o_.heldOut.bos = bos;
+
+    // 1. The model writes its own training texts.
+    auto t0 = Clock::now();
+    auto lastReport = Clock::now() - std::chrono::seconds(1);
+    data_ = cpu::generateSelfDistillation(*model_, o_.data, [&](int64_t done, int64_t planned) {
+      if (secondsSince(lastReport) > 0.1 || done >= planned) {
+        lastReport = Clock::now();
+        report(phaseProgress("generate", double(done), double(planned)));
+      }
+      return !state_->stop.load();
+    });
+    generateSeconds_ = secondsSince(t0);
+    corpusTokens_ = int64_t(data_.corpus.tokens.size());
+    if (state_->stop) {
+      stopped_ = true;
+      return;  // nothing trained: no checkpoint
+    }
+
+    // 2. Train on it.
+    const int64_t V = mc.vocabSize, H = mc.dim;
+    std::vector<float> table(size_t(V * H));
+    for (int32_t t = 0; t < V; t++) cpu::embeddingRow(model_->weights(), t, table.data() + size_t(t) * H);
+    int64_t positions = 0;
+    for (int64_t s = 0; s < data_.corpus.sequences(); s++)
+      positions += std::max<int64_t>(0, data_.corpus.offsets[s + 1] - data_.corpus.offsets[s] - 2);
+    o_.trainer.steps = o_.maxSteps > 0 ? o_.maxSteps
+                                       : std::max<int64_t>(1, int64_t(std::ceil(o_.epochs * double(positions) /
+                                                                                double(o_.trainer.batchSize))));
+    t0 = Clock::now();
+    trainer_ = std::make_unique<cpu::DrafterTrainer>(cpu::initDrafterWeights(o_.config, o_.trainer.seed),
+                                                     std::move(table), &data_.corpus, o_.trainer);
+    for (int64_t i = 0; i < o_.trainer.steps; i++) {
+      if (state_->stop) {
+        stopped_ = true;
+        break;
+      }
+      cpu::TrainerStep s = trainer_->step();
+      last_ = s.loss;
+      if (secondsSince(lastReport) > 0.1 || s.step == o_.trainer.steps) {
+        lastReport = Clock::now();
+        Progress p = phaseProgress("train", double(s.step), double(o_.trainer.steps));
+        p.loss = s.loss.loss;
+        p.learningRate = s.learningRate;
+        p.epoch = double(s.epoch);
+        for (size_t k = 0; k < s.loss.correct.size(); k++)
+          p.accuracy.push_back(s.loss.counted[k] ? double(s.loss.correct[k]) / double(s.loss.counted[k]) : 0.0);
+        report(std::move(p));
+      }
+    }
+    trainSeconds_ = secondsSince(t0);
+    if (stopped_) return;  // a usable checkpoint, without the (slower) evaluation
+
+    // 3. Held-out evaluation: loss, per-step accuracy and the exact greedy acceptance.
+    report(phaseProgress("evaluate", 0, 1));
+    t0 = Clock::now();
+    heldOut_ = cpu::heldOutGreedyTexts(*model_, o_.heldOut, &data_);
+    if (heldOut_.corpus.sequences() > 0) {
+      heldOutLoss_ = trainer_->evaluate(heldOut_.corpus, 1 << 20);
+      cpu::Drafter drafter(trainer_->weights(), "drafter");
+      auto weights = std::shared_ptr<const cpu::ModelWeights>(model_, &model_->weights());
+      acceptance_ = cpu::measureGreedyAcceptance(drafter, cpu::modelEmbeddings(weights), heldOut_.corpus,
+                                                 heldOut_.promptLengths, {o_.evalWidth, o_.evalLength});
+    }
+    evalSeconds_ = secondsSince(t0);
+    report(phaseProgress("evaluate", 1, 1));
+  }
+
+  Napi::Value Resolve(Napi::Env env) override {
+    Napi::Object o = Napi::Object::New(env);
+    Napi::Object r = Napi::Object::New(env);
+    r.Set("stopped", stopped_);
+    r.Set("corpusTokens", double(corpusTokens_));
+    r.Set("corpusTexts", double(data_.corpus.sequences()));
+    r.Set("generateSeconds", generateSeconds_);
+    r.Set("trainSeconds", trainSeconds_);
+    r.Set("evalSeconds", evalSeconds_);
+    r.Set("steps", double(trainer_ ? trainer_->stepsDone() : 0));
+    r.Set("plannedSteps", double(o_.trainer.steps));
+    r.Set("batchSize", o_.trainer.batchSize);
+    r.Set("unroll", o_.trainer.unroll);
+    if (trainer_) r.Set("lastBatch", lossObject(env, last_));
+    if (heldOut_.corpus.sequences() > 0 && !stopped_) {
+      Napi::Object h = lossObject(env, heldOutLoss_);
+      h.Set("texts", double(heldOut_.corpus.sequences()));
+      h.Set("tokens", double(heldOut_.corpus.tokens.size()));
+      h.Set("droppedPrompts", double(heldOut_.dropped));
+      h.Set("acceptance", acceptanceObject(env, o_.evalWidth, o_.evalLength, acceptance_));
+      r.Set("heldOut", h);
+    }
+    o.Set("report", r);
+    if (trainer_) {
+      o.Set("config", drafterConfigObject(env, trainer_->weights().config));
+      o.Set("tensors", drafterTensorsObject(env, trainer_->weights()));
+    }
+    return o;
+  }
+
+ private:
+  void report(Progress p) {
+    if (!tsfn_) return;
+    auto* data = new Progress(std::move(p));
+    napi_status st = tsfn_.NonBlockingCall(data, [](Napi::Env env, Napi::Function fn, Progress* p) {
+      std::unique_ptr<Progress> owned(p);
+      if (env == nullptr || fn.IsEmpty()) return;
+      Napi::Object o = Napi::Object::New(env);
+      o.Set("phase", p->phase);
+      o.Set("done", p->done);
+      o.Set("total", p->total);
+      if (p->phase == "train") {
+        o.Set("loss", p->loss);
+        o.Set("learningRate", p->learningRate);
+        o.Set("epoch", p->epoch);
+        Napi::Array a = Napi::Array::New(env, p->accuracy.size());
+        for (size_t i = 0; i < p->accuracy.size(); i++) a.Set(uint32_t(i), p->accuracy[i]);
+        o.Set("accuracy", a);
+      }
+      fn.Call({o});
+    });
+    if (st != napi_ok) delete data;
+  }
+
+  std::shared_ptr<cpu::Transformer> model_;
+  TrainingOptions o_;
+  std::shared_ptr<TrainingState> state_;
+  Napi::ThreadSafeFunction tsfn_;
+  cpu::SelfDistillation data_;
+  std::unique_ptr<cpu::DrafterTrainer> trainer_;
+  cpu::DrafterLoss last_, heldOutLoss_;
+  cpu::HeldOutTexts heldOut_;
+  cpu::AcceptanceStats acceptance_;
+  bool stopped_ = false;
+  int64_t corpusTokens_ = 0;
+  double generateSeconds_ = 0, trainSeconds_ = 0, evalSeconds_ = 0;
+};
+
+class DrafterTraining : public Napi::ObjectWrap<DrafterTraining> {
+ public:
+  static void Init(Napi::Env env, Napi::Object exports) {
+    Napi::Function cls = DefineClass(env, "DrafterTraining",
+                                     {InstanceMethod<&DrafterTraining::Run>("run"),
+                                      InstanceMethod<&DrafterTraining::Stop>("stop")});
+    storeConstructor(env, "DrafterTraining", cls);
+    exports.Set("DrafterTraining", cls);
+  }
+
+  explicit DrafterTraining(const Napi::CallbackInfo& info) : Napi::ObjectWrap<DrafterTraining>(info) {
+    guarded(info.Env(), [&] {
+      Napi::Object o = objectArg(info, 0, "options");
+      model_ = Model::engineOf(o.Get("model"), "model");
+      const cpu::ModelConfig& mc = model_->config();
+      TrainingOptions& t = options_;
+      t.tokenizerPath = stringFieldOr(o, "tokenizer", "");
+      t.prompts = stringArray(o, "prompts");
+      t.evalPrompts = stringArray(o, "evalPrompts");
+      if (t.tokenizerPath.empty() && (!t.prompts.empty() || !t.evalPrompts.empty()))
+        fail(ErrorCode::InvalidArgument, "prompts and evalPrompts need a tokenizer");
+      t.config.vocabSize = mc.vocabSize;
+      t.config.hiddenSize = mc.dim;
+      t.config.exitDim = int32_t(intFieldOr(o, "exitDim", 2 * int64_t(mc.dim), 1, 1 << 16));
+      t.config.numDraftLayers = int32_t(intFieldOr(o, "numDraftLayers", 2, 0, 64));
+      t.config.rnn = boolFieldOr(o, "rnn", true);
+      const uint64_t seed = uint64_t(intFieldOr(o, "seed", 0, 0, int64_t(1) << 52));
+      const int32_t contextLength = mc.contextLength > 0 ? mc.contextLength : 1 << 20;
+      auto& d = t.data;
+      d.length = int32_t(intFieldOr(o, "sequenceLength", std::min(160, contextLength), 3, contextLength));
+      const int64_t tokens = intFieldOr(o, "tokens", 48000, 3, int64_t(1) << 40);
+      d.sequences = int32_t(std::max<int64_t>(1, (tokens + d.length - 1) / d.length));
+      d.greedyFraction = numberFieldOr(o, "greedyFraction", 0.75, 0, 1);
+      d.temperature = numberFieldOr(o, "temperature", 1.0, 0, 100);
+      d.minPrefix = 0;
+      d.maxPrefix = int32_t(intFieldOr(o, "maxPrefix", 12, 0, 1 << 16));
+      d.bos = int32_t(intFieldOr(o, "bos", 1, 0, mc.vocabSize - 1));
+      d.stopTokens = intArray(o, "stopTokens", 0, mc.vocabSize - 1);
+      d.seed = seed;
+      d.parallel = int32_t(intFieldOr(o, "parallel", 32, 1, 4096));
+      auto& tr = t.trainer;
+      t.evalWidth = int32_t(intFieldOr(o, "evalWidth", 8, 1, 1024));
+      t.evalLength = int32_t(intFieldOr(o, "evalLength", 5, 2, 64));
+      tr.unroll = int32_t(intFieldOr(o, "unroll", std::max(4, t.evalLength - 1), 1, 64));
+      tr.batchSize = int32_t(intFieldOr(o, "batchSize", 256, 1, 1 << 20));
+      tr.learningRate = numberFieldOr(o, "learningRate", 3e-3, 0, 10);
+      tr.weightDecay = numberFieldOr(o, "weightDecay", 0.01, 0, 10);
+      tr.warmupFraction = numberFieldOr(o, "warmupFraction", 0.03, 0, 1);
+      tr.seed = seed;
+      tr.threads = int32_t(intFieldOr(o, "threads", model_->threads(), 1, 1024));
+      t.epochs = numberFieldOr(o, "epochs", 4, 1e-6, 1e6);
+      t.maxSteps = intFieldOr(o, "steps", 0, 0, int64_t(1) << 40);
+      auto& h = t.heldOut;
+      h.sequences = int32_t(intFieldOr(o, "evalTexts", 32, 0, 1 << 20));
+      h.length = d.length;
+      h.prefix = int32_t(intFieldOr(o, "evalPrefix", 6, 0, 1 << 16));
+      h.seed = seed ^ 0xE7A1E7A1E7A1ULL;
+      h.bos = d.bos;
+      h.stopTokens = d.stopTokens;
+      h.parallel = d.parallel;
+      cpu::validateDrafterConfig(t.config, "drafter");
+      state_ = std::make_shared<TrainingState>();
+    });
+  }
+
+ private:
+  Napi::Value Run(const Napi::CallbackInfo& info) {
+    return guarded(info.Env(), [&]() -> Napi::Value {
+      if (state_->running.exchange(true)) fail(ErrorCode::InvalidArgument, "this training is already running");
+      Napi::Function onProgress;
+      if (info.Length() >= 1 && !info[0].IsUndefined()) {
+        if (!info[0].IsFunction()) {
+          state_->running = false;
+          fail(ErrorCode::InvalidArgument, "onProgress must be a function");
+        }
+        onProgress = info[0].As<Napi::Function>();
+      }
+      state_->stop = false;
+      auto* worker = new TrainWorker(info.Env(), model_, options_, state_, onProgress);
+      Napi::Promise promise = worker->Promise();
+      worker->Queue();
+      return promise;
+    });
+  }
+
+  Napi::Value Stop(const Napi::CallbackInfo& info) {
+    state_->stop = true;
+    return info.Env().Undefined();
+  }
+
+  std::shared_ptr<cpu::Transformer> model_;
+  TrainingOptions options_;
+  std::shared_ptr<TrainingState> state_;
+};
+
+class AcceptanceWorker : public PromiseWorker {
+ public:
+  AcceptanceWorker(Napi::Env env, std::shared_ptr<cpu::Transformer> model, std::shared_ptr<const cpu::Drafter> drafter,
+                   std::string tokenizer, std::vector<std::string> prompts, cpu::HeldOutOptions heldOut,
+                   std::vector<int32_t> widths, std::vector<int32_t> lengths)
+      : PromiseWorker(env),
+        model_(std::move(model)),
+        drafter_(std::move(drafter)),
+        tokenizer_(std::move(tokenizer)),
+        prompts_(std::move(prompts)),
+        heldOut_(std::move(heldOut)),
+        widths_(std::move(widths)),
+        lengths_(std::move(lengths)) {}
+
+ protected:
+  void Run() override {
+    drafter_->checkMatches(model_->config(), model_->weights().path);
+    heldOut_.prompts = encodePrompts(tokenizer_, prompts_, model_->config(), &heldOut_.bos);
+    texts_ = cpu::heldOutGreedyTexts(*model_, heldOut_, nullptr);
+    auto weights = std::shared_ptr<const cpu::ModelWeights>(model_, &model_->weights());
+    auto embed = cpu::modelEmbeddings(weights);
+    for (int32_t w : widths_)
+      for (int32_t l : lengths_)
+        rows_.push_back({w, l, cpu::measureGreedyAcceptance(*drafter_, embed, texts_.corpus, texts_.promptLengths, {w, l})});
+  }
+  Napi::Value Resolve(Napi::Env env) override {
+    Napi::Object o = Napi::Object::New(env);
+    Napi::Array rows = Napi::Array::New(env, rows_.size());
+    for (size_t i = 0; i < rows_.size(); i++) rows.Set(uint32_t(i), acceptanceObject(env, rows_[i].w, rows_[i].l, rows_[i].stats));
+    o.Set("rows", rows);
+    o.Set("texts", double(texts_.corpus.sequences()));
+    o.Set("tokens", double(texts_.corpus.tokens.size()));
+    return o;
+  }
+
+ private:
+  struct Row {
+    int32_t w, l;
+    cpu::AcceptanceStats stats;
+  };
+  std::shared_ptr<cpu::Transformer> model_;
+  std::shared_ptr<const cpu::Drafter> drafter_;
+  std::string tokenizer_;
+  std::vector<std::string> prompts_;
+  cpu::HeldOutOptions heldOut_;
+  std::vector<int32_t> widths_, lengths_;
+  cpu::HeldOutTexts texts_;
+  std::vector<Row> rows_;
+};
+
+// measureDrafterAcceptance({model, drafter, tokenizer?, prompts?, texts?, prefix?, length?, seed?, bos?, stopTokens?,
+//                           widths, lengths})
+Napi::Value MeasureDrafterAcceptance(const Napi::CallbackInfo& info) {
+  return guarded(info.Env(), [&]() -> Napi::Value {
+    Napi::Object o = objectArg(info, 0, "options");
+    auto model = Model::engineOf(o.Get("model"), "model");
+    auto drafter = Drafter::drafterOf(o.Get("drafter"), "drafter");
+    const cpu::ModelConfig& mc = model->config();
+    std::string tokenizer = stringFieldOr(o, "tokenizer", "");
+    std::vector<std::string> prompts = stringArray(o, "prompts");
+    if (tokenizer.empty() && !prompts.empty()) fail(ErrorCode::InvalidArgument, "prompts need a tokenizer");
+    cpu::HeldOutOptions h;
+    const int32_t contextLength = mc.contextLength > 0 ? mc.contextLength : 1 << 20;
+    h.length = int32_t(intFieldOr(o, "length", std::min(160, contextLength), 3, contextLength));
+    h.sequences = int32_t(intFieldOr(o, "texts", 32, 1, 1 << 20));
+    h.prefix = int32_t(intFieldOr(o, "prefix", 6, 0, 1 << 16));
+    h.seed = uint64_t(intFieldOr(o, "seed", 0, 0, int64_t(1) << 52)) ^ 0xE7A1E7A1E7A1ULL;
+    h.bos = int32_t(intFieldOr(o, "bos", 1, 0, mc.vocabSize - 1));
+    h.stopTokens = intArray(o, "stopTokens", 0, mc.vocabSize - 1);
+    std::vector<int32_t> widths = intArray(o, "widths", 1, 1024), lengths = intArray(o, "lengths", 2, 256);
+    if (widths.empty() || lengths.empty()) fail(ErrorCode::InvalidArgument, "widths and lengths must not be empty");
+    auto* worker = new AcceptanceWorker(info.Env(), model, drafter, tokenizer, prompts, h, widths, lengths);
+    Napi::Promise promise = worker->Promise();
+    worker->Queue();
+    return promise;
+  });
+}
+
+void InitDrafterTraining(Napi::Env env, Napi::Object exports) {
+  DrafterTraining::Init(env, exports);
+  exports.Set("measureDrafterAcceptance", Napi::Function::New(env, MeasureDrafterAcceptance, "measureDrafterAcceptance"));
+}
+
+}  // namespace
+
+}  // namespace redrafter::addon
+
+REDRAFTER_ADDON_PART(drafterTraining, redrafter::addon::InitDrafterTraining)

@@ -1,0 +1,288 @@
+// The Engine JS class, loadEngine's async worker, the dispose worker, and the response poller.
+#include "addon/engine.h"
+
+#include <chrono>
+#include <vector>
+
+#include "addon/args.h"
+#include "addon/class_registry.h"
+#include "addon/drafter.h"
+#include "addon/errors.h"
+#include "addon/registry.h"
+#include "addon/session.h"
+#include "cpu/executor/cpu_executor.h"
+
+namespace redrafter::addon {
+
+using executor::Response;
+
+// ---- backend registry -------------------------------------------------------------------------------
+
+namespace {
+std::map<std::string, ExecutorFactory>& backends() {
+  static std::map<std::string, ExecutorFactory> registered;
+  return registered;
+}
+}  // namespace
+
+void registerExecutorBackend(const char* name, ExecutorFactory factory) { backends()[name] = factory; }
+
+ExecutorFactory findExecutorBackend(const std::string& name) {
+  auto it = backends().find(name);
+  return it == backends().end() ? nullptr : it->second;
+}
+
+namespace {
+
+std::unique_ptr<executor::Executor> createCpu(const EngineOptions& o) {
+  require(!o.model.empty(), "model", "must be a path to a model file");
+  cpu::CpuExecutorOptions c;
+  c.model = o.model;
+  c.drafter = o.cpuDrafter;
+  c.threads = o.threads;
+  c.contextLength = o.contextLength;
+  c.maxActiveRequests = o.maxActiveRequests;
+  return cpu::createCpuExecutor(c);
+}
+
+}  // namespace
+
+REDRAFTER_EXECUTOR_BACKEND(cpu, "cpu", createCpu)
+
+// ---- responses -> JS ---------------------------------------------------------------------------------
+
+namespace {
+
+Napi::Object statsToJs(Napi::Env env, const executor::RequestStats& s) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("promptTokens", s.promptTokens);
+  o.Set("reusedTokens", s.reusedTokens);
+  o.Set("steps", s.steps);
+  o.Set("generatedTokens", s.generatedTokens);
+  Napi::Array h = Napi::Array::New(env, s.tokensPerStepHistogram.size());
+  for (size_t i = 0; i < s.tokensPerStepHistogram.size(); ++i) h.Set(uint32_t(i), s.tokensPerStepHistogram[i]);
+  o.Set("tokensPerStepHistogram", h);
+  o.Set("prefillSeconds", s.prefillSeconds);
+  o.Set("draftSeconds", s.draftSeconds);
+  o.Set("verifySeconds", s.verifySeconds);
+  o.Set("otherSeconds", s.otherSeconds);
+  o.Set("totalSeconds", s.totalSeconds);
+  o.Set("queueSeconds", s.queueSeconds);
+  return o;
+}
+
+Napi::Object responseToJs(Napi::Env env, const Response& r) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("requestId", double(r.requestId));
+  o.Set("tokens", newTypedArray<int32_t>(env, r.outputTokenIds.size(), r.outputTokenIds.data()));
+  o.Set("isFinal", r.isFinal);
+  o.Set("finishReason", executor::finishReasonName(r.finishReason));
+  if (r.finishReason == executor::FinishReason::Error) {
+    o.Set("errorCode", errorCodeName(r.errorCode));
+    o.Set("error", r.error);
+  }
+  o.Set("stats", statsToJs(env, r.stats));
+  return o;
+}
+
+}  // namespace
+
+// ---- Engine ------------------------------------------------------------------------------------------
+
+Napi::Function Engine::Define(Napi::Env env) {
+  Napi::Function f = DefineClass(env, "Engine",
+                                 {InstanceMethod("modelInfo", &Engine::ModelInfo),
+                                  InstanceMethod("createSession", &Engine::CreateSession),
+                                  InstanceMethod("dispose", &Engine::Dispose)});
+  storeConstructor(env, "Engine", f);
+  return f;
+}
+
+Engine::Engine(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Engine>(info) {}
+
+Engine::~Engine() { shutdownAndJoin(); }
+
+void Engine::attach(Napi::Env env, std::unique_ptr<executor::Executor> ex, Napi::Function onResponses) {
+  executor_ = std::move(ex);
+  tsfn_ = Napi::ThreadSafeFunction::New(env, onResponses, "redrafter responses", 0, 1);
+  tsfn_.Unref(env);  // referenced only while requests are in flight
+  poller_ = std::thread([this] { poll(); });
+}
+
+executor::Executor& Engine::executor() {
+  if (!executor_ || disposing_) fail(ErrorCode::Disposed, "the engine was disposed");
+  return *executor_;
+}
+
+void Engine::requestStarted(Napi::Env env) {
+  if (inFlight_++ == 0 && !referenced_) {
+    tsfn_.Ref(env);
+    referenced_ = true;
+  }
+}
+
+void Engine::requestEnded(Napi::Env env) {
+  if (inFlight_ > 0 && --inFlight_ == 0 && referenced_) {
+    tsfn_.Unref(env);
+    referenced_ = false;
+  }
+}
+
+// The poller thread: hands every batch of responses to JS without blocking the event loop.
+void Engine::poll() {
+  auto deliver = [this](std::vector<Response>* batch) {
+    auto status = tsfn_.NonBlockingCall(batch, [this](Napi::Env env, Napi::Function callback, std::vector<Response>* b) {
+      std::unique_ptr<std::vector<Response>> owned(b);
+      if (!env || !callback) return;
+      Napi::HandleScope scope(env);
+      Napi::Array array = Napi::Array::New(env, owned->size());
+      for (size_t i = 0; i < owned->size(); ++i) {
+        array.Set(uint32_t(i), responseToJs(env, (*owned)[i]));
+        if ((*owned)[i].isFinal) requestEnded(env);
+      }
+      try {
+        callback.Call({array});
+      } catch (const Napi::Error&) {
+        // the JS side never throws here; a bug there must not take the process down from a poller callback
+      }
+    });
+    if (status != napi_ok) delete batch;
+  };
+  for (;;) {
+    const bool last = stopPolling_.load();
+    std::vector<Response> got = executor_->awaitResponses(std::chrono::milliseconds(last ? 0 : 50));
+    if (!got.empty()) deliver(new std::vector<Response>(std::move(got)));
+    if (last) break;
+  }
+  tsfn_.Release();
+}
+
+void Engine::shutdownAndJoin() {
+  if (!executor_) return;
+  disposing_ = true;
+  executor_->shutdown();  // every final response is queued when this returns
+  stopPolling_ = true;
+  if (poller_.joinable() && poller_.get_id() != std::this_thread::get_id()) poller_.join();
+}
+
+Napi::Value Engine::ModelInfo(const Napi::CallbackInfo& info) {
+  return guarded(info.Env(), [&]() -> Napi::Value {
+    executor::ModelInfo m = executor().modelInfo();
+    Napi::Object o = Napi::Object::New(info.Env());
+    o.Set("vocabSize", m.vocabSize);
+    o.Set("contextLength", m.contextLength);
+    o.Set("maxBeamWidth", m.maxBeamWidth);
+    o.Set("maxBeamLength", m.maxBeamLength);
+    o.Set("backend", m.backend);
+    return o;
+  });
+}
+
+Napi::Value Engine::CreateSession(const Napi::CallbackInfo& info) {
+  return guarded(info.Env(), [&]() -> Napi::Value {
+    executor::SessionId id = executor().createSession();
+    return Session::create(info.Env(), Value(), id);
+  });
+}
+
+namespace {
+
+class DisposeWorker : public PromiseWorker {
+ public:
+  DisposeWorker(Napi::Env env, Engine* engine, Napi::Object keep)
+      : PromiseWorker(env), engine_(engine), keep_(Napi::Persistent(keep)) {}
+
+ protected:
+  void Run() override { engine_->shutdownAndJoin(); }
+  Napi::Value Resolve(Napi::Env env) override { return env.Undefined(); }
+
+ private:
+  Engine* engine_;
+  Napi::ObjectReference keep_;  // the Engine stays alive until its shutdown is done
+};
+
+}  // namespace
+
+Napi::Value Engine::Dispose(const Napi::CallbackInfo& info) {
+  auto* worker = new DisposeWorker(info.Env(), this, Value());
+  worker->Queue();
+  return worker->Promise();
+}
+
+// ---- loadEngine --------------------------------------------------------------------------------------
+
+namespace {
+
+class LoadEngineWorker : public PromiseWorker {
+ public:
+  LoadEngineWorker(Napi::Env env, EngineOptions options, ExecutorFactory factory, Napi::Function onResponses)
+      : PromiseWorker(env), options_(std::move(options)), factory_(factory),
+        onResponses_(Napi::Persistent(onResponses)) {}
+
+ protected:
+  void Run() override { executor_ = factory_(options_); }
+  Napi::Value Resolve(Napi::Env env) override {
+    Napi::Object object = constructorOf(env, "Engine").New({});
+    Engine::Unwrap(object)->attach(env, std::move(executor_), onResponses_.Value());
+    return object;
+  }
+
+ private:
+  EngineOptions options_;
+  ExecutorFactory factory_;
+  Napi::FunctionReference onResponses_;
+  std::unique_ptr<executor::Executor> executor_;
+};
+
+EngineOptions readEngineOptions(Napi::Object o) {
+  EngineOptions e;
+  e.backend = stringFieldOr(o, "backend", "cpu");
+  e.model = stringFieldOr(o, "model", "");
+  e.engineDir = stringFieldOr(o, "engineDir", "");
+  e.threads = int32_t(intFieldOr(o, "threads", 0, 0, 1024));
+  e.contextLength = int32_t(intFieldOr(o, "contextLength", 0, 0, 1 << 24));
+  e.maxActiveRequests = int32_t(intFieldOr(o, "maxActiveRequests", 8, 1, 1024));
+  Napi::Value drafter = o.Get("drafter");
+  if (!drafter.IsUndefined() && !drafter.IsNull()) e.cpuDrafter = Drafter::drafterOf(drafter, "drafter");
+  Napi::Array keys = o.GetPropertyNames();
+  for (uint32_t i = 0; i < keys.Length(); ++i) {
+    std::string k = keys.Get(i).As<Napi::String>().Utf8Value();
+    Napi::Value v = o.Get(k);
+    if (v.IsString()) e.strings[k] = v.As<Napi::String>().Utf8Value();
+    else if (v.IsNumber()) e.numbers[k] = v.As<Napi::Number>().DoubleValue();
+    else if (v.IsBoolean()) e.booleans[k] = v.As<Napi::Boolean>().Value();
+  }
+  return e;
+}
+
+// loadEngine(options, onResponses) -> Promise<Engine>
+Napi::Value LoadEngine(const Napi::CallbackInfo& info) {
+  return guarded(info.Env(), [&]() -> Napi::Value {
+    EngineOptions options = readEngineOptions(objectArg(info, 0, "options"));
+    if (info.Length() < 2 || !info[1].IsFunction())
+      fail(ErrorCode::InvalidArgument, "onResponses must be a function");
+    ExecutorFactory factory = findExecutorBackend(options.backend);
+    if (!factory) fail(ErrorCode::Unsupported, "backend '" + options.backend + "' is not built into this addon");
+    auto* worker = new LoadEngineWorker(info.Env(), std::move(options), factory, info[1].As<Napi::Function>());
+    worker->Queue();
+    return worker->Promise();
+  });
+}
+
+void InitExecutor(Napi::Env env, Napi::Object exports) {
+  Napi::Object ns = Napi::Object::New(env);
+  ns.Set("Engine", Engine::Define(env));
+  ns.Set("Session", Session::Define(env));
+  ns.Set("loadEngine", Napi::Function::New(env, LoadEngine, "loadEngine"));
+  Napi::Array names = Napi::Array::New(env);
+  uint32_t i = 0;
+  for (auto& [name, f] : backends()) names.Set(i++, name);
+  ns.Set("backends", names);
+  exports.Set("executor", ns);
+}
+
+}  // namespace
+
+}  // namespace redrafter::addon
+
+REDRAFTER_ADDON_PART(executor, redrafter::addon::InitExecutor)

@@ -1,0 +1,109 @@
+// The Session JS class: enqueue a request (its responses stream through the Engine's callback), cancel it,
+// release the session's KV cache.
+#include "addon/session.h"
+
+#include <cmath>
+
+#include "addon/args.h"
+#include "addon/class_registry.h"
+#include "addon/engine.h"
+#include "addon/errors.h"
+
+namespace redrafter::addon {
+
+Napi::Function Session::Define(Napi::Env env) {
+  Napi::Function f = DefineClass(env, "Session",
+                                 {InstanceMethod("enqueue", &Session::Enqueue),
+                                  InstanceMethod("cancel", &Session::Cancel),
+                                  InstanceMethod("release", &Session::Release)});
+  storeConstructor(env, "Session", f);
+  return f;
+}
+
+Napi::Object Session::create(Napi::Env env, Napi::Object engine, executor::SessionId id) {
+  Napi::Object object = constructorOf(env, "Session").New({});
+  Session* s = Session::Unwrap(object);
+  s->engineRef_ = Napi::Persistent(engine);
+  s->engine_ = Engine::Unwrap(engine);
+  s->id_ = id;
+  s->executor_ = s->engine_->sharedExecutor();
+  return object;
+}
+
+Session::Session(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Session>(info) {}
+
+Session::~Session() {
+  if (released_ || !executor_) return;
+  try {
+    if (!executor_->isShutdown()) executor_->releaseSession(id_);
+  } catch (...) {
+  }
+}
+
+namespace {
+
+std::vector<int32_t> int32Vector(Napi::Object o, const char* key) {
+  Napi::Value v = o.Get(key);
+  if (v.IsUndefined() || v.IsNull()) return {};
+  auto view = typedArray<int32_t>(v, key);
+  return std::vector<int32_t>(view.data, view.data + view.length);
+}
+
+executor::Request readRequest(Napi::Object o) {
+  executor::Request r;
+  r.inputTokenIds = int32Vector(o, "inputTokenIds");
+  r.maxTokens = int32_t(intField(o, "maxTokens", 1, INT32_MAX));
+  r.sampling.temperature = float(numberFieldOr(o, "temperature", 0, 0, 1e6));
+  r.sampling.topK = int32_t(intFieldOr(o, "topK", 0, 0, INT32_MAX));
+  r.sampling.topP = float(numberFieldOr(o, "topP", 1, 0, 1));
+  r.sampling.seed = uint64_t(intFieldOr(o, "seed", 0, 0, (int64_t(1) << 53)));
+  r.draft.beamWidth = int32_t(intFieldOr(o, "beamWidth", 0, 0, 1 << 16));
+  r.draft.beamLength = int32_t(intFieldOr(o, "beamLength", 0, 0, 1 << 16));
+  std::string acceptance = stringFieldOr(o, "acceptance", "exact");
+  if (acceptance == "apple") r.draft.acceptance = executor::Acceptance::Apple;
+  else if (acceptance != "exact") fail(ErrorCode::InvalidArgument, "acceptance must be 'exact' or 'apple'");
+  r.endIds = int32Vector(o, "endIds");
+  Napi::Value stops = o.Get("stopTokenSequences");
+  if (!stops.IsUndefined() && !stops.IsNull()) {
+    if (!stops.IsArray()) fail(ErrorCode::InvalidArgument, "stopTokenSequences must be an array of Int32Array");
+    Napi::Array a = stops.As<Napi::Array>();
+    for (uint32_t i = 0; i < a.Length(); ++i) {
+      auto view = typedArray<int32_t>(a.Get(i), "stopTokenSequences[]");
+      r.stopTokenSequences.emplace_back(view.data, view.data + view.length);
+    }
+  }
+  r.streaming = boolFieldOr(o, "streaming", true);
+  return r;
+}
+
+}  // namespace
+
+// enqueue(request) -> requestId
+Napi::Value Session::Enqueue(const Napi::CallbackInfo& info) {
+  return guarded(info.Env(), [&]() -> Napi::Value {
+    if (released_) fail(ErrorCode::Disposed, "the session was disposed");
+    executor::Request r = readRequest(objectArg(info, 0, "request"));
+    r.session = id_;
+    executor::RequestId id = engine_->executor().enqueueRequest(std::move(r));
+    engine_->requestStarted(info.Env());
+    return Napi::Number::New(info.Env(), double(id));
+  });
+}
+
+Napi::Value Session::Cancel(const Napi::CallbackInfo& info) {
+  return guarded(info.Env(), [&]() -> Napi::Value {
+    if (info.Length() < 1 || !info[0].IsNumber()) fail(ErrorCode::InvalidArgument, "requestId must be a number");
+    if (!engine_->disposed()) engine_->executor().cancelRequest(executor::RequestId(info[0].As<Napi::Number>().DoubleValue()));
+    return info.Env().Undefined();
+  });
+}
+
+Napi::Value Session::Release(const Napi::CallbackInfo& info) {
+  return guarded(info.Env(), [&]() -> Napi::Value {
+    if (!released_ && !engine_->disposed()) engine_->executor().releaseSession(id_);
+    released_ = true;
+    return info.Env().Undefined();
+  });
+}
+
+}  // namespace redrafter::addon

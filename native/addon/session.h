@@ -1,0 +1,32 @@
+// The Session JS class: one executor session (its KV cache lives in the backend) of an Engine.
+#pragma once
+#include <napi.h>
+
+#include <memory>
+
+#include "core/executor/executor.h"
+
+namespace redrafter::addon {
+
+class Engine;
+
+class Session : public Napi::ObjectWrap<Session> {
+ public:
+  static Napi::Function Define(Napi::Env env);
+  static Napi::Object create(Napi::Env env, Napi::Object engine, executor::SessionId id);
+  Session(const Napi::CallbackInfo& info);
+  ~Session() override;  // a session collected without release() frees its KV cache
+
+ private:
+  Napi::Value Enqueue(const Napi::CallbackInfo& info);
+  Napi::Value Cancel(const Napi::CallbackInfo& info);
+  Napi::Value Release(const Napi::CallbackInfo& info);
+
+  Napi::ObjectReference engineRef_;
+  Engine* engine_ = nullptr;
+  std::shared_ptr<executor::Executor> executor_;  // outlives the Engine object at teardown
+  executor::SessionId id_ = 0;
+  bool released_ = false;
+};
+
+}  // namespace redrafter::addon

@@ -1,0 +1,67 @@
+// Apple's recurrent drafter (apple/ml-recurrent-drafter modeling_drafter.Drafter) on the CPU: the recurrent state
+//   s_t = SiLU(rnn_w · E(token_{t-1}) + rnn_u · s_{t-1} + b_u)      (s_0 = 0; s_t = s_{t-1} + E(token_{t-1}) if !rnn)
+// the head  logits = lm_head(input_proj?(concat[h, s_t]))  with residual blocks x + SiLU(W x + b), then Apple's
+// max-subtract, top-50 warp and log-softmax (redrafter::appleProcessLogits), and the beam search that drafts
+// candidate continuations from the LLM's final hidden state h and its last token (beam_search_candidates).
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "cpu/drafter/drafter_weights.h"
+#include "cpu/model/weights.h"
+
+namespace redrafter::cpu {
+
+// E: writes the LLM's embedding rows of `count` tokens into out [count, hiddenSize].
+using EmbeddingLookup = std::function<void(const int32_t* tokens, int64_t count, float* out)>;
+
+// The embedding table of a loaded LLM (dequantised row by row with embeddingRow).
+EmbeddingLookup modelEmbeddings(std::shared_ptr<const ModelWeights> model);
+// A float32 table [vocab, hiddenSize] owned by the caller; tokens outside [0, vocab) throw InvalidArgument.
+EmbeddingLookup tableEmbeddings(const float* table, int32_t vocab, int32_t hiddenSize);
+
+struct DraftOptions {
+  int32_t width = 8;   // W: beams kept per sequence
+  int32_t length = 5;  // L: tokens per beam, the LLM's own token included (L-1 drafted), >= 2
+};
+
+class Drafter {
+ public:
+  // Validates the config and that `weights.data` holds exactly its tensors. `source` (the drafter directory) names
+  // it in errors. threads: workers used for the vocabulary projection of large drafters (1 = the caller only).
+  Drafter(DrafterWeights weights, std::string source, int32_t threads = 1);
+
+  const DrafterConfig& config() const { return weights_.config; }
+  const DrafterWeights& weights() const { return weights_; }
+  const std::string& source() const { return source_; }
+
+  // Throws InvalidModel naming both values when this drafter was not made for `model` (hidden size, vocabulary).
+  void checkMatches(const ModelConfig& model, const std::string& modelSource) const;
+
+  // Beam search for `batch` sequences at once (every beam of every sequence goes through one matrix product per
+  // step). hidden: [batch, hiddenSize] the LLM's final hidden state (after the final norm) at each sequence's last
+  // position; lastToken: [batch] the token the LLM produced from it.
+  // Outputs: beams [batch, W, L] (beams[b][w][0] == lastToken[b]), sorted by descending beam log-probability;
+  // logProbs [batch, W, L-1, vocab] (may be null): the drafter's processed log-probabilities behind each drafted
+  // token (Apple's log_p_token_in_beam); beamScores [batch, W] (may be null): each beam's total log-probability.
+  // Thread-safe (const; scratch is local). Throws InvalidArgument naming the field on bad sizes or tokens.
+  void draft(const float* hidden, const int32_t* lastToken, int32_t batch, const DraftOptions& options,
+             const EmbeddingLookup& embed, int32_t* beams, float* logProbs, float* beamScores = nullptr) const;
+
+  // The head on `rows` rows: input [rows, 2*hiddenSize] = concat[h, s] -> logits [rows, vocab] (raw, before
+  // Apple's processing). scratch is resized as needed.
+  void headLogits(const float* input, int64_t rows, float* logits, std::vector<float>& scratch) const;
+
+  // One recurrent update on `rows` rows: state [rows, hiddenSize] in place, from the embeddings emb [rows, H].
+  void updateState(const float* emb, int64_t rows, float* state, std::vector<float>& scratch) const;
+
+ private:
+  DrafterWeights weights_;
+  DrafterWeights::Views<const float> views_;
+  std::string source_;
+  int32_t threads_ = 1;
+};
+
+}  // namespace redrafter::cpu

@@ -1,0 +1,38 @@
+// The drafter's training objective (apple/ml-recurrent-drafter train/loss.drafter_loss with the unrolled forward of
+// train/model.ReDrafter.forward) with a hand-written backward pass.
+//
+// One example is a position t of a text the LLM produced: its final hidden state h_t and the K+1 tokens that follow,
+// x_{t+1} .. x_{t+K+1}. Unrolled step i (0-based, i < K) feeds the true token x_{t+1+i} into the recurrent state
+// (teacher forcing) and predicts x_{t+2+i} from the head on concat[h_t, s_{i+1}]:
+//   s_0 = 0,  s_{i+1} = SiLU(rnn_w · E(x_{t+1+i}) + rnn_u · s_i + b_u)   (s_{i+1} = s_i + E(x_{t+1+i}) without rnn)
+// loss = sum over steps i of the mean cross-entropy of the raw head logits over the examples whose label exists
+// (label < 0 marks "past the end of the text": ignored, like Apple's IGNORE_TOKEN_ID).
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "cpu/drafter/drafter_weights.h"
+
+namespace redrafter::cpu {
+
+struct DrafterBatch {
+  const float* hidden = nullptr;    // [rows, hiddenSize]: h_t per example
+  const int32_t* tokens = nullptr;  // [rows, K+1]: x_{t+1} .. x_{t+K+1}; entries < 0 are absent (ignored)
+  int64_t rows = 0;
+  int32_t unroll = 0;  // K = beam length - 1
+};
+
+struct DrafterLoss {
+  double loss = 0;                 // sum over steps of the mean cross-entropy
+  std::vector<double> stepLoss;    // [K] mean cross-entropy per step
+  std::vector<int64_t> correct;    // [K] examples whose top-1 prediction equals the label
+  std::vector<int64_t> counted;    // [K] examples with a label at this step
+};
+
+// Loss (and, when grad is non-null, its gradient with respect to weights.data, overwritten, same layout) of a batch.
+// embeddings: the LLM's embedding table [vocab, hiddenSize] in float32. The batch is cut into a fixed number of
+// chunks computed on up to `threads` threads and summed in chunk order: the result does not depend on `threads`.
+DrafterLoss drafterLossAndGradient(const DrafterWeights& weights, const float* embeddings, const DrafterBatch& batch,
+                                   float* grad, int32_t threads);
+
+}  // namespace redrafter::cpu

@@ -1,0 +1,314 @@
+#include "cpu/executor/cpu_backend.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <string>
+
+#include "core/build_tree.h"
+#include "core/kv_commit.h"
+#include "core/rng.h"
+#include "core/verify_greedy.h"
+#include "core/verify_sampling.h"
+
+namespace redrafter::cpu {
+
+using executor::ActiveRequest;
+using executor::FinishReason;
+using executor::Request;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+// The lowest index of the largest logit (the same rule for plain and drafted decoding).
+int32_t argmax(const float* logits, int vocab) {
+  int32_t best = 0;
+  for (int i = 1; i < vocab; ++i)
+    if (logits[i] > logits[best]) best = i;
+  return best;
+}
+
+}  // namespace
+
+struct CpuBackend::Session {
+  std::unique_ptr<KvCache> cache;
+  std::vector<int32_t> tokens;  // the tokens whose keys/values are in the cache, slot by slot
+};
+
+struct CpuBackend::RequestState {
+  Session* session = nullptr;
+  int32_t last = -1;          // the last emitted token: not yet in the cache
+  std::vector<float> hidden;  // [dim] the final hidden state at the last cached token
+  Rng rng;
+  bool greedy = true;
+  SamplingParams params;
+  int32_t width = 0, length = 0;
+  bool apple = false;
+  std::vector<float> probs;  // [vocab] scratch for plain sampling
+};
+
+CpuBackend::CpuBackend(std::shared_ptr<Transformer> model, std::shared_ptr<DraftSource> drafter,
+                       CpuBackendOptions options)
+    : model_(std::move(model)), drafter_(std::move(drafter)), options_(options) {
+  require(model_ != nullptr, "model", "is missing");
+  const ModelConfig& c = model_->config();
+  vocab_ = c.vocabSize;
+  dim_ = c.dim;
+  int32_t modelContext = c.contextLength > 0 ? c.contextLength : 2048;
+  require(options_.contextLength >= 0, "contextLength", "must be >= 0");
+  capacity_ = options_.contextLength > 0 ? std::min(options_.contextLength, modelContext) : modelContext;
+  require(options_.prefillChunk >= 1, "prefillChunk", "must be >= 1");
+}
+
+executor::ModelInfo CpuBackend::modelInfo() const {
+  executor::ModelInfo info;
+  info.vocabSize = vocab_;
+  info.contextLength = capacity_;
+  info.maxBeamWidth = drafter_ ? drafter_->maxBeamWidth() : 0;
+  info.maxBeamLength = drafter_ ? drafter_->maxBeamLength() : 0;
+  info.backend = "cpu";
+  return info;
+}
+
+void CpuBackend::validate(const Request& r) const {
+  const auto& s = r.sampling;
+  require(std::isfinite(s.temperature) && s.temperature >= 0, "temperature", "must be a finite number >= 0");
+  require(s.topK >= 0, "topK", "must be an integer >= 0 (0: off)");
+  require(std::isfinite(s.topP) && s.topP > 0 && s.topP <= 1, "topP", "must be in (0, 1]");
+  const auto& d = r.draft;
+  require(d.beamWidth >= 0, "beamWidth", "must be an integer >= 0");
+  if (d.beamWidth > 0) {
+    require(drafter_ != nullptr, "beamWidth", "must be 0 without a drafter");
+    require(d.beamWidth <= drafter_->maxBeamWidth(), "beamWidth",
+            "must be at most " + std::to_string(drafter_->maxBeamWidth()));
+    require(d.beamLength >= 2 && d.beamLength <= drafter_->maxBeamLength(), "beamLength",
+            "must be in [2, " + std::to_string(drafter_->maxBeamLength()) + "]");
+  }
+  for (int32_t t : r.endIds) require(t >= 0 && t < vocab_, "endIds", "holds a token id outside the vocabulary");
+  if (int64_t(r.inputTokenIds.size()) > capacity_)
+    fail(ErrorCode::ContextOverflow, "prompt has " + std::to_string(r.inputTokenIds.size()) +
+                                         " tokens, more than the context length " + std::to_string(capacity_));
+}
+
+CpuBackend::Session& CpuBackend::session(executor::SessionId id) {
+  auto& s = sessions_[id];
+  if (!s) s = std::make_unique<Session>();
+  if (!s->cache) s->cache = model_->createCache(capacity_);
+  return *s;
+}
+
+void CpuBackend::start(ActiveRequest& r) {
+  const Clock::time_point t0 = Clock::now();
+  const Request& q = r.request();
+  auto st = std::make_shared<RequestState>();
+  Session& s = session(q.session);
+  st->session = &s;
+  st->rng = Rng(q.sampling.seed);
+  st->greedy = q.sampling.temperature == 0;
+  st->params.temperature = st->greedy ? 1.0f : q.sampling.temperature;
+  st->params.topK = q.sampling.topK;
+  st->params.topP = q.sampling.topP;
+  st->width = drafter_ ? q.draft.beamWidth : 0;
+  st->length = st->width > 0 ? q.draft.beamLength : 1;
+  st->apple = q.draft.acceptance == executor::Acceptance::Apple;
+  r.state = st;
+
+  // Reuse the longest prefix of the prompt the session's cache already holds (at least one token is run).
+  const auto& input = q.inputTokenIds;
+  size_t common = 0;
+  while (common < input.size() && common < s.tokens.size() && s.tokens[common] == input[common]) ++common;
+  if (common == input.size()) --common;
+  s.cache->truncate(int32_t(common));
+  s.tokens.resize(common);
+  r.stats.reusedTokens = int32_t(common);
+
+  std::vector<float> logits(vocab_), hidden(dim_);  // [1, vocab], [1, dim]: the last prompt token's
+  const int32_t none = 0;
+  for (size_t i = common; i < input.size(); i += options_.prefillChunk) {
+    const int32_t n = int32_t(std::min<size_t>(options_.prefillChunk, input.size() - i));
+    const bool lastChunk = i + n == input.size();
+    const int32_t lastRow = n - 1;
+    model_->forward(*s.cache, input.data() + i, n, nullptr, nullptr, lastChunk ? &lastRow : &none,
+                    lastChunk ? 1 : 0, lastChunk ? logits.data() : nullptr, lastChunk ? hidden.data() : nullptr);
+    s.tokens.insert(s.tokens.end(), input.begin() + i, input.begin() + i + n);
+  }
+  int32_t first;
+  if (st->greedy) {
+    first = argmax(logits.data(), vocab_);
+  } else {
+    st->probs.resize(vocab_);
+    samplingDistribution(logits.data(), vocab_, st->params, st->probs.data());
+    first = sampleFrom(st->probs.data(), vocab_, st->rng);
+  }
+  st->last = first;
+  st->hidden = std::move(hidden);
+  r.stats.prefillSeconds = since(t0);
+  r.emit(&first, 1);
+}
+
+void CpuBackend::step(const std::vector<ActiveRequest*>& requests) {
+  // Per request: its tree (drafted, or just the root for a plain step) and the forward's outputs.
+  struct Work {
+    ActiveRequest* r;
+    RequestState* st;
+    int32_t width = 1, length = 1;
+    bool drafted = false;
+    Draft draft;
+    PackedTrees tree;
+    std::vector<int32_t> positions;  // [treeLength] cached length + positionOffsets
+    std::vector<float> logits;       // [treeLength, vocab]
+    std::vector<float> hidden;       // [treeLength, dim]
+  };
+  std::vector<Work> work;
+  work.reserve(requests.size());
+
+  for (ActiveRequest* r : requests) {
+    auto* st = static_cast<RequestState*>(r->state.get());
+    KvCache& cache = *st->session->cache;
+    const int32_t n = cache.length();
+    if (n >= capacity_) {  // the last token cannot be cached: the context is full
+      r->finish(FinishReason::Context);
+      continue;
+    }
+    Work w;
+    w.r = r;
+    w.st = st;
+    // Draft no further than the remaining tokens and the cache's free slots allow.
+    int32_t length = 1;
+    if (st->width > 0) {
+      length = std::min(st->length, r->remainingTokens());
+      length = std::min(length, 1 + (capacity_ - n - 1) / st->width);
+    }
+    if (length >= 2) {
+      w.drafted = true;
+      w.width = st->width;
+      w.length = length;
+    }
+    work.push_back(std::move(w));
+  }
+  if (work.empty()) return;
+
+  // Drafting: the requests that share a beam shape go through one batched beam search.
+  for (size_t i = 0; i < work.size(); ++i) {
+    Work& head = work[i];
+    if (!head.drafted || !head.draft.beams.empty()) continue;
+    const bool logProbs = head.st->apple && !head.st->greedy;
+    std::vector<size_t> group;  // work indices with this shape
+    for (size_t j = i; j < work.size(); ++j) {
+      const Work& w = work[j];
+      if (w.drafted && w.draft.beams.empty() && w.width == head.width && w.length == head.length &&
+          (w.st->apple && !w.st->greedy) == logProbs)
+        group.push_back(j);
+    }
+    std::vector<float> hidden(group.size() * size_t(dim_));  // [group, dim]
+    std::vector<int32_t> last(group.size());                 // [group]
+    for (size_t g = 0; g < group.size(); ++g) {
+      std::copy_n(work[group[g]].st->hidden.data(), dim_, hidden.data() + g * dim_);
+      last[g] = work[group[g]].st->last;
+    }
+    const Clock::time_point t0 = Clock::now();
+    std::vector<Draft> drafts = drafter_->draftBatch(hidden.data(), last.data(), int32_t(group.size()), dim_,
+                                                     head.width, head.length, logProbs);
+    const double seconds = since(t0);
+    for (size_t g = 0; g < group.size(); ++g) {
+      Work& w = work[group[g]];
+      w.draft = std::move(drafts[g]);
+      w.r->stats.draftSeconds += seconds;
+    }
+  }
+
+  for (Work& w : work) {
+    RequestState* st = w.st;
+    const int32_t n = st->session->cache->length();
+    const Clock::time_point t1 = Clock::now();
+    if (w.drafted) {
+      w.tree = buildTree(w.draft.beams.data(), 1, w.width, w.length);  // [1, W, L] -> packed
+    } else {
+      // A plain autoregressive step: the tree is the root alone.
+      w.tree.batch = 1, w.tree.width = 1, w.tree.length = 1, w.tree.maxLength = 1;
+      w.tree.lengths = {1};
+      w.tree.tokens = {st->last};
+      w.tree.beamTokenIndex = {0};
+      w.tree.positionOffsets = {0};
+      w.tree.parents = {-1};
+      w.tree.unpacker = {0};
+      w.tree.mask = {1};
+      w.draft.beams = {st->last};
+    }
+    const int32_t treeLength = w.tree.lengths[0];
+    w.positions.resize(treeLength);
+    for (int32_t i = 0; i < treeLength; ++i) w.positions[i] = n + w.tree.positionOffsets[i];
+    w.logits.resize(size_t(treeLength) * vocab_);
+    w.hidden.resize(size_t(treeLength) * dim_);
+    w.r->stats.otherSeconds += since(t1);
+  }
+
+  // One forward verifies every request's tree.
+  std::vector<ForwardRequest> batch(work.size());
+  for (size_t i = 0; i < work.size(); ++i) {
+    Work& w = work[i];
+    ForwardRequest& f = batch[i];
+    f.cache = w.st->session->cache.get();
+    f.tokens = w.tree.tokens.data();
+    f.positions = w.positions.data();
+    f.mask = w.tree.mask.data();  // [treeLength, treeLength] (batch 1: maxLength == treeLength)
+    f.tokenCount = w.tree.lengths[0];
+    f.logits = w.logits.data();
+    f.hidden = w.hidden.data();
+  }
+  const Clock::time_point tForward = Clock::now();
+  model_->forwardBatch(batch.data(), batch.size());
+  const double forwardSeconds = since(tForward);
+
+  for (Work& w : work) {
+    ActiveRequest& r = *w.r;
+    RequestState& st = *w.st;
+    KvCache& cache = *st.session->cache;
+    const int32_t n = cache.length() - w.tree.lengths[0];  // the cached length before the forward
+    const int32_t treeLength = w.tree.lengths[0];
+    const Clock::time_point tVerify = Clock::now();
+    Verification v;
+    if (st.greedy) {
+      std::vector<int32_t> best(treeLength);  // [treeLength] the LLM's argmax at each packed position
+      for (int32_t i = 0; i < treeLength; ++i) best[i] = argmax(w.logits.data() + size_t(i) * vocab_, vocab_);
+      v = verifyGreedy(w.draft.beams.data(), w.width, w.length, w.tree.unpacker.data(), best.data());
+    } else if (!w.drafted) {
+      st.probs.resize(vocab_);
+      samplingDistribution(w.logits.data(), vocab_, st.params, st.probs.data());
+      v.nextToken = sampleFrom(st.probs.data(), vocab_, st.rng);
+      v.acceptedPacked = {0};
+    } else if (st.apple) {
+      v = verifySamplingApple(w.tree, 0, w.draft.beams.data(), w.logits.data(), w.draft.logProbs.data(), vocab_,
+                              st.params, st.rng);
+    } else {
+      v = verifySamplingExact(w.tree, 0, w.draft.beams.data(), w.logits.data(), vocab_, st.params, st.rng);
+    }
+    r.stats.verifySeconds += forwardSeconds + since(tVerify);
+
+    // Keep the accepted path's keys/values right after the prefix; drop the rest of the tree.
+    const Clock::time_point tCommit = Clock::now();
+    if (v.acceptedPacked.empty()) v.acceptedPacked = {0};
+    CommitPlan plan = kvCommitPlan(n, v.acceptedPacked.data(), int32_t(v.acceptedPacked.size()));
+    cache.commit(plan);
+    for (int32_t p : v.acceptedPacked) st.session->tokens.push_back(w.tree.tokens[p]);
+    const int32_t lastPacked = v.acceptedPacked.back();
+    std::copy_n(w.hidden.data() + size_t(lastPacked) * dim_, dim_, st.hidden.data());
+    st.last = v.nextToken;
+
+    std::vector<int32_t> out(v.acceptedTokens);
+    out.push_back(v.nextToken);
+    r.recordStep(int(out.size()));
+    r.emit(out.data(), int(out.size()));
+    r.stats.otherSeconds += since(tCommit);
+  }
+}
+
+CpuBackend::~CpuBackend() = default;
+
+void CpuBackend::end(ActiveRequest& r) { r.state.reset(); }
+
+void CpuBackend::releaseSession(executor::SessionId id) { sessions_.erase(id); }
+
+}  // namespace redrafter::cpu

@@ -1,0 +1,26 @@
+#include "cpu/executor/cpu_executor.h"
+
+#include "core/executor/step_executor.h"
+#include "cpu/executor/cpu_backend.h"
+#include "cpu/executor/drafter_source.h"
+#include "cpu/model/weights.h"
+
+namespace redrafter::cpu {
+
+std::unique_ptr<executor::Executor> createCpuExecutor(const CpuExecutorOptions& options) {
+  require(options.threads >= 0, "threads", "must be an integer >= 0");
+  require(options.maxActiveRequests >= 1, "maxActiveRequests", "must be an integer >= 1");
+  std::shared_ptr<const ModelWeights> weights = loadModelWeights(options.model);
+  TransformerOptions to;
+  to.threads = options.threads;
+  auto model = std::make_shared<Transformer>(weights, to);
+  std::shared_ptr<DraftSource> drafter;
+  if (options.drafter) drafter = makeDrafterSource(options.drafter, weights);
+  CpuBackendOptions bo;
+  bo.contextLength = options.contextLength;
+  executor::StepExecutorOptions eo;
+  eo.maxActiveRequests = options.maxActiveRequests;
+  return std::make_unique<executor::StepExecutor>(std::make_unique<CpuBackend>(model, drafter, bo), eo);
+}
+
+}  // namespace redrafter::cpu

@@ -1,0 +1,28 @@
+// The KV-cache views shared by the tree-attention and commit launchers. Element type: fp16 or bf16.
+#pragma once
+#include <cstdint>
+
+namespace redrafter::cuda {
+
+enum class DType : int { kHalf = 0, kBFloat16 = 1 };
+
+enum class KvLayout : int {
+  kContiguous = 0,  // k, v: [layers, batch, kvHeads, capacity, headDim]
+  kPaged = 1,       // k, v: block pools [layers, numBlocks, kvHeads, blockSize, headDim]; blockTable [batch, maxBlocks]
+};
+
+struct KvCacheView {
+  KvLayout layout = KvLayout::kContiguous;
+  void* k = nullptr;
+  void* v = nullptr;
+  int kvHeads = 0;
+  int headDim = 0;
+  int64_t layerStride = 0;      // elements between layers (0 with one layer)
+  int capacity = 0;             // contiguous: slots per sequence and head
+  const int32_t* blockTable = nullptr;  // paged: [batch, maxBlocksPerSeq] pool block of each logical block
+  int maxBlocksPerSeq = 0;      // paged
+  int blockSize = 0;            // paged: slots per block
+  int numBlocks = 0;            // paged: blocks in each layer's pool
+};
+
+}  // namespace redrafter::cuda

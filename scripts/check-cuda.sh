@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Compiles every CUDA source in native/cuda with the installed nvcc for sm_80 and sm_90, warnings as errors
+# (nvcc's and the host compiler's). No GPU needed. CI runs it where nvcc exists (.ci/run).
+# Usage: scripts/check-cuda.sh            (NVCC=/path/to/nvcc and JOBS=N to override)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+NVCC=${NVCC:-$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)}
+JOBS=${JOBS:-2}
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+base=(-std=c++17 -O3 -Inative -Inative/cuda -Werror all-warnings -Xcompiler -Wall,-Wextra,-Wno-unused-parameter,-Werror)
+flags=("${base[@]}" -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90)
+echo "check-cuda: $("$NVCC" --version | tail -1)"
+start=$(date +%s)
+status=0
+# the kernels for both architectures; the GPU check's driver (host code + one small kernel) for sm_90 only
+printf '%s\n' native/cuda/*.cu | grep -v gpu_check | xargs -P "$JOBS" -I{} sh -c \
+  '"$0" "$@" -c {} -o "'"$out"'/$(basename {}).o" && echo "  ok {} (sm_80, sm_90)"' "$NVCC" "${flags[@]}" || status=$?
+"$NVCC" "${base[@]}" -gencode arch=compute_90,code=sm_90 -c native/cuda/gpu_check.cu -o "$out/gpu_check.o" \
+  && echo "  ok native/cuda/gpu_check.cu (sm_90)" || status=1
+# the headers the launchers expose must compile as plain C++ (no nvcc) too
+CUDA_INC=${CUDA_INC:-$(ls -d "$(dirname "$(readlink -f "$NVCC")")/../include" /usr/local/cuda/include /usr/local/cuda-*/include 2>/dev/null | while read -r d; do [ -f "$d/cuda_runtime_api.h" ] && echo "$d" && break; done)}
+for h in native/cuda/*.h; do
+  echo "#include \"$h\"" | g++ -std=c++17 -Wall -Wextra -Werror -I. -Inative -I"$CUDA_INC" \
+    -x c++ -fsyntax-only - || { echo "  FAIL $h (plain C++)"; status=1; }
+done
+echo "check-cuda: $([ $status = 0 ] && echo passed || echo FAILED) in $(( $(date +%s) - start )) s"
+exit $status

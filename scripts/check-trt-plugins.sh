@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Compiles the TensorRT plugins (plugins/*.cpp) against one or more TensorRT public include/ folders, with
+# warnings as errors: no TensorRT installation or GPU needed. The headers are never committed: take them from
+# the NVIDIA/TensorRT repository into a temporary folder, e.g.
+#   git --git-dir=<TensorRT clone>/.git archive v10.16 include | tar -x -C /tmp/trt-10
+#   git --git-dir=<TensorRT clone>/.git archive v11.1 include | tar -x -C /tmp/trt-11
+#   TENSORRT_INCLUDE="/tmp/trt-10/include /tmp/trt-11/include" scripts/check-trt-plugins.sh
+# or let the script do that: TENSORRT_GIT=<TensorRT clone or bare git dir> TENSORRT_TAGS="v10.16 v11.1" scripts/check-trt-plugins.sh
+# With LINK=1 it also builds libredrafter_trt_plugins.so (with nvcc's objects of native/cuda) against the first
+# include folder and checks that it exports getCreators.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+NVCC=${NVCC:-$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)}
+CUDA_INC=${CUDA_INC:-$(ls -d "$(dirname "$(readlink -f "$NVCC")")/../include" /usr/local/cuda/include /usr/local/cuda-*/include 2>/dev/null | while read -r d; do [ -f "$d/cuda_runtime_api.h" ] && echo "$d" && break; done)}
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+includes=(${TENSORRT_INCLUDE:-})
+if [ -n "${TENSORRT_GIT:-}" ]; then
+  for tag in ${TENSORRT_TAGS:-}; do
+    mkdir -p "$tmp/$tag"
+    git --git-dir="$TENSORRT_GIT" archive "$tag" include | tar -x -C "$tmp/$tag"
+    includes+=("$tmp/$tag/include")
+  done
+fi
+[ ${#includes[@]} -gt 0 ] || { echo "check-trt-plugins: set TENSORRT_INCLUDE (or TENSORRT_GIT and TENSORRT_TAGS)" >&2; exit 2; }
+status=0
+for inc in "${includes[@]}"; do
+  ver=$(awk '/define (TRT_(MAJOR|MINOR|PATCH)_ENTERPRISE|NV_TENSORRT_(MAJOR|MINOR|PATCH)) [0-9]/{printf "%s%s", sep, $3; sep="."}' "$inc/NvInferVersion.h" 2>/dev/null || true)
+  for f in plugins/*.cpp; do
+    if g++ -std=c++17 -Wall -Wextra -Werror -Wno-unused-parameter -fsyntax-only -Iplugins -Inative \
+         -isystem "$inc" -isystem "$CUDA_INC" "$f"; then
+      echo "  ok   TensorRT ${ver:-?} ($inc): $f"
+    else
+      echo "  FAIL TensorRT ${ver:-?} ($inc): $f"; status=1
+    fi
+  done
+done
+if [ "${LINK:-0}" = 1 ] && [ $status = 0 ]; then
+  objs=()
+  for f in native/cuda/{beam_search,build_tree,tree_attention,accept_commit}.cu; do
+    "$NVCC" -std=c++17 -O3 -Xcompiler -fPIC -Inative -gencode arch=compute_90,code=sm_90 -c "$f" -o "$tmp/$(basename "$f").o"
+    objs+=("$tmp/$(basename "$f").o")
+  done
+  for f in plugins/*.cpp; do
+    g++ -std=c++17 -O2 -fPIC -fvisibility=hidden -Wall -Wextra -Werror -Wno-unused-parameter -Iplugins -Inative \
+      -isystem "${includes[0]}" -isystem "$CUDA_INC" -c "$f" -o "$tmp/$(basename "$f").o"
+    objs+=("$tmp/$(basename "$f").o")
+  done
+  g++ -shared -o "$tmp/libredrafter_trt_plugins.so" "${objs[@]}" -L"$CUDA_INC/../lib64" -lcudart -Wl,--no-undefined
+  nm -D --defined-only "$tmp/libredrafter_trt_plugins.so" | grep -q ' T getCreators$' && echo "  ok   libredrafter_trt_plugins.so links and exports getCreators" || { echo "  FAIL getCreators not exported"; status=1; }
+fi
+echo "check-trt-plugins: $([ $status = 0 ] && echo passed || echo FAILED)"
+exit $status

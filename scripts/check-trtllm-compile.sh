@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# Compiles the TensorRT-LLM backend's translation units against a TensorRT-LLM include tree, without a GPU, a
+# TensorRT-LLM install or its libraries (nothing is linked). See docs/tensorrt-llm.md for how the header folder is
+# made (it is never committed).
+#
+#   scripts/check-trtllm-compile.sh HEADER_DIR [--cmake]
+#
+# HEADER_DIR holds
+#   trtllm/      TensorRT-LLM's cpp/include (tensorrt_llm/executor/executor.h, tensorrt_llm/plugins/api/...)
+#   tensorrt/    TensorRT's include (NvInferRuntime.h, ...)
+# CUDA runtime headers come from $CUDA_HOME/include (default /usr/local/cuda).
+#
+# Checks, each must pass:
+#   1. native/trtllm/*.cpp compile (-c) with _GLIBCXX_USE_CXX11_ABI=0 and =1 (TensorRT-LLM ships both);
+#   2. native/addon/trtllm_engine.cpp compiles with REDRAFTER_HAVE_TRTLLM defined (the addon glue);
+#   3. every TensorRT-LLM symbol the backend needs is listed (nm -C -u), for comparison with the libraries' exports;
+#   4. with --cmake: the CMake wiring (cmake/TrtLlm.cmake -> native/trtllm/CMakeLists.txt, ABI detection,
+#      REDRAFTER_HAVE_TRTLLM) configures and builds the backend's objects in a scratch build folder, with empty
+#      placeholder .so files standing in for libtensorrt_llm / libnvinfer_plugin_tensorrt_llm at configure time only.
+set -euo pipefail
+
+if [[ $# -lt 1 || ! -d "$1" ]]; then
+  echo "usage: $0 HEADER_DIR [--cmake]   (HEADER_DIR/trtllm = TensorRT-LLM cpp/include, HEADER_DIR/tensorrt = TensorRT include)" >&2
+  exit 2
+fi
+HEADERS=$(cd "$1" && pwd)
+WITH_CMAKE=${2:-}
+REPO=$(cd "$(dirname "$0")/.." && pwd)
+CUDA_HOME=${CUDA_HOME:-/usr/local/cuda}
+CXX=${CXX:-g++}
+NODE_INC=$(cd "$REPO" && node -p "require('node-api-headers').include_dir" 2>/dev/null || true)
+ADDON_INC=$(cd "$REPO" && node -p "require('node-addon-api').include_dir" 2>/dev/null || true)
+
+for f in "$HEADERS/trtllm/tensorrt_llm/executor/executor.h" "$HEADERS/trtllm/tensorrt_llm/plugins/api/tllmPlugin.h" \
+         "$HEADERS/tensorrt/NvInferRuntime.h" "$CUDA_HOME/include/cuda_fp16.h"; do
+  [[ -f "$f" ]] || { echo "missing $f" >&2; exit 2; }
+done
+
+OUT=$(mktemp -d)
+trap 'rm -rf "$OUT"' EXIT
+COMMON=(-std=c++17 -Wall -Wextra -Wno-unused-parameter -Werror -I"$REPO/native"
+        -isystem "$HEADERS/trtllm" -isystem "$HEADERS/tensorrt" -isystem "$CUDA_HOME/include")
+
+echo "== 1. native/trtllm against $HEADERS ($($CXX --version | head -1))"
+for abi in 0 1; do
+  for src in "$REPO"/native/trtllm/*.cpp; do
+    $CXX "${COMMON[@]}" -D_GLIBCXX_USE_CXX11_ABI=$abi -c "$src" -o "$OUT/$(basename "$src" .cpp).abi$abi.o"
+    echo "   ok  $(basename "$src")  _GLIBCXX_USE_CXX11_ABI=$abi"
+  done
+done
+
+echo "== 2. native/addon/trtllm_engine.cpp with REDRAFTER_HAVE_TRTLLM"
+$CXX -std=c++17 -Wall -Wextra -Wno-unused-parameter -Werror -DREDRAFTER_HAVE_TRTLLM=1 -DNAPI_VERSION=8 \
+  -DNAPI_CPP_EXCEPTIONS -DNODE_ADDON_API_DISABLE_DEPRECATED -I"$REPO/native" -I"$NODE_INC" -I"$REPO/$ADDON_INC" -I"$ADDON_INC" \
+  -fsyntax-only "$REPO/native/addon/trtllm_engine.cpp"
+echo "   ok  trtllm_engine.cpp"
+
+echo "== 3. TensorRT-LLM symbols the backend links against"
+nm -C -u "$OUT"/*.abi1.o | sed -n 's/^ *U //p' | grep -E 'tensorrt_llm::|initTrtLlmPlugins' | sed 's/(.*//' | sort -u | sed 's/^/   /'
+
+if [[ "$WITH_CMAKE" == "--cmake" ]]; then
+  echo "== 4. CMake wiring (scratch build; placeholder libraries are never linked)"
+  B="$OUT/build"
+  mkdir -p "$B/fake/lib"
+  echo 'int redrafter_placeholder_only;' > "$B/fake/p.c"
+  cc -shared -o "$B/fake/lib/libtensorrt_llm.so" "$B/fake/p.c"
+  cp "$B/fake/lib/libtensorrt_llm.so" "$B/fake/lib/libnvinfer_plugin_tensorrt_llm.so"
+  cmake -S "$REPO" -B "$B" -G Ninja -DREDRAFTER_TRTLLM=ON -DREDRAFTER_TESTS=OFF -DREDRAFTER_CUDA=OFF \
+    -DTRTLLM_INCLUDE_DIR="$HEADERS/trtllm" -DTRTLLM_LIBRARY="$B/fake/lib/libtensorrt_llm.so" \
+    -DTENSORRT_INCLUDE_DIR="$HEADERS/tensorrt" -DCUDAToolkit_ROOT="$CUDA_HOME" -DTRTLLM_CXX11_ABI=1 \
+    -DCMAKE_JS_VERSION=check -DCMAKE_JS_INC="$NODE_INC" > "$B/configure.log"
+  grep -E 'redrafter: TensorRT-LLM' "$B/configure.log" | sed 's/^/   /'
+  ninja -C "$B" redrafter_trtllm CMakeFiles/redrafter.dir/native/addon/trtllm_engine.cpp.o > "$B/build.log" || { cat "$B/build.log"; exit 1; }
+  grep -q -- '-D_GLIBCXX_USE_CXX11_ABI=1' "$B/compile_commands.json" 2>/dev/null || \
+    grep -rq '_GLIBCXX_USE_CXX11_ABI=1' "$B/build.ninja"
+  grep -q 'REDRAFTER_HAVE_TRTLLM' "$B/build.ninja"
+  echo "   ok  redrafter_trtllm and the addon's trtllm_engine.cpp.o built with _GLIBCXX_USE_CXX11_ABI=1 and REDRAFTER_HAVE_TRTLLM"
+fi
+echo "all checks passed"

@@ -1,0 +1,277 @@
+// The CUDA kernels' per-element logic (native/cuda/*_logic.h, compiled here by g++ as plain inline functions),
+// run in the kernels' own decomposition on the CPU and checked against the core references on random inputs.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <random>
+#include <vector>
+
+#include "core/beam_search.h"
+#include "core/build_tree.h"
+#include "core/kv_commit.h"
+#include "core/tree_attention.h"
+#include "core/verify_greedy.h"
+#include "cuda/accept_logic.h"
+#include "cuda/beam_search_logic.h"
+#include "cuda/build_tree_logic.h"
+#include "cuda/tree_attention_logic.h"
+
+namespace rc = redrafter::cuda;
+
+namespace {
+
+// Beams that share prefixes often: tokens from a tiny alphabet, a common root.
+std::vector<int32_t> randomBeams(std::mt19937& rng, int batch, int width, int length, int alphabet) {
+  std::uniform_int_distribution<int> tok(0, alphabet - 1);
+  std::vector<int32_t> beams(size_t(batch) * width * length);
+  for (int b = 0; b < batch; ++b) {
+    int root = tok(rng);
+    for (int w = 0; w < width; ++w)
+      for (int l = 0; l < length; ++l) beams[(size_t(b) * width + w) * length + l] = l == 0 ? root : tok(rng);
+  }
+  return beams;
+}
+
+// The build-tree kernel's steps, one "thread" per beam token, on one row.
+struct KernelTree {
+  int total = 0;
+  std::vector<int32_t> unpacker, parents, flat;
+  std::vector<uint32_t> mask;  // [capacity, words]
+};
+KernelTree kernelTreeRow(const int32_t* beams, int W, int L, int capacity) {
+  const int n = W * L, words = rc::packedMaskWords(capacity);
+  std::vector<uint8_t> first(n);
+  std::vector<int> owner(n), packed(n, -1);
+  for (int f = 0; f < n; ++f) {
+    owner[f] = rc::prefixOwner(beams, L, f / L, f % L);
+    first[f] = owner[f] == f / L;
+  }
+  KernelTree k;
+  k.parents.assign(capacity, -1);
+  k.flat.assign(capacity, -1);
+  k.unpacker.assign(n, -1);
+  for (int f = 0; f < n; ++f)
+    if (first[f]) {
+      packed[f] = rc::packedIndexOf(first.data(), f);
+      k.flat[packed[f]] = f;
+      ++k.total;
+    }
+  for (int f = 0; f < n; ++f) {
+    const int w = f / L, l = f % L;
+    k.unpacker[f] = packed[owner[f] * L + l];
+    if (first[f]) k.parents[packed[f]] = l == 0 ? -1 : packed[rc::prefixOwner(beams, L, w, l - 1) * L + l - 1];
+  }
+  k.mask.assign(size_t(capacity) * words, 0);
+  for (int i = 0; i < k.total; ++i)
+    for (int word = 0; word < words; ++word) k.mask[size_t(i) * words + word] = rc::packedMaskWord(k.parents.data(), i, word);
+  return k;
+}
+
+}  // namespace
+
+TEST_CASE("build-tree kernel logic matches buildTree, mask packed as TensorRT-LLM's int32 bitmasks") {
+  std::mt19937 rng(7);
+  const int shapes[][3] = {{4, 8, 5}, {3, 16, 6}, {2, 40, 2}, {2, 1, 7}, {1, 8, 40}};
+  for (auto& s : shapes) {
+    const int batch = s[0], W = s[1], L = s[2], capacity = W * L, words = rc::packedMaskWords(capacity);
+    for (int alphabet : {2, 3, 50}) {
+      auto beams = randomBeams(rng, batch, W, L, alphabet);
+      auto ref = redrafter::buildTree(beams.data(), batch, W, L);
+      const int n = ref.maxLength;
+      for (int b = 0; b < batch; ++b) {
+        auto k = kernelTreeRow(beams.data() + size_t(b) * W * L, W, L, capacity);
+        REQUIRE(k.total == ref.lengths[b]);
+        for (int f = 0; f < W * L; ++f) CHECK(k.unpacker[f] == ref.unpacker[size_t(b) * W * L + f]);
+        for (int i = 0; i < n; ++i) {
+          const bool real = i < k.total;
+          CHECK(k.parents[i] == ref.parents[size_t(b) * n + i]);
+          CHECK(k.flat[i] == ref.beamTokenIndex[size_t(b) * n + i]);
+          for (int j = 0; j < n; ++j) {
+            const int32_t* row = reinterpret_cast<const int32_t*>(k.mask.data()) + size_t(i) * words;
+            CHECK(rc::packedMaskBit(row, j) == (real && ref.mask[(size_t(b) * n + i) * n + j] != 0));
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST_CASE("ordered keys sort like floats and round-trip") {
+  std::mt19937 rng(3);
+  std::normal_distribution<float> d(0.f, 100.f);
+  std::vector<float> xs = {-INFINITY, -1e30f, -1.f, -0.f, 0.f, 1e-30f, 2.f, 1e30f, INFINITY};
+  for (int i = 0; i < 1000; ++i) xs.push_back(d(rng));
+  for (float a : xs) {
+    CHECK(rc::keyToFloat(rc::orderedKey(a)) == a);
+    for (float b : {xs[0], xs[3], xs[5], xs[20], xs[500]})
+      if (a < b) CHECK(rc::orderedKey(a) < rc::orderedKey(b));
+  }
+  CHECK(rc::orderedKey(-INFINITY) > 0u);  // key 0 stays free as the kernels' "no element"
+}
+
+TEST_CASE("beam-search kernel logic (chunked top-K, Apple log-probs, merge) matches the CPU step") {
+  std::mt19937 rng(11);
+  struct Shape { int batch, width, vocab, chunk; bool first; float quantum; };
+  // quantum > 0 rounds the logits to multiples of it: ties with the 50th value (Apple keeps them all)
+  const Shape shapes[] = {{3, 8, 1000, 128, false, 0}, {2, 8, 1000, 256, true, 0}, {2, 4, 333, 50, false, 0},
+                          {1, 50, 4096, 512, false, 0}, {2, 1, 60, 60, true, 0}, {3, 8, 2000, 256, false, 0.5f},
+                          {2, 8, 3000, 512, false, 4.f}};
+  for (auto s : shapes) {
+    const int K = redrafter::kAppleTopK, W = s.width, V = s.vocab;
+    std::normal_distribution<float> d(0.f, 3.f);
+    std::vector<float> logits(size_t(s.batch) * W * V), scores(size_t(s.batch) * W);
+    for (auto& x : logits) x = s.quantum > 0 ? std::round(d(rng) / s.quantum) * s.quantum : d(rng);
+    for (auto& x : scores) x = -std::abs(d(rng));
+    // reference: Apple's processing per row, then the step
+    std::vector<float> logProbs = logits, refScores(size_t(s.batch) * W);
+    std::vector<int32_t> refParent(refScores.size()), refToken(refScores.size());
+    for (size_t r = 0; r < size_t(s.batch) * W; ++r) redrafter::appleProcessLogits(logProbs.data() + r * V, V, K);
+    redrafter::beamSearchStep(scores.data(), logProbs.data(), s.batch, W, V, s.first, refScores.data(),
+                              refParent.data(), refToken.data());
+    // kernel decomposition
+    for (int b = 0; b < s.batch; ++b) {
+      struct Cand { float score; int64_t flat; };
+      std::vector<Cand> pool;
+      for (int e = 0; e < rc::expandedBeams(W, s.first); ++e) {
+        const float* row = logits.data() + (size_t(b) * W + e) * V;
+        std::vector<std::pair<float, int>> kept;  // each chunk's top K, then the row's top K
+        for (int c0 = 0; c0 < V; c0 += s.chunk) {
+          std::vector<std::pair<float, int>> chunk;
+          for (int t = c0; t < std::min(V, c0 + s.chunk); ++t) chunk.push_back({row[t], t});
+          std::sort(chunk.begin(), chunk.end(), [](auto& x, auto& y) {
+            return rc::orderedKey(x.first) != rc::orderedKey(y.first) ? rc::orderedKey(x.first) > rc::orderedKey(y.first)
+                                                                      : x.second < y.second;
+          });
+          chunk.resize(std::min<size_t>(chunk.size(), K));
+          kept.insert(kept.end(), chunk.begin(), chunk.end());
+        }
+        std::sort(kept.begin(), kept.end(), [](auto& x, auto& y) { return rc::ranksBefore(x.first, x.second, y.first, y.second); });
+        kept.resize(std::min(K, V));
+        const float mx = kept[0].first, kth = kept.back().first;
+        float sum = 0;
+        for (auto& k : kept) sum += std::exp(k.first - mx);
+        // the kernel's tie rule: the row's logits equal to the k-th beyond the kept ones count too
+        int equalRow = 0, keptEqual = 0;
+        for (int t = 0; t < V; ++t) equalRow += row[t] == kth;
+        for (auto& k : kept) keptEqual += k.first == kth;
+        sum += float(equalRow - keptEqual) * std::exp(kth - mx);
+        std::vector<Cand> rowCands;
+        for (auto& k : kept)
+          rowCands.push_back({scores[size_t(b) * W + e] + rc::appleLogProb(k.first, mx, std::log(sum)), int64_t(e) * V + k.second});
+        std::sort(rowCands.begin(), rowCands.end(), [](auto& x, auto& y) { return rc::ranksBefore(x.score, x.flat, y.score, y.flat); });
+        pool.insert(pool.end(), rowCands.begin(), rowCands.begin() + W);
+      }
+      std::sort(pool.begin(), pool.end(), [](auto& x, auto& y) { return rc::ranksBefore(x.score, x.flat, y.score, y.flat); });
+      for (int i = 0; i < W; ++i) {
+        const size_t o = size_t(b) * W + i;
+        CHECK(pool[i].flat / V == refParent[o]);
+        CHECK(pool[i].flat % V == refToken[o]);
+        CHECK(pool[i].score == doctest::Approx(refScores[o]).epsilon(1e-5));
+      }
+    }
+  }
+}
+
+TEST_CASE("accept logic matches verifyGreedy; commit slots match kvCommitPlan") {
+  std::mt19937 rng(5);
+  for (int trial = 0; trial < 200; ++trial) {
+    const int W = 1 + trial % 9, L = 1 + trial % 6;
+    auto beams = randomBeams(rng, 1, W, L, 2 + trial % 3);
+    auto tree = redrafter::buildTree(beams.data(), 1, W, L);
+    std::uniform_int_distribution<int> tok(0, 2 + trial % 3);
+    std::vector<int32_t> argmax(tree.maxLength);
+    for (auto& a : argmax) a = tok(rng);
+    auto ref = redrafter::verifyGreedy(beams.data(), W, L, tree.unpacker.data(), argmax.data());
+    int bestLen = -1, best = 0;
+    for (int w = 0; w < W; ++w) {
+      int len = rc::acceptedLengthOfBeam(beams.data(), tree.unpacker.data(), argmax.data(), L, w);
+      if (rc::betterBeam(len, w, bestLen, best)) bestLen = len, best = w;
+    }
+    REQUIRE(best == ref.beam);
+    REQUIRE(bestLen == ref.acceptedLength);
+    const int past = trial * 3;
+    auto plan = redrafter::kvCommitPlan(past, ref.acceptedPacked.data(), int(ref.acceptedPacked.size()));
+    size_t m = 0;
+    for (int k = 0; k <= bestLen; ++k) {
+      int from = rc::commitSource(past, ref.acceptedPacked.data(), k), to = rc::commitTarget(past, k);
+      if (from == to) continue;
+      REQUIRE(m < plan.moves.size());
+      CHECK(plan.moves[m].from == from);
+      CHECK(plan.moves[m].to == to);
+      ++m;
+    }
+    CHECK(m == plan.moves.size());
+    CHECK(plan.newLength == past + 1 + bestLen);
+  }
+}
+
+TEST_CASE("tree attention: split online softmax with the kernel's visibility rule matches the reference") {
+  std::mt19937 rng(9);
+  std::normal_distribution<float> d(0.f, 1.f);
+  const int batch = 3, W = 4, L = 4, Hq = 4, Hkv = 2, D = 16, capacity = 200;
+  auto beams = randomBeams(rng, batch, W, L, 3);
+  auto tree = redrafter::buildTree(beams.data(), batch, W, L);
+  const int T = tree.maxLength, words = rc::packedMaskWords(T);
+  std::vector<int32_t> packed(size_t(batch) * T * words, 0);
+  for (int b = 0; b < batch; ++b)
+    for (int i = 0; i < T; ++i)
+      for (int j = 0; j < T; ++j)
+        if (tree.mask[(size_t(b) * T + i) * T + j]) packed[(size_t(b) * T + i) * words + j / 32] |= int32_t(1u << (j % 32));
+  std::vector<int32_t> past = {0, 37, 150}, treeLen(tree.lengths);
+  std::vector<float> q(size_t(batch) * T * Hq * D), k(size_t(batch) * Hkv * capacity * D), v(k.size());
+  for (auto* a : {&q, &k, &v})
+    for (auto& x : *a) x = d(rng);
+  redrafter::TreeAttentionShape shape{batch, T, Hq, Hkv, D, capacity, 1.f / std::sqrt(float(D))};
+  std::vector<float> ref(q.size(), NAN);
+  redrafter::treeAttentionReference(shape, q.data(), k.data(), v.data(), past.data(), treeLen.data(), packed.data(),
+                                    ref.data());
+  const int split = 24;  // keys per split
+  for (int b = 0; b < batch; ++b)
+    for (int t = 0; t < T; ++t)
+      for (int h = 0; h < Hq; ++h) {
+        const float* o = ref.data() + ((size_t(b) * T + t) * Hq + h) * D;
+        if (t >= treeLen[b]) {
+          for (int e = 0; e < D; ++e) CHECK(o[e] == 0.f);
+          continue;
+        }
+        const int total = past[b] + treeLen[b], kvh = h / (Hq / Hkv);
+        const int32_t* maskRow = packed.data() + (size_t(b) * T + t) * words;
+        float m = -INFINITY, l = 0;
+        std::vector<float> acc(D, 0.f);
+        for (int s0 = 0; s0 < total + split; s0 += split) {  // includes an empty split
+          float ms = -INFINITY, ls = 0;
+          std::vector<float> part(D, 0.f);
+          for (int p = s0; p < std::min(total, s0 + split); ++p) {
+            if (!rc::treeVisible(p, past[b], treeLen[b], maskRow)) continue;
+            const float* kr = k.data() + ((size_t(b) * Hkv + kvh) * capacity + p) * D;
+            float x = 0;
+            for (int e = 0; e < D; ++e) x += q[((size_t(b) * T + t) * Hq + h) * D + e] * kr[e];
+            x *= shape.scale;
+            auto mg = rc::softmaxMerge(ms, ls, x, 1.f);
+            const float* vr = v.data() + ((size_t(b) * Hkv + kvh) * capacity + p) * D;
+            for (int e = 0; e < D; ++e) part[e] = part[e] * mg.scaleA + vr[e] * mg.scaleB;
+            ms = mg.m, ls = mg.l;
+          }
+          auto mg = rc::softmaxMerge(m, l, ms, ls);
+          for (int e = 0; e < D; ++e) acc[e] = acc[e] * mg.scaleA + part[e] * mg.scaleB;
+          m = mg.m, l = mg.l;
+        }
+        for (int e = 0; e < D; ++e) CHECK(acc[e] / l == doctest::Approx(o[e]).epsilon(1e-4));
+      }
+}
+
+TEST_CASE("tree attention reference: a token whose only visible key is itself returns its own value") {
+  const int D = 8, capacity = 4;
+  std::vector<float> q(D, 1.f), k(capacity * D, 0.5f), v(capacity * D);
+  for (int i = 0; i < capacity * D; ++i) v[i] = float(i);
+  int32_t past = 0, tree = 1, mask = 1;
+  redrafter::TreeAttentionShape shape{1, 1, 1, 1, D, capacity, 0.3f};
+  std::vector<float> out(D);
+  redrafter::treeAttentionReference(shape, q.data(), k.data(), v.data(), &past, &tree, &mask, out.data());
+  for (int e = 0; e < D; ++e) CHECK(out[e] == float(e));
+  past = 4;
+  CHECK_THROWS_WITH(redrafter::treeAttentionReference(shape, q.data(), k.data(), v.data(), &past, &tree, &mask, out.data()),
+                    doctest::Contains("pastLengths"));
+}
