@@ -57,38 +57,46 @@ try {
   // ---- (1) forward cost of T tokens, relative to T = 1 --------------------------------------------------------
   const Ts = [1, 2, 4, 8, 16, 32, 64];
   const cost: Record<string, Record<number, number[]>> = {};
+  const costCpu: Record<string, Record<number, number[]>> = {};  // process CPU time: robust to time slicing at 1 thread
   for (const type of ['f32', 'f16']) {
     const model = await Model.load(ggufs[type], { threads });
     log(`\nforward cost, ${type}, ${model.config.isa}, ${model.config.threads} threads`);
     cost[type] = Object.fromEntries(Ts.map((t) => [t, [] as number[]]));
+    costCpu[type] = Object.fromEntries(Ts.map((t) => [t, [] as number[]]));
     const prefix = Int32Array.from({ length: 16 }, (_, i) => 3 + ((i * 37) % 500));
     for (let r = 0; r < repeats + 1; ++r) {
       for (const T of Ts) {  // interleaved: every T once per repeat
         const ctx = model.createContext({ capacity: 256 });
         await ctx.forward(prefix, { outputs: [15] });
         const tokens = Int32Array.from({ length: T }, (_, i) => 3 + ((i * 53) % 500));
+        const c0 = process.cpuUsage();
         const t0 = performance.now();
         await ctx.forward(tokens);  // logits for all T tokens, as tree verification asks
         const ms = performance.now() - t0;
+        const c = process.cpuUsage(c0);
         ctx.dispose();
-        if (r > 0) cost[type][T].push(ms);  // repeat 0 warms the page cache
+        if (r > 0) {  // repeat 0 warms the page cache
+          cost[type][T].push(ms);
+          costCpu[type][T].push((c.user + c.system) / 1000);
+        }
       }
     }
-    const base = median(cost[type][1]);
+    const base = median(cost[type][1]), baseCpu = median(costCpu[type][1]);
     for (const T of Ts)
-      log(`  T=${String(T).padStart(2)}  ${median(cost[type][T]).toFixed(1)} ms (${spread(cost[type][T])})  ` +
-        `x${(median(cost[type][T]) / base).toFixed(2)} of T=1, ${(median(cost[type][T]) / base / T).toFixed(3)} per token`);
+      log(`  T=${String(T).padStart(2)}  wall ${median(cost[type][T]).toFixed(1)} ms (${spread(cost[type][T])}) ` +
+        `x${(median(cost[type][T]) / base).toFixed(2)} of T=1 | cpu ${median(costCpu[type][T]).toFixed(1)} ms ` +
+        `(${spread(costCpu[type][T])}) x${(median(costCpu[type][T]) / baseCpu).toFixed(2)} of T=1`);
     model.dispose();
   }
 
   // ---- (2) AR decode tokens/s vs llama.cpp ---------------------------------------------------------------------
   const llama = await getLlama({ gpu: false, build: 'never', logLevel: 'error' as never });
   const prompt = [1, 403, 407, 261, 378, 432, 383, 286] as Token[];
-  const decode: Record<string, { ours: number[]; llama: number[] }> = {};
+  const decode: Record<string, { ours: number[]; llama: number[]; oursCpu: number[]; llamaCpu: number[] }> = {};
   const engines: Record<string, { ours: Model; theirs: Awaited<ReturnType<typeof llama.loadModel>> }> = {};
   for (const type of ['f32', 'f16']) {
     engines[type] = { ours: await Model.load(ggufs[type], { threads }), theirs: await llama.loadModel({ modelPath: ggufs[type] }) };
-    decode[type] = { ours: [], llama: [] };
+    decode[type] = { ours: [], llama: [], oursCpu: [], llamaCpu: [] };
   }
   const ourTokens: Record<string, number[]> = {}, theirTokens: Record<string, number[]> = {};
   for (let r = 0; r < repeats + 1; ++r) {
@@ -98,6 +106,7 @@ try {
         const ctx = engines[type].ours.createContext({ capacity: 256 });
         let { logits } = await ctx.forward(prompt, { outputs: [prompt.length - 1] });
         const out: number[] = [];
+        const c0 = process.cpuUsage();
         const t0 = performance.now();
         for (let i = 0; i < decodeTokens; ++i) {
           let best = 0;
@@ -106,8 +115,10 @@ try {
           ({ logits } = await ctx.forward([best]));
         }
         const s = (performance.now() - t0) / 1000;
+        const c = process.cpuUsage(c0);
         ctx.dispose();
         if (r > 0) decode[type].ours.push(decodeTokens / s);
+        if (r > 0) decode[type].oursCpu.push(decodeTokens / ((c.user + c.system) / 1e6));
         ourTokens[type] = out;
       }
       // llama.cpp: same prompt, greedy, same threads (its defaults otherwise)
@@ -118,14 +129,17 @@ try {
         const it = seq.evaluate(prompt, { temperature: 0 });
         const first = await it.next();  // prefill + first token, not timed (as ours)
         out.push(first.value as number);
+        const c0 = process.cpuUsage();
         const t0 = performance.now();
         for await (const t of it) {
           out.push(t);
           if (out.length > decodeTokens) break;
         }
         const s = (performance.now() - t0) / 1000;
+        const c = process.cpuUsage(c0);
         await ctx.dispose();
         if (r > 0) decode[type].llama.push(decodeTokens / s);
+        if (r > 0) decode[type].llamaCpu.push(decodeTokens / ((c.user + c.system) / 1e6));
         theirTokens[type] = out.slice(0, decodeTokens);
       }
     }
@@ -135,7 +149,7 @@ try {
     const small = join(dir, 'stories260K-f32.gguf');
     await convertModelFile({ model: fixtures.stories260K, tokenizer: fixtures.tok512, out: small, type: 'f32' });
     engines.stories260K = { ours: await Model.load(small, { threads }), theirs: await llama.loadModel({ modelPath: small }) };
-    decode.stories260K = { ours: [], llama: [] };
+    decode.stories260K = { ours: [], llama: [], oursCpu: [], llamaCpu: [] };
   }
   const smallTokens = 128;
   for (let r = 0; r < repeats + 1; ++r) {
@@ -144,6 +158,7 @@ try {
       const ctx = engines[type].ours.createContext({ capacity: 256 });
       let { logits } = await ctx.forward(prompt, { outputs: [prompt.length - 1] });
       const out: number[] = [];
+      const c0 = process.cpuUsage();
       const t0 = performance.now();
       for (let i = 0; i < smallTokens; ++i) {
         let best = 0;
@@ -152,8 +167,10 @@ try {
         ({ logits } = await ctx.forward([best]));
       }
       const s = (performance.now() - t0) / 1000;
+      const c = process.cpuUsage(c0);
       ctx.dispose();
       if (r > 0) decode[type].ours.push(smallTokens / s);
+      if (r > 0) decode[type].oursCpu.push(smallTokens / ((c.user + c.system) / 1e6));
       ourTokens[type] = out;
     }
     {
@@ -162,14 +179,17 @@ try {
       const out: number[] = [];
       const it = seq.evaluate(prompt, { temperature: 0 });
       out.push((await it.next()).value as number);
+      const c0 = process.cpuUsage();
       const t0 = performance.now();
       for await (const t of it) {
         out.push(t);
         if (out.length > smallTokens) break;
       }
       const s = (performance.now() - t0) / 1000;
+      const c = process.cpuUsage(c0);
       await ctx.dispose();
       if (r > 0) decode[type].llama.push(smallTokens / s);
+      if (r > 0) decode[type].llamaCpu.push(smallTokens / ((c.user + c.system) / 1e6));
       theirTokens[type] = out.slice(0, smallTokens);
     }
   }
@@ -179,12 +199,15 @@ try {
     log(`\nAR decode ${type}: redrafter ${median(o).toFixed(2)} tok/s (${spread(o)}), llama.cpp ${median(l).toFixed(2)} tok/s ` +
       `(${spread(l)}), ratio ${(median(o) / median(l)).toFixed(2)}; same greedy tokens: ` +
       `${JSON.stringify(ourTokens[type]) === JSON.stringify(theirTokens[type])}`);
+    const oc = decode[type].oursCpu, lc = decode[type].llamaCpu;
+    log(`  per CPU-second (process CPU time; meaningful at --threads 1): redrafter ${median(oc).toFixed(2)} ` +
+      `(${spread(oc)}), llama.cpp ${median(lc).toFixed(2)} (${spread(lc)}), ratio ${(median(oc) / median(lc)).toFixed(2)}`);
     engines[type].ours.dispose();
     await engines[type].theirs.dispose();
   }
   await llama.dispose();
   if (args.json)
-    console.log(JSON.stringify({ shape, threads, repeats, decodeTokens, cost, decode, sameTokens: Object.fromEntries(
+    console.log(JSON.stringify({ shape, threads, repeats, decodeTokens, cost, costCpu, decode, sameTokens: Object.fromEntries(
       ['f32', 'f16', 'stories260K'].map((t) => [t, JSON.stringify(ourTokens[t]) === JSON.stringify(theirTokens[t])])) }));
 } finally {
   rmSync(dir, { recursive: true, force: true });

@@ -1,25 +1,33 @@
-// loadEngine: a model (and its drafter) behind an executor of some backend; sessions generate on it.
-import { existsSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
-import { Drafter, loadDrafter } from './drafter/drafter.js';
+// loadEngine: a model (and its drafter) behind an executor of some backend; sessions generate on it. Which backend
+// and its loading: lib/backend-select.ts, lib/cpu-backend.ts, lib/trtllm/load.ts.
+import { selectBackend, optionsFor, type Backend } from './backend-select.js';
+import { loadCpuBackend, type LoadedBackend } from './cpu-backend.js';
+import type { Drafter } from './drafter/drafter.js';
 import { ErrorCodes, invalidArgument, type RedrafterError } from './errors.js';
 import { resolveSessionOptions, type SessionOptions } from './generation-options.js';
 import { native, type NativeEngine, type NativeModelInfo, type NativeResponse } from './native.js';
 import { Session, type SessionHost } from './session.js';
-import { Tokenizer } from './tokenizer.js';
 import type { TextCodec } from './text-stream.js';
+import type { TrtLlmEngineOptions } from './trtllm/engine.js';
+import type { ChatMessage } from './trtllm/hf-tokenizer.js';
+import { loadTrtLlmBackend } from './trtllm/load.js';
 
-export type Backend = 'cpu' | 'tensorrt-llm' | 'auto';
+export type { Backend } from './backend-select.js';
 
-export interface LoadEngineOptions {
+/** TensorRT-LLM tuning options (lib/trtllm/engine.ts, docs/tensorrt-llm.md). */
+type TrtLlmTuning = Omit<Partial<TrtLlmEngineOptions>, 'backend' | 'engineDir' | 'tokenizer'>;
+
+export interface LoadEngineOptions extends TrtLlmTuning {
   /** cpu: the model file (llama2.c .bin, GGUF). */
   model?: string;
-  /** The tokenizer (llama2.c tokenizer.bin; default: the model file's own, for GGUF). */
+  /** cpu: the tokenizer (llama2.c tokenizer.bin; default: the model file's own, for GGUF). tensorrt-llm (required):
+   *  tokenizer.json or a Hugging Face model directory holding it. */
   tokenizer?: string;
-  /** The drafter: its directory (config.json + model.safetensors) or a loaded Drafter; null or absent = plain
-   *  autoregressive decoding. */
+  /** cpu: the drafter: its directory (config.json + model.safetensors) or a loaded Drafter; null or absent = plain
+   *  autoregressive decoding. tensorrt-llm: the drafter is built into the engine (only null/absent allowed). */
   drafter?: string | Drafter | null;
-  /** 'auto' (default) picks TensorRT-LLM where it is built and usable, else the CPU engine. */
+  /** 'auto' (default): TensorRT-LLM when the addon was built with it, an NVIDIA GPU is visible and engineDir is
+   *  given; else the CPU engine. With 'auto', the other backend's options are ignored. */
   backend?: Backend;
   /** cpu: threads including the caller (0 or absent: all hardware threads). */
   threads?: number;
@@ -28,11 +36,11 @@ export interface LoadEngineOptions {
    * drafting costs with a large drafter); drafts may differ slightly, the output stays exact. Default false.
    */
   drafterHalfWeights?: boolean;
-  /** KV capacity per session in tokens (default: the model's context length). */
+  /** cpu: KV capacity per session in tokens (default: the model's context length). */
   contextLength?: number;
-  /** Requests stepped together (their tree verifications share one forward). Default 8. */
+  /** cpu: requests stepped together (their tree verifications share one forward). Default 8. */
   maxActiveRequests?: number;
-  /** tensorrt-llm: the engine directory. */
+  /** tensorrt-llm: the engine directory trtllm-build wrote (config.json + rank*.engine). */
   engineDir?: string;
 }
 
@@ -45,39 +53,25 @@ interface Tracked {
   done: Promise<unknown>;
 }
 
-function stringOption(value: unknown, field: string): string | undefined {
-  if (value === undefined) return undefined;
-  if (typeof value !== 'string' || value.length === 0) throw invalidArgument(field, 'must be a non-empty path string');
-  return value;
-}
-
-function intOption(value: unknown, field: string, min: number, max: number): number | undefined {
-  if (value === undefined) return undefined;
-  if (typeof value !== 'number' || !Number.isInteger(value)) throw invalidArgument(field, 'must be an integer');
-  if (value < min || value > max) throw invalidArgument(field, `must be in [${min}, ${max}], got ${value}`, 'range');
-  return value;
-}
-
-function fileMissing(path: string, field: string): RedrafterError {
-  const e = new Error(`${field} ${path}: no such file or directory`) as RedrafterError;
-  e.code = ErrorCodes.IO;
-  return e;
-}
-
 export class Engine implements SessionHost {
   readonly codec: TextCodec;
   readonly info: EngineInfo;
+  /** @internal the backend refuses prompt + maxTokens beyond the context (sessions fit maxTokens) */
+  readonly maxTokensWithinContext: boolean;
+  readonly #fixedBeamShape: boolean;
   readonly #native: NativeEngine;
   readonly #requests = new Map<number, Tracked>();
   #disposed = false;
   #disposing: Promise<void> | undefined;
 
   /** @internal use loadEngine */
-  constructor(nativeEngine: NativeEngine, codec: TextCodec, hasDrafter: boolean, requests: Map<number, Tracked>) {
-    this.#native = nativeEngine;
-    this.codec = codec;
+  constructor(loaded: LoadedBackend, requests: Map<number, Tracked>) {
+    this.#native = loaded.nativeEngine;
+    this.codec = loaded.codec;
     this.#requests = requests;
-    this.info = { ...nativeEngine.modelInfo(), hasDrafter };
+    this.#fixedBeamShape = loaded.fixedBeamShape;
+    this.maxTokensWithinContext = loaded.maxTokensWithinContext;
+    this.info = { ...loaded.nativeEngine.modelInfo(), hasDrafter: loaded.hasDrafter };
   }
 
   get contextLength(): number {
@@ -109,8 +103,27 @@ export class Engine implements SessionHost {
       hasDrafter: this.info.hasDrafter,
       maxBeamWidth: this.info.maxBeamWidth,
       maxBeamLength: this.info.maxBeamLength,
+      fixedBeamShape: this.#fixedBeamShape,
     });
     return new Session(this, this.#native.createSession(), beamWidth, beamLength, adaptiveDraft);
+  }
+
+  /**
+   * Chat messages as prompt token ids through the tokenizer's chat template (Hugging Face tokenizers with a
+   * chat_template; the template writes BOS): `session.reset(); session.generate(await engine.encodeChat(messages))`.
+   */
+  async encodeChat(messages: readonly ChatMessage[], options: { addGenerationPrompt?: boolean } = {}): Promise<Int32Array> {
+    this.assertOpen();
+    if (!Array.isArray(messages)) throw invalidArgument('messages', 'must be an array of { role, content }');
+    for (const [i, m] of messages.entries())
+      if (typeof m !== 'object' || m === null || typeof m.role !== 'string' || typeof m.content !== 'string')
+        throw invalidArgument(`messages[${i}]`, 'must be { role: string, content: string }');
+    if (!this.codec.encodeChat) {
+      const e = new Error(`chat templates need a Hugging Face tokenizer (the ${this.info.backend} engine's tokenizer has none)`) as RedrafterError;
+      e.code = ErrorCodes.UNSUPPORTED;
+      throw e;
+    }
+    return this.codec.encodeChat(messages, options);
   }
 
   /** Ends every generation in flight (they finish with 'abort') and frees the engine. Idempotent. */
@@ -130,31 +143,16 @@ export class Engine implements SessionHost {
   }
 }
 
-/** Loads a model (and drafter) on a backend. Invalid options throw TypeError/RangeError naming the field. */
+/**
+ * Loads a model (and drafter) on a backend: 'cpu' (model, tokenizer, drafter), 'tensorrt-llm' (engineDir, tokenizer)
+ * or 'auto'. Invalid options throw TypeError/RangeError naming the field; 'tensorrt-llm' in an addon built without it
+ * is ERR_REDRAFTER_UNSUPPORTED (after the options are checked).
+ */
 export async function loadEngine(options: LoadEngineOptions): Promise<Engine> {
   if (typeof options !== 'object' || options === null) throw invalidArgument('options', 'must be an object');
-  const backendOption = options.backend ?? 'auto';
-  if (!['cpu', 'tensorrt-llm', 'auto'].includes(backendOption))
-    throw invalidArgument('backend', `must be 'cpu', 'tensorrt-llm' or 'auto', got ${JSON.stringify(backendOption)}`, 'range');
-  const addon = native();
-  const backend = backendOption === 'auto' ? 'cpu' : backendOption;
-  if (backend !== 'cpu') {
-    const e = new Error(`backend '${backend}' is not available in this build`) as RedrafterError;
-    e.code = ErrorCodes.UNSUPPORTED;
-    throw e;
-  }
-  const model = stringOption(options.model, 'model');
-  if (model === undefined) throw invalidArgument('model', 'is required for the cpu backend');
-  const tokenizer = stringOption(options.tokenizer, 'tokenizer') ?? model;
-  const drafter =
-    options.drafter === null || options.drafter instanceof Drafter ? options.drafter ?? undefined
-      : stringOption(options.drafter, 'drafter');
-  const threads = intOption(options.threads, 'threads', 0, 1024);
-  const contextLength = intOption(options.contextLength, 'contextLength', 1, 1 << 24);
-  const maxActiveRequests = intOption(options.maxActiveRequests, 'maxActiveRequests', 1, 1024);
-  if (!existsSync(model)) throw fileMissing(model, 'model');
-  if (!existsSync(tokenizer)) throw fileMissing(tokenizer, 'tokenizer');
-  if (typeof drafter === 'string' && !existsSync(drafter)) throw fileMissing(drafter, 'drafter');
+  const executor = native().executor;
+  const backend = selectBackend(options, executor.backends);
+  const o = optionsFor(options, backend, options.backend !== undefined && options.backend !== 'auto');
 
   const requests = new Map<number, Tracked>();
   const onResponses = (responses: NativeResponse[]) => {
@@ -169,22 +167,6 @@ export async function loadEngine(options: LoadEngineOptions): Promise<Engine> {
       }
     }
   };
-  const codec: TextCodec = await Tokenizer.load(tokenizer);
-  const loadedDrafter = typeof drafter === 'string' ? await loadDrafter(drafter, {
-          threads: threads || availableParallelism(),
-          halfWeights: options.drafterHalfWeights === true,
-        }) : drafter;
-  const nativeEngine = await addon.executor.loadEngine(
-    { backend, model, drafter: loadedDrafter?.nativeDrafter, threads, contextLength, maxActiveRequests },
-    onResponses,
-  );
-  if (codec.vocabSize !== nativeEngine.modelInfo().vocabSize) {
-    await nativeEngine.dispose();
-    const e = new Error(
-      `tokenizer ${tokenizer} has ${codec.vocabSize} tokens but model ${model} has a vocabulary of ${nativeEngine.modelInfo().vocabSize}`,
-    ) as RedrafterError;
-    e.code = ErrorCodes.INVALID_MODEL;
-    throw e;
-  }
-  return new Engine(nativeEngine, codec, drafter !== undefined, requests);
+  const load = backend === 'tensorrt-llm' ? loadTrtLlmBackend : loadCpuBackend;
+  return new Engine(await load(o, executor, onResponses), requests);
 }

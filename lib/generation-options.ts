@@ -64,12 +64,24 @@ function options(value: unknown, field: string): Record<string, unknown> {
 
 export function resolveSessionOptions(
   value: unknown,
-  limits: { hasDrafter: boolean; maxBeamWidth: number; maxBeamLength: number },
+  limits: { hasDrafter: boolean; maxBeamWidth: number; maxBeamLength: number; fixedBeamShape?: boolean },
 ): { beamWidth: number; beamLength: number; adaptiveDraft: boolean } {
   const o = options(value, 'options');
   if (o.adaptiveDraft !== undefined && typeof o.adaptiveDraft !== 'boolean')
     throw invalidArgument('adaptiveDraft', 'must be a boolean');
-  const adaptiveDraft = o.adaptiveDraft === true;
+  const adaptiveDraft = o.adaptiveDraft === true && !limits.fixedBeamShape;
+  if (limits.fixedBeamShape && limits.hasDrafter) {
+    // TensorRT-LLM: the beam shape is compiled into the engine; only its own values (the defaults) are accepted.
+    const fixed = { beamWidth: limits.maxBeamWidth, beamLength: limits.maxBeamLength };
+    for (const field of ['beamWidth', 'beamLength'] as const) {
+      if (o[field] === undefined) continue;
+      const v = integer(o[field], field, 0, 1 << 16);
+      if (v !== fixed[field])
+        throw invalidArgument(field, `must be ${fixed[field]} (or left out): this engine's beam shape was fixed when it was ` +
+          `built (${fixed.beamWidth} beams of ${fixed.beamLength} tokens)${field === 'beamWidth' && v === 0 ? '; plain decoding needs an engine built without a drafter' : ''}, got ${v}`, 'range');
+    }
+    return { ...fixed, adaptiveDraft: false };
+  }
   if (!limits.hasDrafter) {
     if (o.beamWidth !== undefined && integer(o.beamWidth, 'beamWidth', 0, 1 << 16) !== 0)
       throw invalidArgument('beamWidth', 'must be 0: the engine was loaded without a drafter', 'range');

@@ -8,6 +8,7 @@ export {
   type LoadModelOptions,
   type ForwardOptions,
   type ForwardResult,
+  type BatchItem,
 } from './model.js';
 export { loadEngine, Engine, type LoadEngineOptions, type EngineInfo, type Backend } from './engine.js';
 export { Session, type GenerateChunk, type GenerationResult, type FinishReason, type Prompt } from './session.js';
@@ -59,4 +60,6 @@ export {
   type ConvertResult as ConvertCheckpointResult,
 } from './trtllm/convert-checkpoint.js';
 export { HfTokenizer, type ChatMessage } from './trtllm/hf-tokenizer.js';
+export { HfTextCodec, HfTokenDecoder } from './trtllm/text-codec.js';
+export type { TextCodec } from './text-stream.js';
 export type { TrtLlmEngineOptions } from './trtllm/engine.js';

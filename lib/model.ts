@@ -30,6 +30,30 @@ export interface ForwardOptions {
 
 export type ForwardResult = NativeForwardResult;
 
+/** One sequence of Model.forwardBatch. */
+export interface BatchItem extends ForwardOptions {
+  context: Context;
+  tokens: Int32Array | readonly number[];
+}
+
+function nativeOptions(options: ForwardOptions, prefix: string): {
+  positions?: Int32Array;
+  mask?: Uint8Array;
+  outputs?: Int32Array;
+  hidden?: boolean;
+} {
+  if (typeof options !== 'object' || options === null) throw invalidArgument(`${prefix}options`, 'must be an object');
+  const o: { positions?: Int32Array; mask?: Uint8Array; outputs?: Int32Array; hidden?: boolean } = {};
+  if (options.positions !== undefined) o.positions = int32s(options.positions, `${prefix}positions`);
+  if (options.mask !== undefined) o.mask = uint8s(options.mask, `${prefix}mask`);
+  if (options.outputs !== undefined) o.outputs = int32s(options.outputs, `${prefix}outputs`);
+  if (options.hidden !== undefined) {
+    if (typeof options.hidden !== 'boolean') throw invalidArgument(`${prefix}hidden`, 'must be a boolean');
+    o.hidden = options.hidden;
+  }
+  return o;
+}
+
 function int32s(value: Int32Array | readonly number[], field: string): Int32Array {
   if (value instanceof Int32Array) return value;
   if (!Array.isArray(value)) throw invalidArgument(field, 'must be an Int32Array or an array of integers');
@@ -73,17 +97,7 @@ export class Context {
    * ERR_REDRAFTER_CONTEXT_OVERFLOW past capacity, leaving the context as it was.
    */
   async forward(tokens: Int32Array | readonly number[], options: ForwardOptions = {}): Promise<ForwardResult> {
-    if (typeof options !== 'object' || options === null) throw invalidArgument('options', 'must be an object');
-    const t = int32s(tokens, 'tokens');
-    const o: { positions?: Int32Array; mask?: Uint8Array; outputs?: Int32Array; hidden?: boolean } = {};
-    if (options.positions !== undefined) o.positions = int32s(options.positions, 'positions');
-    if (options.mask !== undefined) o.mask = uint8s(options.mask, 'mask');
-    if (options.outputs !== undefined) o.outputs = int32s(options.outputs, 'outputs');
-    if (options.hidden !== undefined) {
-      if (typeof options.hidden !== 'boolean') throw invalidArgument('hidden', 'must be a boolean');
-      o.hidden = options.hidden;
-    }
-    return this.#native.forward(t, o);
+    return this.#native.forward(int32s(tokens, 'tokens'), nativeOptions(options, ''));
   }
 
   /** Keeps the accepted packed indices (root first, strictly increasing) of the last forward; returns the length. */
@@ -102,6 +116,11 @@ export class Context {
   }
   [Symbol.dispose](): void {
     this.dispose();
+  }
+
+  /** @internal the native object, for other parts of the library (executor, drafter). */
+  get nativeContext(): NativeContext {
+    return this.#native;
   }
 }
 
@@ -133,6 +152,21 @@ export class Model {
   createContext(options: { capacity?: number } = {}): Context {
     if (typeof options !== 'object' || options === null) throw invalidArgument('options', 'must be an object');
     return new Context(this.#native.createContext(options));
+  }
+
+  /**
+   * Several sequences (distinct contexts of this model) in one forward pass that reads the weights once; each
+   * item's result is bit-identical to its own `context.forward`. Resolves to one result per item.
+   */
+  async forwardBatch(items: readonly BatchItem[]): Promise<ForwardResult[]> {
+    if (!Array.isArray(items)) throw invalidArgument('items', 'must be an array');
+    return this.#native.forwardBatch(items.map((item, i) => {
+      const prefix = `items[${i}].`;
+      if (typeof item !== 'object' || item === null) throw invalidArgument(`items[${i}]`, 'must be an object');
+      if (!(item.context instanceof Context)) throw invalidArgument(`${prefix}context`, 'must be a Context');
+      return { context: item.context.nativeContext, tokens: int32s(item.tokens, `${prefix}tokens`),
+        ...nativeOptions(item, prefix) };
+    }));
   }
 
   /** Frees the weights (once in-flight forwards finish); later use throws ERR_REDRAFTER_DISPOSED. */

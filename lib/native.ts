@@ -134,11 +134,19 @@ export interface NativeContext {
   dispose(): void;
 }
 
+/** One sequence of Model.forwardBatch: a context of that model, its tokens and forward options. */
+export interface NativeBatchItem extends NativeForwardOptions {
+  context: NativeContext;
+  tokens: Int32Array;
+}
+
 /** A loaded CPU model (native/addon/model.cpp). */
 export interface NativeModel {
   readonly config: NativeModelConfig;
   readonly disposed: boolean;
   createContext(options?: { capacity?: number }): NativeContext;
+  /** Several contexts (distinct, of this model) in one forward pass that reads the weights once. */
+  forwardBatch(items: NativeBatchItem[]): Promise<NativeForwardResult[]>;
   dispose(): void;
 }
 

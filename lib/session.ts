@@ -30,6 +30,9 @@ export type Prompt = string | readonly number[] | Int32Array;
 export interface SessionHost {
   readonly codec: TextCodec;
   readonly contextLength: number;
+  /** The backend refuses prompt + maxTokens beyond the context (TensorRT-LLM's max_seq_len): the session lowers
+   *  maxTokens to the room left and reports the end as 'context'. */
+  readonly maxTokensWithinContext?: boolean;
   assertOpen(): void;
   /** Routes the request's responses to `onResponse` until its final one. */
   track(requestId: number, onResponse: (r: NativeResponse) => void, done: Promise<unknown>): void;
@@ -153,9 +156,17 @@ export class Session {
           `prompt has ${input.length} tokens (history included), more than the context length ${this.#host.contextLength}`,
           ErrorCodes.CONTEXT_OVERFLOW,
         );
+      const room = this.#host.contextLength - input.length;
+      const fitted = this.#host.maxTokensWithinContext === true && o.maxTokens > room;
+      if (fitted && room <= 0)
+        throw codedError(
+          `prompt has ${input.length} tokens (history included): no room is left in the context length ${this.#host.contextLength}`,
+          ErrorCodes.CONTEXT_OVERFLOW,
+        );
+      const codec = this.#host.codec;
       requestId = this.#native.enqueue({
         inputTokenIds: Int32Array.from(input),
-        maxTokens: o.maxTokens,
+        maxTokens: fitted ? room : o.maxTokens,
         temperature: o.temperature,
         topK: o.topK,
         topP: o.topP,
@@ -164,7 +175,7 @@ export class Session {
         beamLength: this.beamLength,
         acceptance: o.acceptance,
         adaptive: this.adaptiveDraft,
-        endIds: Int32Array.of(this.#host.codec.eos),
+        endIds: Int32Array.from((codec.eosTokenIds ?? [codec.eos]).filter((id) => id >= 0)),
       });
       this.#previous = done;
       this.#host.track(
@@ -211,7 +222,8 @@ export class Session {
       if (final.finishReason === 'error')
         throw codedError(final.error ?? 'generation failed', (final.errorCode ?? ErrorCodes.INTERNAL) as ErrorCode);
       if (final.finishReason === 'abort' && o.signal?.aborted) throw abortError(o.signal);
-      const finishReason: FinishReason = stopped ? 'stop' : (final.finishReason as FinishReason);
+      let finishReason: FinishReason = stopped ? 'stop' : (final.finishReason as FinishReason);
+      if (finishReason === 'length' && fitted && kept.length >= room) finishReason = 'context';
       return { text, tokens: [...kept], finishReason, stats: toGenerationStats(final.stats) };
     } finally {
       o.signal?.removeEventListener('abort', onAbort);

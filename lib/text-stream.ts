@@ -4,11 +4,15 @@
 export interface TextCodec {
   readonly bos: number;
   readonly eos: number;
+  /** Every token id that ends generation (default: [eos]); none are part of the output. */
+  readonly eosTokenIds?: readonly number[];
   readonly vocabSize: number;
   /** Token ids of `text`, with BOS first when `bos`. */
   encode(text: string, options: { bos?: boolean }): Int32Array | readonly number[];
   /** An incremental decoder: push() returns only whole UTF-8 characters; `previous` is the token before. */
   createDecoder(previous: number): { push(token: number): string; flush(): string };
+  /** Chat messages as prompt token ids through the tokenizer's chat template (tokenizers that have one). */
+  encodeChat?(messages: readonly { role: string; content: string }[], options: { addGenerationPrompt?: boolean }): Promise<Int32Array>;
 }
 
 /**

@@ -141,3 +141,41 @@ test('several contexts run forwards concurrently on one model', async () => {
   together.forEach((r, i) => assert.deepEqual(r.logits, alone[i]));
   model.dispose();
 });
+
+test('forwardBatch runs several contexts in one pass with the bits each gets alone', async () => {
+  const model = await Model.load(fixtures.stories260K, { threads: 2 });
+  const other = await Model.load(fixtures.stories260K, { threads: 1 });
+  const a = model.createContext({ capacity: 32 }), b = model.createContext({ capacity: 32 });
+  await a.forward([1, 403]);
+  // b: a 3-token tree 0 -> {1, 2} after BOS
+  const mask = [1, 0, 0, 1, 1, 0, 1, 0, 1];
+  const results = await model.forwardBatch([
+    { context: a, tokens: [407, 261] },
+    { context: b, tokens: [1, 403, 300], positions: [0, 1, 1], mask, outputs: [2, 1], hidden: true },
+  ]);
+  assert.equal(results.length, 2);
+  assert.equal(a.length, 4);
+  assert.equal(b.length, 3);
+  const a2 = model.createContext({ capacity: 32 }), b2 = model.createContext({ capacity: 32 });
+  await a2.forward([1, 403]);
+  assert.deepEqual(results[0].logits, (await a2.forward([407, 261])).logits);
+  const alone = await b2.forward([1, 403, 300], { positions: [0, 1, 1], mask, outputs: [2, 1], hidden: true });
+  assert.deepEqual(results[1].logits, alone.logits);
+  assert.deepEqual(results[1].hidden, alone.hidden);
+  assert.equal(b.commit([0, 2]), 2);  // commit works after a batched forward
+  // validation names the item and field; nothing runs
+  await rejectsWith(model.forwardBatch([{ context: a, tokens: [1] }, { context: a, tokens: [2] }]),
+    'ERR_REDRAFTER_INVALID_ARGUMENT', /items\[1\]\.context appears twice/);
+  await rejectsWith(model.forwardBatch([{ context: a, tokens: [1] }, { context: b, tokens: [999] }]),
+    'ERR_REDRAFTER_INVALID_ARGUMENT', /items\[1\]\.tokens\[0\]/);
+  await rejectsWith(model.forwardBatch([{ context: other.createContext({ capacity: 4 }), tokens: [1] }]),
+    'ERR_REDRAFTER_INVALID_ARGUMENT', /another model/);
+  await rejectsWith(model.forwardBatch([]), 'ERR_REDRAFTER_INVALID_ARGUMENT', /items/);
+  assert.equal(a.length, 4);
+  const running = a.forward([5]);
+  await rejectsWith(model.forwardBatch([{ context: a, tokens: [1] }]), 'ERR_REDRAFTER_INVALID_ARGUMENT', /still running/);
+  await running;  // the busy context was not released by the rejected batch
+  assert.equal(a.length, 5);
+  model.dispose();
+  other.dispose();
+});

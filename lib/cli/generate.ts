@@ -1,6 +1,7 @@
 // `redrafter generate`: stream a continuation of a prompt, with ReDrafter drafting or plain decoding.
-import { InvalidArgumentError, type Command } from 'commander';
+import { InvalidArgumentError, Option, type Command } from 'commander';
 import { loadEngine, type Backend } from '../engine.js';
+import { invalidArgument } from '../errors.js';
 
 export function intArg(min: number, max = Number.MAX_SAFE_INTEGER) {
   return (value: string): number => {
@@ -26,6 +27,7 @@ function collect(value: string, previous: string[] = []): string[] {
 
 interface GenerateCliOptions {
   model?: string;
+  engineDir?: string;
   tokenizer?: string;
   drafter?: string;
   draft: boolean;
@@ -48,8 +50,9 @@ export function register(program: Command): void {
   program
     .command('generate')
     .description('stream a continuation of --prompt (ReDrafter drafting with --drafter, else plain decoding)')
-    .requiredOption('--model <file>', 'model file (llama2.c .bin, GGUF)')
-    .option('--tokenizer <file>', "tokenizer (llama2.c tokenizer.bin; default: the model's own)")
+    .option('--model <file>', 'cpu: model file (llama2.c .bin, GGUF)')
+    .option('--engine-dir <dir>', 'tensorrt-llm: the engine directory trtllm-build wrote (its drafter built in)')
+    .option('--tokenizer <file>', "tokenizer (llama2.c tokenizer.bin, default the model's own; tensorrt-llm: tokenizer.json or its directory)")
     .option('--drafter <dir>', 'drafter directory (config.json + model.safetensors)')
     .option('--no-draft', 'plain autoregressive decoding, even with --drafter')
     .option('--prompt <text>', 'the prompt (default: empty, the story starts from BOS)', '')
@@ -63,22 +66,25 @@ export function register(program: Command): void {
     .option('--stop <text>', 'stop before this text (repeatable)', collect)
     .option('--threads <n>', 'CPU threads (default: all)', intArg(0, 1024))
     .option('--context-length <n>', "KV capacity in tokens (default: the model's)", intArg(1))
-    .option('--backend <name>', "'cpu', 'tensorrt-llm' or 'auto'", 'auto')
+    .addOption(new Option('--backend <name>', 'the engine backend').choices(['cpu', 'tensorrt-llm', 'auto']).default('auto'))
     .option('--json', 'after the text, print one JSON line: { tokens, text, finishReason, stats }')
     .action(async (o: GenerateCliOptions) => {
-      if (!['cpu', 'tensorrt-llm', 'auto'].includes(o.backend))
-        throw new InvalidArgumentError(`--backend must be 'cpu', 'tensorrt-llm' or 'auto', got '${o.backend}'`);
+      if (o.model === undefined && o.engineDir === undefined)
+        throw invalidArgument('--model', '(cpu) or --engine-dir (tensorrt-llm) is required');
       const drafter = o.draft ? o.drafter : undefined;
       await using engine = await loadEngine({
         model: o.model,
+        engineDir: o.engineDir,
         tokenizer: o.tokenizer,
         drafter: drafter ?? null,
         backend: o.backend,
         threads: o.threads,
         contextLength: o.contextLength,
       });
+      // a TensorRT-LLM engine drafts with its built-in drafter and beam shape (the flags must match it if given)
+      const drafting = engine.info.backend === 'tensorrt-llm' ? o.draft : drafter !== undefined;
       const session = engine.createSession(
-        drafter ? { beamWidth: o.beamWidth, beamLength: o.beamLength } : { beamWidth: 0 },
+        drafting ? { beamWidth: o.beamWidth, beamLength: o.beamLength } : { beamWidth: 0 },
       );
       const controller = new AbortController();
       const onSigint = () => controller.abort();

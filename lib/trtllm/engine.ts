@@ -48,7 +48,8 @@ export interface PreparedTrtLlmEngine {
   draft: { beamWidth: number; beamLength: number };
 }
 
-const optionKeys = new Set<string>([
+/** The options loadEngine takes for this backend. */
+export const trtLlmOptionKeys: ReadonlySet<string> = new Set<string>([
   'backend', 'engineDir', 'tokenizer', 'freeGpuMemoryFraction', 'enableBlockReuse', 'maxTokensInKvCache', 'hostCacheBytes',
   'schedulerPolicy', 'maxBatchSize', 'maxNumTokens', 'maxQueueSize', 'enableChunkedContext', 'gpuWeightsPercent',
 ]);
@@ -80,7 +81,7 @@ function fraction(o: Record<string, unknown>, key: string, allowZero: boolean): 
 export async function prepareTrtLlmEngine(options: TrtLlmEngineOptions): Promise<PreparedTrtLlmEngine> {
   const o = options as unknown as Record<string, unknown>;
   for (const key of Object.keys(o)) {
-    if (!optionKeys.has(key)) throw invalidArgument(key, 'is not an option of the tensorrt-llm backend', 'type');
+    if (!trtLlmOptionKeys.has(key)) throw invalidArgument(key, 'is not an option of the tensorrt-llm backend', 'type');
   }
   if (typeof o.engineDir !== 'string' || !o.engineDir) throw invalidArgument('engineDir', 'must be the directory trtllm-build wrote', 'type');
   if (typeof o.tokenizer !== 'string' || !o.tokenizer) throw invalidArgument('tokenizer', 'must be a tokenizer.json path or a model directory', 'type');
@@ -148,6 +149,6 @@ export function nvidiaGpuPresent(): boolean {
 }
 
 /** backend: 'auto' -> 'tensorrt-llm' when the addon was built with it and a GPU is present, else 'cpu'. */
-export function resolveAutoBackend(builtBackends: readonly string[]): 'tensorrt-llm' | 'cpu' {
-  return builtBackends.includes('tensorrt-llm') && nvidiaGpuPresent() ? 'tensorrt-llm' : 'cpu';
+export function resolveAutoBackend(builtBackends: readonly string[], gpuPresent: () => boolean = nvidiaGpuPresent): 'tensorrt-llm' | 'cpu' {
+  return builtBackends.includes('tensorrt-llm') && gpuPresent() ? 'tensorrt-llm' : 'cpu';
 }

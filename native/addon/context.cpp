@@ -28,52 +28,77 @@ struct ContextInit {
 
 }  // namespace
 
-// Context.forward: the inputs are copied on the main thread, the forward runs off it.
-class ForwardWorker : public PromiseWorker {
- public:
-  ForwardWorker(Napi::Env env, Context* context, Napi::Object self) : PromiseWorker(env), context_(context) {
-    self_ = Napi::Persistent(self);  // keeps the Context alive until Resolve
-  }
-  std::shared_ptr<cpu::Transformer> transformer;
+// One sequence's part of a forward: inputs copied on the main thread, outputs filled off it.
+struct ForwardJob {
+  Context* context = nullptr;
+  Napi::ObjectReference self;  // keeps the Context alive until the worker is gone
   std::shared_ptr<cpu::KvCache> cache;
   std::vector<int32_t> tokens, positions, outputs;  // [n], [n] or empty, [nOut] or empty
   std::vector<uint8_t> mask;                        // [n, n] or empty
   bool wantHidden = false;
+  std::vector<float> logits, hidden;  // [nOut, vocab], [nOut, dim]
+  int32_t start = 0;
+};
+
+// Context.forward and Model.forwardBatch: one forward pass over every job's tokens, off the event loop.
+class ForwardWorker : public PromiseWorker {
+ public:
+  ForwardWorker(Napi::Env env, std::shared_ptr<cpu::Transformer> transformer, bool batch)
+      : PromiseWorker(env), transformer_(std::move(transformer)), batch_(batch) {}
+  std::vector<ForwardJob> jobs;
 
  protected:
   void Run() override {
-    const int32_t n = static_cast<int32_t>(tokens.size());
-    const int32_t nOut = outputs.empty() ? n : static_cast<int32_t>(outputs.size());
-    const auto& c = transformer->config();
-    logits_.resize(static_cast<size_t>(nOut) * c.vocabSize);  // [nOut, vocab]
-    if (wantHidden) hidden_.resize(static_cast<size_t>(nOut) * c.dim);  // [nOut, dim]
-    start_ = cache->length();
-    transformer->forward(*cache, tokens.data(), n, positions.empty() ? nullptr : positions.data(),
-                         mask.empty() ? nullptr : mask.data(), outputs.empty() ? nullptr : outputs.data(),
-                         outputs.empty() ? 0 : nOut, logits_.data(), wantHidden ? hidden_.data() : nullptr);
+    const auto& c = transformer_->config();
+    std::vector<cpu::ForwardRequest> requests(jobs.size());
+    for (size_t i = 0; i < jobs.size(); ++i) {
+      ForwardJob& j = jobs[i];
+      const int32_t n = static_cast<int32_t>(j.tokens.size());
+      const int32_t nOut = j.outputs.empty() ? n : static_cast<int32_t>(j.outputs.size());
+      j.logits.resize(static_cast<size_t>(nOut) * c.vocabSize);
+      if (j.wantHidden) j.hidden.resize(static_cast<size_t>(nOut) * c.dim);
+      j.start = j.cache->length();
+      cpu::ForwardRequest& r = requests[i];
+      r.cache = j.cache.get();
+      r.tokens = j.tokens.data();
+      r.tokenCount = n;
+      r.positions = j.positions.empty() ? nullptr : j.positions.data();
+      r.mask = j.mask.empty() ? nullptr : j.mask.data();
+      r.outputRows = j.outputs.empty() ? nullptr : j.outputs.data();
+      r.outputCount = j.outputs.empty() ? 0 : nOut;
+      r.logits = j.logits.data();
+      r.hidden = j.wantHidden ? j.hidden.data() : nullptr;
+    }
+    transformer_->forwardBatch(requests.data(), requests.size());
   }
   Napi::Value Resolve(Napi::Env env) override {  // success only
-    context_->lastStart_ = start_;
-    context_->lastCount_ = static_cast<int32_t>(tokens.size());
-    Napi::Object result = Napi::Object::New(env);
-    result.Set("logits", newTypedArray<float>(env, logits_.size(), logits_.data()));
-    if (wantHidden) result.Set("hidden", newTypedArray<float>(env, hidden_.size(), hidden_.data()));
-    return result;
+    Napi::Array all = Napi::Array::New(env, jobs.size());
+    for (size_t i = 0; i < jobs.size(); ++i) {
+      ForwardJob& j = jobs[i];
+      j.context->lastStart_ = j.start;
+      j.context->lastCount_ = static_cast<int32_t>(j.tokens.size());
+      Napi::Object result = Napi::Object::New(env);
+      result.Set("logits", newTypedArray<float>(env, j.logits.size(), j.logits.data()));
+      if (j.wantHidden) result.Set("hidden", newTypedArray<float>(env, j.hidden.size(), j.hidden.data()));
+      all.Set(static_cast<uint32_t>(i), result);
+    }
+    return batch_ ? Napi::Value(all) : all.Get(0u);
   }
 
  public:
   // Runs on the main thread right after the promise settled (success or failure), before any JS continuation:
-  // the context is free again, at its new length (unchanged after a failure).
+  // the contexts are free again, at their new lengths (unchanged after a failure).
   ~ForwardWorker() override {
-    context_->busy_ = false;
-    if (cache && context_->cache_ == cache) context_->length_ = cache->length();
+    for (ForwardJob& j : jobs) {
+      if (!j.context) continue;  // rejected before it was claimed (e.g. that context was busy)
+      j.context->busy_ = false;
+      if (j.cache && j.context->cache_ == j.cache) j.context->length_ = j.cache->length();
+    }
   }
 
  private:
-  Context* context_;
-  Napi::ObjectReference self_;
-  std::vector<float> logits_, hidden_;
-  int32_t start_ = 0;
+  std::shared_ptr<cpu::Transformer> transformer_;
+  bool batch_;
 };
 
 void Context::Init(Napi::Env env, Napi::Object exports) {
@@ -109,6 +134,16 @@ Napi::Object Context::create(Napi::Env env, std::shared_ptr<ModelHandle> handle,
   return constructorOf(env, "Context").New({external});
 }
 
+std::shared_ptr<cpu::KvCache> Context::cacheOf(Napi::Value value, const char* field,
+                                               std::shared_ptr<cpu::Transformer>* engine) {
+  if (!value.IsObject() || !value.As<Napi::Object>().InstanceOf(constructorOf(value.Env(), "Context")))
+    fail(ErrorCode::InvalidArgument, std::string(field) + " must be a Context");
+  Context* context = Context::Unwrap(value.As<Napi::Object>());
+  context->checkUsable(field);
+  if (engine) *engine = context->model_->get();
+  return context->cache_;
+}
+
 void Context::checkUsable(const char* what) {
   if (!cache_) fail(ErrorCode::Disposed, std::string("context.") + what + ": the context was disposed");
   model_->get();  // throws Disposed once the model is disposed
@@ -117,56 +152,104 @@ void Context::checkUsable(const char* what) {
          std::string("context.") + what + ": a forward is still running on this context (await it first)");
 }
 
+// Validates (tokens, options) for this context and copies them into `job`; `prefix` names the fields in errors.
+void Context::prepare(Napi::Value tokensValue, Napi::Value optionsValue, const std::string& prefix,
+                      int32_t vocab, ForwardJob& job) {
+  checkUsable("forward");
+  const std::string tokensField = prefix + "tokens";
+  auto tokens = typedArray<int32_t>(tokensValue, tokensField.c_str());
+  const size_t n = tokens.length;
+  require(n >= 1, tokensField.c_str(), "must hold at least one token");
+  job.context = this;
+  job.cache = cache_;
+  job.tokens.assign(tokens.data, tokens.data + n);
+  for (size_t i = 0; i < n; ++i)
+    requireAt(tokens.data[i] >= 0 && tokens.data[i] < vocab, tokensField.c_str(),
+              "[" + std::to_string(i) + "] = " + std::to_string(tokens.data[i]) + " is outside the vocabulary [0, " +
+                  std::to_string(vocab) + ")");
+  if (!optionsValue.IsUndefined() && !optionsValue.IsNull()) {
+    if (!optionsValue.IsObject()) fail(ErrorCode::InvalidArgument, prefix + "options must be an object");
+    Napi::Object o = optionsValue.As<Napi::Object>();
+    Napi::Value positions = o.Get("positions");
+    if (!positions.IsUndefined() && !positions.IsNull()) {
+      const std::string field = prefix + "positions";
+      auto p = typedArray<int32_t>(positions, field.c_str());
+      require(p.length == n, field.c_str(), "must have one entry per token (" + std::to_string(n) + "), got " +
+                                                std::to_string(p.length));
+      job.positions.assign(p.data, p.data + n);
+    }
+    Napi::Value mask = o.Get("mask");
+    if (!mask.IsUndefined() && !mask.IsNull()) {
+      const std::string field = prefix + "mask";
+      auto m = typedArray<uint8_t>(mask, field.c_str());
+      require(m.length == n * n, field.c_str(), "must hold tokens.length^2 = " + std::to_string(n * n) +
+                                                    " entries, got " + std::to_string(m.length));
+      job.mask.assign(m.data, m.data + n * n);
+    }
+    Napi::Value outputs = o.Get("outputs");
+    if (!outputs.IsUndefined() && !outputs.IsNull()) {
+      const std::string field = prefix + "outputs";
+      auto out = typedArray<int32_t>(outputs, field.c_str());
+      require(out.length >= 1, field.c_str(), "must name at least one token");
+      job.outputs.assign(out.data, out.data + out.length);
+    }
+    Napi::Value hidden = o.Get("hidden");
+    if (!hidden.IsUndefined() && !hidden.IsNull()) {
+      if (!hidden.IsBoolean()) fail(ErrorCode::InvalidArgument, prefix + "hidden must be a boolean");
+      job.wantHidden = hidden.As<Napi::Boolean>().Value();
+    }
+  }
+  if (static_cast<int64_t>(cache_->length()) + static_cast<int64_t>(n) > capacity_)
+    fail(ErrorCode::ContextOverflow, tokensField + ": " + std::to_string(n) + " new tokens after " +
+                                         std::to_string(cache_->length()) + " cached exceed the context capacity " +
+                                         std::to_string(capacity_));
+}
+
 Napi::Value Context::Forward(const Napi::CallbackInfo& info) {
   return guarded(info.Env(), [&]() -> Napi::Value {
     checkUsable("forward");
     if (info.Length() < 1) fail(ErrorCode::InvalidArgument, "tokens must be an Int32Array");
-    auto tokens = typedArray<int32_t>(info[0], "tokens");
-    const size_t n = tokens.length;
-    require(n >= 1, "tokens", "must hold at least one token");
-    auto* worker = new ForwardWorker(info.Env(), this, info.This().As<Napi::Object>());
-    std::unique_ptr<ForwardWorker> guard(worker);  // until queued
-    worker->transformer = model_->get();
-    worker->cache = cache_;
-    worker->tokens.assign(tokens.data, tokens.data + n);
-    const int32_t vocab = worker->transformer->config().vocabSize;
-    for (size_t i = 0; i < n; ++i)
-      requireAt(tokens.data[i] >= 0 && tokens.data[i] < vocab, "tokens", "[" + std::to_string(i) + "] = " + std::to_string(tokens.data[i]) + " is outside the vocabulary [0, " +
-                  std::to_string(vocab) + ")");
-    if (info.Length() >= 2 && !info[1].IsUndefined()) {
-      Napi::Object o = objectArg(info, 1, "options");
-      Napi::Value positions = o.Get("positions");
-      if (!positions.IsUndefined() && !positions.IsNull()) {
-        auto p = typedArray<int32_t>(positions, "positions");
-        require(p.length == n, "positions", "must have one entry per token (" + std::to_string(n) + "), got " +
-                                                std::to_string(p.length));
-        worker->positions.assign(p.data, p.data + n);
-      }
-      Napi::Value mask = o.Get("mask");
-      if (!mask.IsUndefined() && !mask.IsNull()) {
-        auto m = typedArray<uint8_t>(mask, "mask");
-        require(m.length == n * n, "mask", "must hold tokens.length^2 = " + std::to_string(n * n) + " entries, got " +
-                                               std::to_string(m.length));
-        worker->mask.assign(m.data, m.data + n * n);
-      }
-      Napi::Value outputs = o.Get("outputs");
-      if (!outputs.IsUndefined() && !outputs.IsNull()) {
-        auto out = typedArray<int32_t>(outputs, "outputs");
-        require(out.length >= 1, "outputs", "must name at least one token");
-        worker->outputs.assign(out.data, out.data + out.length);
-      }
-      worker->wantHidden = boolFieldOr(o, "hidden", false);
-    }
-    if (static_cast<int64_t>(cache_->length()) + static_cast<int64_t>(n) > capacity_)
-      fail(ErrorCode::ContextOverflow, "tokens: " + std::to_string(n) + " new tokens after " +
-                                           std::to_string(cache_->length()) + " cached exceed the context capacity " +
-                                           std::to_string(capacity_));
+    auto transformer = model_->get();
+    auto worker = std::make_unique<ForwardWorker>(info.Env(), transformer, false);
+    worker->jobs.emplace_back();
+    prepare(info[0], info.Length() >= 2 ? info[1] : info.Env().Undefined(), "", transformer->config().vocabSize,
+            worker->jobs.back());
+    worker->jobs.back().self = Napi::Persistent(info.This().As<Napi::Object>());
     busy_ = true;
     Napi::Promise promise = worker->Promise();
-    guard.release();
-    worker->Queue();
+    worker.release()->Queue();
     return promise;
   });
+}
+
+Napi::Value Context::forwardBatch(Napi::Env env, const std::shared_ptr<ModelHandle>& model, Napi::Value items) {
+  auto transformer = model->get();
+  if (!items.IsArray()) fail(ErrorCode::InvalidArgument, "items must be an array");
+  Napi::Array array = items.As<Napi::Array>();
+  require(array.Length() >= 1, "items", "must hold at least one sequence");
+  auto worker = std::make_unique<ForwardWorker>(env, transformer, true);
+  worker->jobs.reserve(array.Length());
+  for (uint32_t i = 0; i < array.Length(); ++i) {
+    const std::string prefix = "items[" + std::to_string(i) + "].";
+    Napi::Value item = array.Get(i);
+    if (!item.IsObject()) fail(ErrorCode::InvalidArgument, "items[" + std::to_string(i) + "] must be an object");
+    Napi::Object o = item.As<Napi::Object>();
+    Napi::Value contextValue = o.Get("context");
+    if (!contextValue.IsObject() || !contextValue.As<Napi::Object>().InstanceOf(constructorOf(env, "Context")))
+      fail(ErrorCode::InvalidArgument, prefix + "context must be a Context");
+    Context* context = Context::Unwrap(contextValue.As<Napi::Object>());
+    if (context->model_ != model)
+      fail(ErrorCode::InvalidArgument, prefix + "context belongs to another model");
+    for (const ForwardJob& j : worker->jobs)
+      if (j.context == context) fail(ErrorCode::InvalidArgument, prefix + "context appears twice in one batch");
+    worker->jobs.emplace_back();
+    context->prepare(o.Get("tokens"), o, prefix, transformer->config().vocabSize, worker->jobs.back());
+    worker->jobs.back().self = Napi::Persistent(contextValue.As<Napi::Object>());
+  }
+  for (ForwardJob& j : worker->jobs) j.context->busy_ = true;
+  Napi::Promise promise = worker->Promise();
+  worker.release()->Queue();
+  return promise;
 }
 
 Napi::Value Context::Commit(const Napi::CallbackInfo& info) {
@@ -192,8 +275,9 @@ Napi::Value Context::Truncate(const Napi::CallbackInfo& info) {
     if (info.Length() < 1 || !info[0].IsNumber()) fail(ErrorCode::InvalidArgument, "length must be an integer");
     double d = info[0].As<Napi::Number>().DoubleValue();
     require(d == static_cast<double>(static_cast<int64_t>(d)), "length", "must be an integer");
-    require(d >= 0 && d <= length_, "length",
-            "must be in [0, " + std::to_string(length_) + "], got " + std::to_string(static_cast<int64_t>(d)));
+    const int32_t current = cache_->length();
+    require(d >= 0 && d <= current, "length",
+            "must be in [0, " + std::to_string(current) + "], got " + std::to_string(static_cast<int64_t>(d)));
     cache_->truncate(static_cast<int32_t>(d));
     length_ = cache_->length();
     lastCount_ = 0;
@@ -207,7 +291,10 @@ Napi::Value Context::Dispose(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-Napi::Value Context::GetLength(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), length_); }
+Napi::Value Context::GetLength(const Napi::CallbackInfo& info) {
+  // while a forward runs, the length before it; otherwise the cache's (another addon part may have used it)
+  return Napi::Number::New(info.Env(), busy_ || !cache_ ? length_ : cache_->length());
+}
 Napi::Value Context::GetCapacity(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), capacity_); }
 Napi::Value Context::GetDisposed(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), !cache_); }
 

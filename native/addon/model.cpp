@@ -48,6 +48,7 @@ void Model::Init(Napi::Env env, Napi::Object exports) {
                                        InstanceAccessor<&Model::GetConfig>("config"),
                                        InstanceAccessor<&Model::GetDisposed>("disposed"),
                                        InstanceMethod<&Model::CreateContext>("createContext"),
+                                       InstanceMethod<&Model::ForwardBatch>("forwardBatch"),
                                        InstanceMethod<&Model::Dispose>("dispose"),
                                    });
   storeConstructor(env, "Model", cls);
@@ -136,6 +137,12 @@ Napi::Value Model::CreateContext(const Napi::CallbackInfo& info) {
       capacity = static_cast<int32_t>(intFieldOr(o, "capacity", capacity, 1, t->config().contextLength));
     }
     return Context::create(info.Env(), handle_, capacity);
+  });
+}
+
+Napi::Value Model::ForwardBatch(const Napi::CallbackInfo& info) {
+  return guarded(info.Env(), [&]() -> Napi::Value {
+    return Context::forwardBatch(info.Env(), handle_, info.Length() >= 1 ? info[0] : info.Env().Undefined());
   });
 }
 

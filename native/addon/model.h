@@ -32,6 +32,7 @@ class Model : public Napi::ObjectWrap<Model> {
   Napi::Value GetConfig(const Napi::CallbackInfo& info);
   Napi::Value GetDisposed(const Napi::CallbackInfo& info);
   Napi::Value CreateContext(const Napi::CallbackInfo& info);
+  Napi::Value ForwardBatch(const Napi::CallbackInfo& info);
   Napi::Value Dispose(const Napi::CallbackInfo& info);
 
   std::shared_ptr<ModelHandle> handle_;

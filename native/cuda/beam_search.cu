@@ -51,11 +51,14 @@ size_t layout(int batch, int width, int vocab, int topK, char* base, Workspace* 
 }
 
 constexpr int kMaxCandidates = 512;  // prefiltered candidates the rank selection handles; more: radix select
+constexpr int kMaxChunks = kBeamSearchMaxVocab / kChunk;
 
 struct SelectShared {
   unsigned hist[256];
-  alignas(16) uint32_t threadMax[kThreads];
-  uint32_t candKey[kMaxCandidates];
+  uint32_t warpThreshold[kWarps];
+  float chunkKth[kMaxChunks];     // row merge: each chunk's k-th largest logit
+  unsigned chunkTie[kMaxChunks];  // and the chunk's elements equal to it
+  float candValue[kMaxCandidates];
   int32_t candIndex[kMaxCandidates];
   uint32_t threshold;
   unsigned warpSum[kWarps];
@@ -66,6 +69,27 @@ struct SelectShared {
   int32_t index2[kMaxK];
   int ticket;
   float rowMax, logSumExp;
+  float floorRow;  // the row merge's lower bound on the row's k-th largest
+};
+
+// The row merge: every chunk's top-K list of the row, each in rank order ([chunks][K], chunks * K <= kChunk).
+struct RowListsShared {
+  float value[kChunk];
+  int32_t index[kChunk];
+};
+
+// The sequence's final merge: every expanded beam's best `width` candidates, each beam's list in rank order.
+struct MergeShared {
+  float score[kMaxK * kMaxK];
+  int32_t flat[kMaxK * kMaxK];
+};
+
+struct KernelShared {
+  SelectShared select;
+  union {
+    RowListsShared lists;
+    MergeShared merge;
+  };
 };
 
 // Exclusive block scan of one value per thread; returns the thread's offset, *total the sum.
@@ -182,9 +206,9 @@ __device__ void blockTopKRadix(const uint32_t (&key)[kItems], const int32_t (&in
   __syncthreads();
 }
 
-// The same contract as blockTopKRadix, usually much cheaper: the k-th largest of the threads' maxima bounds the
-// k-th largest element from below (k maxima are k distinct elements), so only the elements at or above it
-// (typically a few times k) are ranked, by (value, index). Falls back to the radix select when too many tie.
+// The same contract as blockTopKRadix, usually much cheaper: a threshold from the warps' lane maxima bounds the
+// k-th largest element from below, so only the elements at or above it (typically about twice k) are ranked,
+// by (value, index). Falls back to the radix select when more than kMaxCandidates pass (heavy ties).
 template <int P>
 __device__ void blockTopK(const uint32_t (&key)[kItems], const int32_t (&index)[kItems], int k, SelectShared& s) {
   const int tid = threadIdx.x, lane = tid & 31;
@@ -192,37 +216,49 @@ __device__ void blockTopK(const uint32_t (&key)[kItems], const int32_t (&index)[
 #pragma unroll
   for (int i = 0; i < kItems; ++i)
     if (key[i] > mine) mine = key[i];
-  s.threadMax[tid] = mine;
   if (tid == 0) s.nOut = 0;
-  __syncthreads();
   {
-    int rank = 0;  // among the thread maxima, by key then thread (16-byte shared loads)
-    const uint4* all = reinterpret_cast<const uint4*>(s.threadMax);
-#pragma unroll 8
-    for (int q = 0; q < kThreads / 4; ++q) {
-      const uint4 o = all[q];
-      const int u = 4 * q;
-      rank += (o.x > mine || (o.x == mine && u < tid)) + (o.y > mine || (o.y == mine && u + 1 < tid)) +
-              (o.z > mine || (o.z == mine && u + 2 < tid)) + (o.w > mine || (o.w == mine && u + 3 < tid));
+    // Each warp's j-th largest lane maximum, j = ceil(k / warps): the warp holds >= j elements at or above it
+    // (j lanes, distinct elements), so the smallest of the warps' values has >= warps * j >= k elements at or
+    // above it. Ranks among the lanes by (key, lane) are distinct: exactly one lane has rank j - 1.
+    const int j = (k + kWarps - 1) / kWarps;
+    int rank = 0;
+#pragma unroll
+    for (int o = 1; o < 32; ++o) {
+      const int src = (lane + o) & 31;
+      const uint32_t other = __shfl_sync(0xffffffffu, mine, src);
+      rank += other > mine || (other == mine && src < lane);
     }
-    if (rank == k - 1) s.threshold = mine;
+    if (rank == j - 1) s.warpThreshold[tid >> 5] = mine;
+  }
+  __syncthreads();
+  if (tid == 0) {
+    uint32_t t = s.warpThreshold[0];
+    for (int w = 1; w < kWarps; ++w) t = min(t, s.warpThreshold[w]);
+    s.threshold = t;
   }
   __syncthreads();
   const uint32_t threshold = s.threshold;
+  {
+    // compaction: the warp counts its candidates (ballots), takes one range of slots, then fills it
+    unsigned ballots[kItems], warpTotal = 0;
 #pragma unroll
-  for (int i = 0; i < kItems; ++i) {
-    const bool take = key[i] != 0 && key[i] >= threshold;
-    const unsigned ballot = __ballot_sync(0xffffffffu, take);
-    if (ballot) {
-      const int leader = __ffs(ballot) - 1;
-      unsigned base = 0;
-      if (lane == leader) base = atomicAdd(&s.nOut, static_cast<unsigned>(__popc(ballot)));
-      base = __shfl_sync(0xffffffffu, base, leader);
-      const unsigned slot = base + __popc(ballot & ((1u << lane) - 1u));
-      if (take && slot < kMaxCandidates) {
-        s.candKey[slot] = key[i];
+    for (int i = 0; i < kItems; ++i) {
+      ballots[i] = __ballot_sync(0xffffffffu, key[i] != 0 && key[i] >= threshold);
+      warpTotal += __popc(ballots[i]);
+    }
+    unsigned base = 0;
+    if (lane == 0 && warpTotal) base = atomicAdd(&s.nOut, warpTotal);
+    base = __shfl_sync(0xffffffffu, base, 0);
+    const unsigned below = (1u << lane) - 1u;
+#pragma unroll
+    for (int i = 0; i < kItems; ++i) {
+      const unsigned slot = base + __popc(ballots[i] & below);
+      if (((ballots[i] >> lane) & 1u) && slot < kMaxCandidates) {
+        s.candValue[slot] = keyToFloat(key[i]);
         s.candIndex[slot] = index[i];
       }
+      base += __popc(ballots[i]);
     }
   }
   __syncthreads();
@@ -233,10 +269,11 @@ __device__ void blockTopK(const uint32_t (&key)[kItems], const int32_t (&index)[
     return;
   }
   for (unsigned c = tid; c < n; c += kThreads) {
-    const float mv = keyToFloat(s.candKey[c]);
+    const float mv = s.candValue[c];
     const int32_t me = s.candIndex[c];
-    int rank = 0;
-    for (unsigned j = 0; j < n && rank < k; ++j) rank += ranksBefore(keyToFloat(s.candKey[j]), s.candIndex[j], mv, me);
+    int rank = 0;  // no early exit: the loop's loads pipeline
+#pragma unroll 4
+    for (unsigned j = 0; j < n; ++j) rank += ranksBefore(s.candValue[j], s.candIndex[j], mv, me);
     if (rank < k) {
       s.value[rank] = mv;
       s.index[rank] = me;
@@ -254,9 +291,10 @@ __device__ void blockTopK(const uint32_t (&key)[kItems], const int32_t (&index)[
 }
 
 template <bool kVec4>
-__global__ void __launch_bounds__(kThreads) beamSearchKernel(BeamSearchParams p, Workspace ws) {
-  __shared__ SelectShared s;
-  const int chunk = blockIdx.x, e = blockIdx.y, b = blockIdx.z, tid = threadIdx.x;
+__global__ void __launch_bounds__(kThreads, 4) beamSearchKernel(BeamSearchParams p, Workspace ws) {
+  __shared__ KernelShared shared;
+  SelectShared& s = shared.select;
+  const int chunk = blockIdx.x, e = blockIdx.y, b = blockIdx.z, tid = threadIdx.x, lane = tid & 31;
   const int chunks = gridDim.x, beams = gridDim.y, V = p.vocab, K = p.topK, W = p.width;
   const int row = b * W + e;
   const float* logits = p.logits + static_cast<int64_t>(row) * V;
@@ -295,43 +333,91 @@ __global__ void __launch_bounds__(kThreads) beamSearchKernel(BeamSearchParams p,
     ws.chunkIndex[chunkBase + tid] = have ? s.index[tid] : -1;
   }
   if (tid == 0) ws.chunkTies[static_cast<int64_t>(row) * chunks + chunk] = s.tieCount;
-  __threadfence();
+  if (p.tuneStopAfter == 1) return;
+  // completion: the barrier orders the block's writes before thread 0's fence (cumulative), whose release the
+  // last block's reads (L2, ld.cg) observe through the counter; one fence per block, not one per thread
   __syncthreads();
-  if (tid == 0) s.ticket = atomicAdd(&ws.rowDone[row], 1u);
+  if (tid == 0) {
+    __threadfence();
+    s.ticket = atomicAdd(&ws.rowDone[row], 1u);
+    __threadfence();
+  }
   __syncthreads();
   if (s.ticket != chunks - 1) return;
 
   // 2. the last chunk of the row: the row's top K, Apple's log-probabilities, the row's best W candidates
   if (tid == 0) ws.rowDone[row] = 0;
   const int64_t rowBase = static_cast<int64_t>(row) * chunks * K;
-#pragma unroll
-  for (int i = 0; i < kItems; ++i) {
-    int slot = i * kThreads + tid;
-    int32_t idx = slot < chunks * K ? __ldcg(ws.chunkIndex + rowBase + slot) : -1;
-    key[i] = idx >= 0 ? orderedKey(__ldcg(ws.chunkValue + rowBase + slot)) : 0u;
-    index[i] = idx;
-  }
   const int kRow = min(K, V);
-  blockTopK<1>(key, index, kRow, s);
-  if (tid < 32) {
-    // Apple masks only the logits strictly below the k-th largest: ties with it beyond the k kept here count
-    // in the softmax too (they never reach the top width <= k: same value, higher token index).
-    const float kth = s.value[kRow - 1];
-    unsigned equalRow = 0;
-    for (int c = tid; c < chunks; c += 32) {
-      const int64_t cb = rowBase + static_cast<int64_t>(c) * K;
-      const int validC = min(K, V - c * kChunk);
-      const float chunkKth = __ldcg(ws.chunkValue + cb + validC - 1);
-      if (chunkKth == kth) {
-        equalRow += __ldcg(ws.chunkTies + static_cast<int64_t>(row) * chunks + c);
-      } else {
-        for (int j = 0; j < validC; ++j) equalRow += __ldcg(ws.chunkValue + cb + j) == kth;
+  RowListsShared& lists = shared.lists;
+  for (int c = tid; c < chunks; c += kThreads) {
+    const int validC = min(K, V - c * kChunk);
+    s.chunkKth[c] = __ldcg(ws.chunkValue + rowBase + static_cast<int64_t>(c) * K + validC - 1);
+    s.chunkTie[c] = __ldcg(ws.chunkTies + static_cast<int64_t>(row) * chunks + c);
+  }
+  for (int slot = tid; slot < chunks * K; slot += kThreads) {
+    lists.value[slot] = __ldcg(ws.chunkValue + rowBase + slot);
+    lists.index[slot] = __ldcg(ws.chunkIndex + rowBase + slot);
+  }
+  __syncthreads();
+  if (tid < 32) {  // every chunk's k-th largest is at most the row's: nothing below their maximum is kept
+    float floorRow = -INFINITY;
+    for (int c = tid; c < chunks; c += 32) floorRow = fmaxf(floorRow, s.chunkKth[c]);
+    for (int o = 16; o > 0; o >>= 1) floorRow = fmaxf(floorRow, __shfl_xor_sync(0xffffffffu, floorRow, o));
+    if (tid == 0) s.floorRow = floorRow;
+  }
+  __syncthreads();
+  {
+    // the row's top K: a list entry's rank in the row is its place in its own list plus, in every other list,
+    // the number of entries ranking before it (binary search; the lists are in rank order)
+    const float floorRow = s.floorRow;
+    for (int slot = tid; slot < chunks * K; slot += kThreads) {
+      const int32_t me = lists.index[slot];
+      const float mv = lists.value[slot];
+      if (me < 0 || mv < floorRow) continue;
+      const int own = slot / K;
+      int rank = slot - own * K;
+      for (int c = 0; c < chunks && rank < kRow; ++c) {
+        if (c == own) continue;
+        int lo = c * K, hi = lo + min(K, V - c * kChunk);
+        const int first = lo;
+        while (lo < hi) {
+          const int mid = (lo + hi) >> 1;
+          if (ranksBefore(lists.value[mid], lists.index[mid], mv, me))
+            lo = mid + 1;
+          else
+            hi = mid;
+        }
+        rank += lo - first;
+      }
+      if (rank < kRow) {
+        s.value[rank] = mv;
+        s.index[rank] = me;
       }
     }
+  }
+  // Apple masks only the logits strictly below the k-th largest: ties with it beyond the k kept here count
+  // in the softmax too (they never reach the top width <= k: same value, higher token index). A chunk's k-th
+  // largest is never above the row's; where it is below, every chunk element equal to the row's k-th largest
+  // is in the chunk's list; where equal, the chunk counted its ties in full.
+  if (tid == 0) s.tieCount = 0;
+  __syncthreads();
+  const float kth = s.value[kRow - 1];
+  {
+    unsigned equalRow = 0;
+    for (int slot = tid; slot < chunks * K; slot += kThreads)
+      if (lists.index[slot] >= 0 && lists.value[slot] == kth && s.chunkKth[slot / K] != kth) ++equalRow;
+    for (int c = tid; c < chunks; c += kThreads)
+      if (s.chunkKth[c] == kth) equalRow += s.chunkTie[c];
+    equalRow = __reduce_add_sync(0xffffffffu, equalRow);
+    if (lane == 0 && equalRow) atomicAdd(&s.tieCount, equalRow);
+  }
+  __syncthreads();
+  if (tid < 32) {
     unsigned keptEqual = 0;
     for (int j = tid; j < kRow; j += 32) keptEqual += s.value[j] == kth;
-    equalRow = __reduce_add_sync(0xffffffffu, equalRow);
     keptEqual = __reduce_add_sync(0xffffffffu, keptEqual);
+    const unsigned equalRow = s.tieCount;
     float a = tid < kRow ? s.value[tid] : -INFINITY, c = tid + 32 < kRow ? s.value[tid + 32] : -INFINITY;
     float mx = fmaxf(a, c);
     for (int o = 16; o > 0; o >>= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, o));
@@ -354,31 +440,53 @@ __global__ void __launch_bounds__(kThreads) beamSearchKernel(BeamSearchParams p,
     float me = s.value2[tid];
     int32_t myIndex = s.index[tid];
     int rank = 0;
+#pragma unroll 8
     for (int j = 0; j < kRow; ++j) rank += ranksBefore(s.value2[j], s.index[j], me, myIndex);
     if (rank < W) {
       ws.rowScore[static_cast<int64_t>(row) * W + rank] = me;
       ws.rowFlat[static_cast<int64_t>(row) * W + rank] = e * V + myIndex;
     }
   }
-  __threadfence();
+  if (p.tuneStopAfter == 2) return;
   __syncthreads();
-  if (tid == 0) s.ticket = atomicAdd(&ws.batchDone[b], 1u);
+  if (tid == 0) {
+    __threadfence();
+    s.ticket = atomicAdd(&ws.batchDone[b], 1u);
+    __threadfence();
+  }
   __syncthreads();
   if (s.ticket != beams - 1) return;
 
-  // 3. the last row of the sequence: the top W over the beams' candidates
+  // 3. the last row of the sequence: the top W over the beams' candidates. Each beam's list is in rank order,
+  // so a candidate's rank is its place in its own list plus, in every other list, the number of entries that
+  // rank before it (a binary search).
+  __syncthreads();  // the select buffers are reused as the merge buffers
   if (tid == 0) ws.batchDone[b] = 0;
+  MergeShared& m = shared.merge;
   const int n = beams * W;
   const int64_t candBase = static_cast<int64_t>(b) * W * W;
   for (int c = tid; c < n; c += kThreads) {
-    // candidate c = (rank c / beams, beam c % beams): scanning rank-major finds the better ones early
-    const int64_t at = candBase + (c % beams) * W + c / beams;
-    float me = __ldcg(ws.rowScore + at);
-    int32_t myFlat = __ldcg(ws.rowFlat + at);
-    int rank = 0;
-    for (int j = 0; j < n && rank < W; ++j) {
-      const int64_t other = candBase + (j % beams) * W + j / beams;
-      rank += ranksBefore(__ldcg(ws.rowScore + other), __ldcg(ws.rowFlat + other), me, myFlat);
+    m.score[c] = __ldcg(ws.rowScore + candBase + c);
+    m.flat[c] = __ldcg(ws.rowFlat + candBase + c);
+  }
+  __syncthreads();
+  for (int c = tid; c < n; c += kThreads) {
+    const int mineBeam = c / W;
+    const float me = m.score[c];
+    const int32_t myFlat = m.flat[c];
+    int rank = c - mineBeam * W;
+    for (int other = 0; other < beams; ++other) {
+      if (other == mineBeam) continue;
+      int lo = other * W, hi = lo + W;
+      const int first = lo;
+      while (lo < hi) {
+        const int mid = (lo + hi) >> 1;
+        if (ranksBefore(m.score[mid], m.flat[mid], me, myFlat))
+          lo = mid + 1;
+        else
+          hi = mid;
+      }
+      rank += lo - first;
     }
     if (rank < W) {
       p.outScores[b * W + rank] = me;

@@ -21,6 +21,8 @@ struct BeamSearchParams {
   float* outScores = nullptr;     // [batch, width] sorted by descending score
   int32_t* outParent = nullptr;   // [batch, width] parent beam
   int32_t* outToken = nullptr;    // [batch, width] token
+  // measurements only (the outputs stay unwritten): 1 stops after the per-chunk selection, 2 after the row merge
+  int tuneStopAfter = 0;
 };
 
 // Workspace bytes for a shape. Zero the workspace once after allocating it: the kernel's completion counters

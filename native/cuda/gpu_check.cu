@@ -274,6 +274,15 @@ bool beamCase(int batch, int W, int V, bool first, bool time, Row* row, float qu
       readOnceKernel<<<gSmCount * 8, 256>>>(reinterpret_cast<const float4*>(dLogits.p + nl * (i % copies)), nl / 4, sink.p);
     });
     row->bytes = nl * 4.0;
+    for (int stop = 1; stop <= 2; ++stop) {  // where the time goes: the launch cut short after each stage
+      rc::BeamSearchParams ps = p;
+      ps.tuneStopAfter = stop;
+      const double us = timeUs([&](int i) {
+        ps.logits = dLogits.p + nl * (i % copies);
+        rc::launchBeamSearchStep(ps, ws.p, wsBytes, 0);
+      });
+      std::printf("    stopped after %-22s %8.2f us\n", stop == 1 ? "the chunk selection" : "the row merge", us);
+    }
     row->extra = row->us / readUs;
     row->extraLabel = "x read-once (" + std::to_string(int(readUs * 10) / 10.0).substr(0, 5) + " us)";
   }
@@ -424,11 +433,14 @@ bool attentionCase(const AttnCase& c, Row* row) {
     bytes += 2.0 * q.size() * sizeof(T) + mask.size() * 4;
     row->bytes = bytes;
     // tuning variants of the same launch (the check above covered the automatic plan; these are checked too)
-    struct Variant { const char* name; int rpw, scale; } variants[] = {
-        {"16-row blocks per warp 1", 1, 0}, {"16-row blocks per warp 2", 2, 0}, {"splits x2", 0, 2}, {"splits x4", 0, 4}};
+    struct Variant { const char* name; int legacy, rpw, scale, stages, producers; } variants[] = {
+        {"no producer warps", 0, 0, 0, 0, -1}, {"3 producer warps", 0, 0, 0, 0, 3},
+        {"cp.async stages 3", 0, 0, 0, 3, 0}, {"splits x2", 0, 0, 2, 0, 0},
+        {"legacy WMMA kernel", 1, 0, 0, 0, 0}};
     for (auto& vt : variants) {
       rc::TreeAttentionParams pv = p;
-      pv.tuneRowBlocksPerWarp = vt.rpw, pv.tuneSplitScale = vt.scale;
+      pv.tuneLegacyWmma = vt.legacy, pv.tuneRowBlocksPerWarp = vt.rpw, pv.tuneSplitScale = vt.scale;
+      pv.tuneStages = vt.stages, pv.tuneProducerWarps = vt.producers;
       const size_t vb = rc::treeAttentionWorkspaceBytes(pv, gSmCount);
       DevBuf<char> vws(vb);
       dout.poison();

@@ -19,7 +19,10 @@ constexpr int kSStride = kTile + 4;  // floats per score row (P is written in pl
 constexpr float kLog2e = 1.4426950408889634f;
 
 struct Plan {
-  int group, rowsTotal, rowsPerBlock, rowGroups, rowsPad, splits, splitLen, rpw;
+  int group, rowsTotal, rowsPerBlock, rowGroups, rowsPad, splits, splitLen;
+  int rpw;        // legacy WMMA kernel: 16-row blocks per warp; mma kernel: compute warps per block
+  int stages;     // mma kernel: cp.async ring depth
+  int producers;  // mma kernel: warps that only issue the K/V copies (0: the compute warps do)
 };
 
 template <int D>
@@ -60,6 +63,262 @@ struct Pair<__nv_bfloat16> {
   static __device__ float2 unpack(type x) { return __bfloat1622float2(x); }
 };
 
+// ---------------------------------------------------------------------------------------------------------
+// The mma.sync kernel. grid: (splits, kvHeads, batch * rowGroups); block: one warp per 16 of the block's
+// (query token, head of the kv head's group) rows, all of them sharing each K/V tile. K/V tiles of 64 keys
+// stream through a kStages-deep cp.async ring in shared memory (one barrier per tile); the score tile and the
+// output accumulators live in registers (m16n8k16 fragments: lane = 4 * group + quad; a thread
+// holds rows group and group + 8 of its warp's 16). Scores in log2 units; P reuses the score registers as the
+// A operand of P V. Q stays in shared memory.
+constexpr int kMmaMaxWarps = 9;       // compute warps: rows per block <= 144 (a W8 L5 tree with GQA 4: 132 rows)
+constexpr int kMmaProducers = 3;      // copy warps: with 9 compute warps, 12 in all, 3 per scheduler
+constexpr int kMmaMaxThreads = (kMmaMaxWarps + kMmaProducers) * 32;
+constexpr int kMmaTile = 64;
+
+template <int D>
+struct MmaSmem {
+  static constexpr int kRow = D + 8;  // halves per row: 16-byte aligned, rows 16 bytes apart mod 128 (ldmatrix)
+  static __host__ __device__ size_t q(int warps) { return sizeof(uint16_t) * warps * 16 * kRow; }
+  static constexpr size_t stage = sizeof(uint16_t) * 2 * kMmaTile * kRow;  // K then V
+  static __host__ __device__ size_t bytes(int warps, int stages) { return q(warps) + stage * stages; }
+};
+
+__device__ __forceinline__ void ldsm4(uint32_t (&r)[4], const void* p) {
+  const unsigned a = static_cast<unsigned>(__cvta_generic_to_shared(p));
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(a));
+}
+__device__ __forceinline__ void ldsm4t(uint32_t (&r)[4], const void* p) {
+  const unsigned a = static_cast<unsigned>(__cvta_generic_to_shared(p));
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(a));
+}
+
+template <typename T>
+struct Mma;
+template <>
+struct Mma<__half> {
+  static __device__ __forceinline__ void run(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+    asm volatile(
+        "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+  }
+  static __device__ __forceinline__ uint32_t pack(float lo, float hi) {
+    __half2 h = __floats2half2_rn(lo, hi);
+    return *reinterpret_cast<uint32_t*>(&h);
+  }
+};
+template <>
+struct Mma<__nv_bfloat16> {
+  static __device__ __forceinline__ void run(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+    asm volatile(
+        "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+  }
+  static __device__ __forceinline__ uint32_t pack(float lo, float hi) {
+    __nv_bfloat162 h = __floats2bfloat162_rn(lo, hi);
+    return *reinterpret_cast<uint32_t*>(&h);
+  }
+};
+
+template <typename T, int D, int kStages>
+__global__ void __launch_bounds__(kMmaMaxThreads, 1)
+    treeAttentionMmaKernel(TreeAttentionParams p, Plan plan, float* oPart, float* mPart, float* lPart) {
+  constexpr int RS = MmaSmem<D>::kRow, KT = kMmaTile;
+  extern __shared__ __align__(128) unsigned char smem[];
+  T* sQ = reinterpret_cast<T*>(smem);                                  // [rowsPerBlock][RS]
+  T* sKV = reinterpret_cast<T*>(smem + MmaSmem<D>::q(plan.rpw));      // [kStages][K,V][64][RS]
+
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, nThreads = blockDim.x;
+  // the threads that issue the K/V copies: the producer warps where there are any, else every thread
+  const int copyThreads = plan.producers ? plan.producers * 32 : nThreads;
+  const int copyTid = plan.producers ? tid - plan.rpw * 32 : tid;
+  const bool computes = warp < plan.rpw;
+  const int split = blockIdx.x, kvh = blockIdx.y, b = blockIdx.z / plan.rowGroups, rg = blockIdx.z % plan.rowGroups;
+  const int T_ = p.treeTokens, Hkv = p.cache.kvHeads, group = plan.group;
+  const int past = p.pastLengths[b], tree = p.treeLengths[b], total = past + tree;
+  const int kvStart = split * plan.splitLen, kvEnd = min(total, kvStart + plan.splitLen);
+  const int rowBase = rg * plan.rowsPerBlock, rowsHere = min(plan.rowsPerBlock, plan.rowsTotal - rowBase);
+  const int words = (T_ + 31) / 32;
+  const T* q = static_cast<const T*>(p.q);
+  const T* kBase = static_cast<const T*>(p.cache.k);
+  const T* vBase = static_cast<const T*>(p.cache.v);
+
+  // Q rows of this block (zero-filled past the last), asynchronously with the first tile: row r -> (token t,
+  // head kvh*group + g)
+  for (int c = tid; c < plan.rowsPerBlock * (D / 8); c += nThreads) {
+    const int r = c / (D / 8), col = c % (D / 8) * 8, R = rowBase + r;
+    const bool valid = r < rowsHere;
+    const int t = valid ? R / group : 0, g = valid ? R % group : 0;
+    cpAsync16(sQ + r * RS + col, q + ((static_cast<int64_t>(b) * T_ + t) * p.qHeads + kvh * group + g) * D + col, valid);
+  }
+
+  // one K/V tile: 2 * 64 rows of D, 16 bytes per cp.async; keys past the split's end are zero-filled
+  auto loadTile = [&](int stage, int tileStart) {
+    T* dst = sKV + stage * 2 * KT * RS;
+    if (copyTid < 0) return;
+    for (int c = copyTid; c < 2 * KT * (D / 8); c += copyThreads) {
+      const int which = c / (KT * (D / 8)), rem = c % (KT * (D / 8));
+      const int row = rem / (D / 8), col = rem % (D / 8) * 8, pos = tileStart + row;
+      const bool valid = pos < kvEnd;
+      const int64_t off = kvRowOffset(p.cache, 0, b, kvh, valid ? pos : kvStart) + col;
+      cpAsync16(dst + (which * KT + row) * RS + col, (which ? vBase : kBase) + off, valid);
+    }
+  };
+  const int nTiles = kvEnd > kvStart ? (kvEnd - kvStart + KT - 1) / KT : 0;
+#pragma unroll
+  for (int s = 0; s < kStages - 1; ++s) {
+    if (s < nTiles) loadTile(s, kvStart + s * KT);
+    cpAsyncCommit();  // group 0 holds Q too: the first wait in the loop covers it
+  }
+
+  // the warp's Q rows as A fragments are re-read from shared memory per tile (4 KB against the tile's 32 KB):
+  // register-resident they would push the 3-warps-per-scheduler budget (168 registers) into spills
+  const T* sQw = sQ + (warp * 16 + (lane & 15)) * RS + (lane >> 4) * 8;
+
+  const int gq = lane >> 2, tq = lane & 3;
+  const int R0 = rowBase + warp * 16 + gq, R1 = R0 + 8;
+  const int t0 = R0 / group, t1 = R1 / group;
+  const bool ok0 = R0 < plan.rowsTotal && t0 < tree, ok1 = R1 < plan.rowsTotal && t1 < tree;
+  const int32_t* mask0 = p.packedMask + (static_cast<int64_t>(b) * T_ + min(t0, T_ - 1)) * words;
+  const int32_t* mask1 = p.packedMask + (static_cast<int64_t>(b) * T_ + min(t1, T_ - 1)) * words;
+  const int visibleEnd = min(past, kvEnd);  // keys before it are visible to every valid row
+  const float scaleLog2 = p.scale * kLog2e;
+
+  float o[D / 8][4];
+#pragma unroll
+  for (int n = 0; n < D / 8; ++n) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.f;
+  float m0 = -INFINITY, m1 = -INFINITY, l0 = 0.f, l1 = 0.f;  // l: this thread's columns only (quad-summed at the end)
+
+  for (int tile = 0; tile < nTiles; ++tile) {
+    cpAsyncWait<kStages - 2>();
+    __syncthreads();  // tile `tile` landed for every thread; the stage refilled below was consumed by all
+    {
+      const int next = tile + kStages - 1;
+      if (next < nTiles) loadTile(next % kStages, kvStart + next * KT);
+      cpAsyncCommit();
+    }
+    if (!computes) continue;  // producer warps: on to the next barrier
+    const T* sK = sKV + (tile % kStages) * 2 * KT * RS;
+    const T* sV = sK + KT * RS;
+    const int tileStart = kvStart + tile * KT;
+
+    // S = Q K^T: 16 rows x 64 keys in 8 n-tiles of 8 keys
+    float sc[8][4];
+#pragma unroll
+    for (int j = 0; j < 8; ++j) sc[j][0] = sc[j][1] = sc[j][2] = sc[j][3] = 0.f;
+#pragma unroll
+    for (int kk = 0; kk < D / 16; ++kk) {
+      uint32_t qa[4];
+      ldsm4(qa, sQw + kk * 16);
+#pragma unroll
+      for (int np = 0; np < 4; ++np) {
+        uint32_t kb[4];  // keys np*16 + 0..7 (d lo, d hi), keys np*16 + 8..15 (d lo, d hi)
+        ldsm4(kb, sK + (np * 16 + (lane & 7) + ((lane >> 4) << 3)) * RS + kk * 16 + ((lane >> 3) & 1) * 8);
+        Mma<T>::run(sc[2 * np], qa, kb[0], kb[1]);
+        Mma<T>::run(sc[2 * np + 1], qa, kb[2], kb[3]);
+      }
+    }
+    // scale, mask, row maxima (the quad of a row holds its 64 keys)
+    float mx0 = -INFINITY, mx1 = -INFINITY;
+    if (tileStart + KT <= visibleEnd) {
+      // block-uniform: every key visible. Rows past the tree (or the row count) are not masked here: their
+      // finite results are never read (the combine writes zeros for them)
+#pragma unroll
+      for (int j = 0; j < 8; ++j) {
+#pragma unroll
+        for (int e = 0; e < 4; ++e) sc[j][e] *= scaleLog2;
+        mx0 = fmaxf(mx0, fmaxf(sc[j][0], sc[j][1]));
+        mx1 = fmaxf(mx1, fmaxf(sc[j][2], sc[j][3]));
+      }
+    } else {
+#pragma unroll
+      for (int j = 0; j < 8; ++j)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          const int pos = tileStart + 8 * j + 2 * tq + (e & 1);
+          const bool row1 = e >= 2;
+          const bool vis = (row1 ? ok1 : ok0) && pos < kvEnd && treeVisible(pos, past, tree, row1 ? mask1 : mask0);
+          sc[j][e] = vis ? sc[j][e] * scaleLog2 : -INFINITY;
+          if (row1)
+            mx1 = fmaxf(mx1, sc[j][e]);
+          else
+            mx0 = fmaxf(mx0, sc[j][e]);
+        }
+    }
+    mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 1));
+    mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 2));
+    mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 1));
+    mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 2));
+    const float n0 = fmaxf(m0, mx0), n1 = fmaxf(m1, mx1);
+    // nothing visible yet: keep the factors finite (every exp2 below is of -inf then, so P is 0)
+    const float alpha0 = n0 == -INFINITY ? 1.f : exp2f(m0 - n0), alpha1 = n1 == -INFINITY ? 1.f : exp2f(m1 - n1);
+    const float base0 = n0 == -INFINITY ? 0.f : n0, base1 = n1 == -INFINITY ? 0.f : n1;
+    m0 = n0, m1 = n1;
+    float sum0 = 0.f, sum1 = 0.f;
+#pragma unroll
+    for (int j = 0; j < 8; ++j) {
+      sc[j][0] = exp2f(sc[j][0] - base0);
+      sc[j][1] = exp2f(sc[j][1] - base0);
+      sc[j][2] = exp2f(sc[j][2] - base1);
+      sc[j][3] = exp2f(sc[j][3] - base1);
+      sum0 += sc[j][0] + sc[j][1];
+      sum1 += sc[j][2] + sc[j][3];
+    }
+    l0 = l0 * alpha0 + sum0;
+    l1 = l1 * alpha1 + sum1;
+    if (!__all_sync(0xffffffffu, alpha0 == 1.f && alpha1 == 1.f)) {  // no row of the warp has a new maximum: skip
+#pragma unroll
+      for (int n = 0; n < D / 8; ++n) {
+        o[n][0] *= alpha0, o[n][1] *= alpha0;
+        o[n][2] *= alpha1, o[n][3] *= alpha1;
+      }
+    }
+    // O += P V: P's A fragments are the score accumulators of two adjacent n-tiles
+#pragma unroll
+    for (int kk = 0; kk < KT / 16; ++kk) {
+      uint32_t pa[4];
+      pa[0] = Mma<T>::pack(sc[2 * kk][0], sc[2 * kk][1]);
+      pa[1] = Mma<T>::pack(sc[2 * kk][2], sc[2 * kk][3]);
+      pa[2] = Mma<T>::pack(sc[2 * kk + 1][0], sc[2 * kk + 1][1]);
+      pa[3] = Mma<T>::pack(sc[2 * kk + 1][2], sc[2 * kk + 1][3]);
+#pragma unroll
+      for (int dp = 0; dp < D / 16; ++dp) {
+        uint32_t vb[4];  // d dp*16 + 0..7 (keys lo, keys hi), d dp*16 + 8..15 (keys lo, keys hi)
+        ldsm4t(vb, sV + (kk * 16 + (lane & 7) + ((lane >> 3) & 1) * 8) * RS + dp * 16 + (lane >> 4) * 8);
+        Mma<T>::run(o[2 * dp], pa, vb[0], vb[1]);
+        Mma<T>::run(o[2 * dp + 1], pa, vb[2], vb[3]);
+      }
+    }
+  }
+  cpAsyncWait<0>();
+  if (!computes) return;
+
+  l0 += __shfl_xor_sync(0xffffffffu, l0, 1);
+  l0 += __shfl_xor_sync(0xffffffffu, l0, 2);
+  l1 += __shfl_xor_sync(0xffffffffu, l1, 1);
+  l1 += __shfl_xor_sync(0xffffffffu, l1, 2);
+  // the split's unnormalised output and its (max, sum) per row; every row of rowsPad is written
+  const int64_t part = ((static_cast<int64_t>(b) * Hkv + kvh) * plan.splits + split) * plan.rowsPad + rowBase;
+  const int r0 = warp * 16 + gq, r1 = r0 + 8;
+#pragma unroll
+  for (int n = 0; n < D / 8; ++n) {
+    *reinterpret_cast<float2*>(oPart + (part + r0) * D + n * 8 + 2 * tq) = make_float2(o[n][0], o[n][1]);
+    *reinterpret_cast<float2*>(oPart + (part + r1) * D + n * 8 + 2 * tq) = make_float2(o[n][2], o[n][3]);
+  }
+  if (tq == 0) {  // the max goes out in natural-log units (the combine uses expf)
+    mPart[part + r0] = m0 * (1.f / kLog2e);
+    lPart[part + r0] = l0;
+    mPart[part + r1] = m1 * (1.f / kLog2e);
+    lPart[part + r1] = l1;
+  }
+}
+
+// The earlier WMMA kernel (tuneLegacyWmma), kept for comparison.
 // grid: (splits, kvHeads, batch * rowGroups). Each warp owns RPW row blocks of 16 (query token, head) rows.
 template <typename T, int D, int RPW>
 __global__ void __launch_bounds__(kThreads, 1)
@@ -286,7 +545,28 @@ __global__ void treeAttentionCombineKernel(TreeAttentionParams p, Plan plan, con
     reinterpret_cast<typename Pair<T>::type*>(out + j * 32)[lane] = Pair<T>::make(acc[j], acc[j + 1]);
 }
 
-Plan makePlan(const TreeAttentionParams& p, int smCount, int rpw) {
+int maxSharedOptin() {
+  int dev = 0, bytes = 0;
+  if (cudaGetDevice(&dev) != cudaSuccess || cudaDeviceGetAttribute(&bytes, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev) != cudaSuccess)
+    return 48 * 1024;
+  return bytes;
+}
+
+// Context splits: at least one block per multiprocessor where the context allows (`blocksPerSm` fit at a time);
+// then the split length in whole tiles.
+void planSplits(Plan& plan, const TreeAttentionParams& p, int smCount, int tile, int blocksPerSm) {
+  const int maxTotal = p.maxPastLength + p.treeTokens;
+  const int tiles = (maxTotal + tile - 1) / tile;
+  const int base = p.batch * p.cache.kvHeads * plan.rowGroups, slots = smCount * blocksPerSm;
+  int splits = (slots * 9 / 10 + base - 1) / base;  // fill >= 90% of the slots
+  if (p.tuneSplitScale > 0) splits *= p.tuneSplitScale;
+  splits = splits < 1 ? 1 : (splits > tiles ? tiles : splits);
+  const int tilesPerSplit = (tiles + splits - 1) / splits;
+  plan.splitLen = tilesPerSplit * tile;
+  plan.splits = (tiles + tilesPerSplit - 1) / tilesPerSplit;
+}
+
+Plan makeLegacyPlan(const TreeAttentionParams& p, int smCount, int rpw) {
   Plan plan{};
   plan.group = p.qHeads / p.cache.kvHeads;
   plan.rowsTotal = plan.group * p.treeTokens;
@@ -306,11 +586,29 @@ Plan makePlan(const TreeAttentionParams& p, int smCount, int rpw) {
   return plan;
 }
 
-int maxSharedOptin() {
-  int dev = 0, bytes = 0;
-  if (cudaGetDevice(&dev) != cudaSuccess || cudaDeviceGetAttribute(&bytes, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev) != cudaSuccess)
-    return 48 * 1024;
-  return bytes;
+// The mma kernel: the kv head's rows in as few blocks as kMmaMaxWarps allows, evenly; the deepest cp.async ring
+// (4, 3 or 2 stages) that fits the device's shared memory.
+template <int D>
+Plan makeMmaPlan(const TreeAttentionParams& p, int smCount) {
+  Plan plan{};
+  plan.group = p.qHeads / p.cache.kvHeads;
+  plan.rowsTotal = plan.group * p.treeTokens;
+  const int rowBlocks = (plan.rowsTotal + 15) / 16;
+  plan.rowGroups = (rowBlocks + kMmaMaxWarps - 1) / kMmaMaxWarps;
+  plan.rpw = (rowBlocks + plan.rowGroups - 1) / plan.rowGroups;
+  plan.rowsPerBlock = plan.rpw * 16;
+  plan.rowsPad = plan.rowGroups * plan.rowsPerBlock;
+  // Producer warps pay off for the contiguous layout (H200: 120.5 -> 113.5 us at 4k) but not for the paged one,
+  // whose copies each wait on a block-table read (292 -> 362 us at 32k): there every warp copies.
+  const int autoProducers = p.cache.layout == KvLayout::kContiguous ? kMmaProducers : 0;
+  plan.producers = p.tuneProducerWarps < 0   ? 0
+                   : p.tuneProducerWarps > 0 ? min(p.tuneProducerWarps, kMmaProducers)
+                                             : autoProducers;
+  const size_t limit = static_cast<size_t>(maxSharedOptin());
+  plan.stages = p.tuneStages >= 2 && p.tuneStages <= 4 ? p.tuneStages : 4;
+  while (plan.stages > 2 && MmaSmem<D>::bytes(plan.rpw, plan.stages) > limit) --plan.stages;
+  planSplits(plan, p, smCount, kMmaTile, 1);
+  return plan;
 }
 
 template <typename T, int D>
@@ -320,6 +618,11 @@ int chooseRpw(const TreeAttentionParams& p) {
   if (p.tuneRowBlocksPerWarp == 1 || (p.tuneRowBlocksPerWarp == 2 && !fits2)) return 1;
   if (p.tuneRowBlocksPerWarp == 2 || (rows > kWarps * 16 && fits2)) return 2;
   return 1;
+}
+
+template <typename T, int D>
+Plan makePlan(const TreeAttentionParams& p, int smCount) {
+  return p.tuneLegacyWmma ? makeLegacyPlan(p, smCount, chooseRpw<T, D>(p)) : makeMmaPlan<D>(p, smCount);
 }
 
 size_t workspaceFor(const Plan& plan, const TreeAttentionParams& p) {
@@ -339,18 +642,35 @@ cudaError_t launchSplit(const TreeAttentionParams& p, const Plan& plan, float* o
   return cudaGetLastError();
 }
 
+template <typename T, int D, int S>
+cudaError_t launchMma(const TreeAttentionParams& p, const Plan& plan, float* oPart, float* mPart, float* lPart,
+                      cudaStream_t stream) {
+  const size_t bytes = MmaSmem<D>::bytes(plan.rpw, S);
+  cudaError_t err = cudaFuncSetAttribute(treeAttentionMmaKernel<T, D, S>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                         static_cast<int>(bytes));
+  if (err != cudaSuccess) return err;
+  dim3 grid(plan.splits, p.cache.kvHeads, p.batch * plan.rowGroups);
+  treeAttentionMmaKernel<T, D, S><<<grid, (plan.rpw + plan.producers) * 32, bytes, stream>>>(p, plan, oPart, mPart, lPart);
+  return cudaGetLastError();
+}
+
 template <typename T, int D>
 cudaError_t launchTyped(const TreeAttentionParams& p, int smCount, void* workspace, size_t workspaceBytes,
                         cudaStream_t stream) {
-  const int rpw = chooseRpw<T, D>(p);
-  const Plan plan = makePlan(p, smCount, rpw);
+  const Plan plan = makePlan<T, D>(p, smCount);
   if (workspaceBytes < workspaceFor(plan, p)) return cudaErrorInvalidValue;
   const size_t rows = static_cast<size_t>(p.batch) * p.cache.kvHeads * plan.splits * plan.rowsPad;
   float* oPart = static_cast<float*>(workspace);
   float* mPart = oPart + rows * D;
   float* lPart = mPart + rows;
-  cudaError_t err = rpw == 2 ? launchSplit<T, D, 2>(p, plan, oPart, mPart, lPart, stream)
-                             : launchSplit<T, D, 1>(p, plan, oPart, mPart, lPart, stream);
+  cudaError_t err;
+  if (p.tuneLegacyWmma)
+    err = plan.rpw == 2 ? launchSplit<T, D, 2>(p, plan, oPart, mPart, lPart, stream)
+                        : launchSplit<T, D, 1>(p, plan, oPart, mPart, lPart, stream);
+  else
+    err = plan.stages == 4   ? launchMma<T, D, 4>(p, plan, oPart, mPart, lPart, stream)
+          : plan.stages == 3 ? launchMma<T, D, 3>(p, plan, oPart, mPart, lPart, stream)
+                             : launchMma<T, D, 2>(p, plan, oPart, mPart, lPart, stream);
   if (err != cudaSuccess) return err;
   const int64_t warps = static_cast<int64_t>(p.batch) * p.cache.kvHeads * plan.rowsTotal;
   const int threads = 256;
@@ -373,13 +693,13 @@ bool valid(const TreeAttentionParams& p) {
 }  // namespace
 
 size_t treeAttentionWorkspaceBytes(const TreeAttentionParams& p, int smCount) {
-  if (!valid(p)) return 0;
-  int rpw = 1;
+  if (!valid(p) || smCount <= 0) return 0;
+  Plan plan;
   if (p.dtype == DType::kHalf)
-    rpw = p.cache.headDim == 64 ? chooseRpw<__half, 64>(p) : chooseRpw<__half, 128>(p);
+    plan = p.cache.headDim == 64 ? makePlan<__half, 64>(p, smCount) : makePlan<__half, 128>(p, smCount);
   else
-    rpw = p.cache.headDim == 64 ? chooseRpw<__nv_bfloat16, 64>(p) : chooseRpw<__nv_bfloat16, 128>(p);
-  return workspaceFor(makePlan(p, smCount, rpw), p);
+    plan = p.cache.headDim == 64 ? makePlan<__nv_bfloat16, 64>(p, smCount) : makePlan<__nv_bfloat16, 128>(p, smCount);
+  return workspaceFor(plan, p);
 }
 
 cudaError_t launchTreeAttention(const TreeAttentionParams& p, int smCount, void* workspace, size_t workspaceBytes,

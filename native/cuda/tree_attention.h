@@ -1,8 +1,9 @@
 // GPU tree attention: the T packed tree tokens of each sequence attend to its KV cache (contiguous or paged), whose
 // first pastLength slots hold the context and next treeLength slots the tree tokens themselves, with TensorRT-LLM's
 // packed mask deciding among the tree tokens. fp16 or bf16 in and out, fp32 accumulation, grouped-query attention,
-// head sizes 64 and 128. Flash-decoding: the context is split over blocks (tensor-core tiles of 64 keys, online
-// softmax), then one combine launch merges the splits. CPU reference: redrafter::treeAttentionReference.
+// head sizes 64 and 128. Flash-decoding: the context is split over blocks (64-key tiles streamed through shared
+// memory with cp.async, mma.sync tensor-core products with register-resident accumulators, online softmax), then
+// one combine launch merges the splits. CPU reference: redrafter::treeAttentionReference.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -23,10 +24,13 @@ struct TreeAttentionParams {
   const int32_t* packedMask = nullptr;        // [batch, T, ceil(T/32)] device
   int maxPastLength = 0;                      // host bound on pastLengths (sizes the split of the context)
   void* out = nullptr;                        // [batch, T, qHeads, headDim]; rows t >= treeLength are zero
-  // tuning overrides (0: automatic), for measurements: 16-row blocks per warp (1 or 2; 2 only where shared
-  // memory allows), and a multiplier on the number of context splits
+  // tuning overrides (0: automatic), for measurements: a multiplier on the number of context splits, the earlier
+  // WMMA kernel, and its 16-row blocks per warp (1 or 2; 2 only where shared memory allows)
   int tuneRowBlocksPerWarp = 0;
   int tuneSplitScale = 0;
+  int tuneLegacyWmma = 0;  // 1: the earlier WMMA kernel (tuneRowBlocksPerWarp applies to it only)
+  int tuneStages = 0;      // the mma kernel's cp.async ring depth (2..4; deeper than shared memory allows: ignored)
+  int tuneProducerWarps = 0;  // the mma kernel's copy-only warps (0: automatic, 3 contiguous / none paged; -1: none)
 };
 
 // Workspace bytes for these shapes on a device with `smCount` multiprocessors.

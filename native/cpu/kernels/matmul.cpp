@@ -280,7 +280,9 @@ REDRAFTER_TARGET_AVX2 void matmulAvx2With(const L& ld, const TensorView& w, cons
   }
   if (T >= 4) {  // 2 rows x 4 tokens: conversions amortised over 4 tokens
     for (; r + 2 <= rowEnd; r += 2) rowsAvx2<L, 2>(ld, w, r, x, T, ldx, y, ldy);
-  } else {  // 4 rows x 1-2 tokens: enough independent FMA chains for decode
+  } else if (T == 1) {  // decode: 8 rows x 1 token, enough independent FMA chains and loads in flight
+    for (; r + 8 <= rowEnd; r += 8) tileAvx2<L, 8, 1>(ld, w, r, x, ldx, y, ldy);
+  } else {  // 4 rows x 2-3 tokens
     for (; r + 4 <= rowEnd; r += 4) rowsAvx2<L, 4>(ld, w, r, x, T, ldx, y, ldy);
   }
   for (; r < rowEnd; ++r) rowsAvx2<L, 1>(ld, w, r, x, T, ldx, y, ldy);

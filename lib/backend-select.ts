@@ -1,0 +1,78 @@
+// Which executor backend loadEngine uses: 'cpu', 'tensorrt-llm', or 'auto' (TensorRT-LLM where the addon was built
+// with it and an NVIDIA GPU is visible, else the CPU engine), and which options belong to which backend.
+import { ErrorCodes, invalidArgument, type RedrafterError } from './errors.js';
+import { nvidiaGpuPresent, resolveAutoBackend, trtLlmOptionKeys } from './trtllm/engine.js';
+
+export type Backend = 'cpu' | 'tensorrt-llm' | 'auto';
+export type ResolvedBackend = 'cpu' | 'tensorrt-llm';
+
+/** The options only the CPU engine takes (drafter: null, "no drafter", is accepted by both). */
+export const cpuOptionKeys: ReadonlySet<string> = new Set(['model', 'drafter', 'threads', 'contextLength', 'maxActiveRequests', 'drafterHalfWeights']);
+const sharedKeys = new Set(['backend', 'tokenizer']);
+
+function coded(code: RedrafterError['code'], message: string): RedrafterError {
+  const e = new Error(message) as RedrafterError;
+  e.code = code;
+  return e;
+}
+
+/** How to get the tensorrt-llm backend into the addon (docs/tensorrt-llm.md "Building it"). */
+export const trtLlmBuildHint =
+  'rebuild the addon on a machine with TensorRT-LLM: TRTLLM_ROOT=<TensorRT-LLM cpp tree or pip tensorrt_llm package dir> ' +
+  'TENSORRT_ROOT=<TensorRT> npx cmake-js compile --out build-cmake (see docs/tensorrt-llm.md)';
+
+/** Why 'auto' does not pick TensorRT-LLM here, or undefined when it would. */
+export function trtLlmUnavailableReason(builtBackends: readonly string[], gpuPresent: () => boolean = nvidiaGpuPresent): string | undefined {
+  if (!builtBackends.includes('tensorrt-llm')) return 'TensorRT-LLM support was not built into this addon';
+  if (!gpuPresent()) return 'no NVIDIA GPU is visible to this process (CUDA_VISIBLE_DEVICES, /dev/nvidia*)';
+  return undefined;
+}
+
+/** backend: 'tensorrt-llm' in an addon built without it: ERR_REDRAFTER_UNSUPPORTED with how to build it. */
+export function trtLlmNotBuiltError(): RedrafterError {
+  return coded(ErrorCodes.UNSUPPORTED, `backend 'tensorrt-llm': TensorRT-LLM support was not built into this addon; ${trtLlmBuildHint}`);
+}
+
+/**
+ * The backend for `options`. 'auto' is TensorRT-LLM when it is usable here and `engineDir` is given (without one
+ * there is nothing for it to load), else the CPU engine; `engineDir` without `model` where TensorRT-LLM is not usable
+ * is ERR_REDRAFTER_UNSUPPORTED saying why.
+ */
+export function selectBackend(
+  options: { backend?: unknown; model?: unknown; engineDir?: unknown },
+  builtBackends: readonly string[],
+  gpuPresent: () => boolean = nvidiaGpuPresent,
+): ResolvedBackend {
+  const backend = options.backend ?? 'auto';
+  if (backend !== 'cpu' && backend !== 'tensorrt-llm' && backend !== 'auto')
+    throw invalidArgument('backend', `must be 'cpu', 'tensorrt-llm' or 'auto', got ${JSON.stringify(backend)}`, 'range');
+  if (backend !== 'auto') return backend;
+  if (options.engineDir === undefined) return 'cpu';
+  if (resolveAutoBackend(builtBackends, gpuPresent) === 'tensorrt-llm') return 'tensorrt-llm';
+  if (options.model !== undefined) return 'cpu';
+  const why = trtLlmUnavailableReason(builtBackends, gpuPresent)!;
+  throw coded(ErrorCodes.UNSUPPORTED, `backend 'auto': engineDir is a TensorRT-LLM engine but ${why}` +
+    (why.includes('not built') ? `; ${trtLlmBuildHint}` : '') + '; for the CPU engine give model');
+}
+
+/**
+ * The options for `backend` out of loadEngine's: undefined values dropped; with 'auto', the other backend's options
+ * dropped; with an explicit backend, another backend's option is a TypeError naming it.
+ */
+export function optionsFor(options: object, backend: ResolvedBackend, explicit: boolean): Record<string, unknown> {
+  const own = backend === 'cpu' ? cpuOptionKeys : trtLlmOptionKeys;
+  const other = backend === 'cpu' ? trtLlmOptionKeys : cpuOptionKeys;
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(options)) {
+    if (value === undefined) continue;
+    if (backend === 'tensorrt-llm' && key === 'drafter' && value === null) continue;  // the drafter is in the engine
+    if (!own.has(key) && !sharedKeys.has(key) && other.has(key)) {
+      if (!explicit) continue;
+      throw invalidArgument(key, `is not an option of the ${backend} backend` +
+        (key === 'drafter' ? ' (a TensorRT-LLM engine has its drafter built in)' : ''), 'type');
+    }
+    out[key] = value;
+  }
+  out.backend = backend;
+  return out;
+}

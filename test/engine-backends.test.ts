@@ -1,0 +1,215 @@
+// loadEngine's backends: 'auto' selection, the tensorrt-llm backend's options and its "not built" error, and the
+// Hugging Face tokenizer as the sessions' TextCodec (test/fixtures/hf-tokenizer: a byte-level BPE tokenizer.json with a
+// chat template and two end ids). Runs without a GPU; running a TensorRT-LLM engine needs one (docs/tensorrt-llm.md).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import { optionsFor, selectBackend } from '../lib/backend-select.ts';
+import { loadEngine } from '../lib/engine.ts';
+import { resolveSessionOptions } from '../lib/generation-options.ts';
+import { native } from '../lib/native.ts';
+import { resolveAutoBackend } from '../lib/trtllm/engine.ts';
+import { HfTokenizer } from '../lib/trtllm/hf-tokenizer.ts';
+import { HfTextCodec } from '../lib/trtllm/text-codec.ts';
+import { fixtures, knownGoodFirstTokens, repoRoot, requireFixtures } from './helpers/fixtures.ts';
+
+requireFixtures();
+const tokenizerDir = join(repoRoot, 'test', 'fixtures', 'hf-tokenizer');
+const trtLlmBuilt = native().executor.backends.includes('tensorrt-llm');
+const gpu = () => true;
+const noGpu = () => false;
+
+/** An engine directory as trtllm-build lays it out (config.json + rank0.engine; the engine bytes are not read). */
+function engineDir(root: string): string {
+  const dir = join(root, 'engine');
+  mkdirSync(dir);
+  writeFileSync(join(dir, 'config.json'), JSON.stringify({
+    version: '0.15.0.dev2024101500',
+    pretrained_config: {
+      architecture: 'ReDrafterForLLaMALM', dtype: 'float16', vocab_size: 32, hidden_size: 8,
+      mapping: { world_size: 1, tp_size: 1, pp_size: 1 },
+      redrafter_num_beams: 4, redrafter_draft_len_per_beam: 3, redrafter_greedy_search: true,
+    },
+    build_config: { max_batch_size: 8, max_input_len: 100, max_seq_len: 200 },
+  }));
+  writeFileSync(join(dir, 'rank0.engine'), '');
+  return dir;
+}
+
+async function withRoot(fn: (root: string) => Promise<void>): Promise<void> {
+  const root = mkdtempSync(join(tmpdir(), 'redrafter-backends-'));
+  try {
+    await fn(root);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+}
+
+test('resolveAutoBackend: tensorrt-llm only when it is built and a GPU is present', () => {
+  assert.equal(resolveAutoBackend(['cpu'], gpu), 'cpu');
+  assert.equal(resolveAutoBackend(['cpu'], noGpu), 'cpu');
+  assert.equal(resolveAutoBackend(['cpu', 'tensorrt-llm'], gpu), 'tensorrt-llm');
+  assert.equal(resolveAutoBackend(['cpu', 'tensorrt-llm'], noGpu), 'cpu');
+  const saved = process.env.CUDA_VISIBLE_DEVICES;
+  process.env.CUDA_VISIBLE_DEVICES = '';  // no device visible: the real GPU probe says no
+  try {
+    assert.equal(resolveAutoBackend(['cpu', 'tensorrt-llm']), 'cpu');
+  } finally {
+    if (saved === undefined) delete process.env.CUDA_VISIBLE_DEVICES;
+    else process.env.CUDA_VISIBLE_DEVICES = saved;
+  }
+});
+
+test('selectBackend: explicit backends pass, auto needs engineDir for TensorRT-LLM, and says why it cannot', () => {
+  const both = ['cpu', 'tensorrt-llm'];
+  assert.equal(selectBackend({ backend: 'cpu', engineDir: 'e' }, both, gpu), 'cpu');
+  assert.equal(selectBackend({ backend: 'tensorrt-llm' }, ['cpu'], noGpu), 'tensorrt-llm');
+  assert.equal(selectBackend({ model: 'm' }, both, gpu), 'cpu');  // nothing for TensorRT-LLM to load
+  assert.equal(selectBackend({ engineDir: 'e' }, both, gpu), 'tensorrt-llm');
+  assert.equal(selectBackend({ backend: 'auto', engineDir: 'e', model: 'm' }, both, gpu), 'tensorrt-llm');
+  assert.equal(selectBackend({ engineDir: 'e', model: 'm' }, both, noGpu), 'cpu');
+  assert.equal(selectBackend({ engineDir: 'e', model: 'm' }, ['cpu'], gpu), 'cpu');
+  assert.throws(() => selectBackend({ engineDir: 'e' }, ['cpu'], gpu),
+    { code: 'ERR_REDRAFTER_UNSUPPORTED', message: /TensorRT-LLM support was not built.*TRTLLM_ROOT=.*give model/ });
+  assert.throws(() => selectBackend({ engineDir: 'e' }, both, noGpu),
+    { code: 'ERR_REDRAFTER_UNSUPPORTED', message: /no NVIDIA GPU is visible/ });
+  assert.throws(() => selectBackend({ backend: 'cuda' }, both, gpu), { name: 'RangeError', message: /^backend must be/ });
+});
+
+test('optionsFor: auto drops the other backend\'s options, an explicit backend names the stray one', () => {
+  const options = { model: 'm', engineDir: 'e', tokenizer: 't', threads: 2, freeGpuMemoryFraction: 0.5, drafter: null, contextLength: undefined };
+  assert.deepEqual(optionsFor(options, 'cpu', false), { backend: 'cpu', model: 'm', tokenizer: 't', threads: 2, drafter: null });
+  assert.deepEqual(optionsFor(options, 'tensorrt-llm', false), { backend: 'tensorrt-llm', engineDir: 'e', tokenizer: 't', freeGpuMemoryFraction: 0.5 });
+  assert.throws(() => optionsFor({ model: 'm', freeGpuMemoryFraction: 0.5 }, 'cpu', true),
+    { name: 'TypeError', message: /^freeGpuMemoryFraction is not an option of the cpu backend/ });
+  assert.throws(() => optionsFor({ engineDir: 'e', drafter: 'd' }, 'tensorrt-llm', true),
+    { name: 'TypeError', message: /^drafter is not an option of the tensorrt-llm backend \(a TensorRT-LLM engine has its drafter built in\)/ });
+  assert.deepEqual(optionsFor({ engineDir: 'e', drafter: null }, 'tensorrt-llm', true), { backend: 'tensorrt-llm', engineDir: 'e' });
+});
+
+test('backend auto is the CPU engine here and generates (the same tokens as backend cpu)', { skip: trtLlmBuilt && 'this addon has tensorrt-llm' }, async () => {
+  const results = [];
+  for (const backend of ['auto', undefined, 'cpu'] as const) {
+    // engineDir is ignored by 'auto' when TensorRT-LLM is not usable and a model is given
+    const engine = await loadEngine({ model: fixtures.stories260K, tokenizer: fixtures.tok512, threads: 1, backend,
+      ...(backend === 'auto' ? { engineDir: '/nonexistent/engine' } : {}) });
+    try {
+      assert.equal(engine.info.backend, 'cpu');
+      results.push(await engine.createSession({ beamWidth: 0 }).complete('', { maxTokens: knownGoodFirstTokens.length }));
+    } finally {
+      await engine.dispose();
+    }
+  }
+  assert.deepEqual(results[0]!.tokens, knownGoodFirstTokens);
+  for (const r of results) {
+    assert.deepEqual(r.tokens, results[0]!.tokens);
+    assert.equal(r.text, results[0]!.text);
+    assert.ok(r.text.length > 0);
+  }
+});
+
+test('backend tensorrt-llm: option errors name the field or file, before anything else', async () => {
+  await withRoot(async (root) => {
+    const dir = engineDir(root);
+    const cases: Array<[Record<string, unknown>, Record<string, unknown>]> = [
+      [{ tokenizer: tokenizerDir }, { name: 'TypeError', code: 'ERR_REDRAFTER_INVALID_ARGUMENT', message: /^engineDir must be the directory trtllm-build wrote/ }],
+      [{ engineDir: '', tokenizer: tokenizerDir }, { name: 'TypeError', message: /^engineDir / }],
+      [{ engineDir: dir }, { name: 'TypeError', message: /^tokenizer must be a tokenizer\.json path or a model directory/ }],
+      [{ engineDir: join(root, 'missing'), tokenizer: tokenizerDir }, { code: 'ERR_REDRAFTER_IO', message: /missing.*the engine directory does not exist/ }],
+      [{ engineDir: dir, tokenizer: join(root, 'no-tokenizer') }, { code: 'ERR_REDRAFTER_IO', message: /no-tokenizer: the tokenizer does not exist/ }],
+      [{ engineDir: dir, tokenizer: tokenizerDir, threads: 2 }, { name: 'TypeError', message: /^threads is not an option of the tensorrt-llm backend/ }],
+      [{ engineDir: dir, tokenizer: tokenizerDir, model: fixtures.stories260K }, { name: 'TypeError', message: /^model is not an option of the tensorrt-llm backend/ }],
+      [{ engineDir: dir, tokenizer: tokenizerDir, drafter: 'x' }, { name: 'TypeError', message: /^drafter is not an option/ }],
+      [{ engineDir: dir, tokenizer: tokenizerDir, freeGpuMemoryFraction: 1.5 }, { name: 'RangeError', message: /^freeGpuMemoryFraction must be in \(0, 1\]/ }],
+      [{ engineDir: dir, tokenizer: tokenizerDir, maxBatchSize: 9 }, { name: 'RangeError', message: /^maxBatchSize must be <= the engine's max_batch_size 8/ }],
+    ];
+    for (const [options, expected] of cases) {
+      await assert.rejects(loadEngine({ backend: 'tensorrt-llm', ...options }), expected, JSON.stringify(options));
+    }
+    // the cpu backend names a TensorRT-LLM option passed to it
+    await assert.rejects(loadEngine({ backend: 'cpu', model: fixtures.stories260K, tokenizer: fixtures.tok512, engineDir: dir }),
+      { name: 'TypeError', message: /^engineDir is not an option of the cpu backend/ });
+  });
+});
+
+test('backend tensorrt-llm in an addon built without it: ERR_REDRAFTER_UNSUPPORTED saying how to build it', { skip: trtLlmBuilt && 'this addon has tensorrt-llm' }, async () => {
+  await withRoot(async (root) => {
+    const dir = engineDir(root);
+    await assert.rejects(loadEngine({ backend: 'tensorrt-llm', engineDir: dir, tokenizer: tokenizerDir, drafter: null }), (e: Error & { code?: string }) => {
+      assert.equal(e.code, 'ERR_REDRAFTER_UNSUPPORTED');
+      assert.match(e.message, /^backend 'tensorrt-llm': TensorRT-LLM support was not built into this addon; rebuild .*TRTLLM_ROOT=.*npx cmake-js compile/);
+      return true;
+    });
+    // 'auto' with only an engine directory says why it cannot run it
+    await assert.rejects(loadEngine({ engineDir: dir, tokenizer: tokenizerDir }),
+      { code: 'ERR_REDRAFTER_UNSUPPORTED', message: /^backend 'auto': engineDir is a TensorRT-LLM engine but (TensorRT-LLM support was not built|no NVIDIA GPU)/ });
+    // the CLI: one line on stderr, exit code 1
+    const cli = spawnSync(process.execPath, ['--import', 'tsx', join(repoRoot, 'lib', 'cli', 'main.ts'), 'generate',
+      '--backend', 'tensorrt-llm', '--engine-dir', dir, '--tokenizer', tokenizerDir, '--prompt', 'once'], { cwd: repoRoot, encoding: 'utf8', timeout: 60_000 });
+    assert.equal(cli.status, 1, cli.stderr);
+    assert.match(cli.stderr, /^redrafter: backend 'tensorrt-llm': TensorRT-LLM support was not built.*\[ERR_REDRAFTER_UNSUPPORTED\]\n$/);
+  });
+});
+
+test('sessions on a fixed-shape (TensorRT-LLM) engine use its beamWidth/beamLength; other values are RangeErrors naming the field', () => {
+  const limits = { hasDrafter: true, maxBeamWidth: 4, maxBeamLength: 4, fixedBeamShape: true };
+  assert.deepEqual(resolveSessionOptions(undefined, limits), { beamWidth: 4, beamLength: 4 });
+  assert.deepEqual(resolveSessionOptions({ beamWidth: 4, beamLength: 4 }, limits), { beamWidth: 4, beamLength: 4 });
+  assert.throws(() => resolveSessionOptions({ beamWidth: 2 }, limits),
+    { name: 'RangeError', message: /^beamWidth must be 4 \(or left out\): this engine's beam shape was fixed when it was built \(4 beams of 4 tokens\), got 2/ });
+  assert.throws(() => resolveSessionOptions({ beamLength: 5 }, limits), { name: 'RangeError', message: /^beamLength must be 4/ });
+  assert.throws(() => resolveSessionOptions({ beamWidth: 0 }, limits), { name: 'RangeError', message: /plain decoding needs an engine built without a drafter/ });
+  assert.throws(() => resolveSessionOptions({ beamWidth: 'x' }, limits), { name: 'TypeError', message: /^beamWidth must be an integer/ });
+  // an engine built without a drafter: plain decoding only
+  const plain = { hasDrafter: false, maxBeamWidth: 0, maxBeamLength: 0, fixedBeamShape: true };
+  assert.deepEqual(resolveSessionOptions(undefined, plain), { beamWidth: 0, beamLength: 0 });
+  assert.throws(() => resolveSessionOptions({ beamWidth: 4 }, plain), { name: 'RangeError', message: /^beamWidth must be 0/ });
+});
+
+test('HfTextCodec: ids, BOS as the tokenizer adds it, end ids, text round trip', async () => {
+  const codec = new HfTextCodec(await HfTokenizer.load(tokenizerDir));
+  assert.equal(codec.bos, 0);
+  assert.equal(codec.eos, 1);
+  assert.deepEqual(codec.eosTokenIds, [1, 2]);  // both end generation
+  assert.equal(codec.vocabSize, 30);
+  const text = 'once upon a time é';
+  const withBos = codec.encode(text, { bos: true });
+  assert.deepEqual([...withBos], [0, 20, 22, 18, 29, 28, 15, 16, 17]);
+  assert.deepEqual([...codec.encode(text, { bos: false })], [...withBos.slice(1)]);
+  assert.equal(codec.tokenizer.decode(withBos), text);
+  // a chat prompt: the template writes BOS, encoding adds none
+  assert.deepEqual([...await codec.encodeChat([{ role: 'user', content: 'once' }], { addGenerationPrompt: false })].filter((t) => t === 0), [0]);
+});
+
+test('HfTextCodec decoder: whole characters only, spaces kept, across any split of the stream', async () => {
+  const codec = new HfTextCodec(await HfTokenizer.load(tokenizerDir));
+  const text = 'once upon a time é once';
+  const ids = [...codec.encode(text, { bos: false })];
+  // token by token: 'Ã' (first byte of é) gives nothing, '©' gives é
+  const d = codec.createDecoder(0);
+  const pieces = ids.map((t) => d.push(t));
+  assert.equal(pieces.join('') + d.flush(), text);
+  const at = ids.indexOf(16);
+  assert.equal(pieces[at], '');
+  assert.equal(pieces[at + 1], 'é');
+  assert.ok(pieces.every((p) => !p.includes('\uFFFD')));
+  // a continuation after a previous token keeps its leading space
+  const after = codec.createDecoder(20);  // 'once'
+  assert.equal(after.push(22), ' up');
+  // an incomplete character at the end of the stream comes out of flush()
+  const cut = codec.createDecoder(-1);
+  assert.equal(cut.push(15), ' ');
+  assert.equal(cut.push(16), '');
+  assert.equal(cut.flush(), '\uFFFD');
+  assert.equal(cut.flush(), '');
+  // every prefix of the stream decodes to a prefix of the text
+  for (let n = 0; n <= ids.length; n++) {
+    const p = codec.createDecoder(0);
+    const got = ids.slice(0, n).map((t) => p.push(t)).join('');
+    assert.ok(text.startsWith(got), `${n}: ${JSON.stringify(got)}`);
+  }
+});
