@@ -107,8 +107,17 @@ export async function expandModel(o: ExpandOptions): Promise<ExpandResult> {
     await writer.finish();
     writeFileSync(join(drafterOut, 'config.json'), JSON.stringify(newCfg, null, 2) + '\n');
   }
+  const recordPath = join(o.out, 'expansion.json');
+  if (existsSync(recordPath)) {  // keep the models an earlier run (e.g. --types f32,f16) wrote here
+    try {
+      const before = JSON.parse(readFileSync(recordPath, 'utf8')) as { models?: Record<string, string> };
+      for (const [k, v] of Object.entries(before.models ?? {})) if (!(k in models) && existsSync(v)) models[k] = v;
+    } catch {
+      // an unreadable record is rewritten
+    }
+  }
   writeFileSync(
-    join(o.out, 'expansion.json'),
+    recordPath,
     JSON.stringify(
       {
         source: o.source,
