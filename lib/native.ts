@@ -75,11 +75,8 @@ export interface NativeOps {
 // ---------------------------------------------------------------------------------------------
 // cpu engine (native/addon/*): models, tokenizers, forward passes
 // ---------------------------------------------------------------------------------------------
-/** Model.config: the architecture and how the engine runs it. */
-export interface NativeModelConfig {
-  readonly path: string;
-  readonly format: string; // "llama2c", "llama2c-q8", "gguf"
-  readonly weightType: string; // "f32", "f16", "bf16", "q8_0", "q8_g_f32" (of the attention weights)
+/** A decoder-only LLaMA model's architecture (native/addon/model_config.h). */
+export interface ModelArchitecture {
   readonly dim: number;
   readonly hiddenDim: number;
   readonly nLayers: number;
@@ -91,6 +88,13 @@ export interface NativeModelConfig {
   readonly normEps: number;
   readonly ropeTheta: number;
   readonly tiedClassifier: boolean;
+}
+
+/** Model.config: the architecture and how the engine runs it. */
+export interface NativeModelConfig extends ModelArchitecture {
+  readonly path: string;
+  readonly format: string; // "llama2c", "llama2c-q8", "gguf"
+  readonly weightType: string; // "f32", "f16", "bf16", "q8_0", "q8_g_f32" (of the attention weights)
   readonly threads: number;
   readonly isa: 'avx512' | 'avx2' | 'portable';
 }
@@ -204,19 +208,7 @@ export interface NativeFileSummary {
   readonly format: string; // "llama2c", "llama2c-q8", "gguf"
   readonly fileBytes: number;
   readonly version: number;
-  readonly config: {
-    readonly dim: number;
-    readonly hiddenDim: number;
-    readonly nLayers: number;
-    readonly nHeads: number;
-    readonly nKvHeads: number;
-    readonly headDim: number;
-    readonly vocabSize: number;
-    readonly contextLength: number;
-    readonly normEps: number;
-    readonly ropeTheta: number;
-    readonly tiedClassifier: boolean;
-  } | null;
+  readonly config: ModelArchitecture | null;
   /** Why redrafter cannot run this file (another GGUF architecture, tensor type, ...); null when it can. */
   readonly unsupported: string | null;
   /** shape: outermost dimension first. */

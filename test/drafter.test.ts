@@ -200,13 +200,13 @@ test('self-distillation training lowers the loss, reports progress, and its resu
   const dir = tempDir();
   try {
     const phases = new Set<string>();
-    let firstLoss: number | undefined;
+    let firstTrain: TrainingProgress | undefined;
     const run = startDrafterTraining(model, {
       tokens: 4000, sequenceLength: 100, steps: 60, batchSize: 128, learningRate: 5e-3, seed: 3, stopTokens: [1, 2],
       threads: 2, tokenizer: fixtures.tok512, prompts: ['Once upon a time', 'Tom and'], evalPrompts: ['The old man'],
     }, (p: TrainingProgress) => {
       phases.add(p.phase);
-      if (p.phase === 'train' && firstLoss === undefined) firstLoss = p.loss;
+      if (p.phase === 'train' && firstTrain === undefined) firstTrain = p;
     });
     const result = await run.result;
     assert.ok(phases.has('generate') && phases.has('train'), [...phases].join());
@@ -214,9 +214,12 @@ test('self-distillation training lowers the loss, reports progress, and its resu
     assert.equal(r.steps, 60);
     assert.equal(r.stopped, false);
     assert.ok(r.corpusTokens >= 3000 && r.corpusTokens <= 4000, String(r.corpusTokens));
-    // Untrained, each of the 4 unrolled steps costs about ln(512) = 6.2 nats.
-    assert.ok(firstLoss! > 20, `first loss ${firstLoss}`);
-    assert.ok(r.lastBatch!.loss < 0.6 * firstLoss!, `loss ${firstLoss} -> ${r.lastBatch!.loss}`);
+    // Untrained, each of the 4 unrolled steps costs about ln(512) = 6.2 nats. Progress is throttled (one report per
+    // 0.1 s), so the first report seen may come after a few steps: only a step-1 report shows the untrained loss.
+    const untrained = 4 * Math.log(512);
+    assert.ok(firstTrain && firstTrain.loss !== undefined, 'training reported its loss');
+    if (firstTrain.done <= 1) assert.ok(firstTrain.loss! > 20, `first loss ${firstTrain.loss}`);
+    assert.ok(r.lastBatch!.loss < 0.6 * untrained, `loss ${firstTrain.loss} (step ${firstTrain.done}) -> ${r.lastBatch!.loss}`);
     assert.ok(r.heldOut, 'the report has a held-out evaluation');
     assert.equal(r.heldOut.texts, 1);
     assert.ok(r.heldOut.acceptance.tokensPerStep >= 1 && r.heldOut.acceptance.tokensPerStep <= 5);

@@ -1,5 +1,6 @@
 // JS class Model: async Model.load(path, {threads, isa}), config, createContext({capacity}), dispose().
 #include "addon/model.h"
+#include "addon/model_config.h"
 
 #include <string>
 
@@ -106,17 +107,7 @@ Napi::Value Model::GetConfig(const Napi::CallbackInfo& info) {
     o.Set("format", t->weights().format);
     o.Set("weightType", cpu::dtypeName(t->weights().layers.empty() ? t->weights().output.type
                                                                      : t->weights().layers[0].wq.type));
-    o.Set("dim", c.dim);
-    o.Set("hiddenDim", c.hiddenDim);
-    o.Set("nLayers", c.nLayers);
-    o.Set("nHeads", c.nHeads);
-    o.Set("nKvHeads", c.nKvHeads);
-    o.Set("headDim", c.headDim());
-    o.Set("vocabSize", c.vocabSize);
-    o.Set("contextLength", c.contextLength);
-    o.Set("normEps", c.normEps);
-    o.Set("ropeTheta", c.ropeTheta);
-    o.Set("tiedClassifier", c.tiedClassifier);
+    setModelArchitecture(o, c);
     o.Set("threads", t->threads());
     o.Set("isa", t->isa());
     return o;

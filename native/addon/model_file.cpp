@@ -5,6 +5,7 @@
 
 #include "addon/args.h"
 #include "addon/errors.h"
+#include "addon/model_config.h"
 #include "addon/registry.h"
 #include "core/error.h"
 #include "cpu/model/convert.h"
@@ -14,22 +15,6 @@
 namespace redrafter::addon {
 
 namespace {
-
-Napi::Object configObject(Napi::Env env, const cpu::ModelConfig& c) {
-  Napi::Object o = Napi::Object::New(env);
-  o.Set("dim", c.dim);
-  o.Set("hiddenDim", c.hiddenDim);
-  o.Set("nLayers", c.nLayers);
-  o.Set("nHeads", c.nHeads);
-  o.Set("nKvHeads", c.nKvHeads);
-  o.Set("headDim", c.headDim());
-  o.Set("vocabSize", c.vocabSize);
-  o.Set("contextLength", c.contextLength);
-  o.Set("normEps", c.normEps);
-  o.Set("ropeTheta", c.ropeTheta);
-  o.Set("tiedClassifier", c.tiedClassifier);
-  return o;
-}
 
 Napi::Object tokenizerObject(Napi::Env env, const cpu::TokenizerSummary& t) {
   Napi::Object o = Napi::Object::New(env);
@@ -72,7 +57,7 @@ class InspectWorker : public PromiseWorker {
     o.Set("format", s.format);
     o.Set("fileBytes", double(s.fileBytes));
     o.Set("version", s.version);
-    o.Set("config", s.config ? Napi::Value(configObject(env, *s.config)) : env.Null());
+    o.Set("config", s.config ? Napi::Value(setModelArchitecture(Napi::Object::New(env), *s.config)) : env.Null());
     o.Set("unsupported", s.unsupported.empty() ? env.Null() : Napi::Value(utf8String(env, s.unsupported)));
     Napi::Array tensors = Napi::Array::New(env, s.tensors.size());
     for (size_t i = 0; i < s.tensors.size(); ++i) {
