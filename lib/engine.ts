@@ -4,7 +4,7 @@ import { selectBackend, optionsFor, type Backend } from './backend-select.js';
 import { loadCpuBackend, type LoadedBackend } from './cpu-backend.js';
 import type { Drafter } from './drafter/drafter.js';
 import { ErrorCodes, invalidArgument, type RedrafterError } from './errors.js';
-import { resolveSessionOptions, type SessionOptions } from './generation-options.js';
+import { resolveAdaptiveDraft, resolveSessionOptions, type SessionOptions } from './generation-options.js';
 import { native, type NativeEngine, type NativeModelInfo, type NativeResponse } from './native.js';
 import { Session, type SessionHost } from './session.js';
 import type { TextCodec } from './text-stream.js';
@@ -99,12 +99,13 @@ export class Engine implements SessionHost {
   /** A new conversation: its own KV cache; beamWidth 0 = plain autoregressive decoding. */
   createSession(options?: SessionOptions): Session {
     this.assertOpen();
-    const { beamWidth, beamLength, adaptiveDraft } = resolveSessionOptions(options, {
+    const { beamWidth, beamLength } = resolveSessionOptions(options, {
       hasDrafter: this.info.hasDrafter,
       maxBeamWidth: this.info.maxBeamWidth,
       maxBeamLength: this.info.maxBeamLength,
       fixedBeamShape: this.#fixedBeamShape,
     });
+    const adaptiveDraft = resolveAdaptiveDraft(options, { hasDrafter: this.info.hasDrafter, fixedBeamShape: this.#fixedBeamShape });
     return new Session(this, this.#native.createSession(), beamWidth, beamLength, adaptiveDraft);
   }
 

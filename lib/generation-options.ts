@@ -65,11 +65,8 @@ function options(value: unknown, field: string): Record<string, unknown> {
 export function resolveSessionOptions(
   value: unknown,
   limits: { hasDrafter: boolean; maxBeamWidth: number; maxBeamLength: number; fixedBeamShape?: boolean },
-): { beamWidth: number; beamLength: number; adaptiveDraft: boolean } {
+): { beamWidth: number; beamLength: number } {
   const o = options(value, 'options');
-  if (o.adaptiveDraft !== undefined && typeof o.adaptiveDraft !== 'boolean')
-    throw invalidArgument('adaptiveDraft', 'must be a boolean');
-  const adaptiveDraft = o.adaptiveDraft === true && !limits.fixedBeamShape;
   if (limits.fixedBeamShape && limits.hasDrafter) {
     // TensorRT-LLM: the beam shape is compiled into the engine; only its own values (the defaults) are accepted.
     const fixed = { beamWidth: limits.maxBeamWidth, beamLength: limits.maxBeamLength };
@@ -80,17 +77,25 @@ export function resolveSessionOptions(
         throw invalidArgument(field, `must be ${fixed[field]} (or left out): this engine's beam shape was fixed when it was ` +
           `built (${fixed.beamWidth} beams of ${fixed.beamLength} tokens)${field === 'beamWidth' && v === 0 ? '; plain decoding needs an engine built without a drafter' : ''}, got ${v}`, 'range');
     }
-    return { ...fixed, adaptiveDraft: false };
+    return fixed;
   }
   if (!limits.hasDrafter) {
     if (o.beamWidth !== undefined && integer(o.beamWidth, 'beamWidth', 0, 1 << 16) !== 0)
       throw invalidArgument('beamWidth', 'must be 0: the engine was loaded without a drafter', 'range');
     if (o.beamLength !== undefined) integer(o.beamLength, 'beamLength', 0, 1 << 16);
-    return { beamWidth: 0, beamLength: 0, adaptiveDraft: false };
+    return { beamWidth: 0, beamLength: 0 };
   }
   const beamWidth = o.beamWidth === undefined ? Math.min(8, limits.maxBeamWidth) : integer(o.beamWidth, 'beamWidth', 0, limits.maxBeamWidth);
   const beamLength = o.beamLength === undefined ? Math.min(5, limits.maxBeamLength) : integer(o.beamLength, 'beamLength', 2, limits.maxBeamLength);
-  return { beamWidth, beamLength, adaptiveDraft };
+  return { beamWidth, beamLength };
+}
+
+/** SessionOptions.adaptiveDraft (false unless asked; never on an engine whose beam shape is fixed). */
+export function resolveAdaptiveDraft(value: unknown, limits: { hasDrafter: boolean; fixedBeamShape?: boolean }): boolean {
+  const o = options(value, 'options');
+  if (o.adaptiveDraft !== undefined && typeof o.adaptiveDraft !== 'boolean')
+    throw invalidArgument('adaptiveDraft', 'must be a boolean');
+  return o.adaptiveDraft === true && limits.hasDrafter && !limits.fixedBeamShape;
 }
 
 export function resolveGenerateOptions(value: unknown): ResolvedGenerateOptions {
