@@ -195,6 +195,7 @@ TEST_CASE("releaseSession aborts its in-flight request") {
   ex.releaseSession(s);
   auto got = collect(ex, 1);
   CHECK(got[id].reason == FinishReason::Abort);
-  for (int i = 0; i < 100 && released.load() == 0; ++i) std::this_thread::sleep_for(5ms);
+  // The release happens on the worker thread after the final response: wait for it (bounded, 10 s).
+  for (int i = 0; i < 2000 && released.load() == 0; ++i) std::this_thread::sleep_for(5ms);
   CHECK(released.load() == 1);
 }
