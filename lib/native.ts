@@ -423,7 +423,7 @@ export interface NativeDrafter {
 // ---------------------------------------------------------------------------------------------
 // executor (native/addon/*): requests, streaming, cancellation
 // ---------------------------------------------------------------------------------------------
-/** Cumulative per-request statistics, sent with every response (native/core/executor/executor.h). */
+/** Cumulative per-request statistics, sent with every response (native/core/executor/executor_interface.h). */
 export interface NativeRequestStats {
   readonly promptTokens: number;
   readonly reusedTokens: number;

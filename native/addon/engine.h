@@ -8,7 +8,7 @@
 #include <thread>
 
 #include "addon/executor_backends.h"
-#include "core/executor/executor.h"
+#include "core/executor/executor_interface.h"
 
 namespace redrafter::addon {
 

@@ -5,7 +5,7 @@
 #include <memory>
 #include <string>
 
-#include "core/executor/executor.h"
+#include "core/executor/executor_interface.h"
 #include "cpu/drafter/drafter.h"
 
 namespace redrafter::addon {

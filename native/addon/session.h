@@ -4,7 +4,7 @@
 
 #include <memory>
 
-#include "core/executor/executor.h"
+#include "core/executor/executor_interface.h"
 
 namespace redrafter::addon {
 

@@ -11,7 +11,7 @@
 #include <optional>
 #include <string>
 
-#include "core/executor/executor.h"
+#include "core/executor/executor_interface.h"
 
 namespace redrafter::trtllm {
 

@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "core/executor/executor.h"
+#include "core/executor/executor_interface.h"
 #include "core/executor/streamed_request.h"
 
 namespace redrafter::executor {

@@ -1,4 +1,4 @@
-#include "core/executor/executor.h"
+#include "core/executor/executor_interface.h"
 
 namespace redrafter::executor {
 

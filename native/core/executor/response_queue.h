@@ -6,7 +6,7 @@
 #include <mutex>
 #include <vector>
 
-#include "core/executor/executor.h"
+#include "core/executor/executor_interface.h"
 
 namespace redrafter::executor {
 

@@ -14,7 +14,7 @@
 #include <thread>
 #include <vector>
 
-#include "core/executor/executor.h"
+#include "core/executor/executor_interface.h"
 #include "core/executor/response_queue.h"
 
 namespace redrafter::executor {

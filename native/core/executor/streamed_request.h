@@ -14,7 +14,7 @@
 #include <optional>
 #include <string>
 
-#include "core/executor/executor.h"
+#include "core/executor/executor_interface.h"
 #include "core/executor/step_executor.h"
 
 namespace redrafter::executor {

@@ -3,7 +3,7 @@
 #include <memory>
 #include <string>
 
-#include "core/executor/executor.h"
+#include "core/executor/executor_interface.h"
 #include "cpu/drafter/drafter.h"
 
 namespace redrafter::cpu {
