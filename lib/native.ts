@@ -556,18 +556,7 @@ export interface NativeTensorF32 {
 
 export interface NativeModelTensors {
   readonly path: string;
-  readonly config: {
-    readonly dim: number;
-    readonly hiddenDim: number;
-    readonly nLayers: number;
-    readonly nHeads: number;
-    readonly nKvHeads: number;
-    readonly vocabSize: number;
-    readonly contextLength: number;
-    readonly normEps: number;
-    readonly ropeTheta: number;
-    readonly tiedClassifier: boolean;
-  };
+  readonly config: Omit<ModelArchitecture, 'headDim'>;
   /** Every tensor under its GGUF name (token_embd.weight, blk.N.attn_q.weight, ...), dequantised to f32. */
   readonly tensors: Readonly<Record<string, NativeTensorF32>>;
 }
@@ -587,17 +576,7 @@ export interface NativeGgufSpec {
   /** A tokenizer file (llama2.c tokenizer.bin or GGUF) whose vocabulary goes into the metadata. */
   readonly tokenizer: string;
   readonly name?: string;
-  readonly config: {
-    readonly dim: number;
-    readonly hiddenDim: number;
-    readonly nLayers: number;
-    readonly nHeads: number;
-    readonly nKvHeads: number;
-    readonly vocabSize: number;
-    readonly contextLength: number;
-    readonly normEps: number;
-    readonly ropeTheta: number;
-  };
+  readonly config: Omit<ModelArchitecture, 'headDim' | 'tiedClassifier'>;
   /** In file order; a tied classifier has no output.weight. */
   readonly tensors: readonly NativeGgufTensorSpec[];
 }

@@ -1,5 +1,5 @@
 // Training a drafter by self-distillation (ReDrafter paper section 3.5) and measuring its exact greedy acceptance.
-import { native, type NativeAcceptanceRow, type NativeDrafterTrainingOptions, type NativeTrainingProgress,
+import { native, type NativeAcceptanceOptions, type NativeAcceptanceRow, type NativeDrafterTrainingOptions, type NativeTrainingProgress,
   type NativeTrainingResult } from '../native.js';
 import { Model } from '../model.js';
 import { Drafter } from './drafter.js';
@@ -38,18 +38,8 @@ export function startDrafterTraining(model: Model, options: TrainDrafterOptions,
   return { result, stop: () => training.stop() };
 }
 
-export interface AcceptanceOptions {
-  tokenizer?: string;
-  prompts?: string[];
-  texts?: number;
-  prefix?: number;
-  seed?: number;
-  length?: number;
-  bos?: number;
-  stopTokens?: number[];
-  widths: number[];
-  lengths: number[];
-}
+/** What measureAcceptance replays: NativeAcceptanceOptions without the model and drafter (given as arguments). */
+export type AcceptanceOptions = Omit<NativeAcceptanceOptions, 'model' | 'drafter'>;
 
 /** Tokens per step of greedy speculative decoding, replayed exactly on held-out greedy texts of the model. */
 export function measureAcceptance(model: Model, drafter: Drafter, options: AcceptanceOptions):
