@@ -99,51 +99,49 @@ try {
     decode[type] = { ours: [], llama: [], oursCpu: [], llamaCpu: [] };
   }
   const ourTokens: Record<string, number[]> = {}, theirTokens: Record<string, number[]> = {};
-  for (let r = 0; r < repeats + 1; ++r) {
-    for (const type of ['f32', 'f16']) {
-      // ours: prefill, then one token per forward, greedy
-      {
-        const ctx = engines[type].ours.createContext({ capacity: 256 });
-        let { logits } = await ctx.forward(prompt, { outputs: [prompt.length - 1] });
-        const out: number[] = [];
-        const c0 = process.cpuUsage();
-        const t0 = performance.now();
-        for (let i = 0; i < decodeTokens; ++i) {
-          let best = 0;
-          for (let j = 1; j < logits.length; ++j) if (logits[j] > logits[best]) best = j;
-          out.push(best);
-          ({ logits } = await ctx.forward([best]));
-        }
-        const s = (performance.now() - t0) / 1000;
-        const c = process.cpuUsage(c0);
-        ctx.dispose();
-        if (r > 0) decode[type].ours.push(decodeTokens / s);
-        if (r > 0) decode[type].oursCpu.push(decodeTokens / ((c.user + c.system) / 1e6));
-        ourTokens[type] = out;
+  // One interleaved round on `type`: ours (prefill, then one token per forward, greedy), then llama.cpp (same
+  // prompt, greedy, same threads, its defaults otherwise). Prefill and the first token are not timed. Round 0
+  // warms up and is not recorded.
+  const decodeRound = async (type: string, tokens: number, round: number) => {
+    const record = (key: 'ours' | 'llama', seconds: number, cpu: NodeJS.CpuUsage) => {
+      if (round === 0) return;
+      decode[type][key].push(tokens / seconds);
+      decode[type][key === 'ours' ? 'oursCpu' : 'llamaCpu'].push(tokens / ((cpu.user + cpu.system) / 1e6));
+    };
+    {
+      const ctx = engines[type].ours.createContext({ capacity: 256 });
+      let { logits } = await ctx.forward(prompt, { outputs: [prompt.length - 1] });
+      const out: number[] = [];
+      const c0 = process.cpuUsage();
+      const t0 = performance.now();
+      for (let i = 0; i < tokens; ++i) {
+        let best = 0;
+        for (let j = 1; j < logits.length; ++j) if (logits[j] > logits[best]) best = j;
+        out.push(best);
+        ({ logits } = await ctx.forward([best]));
       }
-      // llama.cpp: same prompt, greedy, same threads (its defaults otherwise)
-      {
-        const ctx = await engines[type].theirs.createContext({ contextSize: 256, threads, sequences: 1 });
-        const seq = ctx.getSequence();
-        const out: number[] = [];
-        const it = seq.evaluate(prompt, { temperature: 0 });
-        const first = await it.next();  // prefill + first token, not timed (as ours)
-        out.push(first.value as number);
-        const c0 = process.cpuUsage();
-        const t0 = performance.now();
-        for await (const t of it) {
-          out.push(t);
-          if (out.length > decodeTokens) break;
-        }
-        const s = (performance.now() - t0) / 1000;
-        const c = process.cpuUsage(c0);
-        await ctx.dispose();
-        if (r > 0) decode[type].llama.push(decodeTokens / s);
-        if (r > 0) decode[type].llamaCpu.push(decodeTokens / ((c.user + c.system) / 1e6));
-        theirTokens[type] = out.slice(0, decodeTokens);
-      }
+      record('ours', (performance.now() - t0) / 1000, process.cpuUsage(c0));
+      ctx.dispose();
+      ourTokens[type] = out;
     }
-  }
+    {
+      const ctx = await engines[type].theirs.createContext({ contextSize: 256, threads, sequences: 1 });
+      const out: number[] = [];
+      const it = ctx.getSequence().evaluate(prompt, { temperature: 0 });
+      out.push((await it.next()).value as number);  // prefill + first token, not timed (as ours)
+      const c0 = process.cpuUsage();
+      const t0 = performance.now();
+      for await (const t of it) {
+        out.push(t);
+        if (out.length > tokens) break;
+      }
+      record('llama', (performance.now() - t0) / 1000, process.cpuUsage(c0));
+      await ctx.dispose();
+      theirTokens[type] = out.slice(0, tokens);
+    }
+  };
+  for (let r = 0; r < repeats + 1; ++r) for (const type of ['f32', 'f16']) await decodeRound(type, decodeTokens, r);
+
   // ---- (3) the same AR decode on stories260K itself (tiny: per-token overhead, not bandwidth) ------------------
   {
     const small = join(dir, 'stories260K-f32.gguf');
@@ -152,47 +150,7 @@ try {
     decode.stories260K = { ours: [], llama: [], oursCpu: [], llamaCpu: [] };
   }
   const smallTokens = 128;
-  for (let r = 0; r < repeats + 1; ++r) {
-    const type = 'stories260K';
-    {
-      const ctx = engines[type].ours.createContext({ capacity: 256 });
-      let { logits } = await ctx.forward(prompt, { outputs: [prompt.length - 1] });
-      const out: number[] = [];
-      const c0 = process.cpuUsage();
-      const t0 = performance.now();
-      for (let i = 0; i < smallTokens; ++i) {
-        let best = 0;
-        for (let j = 1; j < logits.length; ++j) if (logits[j] > logits[best]) best = j;
-        out.push(best);
-        ({ logits } = await ctx.forward([best]));
-      }
-      const s = (performance.now() - t0) / 1000;
-      const c = process.cpuUsage(c0);
-      ctx.dispose();
-      if (r > 0) decode[type].ours.push(smallTokens / s);
-      if (r > 0) decode[type].oursCpu.push(smallTokens / ((c.user + c.system) / 1e6));
-      ourTokens[type] = out;
-    }
-    {
-      const ctx = await engines[type].theirs.createContext({ contextSize: 256, threads, sequences: 1 });
-      const seq = ctx.getSequence();
-      const out: number[] = [];
-      const it = seq.evaluate(prompt, { temperature: 0 });
-      out.push((await it.next()).value as number);
-      const c0 = process.cpuUsage();
-      const t0 = performance.now();
-      for await (const t of it) {
-        out.push(t);
-        if (out.length > smallTokens) break;
-      }
-      const s = (performance.now() - t0) / 1000;
-      const c = process.cpuUsage(c0);
-      await ctx.dispose();
-      if (r > 0) decode[type].llama.push(smallTokens / s);
-      if (r > 0) decode[type].llamaCpu.push(smallTokens / ((c.user + c.system) / 1e6));
-      theirTokens[type] = out.slice(0, smallTokens);
-    }
-  }
+  for (let r = 0; r < repeats + 1; ++r) await decodeRound('stories260K', smallTokens, r);
 
   for (const type of ['f32', 'f16', 'stories260K']) {
     const o = decode[type].ours, l = decode[type].llama;
