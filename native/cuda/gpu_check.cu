@@ -399,31 +399,40 @@ bool attentionCase(const AttnCase& c, Row* row) {
   const size_t wsBytes = rc::treeAttentionWorkspaceBytes(p, gSmCount);
   DevBuf<char> ws(wsBytes);
   const int before = gFailures;
-  double errNum = 0, errDen = 0, maxAbs = 0;
-  for (int trial = 0; trial < 2; ++trial) {
-    dout.poison();
-    CK(cudaMemset(ws.p, 0xff, wsBytes));
-    CK(rc::launchTreeAttention(p, gSmCount, ws.p, wsBytes, 0));
-    CK(cudaDeviceSynchronize());
-    auto out = dout.down();
-    errNum = errDen = maxAbs = 0;
-    bool allFinite = true, padZero = true;
-    for (int b = 0; b < c.batch; ++b)
-      for (int t = 0; t < T_; ++t)
-        for (int i = 0; i < c.Hq * D; ++i) {
-          size_t o = (size_t(b) * T_ + t) * c.Hq * D + i;
-          float g = toF(out[o]);
-          if (!std::isfinite(g)) allFinite = false;
-          if (t >= treeLen[b] && g != 0.f) padZero = false;
-          double e = double(g) - ref[o];
-          errNum += e * e, errDen += double(ref[o]) * ref[o], maxAbs = std::max(maxAbs, std::abs(e));
-        }
-    const double rel = std::sqrt(errNum / std::max(errDen, 1e-30));
-    const double tol = c.dtype == rc::DType::kHalf ? 2e-3 : 1e-2;
-    expect(allFinite, std::string(c.label) + ": every output element written and finite");
-    expect(padZero, std::string(c.label) + ": padding tokens zero");
-    expect(rel < tol, std::string(c.label) + ": relative error " + std::to_string(rel));
-    if (trial == 0) std::printf("  %s: rel err %.2e, max abs err %.2e, T %d, splits workspace %.1f MB\n", c.label, rel, maxAbs, T_, wsBytes / 1e6);
+  // the automatic plan, then each wide-warp kernel (tuneWide 1: shared ninth row tile, 2: a fifth warp) on the same
+  // inputs with every check (the lead may make one the default)
+  for (int wide = 0; wide < 3; ++wide) {
+    rc::TreeAttentionParams pc = p;
+    pc.tuneWide = wide;
+    const std::string label = std::string(c.label) + (wide ? (wide == 1 ? " [wide, shared tile]" : " [wide, 5 warps]") : "");
+    const size_t cb = rc::treeAttentionWorkspaceBytes(pc, gSmCount);
+    DevBuf<char> cws(cb);
+    double errNum = 0, errDen = 0, maxAbs = 0;
+    for (int trial = 0; trial < 2; ++trial) {
+      dout.poison();
+      CK(cudaMemset(cws.p, 0xff, cb));
+      CK(rc::launchTreeAttention(pc, gSmCount, cws.p, cb, 0));
+      CK(cudaDeviceSynchronize());
+      auto out = dout.down();
+      errNum = errDen = maxAbs = 0;
+      bool allFinite = true, padZero = true;
+      for (int b = 0; b < c.batch; ++b)
+        for (int t = 0; t < T_; ++t)
+          for (int i = 0; i < c.Hq * D; ++i) {
+            size_t o = (size_t(b) * T_ + t) * c.Hq * D + i;
+            float g = toF(out[o]);
+            if (!std::isfinite(g)) allFinite = false;
+            if (t >= treeLen[b] && g != 0.f) padZero = false;
+            double e = double(g) - ref[o];
+            errNum += e * e, errDen += double(ref[o]) * ref[o], maxAbs = std::max(maxAbs, std::abs(e));
+          }
+      const double rel = std::sqrt(errNum / std::max(errDen, 1e-30));
+      const double tol = c.dtype == rc::DType::kHalf ? 2e-3 : 1e-2;
+      expect(allFinite, label + ": every output element written and finite");
+      expect(padZero, label + ": padding tokens zero");
+      expect(rel < tol, label + ": relative error " + std::to_string(rel));
+      if (trial == 0) std::printf("  %s: rel err %.2e, max abs err %.2e, T %d, splits workspace %.1f MB\n", label.c_str(), rel, maxAbs, T_, cb / 1e6);
+    }
   }
   const bool ok = gFailures == before;
   if (c.time && row) {
@@ -433,14 +442,19 @@ bool attentionCase(const AttnCase& c, Row* row) {
     bytes += 2.0 * q.size() * sizeof(T) + mask.size() * 4;
     row->bytes = bytes;
     // tuning variants of the same launch (the check above covered the automatic plan; these are checked too)
-    struct Variant { const char* name; int legacy, rpw, scale, stages, producers; } variants[] = {
-        {"no producer warps", 0, 0, 0, 0, -1}, {"3 producer warps", 0, 0, 0, 0, 3},
-        {"cp.async stages 3", 0, 0, 0, 3, 0}, {"splits x2", 0, 0, 2, 0, 0},
-        {"legacy WMMA kernel", 1, 0, 0, 0, 0}};
+    struct Variant { const char* name; int legacy, rpw, scale, stages, producers, wide; } variants[] = {
+        {"no producer warps", 0, 0, 0, 0, -1, 0}, {"3 producer warps", 0, 0, 0, 0, 3, 0},
+        {"cp.async stages 3", 0, 0, 0, 3, 0, 0}, {"splits x2", 0, 0, 2, 0, 0, 0},
+        {"legacy WMMA kernel", 1, 0, 0, 0, 0, 0},
+        // the wide-warp kernel (tree_attention_wide.cuh): 4 compute warps of 32 rows sharing the 9th row tile
+        {"wide, shared tile", 0, 0, 0, 0, 0, 1}, {"wide, shared, no producers", 0, 0, 0, 0, -1, 1},
+        {"wide, shared, stages 3", 0, 0, 0, 3, 0, 1}, {"wide, shared, splits x2", 0, 0, 2, 0, 0, 1},
+        // ... or 5 compute warps, the fifth owning the 9th row tile alone
+        {"wide, 5 warps", 0, 0, 0, 0, 0, 2}, {"wide, 5 warps, no producers", 0, 0, 0, 0, -1, 2}};
     for (auto& vt : variants) {
       rc::TreeAttentionParams pv = p;
       pv.tuneLegacyWmma = vt.legacy, pv.tuneRowBlocksPerWarp = vt.rpw, pv.tuneSplitScale = vt.scale;
-      pv.tuneStages = vt.stages, pv.tuneProducerWarps = vt.producers;
+      pv.tuneStages = vt.stages, pv.tuneProducerWarps = vt.producers, pv.tuneWide = vt.wide;
       const size_t vb = rc::treeAttentionWorkspaceBytes(pv, gSmCount);
       DevBuf<char> vws(vb);
       dout.poison();

@@ -5,7 +5,9 @@
 #include <mma.h>
 
 #include "kv_address.cuh"
+#include "mma_primitives.cuh"
 #include "tree_attention_logic.h"
+#include "tree_attention_wide.cuh"
 
 namespace redrafter::cuda {
 namespace {
@@ -22,7 +24,9 @@ struct Plan {
   int group, rowsTotal, rowsPerBlock, rowGroups, rowsPad, splits, splitLen;
   int rpw;        // legacy WMMA kernel: 16-row blocks per warp; mma kernel: compute warps per block
   int stages;     // mma kernel: cp.async ring depth
-  int producers;  // mma kernel: warps that only issue the K/V copies (0: the compute warps do)
+  int producers;  // mma and wide kernels: warps that only issue the K/V copies (0: the compute warps do)
+  bool wide;      // the wide-warp kernel (tree_attention_wide.cuh): rowsPerBlock = kWideRows
+  bool shared;    // wide kernel: the ninth row tile shared by its 4 compute warps (else a fifth warp owns it)
 };
 
 template <int D>
@@ -37,30 +41,6 @@ struct Smem {
   static constexpr size_t alpha = s + sizeof(float) * kWarps * RPW * 16 * kSStride;  // [warps*RPW][16][16]
   static constexpr size_t ml = alpha + sizeof(float) * kWarps * RPW * 256;     // m then l: [warps*RPW*16] each
   static constexpr size_t bytes = ml + sizeof(float) * 2 * kWarps * RPW * 16;
-};
-
-__device__ __forceinline__ void cpAsync16(void* dst, const void* src, bool valid) {
-  unsigned s = static_cast<unsigned>(__cvta_generic_to_shared(dst));
-  int n = valid ? 16 : 0;  // 0: the 16 bytes are zero-filled
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(s), "l"(src), "r"(n));
-}
-__device__ __forceinline__ void cpAsyncCommit() { asm volatile("cp.async.commit_group;\n" ::); }
-template <int N>
-__device__ __forceinline__ void cpAsyncWait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(N)); }
-
-template <typename T>
-struct Pair;
-template <>
-struct Pair<__half> {
-  using type = __half2;
-  static __device__ type make(float a, float b) { return __floats2half2_rn(a, b); }
-  static __device__ float2 unpack(type x) { return __half22float2(x); }
-};
-template <>
-struct Pair<__nv_bfloat16> {
-  using type = __nv_bfloat162;
-  static __device__ type make(float a, float b) { return __floats2bfloat162_rn(a, b); }
-  static __device__ float2 unpack(type x) { return __bfloat1622float2(x); }
 };
 
 // ---------------------------------------------------------------------------------------------------------
@@ -81,48 +61,6 @@ struct MmaSmem {
   static __host__ __device__ size_t q(int warps) { return sizeof(uint16_t) * warps * 16 * kRow; }
   static constexpr size_t stage = sizeof(uint16_t) * 2 * kMmaTile * kRow;  // K then V
   static __host__ __device__ size_t bytes(int warps, int stages) { return q(warps) + stage * stages; }
-};
-
-__device__ __forceinline__ void ldsm4(uint32_t (&r)[4], const void* p) {
-  const unsigned a = static_cast<unsigned>(__cvta_generic_to_shared(p));
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
-               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-               : "r"(a));
-}
-__device__ __forceinline__ void ldsm4t(uint32_t (&r)[4], const void* p) {
-  const unsigned a = static_cast<unsigned>(__cvta_generic_to_shared(p));
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
-               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-               : "r"(a));
-}
-
-template <typename T>
-struct Mma;
-template <>
-struct Mma<__half> {
-  static __device__ __forceinline__ void run(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
-    asm volatile(
-        "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
-        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-  }
-  static __device__ __forceinline__ uint32_t pack(float lo, float hi) {
-    __half2 h = __floats2half2_rn(lo, hi);
-    return *reinterpret_cast<uint32_t*>(&h);
-  }
-};
-template <>
-struct Mma<__nv_bfloat16> {
-  static __device__ __forceinline__ void run(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
-    asm volatile(
-        "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
-        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-  }
-  static __device__ __forceinline__ uint32_t pack(float lo, float hi) {
-    __nv_bfloat162 h = __floats2bfloat162_rn(lo, hi);
-    return *reinterpret_cast<uint32_t*>(&h);
-  }
 };
 
 template <typename T, int D, int kStages>
@@ -611,6 +549,31 @@ Plan makeMmaPlan(const TreeAttentionParams& p, int smCount) {
   return plan;
 }
 
+// The wide-warp kernel: 144 rows per block (4 compute warps of 32 and the shared 16, or a fifth warp of 16),
+// copy-only producer warps for the contiguous layout (8 warps in all), the deepest ring that fits.
+template <int D>
+Plan makeWidePlan(const TreeAttentionParams& p, int smCount) {
+  Plan plan{};
+  plan.wide = true;
+  plan.shared = p.tuneWide != 2;
+  const int computeWarps = plan.shared ? kWideWarps : kWideWarps + 1, maxProducers = 2 * kWideWarps - computeWarps;
+  plan.group = p.qHeads / p.cache.kvHeads;
+  plan.rowsTotal = plan.group * p.treeTokens;
+  plan.rowsPerBlock = kWideRows;
+  plan.rowGroups = (plan.rowsTotal + kWideRows - 1) / kWideRows;
+  plan.rowsPad = plan.rowGroups * kWideRows;
+  plan.rpw = computeWarps;
+  const int autoProducers = p.cache.layout == KvLayout::kContiguous ? maxProducers : 0;
+  plan.producers = p.tuneProducerWarps < 0   ? 0
+                   : p.tuneProducerWarps > 0 ? min(p.tuneProducerWarps, maxProducers)
+                                             : autoProducers;
+  const size_t limit = static_cast<size_t>(maxSharedOptin());
+  plan.stages = p.tuneStages >= 2 && p.tuneStages <= 4 ? p.tuneStages : 4;
+  while (plan.stages > 2 && WideSmem<D>::bytes(plan.stages) > limit) --plan.stages;
+  planSplits(plan, p, smCount, kWideTile, 1);
+  return plan;
+}
+
 template <typename T, int D>
 int chooseRpw(const TreeAttentionParams& p) {
   const int rows = p.qHeads / p.cache.kvHeads * p.treeTokens;
@@ -622,7 +585,8 @@ int chooseRpw(const TreeAttentionParams& p) {
 
 template <typename T, int D>
 Plan makePlan(const TreeAttentionParams& p, int smCount) {
-  return p.tuneLegacyWmma ? makeLegacyPlan(p, smCount, chooseRpw<T, D>(p)) : makeMmaPlan<D>(p, smCount);
+  if (p.tuneLegacyWmma) return makeLegacyPlan(p, smCount, chooseRpw<T, D>(p));
+  return p.tuneWide ? makeWidePlan<D>(p, smCount) : makeMmaPlan<D>(p, smCount);
 }
 
 size_t workspaceFor(const Plan& plan, const TreeAttentionParams& p) {
@@ -654,6 +618,19 @@ cudaError_t launchMma(const TreeAttentionParams& p, const Plan& plan, float* oPa
   return cudaGetLastError();
 }
 
+template <typename T, int D, int S, bool kShared>
+cudaError_t launchWide(const TreeAttentionParams& p, const Plan& plan, float* oPart, float* mPart, float* lPart,
+                       cudaStream_t stream) {
+  const size_t bytes = WideSmem<D>::bytes(S);
+  cudaError_t err = cudaFuncSetAttribute(treeAttentionWideKernel<T, D, S, kShared>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                         static_cast<int>(bytes));
+  if (err != cudaSuccess) return err;
+  const WidePlan wp{plan.group, plan.rowsTotal, plan.rowGroups, plan.rowsPad, plan.splits, plan.splitLen, plan.producers};
+  dim3 grid(plan.splits, p.cache.kvHeads, p.batch * plan.rowGroups);
+  treeAttentionWideKernel<T, D, S, kShared><<<grid, (plan.rpw + plan.producers) * 32, bytes, stream>>>(p, wp, oPart, mPart, lPart);
+  return cudaGetLastError();
+}
+
 template <typename T, int D>
 cudaError_t launchTyped(const TreeAttentionParams& p, int smCount, void* workspace, size_t workspaceBytes,
                         cudaStream_t stream) {
@@ -667,6 +644,14 @@ cudaError_t launchTyped(const TreeAttentionParams& p, int smCount, void* workspa
   if (p.tuneLegacyWmma)
     err = plan.rpw == 2 ? launchSplit<T, D, 2>(p, plan, oPart, mPart, lPart, stream)
                         : launchSplit<T, D, 1>(p, plan, oPart, mPart, lPart, stream);
+  else if (plan.wide && plan.shared)
+    err = plan.stages == 4   ? launchWide<T, D, 4, true>(p, plan, oPart, mPart, lPart, stream)
+          : plan.stages == 3 ? launchWide<T, D, 3, true>(p, plan, oPart, mPart, lPart, stream)
+                             : launchWide<T, D, 2, true>(p, plan, oPart, mPart, lPart, stream);
+  else if (plan.wide)
+    err = plan.stages == 4   ? launchWide<T, D, 4, false>(p, plan, oPart, mPart, lPart, stream)
+          : plan.stages == 3 ? launchWide<T, D, 3, false>(p, plan, oPart, mPart, lPart, stream)
+                             : launchWide<T, D, 2, false>(p, plan, oPart, mPart, lPart, stream);
   else
     err = plan.stages == 4   ? launchMma<T, D, 4>(p, plan, oPart, mPart, lPart, stream)
           : plan.stages == 3 ? launchMma<T, D, 3>(p, plan, oPart, mPart, lPart, stream)

@@ -31,6 +31,10 @@ struct TreeAttentionParams {
   int tuneLegacyWmma = 0;  // 1: the earlier WMMA kernel (tuneRowBlocksPerWarp applies to it only)
   int tuneStages = 0;      // the mma kernel's cp.async ring depth (2..4; deeper than shared memory allows: ignored)
   int tuneProducerWarps = 0;  // the mma kernel's copy-only warps (0: automatic, 3 contiguous / none paged; -1: none)
+  // the wide-warp mma kernel (tree_attention_wide.cuh), 144 rows per block: 1 = 4 compute warps of 32 rows sharing
+  // the 9th 16-row tile; 2 = a fifth compute warp owns that tile. tuneStages and tuneProducerWarps apply to it too
+  // (producers: automatic = the 8 warps' rest for contiguous, none for paged)
+  int tuneWide = 0;
 };
 
 // Workspace bytes for these shapes on a device with `smCount` multiprocessors.

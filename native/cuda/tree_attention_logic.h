@@ -30,4 +30,31 @@ RD_HD SoftmaxMerge softmaxMerge(float m, float l, float m2, float l2) {
   return {mn, l * a + l2 * b, a, b};
 }
 
+// One online-softmax step of a row, in log2 units: the running maximum m meets a tile's maximum. Returns the new
+// maximum, the factor that rescales the running sum and output (1 while nothing was visible), and the base to
+// subtract from the tile's scores before exp2 (0 while nothing is visible, so exp2(-inf - 0) = 0, never a NaN).
+struct OnlineStep {
+  float m, alpha, base;
+};
+RD_HD OnlineStep onlineSoftmaxStep(float m, float tileMax) {
+  const float n = m > tileMax ? m : tileMax;
+  if (n == -INFINITY) return {n, 1.f, 0.f};
+  return {n, exp2f(m - n), n};
+}
+
+// The wide mma kernel's work split (treeAttentionWideKernel in tree_attention_wide.cuh). A block has kWideWarps
+// compute warps and up to kWideRowTiles row tiles of 16 (query token, head) rows. Warp w owns row tiles 2w and
+// 2w + 1 whole (32 rows: each K/V fragment read from shared memory feeds four mma instead of two). The last row
+// tile is shared by all of them, so that no scheduler runs more tensor-core work than the others: of every key
+// tile, warp w scores that tile's rows against keys [wideSharedKeyBegin, + tileKeys / kWideWarps), the warps
+// agree on the rows' maximum through shared memory, each keeps the running sum of its own keys' exponentials,
+// and warp w accumulates the output columns [wideSharedColBegin, + headDim / kWideWarps) over all the tile's
+// keys (P goes through shared memory). The row's sum is the warps' sums added at the end.
+constexpr int kWideWarps = 4;
+constexpr int kWideRowTiles = 2 * kWideWarps + 1;
+// The compute warp that owns row tile `rowTile` of a block whole, or -1 for the shared one.
+RD_HD int wideTileOwner(int rowTile) { return rowTile < 2 * kWideWarps ? rowTile / 2 : -1; }
+RD_HD int wideSharedKeyBegin(int warp, int tileKeys) { return warp * (tileKeys / kWideWarps); }
+RD_HD int wideSharedColBegin(int warp, int headDim) { return warp * (headDim / kWideWarps); }
+
 }  // namespace redrafter::cuda

@@ -275,3 +275,106 @@ TEST_CASE("tree attention reference: a token whose only visible key is itself re
   CHECK_THROWS_WITH(redrafter::treeAttentionReference(shape, q.data(), k.data(), v.data(), &past, &tree, &mask, out.data()),
                     doctest::Contains("pastLengths"));
 }
+
+TEST_CASE("tree attention: the wide kernel's work split covers every row, key and column once") {
+  // row tiles: warps 0..3 own 0..7 two each, the ninth is shared
+  std::vector<int> owned(rc::kWideWarps, 0);
+  for (int rt = 0; rt < rc::kWideRowTiles - 1; ++rt) ++owned[rc::wideTileOwner(rt)];
+  for (int w = 0; w < rc::kWideWarps; ++w) CHECK(owned[w] == 2);
+  CHECK(rc::wideTileOwner(rc::kWideRowTiles - 1) == -1);
+  // the shared tile's keys of a 64-key tile and its columns (D 64 and 128) are split in contiguous equal slices
+  for (int n : {64, 128}) {
+    std::vector<int> hits(n, 0);
+    const int keys = n == 64 ? 64 : 0;  // keys: the kernel's 64-key tile; columns: the head dim
+    for (int w = 0; w < rc::kWideWarps; ++w) {
+      const int begin = keys ? rc::wideSharedKeyBegin(w, keys) : rc::wideSharedColBegin(w, n);
+      for (int i = begin; i < begin + n / rc::kWideWarps; ++i) ++hits[i];
+    }
+    for (int i = 0; i < n; ++i) CHECK(hits[i] == 1);
+  }
+  CHECK(rc::wideSharedColBegin(3, 64) == 48);
+  CHECK(rc::wideSharedKeyBegin(1, 64) == 16);
+}
+
+TEST_CASE("tree attention: the wide kernel's shared row tile (keys over warps, common max, summed sums) matches the reference") {
+  std::mt19937 rng(17);
+  std::normal_distribution<float> d(0.f, 2.f);
+  const int batch = 3, W = 4, L = 4, Hq = 4, Hkv = 2, D = 16, capacity = 200;
+  auto beams = randomBeams(rng, batch, W, L, 3);
+  auto tree = redrafter::buildTree(beams.data(), batch, W, L);
+  const int T = tree.maxLength, words = rc::packedMaskWords(T);
+  std::vector<int32_t> packed(size_t(batch) * T * words, 0);
+  for (int b = 0; b < batch; ++b)
+    for (int i = 0; i < T; ++i)
+      for (int j = 0; j < T; ++j)
+        if (tree.mask[(size_t(b) * T + i) * T + j]) packed[(size_t(b) * T + i) * words + j / 32] |= int32_t(1u << (j % 32));
+  std::vector<int32_t> past = {0, 37, 150}, treeLen(tree.lengths);
+  std::vector<float> q(size_t(batch) * T * Hq * D), k(size_t(batch) * Hkv * capacity * D), v(k.size());
+  for (auto* a : {&q, &k, &v})
+    for (auto& x : *a) x = d(rng);
+  redrafter::TreeAttentionShape shape{batch, T, Hq, Hkv, D, capacity, 1.f / std::sqrt(float(D))};
+  std::vector<float> ref(q.size(), NAN);
+  redrafter::treeAttentionReference(shape, q.data(), k.data(), v.data(), past.data(), treeLen.data(), packed.data(),
+                                    ref.data());
+  const float log2e = 1.4426950408889634f;
+  // tile sizes: the kernel's 64 keys, and 4 (one key per warp: whole tiles and warp slices with nothing visible)
+  for (int tileKeys : {64, 4}) {
+    const int splitLen = 2 * tileKeys;  // context splits of whole tiles, merged as the combine kernel does
+    for (int b = 0; b < batch; ++b)
+      for (int t = 0; t < treeLen[b]; ++t)
+        for (int h = 0; h < Hq; ++h) {
+          const int total = past[b] + treeLen[b], kvh = h / (Hq / Hkv);
+          const int32_t* maskRow = packed.data() + (size_t(b) * T + t) * words;
+          const float* qr = q.data() + ((size_t(b) * T + t) * Hq + h) * D;
+          auto score = [&](int p) {  // log2 units, -inf where hidden or past the split
+            if (!rc::treeVisible(p, past[b], treeLen[b], maskRow)) return -INFINITY;
+            const float* kr = k.data() + ((size_t(b) * Hkv + kvh) * capacity + p) * D;
+            float x = 0;
+            for (int e = 0; e < D; ++e) x += qr[e] * kr[e];
+            return x * shape.scale * log2e;
+          };
+          float m = -INFINITY, l = 0;  // merged over splits (natural-log max, as the kernel writes it)
+          std::vector<float> acc(D, 0.f);
+          for (int s0 = 0; s0 < total + splitLen; s0 += splitLen) {  // includes an empty split
+            const int s1 = std::min(total, s0 + splitLen);
+            float mx = -INFINITY;
+            std::vector<float> lw(rc::kWideWarps, 0.f), o(D, 0.f);  // o: column c accumulated by its owner warp
+            for (int t0 = s0; t0 < s1; t0 += tileKeys) {
+              std::vector<float> sc(tileKeys, -INFINITY);
+              float tileMax = -INFINITY;  // the four warps' maxima of their key slices, met in shared memory
+              for (int w = 0; w < rc::kWideWarps; ++w) {
+                const int k0 = rc::wideSharedKeyBegin(w, tileKeys);
+                for (int i = k0; i < k0 + tileKeys / rc::kWideWarps; ++i) {
+                  if (t0 + i < s1) sc[i] = score(t0 + i);
+                  tileMax = std::max(tileMax, sc[i]);
+                }
+              }
+              const rc::OnlineStep st = rc::onlineSoftmaxStep(mx, tileMax);
+              mx = st.m;
+              std::vector<float> pr(tileKeys);
+              for (int w = 0; w < rc::kWideWarps; ++w) {
+                const int k0 = rc::wideSharedKeyBegin(w, tileKeys);
+                float sum = 0.f;
+                for (int i = k0; i < k0 + tileKeys / rc::kWideWarps; ++i) sum += pr[i] = std::exp2(sc[i] - st.base);
+                lw[w] = lw[w] * st.alpha + sum;
+              }
+              for (int w = 0; w < rc::kWideWarps; ++w)
+                for (int c = rc::wideSharedColBegin(w, D); c < rc::wideSharedColBegin(w, D) + D / rc::kWideWarps; ++c) {
+                  float x = o[c] * st.alpha;
+                  for (int i = 0; i < tileKeys && t0 + i < s1; ++i)
+                    x += pr[i] * v[((size_t(b) * Hkv + kvh) * capacity + t0 + i) * D + c];
+                  o[c] = x;
+                }
+            }
+            float ls = 0.f;
+            for (float x : lw) ls += x;
+            CHECK(std::isfinite(ls));
+            auto mg = rc::softmaxMerge(m, l, mx / log2e, ls);
+            for (int e = 0; e < D; ++e) acc[e] = acc[e] * mg.scaleA + o[e] * mg.scaleB;
+            m = mg.m, l = mg.l;
+          }
+          const float* r = ref.data() + ((size_t(b) * T + t) * Hq + h) * D;
+          for (int e = 0; e < D; ++e) CHECK(acc[e] / l == doctest::Approx(r[e]).epsilon(1e-4));
+        }
+  }
+}
