@@ -262,8 +262,8 @@ __global__ void __launch_bounds__(kWideMaxThreads, 1)
         float sum = 0.f;
 #pragma unroll
         for (int j = 0; j < 8; ++j) {
-          sc[mt][j][2 * h] = exp2f(sc[mt][j][2 * h] - st.base);
-          sc[mt][j][2 * h + 1] = exp2f(sc[mt][j][2 * h + 1] - st.base);
+          sc[mt][j][2 * h] = exp2Ftz(sc[mt][j][2 * h] - st.base);
+          sc[mt][j][2 * h + 1] = exp2Ftz(sc[mt][j][2 * h + 1] - st.base);
           sum += sc[mt][j][2 * h] + sc[mt][j][2 * h + 1];
         }
         l[mt][h] = l[mt][h] * st.alpha + sum;
@@ -290,8 +290,8 @@ __global__ void __launch_bounds__(kWideMaxThreads, 1)
         float sum = 0.f;
 #pragma unroll
         for (int j = 0; j < 2; ++j) {
-          sx[j][2 * h] = exp2f(sx[j][2 * h] - st.base);
-          sx[j][2 * h + 1] = exp2f(sx[j][2 * h + 1] - st.base);
+          sx[j][2 * h] = exp2Ftz(sx[j][2 * h] - st.base);
+          sx[j][2 * h + 1] = exp2Ftz(sx[j][2 * h + 1] - st.base);
           sum += sx[j][2 * h] + sx[j][2 * h + 1];
           *reinterpret_cast<uint32_t*>(sP + (gq + 8 * h) * PS + xKey0 + 8 * j + 2 * tq) =
               Mma<T>::pack(sx[j][2 * h], sx[j][2 * h + 1]);
