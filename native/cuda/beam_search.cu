@@ -387,6 +387,7 @@ const char* beamSearchVariantName(BeamSearchVariant v) {
     case BeamSearchVariant::kCluster: return "cluster, last row merges";
     case BeamSearchVariant::kClusterMergeKernel: return "cluster + merge kernel";
     case BeamSearchVariant::kClusterMergeKernelPdl: return "cluster + merge kernel (PDL)";
+    case BeamSearchVariant::kClusterWide: return "cluster x32 logits/thread";
   }
   return "?";
 }
@@ -395,16 +396,18 @@ BeamSearchVariant beamSearchResolveVariant(const BeamSearchParams& p) {
   const bool clusters = clustersSupported();
   switch (p.variant) {
     case BeamSearchVariant::kAuto:
-      if (clusters && detail::clusterVariantFits(p, true)) return BeamSearchVariant::kCluster;
-      if (clusters && detail::clusterVariantFits(p, false)) return BeamSearchVariant::kClusterMergeKernel;
+      if (clusters && detail::clusterVariantFits(p, true, 16)) return BeamSearchVariant::kCluster;
+      if (clusters && detail::clusterVariantFits(p, false, 16)) return BeamSearchVariant::kClusterMergeKernel;
       return chunkedFits(p) ? BeamSearchVariant::kChunked : BeamSearchVariant::kAuto;
     case BeamSearchVariant::kChunked:
       return chunkedFits(p) ? p.variant : BeamSearchVariant::kAuto;
     case BeamSearchVariant::kCluster:
-      return clusters && detail::clusterVariantFits(p, true) ? p.variant : BeamSearchVariant::kAuto;
+      return clusters && detail::clusterVariantFits(p, true, 16) ? p.variant : BeamSearchVariant::kAuto;
+    case BeamSearchVariant::kClusterWide:
+      return clusters && detail::clusterVariantFits(p, true, 32) ? p.variant : BeamSearchVariant::kAuto;
     case BeamSearchVariant::kClusterMergeKernel:
     case BeamSearchVariant::kClusterMergeKernelPdl:
-      return clusters && detail::clusterVariantFits(p, false) ? p.variant : BeamSearchVariant::kAuto;
+      return clusters && detail::clusterVariantFits(p, false, 16) ? p.variant : BeamSearchVariant::kAuto;
   }
   return BeamSearchVariant::kAuto;
 }
@@ -419,11 +422,13 @@ cudaError_t launchBeamSearchStep(const BeamSearchParams& p, void* workspace, siz
     return cudaErrorInvalidValue;
   switch (beamSearchResolveVariant(p)) {
     case BeamSearchVariant::kChunked: return launchChunked(p, workspace, stream);
-    case BeamSearchVariant::kCluster: return detail::launchClusterBeamSearch(p, workspace, false, false, stream);
+    case BeamSearchVariant::kCluster: return detail::launchClusterBeamSearch(p, workspace, false, false, 16, stream);
+    case BeamSearchVariant::kClusterWide:
+      return detail::launchClusterBeamSearch(p, workspace, false, false, 32, stream);
     case BeamSearchVariant::kClusterMergeKernel:
-      return detail::launchClusterBeamSearch(p, workspace, true, false, stream);
+      return detail::launchClusterBeamSearch(p, workspace, true, false, 16, stream);
     case BeamSearchVariant::kClusterMergeKernelPdl:
-      return detail::launchClusterBeamSearch(p, workspace, true, true, stream);
+      return detail::launchClusterBeamSearch(p, workspace, true, true, 16, stream);
     case BeamSearchVariant::kAuto: break;
   }
   return cudaErrorInvalidValue;  // no variant serves this shape on this device

@@ -20,7 +20,8 @@ enum class BeamSearchVariant : int {
   kChunked,               // any sm_80+: 4096-logit blocks, the last block of a row merges it, the last row the sequence
   kCluster,               // sm_90+: one block cluster per row (distributed shared memory), the last row merges
   kClusterMergeKernel,    // sm_90+: the cluster rows, then a second kernel merges each sequence
-  kClusterMergeKernelPdl  // the same, the merge kernel as a programmatic dependent launch
+  kClusterMergeKernelPdl, // the same, the merge kernel as a programmatic dependent launch
+  kClusterWide            // kCluster with at least 32 logits per thread (half the blocks per row)
 };
 
 struct BeamSearchParams {

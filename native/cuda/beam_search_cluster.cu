@@ -362,8 +362,8 @@ cudaError_t launchClusterKernel(const BeamSearchParams& p, const Workspace& ws, 
 
 }  // namespace
 
-int clusterMaxActive(const BeamSearchParams& p, int* blocksPerRow) {
-  const ClusterPlan plan = clusterPlan(p.vocab);
+int clusterMaxActive(const BeamSearchParams& p, int minItems, int* blocksPerRow) {
+  const ClusterPlan plan = clusterPlan(p.vocab, minItems);
   *blocksPerRow = plan.blocks;
   if (plan.blocks == 0) return 0;
   cudaLaunchConfig_t cfg = {};
@@ -385,17 +385,17 @@ int clusterMaxActive(const BeamSearchParams& p, int* blocksPerRow) {
   return err == cudaSuccess ? clusters : -1;
 }
 
-bool clusterVariantFits(const BeamSearchParams& p, bool mergeHere) {
-  const ClusterPlan plan = clusterPlan(p.vocab);
+bool clusterVariantFits(const BeamSearchParams& p, bool mergeHere, int minItems) {
+  const ClusterPlan plan = clusterPlan(p.vocab, minItems);
   const int beams = expandedBeams(p.width, p.firstStep);
   return plan.blocks > 0 && p.vocab >= p.width && (!mergeHere || beams * p.width <= kMaxMerge);
 }
 
 cudaError_t launchClusterBeamSearch(const BeamSearchParams& p, void* workspace, bool mergeKernel, bool pdl,
-                                    cudaStream_t stream) {
+                                    int minItems, cudaStream_t stream) {
   Workspace ws;
   layout(p.batch, p.width, p.vocab, p.topK, static_cast<char*>(workspace), &ws);
-  const ClusterPlan plan = clusterPlan(p.vocab);
+  const ClusterPlan plan = clusterPlan(p.vocab, minItems);
   const int beams = expandedBeams(p.width, p.firstStep);
   const bool vec4 = p.vocab % 4 == 0 && reinterpret_cast<uintptr_t>(p.logits) % 16 == 0;
   const bool mergeHere = !mergeKernel;

@@ -55,14 +55,14 @@ RD_HD uint32_t canonicalKey(float x) { return orderedKey(x + 0.0f); }
 // (key, index) order: larger key first, then lower index (ranksBefore on the floats of canonical keys).
 RD_HD bool keyRanksBefore(uint32_t ka, int32_t ia, uint32_t kb, int32_t ib) { return ka > kb || (ka == kb && ia < ib); }
 
-// Items per thread (16, 32 or 64) and blocks per row (<= kClusterMaxBlocks) for a vocabulary; blocks 0: too large
-// for one cluster (the chunked kernel serves it).
+// Items per thread (16, 32 or 64, at least minItems) and blocks per row (<= kClusterMaxBlocks) for a vocabulary;
+// blocks 0: too large for one cluster (the chunked kernel serves it).
 struct ClusterPlan {
   int items = 0, blocks = 0;
 };
-RD_HD ClusterPlan clusterPlan(int vocab) {
+RD_HD ClusterPlan clusterPlan(int vocab, int minItems = 16) {
   ClusterPlan plan;
-  for (int items = 16; items <= 64; items *= 2) {
+  for (int items = minItems; items <= 64; items *= 2) {
     const int span = kClusterThreads * items, blocks = (vocab + span - 1) / span;
     if (blocks <= kClusterMaxBlocks) {
       plan.items = items;

@@ -219,7 +219,8 @@ __global__ void readOnceKernel(const float4* x, size_t n4, float* out) {
 // The beam-search variants the check runs (each on every case it serves, each checked; the timed case times each).
 const rc::BeamSearchVariant kBeamVariants[] = {rc::BeamSearchVariant::kChunked, rc::BeamSearchVariant::kCluster,
                                                rc::BeamSearchVariant::kClusterMergeKernel,
-                                               rc::BeamSearchVariant::kClusterMergeKernelPdl};
+                                               rc::BeamSearchVariant::kClusterMergeKernelPdl,
+                                               rc::BeamSearchVariant::kClusterWide};
 
 // quantum > 0 rounds the logits to its multiples: many ties with the 50th value (Apple keeps them all); 4 makes
 // the chunked kernel's candidates overflow its rank selection so its radix select runs, 8 the cluster kernel's. kind 1: a third of the logits -inf;
@@ -313,9 +314,11 @@ bool beamCase(int batch, int W, int V, bool first, bool time, Row* row, float qu
     std::printf("    read the logits once                 %8.2f us\n", readUs);
     if (gSmMajor >= 9) {
       int blocksPerRow = 0;
-      const int active = rc::detail::clusterMaxActive(p, &blocksPerRow);
-      std::printf("    cluster kernel: %d blocks of 256 threads per row, %d clusters resident at most, %d needed\n",
-                  blocksPerRow, active, batch * (first ? 1 : W));
+      for (int minItems : {16, 32}) {
+        const int active = rc::detail::clusterMaxActive(p, minItems, &blocksPerRow);
+        std::printf("    cluster kernel, >= %d logits/thread: %d blocks of 256 threads per row, %d clusters resident at most, %d needed\n",
+                    minItems, blocksPerRow, active, batch * (first ? 1 : W));
+      }
     }
     std::printf("    variant %-30s %8.2f us  %5.2fx read-once\n", (std::string("auto: ") + rc::beamSearchVariantName(autoPick)).c_str(),
                 row->us, row->us / readUs);

@@ -186,8 +186,8 @@ struct ClusterRun {
   int pairwiseRows = 0, fallbackRows = 0;
 };
 ClusterRun clusterKernelOnCpu(const std::vector<float>& logits, const std::vector<float>& beamScores, int batch, int W,
-                              int V, int topK, bool first) {
-  const rc::ClusterPlan plan = rc::clusterPlan(V);
+                              int V, int topK, bool first, int minItems) {
+  const rc::ClusterPlan plan = rc::clusterPlan(V, minItems);
   REQUIRE(plan.blocks > 0);
   const int C = plan.blocks, items = plan.items, P = V % 4 == 0 ? 4 : 1, span = rc::kClusterThreads * items;
   const int kRow = std::min(topK, V), beams = rc::expandedBeams(W, first);
@@ -327,6 +327,9 @@ TEST_CASE("cluster beam-search logic: plan, canonical keys, key order") {
   CHECK(rc::clusterPlan(131072).blocks == 8);
   CHECK(rc::clusterPlan(131073).blocks == 0);  // the chunked kernel serves larger vocabularies
   CHECK(rc::clusterPlan(256000).blocks == 0);
+  CHECK(rc::clusterPlan(32000, 32).items == 32);
+  CHECK(rc::clusterPlan(32000, 32).blocks == 4);
+  CHECK(rc::clusterPlan(128256, 32).items == 64);
   CHECK(rc::canonicalKey(-0.0f) == rc::canonicalKey(0.0f));
   CHECK(rc::canonicalKey(-INFINITY) > 0u);
   std::mt19937 rng(4);
@@ -372,14 +375,16 @@ TEST_CASE("cluster beam-search kernel logic matches the CPU step (ties, -inf, V 
     for (size_t r = 0; r < size_t(s.batch) * W; ++r) redrafter::appleProcessLogits(logProbs.data() + r * V, V, K);
     redrafter::beamSearchStep(scores.data(), logProbs.data(), s.batch, W, V, s.first, refScores.data(), refParent.data(),
                               refToken.data());
-    auto got = clusterKernelOnCpu(logits, scores, s.batch, W, V, K, s.first);
-    pairwise += got.pairwiseRows;
-    fallback += got.fallbackRows;
-    INFO("batch " << s.batch << " W " << W << " V " << V << " first " << s.first << " kind " << s.kind);
-    for (size_t i = 0; i < refScores.size(); ++i) {
-      CHECK(got.parent[i] == refParent[i]);
-      CHECK(got.token[i] == refToken[i]);
-      CHECK(got.scores[i] == doctest::Approx(refScores[i]).epsilon(1e-5));
+    for (int minItems : {16, 32}) {  // kCluster (and the merge-kernel variants), kClusterWide
+      auto got = clusterKernelOnCpu(logits, scores, s.batch, W, V, K, s.first, minItems);
+      pairwise += got.pairwiseRows;
+      fallback += got.fallbackRows;
+      INFO("batch " << s.batch << " W " << W << " V " << V << " first " << s.first << " kind " << s.kind << " items >= " << minItems);
+      for (size_t i = 0; i < refScores.size(); ++i) {
+        CHECK(got.parent[i] == refParent[i]);
+        CHECK(got.token[i] == refToken[i]);
+        CHECK(got.scores[i] == doctest::Approx(refScores[i]).epsilon(1e-5));
+      }
     }
   }
   CHECK(pairwise > 0);
