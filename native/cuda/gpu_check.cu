@@ -251,12 +251,19 @@ bool beamCase(int batch, int W, int V, bool first, bool time, Row* row, float qu
   rc::BeamSearchParams p;
   p.logits = dLogits.p, p.scores = dScores.p, p.batch = batch, p.width = W, p.vocab = V, p.topK = 50;
   p.firstStep = first, p.outScores = oScores.p, p.outParent = oParent.p, p.outToken = oToken.p;
-  // one variant, three launches (the completion counters must reset), outputs poisoned before each
+  // one variant, three launches (the completion counters must reset), outputs poisoned before each; false when
+  // it failed (a launch error is a failed check, and the other variants still run)
   auto check = [&](const rc::BeamSearchParams& q, const char* what) {
+    const int failuresBefore = gFailures;
     CK(cudaMemset(ws.p, 0, wsBytes));
     for (int trial = 0; trial < 3; ++trial) {
       oScores.poison(), oParent.poison(), oToken.poison();
-      CK(rc::launchBeamSearchStep(q, ws.p, wsBytes, 0));
+      const cudaError_t launched = rc::launchBeamSearchStep(q, ws.p, wsBytes, 0);
+      if (launched != cudaSuccess) {
+        expect(false, std::string(what) + ": launch failed: " + cudaGetErrorString(launched));
+        cudaGetLastError();
+        return false;
+      }
       CK(cudaDeviceSynchronize());
       auto s = oScores.down();
       auto par = oParent.down();
@@ -276,6 +283,7 @@ bool beamCase(int batch, int W, int V, bool first, bool time, Row* row, float qu
         }
       }
     }
+    return gFailures == failuresBefore;
   };
   const int before = gFailures;
   const rc::BeamSearchVariant autoPick = rc::beamSearchResolveVariant(p);
@@ -283,15 +291,16 @@ bool beamCase(int batch, int W, int V, bool first, bool time, Row* row, float qu
     std::printf("  batch %d width %d vocab %d first %d: n/a on this device\n", batch, W, V, int(first));
     return true;
   }
-  check(p, "auto");
+  std::map<rc::BeamSearchVariant, bool> passed;  // the variants that serve this case, and whether they passed
+  passed[autoPick] = check(p, "auto");
   std::string ran = std::string("auto = ") + rc::beamSearchVariantName(autoPick);
   for (auto v : kBeamVariants) {
     rc::BeamSearchParams q = p;
     q.variant = v;
     if (rc::beamSearchResolveVariant(q) != v) continue;  // this variant does not serve the shape / device
     if (v == autoPick) continue;                            // checked above
-    check(q, rc::beamSearchVariantName(v));
-    ran += std::string(", ") + rc::beamSearchVariantName(v);
+    passed[v] = check(q, rc::beamSearchVariantName(v));
+    ran += std::string(", ") + rc::beamSearchVariantName(v) + (passed[v] ? "" : " FAILED");
   }
   const bool ok = gFailures == before;
   std::printf("  batch %d width %d vocab %d first %d quantum %g kind %d: %s (%s)\n", batch, W, V, int(first), quantum,
@@ -305,7 +314,7 @@ bool beamCase(int batch, int W, int V, bool first, bool time, Row* row, float qu
         rc::launchBeamSearchStep(t, ws.p, wsBytes, 0);
       });
     };
-    row->us = timed(p);
+    row->us = passed[autoPick] ? timed(p) : NAN;
     DevBuf<float> sink(1);
     double readUs = timeUs([&](int i) {
       readOnceKernel<<<gSmCount * 8, 256>>>(reinterpret_cast<const float4*>(dLogits.p + nl * (i % copies)), nl / 4, sink.p);
@@ -327,6 +336,10 @@ bool beamCase(int batch, int W, int V, bool first, bool time, Row* row, float qu
       q.variant = v;
       if (rc::beamSearchResolveVariant(q) != v) {
         std::printf("    variant %-30s      n/a (not on this device / shape)\n", rc::beamSearchVariantName(v));
+        continue;
+      }
+      if (!passed[v]) {
+        std::printf("    variant %-30s   FAILED its check: not timed\n", rc::beamSearchVariantName(v));
         continue;
       }
       const double us = timed(q);
