@@ -1,7 +1,7 @@
 // GPU drafter beam-search step, fused with Apple's logit processing: for each sequence, each expanded beam's raw
 // logits get max-subtract, the top-`topK` warp and log-softmax, and the top `width` (beam, token) pairs over
-// width*vocab by score + log-probability are chosen (on the first step only beam 0 is expanded). One launch;
-// the logits are read once. CPU reference: redrafter::appleProcessLogits + redrafter::beamSearchStep.
+// width*vocab by score + log-probability are chosen (on the first step only beam 0 is expanded). One launch (two for
+// the merge-kernel variants); the logits are read once. CPU reference: redrafter::appleProcessLogits + beamSearchStep.
 #pragma once
 #include <cstddef>
 #include <cstdint>
