@@ -24,8 +24,9 @@ for (const type of ['f32', 'f16']) {
   const b = r.stepBreakdownMs;
   if (b)
     extra.push(
-      `${type}: ReDrafter step ${f(b.total, 1)} ms = drafting ${f(b.drafting, 1)} + verification ${f(b.verification, 1)} + ` +
-        `tree/commit/glue ${f(b.treeCommitAndBookkeeping, 1)} + Node ${f(b.node, 1)}; AR step ${f(b.arStep, 1)} ms; ` +
+      `${type}: ReDrafter step ${f(b.total, 1)} ms = drafting ${f(b.drafting, 1)} + tree ${f(b.treeBuilding, 2)} + ` +
+        `forward ${f(b.forward, 1)} + acceptance ${f(b.acceptance, 2)} + commit ${f(b.commit, 2)} + glue ${f(b.glue, 2)} + ` +
+        `Node ${f(b.node, 1)}; AR step ${f(b.arStep, 1)} ms; ` +
         `forward(T)/forward(1): ${r.forwardCost.map((c) => `T=${c.tokens} ${f(c.relative)}`).join(', ')} ` +
         `(T=1: ${f(r.forwardCost[0]?.seconds * 1000, 1)} ms)`,
     );

@@ -104,6 +104,7 @@ export class Engine implements SessionHost {
       maxBeamWidth: this.info.maxBeamWidth,
       maxBeamLength: this.info.maxBeamLength,
       fixedBeamShape: this.#fixedBeamShape,
+      parameters: this.info.parameters,
     });
     const adaptiveDraft = resolveAdaptiveDraft(options, { hasDrafter: this.info.hasDrafter, fixedBeamShape: this.#fixedBeamShape });
     return new Session(this, this.#native.createSession(), beamWidth, beamLength, adaptiveDraft);

@@ -2,15 +2,36 @@
 import { invalidArgument } from './errors.js';
 
 export interface SessionOptions {
-  /** Beams drafted per step; 0 = plain autoregressive decoding. Default 8 with a drafter, else 0. */
+  /**
+   * Beams drafted per step; 0 = plain autoregressive decoding. Default with a drafter: on the CPU engine by model
+   * size (`defaultBeamShape`: 1, a single chain), on an engine that reports no size 8; without a drafter 0.
+   */
   beamWidth?: number;
-  /** Tokens per beam, the LLM's own token included (so beamLength-1 drafted). Default 5. */
+  /**
+   * Tokens per beam, the LLM's own token included (so beamLength-1 drafted). Default: on the CPU engine by model
+   * size (`defaultBeamShape`: 8 from 300M parameters, 6 from 30M, else 4), else 5.
+   */
   beamLength?: number;
   /**
-   * Let the engine use a smaller shape (a short chain) or plain decoding on the steps where that is measured to be
-   * faster (never a larger one); the output is the same. Default false.
+   * Let the engine use a smaller shape (a shorter chain) or plain decoding on the steps where that is measured to
+   * be faster (never a larger one). Greedy output is the same whatever shape a step uses; sampled output follows the
+   * same distribution, but which tokens a seed gives then depends on the shapes chosen, which depend on timing.
+   * 'greedy' (the default where the engine can vary its shape): adaptive for greedy requests (temperature 0),
+   * fixed shape when sampling, so a seed reproduces its tokens. true: always; false: never.
    */
-  adaptiveDraft?: boolean;
+  adaptiveDraft?: boolean | 'greedy';
+}
+
+/**
+ * The CPU engine's default beam shape for a model of `parameters` weights, from the measured trade-off between tree
+ * size and acceptance (docs/speed.md, "The choice of beam shape"): on a CPU every verified token costs compute, so
+ * one long chain beats a wide tree; the larger (more memory-bound) the model, the more tokens a verification can
+ * carry for little more than a single-token forward.
+ */
+export function defaultBeamShape(parameters: number): { beamWidth: number; beamLength: number } {
+  if (parameters >= 300e6) return { beamWidth: 1, beamLength: 8 };
+  if (parameters >= 30e6) return { beamWidth: 1, beamLength: 6 };
+  return { beamWidth: 1, beamLength: 4 };
 }
 
 export interface GenerateOptions {
@@ -64,7 +85,7 @@ function options(value: unknown, field: string): Record<string, unknown> {
 
 export function resolveSessionOptions(
   value: unknown,
-  limits: { hasDrafter: boolean; maxBeamWidth: number; maxBeamLength: number; fixedBeamShape?: boolean },
+  limits: { hasDrafter: boolean; maxBeamWidth: number; maxBeamLength: number; fixedBeamShape?: boolean; parameters?: number },
 ): { beamWidth: number; beamLength: number } {
   const o = options(value, 'options');
   if (limits.fixedBeamShape && limits.hasDrafter) {
@@ -85,17 +106,19 @@ export function resolveSessionOptions(
     if (o.beamLength !== undefined) integer(o.beamLength, 'beamLength', 0, 1 << 16);
     return { beamWidth: 0, beamLength: 0 };
   }
-  const beamWidth = o.beamWidth === undefined ? Math.min(8, limits.maxBeamWidth) : integer(o.beamWidth, 'beamWidth', 0, limits.maxBeamWidth);
-  const beamLength = o.beamLength === undefined ? Math.min(5, limits.maxBeamLength) : integer(o.beamLength, 'beamLength', 2, limits.maxBeamLength);
+  const shape = limits.parameters ? defaultBeamShape(limits.parameters) : { beamWidth: 8, beamLength: 5 };
+  const beamWidth = o.beamWidth === undefined ? Math.min(shape.beamWidth, limits.maxBeamWidth) : integer(o.beamWidth, 'beamWidth', 0, limits.maxBeamWidth);
+  const beamLength = o.beamLength === undefined ? Math.min(shape.beamLength, limits.maxBeamLength) : integer(o.beamLength, 'beamLength', 2, limits.maxBeamLength);
   return { beamWidth, beamLength };
 }
 
-/** SessionOptions.adaptiveDraft (false unless asked; never on an engine whose beam shape is fixed). */
-export function resolveAdaptiveDraft(value: unknown, limits: { hasDrafter: boolean; fixedBeamShape?: boolean }): boolean {
+/** SessionOptions.adaptiveDraft: 'greedy' unless given; always false on an engine whose beam shape is fixed. */
+export function resolveAdaptiveDraft(value: unknown, limits: { hasDrafter: boolean; fixedBeamShape?: boolean }): boolean | 'greedy' {
   const o = options(value, 'options');
-  if (o.adaptiveDraft !== undefined && typeof o.adaptiveDraft !== 'boolean')
-    throw invalidArgument('adaptiveDraft', 'must be a boolean');
-  return o.adaptiveDraft === true && limits.hasDrafter && !limits.fixedBeamShape;
+  if (o.adaptiveDraft !== undefined && typeof o.adaptiveDraft !== 'boolean' && o.adaptiveDraft !== 'greedy')
+    throw invalidArgument('adaptiveDraft', `must be true, false or 'greedy', got ${describe(o.adaptiveDraft)}`);
+  if (!limits.hasDrafter || limits.fixedBeamShape) return false;
+  return o.adaptiveDraft === undefined ? 'greedy' : (o.adaptiveDraft as boolean | 'greedy');
 }
 
 export function resolveGenerateOptions(value: unknown): ResolvedGenerateOptions {

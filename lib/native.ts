@@ -432,8 +432,17 @@ export interface NativeRequestStats {
   /** [k] = decoding steps that emitted k tokens */
   readonly tokensPerStepHistogram: readonly number[];
   readonly prefillSeconds: number;
+  /** drafter beam search */
   readonly draftSeconds: number;
-  readonly verifySeconds: number;
+  /** packing the beams into the tree (dedup, positions, mask) */
+  readonly treeSeconds: number;
+  /** the tree-verification forward (its whole time when requests share it; TensorRT-LLM: all decoding) */
+  readonly forwardSeconds: number;
+  /** acceptance over the tree (argmax match or the rejection sampler) */
+  readonly acceptSeconds: number;
+  /** KV commit of the accepted path */
+  readonly commitSeconds: number;
+  /** the rest of the engine's step: scheduling, responses, bookkeeping */
   readonly otherSeconds: number;
   readonly totalSeconds: number;
   readonly queueSeconds: number;
@@ -488,6 +497,8 @@ export interface NativeModelInfo {
   readonly contextLength: number;
   readonly maxBeamWidth: number;
   readonly maxBeamLength: number;
+  /** the LLM's weight count (0 where the backend does not report it) */
+  readonly parameters: number;
   readonly backend: string;
 }
 

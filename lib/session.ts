@@ -61,11 +61,14 @@ export class Session {
   #disposed = false;
   #previous: Promise<unknown> = Promise.resolve();  // the last request's end (its final response)
 
-  /** Whether the engine may draft less (or not at all) on steps where that is faster (SessionOptions.adaptiveDraft). */
-  readonly adaptiveDraft: boolean;
+  /**
+   * Whether the engine may draft less (or not at all) on steps where that is faster (SessionOptions.adaptiveDraft):
+   * 'greedy' = for greedy requests only.
+   */
+  readonly adaptiveDraft: boolean | 'greedy';
 
   /** @internal use engine.createSession */
-  constructor(host: SessionHost, nativeSession: NativeSession, beamWidth: number, beamLength: number, adaptiveDraft = false) {
+  constructor(host: SessionHost, nativeSession: NativeSession, beamWidth: number, beamLength: number, adaptiveDraft: boolean | 'greedy' = false) {
     this.adaptiveDraft = adaptiveDraft;
     this.#host = host;
     this.#native = nativeSession;
@@ -174,7 +177,7 @@ export class Session {
         beamWidth: this.beamWidth,
         beamLength: this.beamLength,
         acceptance: o.acceptance,
-        adaptive: this.adaptiveDraft,
+        adaptive: this.adaptiveDraft === 'greedy' ? o.temperature === 0 : this.adaptiveDraft,
         endIds: Int32Array.from((codec.eosTokenIds ?? [codec.eos]).filter((id) => id >= 0)),
       });
       this.#previous = done;

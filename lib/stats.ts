@@ -18,9 +18,19 @@ export interface GenerationStats {
   /** Decoding speed alone: tokens after the first / decoding seconds. */
   decodeTokensPerSecond: number;
   prefillSeconds: number;
+  /** Where the decoding time went: the drafter's beam search, */
   draftingSeconds: number;
+  /** packing the beams into a tree, */
+  treeBuildingSeconds: number;
+  /** the LLM's verification forward (shared by the requests batched in it; TensorRT-LLM: all of decoding), */
+  forwardSeconds: number;
+  /** acceptance over the tree, */
+  acceptanceSeconds: number;
+  /** the KV commit of the accepted path, */
+  commitSeconds: number;
+  /** forward + acceptance. */
   verificationSeconds: number;
-  /** Tree building, KV commit, queueing and bookkeeping. */
+  /** The rest: queueing, scheduling, responses and bookkeeping (total - prefill - the parts above). */
   otherSeconds: number;
   totalSeconds: number;
 }
@@ -30,6 +40,7 @@ export function toGenerationStats(s: NativeRequestStats): GenerationStats {
   const stepTokens = histogram.reduce((sum, count, k) => sum + count * k, 0);
   const totalSeconds = s.totalSeconds + s.queueSeconds;
   const decodeSeconds = Math.max(0, s.totalSeconds - s.prefillSeconds);
+  const parts = s.draftSeconds + s.treeSeconds + s.forwardSeconds + s.acceptSeconds + s.commitSeconds;
   return {
     promptTokens: s.promptTokens,
     reusedPromptTokens: s.reusedTokens,
@@ -41,8 +52,12 @@ export function toGenerationStats(s: NativeRequestStats): GenerationStats {
     decodeTokensPerSecond: decodeSeconds > 0 ? Math.max(0, s.generatedTokens - 1) / decodeSeconds : 0,
     prefillSeconds: s.prefillSeconds,
     draftingSeconds: s.draftSeconds,
-    verificationSeconds: s.verifySeconds,
-    otherSeconds: Math.max(0, totalSeconds - s.prefillSeconds - s.draftSeconds - s.verifySeconds),
+    treeBuildingSeconds: s.treeSeconds,
+    forwardSeconds: s.forwardSeconds,
+    acceptanceSeconds: s.acceptSeconds,
+    commitSeconds: s.commitSeconds,
+    verificationSeconds: s.forwardSeconds + s.acceptSeconds,
+    otherSeconds: Math.max(0, totalSeconds - s.prefillSeconds - parts),
     totalSeconds,
   };
 }

@@ -37,7 +37,7 @@ for inc in "${includes[@]}"; do
 done
 if [ "${LINK:-0}" = 1 ] && [ $status = 0 ]; then
   objs=()
-  for f in native/cuda/{beam_search,build_tree,tree_attention,accept_commit}.cu; do
+  for f in native/cuda/{beam_search,beam_search_cluster,build_tree,tree_attention,accept_commit}.cu; do
     "$NVCC" -std=c++17 -O3 -Xcompiler -fPIC -Inative -gencode arch=compute_90,code=sm_90 -c "$f" -o "$tmp/$(basename "$f").o"
     objs+=("$tmp/$(basename "$f").o")
   done

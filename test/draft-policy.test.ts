@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import { loadEngine } from '../lib/engine.js';
+import { defaultBeamShape } from '../lib/generation-options.js';
 import { saveDrafter } from '../lib/drafter/drafter.js';
 import { fixtures, requireFixtures } from './helpers/fixtures.js';
 import { stories260KDrafter } from './helpers/drafter.js';
@@ -54,7 +55,9 @@ test('adaptive drafting: a drafter that is never right is dropped for plain deco
     threads: 1,
   });
   const plain = await engine.createSession({ beamWidth: 0 }).complete('Once upon a time', { maxTokens: 200 });
-  const fixed = await engine.createSession({ beamWidth: 8, beamLength: 6 }).complete('Once upon a time', { maxTokens: 200 });
+  const fixed = await engine
+    .createSession({ beamWidth: 8, beamLength: 6, adaptiveDraft: false })
+    .complete('Once upon a time', { maxTokens: 200 });
   const adaptive = await engine
     .createSession({ beamWidth: 8, beamLength: 6, adaptiveDraft: true })
     .complete('Once upon a time', { maxTokens: 200 });
@@ -81,4 +84,31 @@ test('float16 drafter weights (drafterHalfWeights): drafts are still accepted an
     assert.deepEqual(drafted.tokens, plain.tokens, prompt);
     assert.ok(drafted.stats.tokensPerStep > 2, `${prompt}: ${drafted.stats.tokensPerStep} tokens/step`);
   }
+});
+
+test('default session on the CPU engine: beam shape by model size, adaptive for greedy, fixed (reproducible) when sampling', async () => {
+  assert.deepEqual(defaultBeamShape(1.1e9), { beamWidth: 1, beamLength: 8 });
+  assert.deepEqual(defaultBeamShape(110e6), { beamWidth: 1, beamLength: 6 });
+  assert.deepEqual(defaultBeamShape(260e3), { beamWidth: 1, beamLength: 4 });
+  const drafter = await stories260KDrafter();
+  await using engine = await loadEngine({ model: fixtures.stories260K, tokenizer: fixtures.tok512, drafter, threads: 1 });
+  // stories260K: dim 64, 5 layers, 8 heads / 4 KV heads, FFN 172, vocab 512, tied classifier
+  const expected = 512 * 64 + 64 + 5 * (64 + 64 * 64 + 2 * 32 * 64 + 64 * 64 + 64 + 3 * 172 * 64);
+  assert.equal(engine.info.parameters, expected);
+  const session = engine.createSession();
+  assert.equal(session.beamWidth, 1);
+  assert.equal(session.beamLength, 4);
+  assert.equal(session.adaptiveDraft, 'greedy');
+  const plain = await engine.createSession({ beamWidth: 0 }).complete('Once upon a time', { maxTokens: 80 });
+  assert.deepEqual((await session.complete('Once upon a time', { maxTokens: 80 })).tokens, plain.tokens);
+  // sampling with the default: the same seed gives the same tokens (the shape does not vary with timing)
+  const a = await engine.createSession().complete('The dog', { maxTokens: 60, temperature: 0.9, seed: 7 });
+  const b = await engine.createSession().complete('The dog', { maxTokens: 60, temperature: 0.9, seed: 7 });
+  assert.deepEqual(a.tokens, b.tokens);
+  assert.throws(() => engine.createSession({ adaptiveDraft: 'always' as never }), (e: Error) => e instanceof TypeError && /adaptiveDraft/.test(e.message));
+  // no drafter: plain decoding, nothing adaptive
+  await using plainEngine = await loadEngine({ model: fixtures.stories260K, tokenizer: fixtures.tok512, drafter: null, threads: 1 });
+  const p = plainEngine.createSession();
+  assert.equal(p.beamWidth, 0);
+  assert.equal(p.adaptiveDraft, false);
 });

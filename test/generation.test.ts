@@ -215,6 +215,14 @@ test('streamed chunks add up to the result; several tokens per chunk with drafti
         assert.deepEqual(r.value.tokens, tokens);
         assert.equal(r.value.stats.generatedTokens, tokens.length);
         assert.equal(r.value.stats.tokensPerStepHistogram.reduce((a, b) => a + b, 0), r.value.stats.steps);
+        // where the decoding time went: every part of a drafting step was timed, and the parts add up
+        const st = r.value.stats;
+        for (const part of ['draftingSeconds', 'treeBuildingSeconds', 'forwardSeconds', 'acceptanceSeconds', 'commitSeconds'] as const)
+          assert.ok(st[part] > 0, `${part} = ${st[part]}`);
+        assert.ok(Math.abs(st.verificationSeconds - st.forwardSeconds - st.acceptanceSeconds) < 1e-9);
+        const parts = st.draftingSeconds + st.treeBuildingSeconds + st.verificationSeconds + st.commitSeconds;
+        assert.ok(parts <= st.totalSeconds - st.prefillSeconds + 1e-6, `parts ${parts} within decoding time`);
+        assert.ok(Math.abs(st.prefillSeconds + parts + st.otherSeconds - st.totalSeconds) < 1e-6);
         break;
       }
       chunks++;

@@ -18,9 +18,11 @@ export interface BenchOptions {
   maxTokens: number;
   repeats: number;
   threads: number;
-  beamWidth: number;
-  beamLength: number;
-  /** ReDrafter sessions may draft less or not at all where that is measured to be faster (SessionOptions.adaptiveDraft). */
+  /** ReDrafter's beam shape; absent: the engine's default for this model (generation-options.ts defaultBeamShape). */
+  beamWidth?: number;
+  beamLength?: number;
+  /** ReDrafter sessions may draft less or not at all where that is measured to be faster (SessionOptions.adaptiveDraft);
+   *  absent: the engine's default (adaptive, as the runs are greedy). */
   adaptiveDraft?: boolean;
   /** Draft with float16 copies of the drafter's matrices (LoadEngineOptions.drafterHalfWeights). */
   drafterHalfWeights?: boolean;
@@ -44,7 +46,16 @@ export interface RunRecord {
   decodeTokens: number;
   steps: number;
   /** ours only: the executor's own counters (seconds). */
-  native?: { decode: number; draft: number; verify: number; other: number; prefill: number };
+  native?: {
+    decode: number;
+    draft: number;
+    tree: number;
+    forward: number;
+    accept: number;
+    commit: number;
+    other: number;
+    prefill: number;
+  };
 }
 
 export interface VariantSummary {
@@ -74,8 +85,12 @@ export interface BenchReport {
   /** ReDrafter, milliseconds per decoding step (totals over all runs / steps). */
   stepBreakdownMs: {
     drafting: number;
-    verification: number;
-    treeCommitAndBookkeeping: number;
+    treeBuilding: number;
+    forward: number;
+    acceptance: number;
+    commit: number;
+    /** the engine's scheduling, responses and bookkeeping */
+    glue: number;
     node: number;
     total: number;
     arStep: number;
@@ -133,8 +148,7 @@ async function ourRun(
   repeat: number,
   index: number,
 ): Promise<RunRecord> {
-  const session =
-    variant === 'ar' ? engine.createSession({ beamWidth: 0 }) : engine.createSession({ beamWidth: o.beamWidth, beamLength: o.beamLength, adaptiveDraft: o.adaptiveDraft === true });
+  const session = variant === 'ar' ? engine.createSession({ beamWidth: 0 }) : redrafterSession(engine, o);
   const tokens: number[] = [];
   let first = 0;
   const stream = session.generate(prompt, { maxTokens: o.maxTokens, temperature: 0 });
@@ -161,8 +175,11 @@ async function ourRun(
     native: {
       decode: Math.max(0, s.totalSeconds - s.prefillSeconds),
       draft: s.draftingSeconds,
-      verify: s.verificationSeconds,
-      other: Math.max(0, s.totalSeconds - s.prefillSeconds - s.draftingSeconds - s.verificationSeconds),
+      tree: s.treeBuildingSeconds,
+      forward: s.forwardSeconds,
+      accept: s.acceptanceSeconds,
+      commit: s.commitSeconds,
+      other: s.otherSeconds,
       prefill: s.prefillSeconds,
     },
   };
@@ -246,9 +263,18 @@ export async function forwardCostCurve(
   }
 }
 
+/** A ReDrafter session as the options ask (absent options: the engine's defaults). */
+function redrafterSession(engine: Engine, o: BenchOptions) {
+  return engine.createSession({
+    ...(o.beamWidth === undefined ? {} : { beamWidth: o.beamWidth }),
+    ...(o.beamLength === undefined ? {} : { beamLength: o.beamLength }),
+    ...(o.adaptiveDraft === undefined ? {} : { adaptiveDraft: o.adaptiveDraft }),
+  });
+}
+
 export async function runBench(o: BenchOptions): Promise<BenchReport> {
   const log = o.log ?? (() => undefined);
-  const useDrafter = o.drafter !== undefined && o.beamWidth > 0;
+  const useDrafter = o.drafter !== undefined && o.beamWidth !== 0;
   const probe = await Model.load(o.model, { threads: 1 });
   const config = probe.config;
   probe.dispose();
@@ -260,6 +286,13 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
     threads: o.threads,
     drafterHalfWeights: o.drafterHalfWeights === true,
   });
+  // the shape the ReDrafter runs use (the engine's defaults where not given)
+  let shape: { beamWidth: number; beamLength: number; adaptiveDraft: boolean | 'greedy' } = { beamWidth: 0, beamLength: 0, adaptiveDraft: false };
+  if (useDrafter) {
+    const s = redrafterSession(engine, o);
+    shape = { beamWidth: s.beamWidth, beamLength: s.beamLength, adaptiveDraft: s.adaptiveDraft === 'greedy' || s.adaptiveDraft };
+    s.dispose();
+  }
   const runs: RunRecord[] = [];
   let llama: LlamaCppRunner | null = null;
   try {
@@ -315,8 +348,11 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
     const ar = of('ar');
     stepBreakdownMs = {
       drafting: ms(sum((x) => x.native!.draft)),
-      verification: ms(sum((x) => x.native!.verify)),
-      treeCommitAndBookkeeping: ms(sum((x) => x.native!.other)),
+      treeBuilding: ms(sum((x) => x.native!.tree)),
+      forward: ms(sum((x) => x.native!.forward)),
+      acceptance: ms(sum((x) => x.native!.accept)),
+      commit: ms(sum((x) => x.native!.commit)),
+      glue: ms(sum((x) => x.native!.other)),
       node: ms(sum((x) => Math.max(0, x.decodeSeconds - x.native!.decode))),
       total: ms(sum((x) => x.decodeSeconds)),
       arStep: (1000 * ar.reduce((s, x) => s + x.decodeSeconds, 0)) / Math.max(1, ar.reduce((s, x) => s + x.steps, 0)),
@@ -330,9 +366,9 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
       prompts: o.prompts.length,
       maxTokens: o.maxTokens,
       repeats: o.repeats,
-      beamWidth: useDrafter ? o.beamWidth : 0,
-      beamLength: useDrafter ? o.beamLength : 0,
-      adaptiveDraft: useDrafter && o.adaptiveDraft === true,
+      beamWidth: shape.beamWidth,
+      beamLength: shape.beamLength,
+      adaptiveDraft: shape.adaptiveDraft === true,
       drafterHalfWeights: useDrafter && o.drafterHalfWeights === true,
     },
     ar: summarize(of('ar'), o.repeats),
@@ -383,9 +419,12 @@ function formatReport(r: BenchReport): string {
     lines.push(
       '',
       `ReDrafter step (mean over all runs): ${f(b.total, 1)} ms; an autoregressive step: ${f(b.arStep, 1)} ms`,
-      `  drafting                    ${pct(b.drafting)}`,
-      `  verification (forward+acc.) ${pct(b.verification)}`,
-      `  tree, KV commit, glue       ${pct(b.treeCommitAndBookkeeping)}`,
+      `  drafting (beam search)      ${pct(b.drafting)}`,
+      `  tree building               ${pct(b.treeBuilding)}`,
+      `  verification forward        ${pct(b.forward)}`,
+      `  acceptance                  ${pct(b.acceptance)}`,
+      `  KV commit                   ${pct(b.commit)}`,
+      `  engine glue (sched., resp.) ${pct(b.glue)}`,
       `  Node (JS side, streaming)   ${pct(b.node)}`,
     );
   }
@@ -411,9 +450,10 @@ export function register(program: Command): void {
     .option('--max-tokens <n>', 'tokens generated per run', intArg(2, 1 << 20), 64)
     .option('--repeats <n>', 'interleaved repeats', intArg(1, 1000), 3)
     .option('--threads <n>', 'CPU threads, for both engines (default: all cores)', intArg(1, 1024))
-    .option('--beam-width <n>', 'ReDrafter beams per step', intArg(0, 1024), 8)
-    .option('--beam-length <n>', "tokens per beam, the LLM's own included", intArg(2, 64), 5)
-    .option('--adaptive-draft', 'let the engine draft less or not at all where that is measured to be faster')
+    .option('--beam-width <n>', "ReDrafter beams per step (default: the engine's default for the model's size)", intArg(0, 1024))
+    .option('--beam-length <n>', "tokens per beam, the LLM's own included (default: by the model's size)", intArg(2, 64))
+    .option('--adaptive-draft', 'let the engine draft less or not at all where that is measured to be faster (the default)')
+    .option('--no-adaptive-draft', 'always draft the given beam shape')
     .option('--drafter-f16', "draft with float16 copies of the drafter's matrices")
     .option('--no-llama-cpp', 'skip node-llama-cpp')
     .option('--forward-cost <list>', 'token counts T for the forward-cost curve ("" to skip)', '1,2,4,8,16,32')
@@ -438,7 +478,7 @@ export function register(program: Command): void {
         threads: opts.threads ?? cpus().length,
         beamWidth: opts.beamWidth,
         beamLength: opts.beamLength,
-        adaptiveDraft: opts.adaptiveDraft === true,
+        adaptiveDraft: opts.adaptiveDraft,
         drafterHalfWeights: opts.drafterF16 === true,
         llamaCpp: opts.llamaCpp,
         forwardCost,

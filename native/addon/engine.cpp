@@ -64,7 +64,10 @@ Napi::Object statsToJs(Napi::Env env, const executor::RequestStats& s) {
   o.Set("tokensPerStepHistogram", h);
   o.Set("prefillSeconds", s.prefillSeconds);
   o.Set("draftSeconds", s.draftSeconds);
-  o.Set("verifySeconds", s.verifySeconds);
+  o.Set("treeSeconds", s.treeSeconds);
+  o.Set("forwardSeconds", s.forwardSeconds);
+  o.Set("acceptSeconds", s.acceptSeconds);
+  o.Set("commitSeconds", s.commitSeconds);
   o.Set("otherSeconds", s.otherSeconds);
   o.Set("totalSeconds", s.totalSeconds);
   o.Set("queueSeconds", s.queueSeconds);
@@ -173,6 +176,7 @@ Napi::Value Engine::ModelInfo(const Napi::CallbackInfo& info) {
     o.Set("contextLength", m.contextLength);
     o.Set("maxBeamWidth", m.maxBeamWidth);
     o.Set("maxBeamLength", m.maxBeamLength);
+    o.Set("parameters", m.parameters);
     o.Set("backend", m.backend);
     return o;
   });

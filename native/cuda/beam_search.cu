@@ -3,52 +3,13 @@
 #include <cfloat>
 #include <climits>
 
+#include "beam_search_cluster.cuh"
+#include "beam_search_internal.cuh"
 #include "beam_search_logic.h"
 
 namespace redrafter::cuda {
 namespace {
-
-constexpr int kThreads = 256;
-constexpr int kWarps = kThreads / 32;
-constexpr int kItems = 16;                   // per thread
-constexpr int kChunk = kThreads * kItems;    // logits per block
-constexpr int kMaxK = kBeamSearchMaxTopK;
-
-int chunksOf(int vocab) { return (vocab + kChunk - 1) / kChunk; }
-
-// Workspace layout (offsets in bytes, each region 16-byte aligned).
-struct Workspace {
-  unsigned* rowDone;     // [batch*width] chunks finished per row
-  unsigned* batchDone;   // [batch] rows finished per sequence
-  float* chunkValue;     // [batch*width, chunks, topK] each chunk's top logits
-  int32_t* chunkIndex;   // [batch*width, chunks, topK] their tokens (-1: none)
-  unsigned* chunkTies;   // [batch*width, chunks] elements of the chunk equal to its k-th largest
-  float* rowScore;       // [batch*width, width] each row's best candidates, by rank
-  int32_t* rowFlat;      // [batch*width, width] their flat index beam*vocab+token
-};
-
-size_t align16(size_t n) { return (n + 15) / 16 * 16; }
-
-size_t layout(int batch, int width, int vocab, int topK, char* base, Workspace* ws) {
-  const size_t rows = static_cast<size_t>(batch) * width, chunks = chunksOf(vocab);
-  size_t sizes[7] = {rows * 4, static_cast<size_t>(batch) * 4, rows * chunks * topK * 4, rows * chunks * topK * 4,
-                     rows * chunks * 4, rows * width * 4, rows * width * 4};
-  size_t off[7], total = 0;
-  for (int i = 0; i < 7; ++i) {
-    off[i] = total;
-    total += align16(sizes[i]);
-  }
-  if (ws) {
-    ws->rowDone = reinterpret_cast<unsigned*>(base + off[0]);
-    ws->batchDone = reinterpret_cast<unsigned*>(base + off[1]);
-    ws->chunkValue = reinterpret_cast<float*>(base + off[2]);
-    ws->chunkIndex = reinterpret_cast<int32_t*>(base + off[3]);
-    ws->chunkTies = reinterpret_cast<unsigned*>(base + off[4]);
-    ws->rowScore = reinterpret_cast<float*>(base + off[5]);
-    ws->rowFlat = reinterpret_cast<int32_t*>(base + off[6]);
-  }
-  return total;
-}
+using namespace detail;
 
 constexpr int kMaxCandidates = 512;  // prefiltered candidates the rank selection handles; more: radix select
 constexpr int kMaxChunks = kBeamSearchMaxVocab / kChunk;
@@ -91,120 +52,6 @@ struct KernelShared {
     MergeShared merge;
   };
 };
-
-// Exclusive block scan of one value per thread; returns the thread's offset, *total the sum.
-__device__ unsigned blockExclusiveScan(unsigned x, SelectShared& s, unsigned* total) {
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-  unsigned inc = x;
-  for (int o = 1; o < 32; o <<= 1) {
-    unsigned y = __shfl_up_sync(0xffffffffu, inc, o);
-    if (lane >= o) inc += y;
-  }
-  if (lane == 31) s.warpSum[warp] = inc;
-  __syncthreads();
-  unsigned before = 0, all = 0;
-  for (int w = 0; w < kWarps; ++w) {
-    if (w < warp) before += s.warpSum[w];
-    all += s.warpSum[w];
-  }
-  __syncthreads();
-  *total = all;
-  return before + inc - x;
-}
-
-// The block's top k of the keys held in registers (key 0: no element), k <= the number of elements, by value
-// then lower index; s.tieCount: the block's elements equal to the k-th winner. Item i of thread t is element (i / P) * kThreads * P + t * P + i % P in index order.
-// Leaves the k winners in s.value/s.index in rank order. Radix select: four 8-bit passes.
-template <int P>
-__device__ void blockTopKRadix(const uint32_t (&key)[kItems], const int32_t (&index)[kItems], int k, SelectShared& s) {
-  const int tid = threadIdx.x, lane = tid & 31;
-  uint32_t prefix = 0, prefixMask = 0;
-  if (tid == 0) s.kRemaining = k;
-  for (int shift = 24; shift >= 0; shift -= 8) {
-    for (int i = tid; i < 256; i += kThreads) s.hist[i] = 0;
-    __syncthreads();
-#pragma unroll
-    for (int i = 0; i < kItems; ++i)
-      if (key[i] != 0 && (key[i] & prefixMask) == prefix) atomicAdd(&s.hist[(key[i] >> shift) & 255u], 1u);
-    __syncthreads();
-    if (tid < 32) {
-      unsigned c[8], own = 0;
-#pragma unroll
-      for (int j = 0; j < 8; ++j) own += (c[j] = s.hist[lane * 8 + j]);
-      unsigned suffix = own;  // this lane's bins and every higher lane's
-      for (int o = 1; o < 32; o <<= 1) {
-        unsigned y = __shfl_down_sync(0xffffffffu, suffix, o);
-        if (lane + o < 32) suffix += y;
-      }
-      unsigned cum = suffix - own, need = s.kRemaining;
-      __syncwarp();
-#pragma unroll
-      for (int j = 7; j >= 0; --j) {
-        if (cum < need && cum + c[j] >= need) {
-          s.prefix = prefix | (static_cast<uint32_t>(lane * 8 + j) << shift);
-          s.kRemaining = need - cum;
-          s.tieCount = c[j];
-        }
-        cum += c[j];
-      }
-    }
-    __syncthreads();
-    prefix = s.prefix;
-    prefixMask |= 255u << shift;
-  }
-  const uint32_t threshold = prefix;
-  const unsigned takeTies = s.kRemaining, ties = s.tieCount;
-  if (tid == 0) s.nOut = 0;
-  __syncthreads();
-#pragma unroll
-  for (int i = 0; i < kItems; ++i) {
-    if (key[i] > threshold || (ties == takeTies && key[i] == threshold)) {
-      unsigned slot = atomicAdd(&s.nOut, 1u);
-      s.value[slot] = keyToFloat(key[i]);
-      s.index[slot] = index[i];
-    }
-  }
-  if (ties != takeTies) {  // more equal keys than places: the lowest indices win, in index order
-    __syncthreads();
-    const unsigned base0 = k - takeTies;
-    unsigned base = 0;
-#pragma unroll
-    for (int g = 0; g < kItems / P; ++g) {
-      unsigned mine = 0;
-#pragma unroll
-      for (int j = 0; j < P; ++j) mine += key[g * P + j] == threshold;
-      unsigned total;
-      unsigned off = base + blockExclusiveScan(mine, s, &total);
-#pragma unroll
-      for (int j = 0; j < P; ++j) {
-        if (key[g * P + j] == threshold) {
-          if (off < takeTies) {
-            s.value[base0 + off] = keyToFloat(key[g * P + j]);
-            s.index[base0 + off] = index[g * P + j];
-          }
-          ++off;
-        }
-      }
-      base += total;
-    }
-  }
-  __syncthreads();
-  // order the winners by rank (value, then index; indices are distinct)
-  if (tid < k) {
-    const float mv = s.value[tid];
-    const int32_t me = s.index[tid];
-    int rank = 0;
-    for (int j = 0; j < k; ++j) rank += ranksBefore(s.value[j], s.index[j], mv, me);
-    s.value2[rank] = mv;
-    s.index2[rank] = me;
-  }
-  __syncthreads();
-  if (tid < k) {
-    s.value[tid] = s.value2[tid];
-    s.index[tid] = s.index2[tid];
-  }
-  __syncthreads();
-}
 
 // The same contract as blockTopKRadix, usually much cheaper: a threshold from the warps' lane maxima bounds the
 // k-th largest element from below, so only the elements at or above it (typically about twice k) are ranked,
@@ -506,15 +353,13 @@ size_t beamSearchWorkspaceBytes(int batch, int width, int vocab, int topK) {
   return layout(batch, width, vocab, topK, nullptr, nullptr);
 }
 
-cudaError_t launchBeamSearchStep(const BeamSearchParams& p, void* workspace, size_t workspaceBytes,
-                                 cudaStream_t stream) {
-  if (p.batch <= 0 || p.width <= 0 || p.topK < p.width || p.topK > kMaxK || p.vocab < p.topK ||
-      p.vocab > kBeamSearchMaxVocab || static_cast<int64_t>(p.width) * p.vocab > INT_MAX ||
-      chunksOf(p.vocab) * p.topK > kChunk)
-    return cudaErrorInvalidValue;
-  if (!p.logits || !p.scores || !p.outScores || !p.outParent || !p.outToken || !workspace ||
-      workspaceBytes < beamSearchWorkspaceBytes(p.batch, p.width, p.vocab, p.topK))
-    return cudaErrorInvalidValue;
+namespace {
+
+bool chunkedFits(const BeamSearchParams& p) {
+  return p.vocab >= p.topK && chunksOf(p.vocab) * p.topK <= kChunk;
+}
+
+cudaError_t launchChunked(const BeamSearchParams& p, void* workspace, cudaStream_t stream) {
   Workspace ws;
   layout(p.batch, p.width, p.vocab, p.topK, static_cast<char*>(workspace), &ws);
   dim3 grid(chunksOf(p.vocab), p.firstStep ? 1 : p.width, p.batch);
@@ -524,6 +369,69 @@ cudaError_t launchBeamSearchStep(const BeamSearchParams& p, void* workspace, siz
   else
     beamSearchKernel<false><<<grid, kThreads, 0, stream>>>(p, ws);
   return cudaGetLastError();
+}
+
+bool clustersSupported() {
+  int device = 0, major = 0;
+  if (cudaGetDevice(&device) != cudaSuccess) return false;
+  if (cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device) != cudaSuccess) return false;
+  return major >= 9;
+}
+
+}  // namespace
+
+const char* beamSearchVariantName(BeamSearchVariant v) {
+  switch (v) {
+    case BeamSearchVariant::kAuto: return "auto";
+    case BeamSearchVariant::kChunked: return "chunked (last-block merges)";
+    case BeamSearchVariant::kCluster: return "cluster, last row merges";
+    case BeamSearchVariant::kClusterMergeKernel: return "cluster + merge kernel";
+    case BeamSearchVariant::kClusterMergeKernelPdl: return "cluster + merge kernel (PDL)";
+    case BeamSearchVariant::kClusterWide: return "cluster x32 logits/thread";
+  }
+  return "?";
+}
+
+BeamSearchVariant beamSearchResolveVariant(const BeamSearchParams& p) {
+  const bool clusters = clustersSupported();
+  switch (p.variant) {
+    case BeamSearchVariant::kAuto:
+      if (clusters && detail::clusterVariantFits(p, true, 16)) return BeamSearchVariant::kCluster;
+      if (clusters && detail::clusterVariantFits(p, false, 16)) return BeamSearchVariant::kClusterMergeKernel;
+      return chunkedFits(p) ? BeamSearchVariant::kChunked : BeamSearchVariant::kAuto;
+    case BeamSearchVariant::kChunked:
+      return chunkedFits(p) ? p.variant : BeamSearchVariant::kAuto;
+    case BeamSearchVariant::kCluster:
+      return clusters && detail::clusterVariantFits(p, true, 16) ? p.variant : BeamSearchVariant::kAuto;
+    case BeamSearchVariant::kClusterWide:
+      return clusters && detail::clusterVariantFits(p, true, 32) ? p.variant : BeamSearchVariant::kAuto;
+    case BeamSearchVariant::kClusterMergeKernel:
+    case BeamSearchVariant::kClusterMergeKernelPdl:
+      return clusters && detail::clusterVariantFits(p, false, 16) ? p.variant : BeamSearchVariant::kAuto;
+  }
+  return BeamSearchVariant::kAuto;
+}
+
+cudaError_t launchBeamSearchStep(const BeamSearchParams& p, void* workspace, size_t workspaceBytes,
+                                 cudaStream_t stream) {
+  if (p.batch <= 0 || p.width <= 0 || p.topK < p.width || p.topK > kMaxK || p.vocab < p.width ||
+      p.vocab > kBeamSearchMaxVocab || static_cast<int64_t>(p.width) * p.vocab > INT_MAX)
+    return cudaErrorInvalidValue;
+  if (!p.logits || !p.scores || !p.outScores || !p.outParent || !p.outToken || !workspace ||
+      workspaceBytes < beamSearchWorkspaceBytes(p.batch, p.width, p.vocab, p.topK))
+    return cudaErrorInvalidValue;
+  switch (beamSearchResolveVariant(p)) {
+    case BeamSearchVariant::kChunked: return launchChunked(p, workspace, stream);
+    case BeamSearchVariant::kCluster: return detail::launchClusterBeamSearch(p, workspace, false, false, 16, stream);
+    case BeamSearchVariant::kClusterWide:
+      return detail::launchClusterBeamSearch(p, workspace, false, false, 32, stream);
+    case BeamSearchVariant::kClusterMergeKernel:
+      return detail::launchClusterBeamSearch(p, workspace, true, false, 16, stream);
+    case BeamSearchVariant::kClusterMergeKernelPdl:
+      return detail::launchClusterBeamSearch(p, workspace, true, true, 16, stream);
+    case BeamSearchVariant::kAuto: break;
+  }
+  return cudaErrorInvalidValue;  // no variant serves this shape on this device
 }
 
 }  // namespace redrafter::cuda

@@ -25,6 +25,7 @@
 
 #include "accept_commit.h"
 #include "beam_search.h"
+#include "beam_search_cluster.cuh"  // internal: the cluster kernel's occupancy, reported with its timing
 #include "build_tree.h"
 #include "core/beam_search.h"
 #include "core/build_tree.h"
@@ -49,7 +50,7 @@ namespace {
 std::mt19937_64 rng;
 int gFailures = 0;
 bool gQuick = false;  // REDRAFTER_GPU_QUICK=1: the small correctness cases only (for compute-sanitizer)
-int gSmCount = 0;
+int gSmCount = 0, gSmMajor = 0;
 double gCopyGBs = 0;
 std::map<std::string, double> gTorchUs;
 
@@ -215,13 +216,25 @@ __global__ void readOnceKernel(const float4* x, size_t n4, float* out) {
   if (s == 12345.678f) out[0] = s;  // keeps the loads
 }
 
+// The beam-search variants the check runs (each on every case it serves, each checked; the timed case times each).
+const rc::BeamSearchVariant kBeamVariants[] = {rc::BeamSearchVariant::kChunked, rc::BeamSearchVariant::kCluster,
+                                               rc::BeamSearchVariant::kClusterMergeKernel,
+                                               rc::BeamSearchVariant::kClusterMergeKernelPdl,
+                                               rc::BeamSearchVariant::kClusterWide};
+
 // quantum > 0 rounds the logits to its multiples: many ties with the 50th value (Apple keeps them all); 4 makes
-// the candidates overflow the rank selection so the radix select runs.
-bool beamCase(int batch, int W, int V, bool first, bool time, Row* row, float quantum = 0.f) {
+// the chunked kernel's candidates overflow its rank selection so its radix select runs, 8 the cluster kernel's. kind 1: a third of the logits -inf;
+// kind 2: 200 top logits crowded into the row's first 4096 (the candidates all come from one block).
+bool beamCase(int batch, int W, int V, bool first, bool time, Row* row, float quantum = 0.f, int kind = 0) {
   std::normal_distribution<float> d(0.f, 4.f);
   const size_t nl = size_t(batch) * W * V;
   std::vector<float> logits(nl), scores(size_t(batch) * W);
-  for (auto& x : logits) x = quantum > 0 ? std::round(d(rng) / quantum) * quantum : d(rng);
+  for (size_t i = 0; i < nl; ++i) {
+    float x = quantum > 0 ? std::round(d(rng) / quantum) * quantum : d(rng);
+    if (kind == 1 && rng() % 3 == 0 && i % V != 0) x = -INFINITY;
+    if (kind == 2 && i % V >= 100 && i % V < 300) x += 30.f;
+    logits[i] = x;
+  }
   for (auto& x : scores) x = -std::abs(d(rng)) * 3.f;
   std::vector<float> logProbs = logits, refScores(scores.size());
   std::vector<int32_t> refParent(scores.size()), refToken(scores.size());
@@ -235,54 +248,111 @@ bool beamCase(int batch, int W, int V, bool first, bool time, Row* row, float qu
   dScores.up(scores);
   const size_t wsBytes = rc::beamSearchWorkspaceBytes(batch, W, V, 50);
   DevBuf<char> ws(wsBytes);
-  CK(cudaMemset(ws.p, 0, wsBytes));
   rc::BeamSearchParams p;
   p.logits = dLogits.p, p.scores = dScores.p, p.batch = batch, p.width = W, p.vocab = V, p.topK = 50;
   p.firstStep = first, p.outScores = oScores.p, p.outParent = oParent.p, p.outToken = oToken.p;
-  const int before = gFailures;
-  for (int trial = 0; trial < 3; ++trial) {  // repeated launches: the completion counters must reset
-    oScores.poison(), oParent.poison(), oToken.poison();
-    CK(rc::launchBeamSearchStep(p, ws.p, wsBytes, 0));
-    CK(cudaDeviceSynchronize());
-    auto s = oScores.down();
-    auto par = oParent.down();
-    auto tok = oToken.down();
-    for (size_t i = 0; i < s.size(); ++i) {
-      const bool finite = std::isfinite(s[i]);
-      expect(finite, "beam search score written");
-      const float tol = 1e-4f + 1e-5f * std::abs(refScores[i]);
-      expect(std::abs(s[i] - refScores[i]) <= tol, "beam search score " + std::to_string(s[i]) + " vs " +
-                                                        std::to_string(refScores[i]));
-      if (par[i] != refParent[i] || tok[i] != refToken[i]) {
-        // only a near-tie may swap: the chosen pair's reference score must equal the reported one
-        const size_t b = i / W;
-        bool inRange = par[i] >= 0 && par[i] < W && tok[i] >= 0 && tok[i] < V;
-        float alt = inRange ? scores[b * W + par[i]] + logProbs[(b * W + par[i]) * size_t(V) + tok[i]] : NAN;
-        expect(inRange && std::abs(alt - refScores[i]) <= tol, "beam search (parent, token)");
+  // one variant, three launches (the completion counters must reset), outputs poisoned before each; false when
+  // it failed (a launch error is a failed check, and the other variants still run)
+  auto check = [&](const rc::BeamSearchParams& q, const char* what) {
+    const int failuresBefore = gFailures;
+    CK(cudaMemset(ws.p, 0, wsBytes));
+    for (int trial = 0; trial < 3; ++trial) {
+      oScores.poison(), oParent.poison(), oToken.poison();
+      const cudaError_t launched = rc::launchBeamSearchStep(q, ws.p, wsBytes, 0);
+      if (launched != cudaSuccess) {
+        expect(false, std::string(what) + ": launch failed: " + cudaGetErrorString(launched));
+        cudaGetLastError();
+        return false;
+      }
+      CK(cudaDeviceSynchronize());
+      auto s = oScores.down();
+      auto par = oParent.down();
+      auto tok = oToken.down();
+      for (size_t i = 0; i < s.size(); ++i) {
+        const bool finite = std::isfinite(s[i]);
+        expect(finite, std::string(what) + ": beam search score written");
+        const float tol = 1e-4f + 1e-5f * std::abs(refScores[i]);
+        expect(std::abs(s[i] - refScores[i]) <= tol, std::string(what) + ": beam search score " + std::to_string(s[i]) +
+                                                          " vs " + std::to_string(refScores[i]));
+        if (par[i] != refParent[i] || tok[i] != refToken[i]) {
+          // only a near-tie may swap: the chosen pair's reference score must equal the reported one
+          const size_t b = i / W;
+          bool inRange = par[i] >= 0 && par[i] < W && tok[i] >= 0 && tok[i] < V;
+          float alt = inRange ? scores[b * W + par[i]] + logProbs[(b * W + par[i]) * size_t(V) + tok[i]] : NAN;
+          expect(inRange && std::abs(alt - refScores[i]) <= tol, std::string(what) + ": beam search (parent, token)");
+        }
       }
     }
+    return gFailures == failuresBefore;
+  };
+  const int before = gFailures;
+  const rc::BeamSearchVariant autoPick = rc::beamSearchResolveVariant(p);
+  if (autoPick == rc::BeamSearchVariant::kAuto) {  // e.g. vocab < topK before sm_90: no kernel serves it
+    std::printf("  batch %d width %d vocab %d first %d: n/a on this device\n", batch, W, V, int(first));
+    return true;
+  }
+  std::map<rc::BeamSearchVariant, bool> passed;  // the variants that serve this case, and whether they passed
+  passed[autoPick] = check(p, "auto");
+  std::string ran = std::string("auto = ") + rc::beamSearchVariantName(autoPick);
+  for (auto v : kBeamVariants) {
+    rc::BeamSearchParams q = p;
+    q.variant = v;
+    if (rc::beamSearchResolveVariant(q) != v) continue;  // this variant does not serve the shape / device
+    if (v == autoPick) continue;                            // checked above
+    passed[v] = check(q, rc::beamSearchVariantName(v));
+    ran += std::string(", ") + rc::beamSearchVariantName(v) + (passed[v] ? "" : " FAILED");
   }
   const bool ok = gFailures == before;
-  std::printf("  batch %d width %d vocab %d first %d quantum %g: %s\n", batch, W, V, int(first), quantum, ok ? "ok" : "MISMATCH");
+  std::printf("  batch %d width %d vocab %d first %d quantum %g kind %d: %s (%s)\n", batch, W, V, int(first), quantum,
+              kind, ok ? "ok" : "MISMATCH", ran.c_str());
   if (time && row) {
-    row->us = timeUs([&](int i) {
-      p.logits = dLogits.p + nl * (i % copies);
-      rc::launchBeamSearchStep(p, ws.p, wsBytes, 0);
-    });
+    auto timed = [&](const rc::BeamSearchParams& q) {
+      rc::BeamSearchParams t = q;
+      CK(cudaMemset(ws.p, 0, wsBytes));
+      return timeUs([&](int i) {
+        t.logits = dLogits.p + nl * (i % copies);
+        rc::launchBeamSearchStep(t, ws.p, wsBytes, 0);
+      });
+    };
+    row->us = passed[autoPick] ? timed(p) : NAN;
     DevBuf<float> sink(1);
     double readUs = timeUs([&](int i) {
       readOnceKernel<<<gSmCount * 8, 256>>>(reinterpret_cast<const float4*>(dLogits.p + nl * (i % copies)), nl / 4, sink.p);
     });
     row->bytes = nl * 4.0;
-    for (int stop = 1; stop <= 2; ++stop) {  // where the time goes: the launch cut short after each stage
-      rc::BeamSearchParams ps = p;
-      ps.tuneStopAfter = stop;
-      const double us = timeUs([&](int i) {
-        ps.logits = dLogits.p + nl * (i % copies);
-        rc::launchBeamSearchStep(ps, ws.p, wsBytes, 0);
-      });
-      std::printf("    stopped after %-22s %8.2f us\n", stop == 1 ? "the chunk selection" : "the row merge", us);
+    std::printf("    read the logits once                 %8.2f us\n", readUs);
+    if (gSmMajor >= 9) {
+      int blocksPerRow = 0;
+      for (int minItems : {16, 32}) {
+        const int active = rc::detail::clusterMaxActive(p, minItems, &blocksPerRow);
+        std::printf("    cluster kernel, >= %d logits/thread: %d blocks of 256 threads per row, %d clusters resident at most, %d needed\n",
+                    minItems, blocksPerRow, active, batch * (first ? 1 : W));
+      }
     }
+    std::printf("    variant %-30s %8.2f us  %5.2fx read-once\n", (std::string("auto: ") + rc::beamSearchVariantName(autoPick)).c_str(),
+                row->us, row->us / readUs);
+    for (auto v : kBeamVariants) {
+      rc::BeamSearchParams q = p;
+      q.variant = v;
+      if (rc::beamSearchResolveVariant(q) != v) {
+        std::printf("    variant %-30s      n/a (not on this device / shape)\n", rc::beamSearchVariantName(v));
+        continue;
+      }
+      if (!passed[v]) {
+        std::printf("    variant %-30s   FAILED its check: not timed\n", rc::beamSearchVariantName(v));
+        continue;
+      }
+      const double us = timed(q);
+      std::printf("    variant %-30s %8.2f us  %5.2fx read-once\n", rc::beamSearchVariantName(v), us, us / readUs);
+      if (v != rc::BeamSearchVariant::kChunked && v != rc::BeamSearchVariant::kCluster) continue;
+      for (int stop = 1; stop <= 2; ++stop) {  // where the time goes: the launch cut short after each stage
+        q.tuneStopAfter = stop;
+        const double cut = timed(q);
+        std::printf("      stopped after %-24s %8.2f us\n",
+                    stop == 1 ? (v == rc::BeamSearchVariant::kChunked ? "the chunk selection" : "the candidates") : "the row merge", cut);
+      }
+    }
+    CK(cudaMemset(ws.p, 0, wsBytes));  // a cut-short launch may leave a counter behind
     row->extra = row->us / readUs;
     row->extraLabel = "x read-once (" + std::to_string(int(readUs * 10) / 10.0).substr(0, 5) + " us)";
   }
@@ -290,16 +360,21 @@ bool beamCase(int batch, int W, int V, bool first, bool time, Row* row, float qu
 }
 
 void runBeamSearch() {
-  std::printf("beam search step\n");
+  std::printf("beam search step (every variant that serves a case is checked on it)\n");
   bool ok = true;
   ok &= beamCase(3, 8, 1000, false, false, nullptr);
   ok &= beamCase(4, 8, 32000, true, false, nullptr);
   ok &= beamCase(2, 8, 32001, false, false, nullptr);  // the scalar (unaligned rows) path
+  ok &= beamCase(3, 8, 20, false, false, nullptr);     // vocab < topK: every logit kept (cluster kernels only)
+  ok &= beamCase(2, 8, 8, true, false, nullptr);       // vocab == width, first step
   if (!gQuick) ok &= beamCase(2, 16, 128256, false, false, nullptr);
   if (!gQuick) ok &= beamCase(1, 4, 256000, false, false, nullptr);
   ok &= beamCase(2, 50, 4096, false, false, nullptr);
   ok &= beamCase(3, 8, 32000, false, false, nullptr, 0.25f);  // bf16-like ties
-  ok &= beamCase(2, 8, 32000, true, false, nullptr, 4.f);     // the radix-select fallback
+  ok &= beamCase(2, 8, 32000, true, false, nullptr, 4.f);     // the chunked kernel's radix-select fallback
+  ok &= beamCase(2, 8, 32000, false, false, nullptr, 8.f);    // the cluster kernel's fallback (> 512 candidates)
+  ok &= beamCase(2, 8, 32000, false, false, nullptr, 0.f, 1);  // -inf logits
+  ok &= beamCase(2, 8, 32000, false, false, nullptr, 0.f, 2);  // top logits crowded into one block
   if (gQuick) return;
   Row row;
   row.name = "beam_search";
@@ -628,6 +703,7 @@ int main() {
   cudaDeviceProp prop;
   CK(cudaGetDeviceProperties(&prop, dev));
   gSmCount = prop.multiProcessorCount;
+  gSmMajor = prop.major;
   uint64_t seed = std::chrono::high_resolution_clock::now().time_since_epoch().count();
   rng.seed(seed);
   gQuick = std::getenv("REDRAFTER_GPU_QUICK") != nullptr;

@@ -117,7 +117,7 @@ TEST_CASE("beam-search kernel logic (chunked top-K, Apple log-probs, merge) matc
   // quantum > 0 rounds the logits to multiples of it: ties with the 50th value (Apple keeps them all)
   const Shape shapes[] = {{3, 8, 1000, 128, false, 0}, {2, 8, 1000, 256, true, 0}, {2, 4, 333, 50, false, 0},
                           {1, 50, 4096, 512, false, 0}, {2, 1, 60, 60, true, 0}, {3, 8, 2000, 256, false, 0.5f},
-                          {2, 8, 3000, 512, false, 4.f}};
+                          {2, 8, 3000, 512, false, 4.f}, {1, 2, 256000, 4096, false, 0}};
   for (auto s : shapes) {
     const int K = redrafter::kAppleTopK, W = s.width, V = s.vocab;
     std::normal_distribution<float> d(0.f, 3.f);
@@ -172,6 +172,223 @@ TEST_CASE("beam-search kernel logic (chunked top-K, Apple log-probs, merge) matc
       }
     }
   }
+}
+
+namespace {
+
+// The cluster kernel (beam_search_cluster.cu) on the CPU, step by step in its own decomposition: blocks of
+// kClusterThreads threads holding `items` keys each, warps publishing their largest lane maxima, the row's bound,
+// the candidates, the pairwise ranking or (heavy ties) the blocks' exact top-k lists, Apple's log-probabilities,
+// each row's best W and the sequence merge. Returns the outputs [batch, W]; counts which path each row took.
+struct ClusterRun {
+  std::vector<float> scores;
+  std::vector<int32_t> parent, token;
+  int pairwiseRows = 0, fallbackRows = 0;
+};
+ClusterRun clusterKernelOnCpu(const std::vector<float>& logits, const std::vector<float>& beamScores, int batch, int W,
+                              int V, int topK, bool first, int minItems) {
+  const rc::ClusterPlan plan = rc::clusterPlan(V, minItems);
+  REQUIRE(plan.blocks > 0);
+  const int C = plan.blocks, items = plan.items, P = V % 4 == 0 ? 4 : 1, span = rc::kClusterThreads * items;
+  const int kRow = std::min(topK, V), beams = rc::expandedBeams(W, first);
+  struct KeyIdx { uint32_t key; int32_t index; };
+  auto byRank = [](const KeyIdx& a, const KeyIdx& b) { return rc::keyRanksBefore(a.key, a.index, b.key, b.index); };
+  ClusterRun out;
+  out.scores.resize(size_t(batch) * W);
+  out.parent.resize(out.scores.size());
+  out.token.resize(out.scores.size());
+  for (int b = 0; b < batch; ++b) {
+    struct Cand { float score; int64_t flat; };
+    std::vector<Cand> rowLists;  // [beams][W] each row's best W in rank order
+    for (int e = 0; e < beams; ++e) {
+      const int row = b * W + e;
+      const float* x = logits.data() + size_t(row) * V;
+      // registers: key[c][t][i]
+      std::vector<uint32_t> key(size_t(C) * rc::kClusterThreads * items, 0u);
+      std::vector<int32_t> index(key.size(), -1);
+      for (int c = 0; c < C; ++c)
+        for (int t = 0; t < rc::kClusterThreads; ++t)
+          for (int i = 0; i < items; ++i) {
+            const int off = rc::clusterItemOffset(i, t, P), k = (c * rc::kClusterThreads + t) * items + i;
+            if (off < std::min(span, V - c * span)) {
+              key[k] = rc::canonicalKey(x[c * span + off]);
+              index[k] = c * span + off;
+            }
+          }
+      // published values: each warp's perWarp largest lane maxima, [block][warp][j]
+      const int perWarp = rc::clusterPublishPerWarp(kRow, C);
+      std::vector<uint32_t> published;
+      for (int c = 0; c < C; ++c)
+        for (int w = 0; w < rc::kClusterWarps; ++w) {
+          uint32_t laneMax[32];
+          for (int l = 0; l < 32; ++l) {
+            laneMax[l] = 0;
+            for (int i = 0; i < items; ++i) laneMax[l] = std::max(laneMax[l], key[(size_t(c) * rc::kClusterThreads + w * 32 + l) * items + i]);
+          }
+          for (int j = 0; j < perWarp; ++j) {
+            int holder = 0;
+            for (int l = 1; l < 32; ++l)
+              if (laneMax[l] > laneMax[holder]) holder = l;
+            published.push_back(laneMax[holder]);
+            laneMax[holder] = 0;
+          }
+        }
+      const int nPublished = int(published.size());
+      REQUIRE(nPublished >= kRow);
+      uint32_t bound = 0;
+      for (int t = 0; t < nPublished; ++t) {
+        int rank = 0;
+        for (int j = 0; j < nPublished; ++j) rank += published[j] > published[t] || (published[j] == published[t] && j < t);
+        if (rank == kRow - 1) bound = published[t];
+      }
+      bound = std::max(bound, 1u);
+      std::vector<KeyIdx> all;
+      for (size_t k = 0; k < key.size(); ++k)
+        if (key[k]) all.push_back({key[k], index[k]});
+      std::sort(all.begin(), all.end(), byRank);
+      REQUIRE(bound <= all[kRow - 1].key);  // the bound never passes the row's k-th largest
+      std::vector<unsigned> counts(C, 0);
+      for (int c = 0; c < C; ++c)
+        for (size_t k = size_t(c) * rc::kClusterThreads * items; k < size_t(c + 1) * rc::kClusterThreads * items; ++k)
+          counts[c] += key[k] >= bound;
+      std::vector<KeyIdx> top;
+      unsigned equalRow = 0;
+      if (rc::clusterCandidatesFit(counts.data(), C)) {
+        ++out.pairwiseRows;
+        std::vector<KeyIdx> cands;
+        for (size_t k = 0; k < key.size(); ++k)
+          if (key[k] >= bound) cands.push_back({key[k], index[k]});
+        std::sort(cands.begin(), cands.end(), byRank);
+        for (int r = 0; r < kRow; ++r) top.push_back(cands[r]);
+        for (auto& cd : cands) equalRow += cd.key == top.back().key;
+      } else {
+        ++out.fallbackRows;
+        std::vector<std::vector<KeyIdx>> lists(C);
+        std::vector<uint32_t> blockKth(C);
+        std::vector<unsigned> blockTie(C, 0);
+        for (int c = 0; c < C; ++c) {
+          std::vector<KeyIdx> mine;
+          for (size_t k = size_t(c) * rc::kClusterThreads * items; k < size_t(c + 1) * rc::kClusterThreads * items; ++k)
+            if (key[k]) mine.push_back({key[k], index[k]});
+          std::sort(mine.begin(), mine.end(), byRank);
+          const int kBlock = std::min<int>(kRow, int(mine.size()));
+          for (int r = 0; r < kBlock; ++r) lists[c].push_back(mine[r]);
+          blockKth[c] = lists[c].back().key;
+          for (auto& m : mine) blockTie[c] += m.key == blockKth[c];
+        }
+        std::vector<KeyIdx> merged;
+        for (auto& l : lists) merged.insert(merged.end(), l.begin(), l.end());
+        std::sort(merged.begin(), merged.end(), byRank);
+        for (int r = 0; r < kRow; ++r) top.push_back(merged[r]);
+        for (int c = 0; c < C; ++c) {
+          unsigned listEqual = 0;
+          for (auto& m : lists[c]) listEqual += m.key == top.back().key;
+          equalRow += rc::fallbackEqualCount(blockKth[c], blockTie[c], listEqual, top.back().key);
+        }
+      }
+      // the row's top k and its ties are exact: they equal the full sort's
+      for (int r = 0; r < kRow; ++r) REQUIRE((top[r].key == all[r].key && top[r].index == all[r].index));
+      unsigned allEqual = 0;
+      for (auto& a : all) allEqual += a.key == top.back().key;
+      REQUIRE(equalRow == allEqual);
+      // finishRow
+      const float rowMax = rc::keyToFloat(top[0].key), kth = rc::keyToFloat(top.back().key);
+      float sum = 0;
+      unsigned keptEqual = 0;
+      for (auto& t : top) {
+        sum += std::exp(rc::keyToFloat(t.key) - rowMax);
+        keptEqual += t.key == top.back().key;
+      }
+      const float lse = rc::keptLogSumExp(sum, equalRow - keptEqual, kth, rowMax);
+      std::vector<Cand> rowCands;
+      for (auto& t : top)
+        rowCands.push_back({beamScores[row] + rc::appleLogProb(rc::keyToFloat(t.key), rowMax, lse), int64_t(e) * V + t.index});
+      std::sort(rowCands.begin(), rowCands.end(), [](auto& a, auto& c) { return rc::ranksBefore(a.score, a.flat, c.score, c.flat); });
+      rowLists.insert(rowLists.end(), rowCands.begin(), rowCands.begin() + W);
+    }
+    std::sort(rowLists.begin(), rowLists.end(), [](auto& a, auto& c) { return rc::ranksBefore(a.score, a.flat, c.score, c.flat); });
+    for (int i = 0; i < W; ++i) {
+      out.scores[size_t(b) * W + i] = rowLists[i].score;
+      out.parent[size_t(b) * W + i] = int32_t(rowLists[i].flat / V);
+      out.token[size_t(b) * W + i] = int32_t(rowLists[i].flat % V);
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("cluster beam-search logic: plan, canonical keys, key order") {
+  CHECK(rc::clusterPlan(32000).items == 16);
+  CHECK(rc::clusterPlan(32000).blocks == 8);
+  CHECK(rc::clusterPlan(1000).blocks == 1);
+  CHECK(rc::clusterPlan(128256).items == 64);
+  CHECK(rc::clusterPlan(128256).blocks == 8);
+  CHECK(rc::clusterPlan(131072).blocks == 8);
+  CHECK(rc::clusterPlan(131073).blocks == 0);  // the chunked kernel serves larger vocabularies
+  CHECK(rc::clusterPlan(256000).blocks == 0);
+  CHECK(rc::clusterPlan(32000, 32).items == 32);
+  CHECK(rc::clusterPlan(32000, 32).blocks == 4);
+  CHECK(rc::clusterPlan(128256, 32).items == 64);
+  CHECK(rc::canonicalKey(-0.0f) == rc::canonicalKey(0.0f));
+  CHECK(rc::canonicalKey(-INFINITY) > 0u);
+  std::mt19937 rng(4);
+  std::normal_distribution<float> d(0.f, 2.f);
+  for (int i = 0; i < 2000; ++i) {
+    const float a = std::round(d(rng)), b = std::round(d(rng));
+    const int32_t ia = int32_t(rng() % 7), ib = int32_t(rng() % 7);
+    CHECK(rc::keyRanksBefore(rc::canonicalKey(a), ia, rc::canonicalKey(b), ib) == rc::ranksBefore(a, ia, b, ib));
+  }
+  for (int P : {1, 4}) {  // every offset of a block's span exactly once, for both load widths
+    std::vector<int> seen(size_t(rc::kClusterThreads) * 16, 0);
+    for (int t = 0; t < rc::kClusterThreads; ++t)
+      for (int i = 0; i < 16; ++i) ++seen[rc::clusterItemOffset(i, t, P)];
+    CHECK(std::count(seen.begin(), seen.end(), 1) == int(seen.size()));
+  }
+}
+
+TEST_CASE("cluster beam-search kernel logic matches the CPU step (ties, -inf, V < 50, first step, large V)") {
+  std::mt19937 rng(21);
+  // kind: 0 normal, 1 quantised (ties with the 50th), 2 some -inf, 3 the top logits crowded into one block
+  struct Shape { int batch, width, vocab; bool first; int kind; float quantum; };
+  const Shape shapes[] = {{3, 8, 1000, false, 0, 0},    {2, 8, 32000, false, 0, 0},  {2, 8, 32001, true, 0, 0},
+                          {2, 8, 20, false, 0, 0},      {2, 8, 8, true, 0, 0},       {3, 5, 49, false, 1, 1.f},
+                          {1, 4, 128256, false, 0, 0},  {1, 4, 65536, true, 0, 0},   {2, 8, 32000, false, 1, 0.25f},
+                          {2, 8, 32000, true, 1, 4.f},  {2, 8, 4096, false, 1, 4.f}, {2, 8, 32000, false, 2, 0},
+                          {2, 50, 4096, false, 0, 0},   {2, 8, 32000, false, 3, 0},  {2, 3, 999, false, 1, 8.f},
+                          {2, 8, 32000, true, 1, 8.f},  {1, 8, 128256, false, 1, 8.f}};  // quantum 8: the fallback
+  int pairwise = 0, fallback = 0;
+  for (auto s : shapes) {
+    const int K = redrafter::kAppleTopK, W = s.width, V = s.vocab;
+    std::normal_distribution<float> d(0.f, 4.f);
+    std::vector<float> logits(size_t(s.batch) * W * V), scores(size_t(s.batch) * W);
+    for (size_t i = 0; i < logits.size(); ++i) {
+      float x = d(rng);
+      if (s.kind == 1) x = std::round(x / s.quantum) * s.quantum;
+      if (s.kind == 2 && rng() % 3 == 0 && i % V != 0) x = -INFINITY;
+      if (s.kind == 3 && i % V >= 100 && i % V < 300) x += 30.f;  // 200 top logits in the row's first block
+      logits[i] = x;
+    }
+    for (auto& x : scores) x = -std::abs(d(rng)) * 3.f;
+    std::vector<float> logProbs = logits, refScores(scores.size());
+    std::vector<int32_t> refParent(scores.size()), refToken(scores.size());
+    for (size_t r = 0; r < size_t(s.batch) * W; ++r) redrafter::appleProcessLogits(logProbs.data() + r * V, V, K);
+    redrafter::beamSearchStep(scores.data(), logProbs.data(), s.batch, W, V, s.first, refScores.data(), refParent.data(),
+                              refToken.data());
+    for (int minItems : {16, 32}) {  // kCluster (and the merge-kernel variants), kClusterWide
+      auto got = clusterKernelOnCpu(logits, scores, s.batch, W, V, K, s.first, minItems);
+      pairwise += got.pairwiseRows;
+      fallback += got.fallbackRows;
+      INFO("batch " << s.batch << " W " << W << " V " << V << " first " << s.first << " kind " << s.kind << " items >= " << minItems);
+      for (size_t i = 0; i < refScores.size(); ++i) {
+        CHECK(got.parent[i] == refParent[i]);
+        CHECK(got.token[i] == refToken[i]);
+        CHECK(got.scores[i] == doctest::Approx(refScores[i]).epsilon(1e-5));
+      }
+    }
+  }
+  CHECK(pairwise > 0);
+  CHECK(fallback > 0);
 }
 
 TEST_CASE("accept logic matches verifyGreedy; commit slots match kvCommitPlan") {

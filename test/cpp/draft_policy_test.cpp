@@ -1,6 +1,8 @@
 // The adaptive draft shape: it tries every candidate, keeps the fastest, and follows a change in which is fastest.
 #include <doctest/doctest.h>
 
+#include <algorithm>
+
 #include "cpu/executor/draft_policy.h"
 
 using redrafter::cpu::DraftPolicy;
@@ -58,4 +60,29 @@ TEST_CASE("draft policy: follows a change in which candidate is fastest") {
   int after[4] = {0, 0, 0, 0};
   runSteps(p, {{1, 1, 3, 1}, {0.10, 0.08, 0.05, 0.10}}, 100, after);  // acceptance collapses: the short chain wins
   CHECK(after[2] > 75);
+}
+
+TEST_CASE("draft policy: probes back off while they confirm the best, and reset when the best changes") {
+  DraftPolicy p(1, 8, 16, 2, 256);
+  int counts[4] = {0, 0, 0, 0};
+  // a 1B-class model: the chain of 8 gives 5 tokens in 1.9 forwards, the chain of 4 3 in 1.4, plain 1 in 1.0
+  runSteps(p, {{5, 3, 1, 0}, {0.24, 0.17, 0.125, 0}}, 1000, counts);
+  REQUIRE(p.candidates().size() == 3);
+  CHECK(p.probeInterval() == 256);
+  CHECK(counts[0] > 975);          // warm-up (2 + 1 + 1) and about a dozen probes over 1000 steps
+  CHECK(counts[2] <= 8);           // plain decoding, 5x slower here, is tried rarely
+  // the chain of 4 becomes much faster while the chain of 8 stays as it was: only a probe can find that out
+  const Sim faster{{5, 3, 1, 0}, {0.24, 0.05, 0.125, 0}};
+  int after[4] = {0, 0, 0, 0}, found = -1, minInterval = 1 << 30;
+  for (int i = 0; i < 400; ++i) {
+    size_t c = p.next();
+    after[c]++;
+    p.observe(c, int(faster.tokens[c]), faster.seconds[c]);
+    if (c == 1 && found < 0) found = i;
+    minInterval = std::min(minInterval, int(p.probeInterval()));
+  }
+  CHECK(found >= 0);
+  CHECK(found <= 260);             // within one probe gap
+  CHECK(after[1] > 400 - found - 20);  // then used
+  CHECK(minInterval == 16);        // the probe changed the best: probing restarted at probeEvery
 }

@@ -54,7 +54,7 @@ TEST_CASE("streams deltas and counts tokens per decoding iteration (context phas
   CHECK(r4->stats.generatedTokens == 7);
   CHECK(r4->stats.tokensPerStepHistogram == std::vector<int32_t>{0, 1, 1, 1});
   CHECK(r4->stats.totalSeconds == doctest::Approx(0.040));
-  CHECK(r4->stats.verifySeconds == doctest::Approx(0.030));
+  CHECK(r4->stats.forwardSeconds == doctest::Approx(0.030));
   CHECK(s.done());
   CHECK_FALSE(s.needsEngineCancel());
   CHECK_FALSE(feed(s, {17}, 5));  // nothing after the end

@@ -75,8 +75,11 @@ struct RequestStats {
   std::vector<int32_t> tokensPerStepHistogram;  // [k] = steps that emitted k tokens
   double prefillSeconds = 0;     // the context phase
   double draftSeconds = 0;       // drafter beam search
-  double verifySeconds = 0;      // tree-verification forward + acceptance
-  double otherSeconds = 0;       // tree building, KV commit, bookkeeping
+  double treeSeconds = 0;        // building the packed tree (dedup, positions, mask) from the beams
+  double forwardSeconds = 0;     // the tree-verification forward (its whole time, when requests share it)
+  double acceptSeconds = 0;      // acceptance: greedy argmax match or the rejection sampler over the tree
+  double commitSeconds = 0;      // KV commit of the accepted path, hidden state kept for the next draft
+  double otherSeconds = 0;       // the rest of the step: scheduling, emitting responses, bookkeeping
   double totalSeconds = 0;       // from the start of its prefill to its last response
   double queueSeconds = 0;       // waiting before its prefill started
 };
@@ -98,6 +101,7 @@ struct ModelInfo {
   int32_t maxBeamWidth = 0;    // 0 when no drafter is loaded
   int32_t maxBeamLength = 0;
   std::string backend;         // "cpu", "tensorrt-llm"
+  double parameters = 0;       // the LLM's weight count (0 when the backend doesn't know it)
 };
 
 class Executor {

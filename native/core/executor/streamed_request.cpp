@@ -88,8 +88,8 @@ Response StreamedRequest::makeResponse(bool final, Clock::time_point now) {
   s.totalSeconds = seconds(now - enqueued_);
   if (firstResult_) {
     s.prefillSeconds = seconds(*firstResult_ - enqueued_);
-    // The engine fuses drafting and tree verification into one forward per iteration.
-    s.verifySeconds = seconds(now - *firstResult_);
+    // The engine fuses drafting and tree verification into one forward per iteration: all of it is "forward".
+    s.forwardSeconds = seconds(now - *firstResult_);
   }
   r.stats = std::move(s);
   return r;

@@ -71,6 +71,13 @@ executor::ModelInfo CpuBackend::modelInfo() const {
   info.contextLength = capacity_;
   info.maxBeamWidth = drafter_ ? drafter_->maxBeamWidth() : 0;
   info.maxBeamLength = drafter_ ? drafter_->maxBeamLength() : 0;
+  const ModelWeights& w = model_->weights();
+  double parameters = double(w.tokenEmbedding.elements()) + double(w.finalNorm.elements());
+  if (w.output.data != w.tokenEmbedding.data) parameters += double(w.output.elements());
+  for (const LayerWeights& l : w.layers)
+    for (const TensorView* t : {&l.attnNorm, &l.wq, &l.wk, &l.wv, &l.wo, &l.ffnNorm, &l.w1, &l.w2, &l.w3})
+      parameters += double(t->elements());
+  info.parameters = parameters;
   info.backend = "cpu";
   return info;
 }
@@ -256,7 +263,7 @@ void CpuBackend::step(const std::vector<ActiveRequest*>& requests) {
     for (int32_t i = 0; i < treeLength; ++i) w.positions[i] = n + w.tree.positionOffsets[i];
     w.logits.resize(size_t(treeLength) * vocab_);
     w.hidden.resize(size_t(treeLength) * dim_);
-    w.r->stats.otherSeconds += since(t1);
+    w.r->stats.treeSeconds += since(t1);
   }
 
   // One forward verifies every request's tree.
@@ -299,7 +306,8 @@ void CpuBackend::step(const std::vector<ActiveRequest*>& requests) {
     } else {
       v = verifySamplingExact(w.tree, 0, w.draft.beams.data(), w.logits.data(), vocab_, st.params, st.rng);
     }
-    r.stats.verifySeconds += forwardSeconds + since(tVerify);
+    r.stats.forwardSeconds += forwardSeconds;
+    r.stats.acceptSeconds += since(tVerify);
 
     // Keep the accepted path's keys/values right after the prefix; drop the rest of the tree.
     const Clock::time_point tCommit = Clock::now();
@@ -310,13 +318,15 @@ void CpuBackend::step(const std::vector<ActiveRequest*>& requests) {
     const int32_t lastPacked = v.acceptedPacked.back();
     std::copy_n(w.hidden.data() + size_t(lastPacked) * dim_, dim_, st.hidden.data());
     st.last = v.nextToken;
+    r.stats.commitSeconds += since(tCommit);
 
+    const Clock::time_point tEmit = Clock::now();
     std::vector<int32_t> out(v.acceptedTokens);
     out.push_back(v.nextToken);
     r.recordStep(int(out.size()));
     if (st.policy) st.policy->observe(st.policyChoice, int32_t(out.size()), since(stepStart));
     r.emit(out.data(), int(out.size()));
-    r.stats.otherSeconds += since(tCommit);
+    r.stats.otherSeconds += since(tEmit);
   }
 }
 
