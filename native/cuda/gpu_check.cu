@@ -403,8 +403,11 @@ struct AttnCase {
   bool time;
 };
 
+// widePhase false: the automatic plan, checked, and (timed cases) its tuning variants. widePhase true: the
+// wide-warp kernels (tree_attention_wide.cuh: tuneWide 1 = shared ninth row tile, 2 = a fifth warp), checked, and
+// (timed cases) timed beside the automatic plan on the same inputs. A launch that fails counts as a failed check.
 template <typename T>
-bool attentionCase(const AttnCase& c, Row* row) {
+bool attentionCase(const AttnCase& c, Row* row, bool widePhase = false) {
   // a real tree per sequence (build tree's CPU reference), varying context lengths
   auto beams = randomBeams(c.batch, c.W, c.L, c.alphabet);
   auto tree = redrafter::buildTree(beams.data(), c.batch, c.W, c.L);
@@ -474,9 +477,7 @@ bool attentionCase(const AttnCase& c, Row* row) {
   const size_t wsBytes = rc::treeAttentionWorkspaceBytes(p, gSmCount);
   DevBuf<char> ws(wsBytes);
   const int before = gFailures;
-  // the automatic plan, then each wide-warp kernel (tuneWide 1: shared ninth row tile, 2: a fifth warp) on the same
-  // inputs with every check (the lead may make one the default)
-  for (int wide = 0; wide < 3; ++wide) {
+  for (int wide = widePhase ? 1 : 0; wide < (widePhase ? 3 : 1); ++wide) {
     rc::TreeAttentionParams pc = p;
     pc.tuneWide = wide;
     const std::string label = std::string(c.label) + (wide ? (wide == 1 ? " [wide, shared tile]" : " [wide, 5 warps]") : "");
@@ -486,7 +487,11 @@ bool attentionCase(const AttnCase& c, Row* row) {
     for (int trial = 0; trial < 2; ++trial) {
       dout.poison();
       CK(cudaMemset(cws.p, 0xff, cb));
-      CK(rc::launchTreeAttention(pc, gSmCount, cws.p, cb, 0));
+      const cudaError_t le = rc::launchTreeAttention(pc, gSmCount, cws.p, cb, 0);
+      if (le != cudaSuccess) {
+        expect(false, label + ": launch failed: " + cudaGetErrorString(le));
+        break;
+      }
       CK(cudaDeviceSynchronize());
       auto out = dout.down();
       errNum = errDen = maxAbs = 0;
@@ -510,30 +515,40 @@ bool attentionCase(const AttnCase& c, Row* row) {
     }
   }
   const bool ok = gFailures == before;
-  if (c.time && row) {
-    row->us = timeUs([&](int) { rc::launchTreeAttention(p, gSmCount, ws.p, wsBytes, 0); }, 10, 25);
+  if (c.time && (row || widePhase)) {
     double bytes = 0;
     for (int b = 0; b < c.batch; ++b) bytes += double(past[b] + treeLen[b]) * c.Hkv * D * sizeof(T) * 2;
     bytes += 2.0 * q.size() * sizeof(T) + mask.size() * 4;
-    row->bytes = bytes;
+    const double autoUs = timeUs([&](int) { rc::launchTreeAttention(p, gSmCount, ws.p, wsBytes, 0); }, 10, 25);
+    if (row) row->us = autoUs, row->bytes = bytes;
+    if (widePhase)
+      std::printf("    %-34s %8.2f us  %6.0f GB/s  %3.0f%% of copy\n", "automatic plan (same inputs)", autoUs,
+                  bytes / (autoUs * 1e-6) / 1e9, 100.0 * bytes / (autoUs * 1e-6) / 1e9 / gCopyGBs);
     // tuning variants of the same launch (the check above covered the automatic plan; these are checked too)
-    struct Variant { const char* name; int legacy, rpw, scale, stages, producers, wide; } variants[] = {
+    struct Variant { const char* name; int legacy, rpw, scale, stages, producers, wide; };
+    const std::vector<Variant> mainVariants = {
         {"no producer warps", 0, 0, 0, 0, -1, 0}, {"3 producer warps", 0, 0, 0, 0, 3, 0},
         {"cp.async stages 3", 0, 0, 0, 3, 0, 0}, {"splits x2", 0, 0, 2, 0, 0, 0},
-        {"legacy WMMA kernel", 1, 0, 0, 0, 0, 0},
-        // the wide-warp kernel (tree_attention_wide.cuh): 4 compute warps of 32 rows sharing the 9th row tile
+        {"legacy WMMA kernel", 1, 0, 0, 0, 0, 0}};
+    const std::vector<Variant> wideVariants = {
+        // 4 compute warps of 32 rows sharing the 9th row tile
         {"wide, shared tile", 0, 0, 0, 0, 0, 1}, {"wide, shared, no producers", 0, 0, 0, 0, -1, 1},
         {"wide, shared, stages 3", 0, 0, 0, 3, 0, 1}, {"wide, shared, splits x2", 0, 0, 2, 0, 0, 1},
         // ... or 5 compute warps, the fifth owning the 9th row tile alone
         {"wide, 5 warps", 0, 0, 0, 0, 0, 2}, {"wide, 5 warps, no producers", 0, 0, 0, 0, -1, 2}};
-    for (auto& vt : variants) {
+    for (auto& vt : widePhase ? wideVariants : mainVariants) {
       rc::TreeAttentionParams pv = p;
       pv.tuneLegacyWmma = vt.legacy, pv.tuneRowBlocksPerWarp = vt.rpw, pv.tuneSplitScale = vt.scale;
       pv.tuneStages = vt.stages, pv.tuneProducerWarps = vt.producers, pv.tuneWide = vt.wide;
       const size_t vb = rc::treeAttentionWorkspaceBytes(pv, gSmCount);
       DevBuf<char> vws(vb);
       dout.poison();
-      CK(rc::launchTreeAttention(pv, gSmCount, vws.p, vb, 0));
+      const cudaError_t le = rc::launchTreeAttention(pv, gSmCount, vws.p, vb, 0);
+      if (le != cudaSuccess) {
+        expect(false, std::string(c.label) + " variant " + vt.name + ": launch failed: " + cudaGetErrorString(le));
+        std::printf("    variant %-26s launch failed: %s\n", vt.name, cudaGetErrorString(le));
+        continue;
+      }
       CK(cudaDeviceSynchronize());
       auto out = dout.down();
       double num = 0, den = 0;
@@ -544,37 +559,58 @@ bool attentionCase(const AttnCase& c, Row* row) {
       const double rel = std::sqrt(num / den);
       expect(rel < (c.dtype == rc::DType::kHalf ? 2e-3 : 1e-2), std::string(c.label) + " variant " + vt.name);
       double us = timeUs([&](int) { rc::launchTreeAttention(pv, gSmCount, vws.p, vb, 0); }, 10, 15);
-      std::printf("    variant %-26s %8.2f us  %6.0f GB/s  rel err %.1e\n", vt.name, us, bytes / (us * 1e-6) / 1e9, rel);
+      std::printf("    variant %-26s %8.2f us  %6.0f GB/s  rel err %.1e%s\n", vt.name, us, bytes / (us * 1e-6) / 1e9, rel,
+                  widePhase ? (" " + std::to_string(int(100.0 * bytes / (us * 1e-6) / 1e9 / gCopyGBs + 0.5)) + "% of copy").c_str() : "");
     }
   }
   return ok;
 }
 
+const AttnCase kAttnCases[] = {
+    {"fp16 D128 GQA4 contiguous ctx<=700", rc::DType::kHalf, 3, 8, 5, 3, 8, 2, 128, 700, false, 64, false},
+    {"bf16 D64 GQA8 paged(bs 16) ctx<=1500, 264 rows", rc::DType::kBFloat16, 2, 8, 5, 1000, 32, 4, 64, 1500, true, 16, false},
+    {"bf16 D128 MHA paged(bs 64) ctx<=300", rc::DType::kBFloat16, 4, 4, 4, 3, 4, 4, 128, 300, true, 64, false},
+    {"fp16 D64 GQA2 contiguous ctx 0..40", rc::DType::kHalf, 5, 16, 6, 3, 4, 2, 64, 40, false, 64, false},
+};
+const AttnCase kAttn4k{"fp16 D128 GQA4 contiguous ctx 4096 (timed)", rc::DType::kHalf, 8, 8, 5, 1000, 32, 8, 128, 4096, false, 64, true};
+const AttnCase kAttn32k{"bf16 D128 GQA4 paged ctx 32768 (timed)", rc::DType::kBFloat16, 2, 8, 5, 1000, 32, 8, 128, 32768, true, 64, true};
+
+bool attentionCaseAnyType(const AttnCase& c, Row* row, bool widePhase) {
+  return c.dtype == rc::DType::kHalf ? attentionCase<__half>(c, row, widePhase)
+                                     : attentionCase<__nv_bfloat16>(c, row, widePhase);
+}
+
 void runTreeAttention() {
   std::printf("tree attention\n");
-  const AttnCase cases[] = {
-      {"fp16 D128 GQA4 contiguous ctx<=700", rc::DType::kHalf, 3, 8, 5, 3, 8, 2, 128, 700, false, 64, false},
-      {"bf16 D64 GQA8 paged(bs 16) ctx<=1500, 264 rows", rc::DType::kBFloat16, 2, 8, 5, 1000, 32, 4, 64, 1500, true, 16, false},
-      {"bf16 D128 MHA paged(bs 64) ctx<=300", rc::DType::kBFloat16, 4, 4, 4, 3, 4, 4, 128, 300, true, 64, false},
-      {"fp16 D64 GQA2 contiguous ctx 0..40", rc::DType::kHalf, 5, 16, 6, 3, 4, 2, 64, 40, false, 64, false},
-  };
   bool ok = true;
-  for (auto& c : cases)
-    ok &= c.dtype == rc::DType::kHalf ? attentionCase<__half>(c, nullptr) : attentionCase<__nv_bfloat16>(c, nullptr);
+  for (auto& c : kAttnCases) ok &= attentionCaseAnyType(c, nullptr, false);
   if (gQuick) return;
   Row r4;
   r4.name = "tree_attention_4k";
   r4.shape = "fp16, batch 8, Hq 32, Hkv 8, D 128, ctx 4096, T 33 (W8 L5 tree)";
-  AttnCase c4{"fp16 D128 GQA4 contiguous ctx 4096 (timed)", rc::DType::kHalf, 8, 8, 5, 1000, 32, 8, 128, 4096, false, 64, true};
-  ok &= attentionCase<__half>(c4, &r4);
+  ok &= attentionCaseAnyType(kAttn4k, &r4, false);
   Row r32;
   r32.name = "tree_attention_32k_paged";
   r32.shape = "bf16, batch 2, Hq 32, Hkv 8, D 128, ctx 32768, T 33, paged bs 64";
-  AttnCase c32{"bf16 D128 GQA4 paged ctx 32768 (timed)", rc::DType::kBFloat16, 2, 8, 5, 1000, 32, 8, 128, 32768, true, 64, true};
-  ok &= attentionCase<__nv_bfloat16>(c32, &r32);
+  ok &= attentionCaseAnyType(kAttn32k, &r32, false);
   r4.ok = r32.ok = ok;
   gRows.push_back(r4);
   gRows.push_back(r32);
+}
+
+// The wide-warp attention kernels (candidates for the default, not yet the default), after the table so that a
+// fault in them cannot cost the table: every attention case checked with both, the timed cases timed beside the
+// automatic plan on the same inputs.
+void runTreeAttentionWide() {
+  std::printf("\ntree attention, wide-warp kernels (tree_attention_wide.cuh, TreeAttentionParams::tuneWide)\n");
+  const int before = gFailures;
+  for (auto& c : kAttnCases) attentionCaseAnyType(c, nullptr, true);
+  if (!gQuick) {
+    attentionCaseAnyType(kAttn4k, nullptr, true);
+    attentionCaseAnyType(kAttn32k, nullptr, true);
+  }
+  std::printf("wide-warp kernels: %s (%d failed checks)\n", gFailures == before ? "all checks passed" : "FAILED",
+              gFailures - before);
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -718,6 +754,7 @@ int main() {
   runAcceptCommit();
 
   if (gQuick) {
+    runTreeAttentionWide();
     std::printf("\n%s (%d failed checks, quick mode)\n", gFailures ? "GPU CHECK FAILED" : "GPU CHECK PASSED", gFailures);
     return gFailures ? 1 : 0;
   }
@@ -736,5 +773,9 @@ int main() {
                 r.ok ? "pass" : "FAIL", r.us, r.bytes / 1e6, gbs, 100.0 * gbs / gCopyGBs, extra, torch, speed);
   }
   std::printf("\n%s (%d failed checks)\n", gFailures ? "GPU CHECK FAILED" : "GPU CHECK PASSED", gFailures);
+  std::fflush(stdout);
+  runTreeAttentionWide();
+  std::printf("\n%s (%d failed checks, wide-warp kernels included)\n", gFailures ? "GPU CHECK FAILED" : "GPU CHECK PASSED",
+              gFailures);
   return gFailures ? 1 : 0;
 }
