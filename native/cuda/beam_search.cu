@@ -388,22 +388,58 @@ const char* beamSearchVariantName(BeamSearchVariant v) {
     case BeamSearchVariant::kClusterMergeKernel: return "cluster + merge kernel";
     case BeamSearchVariant::kClusterMergeKernelPdl: return "cluster + merge kernel (PDL)";
     case BeamSearchVariant::kClusterWide: return "cluster x32 logits/thread";
+    case BeamSearchVariant::kClusterDense: return "cluster, 5 blocks/SM";
+    case BeamSearchVariant::kClusterWideDense: return "cluster x32, 3 blocks/SM";
   }
   return "?";
 }
+
+namespace {
+
+// The in-kernel-merge cluster variants kAuto chooses among, in the order it prefers them when all fit in one wave
+// (docs/gpu.md: 16 logits per thread keep twice the threads loading; the dense instances give more clusters).
+struct ClusterChoice {
+  BeamSearchVariant variant;
+  int minItems;
+  bool dense;
+};
+constexpr ClusterChoice kAutoOrder[] = {{BeamSearchVariant::kClusterDense, 16, true},
+                                        {BeamSearchVariant::kClusterWideDense, 32, true},
+                                        {BeamSearchVariant::kCluster, 16, false},
+                                        {BeamSearchVariant::kClusterWide, 32, false}};
+
+BeamSearchVariant autoCluster(const BeamSearchParams& p) {
+  const int needed = p.batch * expandedBeams(p.width, p.firstStep);
+  BeamSearchVariant best = BeamSearchVariant::kAuto;
+  int bestActive = -1;
+  for (const ClusterChoice& c : kAutoOrder) {
+    if (!detail::clusterVariantFits(p, true, c.minItems)) continue;
+    const int active = detail::clusterMaxActiveCached(p, c.minItems, c.dense);
+    if (active >= needed) return c.variant;  // one wave
+    if (active > bestActive) best = c.variant, bestActive = active;
+  }
+  return best;
+}
+
+}  // namespace
 
 BeamSearchVariant beamSearchResolveVariant(const BeamSearchParams& p) {
   const bool clusters = clustersSupported();
   switch (p.variant) {
     case BeamSearchVariant::kAuto:
-      if (clusters && detail::clusterVariantFits(p, true, 16)) return BeamSearchVariant::kCluster;
+      if (clusters && detail::clusterVariantFits(p, true, 16)) {
+        const BeamSearchVariant pick = autoCluster(p);
+        return pick == BeamSearchVariant::kAuto ? BeamSearchVariant::kCluster : pick;
+      }
       if (clusters && detail::clusterVariantFits(p, false, 16)) return BeamSearchVariant::kClusterMergeKernel;
       return chunkedFits(p) ? BeamSearchVariant::kChunked : BeamSearchVariant::kAuto;
     case BeamSearchVariant::kChunked:
       return chunkedFits(p) ? p.variant : BeamSearchVariant::kAuto;
     case BeamSearchVariant::kCluster:
+    case BeamSearchVariant::kClusterDense:
       return clusters && detail::clusterVariantFits(p, true, 16) ? p.variant : BeamSearchVariant::kAuto;
     case BeamSearchVariant::kClusterWide:
+    case BeamSearchVariant::kClusterWideDense:
       return clusters && detail::clusterVariantFits(p, true, 32) ? p.variant : BeamSearchVariant::kAuto;
     case BeamSearchVariant::kClusterMergeKernel:
     case BeamSearchVariant::kClusterMergeKernelPdl:
@@ -422,13 +458,18 @@ cudaError_t launchBeamSearchStep(const BeamSearchParams& p, void* workspace, siz
     return cudaErrorInvalidValue;
   switch (beamSearchResolveVariant(p)) {
     case BeamSearchVariant::kChunked: return launchChunked(p, workspace, stream);
-    case BeamSearchVariant::kCluster: return detail::launchClusterBeamSearch(p, workspace, false, false, 16, stream);
+    case BeamSearchVariant::kCluster:
+      return detail::launchClusterBeamSearch(p, workspace, false, false, 16, false, stream);
     case BeamSearchVariant::kClusterWide:
-      return detail::launchClusterBeamSearch(p, workspace, false, false, 32, stream);
+      return detail::launchClusterBeamSearch(p, workspace, false, false, 32, false, stream);
+    case BeamSearchVariant::kClusterDense:
+      return detail::launchClusterBeamSearch(p, workspace, false, false, 16, true, stream);
+    case BeamSearchVariant::kClusterWideDense:
+      return detail::launchClusterBeamSearch(p, workspace, false, false, 32, true, stream);
     case BeamSearchVariant::kClusterMergeKernel:
-      return detail::launchClusterBeamSearch(p, workspace, true, false, 16, stream);
+      return detail::launchClusterBeamSearch(p, workspace, true, false, 16, false, stream);
     case BeamSearchVariant::kClusterMergeKernelPdl:
-      return detail::launchClusterBeamSearch(p, workspace, true, true, 16, stream);
+      return detail::launchClusterBeamSearch(p, workspace, true, true, 16, false, stream);
     case BeamSearchVariant::kAuto: break;
   }
   return cudaErrorInvalidValue;  // no variant serves this shape on this device

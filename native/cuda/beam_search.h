@@ -12,16 +12,20 @@ namespace redrafter::cuda {
 constexpr int kBeamSearchMaxTopK = 64;     // topK and width limit
 constexpr int kBeamSearchMaxVocab = 331776;  // 81 chunks of 4096
 
-// Which kernel runs the step (docs/gpu.md has their stages and costs). kAuto: the cluster kernel with the last row
-// merging where it serves the shape (sm_90+, vocab <= 131072), else the cluster kernel with the merge kernel,
-// else the chunked kernel. Every variant computes the same result.
+// Which kernel runs the step (docs/gpu.md has their stages and costs). kAuto on sm_90+ (vocab <= 131072): the first
+// of kClusterDense, kClusterWideDense, kCluster, kClusterWide whose row clusters all fit on the device at once
+// (cudaOccupancyMaxActiveClusters, cached per device), else the one with the most resident clusters (fewest
+// waves); where W * W > 1024 the cluster kernel with the merge kernel; else (and before sm_90) the chunked kernel.
+// Every variant computes the same result.
 enum class BeamSearchVariant : int {
   kAuto = 0,
   kChunked,               // any sm_80+: 4096-logit blocks, the last block of a row merges it, the last row the sequence
   kCluster,               // sm_90+: one block cluster per row (distributed shared memory), the last row merges
   kClusterMergeKernel,    // sm_90+: the cluster rows, then a second kernel merges each sequence
   kClusterMergeKernelPdl, // the same, the merge kernel as a programmatic dependent launch
-  kClusterWide            // kCluster with at least 32 logits per thread (half the blocks per row)
+  kClusterWide,           // kCluster with at least 32 logits per thread (half the blocks per row)
+  kClusterDense,          // kCluster compiled for 5 blocks per SM (<= 48 registers): more row clusters resident
+  kClusterWideDense       // kClusterWide compiled for 3 blocks per SM (<= 80 registers)
 };
 
 struct BeamSearchParams {

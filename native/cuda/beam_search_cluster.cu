@@ -4,6 +4,8 @@
 // last row (one acquire-release counter) or by a second, tiny kernel (optionally a programmatic dependent launch).
 // Stages and their costs: docs/gpu.md. The per-element logic is in beam_search_logic.h (tested on the CPU).
 #include <cooperative_groups.h>
+#include <map>
+#include <mutex>
 #include <cuda/atomic>
 
 #include "beam_search_cluster.cuh"
@@ -50,63 +52,83 @@ struct ClusterShared {
 };
 
 // Apple's log-probabilities for the row's top k (warp 0; kRow <= 64), then the row's best W by (score, flat index)
-// in rank order to the workspace.
+// in rank order to the workspace, ranked by the whole block (rankThreadsPerCandidate threads per candidate: 4 at
+// k 50, 13 comparisons each instead of one warp's 2 x 50). Every thread of the block calls it.
 __device__ void finishRow(ClusterShared& s, const BeamSearchParams& p, const Workspace& ws, int row, int e, int kRow) {
-  const int lane = threadIdx.x & 31, W = p.width;
-  const uint32_t kthKey = s.topKey[kRow - 1];
-  const float rowMax = keyToFloat(s.topKey[0]), kth = keyToFloat(kthKey);
-  float sum = 0.f;
-  unsigned keptEqual = 0;
-  for (int r = lane; r < kRow; r += 32) {
-    sum += expf(keyToFloat(s.topKey[r]) - rowMax);
-    keptEqual += s.topKey[r] == kthKey;
+  const int tid = threadIdx.x, lane = tid & 31, W = p.width;
+  if (tid < 32) {
+    const uint32_t kthKey = s.topKey[kRow - 1];
+    const float rowMax = keyToFloat(s.topKey[0]), kth = keyToFloat(kthKey);
+    float sum = 0.f;
+    unsigned keptEqual = 0;
+    for (int r = lane; r < kRow; r += 32) {
+      sum += expf(keyToFloat(s.topKey[r]) - rowMax);
+      keptEqual += s.topKey[r] == kthKey;
+    }
+    sum += __shfl_xor_sync(0xffffffffu, sum, 16);
+    sum += __shfl_xor_sync(0xffffffffu, sum, 8);
+    sum += __shfl_xor_sync(0xffffffffu, sum, 4);
+    sum += __shfl_xor_sync(0xffffffffu, sum, 2);
+    sum += __shfl_xor_sync(0xffffffffu, sum, 1);
+    keptEqual = __reduce_add_sync(0xffffffffu, keptEqual);
+    const float lse = keptLogSumExp(sum, s.equalRow - keptEqual, kth, rowMax);
+    const float beamScore = p.scores[row];
+    for (int r = lane; r < kRow; r += 32) s.topScore[r] = beamScore + appleLogProb(keyToFloat(s.topKey[r]), rowMax, lse);
   }
-  sum += __shfl_xor_sync(0xffffffffu, sum, 16);
-  sum += __shfl_xor_sync(0xffffffffu, sum, 8);
-  sum += __shfl_xor_sync(0xffffffffu, sum, 4);
-  sum += __shfl_xor_sync(0xffffffffu, sum, 2);
-  sum += __shfl_xor_sync(0xffffffffu, sum, 1);
-  keptEqual = __reduce_add_sync(0xffffffffu, keptEqual);
-  const float lse = keptLogSumExp(sum, s.equalRow - keptEqual, kth, rowMax);
-  const float beamScore = p.scores[row];
-  for (int r = lane; r < kRow; r += 32) s.topScore[r] = beamScore + appleLogProb(keyToFloat(s.topKey[r]), rowMax, lse);
-  __syncwarp();
-  const int64_t base = static_cast<int64_t>(e) * p.vocab;
-  for (int r = lane; r < kRow; r += 32) {
-    const float me = s.topScore[r];
-    const int64_t myFlat = base + s.topIndex[r];
+  __syncthreads();
+  // within one row the flat index is beam * vocab + token: (score, token) order is (score, flat) order
+  const int q = rankThreadsPerCandidate(kRow, kCT), sub = tid & (q - 1);
+  for (int first = 0; first < kRow; first += kCT / q) {
+    const int r = first + tid / q;
     int rank = 0;
-    for (int j = 0; j < kRow; ++j) rank += ranksBefore(s.topScore[j], base + s.topIndex[j], me, myFlat);
-    if (rank < W) {
+    float me = 0.f;
+    int32_t myIndex = 0;
+    if (r < kRow) {
+      me = s.topScore[r];
+      myIndex = s.topIndex[r];
+      for (int j = sub; j < kRow; j += q) rank += ranksBefore(s.topScore[j], s.topIndex[j], me, myIndex);
+    }
+    for (int o = 1; o < q; o <<= 1) rank += __shfl_xor_sync(0xffffffffu, rank, o);
+    if (r < kRow && sub == 0 && rank < W) {
       ws.rowScore[static_cast<int64_t>(row) * W + rank] = me;
-      ws.rowFlat[static_cast<int64_t>(row) * W + rank] = static_cast<int32_t>(myFlat);
+      ws.rowFlat[static_cast<int64_t>(row) * W + rank] = static_cast<int32_t>(static_cast<int64_t>(e) * p.vocab + myIndex);
     }
   }
 }
 
 // The sequence's top W over its beams' candidates (each beam's W in rank order in score/flat [beams*W]): a
-// candidate's rank is its place in its own list plus, in every other list, the entries ranking before it.
+// candidate's rank is its place in its own list plus, in every other list, the entries ranking before it. q threads
+// (rankThreadsPerCandidate) share a candidate, thread `sub` searching the lists sub, sub + q, ... (at W 8: 4 threads,
+// 2 binary searches each instead of 7). Every thread of the block calls it (blockDim.x a multiple of 32).
 __device__ void mergeSequence(const float* score, const int32_t* flat, int beams, const BeamSearchParams& p, int b) {
-  const int W = p.width, n = beams * W;
-  for (int c = threadIdx.x; c < n; c += blockDim.x) {
-    const int mine = c / W;
-    const float me = score[c];
-    const int32_t myFlat = flat[c];
-    int rank = c - mine * W;
-    for (int other = 0; other < beams && rank < W; ++other) {
-      if (other == mine) continue;
-      int lo = other * W, hi = lo + W;
-      const int first = lo;
-      while (lo < hi) {
-        const int mid = (lo + hi) >> 1;
-        if (ranksBefore(score[mid], flat[mid], me, myFlat))
-          lo = mid + 1;
-        else
-          hi = mid;
+  const int W = p.width, n = beams * W, threads = static_cast<int>(blockDim.x), tid = threadIdx.x;
+  const int q = rankThreadsPerCandidate(n, threads), sub = tid & (q - 1);
+  for (int firstC = 0; firstC < n; firstC += threads / q) {
+    const int c = firstC + tid / q;
+    int rank = 0;
+    float me = 0.f;
+    int32_t myFlat = 0;
+    if (c < n) {
+      const int mine = c / W;
+      me = score[c];
+      myFlat = flat[c];
+      if (sub == 0) rank = c - mine * W;
+      for (int other = sub; other < beams; other += q) {
+        if (other == mine) continue;
+        int lo = other * W, hi = lo + W;
+        const int first = lo;
+        while (lo < hi) {
+          const int mid = (lo + hi) >> 1;
+          if (ranksBefore(score[mid], flat[mid], me, myFlat))
+            lo = mid + 1;
+          else
+            hi = mid;
+        }
+        rank += lo - first;
       }
-      rank += lo - first;
     }
-    if (rank < W) {
+    for (int o = 1; o < q; o <<= 1) rank += __shfl_xor_sync(0xffffffffu, rank, o);
+    if (c < n && sub == 0 && rank < W) {
       p.outScores[b * W + rank] = me;
       p.outParent[b * W + rank] = myFlat / p.vocab;
       p.outToken[b * W + rank] = myFlat % p.vocab;
@@ -116,8 +138,8 @@ __device__ void mergeSequence(const float* score, const int32_t* flat, int beams
 
 // grid (blocks, beams, batch), cluster (blocks, 1, 1), kCT threads. mergeHere: the sequence's last row merges
 // (else the merge kernel does); triggerDependents: let a programmatic dependent launch start early.
-template <int ITEMS, bool VEC4>
-__global__ void __launch_bounds__(kCT, ITEMS <= 16 ? 4 : (ITEMS <= 32 ? 2 : 1))
+template <int ITEMS, bool VEC4, int MINB>
+__global__ void __launch_bounds__(kCT, MINB)
     clusterBeamKernel(BeamSearchParams p, Workspace ws, bool mergeHere, bool triggerDependents) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   __shared__ ClusterShared s;
@@ -221,35 +243,43 @@ __global__ void __launch_bounds__(kCT, ITEMS <= 16 ? 4 : (ITEMS <= 32 ? 2 : 1))
 
   if (fits) {
     if (c != 0) return;  // nothing reads or writes another block's shared memory after (2)
-    // 4a. rank the candidates pairwise: the row's top k, and its logits equal to the k-th (all are candidates)
+    // 4a. rank the candidates pairwise: the row's top k, and its candidates equal to the k-th (all its logits equal
+    // to the k-th are candidates), counted in the same pass by the k-th's own threads. q threads share a candidate
+    // (rankThreadsPerCandidate: 4 for 33-64 candidates, 2 for 65-128), so the ~55-80 candidates of a row take
+    // ~16-40 comparisons per thread instead of 55-80, and the separate tie-count pass and its barrier are gone.
     const int n = s.nRow;
-    for (int i = tid; i < n; i += kCT) {
-      const Cand me = s.cand[i];
+    const int q = rankThreadsPerCandidate(n, kCT), sub = tid & (q - 1);
+    for (int first = 0; first < n; first += kCT / q) {
+      const int i = first + tid / q;
+      Cand me{0u, 0};
       int rank = 0;
+      unsigned equal = 0;
+      if (i < n) {
+        me = s.cand[i];
 #pragma unroll 4
-      for (int j = 0; j < n; ++j) rank += keyRanksBefore(s.cand[j].key, s.cand[j].index, me.key, me.index);
-      if (rank < kRow) {
+        for (int j = sub; j < n; j += q) {
+          const Cand o = s.cand[j];
+          rank += keyRanksBefore(o.key, o.index, me.key, me.index);
+          equal += o.key == me.key;
+        }
+      }
+      for (int o = 1; o < q; o <<= 1) {
+        rank += __shfl_xor_sync(0xffffffffu, rank, o);
+        equal += __shfl_xor_sync(0xffffffffu, equal, o);
+      }
+      if (i < n && sub == 0 && rank < kRow) {
         s.topKey[rank] = me.key;
         s.topIndex[rank] = me.index;
+        if (rank == kRow - 1) s.equalRow = equal;  // exactly one candidate has each rank 0..n-1, n >= kRow
       }
     }
-    if (tid == 0) s.equalRow = 0;
-    __syncthreads();
-    const uint32_t kthKey = s.topKey[kRow - 1];
-    unsigned equal = 0;
-    for (int i = tid; i < n; i += kCT) equal += s.cand[i].key == kthKey;
-    equal = __reduce_add_sync(0xffffffffu, equal);
-    if (lane == 0 && equal) atomicAdd(&s.equalRow, equal);
     __syncthreads();
   } else {
     // 4b. heavy ties: every block's exact top k (radix select over its registers) and its ties, sent to the
     // first block, merged there by binary search (each list is in rank order)
-    int32_t index[ITEMS];
-#pragma unroll
-    for (int i = 0; i < ITEMS; ++i) index[i] = start + clusterItemOffset(i, tid, P);
     const int kBlock = min(kRow, valid);
     __syncthreads();
-    blockTopKRadix<P>(key, index, kBlock, s.radix);
+    blockTopKRadixBy<P>(key, [&](int i) { return start + clusterItemOffset(i, tid, P); }, kBlock, s.radix);
     Cand* dst = cluster.map_shared_rank(&s.cand[c * kMaxK], 0);
     if (tid < kBlock) dst[tid] = Cand{canonicalKey(s.radix.value[tid]), s.radix.index[tid]};
     if (tid == 0) {
@@ -297,8 +327,8 @@ __global__ void __launch_bounds__(kCT, ITEMS <= 16 ? 4 : (ITEMS <= 32 ? 2 : 1))
     __syncthreads();
   }
 
-  // 5. the row's W best candidates (first block, warp 0)
-  if (tid < 32) finishRow(s, p, ws, row, e, kRow);
+  // 5. the row's W best candidates (first block)
+  finishRow(s, p, ws, row, e, kRow);
   if (p.tuneStopAfter == 2 || !mergeHere) return;
 
   // 6. the sequence's last row merges (acquire-release counter: the rows' candidates are visible to it)
@@ -342,47 +372,74 @@ __global__ void __launch_bounds__(256) beamMergeKernel(BeamSearchParams p, Works
 
 namespace {
 
-template <int ITEMS, bool VEC4>
-cudaError_t launchClusterKernel(const BeamSearchParams& p, const Workspace& ws, int blocks, int beams, bool mergeHere,
-                                bool triggerDependents, cudaStream_t stream) {
+using ClusterKernel = void (*)(BeamSearchParams, Workspace, bool, bool);
+
+// The kernel instance for a plan: `dense` raises the blocks per SM the registers must allow (launch bounds) for 16
+// and 32 logits per thread (kClusterDenseMinBlocks16 / 32); 64 logits per thread keep one block per SM either way.
+ClusterKernel clusterKernelFor(int items, bool vec4, bool dense) {
+  constexpr int d16 = kClusterDenseMinBlocks16, d32 = kClusterDenseMinBlocks32;
+  switch (items) {
+    case 16:
+      if (dense) return vec4 ? clusterBeamKernel<16, true, d16> : clusterBeamKernel<16, false, d16>;
+      return vec4 ? clusterBeamKernel<16, true, 4> : clusterBeamKernel<16, false, 4>;
+    case 32:
+      if (dense) return vec4 ? clusterBeamKernel<32, true, d32> : clusterBeamKernel<32, false, d32>;
+      return vec4 ? clusterBeamKernel<32, true, 2> : clusterBeamKernel<32, false, 2>;
+    case 64: return vec4 ? clusterBeamKernel<64, true, 1> : clusterBeamKernel<64, false, 1>;
+    default: return nullptr;
+  }
+}
+
+cudaLaunchConfig_t clusterConfig(const BeamSearchParams& p, int blocks, int beams, cudaLaunchAttribute* attr,
+                                 cudaStream_t stream) {
   cudaLaunchConfig_t cfg = {};
   cfg.gridDim = dim3(blocks, beams, p.batch);
   cfg.blockDim = dim3(kCT, 1, 1);
   cfg.dynamicSmemBytes = 0;
   cfg.stream = stream;
-  cudaLaunchAttribute attr[1];
   attr[0].id = cudaLaunchAttributeClusterDimension;
   attr[0].val.clusterDim.x = blocks;
   attr[0].val.clusterDim.y = 1;
   attr[0].val.clusterDim.z = 1;
   cfg.attrs = attr;
   cfg.numAttrs = 1;
-  return cudaLaunchKernelEx(&cfg, clusterBeamKernel<ITEMS, VEC4>, p, ws, mergeHere, triggerDependents);
+  return cfg;
 }
 
 }  // namespace
 
-int clusterMaxActive(const BeamSearchParams& p, int minItems, int* blocksPerRow) {
+int clusterMaxActive(const BeamSearchParams& p, int minItems, bool dense, int* blocksPerRow) {
   const ClusterPlan plan = clusterPlan(p.vocab, minItems);
   *blocksPerRow = plan.blocks;
   if (plan.blocks == 0) return 0;
-  cudaLaunchConfig_t cfg = {};
-  cfg.gridDim = dim3(plan.blocks, expandedBeams(p.width, p.firstStep), p.batch);
-  cfg.blockDim = dim3(kCT, 1, 1);
+  ClusterKernel kernel = clusterKernelFor(plan.items, p.vocab % 4 == 0, dense);
   cudaLaunchAttribute attr[1];
-  attr[0].id = cudaLaunchAttributeClusterDimension;
-  attr[0].val.clusterDim.x = plan.blocks;
-  attr[0].val.clusterDim.y = 1;
-  attr[0].val.clusterDim.z = 1;
-  cfg.attrs = attr;
-  cfg.numAttrs = 1;
+  const cudaLaunchConfig_t cfg = clusterConfig(p, plan.blocks, expandedBeams(p.width, p.firstStep), attr, 0);
   int clusters = 0;
-  cudaError_t err = cudaErrorInvalidValue;
-  const bool vec4 = p.vocab % 4 == 0;
-  if (plan.items == 16) err = cudaOccupancyMaxActiveClusters(&clusters, vec4 ? clusterBeamKernel<16, true> : clusterBeamKernel<16, false>, &cfg);
-  if (plan.items == 32) err = cudaOccupancyMaxActiveClusters(&clusters, vec4 ? clusterBeamKernel<32, true> : clusterBeamKernel<32, false>, &cfg);
-  if (plan.items == 64) err = cudaOccupancyMaxActiveClusters(&clusters, vec4 ? clusterBeamKernel<64, true> : clusterBeamKernel<64, false>, &cfg);
+  const cudaError_t err = cudaOccupancyMaxActiveClusters(&clusters, kernel, &cfg);
+  if (err != cudaSuccess) cudaGetLastError();  // not sticky: clear it for the caller's next launch check
   return err == cudaSuccess ? clusters : -1;
+}
+
+int clusterMaxActiveCached(const BeamSearchParams& p, int minItems, bool dense) {
+  int device = 0;
+  if (cudaGetDevice(&device) != cudaSuccess) return -1;
+  const ClusterPlan plan = clusterPlan(p.vocab, minItems);
+  // the answer depends on the device, the kernel instance and the cluster size only
+  const long long key = ((static_cast<long long>(device) * 128 + plan.items) * 16 + plan.blocks) * 4 +
+                        (p.vocab % 4 == 0 ? 2 : 0) + (dense ? 1 : 0);
+  static std::mutex mutex;
+  static std::map<long long, int> cache;
+  {
+    std::lock_guard<std::mutex> lock(mutex);
+    auto it = cache.find(key);
+    if (it != cache.end()) return it->second;
+  }
+  int blocks = 0;
+  const int active = clusterMaxActive(p, minItems, dense, &blocks);
+  std::lock_guard<std::mutex> lock(mutex);
+  cache[key] = active;
+  return active;
 }
 
 bool clusterVariantFits(const BeamSearchParams& p, bool mergeHere, int minItems) {
@@ -392,23 +449,18 @@ bool clusterVariantFits(const BeamSearchParams& p, bool mergeHere, int minItems)
 }
 
 cudaError_t launchClusterBeamSearch(const BeamSearchParams& p, void* workspace, bool mergeKernel, bool pdl,
-                                    int minItems, cudaStream_t stream) {
+                                    int minItems, bool dense, cudaStream_t stream) {
   Workspace ws;
   layout(p.batch, p.width, p.vocab, p.topK, static_cast<char*>(workspace), &ws);
   const ClusterPlan plan = clusterPlan(p.vocab, minItems);
   const int beams = expandedBeams(p.width, p.firstStep);
   const bool vec4 = p.vocab % 4 == 0 && reinterpret_cast<uintptr_t>(p.logits) % 16 == 0;
   const bool mergeHere = !mergeKernel;
-  cudaError_t err = cudaErrorInvalidValue;
-  switch (plan.items * 2 + (vec4 ? 1 : 0)) {
-    case 32: err = launchClusterKernel<16, false>(p, ws, plan.blocks, beams, mergeHere, pdl, stream); break;
-    case 33: err = launchClusterKernel<16, true>(p, ws, plan.blocks, beams, mergeHere, pdl, stream); break;
-    case 64: err = launchClusterKernel<32, false>(p, ws, plan.blocks, beams, mergeHere, pdl, stream); break;
-    case 65: err = launchClusterKernel<32, true>(p, ws, plan.blocks, beams, mergeHere, pdl, stream); break;
-    case 128: err = launchClusterKernel<64, false>(p, ws, plan.blocks, beams, mergeHere, pdl, stream); break;
-    case 129: err = launchClusterKernel<64, true>(p, ws, plan.blocks, beams, mergeHere, pdl, stream); break;
-    default: break;
-  }
+  ClusterKernel kernel = clusterKernelFor(plan.items, vec4, dense);
+  if (!kernel) return cudaErrorInvalidValue;
+  cudaLaunchAttribute rowAttr[1];
+  const cudaLaunchConfig_t rowCfg = clusterConfig(p, plan.blocks, beams, rowAttr, stream);
+  cudaError_t err = cudaLaunchKernelEx(&rowCfg, kernel, p, ws, mergeHere, pdl);
   if (err != cudaSuccess || mergeHere || p.tuneStopAfter != 0) return err;
   cudaLaunchConfig_t cfg = {};
   cfg.gridDim = dim3(p.batch, 1, 1);

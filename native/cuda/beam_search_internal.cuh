@@ -86,8 +86,9 @@ __device__ unsigned blockExclusiveScan(unsigned x, S& s, unsigned* total) {
 // The block's top k of the keys held in registers (key 0: no element), k <= the number of elements, by value
 // then lower index; s.tieCount: the block's elements equal to the k-th winner. Item i of thread t is element (i / P) * kThreads * P + t * P + i % P in index order.
 // Leaves the k winners in s.value/s.index in rank order. Radix select: four 8-bit passes.
-template <int P, int N, class S>
-__device__ void blockTopKRadix(const uint32_t (&key)[N], const int32_t (&index)[N], int k, S& s) {
+// indexOf(i): item i's element index (a functor, so callers short of registers need not hold an index array).
+template <int P, int N, class S, class IndexOf>
+__device__ void blockTopKRadixBy(const uint32_t (&key)[N], IndexOf indexOf, int k, S& s) {
   const int tid = threadIdx.x, lane = tid & 31;
   uint32_t prefix = 0, prefixMask = 0;
   if (tid == 0) s.kRemaining = k;
@@ -132,7 +133,7 @@ __device__ void blockTopKRadix(const uint32_t (&key)[N], const int32_t (&index)[
     if (key[i] > threshold || (ties == takeTies && key[i] == threshold)) {
       unsigned slot = atomicAdd(&s.nOut, 1u);
       s.value[slot] = keyToFloat(key[i]);
-      s.index[slot] = index[i];
+      s.index[slot] = indexOf(i);
     }
   }
   if (ties != takeTies) {  // more equal keys than places: the lowest indices win, in index order
@@ -151,7 +152,7 @@ __device__ void blockTopKRadix(const uint32_t (&key)[N], const int32_t (&index)[
         if (key[g * P + j] == threshold) {
           if (off < takeTies) {
             s.value[base0 + off] = keyToFloat(key[g * P + j]);
-            s.index[base0 + off] = index[g * P + j];
+            s.index[base0 + off] = indexOf(g * P + j);
           }
           ++off;
         }
@@ -175,6 +176,11 @@ __device__ void blockTopKRadix(const uint32_t (&key)[N], const int32_t (&index)[
     s.index[tid] = s.index2[tid];
   }
   __syncthreads();
+}
+
+template <int P, int N, class S>
+__device__ void blockTopKRadix(const uint32_t (&key)[N], const int32_t (&index)[N], int k, S& s) {
+  blockTopKRadixBy<P>(key, [&](int i) { return index[i]; }, k, s);
 }
 
 }  // namespace redrafter::cuda::detail

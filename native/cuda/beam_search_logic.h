@@ -100,6 +100,15 @@ RD_HD float keptLogSumExp(float sumTop, unsigned extraTies, float kth, float row
   return logf(sumTop + static_cast<float>(extraTies) * expf(kth - rowMax));
 }
 
+// Threads that share one candidate's pairwise ranking (1, 2, 4 or 8: a power of two dividing 32, so a group sits in
+// one warp and sums its partial ranks with shuffles): the most that still give each of n candidates its own group
+// in one pass of `threads` threads. Thread `sub` of a group compares against entries sub, sub + q, sub + 2q, ...
+RD_HD int rankThreadsPerCandidate(int n, int threads) {
+  int q = 1;
+  while (q < 8 && n * (q * 2) <= threads) q *= 2;
+  return q;
+}
+
 // The fallback's count of the row's logits equal to its k-th largest, from each block's exact top-k list: a block
 // whose own k-th largest (blockKth) equals the row's counted all its equal logits (blockTie); any other block's
 // k-th is below the row's, so all its logits equal to the row's k-th are in its list (listEqual of them).

@@ -220,7 +220,9 @@ __global__ void readOnceKernel(const float4* x, size_t n4, float* out) {
 const rc::BeamSearchVariant kBeamVariants[] = {rc::BeamSearchVariant::kChunked, rc::BeamSearchVariant::kCluster,
                                                rc::BeamSearchVariant::kClusterMergeKernel,
                                                rc::BeamSearchVariant::kClusterMergeKernelPdl,
-                                               rc::BeamSearchVariant::kClusterWide};
+                                               rc::BeamSearchVariant::kClusterWide,
+                                               rc::BeamSearchVariant::kClusterDense,
+                                               rc::BeamSearchVariant::kClusterWideDense};
 
 // quantum > 0 rounds the logits to its multiples: many ties with the 50th value (Apple keeps them all); 4 makes
 // the chunked kernel's candidates overflow its rank selection so its radix select runs, 8 the cluster kernel's. kind 1: a third of the logits -inf;
@@ -323,11 +325,14 @@ bool beamCase(int batch, int W, int V, bool first, bool time, Row* row, float qu
     std::printf("    read the logits once                 %8.2f us\n", readUs);
     if (gSmMajor >= 9) {
       int blocksPerRow = 0;
-      for (int minItems : {16, 32}) {
-        const int active = rc::detail::clusterMaxActive(p, minItems, &blocksPerRow);
-        std::printf("    cluster kernel, >= %d logits/thread: %d blocks of 256 threads per row, %d clusters resident at most, %d needed\n",
-                    minItems, blocksPerRow, active, batch * (first ? 1 : W));
-      }
+      for (bool dense : {false, true})
+        for (int minItems : {16, 32}) {  // kCluster, kClusterWide, kClusterDense, kClusterWideDense
+          const int active = rc::detail::clusterMaxActive(p, minItems, dense, &blocksPerRow);
+          const int perSm = dense ? (minItems == 16 ? rc::detail::kClusterDenseMinBlocks16 : rc::detail::kClusterDenseMinBlocks32)
+                                  : (minItems == 16 ? 4 : 2);
+          std::printf("    cluster kernel, >= %d logits/thread, built for %d blocks/SM: %d blocks of 256 threads per row, %d clusters resident at most, %d needed\n",
+                      minItems, perSm, blocksPerRow, active, batch * (first ? 1 : W));
+        }
     }
     std::printf("    variant %-30s %8.2f us  %5.2fx read-once\n", (std::string("auto: ") + rc::beamSearchVariantName(autoPick)).c_str(),
                 row->us, row->us / readUs);
@@ -344,7 +349,9 @@ bool beamCase(int batch, int W, int V, bool first, bool time, Row* row, float qu
       }
       const double us = timed(q);
       std::printf("    variant %-30s %8.2f us  %5.2fx read-once\n", rc::beamSearchVariantName(v), us, us / readUs);
-      if (v != rc::BeamSearchVariant::kChunked && v != rc::BeamSearchVariant::kCluster) continue;
+      if (v != rc::BeamSearchVariant::kChunked && v != rc::BeamSearchVariant::kCluster &&
+          v != rc::BeamSearchVariant::kClusterDense && v != rc::BeamSearchVariant::kClusterWideDense)
+        continue;
       for (int stop = 1; stop <= 2; ++stop) {  // where the time goes: the launch cut short after each stage
         q.tuneStopAfter = stop;
         const double cut = timed(q);

@@ -258,9 +258,23 @@ ClusterRun clusterKernelOnCpu(const std::vector<float>& logits, const std::vecto
         std::vector<KeyIdx> cands;
         for (size_t k = 0; k < key.size(); ++k)
           if (key[k] >= bound) cands.push_back({key[k], index[k]});
-        std::sort(cands.begin(), cands.end(), byRank);
-        for (int r = 0; r < kRow; ++r) top.push_back(cands[r]);
-        for (auto& cd : cands) equalRow += cd.key == top.back().key;
+        // the kernel's pairwise ranking: q threads per candidate, thread sub comparing entries sub, sub + q, ...;
+        // the candidate of rank k-1 counts the candidates equal to it in the same pass
+        const int n = int(cands.size()), q = rc::rankThreadsPerCandidate(n, rc::kClusterThreads);
+        top.assign(kRow, KeyIdx{0u, -1});
+        int kthWriters = 0;
+        for (int i = 0; i < n; ++i) {
+          int rank = 0;
+          unsigned equal = 0;
+          for (int sub = 0; sub < q; ++sub)
+            for (int j = sub; j < n; j += q) {
+              rank += rc::keyRanksBefore(cands[j].key, cands[j].index, cands[i].key, cands[i].index);
+              equal += cands[j].key == cands[i].key;
+            }
+          if (rank < kRow) top[rank] = cands[i];
+          if (rank == kRow - 1) equalRow = equal, ++kthWriters;
+        }
+        REQUIRE(kthWriters == 1);
       } else {
         ++out.fallbackRows;
         std::vector<std::vector<KeyIdx>> lists(C);
@@ -306,17 +320,47 @@ ClusterRun clusterKernelOnCpu(const std::vector<float>& logits, const std::vecto
       std::sort(rowCands.begin(), rowCands.end(), [](auto& a, auto& c) { return rc::ranksBefore(a.score, a.flat, c.score, c.flat); });
       rowLists.insert(rowLists.end(), rowCands.begin(), rowCands.begin() + W);
     }
-    std::sort(rowLists.begin(), rowLists.end(), [](auto& a, auto& c) { return rc::ranksBefore(a.score, a.flat, c.score, c.flat); });
-    for (int i = 0; i < W; ++i) {
-      out.scores[size_t(b) * W + i] = rowLists[i].score;
-      out.parent[size_t(b) * W + i] = int32_t(rowLists[i].flat / V);
-      out.token[size_t(b) * W + i] = int32_t(rowLists[i].flat % V);
+    // mergeSequence: q threads per candidate, thread sub binary-searching the lists sub, sub + q, ...
+    const int n = beams * W, q = rc::rankThreadsPerCandidate(n, rc::kClusterThreads);
+    std::vector<int> written(W, 0);
+    for (int c = 0; c < n; ++c) {
+      const int mine = c / W;
+      int rank = c - mine * W;
+      for (int sub = 0; sub < q; ++sub)
+        for (int other = sub; other < beams; other += q) {
+          if (other == mine) continue;
+          auto first = rowLists.begin() + other * W;
+          rank += int(std::partition_point(first, first + W, [&](const Cand& x) {
+                        return rc::ranksBefore(x.score, x.flat, rowLists[c].score, rowLists[c].flat);
+                      }) - first);
+        }
+      if (rank < W) {
+        ++written[rank];
+        out.scores[size_t(b) * W + rank] = rowLists[c].score;
+        out.parent[size_t(b) * W + rank] = int32_t(rowLists[c].flat / V);
+        out.token[size_t(b) * W + rank] = int32_t(rowLists[c].flat % V);
+      }
     }
+    for (int r = 0; r < W; ++r) REQUIRE(written[r] == 1);
   }
   return out;
 }
 
 }  // namespace
+
+TEST_CASE("rankThreadsPerCandidate: a power of two dividing 32, the most that fit one pass of the block") {
+  for (int threads : {32, 128, 256})
+    for (int n = 1; n <= 600; ++n) {
+      const int q = rc::rankThreadsPerCandidate(n, threads);
+      CHECK((q == 1 || q == 2 || q == 4 || q == 8));
+      CHECK((q == 1 || n * q <= threads));
+      CHECK((q == 8 || n * q * 2 > threads));
+    }
+  CHECK(rc::rankThreadsPerCandidate(64, 256) == 4);  // a row's ~55-80 candidates; the sequence's 64 at W 8
+  CHECK(rc::rankThreadsPerCandidate(80, 256) == 2);
+  CHECK(rc::rankThreadsPerCandidate(50, 256) == 4);
+  CHECK(rc::rankThreadsPerCandidate(512, 256) == 1);
+}
 
 TEST_CASE("cluster beam-search logic: plan, canonical keys, key order") {
   CHECK(rc::clusterPlan(32000).items == 16);
