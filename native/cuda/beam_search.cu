@@ -397,14 +397,16 @@ const char* beamSearchVariantName(BeamSearchVariant v) {
 namespace {
 
 // The in-kernel-merge cluster variants kAuto chooses among, in the order it prefers them when all fit in one wave
-// (docs/gpu.md: 16 logits per thread keep twice the threads loading; the dense instances give more clusters).
+// (docs/gpu.md: the dense instances give more clusters per wave; 32 logits per thread measured fastest).
 struct ClusterChoice {
   BeamSearchVariant variant;
   int minItems;
   bool dense;
 };
-constexpr ClusterChoice kAutoOrder[] = {{BeamSearchVariant::kClusterDense, 16, true},
-                                        {BeamSearchVariant::kClusterWideDense, 32, true},
+// Measured on an H100 (bench/RESULTS.md, batch 8, W 8, V 32000): x32 at 3 blocks/SM 15.5 us, x16 at 5 blocks/SM
+// 17.6 us, x16 at 4 blocks/SM (two waves) 17.2 us, x32 at 2 blocks/SM 20.3 us.
+constexpr ClusterChoice kAutoOrder[] = {{BeamSearchVariant::kClusterWideDense, 32, true},
+                                        {BeamSearchVariant::kClusterDense, 16, true},
                                         {BeamSearchVariant::kCluster, 16, false},
                                         {BeamSearchVariant::kClusterWide, 32, false}};
 
