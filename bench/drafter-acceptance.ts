@@ -20,7 +20,7 @@ const { values } = parseArgs({
 });
 
 const widths = [1, 2, 4, 8, 16];
-const lengths = [3, 4, 5, 6];
+const lengths = [3, 4, 5, 6, 8, 10];
 const model = await Model.load(values.model!, { threads: Number(values.threads) });
 try {
   const drafter = await loadDrafter(values.drafter!, { model });

@@ -6,6 +6,8 @@
 //        [--source stories260K.bin --tokenizer tok512.bin --drafter models/stories260K-drafter] [--types f32,f16]
 //
 // Writes DIR/model-f32.gguf, DIR/model-f16.gguf, DIR/drafter/{config.json,model.safetensors}, DIR/expansion.json.
+// With --drafter-only DIR2 instead of --out, writes only the expanded drafter, into DIR2 (config.json +
+// model.safetensors; no model, no expansion.json), e.g. to expand a retrained drafter for an existing expanded model.
 import { Command } from 'commander';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
@@ -15,6 +17,7 @@ import { native } from '../lib/native.js';
 import { SafetensorsReader, SafetensorsWriter } from '../lib/safetensors.js';
 import {
   type DrafterJsonConfig,
+  type ExpansionPlan,
   type ExpansionTarget,
   expandDrafterTensor,
   expandedDrafterConfig,
@@ -44,6 +47,38 @@ export interface ExpandResult {
   models: Record<string, string>;
   drafter: string | null;
   parameters: number;
+}
+
+/** Expands the Apple-layout drafter in `drafterDir` by `plan` into `outDir` (config.json + model.safetensors, f32). */
+async function writeExpandedDrafter(drafterDir: string, outDir: string, plan: ExpansionPlan): Promise<void> {
+  mkdirSync(outDir, { recursive: true });
+  const cfg = JSON.parse(readFileSync(join(drafterDir, 'config.json'), 'utf8')) as DrafterJsonConfig;
+  const newCfg = expandedDrafterConfig(cfg, plan);
+  await using reader = await SafetensorsReader.open(join(drafterDir, 'model.safetensors'));
+  const expanded = [];
+  for (const name of reader.names()) {
+    const info = reader.info(name);
+    expanded.push(expandDrafterTensor(name, [...info.shape], await reader.readFloat32(name), cfg, plan));
+  }
+  const writer = await SafetensorsWriter.create(
+    join(outDir, 'model.safetensors'),
+    expanded.map((x) => ({ name: x.name, dtype: 'F32' as const, shape: x.shape })),
+    { format: 'pt' },
+  );
+  for (const x of expanded) await writer.write(x.name, x.data);
+  await writer.finish();
+  writeFileSync(join(outDir, 'config.json'), JSON.stringify(newCfg, null, 2) + '\n');
+}
+
+/**
+ * The drafter alone: expands `drafter` (a drafter of `source`) for `target` into `out`, writing no model and no
+ * expansion record. Same tensors as expandModel's drafter for the same source, drafter and target.
+ */
+export async function expandDrafterOnly(o: { source: string; drafter: string; out: string; target: ExpansionTarget }):
+  Promise<string> {
+  const src = native().benchModel.readModelTensors(o.source);
+  await writeExpandedDrafter(o.drafter, o.out, planExpansion(src.config, o.target));
+  return o.out;
 }
 
 /** Writes the expanded model(s) and drafter into options.out. */
@@ -88,24 +123,7 @@ export async function expandModel(o: ExpandOptions): Promise<ExpandResult> {
   let drafterOut: string | null = null;
   if (o.drafter) {
     drafterOut = join(o.out, 'drafter');
-    mkdirSync(drafterOut, { recursive: true });
-    const cfg = JSON.parse(readFileSync(join(o.drafter, 'config.json'), 'utf8')) as DrafterJsonConfig;
-    const newCfg = expandedDrafterConfig(cfg, plan);
-    await using reader = await SafetensorsReader.open(join(o.drafter, 'model.safetensors'));
-    const names = reader.names();
-    const expanded = [];
-    for (const name of names) {
-      const info = reader.info(name);
-      expanded.push(expandDrafterTensor(name, [...info.shape], await reader.readFloat32(name), cfg, plan));
-    }
-    const writer = await SafetensorsWriter.create(
-      join(drafterOut, 'model.safetensors'),
-      expanded.map((x) => ({ name: x.name, dtype: 'F32' as const, shape: x.shape })),
-      { format: 'pt' },
-    );
-    for (const x of expanded) await writer.write(x.name, x.data);
-    await writer.finish();
-    writeFileSync(join(drafterOut, 'config.json'), JSON.stringify(newCfg, null, 2) + '\n');
+    await writeExpandedDrafter(o.drafter, drafterOut, plan);
   }
   const recordPath = join(o.out, 'expansion.json');
   if (existsSync(recordPath)) {  // keep the models an earlier run (e.g. --types f32,f16) wrote here
@@ -151,7 +169,8 @@ async function main(argv: string[]): Promise<void> {
   const program = new Command()
     .name('expand-model')
     .description('Function-preserving expansion of stories260K (and its drafter) into a wide, deep benchmark model')
-    .requiredOption('--out <dir>', 'output directory')
+    .option('--out <dir>', 'output directory')
+    .option('--drafter-only <dir>', 'write only the expanded drafter, into this directory (instead of --out)')
     .option('--source <file>', 'source model', join(modelsDir, 'stories260K.bin'))
     .option('--tokenizer <file>', 'source tokenizer', join(modelsDir, 'tok512.bin'))
     .option('--drafter <dir>', 'source drafter (Apple layout); "none" to skip', defaultDrafter)
@@ -163,6 +182,17 @@ async function main(argv: string[]): Promise<void> {
     .option('--types <list>', 'comma-separated GGUF matrix types (f32, f16; none: the drafter only)', 'f32,f16');
   program.parse(argv);
   const o = program.opts();
+  const target = { dim: o.dim, hiddenDim: o.ffn, nLayers: o.layers, nHeads: o.heads, nKvHeads: o.kvHeads };
+  if (o.drafterOnly !== undefined) {
+    if (o.out !== undefined) throw new RangeError('--drafter-only and --out exclude each other');
+    if (o.drafter === 'none') throw new RangeError('--drafter-only needs a --drafter');
+    const drafterDir = resolve(o.drafter);
+    if (!existsSync(join(drafterDir, 'config.json'))) throw new Error(`--drafter: ${drafterDir} has no config.json`);
+    const out = await expandDrafterOnly({ source: resolve(o.source), drafter: drafterDir, out: resolve(o.drafterOnly), target });
+    process.stdout.write(JSON.stringify({ drafter: out }) + '\n');
+    return;
+  }
+  if (o.out === undefined) throw new RangeError('--out <dir> (or --drafter-only <dir>) is required');
   const types = String(o.types).split(',').map((s) => s.trim()).filter((s) => s !== '' && s !== 'none');
   for (const ty of types) if (ty !== 'f32' && ty !== 'f16') throw new RangeError(`--types: unknown type '${ty}'`);
   let drafter: string | null = o.drafter === 'none' ? null : resolve(o.drafter);
@@ -176,7 +206,7 @@ async function main(argv: string[]): Promise<void> {
     tokenizer: resolve(o.tokenizer),
     drafter,
     out: resolve(o.out),
-    target: { dim: o.dim, hiddenDim: o.ffn, nLayers: o.layers, nHeads: o.heads, nKvHeads: o.kvHeads },
+    target,
     types: types as ('f32' | 'f16')[],
     log: (line) => process.stderr.write(line + '\n'),
   });

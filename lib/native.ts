@@ -333,6 +333,11 @@ export interface NativeDrafterTrainingOptions {
   warmupFraction?: number;
   /** Drafted tokens learned per position (K = beam length - 1). */
   unroll?: number;
+  /**
+   * Distillation weight in [0, 1] (default 0): each step's target mixes the hard label (1 - distill) with the LLM's
+   * own next-token distribution at that position (distill); see native/cpu/drafter/drafter_loss.h.
+   */
+  distill?: number;
   evalWidth?: number;
   evalLength?: number;
   evalTexts?: number;
@@ -379,6 +384,7 @@ export interface NativeTrainingReport {
   plannedSteps: number;
   batchSize: number;
   unroll: number;
+  distill: number;
   lastBatch?: NativeLossReport;
   heldOut?: NativeLossReport & { texts: number; tokens: number; droppedPrompts: number; acceptance: NativeAcceptanceRow };
 }

@@ -4,14 +4,14 @@
 // logits (hence drafts the same beams) from the expanded model's hidden state.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import { Model } from '../lib/model.js';
 import { SafetensorsReader, writeSafetensors } from '../lib/safetensors.js';
 import { loadDrafter } from '../lib/drafter/index.js';
-import { expandModel } from '../bench/expand-model.js';
+import { expandDrafterOnly, expandModel } from '../bench/expand-model.js';
 import { planExpansion } from '../bench/expand-plan.js';
 import { fixtures, knownGoodFirstTokens, requireFixtures } from './helpers/fixtures.js';
 
@@ -262,4 +262,13 @@ test('expanded drafter drafts the same beams as the source drafter (native beam 
   }
   small.dispose();
   big.dispose();
+});
+
+test('--drafter-only: the drafter alone, the same files as the full expansion writes, and nothing else', async () => {
+  const b = await built;
+  const out = join(dir, 'drafter-only');
+  assert.equal(await expandDrafterOnly({ source: fixtures.stories260K, drafter: join(dir, 'src-drafter'), out, target }), out);
+  assert.deepEqual(readdirSync(out).sort(), ['config.json', 'model.safetensors']);
+  for (const f of ['config.json', 'model.safetensors'])
+    assert.ok(readFileSync(join(out, f)).equals(readFileSync(join(b.main.drafter!, f))), f);
 });

@@ -44,6 +44,7 @@ interface CliOptions {
   blocks: number;
   rnn: boolean;
   unroll?: number;
+  distill: number;
   evalWidth: number;
   evalLength: number;
   sequenceLength: number;
@@ -71,6 +72,8 @@ export function register(program: Command): void {
     .option('--blocks <n>', 'residual blocks (num_draft_layers)', int(0, 64), 2)
     .option('--no-rnn', 'running sum of embeddings instead of the recurrent state')
     .option('--unroll <n>', 'drafted tokens learned per position (default max(4, eval length - 1))', int(1, 64))
+    .option('--distill <x>', "weight of the model's own next-token distribution in the target (0: hard labels only)",
+      num(0, 1), 0)
     .option('--eval-width <n>', 'beam width W of the acceptance evaluation', int(1, 1024), 8)
     .option('--eval-length <n>', 'beam length L of the acceptance evaluation (LLM token included)', int(2, 64), 5)
     .option('--sequence-length <n>', 'tokens per generated text', int(3), 160)
@@ -102,6 +105,7 @@ async function trainDrafterCommand(opts: CliOptions): Promise<void> {
       numDraftLayers: opts.blocks,
       rnn: opts.rnn,
       unroll: opts.unroll,
+      distill: opts.distill,
       evalWidth: opts.evalWidth,
       evalLength: opts.evalLength,
       sequenceLength: Math.min(opts.sequenceLength, model.config.contextLength || opts.sequenceLength),

@@ -188,8 +188,14 @@ class TrainWorker : public PromiseWorker {
                                        : std::max<int64_t>(1, int64_t(std::ceil(o_.epochs * double(positions) /
                                                                                 double(o_.trainer.batchSize))));
     t0 = Clock::now();
+    std::vector<float> classifier;  // [V, H] for distillation; empty: tied to the embeddings
+    if (o_.trainer.distill > 0 && !mc.tiedClassifier) {
+      classifier.resize(size_t(V * H));
+      for (int32_t t = 0; t < V; t++) cpu::classifierRow(model_->weights(), t, classifier.data() + size_t(t) * H);
+    }
     trainer_ = std::make_unique<cpu::DrafterTrainer>(cpu::initDrafterWeights(o_.config, o_.trainer.seed),
-                                                     std::move(table), &data_.corpus, o_.trainer);
+                                                     std::move(table), &data_.corpus, o_.trainer,
+                                                     std::move(classifier));
     for (int64_t i = 0; i < o_.trainer.steps; i++) {
       if (state_->stop) {
         stopped_ = true;
@@ -239,6 +245,7 @@ class TrainWorker : public PromiseWorker {
     r.Set("plannedSteps", double(o_.trainer.steps));
     r.Set("batchSize", o_.trainer.batchSize);
     r.Set("unroll", o_.trainer.unroll);
+    r.Set("distill", o_.trainer.distill);
     if (trainer_) r.Set("lastBatch", lossObject(env, last_));
     if (heldOut_.corpus.sequences() > 0 && !stopped_) {
       Napi::Object h = lossObject(env, heldOutLoss_);
@@ -341,6 +348,7 @@ class DrafterTraining : public Napi::ObjectWrap<DrafterTraining> {
       tr.batchSize = int32_t(intFieldOr(o, "batchSize", 256, 1, 1 << 20));
       tr.learningRate = numberFieldOr(o, "learningRate", 3e-3, 0, 10);
       tr.weightDecay = numberFieldOr(o, "weightDecay", 0.01, 0, 10);
+      tr.distill = numberFieldOr(o, "distill", 0, 0, 1);
       tr.warmupFraction = numberFieldOr(o, "warmupFraction", 0.03, 0, 1);
       tr.seed = seed;
       tr.threads = int32_t(intFieldOr(o, "threads", model_->threads(), 1, 1024));

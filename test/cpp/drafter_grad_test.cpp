@@ -1,11 +1,12 @@
 // The drafter's hand-written backward pass against central finite differences of its loss, for every parameter of
 // small drafters in each layout (input projection or not, recurrent or running-sum state), plus the determinism
-// of the loss and gradient across thread counts.
+// of the loss and gradient across thread counts; with distillation, against finite differences of the objective.
 #include <doctest/doctest.h>
 
 #include <cmath>
 #include <vector>
 
+#include "core/error.h"
 #include "core/rng.h"
 #include "cpu/drafter/drafter_loss.h"
 #include "cpu/drafter/drafter_trainer.h"
@@ -19,10 +20,20 @@ struct Problem {
   DrafterWeights weights;
   std::vector<float> embeddings, hidden;
   std::vector<int32_t> tokens;
-  DrafterBatch batch() const { return {hidden.data(), tokens.data(), int64_t(hidden.size() / weights.config.hiddenSize), 3}; }
+  std::vector<float> teacher, classifier;  // [rows, K, hidden], [vocab, hidden]
+  double distill = 0;
+  DrafterBatch batch() const {
+    DrafterBatch b{hidden.data(), tokens.data(), int64_t(hidden.size() / weights.config.hiddenSize), 3};
+    if (distill > 0) {
+      b.teacherHidden = teacher.data();
+      b.classifier = classifier.data();
+      b.distill = distill;
+    }
+    return b;
+  }
 };
 
-Problem makeProblem(const DrafterConfig& config, uint64_t seed) {
+Problem makeProblem(const DrafterConfig& config, uint64_t seed, double distill = 0) {
   Problem p;
   p.weights = initDrafterWeights(config, seed);
   Rng rng(seed + 1);
@@ -40,23 +51,32 @@ Problem makeProblem(const DrafterConfig& config, uint64_t seed) {
       const bool absent = (r % 4 == 3) && j >= 2;
       p.tokens[r * (K + 1) + j] = absent ? -1 : int32_t(rng.nextU64() % config.vocabSize);
     }
+  if (distill > 0) {
+    p.distill = distill;
+    p.teacher.resize(size_t(rows * K) * config.hiddenSize);
+    for (float& v : p.teacher) v = float(rng.uniform() * 4 - 2);  // peaked enough to differ from uniform
+    p.classifier.resize(size_t(config.vocabSize) * config.hiddenSize);
+    for (float& v : p.classifier) v = float(rng.uniform() * 2 - 1);
+  }
   return p;
 }
 
-void checkGradient(const DrafterConfig& config) {
-  Problem p = makeProblem(config, 7);
+void checkGradient(const DrafterConfig& config, double distill = 0) {
+  Problem p = makeProblem(config, 7, distill);
   std::vector<float> grad(p.weights.data.size());
   DrafterLoss base = drafterLossAndGradient(p.weights, p.embeddings.data(), p.batch(), grad.data(), 1);
   CHECK(base.loss > 0);
+  if (distill == 0) CHECK(base.objective == base.loss);
+  if (distill > 0) CHECK(base.objective != base.loss);
   const float eps = 2e-3f;
   int checked = 0, bad = 0;
   double worst = 0;
   for (size_t i = 0; i < p.weights.data.size(); i++) {
     const float saved = p.weights.data[i];
     p.weights.data[i] = saved + eps;
-    const double up = drafterLossAndGradient(p.weights, p.embeddings.data(), p.batch(), nullptr, 1).loss;
+    const double up = drafterLossAndGradient(p.weights, p.embeddings.data(), p.batch(), nullptr, 1).objective;
     p.weights.data[i] = saved - eps;
-    const double down = drafterLossAndGradient(p.weights, p.embeddings.data(), p.batch(), nullptr, 1).loss;
+    const double down = drafterLossAndGradient(p.weights, p.embeddings.data(), p.batch(), nullptr, 1).objective;
     p.weights.data[i] = saved;
     const double numeric = (up - down) / (2.0 * eps);
     const double err = std::fabs(numeric - grad[i]);
@@ -81,6 +101,28 @@ TEST_CASE("drafter gradient matches finite differences: rnn, no input projection
 
 TEST_CASE("drafter gradient matches finite differences: running-sum state, no residual blocks") {
   checkGradient({7, 4, 12, 0, false});
+}
+
+TEST_CASE("distillation: the gradient matches finite differences of the mixed objective (a = 0.5 and a = 1)") {
+  checkGradient({9, 4, 6, 2, true}, 0.5);
+  checkGradient({11, 5, 10, 1, true}, 1.0);
+}
+
+TEST_CASE("distillation leaves the reported hard-label loss and accuracy alone and is deterministic across threads") {
+  Problem hard = makeProblem({13, 8, 24, 2, true}, 5);
+  Problem soft = makeProblem({13, 8, 24, 2, true}, 5, 0.7);
+  std::vector<float> g1(soft.weights.data.size()), g3(g1.size()), gh(g1.size());
+  const DrafterLoss h = drafterLossAndGradient(hard.weights, hard.embeddings.data(), hard.batch(), gh.data(), 1);
+  const DrafterLoss s1 = drafterLossAndGradient(soft.weights, soft.embeddings.data(), soft.batch(), g1.data(), 1);
+  const DrafterLoss s3 = drafterLossAndGradient(soft.weights, soft.embeddings.data(), soft.batch(), g3.data(), 3);
+  CHECK(s1.loss == doctest::Approx(h.loss).epsilon(1e-12));
+  CHECK(s1.correct == h.correct);
+  CHECK(g1 != gh);
+  CHECK(s1.objective == s3.objective);
+  CHECK(g1 == g3);
+  soft.distill = 1.5;
+  CHECK_THROWS_WITH_AS(drafterLossAndGradient(soft.weights, soft.embeddings.data(), soft.batch(), nullptr, 1),
+                       doctest::Contains("distill"), Error);
 }
 
 TEST_CASE("drafter gradient is non-trivial and exercises every tensor") {

@@ -21,7 +21,8 @@ namespace {
 constexpr int64_t kChunks = 8;  // fixed, so results never depend on the thread count
 
 struct ChunkResult {
-  std::vector<double> lossSum;  // [K] summed (not averaged) cross-entropy
+  std::vector<double> lossSum;  // [K] summed (not averaged) hard-label cross-entropy
+  std::vector<double> objectiveSum;  // [K] summed cross-entropy against the (distilled) target
   std::vector<int64_t> correct;  // [K]
 };
 
@@ -43,7 +44,10 @@ void runChunk(const Context& ctx, int64_t r0, int64_t n, float* g, ChunkResult& 
   DrafterWeights::Views<float> gv;
   if (g) gv = ctx.weights->viewsOf<float>(g);
   out.lossSum.assign(K, 0.0);
+  out.objectiveSum.assign(K, 0.0);
   out.correct.assign(K, 0);
+  const double a = batch.distill;
+  std::vector<float> teacher(a > 0 ? size_t(V) : 0);  // [V] the LLM's logits, then its probabilities
 
   auto tokenAt = [&](int64_t r, int32_t j) { return batch.tokens[(r0 + r) * (K + 1) + j]; };
   auto labelAt = [&](int64_t r, int32_t i) {  // label of step i, absent if its input is absent
@@ -118,11 +122,33 @@ void runChunk(const Context& ctx, int64_t r0, int64_t n, float* g, ChunkResult& 
       double sum = 0;
       for (int64_t v = 0; v < V; v++) sum += std::exp(double(l[v] - mx));
       const double lse = double(mx) + std::log(sum);
-      out.lossSum[i] += lse - double(l[label]);
+      const double hard = lse - double(l[label]);
+      out.lossSum[i] += hard;
       if (best == label) out.correct[i]++;
+      if (a <= 0) {
+        out.objectiveSum[i] += hard;
+        if (g) {
+          for (int64_t v = 0; v < V; v++) l[v] = float(std::exp(double(l[v]) - lse)) * scale;
+          l[label] -= scale;
+        }
+        continue;
+      }
+      // q = softmax(C · h_{t+1+i}); objective = lse - sum_v target_v l_v with target = (1-a) onehot + a q.
+      const float* th = batch.teacherHidden + ((r0 + r) * K + i) * H;
+      linearForward(th, 1, H, H, batch.classifier, nullptr, teacher.data(), V, 0, V);
+      float tmx = teacher[0];
+      for (int64_t v = 1; v < V; v++) tmx = std::max(tmx, teacher[v]);
+      double tsum = 0;
+      for (int64_t v = 0; v < V; v++) tsum += std::exp(double(teacher[v] - tmx));
+      double soft = 0;
+      for (int64_t v = 0; v < V; v++) {
+        teacher[v] = float(std::exp(double(teacher[v] - tmx)) / tsum);
+        soft += double(teacher[v]) * (lse - double(l[v]));
+      }
+      out.objectiveSum[i] += (1.0 - a) * hard + a * soft;
       if (g) {
-        for (int64_t v = 0; v < V; v++) l[v] = float(std::exp(double(l[v]) - lse)) * scale;
-        l[label] -= scale;
+        for (int64_t v = 0; v < V; v++) l[v] = float((std::exp(double(l[v]) - lse) - a * teacher[v]) * scale);
+        l[label] -= float((1.0 - a) * scale);
       }
     }
     if (!g) continue;
@@ -185,6 +211,9 @@ DrafterLoss drafterLossAndGradient(const DrafterWeights& weights, const float* e
                                    float* grad, int32_t threads) {
   require(batch.rows >= 1, "batch.rows", "must be >= 1");
   require(batch.unroll >= 1, "batch.unroll", "must be >= 1");
+  require(batch.distill >= 0 && batch.distill <= 1, "distill", "must be in [0, 1]");
+  require(batch.distill == 0 || (batch.teacherHidden && batch.classifier), "distill",
+          "needs the LLM's hidden states and classifier");
   const int32_t K = batch.unroll;
   const int32_t V = weights.config.vocabSize;
   for (int64_t r = 0; r < batch.rows; r++)
@@ -231,13 +260,15 @@ DrafterLoss drafterLossAndGradient(const DrafterWeights& weights, const float* e
     });
   }
   for (int32_t i = 0; i < K; i++) {
-    double sum = 0;
+    double sum = 0, objective = 0;
     for (const auto& r : results) {
       sum += r.lossSum[i];
+      objective += r.objectiveSum[i];
       result.correct[i] += r.correct[i];
     }
     result.stepLoss[i] = result.counted[i] ? sum / double(result.counted[i]) : 0.0;
     result.loss += result.stepLoss[i];
+    result.objective += result.counted[i] ? objective / double(result.counted[i]) : 0.0;
   }
   return result;
 }

@@ -7,6 +7,13 @@
 //   s_0 = 0,  s_{i+1} = SiLU(rnn_w · E(x_{t+1+i}) + rnn_u · s_i + b_u)   (s_{i+1} = s_i + E(x_{t+1+i}) without rnn)
 // loss = sum over steps i of the mean cross-entropy of the raw head logits over the examples whose label exists
 // (label < 0 marks "past the end of the text": ignored, like Apple's IGNORE_TOKEN_ID).
+//
+// Distillation (distill = a > 0): the LLM's own next-token distribution q_i = softmax(C · h_{t+1+i}) at the
+// position whose token is the label (C: its classifier, h: its final hidden state there) joins the hard label, and
+// each step minimises the cross-entropy against (1-a)·onehot(x_{t+2+i}) + a·q_i. The soft target carries the LLM's
+// whole ranking of the next token, not only its choice, which helps a drafter much smaller than its LLM generalise
+// (Hinton et al., "Distilling the knowledge in a neural network"). `loss` stays the hard-label cross-entropy, so
+// runs with and without distillation compare; `objective` is what the gradient descends.
 #pragma once
 #include <cstdint>
 #include <vector>
@@ -20,10 +27,16 @@ struct DrafterBatch {
   const int32_t* tokens = nullptr;  // [rows, K+1]: x_{t+1} .. x_{t+K+1}; entries < 0 are absent (ignored)
   int64_t rows = 0;
   int32_t unroll = 0;  // K = beam length - 1
+  // Distillation only (distill > 0): the LLM's final hidden state at x_{t+1+i}'s position, h_{t+1+i}, per example and
+  // step ([rows, K, hiddenSize]; rows of absent labels are ignored), and its classifier [vocab, hiddenSize].
+  const float* teacherHidden = nullptr;
+  const float* classifier = nullptr;
+  double distill = 0;  // a in [0, 1]: weight of the LLM's distribution against the hard label
 };
 
 struct DrafterLoss {
-  double loss = 0;                 // sum over steps of the mean cross-entropy
+  double loss = 0;                 // sum over steps of the mean (hard-label) cross-entropy
+  double objective = 0;            // sum over steps of the mean cross-entropy against the (distilled) target
   std::vector<double> stepLoss;    // [K] mean cross-entropy per step
   std::vector<int64_t> correct;    // [K] examples whose top-1 prediction equals the label
   std::vector<int64_t> counted;    // [K] examples with a label at this step

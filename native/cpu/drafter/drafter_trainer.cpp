@@ -27,15 +27,19 @@ DrafterWeights initDrafterWeights(const DrafterConfig& config, uint64_t seed) {
 }
 
 DrafterTrainer::DrafterTrainer(DrafterWeights initial, std::vector<float> embeddings, const DistilledCorpus* corpus,
-                               const TrainerOptions& options)
+                               const TrainerOptions& options, std::vector<float> classifier)
     : weights_(std::move(initial)),
       embeddings_(std::move(embeddings)),
+      classifier_(std::move(classifier)),
       corpus_(corpus),
       options_(options),
       rng_(options.seed ^ 0x5eedda7a5eedda7aULL) {
   const DrafterConfig& c = weights_.config;
   require(options_.unroll >= 1 && options_.unroll <= 64, "unroll", "must be in [1, 64]");
   require(options_.batchSize >= 1, "batchSize", "must be >= 1");
+  require(options_.distill >= 0 && options_.distill <= 1, "distill", "must be in [0, 1]");
+  require(classifier_.empty() || classifier_.size() == size_t(c.vocabSize) * c.hiddenSize, "classifier",
+          "must hold vocab_size * hidden_size values");
   require(options_.steps >= 1, "steps", "must be >= 1");
   require(int64_t(embeddings_.size()) == int64_t(c.vocabSize) * c.hiddenSize, "embeddings",
           "must hold vocab_size * hidden_size values");
@@ -63,11 +67,14 @@ double DrafterTrainer::learningRateAt(int64_t step) const {
 }
 
 void DrafterTrainer::fillBatch(const DistilledCorpus& corpus, const std::vector<int64_t>& positions, size_t begin,
-                               size_t count, std::vector<float>& hidden, std::vector<int32_t>& tokens) const {
+                               size_t count, std::vector<float>& hidden, std::vector<int32_t>& tokens,
+                               std::vector<float>& teacher, bool withTeacher) const {
   const int32_t K = options_.unroll;
   const int64_t H = corpus.hiddenSize;
   hidden.resize(count * H);
   tokens.assign(count * (K + 1), -1);
+  withTeacher = withTeacher && options_.distill > 0;
+  if (withTeacher) teacher.assign(count * K * H, 0.0f);
   for (size_t r = 0; r < count; r++) {
     const int64_t t = positions[begin + r];
     // The end of t's sequence (offsets are sorted).
@@ -75,7 +82,22 @@ void DrafterTrainer::fillBatch(const DistilledCorpus& corpus, const std::vector<
     const int64_t end = *it;
     std::memcpy(hidden.data() + r * H, corpus.hidden.data() + t * H, sizeof(float) * H);
     for (int32_t j = 0; j <= K && t + 1 + j < end; j++) tokens[r * (K + 1) + j] = corpus.tokens[t + 1 + j];
+    // The LLM's state at x_{t+1+i}, whose next token is step i's label (present while t+2+i < end).
+    if (withTeacher)
+      for (int32_t i = 0; i < K && t + 2 + i < end; i++)
+        std::memcpy(teacher.data() + (r * K + i) * H, corpus.hidden.data() + (t + 1 + i) * H, sizeof(float) * H);
   }
+}
+
+DrafterBatch DrafterTrainer::makeBatch(const std::vector<float>& hidden, const std::vector<int32_t>& tokens,
+                                       const std::vector<float>& teacher, size_t rows) const {
+  DrafterBatch batch{hidden.data(), tokens.data(), int64_t(rows), options_.unroll};
+  if (options_.distill > 0) {
+    batch.teacherHidden = teacher.data();
+    batch.classifier = classifier_.empty() ? embeddings_.data() : classifier_.data();
+    batch.distill = options_.distill;
+  }
+  return batch;
 }
 
 TrainerStep DrafterTrainer::step() {
@@ -86,11 +108,11 @@ TrainerStep DrafterTrainer::step() {
     cursor_ = 0;
     epoch_++;
   }
-  std::vector<float> hidden;
+  std::vector<float> hidden, teacher;
   std::vector<int32_t> tokens;
-  fillBatch(*corpus_, positions_, cursor_, B, hidden, tokens);
+  fillBatch(*corpus_, positions_, cursor_, B, hidden, tokens, teacher, true);
   cursor_ += B;
-  DrafterBatch batch{hidden.data(), tokens.data(), int64_t(B), options_.unroll};
+  const DrafterBatch batch = makeBatch(hidden, tokens, teacher, B);
   TrainerStep out;
   out.loss = drafterLossAndGradient(weights_, embeddings_.data(), batch, grad_.data(), options_.threads);
 
@@ -127,12 +149,12 @@ DrafterLoss DrafterTrainer::evaluate(const DistilledCorpus& corpus, int64_t maxP
   total.correct.assign(K, 0);
   total.counted.assign(K, 0);
   std::vector<double> sums(K, 0.0);
-  std::vector<float> hidden;
+  std::vector<float> hidden, teacher;
   std::vector<int32_t> tokens;
   for (size_t b = 0; b < positions.size(); b += size_t(options_.batchSize)) {
     const size_t n = std::min(positions.size() - b, size_t(options_.batchSize));
-    fillBatch(corpus, positions, b, n, hidden, tokens);
-    DrafterBatch batch{hidden.data(), tokens.data(), int64_t(n), K};
+    fillBatch(corpus, positions, b, n, hidden, tokens, teacher, false);
+    const DrafterBatch batch{hidden.data(), tokens.data(), int64_t(n), K};  // hard labels only
     DrafterLoss l = drafterLossAndGradient(weights_, embeddings_.data(), batch, nullptr, options_.threads);
     for (int32_t i = 0; i < K; i++) {
       sums[i] += l.stepLoss[i] * double(l.counted[i]);
@@ -144,6 +166,7 @@ DrafterLoss DrafterTrainer::evaluate(const DistilledCorpus& corpus, int64_t maxP
     total.stepLoss[i] = total.counted[i] ? sums[i] / double(total.counted[i]) : 0.0;
     total.loss += total.stepLoss[i];
   }
+  total.objective = total.loss;
   return total;
 }
 

@@ -32,6 +32,7 @@ struct TrainerOptions {
   double warmupFraction = 0.03;
   double minLearningRateFraction = 0.05;  // the cosine decays to this fraction of the peak
   double weightDecay = 0.01;   // decoupled, matrices only
+  double distill = 0;          // weight of the LLM's own next-token distribution in the target (drafter_loss.h)
   double beta1 = 0.9, beta2 = 0.98, epsilon = 1e-8;
   uint64_t seed = 0;
   int32_t threads = 1;
@@ -46,9 +47,10 @@ struct TrainerStep {
 
 class DrafterTrainer {
  public:
-  // embeddings: the LLM's table [vocab, hiddenSize] (copied). The corpus is shared, not copied.
+  // embeddings: the LLM's table [vocab, hiddenSize] (copied). The corpus is shared, not copied. classifier: the
+  // LLM's output projection [vocab, hiddenSize] for distillation; empty: the same as the embeddings (tied).
   DrafterTrainer(DrafterWeights initial, std::vector<float> embeddings, const DistilledCorpus* corpus,
-                 const TrainerOptions& options);
+                 const TrainerOptions& options, std::vector<float> classifier = {});
 
   // One optimiser step on the next minibatch.
   TrainerStep step();
@@ -57,17 +59,22 @@ class DrafterTrainer {
   int64_t positions() const { return int64_t(positions_.size()); }
   const DrafterWeights& weights() const { return weights_; }
 
-  // Loss (no update) over up to `maxPositions` positions of another corpus, in batches.
+  // Hard-label loss and accuracy (no update, no distillation) over up to `maxPositions` positions of a corpus.
   DrafterLoss evaluate(const DistilledCorpus& corpus, int64_t maxPositions) const;
 
   double learningRateAt(int64_t step) const;  // step in [0, steps)
 
  private:
+  // hidden [count, H], tokens [count, K+1], and with withTeacher and distillation teacher [count, K, H] (h_{t+1+i}).
   void fillBatch(const DistilledCorpus& corpus, const std::vector<int64_t>& positions, size_t begin, size_t count,
-                 std::vector<float>& hidden, std::vector<int32_t>& tokens) const;
+                 std::vector<float>& hidden, std::vector<int32_t>& tokens, std::vector<float>& teacher,
+                 bool withTeacher) const;
+  DrafterBatch makeBatch(const std::vector<float>& hidden, const std::vector<int32_t>& tokens,
+                         const std::vector<float>& teacher, size_t rows) const;
 
   DrafterWeights weights_;
   std::vector<float> embeddings_;
+  std::vector<float> classifier_;  // [vocab, hiddenSize]; empty: embeddings_
   const DistilledCorpus* corpus_;
   TrainerOptions options_;
   std::vector<int64_t> positions_;  // trainable token indices t (t+2 inside its sequence), shuffled per epoch

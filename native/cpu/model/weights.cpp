@@ -48,8 +48,10 @@ std::shared_ptr<const ModelWeights> loadModelWeights(const std::string& path) {
   return loadLlama2c(file);
 }
 
-void embeddingRow(const ModelWeights& weights, int32_t token, float* out) {
-  const TensorView& e = weights.tokenEmbedding;
+namespace {
+
+// Row `token` of a [vocab, dim] matrix, dequantised to float32.
+void matrixRow(const TensorView& e, int32_t token, float* out) {
   if (token < 0 || token >= e.rows)
     fail(ErrorCode::InvalidArgument,
          "token " + std::to_string(token) + " is outside the vocabulary (0.." + std::to_string(e.rows - 1) + ")");
@@ -95,7 +97,13 @@ void embeddingRow(const ModelWeights& weights, int32_t token, float* out) {
       return;
     }
   }
-  fail(ErrorCode::Internal, "embeddingRow: unknown tensor type");
+  fail(ErrorCode::Internal, "matrixRow: unknown tensor type");
 }
+
+}  // namespace
+
+void embeddingRow(const ModelWeights& weights, int32_t token, float* out) { matrixRow(weights.tokenEmbedding, token, out); }
+
+void classifierRow(const ModelWeights& weights, int32_t token, float* out) { matrixRow(weights.output, token, out); }
 
 }  // namespace redrafter::cpu

@@ -78,4 +78,7 @@ std::shared_ptr<const ModelWeights> loadModelWeights(const std::string& path);
 // One row of the token embedding, dequantised to float32: out [dim].
 void embeddingRow(const ModelWeights& weights, int32_t token, float* out);
 
+// One row of the output projection (the classifier: logits = output · final hidden state), float32: out [dim].
+void classifierRow(const ModelWeights& weights, int32_t token, float* out);
+
 }  // namespace redrafter::cpu
