@@ -191,14 +191,21 @@ REDRAFTER_TARGET_AVX2 void rowsAvx2(const L& ld, const TensorView& w, int64_t r0
   else if (left == 1) tileAvx2<L, R, 1>(ld, w, r0, x + t * ldx, ldx, y + t * ldy, ldy);
 }
 
-// Rows in panels of kPanelRows (a few tens of KB, kept in L2), each panel applied to the tokens three (or two) at a
+// Rows in panels of 4..16 rows (panelRowsFor: up to ~96 KB, kept in L2), each panel applied to the tokens three (or two) at a
 // time with 4-row x 3-token (4 x 2) tiles: four weight-row streams at once, and each loaded (converted) weight vector
 // feeds three FMAs. Streaming a large model's weights from memory on Zen 3, this is 25-60% faster than 2 x 4 tiles
 // for 5 <= T <= 16 (F16 and F32); every element is still reduced in the same order, so results are bit-identical.
 // Without prefetching, the first token group of a panel waits on memory and the others compute from L2 while memory
 // idles (a T = 8 forward cost about one T = 1 forward plus two thirds of its arithmetic); so every group prefetches
 // its slice of the next panel (software prefetch, spread over its pass) and the stream overlaps the arithmetic.
-constexpr int64_t kPanelRows = 16;
+// A panel holds 4..16 rows (a multiple of 4) and about kPanelBytes of weights, so that it, the next panel being
+// prefetched and the tokens' x rows fit in L2 together (512 KB per core on Zen 3) even for long rows (FFN down).
+constexpr int64_t kPanelBytes = 96 * 1024;
+
+inline int64_t panelRowsFor(int64_t rowBytes) {
+  int64_t rows = (kPanelBytes / (rowBytes > 0 ? rowBytes : 1)) & ~int64_t(3);
+  return rows < 4 ? 4 : rows > 16 ? 16 : rows;
+}
 
 template <class L>
 REDRAFTER_TARGET_AVX2 void panelsAvx2(const L& ld, const TensorView& w, const float* x, int64_t T, int64_t ldx,
@@ -206,6 +213,7 @@ REDRAFTER_TARGET_AVX2 void panelsAvx2(const L& ld, const TensorView& w, const fl
   const int64_t groups = T <= 2 ? 1 : T == 4 ? 2 : (T + 2) / 3;  // token groups per panel (3, 3, ..., then 2 or 1)
   const char* row0 = static_cast<const char*>(ld.addr(0, 0));
   const int64_t rowBytes = static_cast<const char*>(ld.addr(1, 0)) - row0;
+  const int64_t kPanelRows = panelRowsFor(rowBytes);
   for (int64_t p = rowBegin; p < rowEnd; p += kPanelRows) {
     const int64_t pe = p + kPanelRows < rowEnd ? p + kPanelRows : rowEnd;
     for (int64_t t = 0, group = 0; t < T; ++group) {
