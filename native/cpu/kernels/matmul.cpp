@@ -77,18 +77,17 @@ float dotPortable(const float* a, const float* b, int64_t n) {
 
 #if REDRAFTER_X86_SIMD
 // ---- AVX2 + FMA + F16C: 8 lanes --------------------------------------------------------------------------
-// Loaders: 8 consecutive weights of row r from column k (k % 8 == 0, k + 8 <= cols) as floats.
+// Loaders: 8 consecutive weights of row r from column k (k % 8 == 0, k + 8 <= cols) as floats; addr(r, k) is where
+// they are stored (for prefetching).
 struct F32Avx2 {
   const float* base;
   int64_t cols;
-  static constexpr int64_t kPrefetchEvery = 16;  // columns per 64-byte line
   const void* addr(int64_t r, int64_t k) const { return base + r * cols + k; }
   REDRAFTER_TARGET_AVX2 __m256 load(int64_t r, int64_t k) const { return _mm256_loadu_ps(base + r * cols + k); }
 };
 struct F16Avx2 {
   const uint16_t* base;
   int64_t cols;
-  static constexpr int64_t kPrefetchEvery = 32;
   const void* addr(int64_t r, int64_t k) const { return base + r * cols + k; }
   REDRAFTER_TARGET_AVX2 __m256 load(int64_t r, int64_t k) const {
     return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(base + r * cols + k)));
@@ -97,7 +96,6 @@ struct F16Avx2 {
 struct BF16Avx2 {
   const uint16_t* base;
   int64_t cols;
-  static constexpr int64_t kPrefetchEvery = 32;
   const void* addr(int64_t r, int64_t k) const { return base + r * cols + k; }
   REDRAFTER_TARGET_AVX2 __m256 load(int64_t r, int64_t k) const {
     __m256i wide = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(base + r * cols + k)));
@@ -107,7 +105,6 @@ struct BF16Avx2 {
 struct Q80Avx2 {
   const uint8_t* base;
   int64_t rowBytes;
-  static constexpr int64_t kPrefetchEvery = 32;
   const void* addr(int64_t r, int64_t k) const { return base + r * rowBytes + (k / kQ8Block) * kQ8BlockBytes; }
   REDRAFTER_TARGET_AVX2 __m256 load(int64_t r, int64_t k) const {
     const uint8_t* block = base + r * rowBytes + (k / kQ8Block) * kQ8BlockBytes;
@@ -120,7 +117,6 @@ struct Q8GAvx2 {
   const int8_t* base;
   const float* scales;
   int64_t cols, group;
-  static constexpr int64_t kPrefetchEvery = 64;
   const void* addr(int64_t r, int64_t k) const { return base + r * cols + k; }
   REDRAFTER_TARGET_AVX2 __m256 load(int64_t r, int64_t k) const {
     int64_t i = r * cols + k;
