@@ -7,6 +7,8 @@
 #include <string>
 
 #include "cpu/kernels/simd.h"
+#include "cpu/kernels/weight_access.h"
+#include "cpu/kernels/avx2_reduce.h"
 
 #if REDRAFTER_X86_SIMD
 #include <immintrin.h>
@@ -20,69 +22,7 @@
 namespace redrafter::cpu::kernels {
 namespace {
 
-// ---- scalar conversions ---------------------------------------------------------------------------------
-inline float halfToFloat(uint16_t h) {
-  uint32_t sign = static_cast<uint32_t>(h & 0x8000) << 16;
-  uint32_t exponent = (h >> 10) & 0x1f;
-  uint32_t mantissa = h & 0x3ff;
-  uint32_t bits;
-  if (exponent == 0) {
-    if (mantissa == 0) {
-      bits = sign;
-    } else {  // subnormal: normalise
-      exponent = 127 - 15 + 1;
-      while ((mantissa & 0x400) == 0) {
-        mantissa <<= 1;
-        --exponent;
-      }
-      mantissa &= 0x3ff;
-      bits = sign | (exponent << 23) | (mantissa << 13);
-    }
-  } else if (exponent == 31) {
-    bits = sign | 0x7f800000u | (mantissa << 13);
-  } else {
-    bits = sign | ((exponent + 127 - 15) << 23) | (mantissa << 13);
-  }
-  float f;
-  std::memcpy(&f, &bits, sizeof f);
-  return f;
-}
-
-inline float bf16ToFloat(uint16_t h) {
-  uint32_t bits = static_cast<uint32_t>(h) << 16;
-  float f;
-  std::memcpy(&f, &bits, sizeof f);
-  return f;
-}
-
-constexpr int64_t kQ8Block = 32;
-constexpr int64_t kQ8BlockBytes = 34;  // fp16 scale + 32 int8
-
-inline uint16_t loadU16(const void* p) {
-  uint16_t v;
-  std::memcpy(&v, p, sizeof v);
-  return v;
-}
-
-// W[r, k] as float (the tail of every kernel and the portable path).
-inline float weightAt(const TensorView& w, int64_t r, int64_t k) {
-  switch (w.type) {
-    case DType::F32: return static_cast<const float*>(w.data)[r * w.cols + k];
-    case DType::F16: return halfToFloat(static_cast<const uint16_t*>(w.data)[r * w.cols + k]);
-    case DType::BF16: return bf16ToFloat(static_cast<const uint16_t*>(w.data)[r * w.cols + k]);
-    case DType::Q8_0: {
-      const uint8_t* block = static_cast<const uint8_t*>(w.data) + r * (w.cols / kQ8Block) * kQ8BlockBytes +
-                             (k / kQ8Block) * kQ8BlockBytes;
-      return halfToFloat(loadU16(block)) * static_cast<float>(static_cast<const int8_t*>(
-                                               static_cast<const void*>(block + 2))[k % kQ8Block]);
-    }
-    case DType::Q8_G_F32: {
-      int64_t i = r * w.cols + k;
-      return w.scales[i / w.groupSize] * static_cast<float>(static_cast<const int8_t*>(w.data)[i]);
-    }
-  }
-  return 0.0f;
-}
+using namespace detail;
 
 // ---- portable: 8 interleaved partial sums, then a fixed pairwise sum, then the tail ---------------------
 constexpr int kPortableLanes = 8;
@@ -137,26 +77,18 @@ float dotPortable(const float* a, const float* b, int64_t n) {
 
 #if REDRAFTER_X86_SIMD
 // ---- AVX2 + FMA + F16C: 8 lanes --------------------------------------------------------------------------
-REDRAFTER_TARGET_AVX2 inline float hsum8(__m256 v) {
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
-  return _mm_cvtss_f32(s);
-}
-
-REDRAFTER_TARGET_AVX2 inline float fmaScalar(float a, float b, float c) {
-  return _mm_cvtss_f32(_mm_fmadd_ss(_mm_set_ss(a), _mm_set_ss(b), _mm_set_ss(c)));
-}
-
-// Loaders: 8 consecutive weights of row r from column k (k % 8 == 0, k + 8 <= cols) as floats.
+// Loaders: 8 consecutive weights of row r from column k (k % 8 == 0, k + 8 <= cols) as floats; addr(r, k) is where
+// they are stored (for prefetching).
 struct F32Avx2 {
   const float* base;
   int64_t cols;
+  const void* addr(int64_t r, int64_t k) const { return base + r * cols + k; }
   REDRAFTER_TARGET_AVX2 __m256 load(int64_t r, int64_t k) const { return _mm256_loadu_ps(base + r * cols + k); }
 };
 struct F16Avx2 {
   const uint16_t* base;
   int64_t cols;
+  const void* addr(int64_t r, int64_t k) const { return base + r * cols + k; }
   REDRAFTER_TARGET_AVX2 __m256 load(int64_t r, int64_t k) const {
     return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(base + r * cols + k)));
   }
@@ -164,6 +96,7 @@ struct F16Avx2 {
 struct BF16Avx2 {
   const uint16_t* base;
   int64_t cols;
+  const void* addr(int64_t r, int64_t k) const { return base + r * cols + k; }
   REDRAFTER_TARGET_AVX2 __m256 load(int64_t r, int64_t k) const {
     __m256i wide = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(base + r * cols + k)));
     return _mm256_castsi256_ps(_mm256_slli_epi32(wide, 16));
@@ -172,6 +105,7 @@ struct BF16Avx2 {
 struct Q80Avx2 {
   const uint8_t* base;
   int64_t rowBytes;
+  const void* addr(int64_t r, int64_t k) const { return base + r * rowBytes + (k / kQ8Block) * kQ8BlockBytes; }
   REDRAFTER_TARGET_AVX2 __m256 load(int64_t r, int64_t k) const {
     const uint8_t* block = base + r * rowBytes + (k / kQ8Block) * kQ8BlockBytes;
     __m256 d = _mm256_set1_ps(_cvtsh_ss(loadU16(block)));
@@ -183,6 +117,7 @@ struct Q8GAvx2 {
   const int8_t* base;
   const float* scales;
   int64_t cols, group;
+  const void* addr(int64_t r, int64_t k) const { return base + r * cols + k; }
   REDRAFTER_TARGET_AVX2 __m256 load(int64_t r, int64_t k) const {
     int64_t i = r * cols + k;
     __m128i q = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(base + i));
@@ -198,14 +133,29 @@ struct Q8GAvx2 {
   }
 };
 
+// A part of the next panel to prefetch while a tile runs: pfLines 64-byte lines from pf, for each of the tile's R
+// rows (pfStride bytes apart), spread evenly over the tile's pass.
+struct PrefetchPlan {
+  const char* pf = nullptr;
+  int64_t pfStride = 0;
+  int64_t pfLines = 0;
+};
+
 template <class L, int R, int NT>
 REDRAFTER_TARGET_AVX2 void tileAvx2(const L& ld, const TensorView& w, int64_t r0, const float* x, int64_t ldx,
-                                    float* y, int64_t ldy) {
+                                    float* y, int64_t ldy, PrefetchPlan plan = {}) {
   const int64_t K = w.cols, Kv = K & ~int64_t(7);
   __m256 acc[R][NT];
   for (int r = 0; r < R; ++r)
     for (int t = 0; t < NT; ++t) acc[r][t] = _mm256_setzero_ps();
+  const int64_t steps = Kv / 8;
+  int64_t credit = 0, line = 0;
   for (int64_t k = 0; k < Kv; k += 8) {
+    if (plan.pfLines > 0) {  // pfLines lines over `steps` steps: a line per row whenever the credit reaches `steps`
+      credit += plan.pfLines;
+      for (; credit >= steps; credit -= steps, ++line)
+        for (int r = 0; r < R; ++r) _mm_prefetch(plan.pf + r * plan.pfStride + line * 64, _MM_HINT_T1);
+    }
     __m256 xv[NT];
     for (int t = 0; t < NT; ++t) xv[t] = _mm256_loadu_ps(x + t * ldx + k);
     for (int r = 0; r < R; ++r) {
@@ -237,35 +187,61 @@ REDRAFTER_TARGET_AVX2 void rowsAvx2(const L& ld, const TensorView& w, int64_t r0
   else if (left == 1) tileAvx2<L, R, 1>(ld, w, r0, x + t * ldx, ldx, y + t * ldy, ldy);
 }
 
-// Rows in panels of kPanelRows (a few tens of KB, kept in L2), each panel applied to the tokens three (or two) at a
+// Rows in panels of 4..16 rows (panelRowsFor: up to ~96 KB, kept in L2), each panel applied to the tokens three (or two) at a
 // time with 4-row x 3-token (4 x 2) tiles: four weight-row streams at once, and each loaded (converted) weight vector
 // feeds three FMAs. Streaming a large model's weights from memory on Zen 3, this is 25-60% faster than 2 x 4 tiles
 // for 5 <= T <= 16 (F16 and F32); every element is still reduced in the same order, so results are bit-identical.
-constexpr int64_t kPanelRows = 16;
+// Without prefetching, the first token group of a panel waits on memory and the others compute from L2 while memory
+// idles (a T = 8 forward cost about one T = 1 forward plus two thirds of its arithmetic); so every group prefetches
+// its slice of the next panel (software prefetch, spread over its pass) and the stream overlaps the arithmetic.
+// A panel holds 4..16 rows (a multiple of 4) and about kPanelBytes of weights, so that it, the next panel being
+// prefetched and the tokens' x rows fit in L2 together (512 KB per core on Zen 3) even for long rows (FFN down).
+constexpr int64_t kPanelBytes = 96 * 1024;
+
+inline int64_t panelRowsFor(int64_t rowBytes) {
+  int64_t rows = (kPanelBytes / (rowBytes > 0 ? rowBytes : 1)) & ~int64_t(3);
+  return rows < 4 ? 4 : rows > 16 ? 16 : rows;
+}
 
 template <class L>
 REDRAFTER_TARGET_AVX2 void panelsAvx2(const L& ld, const TensorView& w, const float* x, int64_t T, int64_t ldx,
-                                      float* y, int64_t ldy, int64_t rowBegin, int64_t rowEnd) {
+                                      float* y, int64_t ldy, int64_t rowBegin, int64_t rowEnd, bool prefetchNext) {
+  const int64_t groups = T <= 2 ? 1 : T == 4 ? 2 : (T + 2) / 3;  // token groups per panel (3, 3, ..., then 2 or 1)
+  const char* row0 = static_cast<const char*>(ld.addr(0, 0));
+  const int64_t rowBytes = static_cast<const char*>(ld.addr(1, 0)) - row0;
+  const int64_t kPanelRows = panelRowsFor(rowBytes);
   for (int64_t p = rowBegin; p < rowEnd; p += kPanelRows) {
     const int64_t pe = p + kPanelRows < rowEnd ? p + kPanelRows : rowEnd;
-    for (int64_t t = 0; t < T;) {
+    for (int64_t t = 0, group = 0; t < T; ++group) {
       const float* xt = x + t * ldx;
       float* yt = y + t * ldy;
       int64_t r = p;
       const int64_t left = T - t;
+      // Each token group prefetches its share of the next panel's rows (group g: the g-th of `groups` column
+      // slices), so the next panel streams in from memory while this one is computed from L2.
+      auto plan = [&](int64_t row, int64_t rows) {
+        PrefetchPlan pl;
+        if (!prefetchNext || row + kPanelRows + rows > rowEnd) return pl;
+        const int64_t begin = (rowBytes * group / groups) & ~int64_t(63);
+        const int64_t end = group + 1 == groups ? rowBytes : (rowBytes * (group + 1) / groups) & ~int64_t(63);
+        pl.pf = row0 + (row + kPanelRows) * rowBytes + begin;
+        pl.pfStride = rowBytes;
+        pl.pfLines = (end - begin + 63) / 64;
+        return pl;
+      };
       if (left >= 3 && left != 4) {  // 4 x 3: 12 accumulators, each converted weight vector feeds three FMAs
-        for (; r + 4 <= pe; r += 4) tileAvx2<L, 4, 3>(ld, w, r, xt, ldx, yt, ldy);
-        for (; r < pe; ++r) tileAvx2<L, 1, 3>(ld, w, r, xt, ldx, yt, ldy);
+        for (; r + 4 <= pe; r += 4) tileAvx2<L, 4, 3>(ld, w, r, xt, ldx, yt, ldy, plan(r, 4));
+        for (; r < pe; ++r) tileAvx2<L, 1, 3>(ld, w, r, xt, ldx, yt, ldy, plan(r, 1));
         t += 3;
         continue;
       }
       t += left >= 2 ? 2 : 1;
       if (left >= 2) {
-        for (; r + 4 <= pe; r += 4) tileAvx2<L, 4, 2>(ld, w, r, xt, ldx, yt, ldy);
-        for (; r < pe; ++r) tileAvx2<L, 1, 2>(ld, w, r, xt, ldx, yt, ldy);
+        for (; r + 4 <= pe; r += 4) tileAvx2<L, 4, 2>(ld, w, r, xt, ldx, yt, ldy, plan(r, 4));
+        for (; r < pe; ++r) tileAvx2<L, 1, 2>(ld, w, r, xt, ldx, yt, ldy, plan(r, 1));
       } else {
-        for (; r + 4 <= pe; r += 4) tileAvx2<L, 4, 1>(ld, w, r, xt, ldx, yt, ldy);
-        for (; r < pe; ++r) tileAvx2<L, 1, 1>(ld, w, r, xt, ldx, yt, ldy);
+        for (; r + 4 <= pe; r += 4) tileAvx2<L, 4, 1>(ld, w, r, xt, ldx, yt, ldy, plan(r, 4));
+        for (; r < pe; ++r) tileAvx2<L, 1, 1>(ld, w, r, xt, ldx, yt, ldy, plan(r, 1));
       }
     }
   }
@@ -273,10 +249,11 @@ REDRAFTER_TARGET_AVX2 void panelsAvx2(const L& ld, const TensorView& w, const fl
 
 template <class L>
 REDRAFTER_TARGET_AVX2 void matmulAvx2With(const L& ld, const TensorView& w, const float* x, int64_t T, int64_t ldx,
-                                          float* y, int64_t ldy, int64_t rowBegin, int64_t rowEnd) {
+                                          float* y, int64_t ldy, int64_t rowBegin, int64_t rowEnd,
+                                          bool prefetchNext) {
   int64_t r = rowBegin;
   if (T >= 4 && T <= 16) {  // tree verification sizes
-    return panelsAvx2(ld, w, x, T, ldx, y, ldy, rowBegin, rowEnd);
+    return panelsAvx2(ld, w, x, T, ldx, y, ldy, rowBegin, rowEnd, prefetchNext);
   }
   if (T >= 4) {  // 2 rows x 4 tokens: conversions amortised over 4 tokens
     for (; r + 2 <= rowEnd; r += 2) rowsAvx2<L, 2>(ld, w, r, x, T, ldx, y, ldy);
@@ -289,22 +266,23 @@ REDRAFTER_TARGET_AVX2 void matmulAvx2With(const L& ld, const TensorView& w, cons
 }
 
 REDRAFTER_TARGET_AVX2 void matmulAvx2(const TensorView& w, const float* x, int64_t T, int64_t ldx, float* y,
-                                      int64_t ldy, int64_t rowBegin, int64_t rowEnd) {
+                                      int64_t ldy, int64_t rowBegin, int64_t rowEnd, bool prefetchNext) {
   switch (w.type) {
     case DType::F32:
-      return matmulAvx2With(F32Avx2{static_cast<const float*>(w.data), w.cols}, w, x, T, ldx, y, ldy, rowBegin, rowEnd);
+      return matmulAvx2With(F32Avx2{static_cast<const float*>(w.data), w.cols}, w, x, T, ldx, y, ldy, rowBegin, rowEnd,
+                            prefetchNext);
     case DType::F16:
       return matmulAvx2With(F16Avx2{static_cast<const uint16_t*>(w.data), w.cols}, w, x, T, ldx, y, ldy, rowBegin,
-                            rowEnd);
+                            rowEnd, prefetchNext);
     case DType::BF16:
       return matmulAvx2With(BF16Avx2{static_cast<const uint16_t*>(w.data), w.cols}, w, x, T, ldx, y, ldy, rowBegin,
-                            rowEnd);
+                            rowEnd, prefetchNext);
     case DType::Q8_0:
       return matmulAvx2With(Q80Avx2{static_cast<const uint8_t*>(w.data), (w.cols / kQ8Block) * kQ8BlockBytes}, w, x,
-                            T, ldx, y, ldy, rowBegin, rowEnd);
+                            T, ldx, y, ldy, rowBegin, rowEnd, prefetchNext);
     case DType::Q8_G_F32:
       return matmulAvx2With(Q8GAvx2{static_cast<const int8_t*>(w.data), w.scales, w.cols, w.groupSize}, w, x, T, ldx,
-                            y, ldy, rowBegin, rowEnd);
+                            y, ldy, rowBegin, rowEnd, prefetchNext);
   }
 }
 
@@ -468,7 +446,17 @@ void matmulRows(Isa isa, const TensorView& w, const float* x, int64_t T, int64_t
   if (T <= 0 || rowBegin >= rowEnd) return;
 #if REDRAFTER_X86_SIMD
   if (isa == Isa::Avx512) return matmulAvx512(w, x, T, ldx, y, ldy, rowBegin, rowEnd);
-  if (isa == Isa::Avx2) return matmulAvx2(w, x, T, ldx, y, ldy, rowBegin, rowEnd);
+  if (isa == Isa::Avx2) return matmulAvx2(w, x, T, ldx, y, ldy, rowBegin, rowEnd, true);
+#endif
+  matmulPortable(w, x, T, ldx, y, ldy, rowBegin, rowEnd);
+}
+
+void matmulRowsWithoutPrefetch(Isa isa, const TensorView& w, const float* x, int64_t T, int64_t ldx, float* y,
+                         int64_t ldy, int64_t rowBegin, int64_t rowEnd) {
+  if (T <= 0 || rowBegin >= rowEnd) return;
+#if REDRAFTER_X86_SIMD
+  if (isa == Isa::Avx512) return matmulAvx512(w, x, T, ldx, y, ldy, rowBegin, rowEnd);
+  if (isa == Isa::Avx2) return matmulAvx2(w, x, T, ldx, y, ldy, rowBegin, rowEnd, false);
 #endif
   matmulPortable(w, x, T, ldx, y, ldy, rowBegin, rowEnd);
 }

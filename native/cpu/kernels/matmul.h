@@ -16,6 +16,11 @@ namespace redrafter::cpu::kernels {
 void matmulRows(Isa isa, const TensorView& w, const float* x, int64_t T, int64_t ldx, float* y, int64_t ldy,
                 int64_t rowBegin, int64_t rowEnd);
 
+// matmulRows without the software prefetch of the next panel (AVX2, 4 <= T <= 16): the same tiles, so the same
+// results bit for bit; kept callable so that tests and bench/cpp/matmul_bench.cpp compare the two.
+void matmulRowsWithoutPrefetch(Isa isa, const TensorView& w, const float* x, int64_t T, int64_t ldx, float* y,
+                         int64_t ldy, int64_t rowBegin, int64_t rowEnd);
+
 // sum_k a[k] * b[k] in the same fixed order as matmulRows.
 float dot(Isa isa, const float* a, const float* b, int64_t n);
 

@@ -1,0 +1,236 @@
+// The matrix kernels (native/cpu/kernels/matmul.h) on odd shapes (rows and columns that are not multiples of the
+// tiles or vector widths, T = 1..17 and 33 tokens), for every weight DType: the AVX2 kernel reduces every element in
+// exactly the documented order (checked bit for bit against a scalar emulation), every ISA gives the same bits
+// whatever T, the row split between threads, or the next-panel prefetch, and all agree with a double-precision sum.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <cstring>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "cpu/kernels/isa.h"
+#include "cpu/kernels/matmul.h"
+#include "cpu/model/half.h"
+#include "cpu/model/weights.h"
+
+using namespace redrafter;
+using namespace redrafter::cpu;
+
+namespace {
+
+// A [rows, cols] tensor of `type` with seeded random values, and its storage.
+struct Matrix {
+  TensorView view;
+  std::vector<std::shared_ptr<void>> storage;
+};
+
+Matrix makeMatrix(DType type, int64_t rows, int64_t cols, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> dist(0.0f, 0.5f);
+  std::vector<float> v(static_cast<size_t>(rows * cols));
+  for (auto& x : v) x = dist(rng);
+  Matrix m;
+  m.view.type = type;
+  m.view.rows = rows;
+  m.view.cols = cols;
+  if (type == DType::F32) {
+    auto buf = std::make_shared<std::vector<float>>(v);
+    m.view.data = buf->data();
+    m.storage.push_back(buf);
+  } else if (type == DType::F16 || type == DType::BF16) {
+    auto buf = std::make_shared<std::vector<uint16_t>>(v.size());
+    for (size_t i = 0; i < v.size(); ++i) {
+      uint32_t bits;
+      std::memcpy(&bits, &v[i], 4);
+      (*buf)[i] = type == DType::F16 ? f32ToFp16(v[i]) : static_cast<uint16_t>(bits >> 16);
+    }
+    m.view.data = buf->data();
+    m.storage.push_back(buf);
+  } else if (type == DType::Q8_0) {  // cols % 32 == 0: blocks of {fp16 d, int8 q[32]}
+    auto buf = std::make_shared<std::vector<uint8_t>>(v.size() / 32 * 34);
+    for (size_t b = 0; b < v.size() / 32; ++b) {
+      float amax = 0;
+      for (int i = 0; i < 32; ++i) amax = std::max(amax, std::fabs(v[b * 32 + i]));
+      float d = amax / 127.0f;
+      uint16_t dh = f32ToFp16(d);
+      std::memcpy(buf->data() + b * 34, &dh, 2);
+      for (int i = 0; i < 32; ++i)
+        (*buf)[b * 34 + 2 + i] = static_cast<uint8_t>(static_cast<int8_t>(d > 0 ? std::round(v[b * 32 + i] / d) : 0));
+    }
+    m.view.data = buf->data();
+    m.storage.push_back(buf);
+  } else {  // Q8_G_F32, groups of 24 over the flattened tensor (a group may span two rows)
+    const int64_t group = 24, groups = (rows * cols + group - 1) / group;
+    auto q = std::make_shared<std::vector<int8_t>>(v.size());
+    auto sc = std::make_shared<std::vector<float>>(static_cast<size_t>(groups));
+    for (int64_t g = 0; g < groups; ++g) {
+      const int64_t end = std::min<int64_t>((g + 1) * group, rows * cols);
+      float amax = 0;
+      for (int64_t i = g * group; i < end; ++i) amax = std::max(amax, std::fabs(v[i]));
+      float d = amax / 127.0f;
+      (*sc)[g] = d;
+      for (int64_t i = g * group; i < end; ++i) (*q)[i] = static_cast<int8_t>(d > 0 ? std::round(v[i] / d) : 0);
+    }
+    m.view.data = q->data();
+    m.view.scales = sc->data();
+    m.view.groupSize = static_cast<int32_t>(group);
+    m.storage.push_back(q);
+    m.storage.push_back(sc);
+  }
+  return m;
+}
+
+std::vector<float> randomX(int64_t T, int64_t cols, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> dist(0.0f, 1.0f);
+  std::vector<float> x(static_cast<size_t>(T * cols));
+  for (auto& v : x) v = dist(rng);
+  return x;
+}
+
+// The AVX2 order of matmul.h: lane l (of 8) accumulates k = l, l + 8, ... with FMA, then the fixed horizontal sum
+// ((l0 + l4) + (l2 + l6)) + ((l1 + l5) + (l3 + l7)), then the tail columns in order with FMA.
+float avx2Order(const float* w, const float* x, int64_t K) {
+  float lane[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  const int64_t Kv = K & ~int64_t(7);
+  for (int64_t k = 0; k < Kv; k += 8)
+    for (int l = 0; l < 8; ++l) lane[l] = std::fma(w[k + l], x[k + l], lane[l]);
+  float s = ((lane[0] + lane[4]) + (lane[2] + lane[6])) + ((lane[1] + lane[5]) + (lane[3] + lane[7]));
+  for (int64_t k = Kv; k < K; ++k) s = std::fma(w[k], x[k], s);
+  return s;
+}
+
+std::vector<float> dequantized(const TensorView& w) {  // [rows, cols]
+  std::vector<float> out(static_cast<size_t>(w.rows * w.cols));
+  for (int64_t r = 0; r < w.rows; ++r) kernels::dequantizeRow(w, r, out.data() + r * w.cols);
+  return out;
+}
+
+std::vector<float> matmul(kernels::Isa isa, const TensorView& w, const std::vector<float>& x, int64_t T,
+                          int64_t split = -1, bool prefetch = true) {  // y [T, rows]
+  std::vector<float> y(static_cast<size_t>(T * w.rows), NAN);
+  auto run = [&](int64_t b, int64_t e) {
+    if (prefetch) kernels::matmulRows(isa, w, x.data(), T, w.cols, y.data(), w.rows, b, e);
+    else kernels::matmulRowsWithoutPrefetch(isa, w, x.data(), T, w.cols, y.data(), w.rows, b, e);
+  };
+  if (split < 0) {
+    run(0, w.rows);
+  } else {
+    run(split, w.rows);  // the second thread's rows first: order of ranges must not matter either
+    run(0, split);
+  }
+  return y;
+}
+
+std::vector<kernels::Isa> isas() {
+  std::vector<kernels::Isa> list = {kernels::Isa::Portable};
+  if (kernels::detectIsa() >= kernels::Isa::Avx2) list.push_back(kernels::Isa::Avx2);
+  if (kernels::detectIsa() >= kernels::Isa::Avx512) list.push_back(kernels::Isa::Avx512);
+  return list;
+}
+
+struct Case {
+  DType type;
+  int64_t rows, cols;
+};
+
+std::vector<Case> cases() {
+  std::vector<Case> list;
+  for (DType t : {DType::F32, DType::F16, DType::BF16, DType::Q8_G_F32})
+    for (auto [r, c] : std::vector<std::pair<int64_t, int64_t>>{{1, 8}, {5, 13}, {19, 40}, {37, 67}, {70, 96}, {53, 203}})
+      list.push_back({t, r, c});
+  for (auto [r, c] : std::vector<std::pair<int64_t, int64_t>>{{3, 32}, {21, 64}, {37, 96}, {70, 160}})
+    list.push_back({DType::Q8_0, r, c});
+  return list;
+}
+
+const std::vector<int64_t> kTokenCounts = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 33};
+
+}  // namespace
+
+TEST_CASE("the AVX2 matmul reduces every element in the documented order, bit for bit, for every T and dtype") {
+  if (kernels::detectIsa() < kernels::Isa::Avx2) return;  // nothing to check on this CPU
+  uint32_t seed = 1;
+  for (const Case& c : cases()) {
+    CAPTURE(dtypeName(c.type));
+    CAPTURE(c.rows);
+    CAPTURE(c.cols);
+    Matrix m = makeMatrix(c.type, c.rows, c.cols, seed++);
+    const auto wf = dequantized(m.view);
+    for (int64_t T : kTokenCounts) {
+      CAPTURE(T);
+      const auto x = randomX(T, c.cols, seed++);
+      const auto y = matmul(kernels::Isa::Avx2, m.view, x, T);
+      int64_t mismatches = 0;
+      for (int64_t t = 0; t < T; ++t)
+        for (int64_t r = 0; r < c.rows; ++r)
+          mismatches += y[t * c.rows + r] != avx2Order(wf.data() + r * c.cols, x.data() + t * c.cols, c.cols);
+      CHECK(mismatches == 0);
+    }
+  }
+}
+
+TEST_CASE("matmulRows gives the same bits whatever T, the thread split or the prefetch, on every ISA") {
+  uint32_t seed = 100;
+  for (kernels::Isa isa : isas()) {
+    for (const Case& c : cases()) {
+      CAPTURE(kernels::isaName(isa));
+      CAPTURE(dtypeName(c.type));
+      CAPTURE(c.rows);
+      CAPTURE(c.cols);
+      Matrix m = makeMatrix(c.type, c.rows, c.cols, seed++);
+      const int64_t Tmax = 33;
+      const auto x = randomX(Tmax, c.cols, seed++);
+      // each token alone: the T = 1 (decode) results
+      std::vector<float> single(static_cast<size_t>(Tmax * c.rows));
+      for (int64_t t = 0; t < Tmax; ++t) {
+        std::vector<float> xt(x.begin() + t * c.cols, x.begin() + (t + 1) * c.cols);
+        auto y = matmul(isa, m.view, xt, 1);
+        std::copy(y.begin(), y.end(), single.begin() + t * c.rows);
+      }
+      for (int64_t T : kTokenCounts) {
+        CAPTURE(T);
+        auto same = [&](const std::vector<float>& y) {
+          return std::memcmp(y.data(), single.data(), sizeof(float) * static_cast<size_t>(T * c.rows)) == 0;
+        };
+        CHECK(same(matmul(isa, m.view, x, T)));
+        CHECK(same(matmul(isa, m.view, x, T, -1, false)));
+        for (int64_t split : {int64_t(1), int64_t(7), int64_t(16), int64_t(17), c.rows - 1})
+          if (split > 0 && split < c.rows) CHECK(same(matmul(isa, m.view, x, T, split)));
+      }
+    }
+  }
+}
+
+TEST_CASE("matmulRows agrees with a double-precision sum on every ISA and dtype") {
+  uint32_t seed = 200;
+  for (kernels::Isa isa : isas()) {
+    for (const Case& c : cases()) {
+      CAPTURE(kernels::isaName(isa));
+      CAPTURE(dtypeName(c.type));
+      CAPTURE(c.rows);
+      CAPTURE(c.cols);
+      Matrix m = makeMatrix(c.type, c.rows, c.cols, seed++);
+      const auto wf = dequantized(m.view);
+      for (int64_t T : {int64_t(1), int64_t(5), int64_t(8), int64_t(17)}) {
+        const auto x = randomX(T, c.cols, seed++);
+        const auto y = matmul(isa, m.view, x, T, c.rows / 2);
+        double worst = 0;
+        for (int64_t t = 0; t < T; ++t)
+          for (int64_t r = 0; r < c.rows; ++r) {
+            double sum = 0, scale = 0;
+            for (int64_t k = 0; k < c.cols; ++k) {
+              double p = double(wf[r * c.cols + k]) * double(x[t * c.cols + k]);
+              sum += p;
+              scale += std::fabs(p);
+            }
+            worst = std::max(worst, std::fabs(y[t * c.rows + r] - sum) / std::max(scale, 1e-30));
+          }
+        CHECK(worst < 1e-5);
+      }
+    }
+  }
+}
