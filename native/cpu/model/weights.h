@@ -21,6 +21,13 @@ enum class DType {
 
 const char* dtypeName(DType type);
 
+// How a matrix's values are laid out at `data`.
+enum class Layout {
+  RowMajor,  // W[r, k] at r * cols + k (Q8 types: their blocks or groups, as the file stores them)
+  Panels16,  // F32/F16 only (kernels/packed_matmul.h): rows in panels of 16, k-major inside a panel:
+             // W[r, k] at ((r / 16) * cols + k) * 16 + r % 16; the last panel is padded with zero rows
+};
+
 struct TensorView {
   DType type = DType::F32;
   int64_t rows = 0;  // 1 for vectors
@@ -28,6 +35,7 @@ struct TensorView {
   const void* data = nullptr;
   const float* scales = nullptr;  // Q8_G_F32 only
   int32_t groupSize = 0;          // Q8_G_F32 only
+  Layout layout = Layout::RowMajor;
   bool empty() const { return data == nullptr; }
   int64_t elements() const { return rows * cols; }
 };
@@ -71,9 +79,16 @@ struct ModelWeights {
   std::vector<std::shared_ptr<void>> owned;      // converted tensors
 };
 
+struct LoadOptions {
+  // Repack the layers' F32/F16 matrices for the packed matmul (model/weight_packing.h), releasing their mapped pages:
+  // what the engine wants; tools that only read tensors by row (convert, inspect) leave it off.
+  bool packMatrices = false;
+  int32_t threads = 1;  // threads for the packing (0 = all cores)
+};
+
 // Loads a model file, detecting its format from its first bytes. Throws redrafter::Error (InvalidModel naming
 // the file and the problem, Io, Unsupported) and never reads outside the file.
-std::shared_ptr<const ModelWeights> loadModelWeights(const std::string& path);
+std::shared_ptr<const ModelWeights> loadModelWeights(const std::string& path, const LoadOptions& options = {});
 
 // One row of the token embedding, dequantised to float32: out [dim].
 void embeddingRow(const ModelWeights& weights, int32_t token, float* out);
