@@ -79,10 +79,18 @@ struct PackedF16Avx2 {
   }
 };
 
+// Where a token group prefetches (into L2) its share of the next panel while it computes: the byte at pf + k * step
+// at column k (PF tiles only).
+struct PanelPrefetch {
+  const char* pf = nullptr;
+  int64_t step = 0;
+};
+
 // acc [NP][NT][16] (+)= panels p0..p0+NP-1 x tokens 0..NT-1 over columns [k0, k1), sequentially in k.
-template <class L, int NP, int NT>
-REDRAFTER_TARGET_AVX2 inline void packedTileBody(const L& ld, int64_t K, int64_t p0, int64_t k0, int64_t k1, const float* x,
-                                      int64_t ldx, float* acc, bool fresh) {
+template <class L, int NP, int NT, bool PF = false>
+REDRAFTER_TARGET_AVX2 inline void packedTileBody(const L& ld, int64_t K, int64_t p0, int64_t k0, int64_t k1,
+                                                 const float* x, int64_t ldx, float* acc, bool fresh,
+                                                 PanelPrefetch pre = {}) {
   __m256 a[NP][2][NT];
   for (int n = 0; n < NP; ++n)
     for (int h = 0; h < 2; ++h)
@@ -90,7 +98,12 @@ REDRAFTER_TARGET_AVX2 inline void packedTileBody(const L& ld, int64_t K, int64_t
         a[n][h][t] = fresh ? _mm256_setzero_ps() : _mm256_loadu_ps(acc + (n * NT + t) * P + 8 * h);
   const typename L::Elem* q[NP];
   for (int n = 0; n < NP; ++n) q[n] = ld.base + ((p0 + n) * K + k0) * P;
+  const char* pf = pre.pf + k0 * pre.step;
   for (int64_t k = k0; k < k1; ++k) {
+    if (PF) {
+      _mm_prefetch(pf, _MM_HINT_T1);
+      pf += pre.step;
+    }
     __m256 wv[NP][2];
     for (int n = 0; n < NP; ++n) {
       wv[n][0] = ld.load(q[n], 0);
@@ -110,25 +123,32 @@ REDRAFTER_TARGET_AVX2 inline void packedTileBody(const L& ld, int64_t K, int64_t
 
 // packedTileBody, not inlined: inlined into packedAvx2With's token-group loop, GCC 12 stores the accumulators to the
 // stack on every step (2.3x slower).
-template <class L, int NP, int NT>
+template <class L, int NP, int NT, bool PF = false>
 __attribute__((noinline)) REDRAFTER_TARGET_AVX2 void packedTile(const L& ld, int64_t K, int64_t p0, int64_t k0,
                                                                 int64_t k1, const float* x, int64_t ldx, float* acc,
-                                                                bool fresh) {
-  packedTileBody<L, NP, NT>(ld, K, p0, k0, k1, x, ldx, acc, fresh);
+                                                                bool fresh, PanelPrefetch pre = {}) {
+  packedTileBody<L, NP, NT, PF>(ld, K, p0, k0, k1, x, ldx, acc, fresh, pre);
 }
 
-// One token group of 1..6 tokens on one panel.
+// One token group of 1..6 tokens on one panel (prefetching pre.pf's slice of the next panel, if any).
+template <class L, bool PF>
+REDRAFTER_TARGET_AVX2 void groupTileOf(const L& ld, int64_t K, int64_t p, int64_t k0, int64_t k1, const float* x,
+                                       int64_t ldx, int64_t nt, float* acc, bool fresh, PanelPrefetch pre) {
+  switch (nt) {
+    case 1: return packedTile<L, 1, 1, PF>(ld, K, p, k0, k1, x, ldx, acc, fresh, pre);
+    case 2: return packedTile<L, 1, 2, PF>(ld, K, p, k0, k1, x, ldx, acc, fresh, pre);
+    case 3: return packedTile<L, 1, 3, PF>(ld, K, p, k0, k1, x, ldx, acc, fresh, pre);
+    case 4: return packedTile<L, 1, 4, PF>(ld, K, p, k0, k1, x, ldx, acc, fresh, pre);
+    case 5: return packedTile<L, 1, 5, PF>(ld, K, p, k0, k1, x, ldx, acc, fresh, pre);
+    default: return packedTile<L, 1, 6, PF>(ld, K, p, k0, k1, x, ldx, acc, fresh, pre);
+  }
+}
+
 template <class L>
 REDRAFTER_TARGET_AVX2 void groupTile(const L& ld, int64_t K, int64_t p, int64_t k0, int64_t k1, const float* x,
-                                     int64_t ldx, int64_t nt, float* acc, bool fresh) {
-  switch (nt) {
-    case 1: return packedTile<L, 1, 1>(ld, K, p, k0, k1, x, ldx, acc, fresh);
-    case 2: return packedTile<L, 1, 2>(ld, K, p, k0, k1, x, ldx, acc, fresh);
-    case 3: return packedTile<L, 1, 3>(ld, K, p, k0, k1, x, ldx, acc, fresh);
-    case 4: return packedTile<L, 1, 4>(ld, K, p, k0, k1, x, ldx, acc, fresh);
-    case 5: return packedTile<L, 1, 5>(ld, K, p, k0, k1, x, ldx, acc, fresh);
-    default: return packedTile<L, 1, 6>(ld, K, p, k0, k1, x, ldx, acc, fresh);
-  }
+                                     int64_t ldx, int64_t nt, float* acc, bool fresh, PanelPrefetch pre = {}) {
+  if (pre.pf) return groupTileOf<L, true>(ld, K, p, k0, k1, x, ldx, nt, acc, fresh, pre);
+  return groupTileOf<L, false>(ld, K, p, k0, k1, x, ldx, nt, acc, fresh, pre);
 }
 
 // T <= 2: NP panels at a time (4 for T = 1, 2 for T = 2), so that there are 8 independent FMA chains.
@@ -163,12 +183,22 @@ REDRAFTER_TARGET_AVX2 void packedAvx2With(const L& ld, int64_t K, const float* x
     acc = heap.data();
   }
   const int64_t kb = kBlock > 0 ? kBlock : K;
+  // With several token groups, only the first would wait on memory and the others compute from L2 while memory idles;
+  // so group g prefetches the g-th of `groups` slices of the next panel (contiguous: K * 16 weights), spread over its
+  // pass, and the stream overlaps the arithmetic. (One group: the hardware prefetcher follows the panel alone.)
+  const int64_t panelBytes = K * P * static_cast<int64_t>(sizeof(typename L::Elem));
+  const int64_t sliceBytes = (panelBytes + groups - 1) / groups;
+  const int64_t step = (sliceBytes + K - 1) / K;
+  const int64_t pEnd = (rowEnd + P - 1) / P;
   for (int64_t p = rowBegin / P; p * P < rowEnd; ++p) {
+    const char* next = groups > 1 && p + 1 < pEnd ? reinterpret_cast<const char*>(ld.base + (p + 1) * K * P) : nullptr;
     for (int64_t k0 = 0; k0 < K; k0 += kb) {
       const int64_t k1 = std::min(K, k0 + kb);
       for (int64_t g = 0, t0 = 0; g < groups; ++g) {
         const int64_t nt = small + (g < bigger ? 1 : 0);
-        groupTile(ld, K, p, k0, k1, x + t0 * ldx, ldx, nt, acc + t0 * P, k0 == 0);
+        PanelPrefetch pre;
+        if (next) pre = {next + g * sliceBytes, step};
+        groupTile(ld, K, p, k0, k1, x + t0 * ldx, ldx, nt, acc + t0 * P, k0 == 0, pre);
         t0 += nt;
       }
     }
