@@ -4,6 +4,7 @@
 //   node --import tsx bench/load-memory.ts MODEL [--threads N]
 // ($REDRAFTER_ADDON picks another build of the addon, e.g. main's, for before/after.)
 import { Command } from 'commander';
+import { existsSync, readFileSync } from 'node:fs';
 import { Model } from '../lib/model.js';
 
 const program = new Command()
@@ -21,7 +22,10 @@ const t1 = performance.now();
 await context.forward([1]);
 const forwardMs = performance.now() - t1;
 const after = process.memoryUsage().rss;
+// peak resident memory (Linux): whether packing ever held both copies
+const hwm = existsSync('/proc/self/status') ? /VmHWM:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8')) : null;
 console.log(`load ${loadMs.toFixed(0)} ms, RSS before ${mb(before)} MB, after load ${mb(loaded)} MB, ` +
-  `after one forward ${mb(after)} MB (first forward ${forwardMs.toFixed(0)} ms)`);
+  `after one forward ${mb(after)} MB (first forward ${forwardMs.toFixed(0)} ms)` +
+  (hwm ? `, peak ${mb(Number(hwm[1]) * 1024)} MB` : ''));
 context.dispose();
 model.dispose();

@@ -219,26 +219,26 @@ TEST_CASE("matmulRows gives the same bits whatever T, the thread split or the pr
       CAPTURE(c.cols);
       Matrix original = makeMatrix(c.type, c.rows, c.cols, seed++);
       for (const Matrix& m : layoutsOf(original)) {
-      CAPTURE(int(m.view.layout));
-      const int64_t Tmax = 33;
-      const auto x = randomX(Tmax, c.cols, seed++);
-      // each token alone: the T = 1 (decode) results
-      std::vector<float> single(static_cast<size_t>(Tmax * c.rows));
-      for (int64_t t = 0; t < Tmax; ++t) {
-        std::vector<float> xt(x.begin() + t * c.cols, x.begin() + (t + 1) * c.cols);
-        auto y = matmul(isa, m.view, xt, 1);
-        std::copy(y.begin(), y.end(), single.begin() + t * c.rows);
-      }
-      for (int64_t T : kTokenCounts) {
-        CAPTURE(T);
-        auto same = [&](const std::vector<float>& y) {
-          return std::memcmp(y.data(), single.data(), sizeof(float) * static_cast<size_t>(T * c.rows)) == 0;
-        };
-        CHECK(same(matmul(isa, m.view, x, T)));
-        CHECK(same(matmul(isa, m.view, x, T, -1, false)));
-        for (int64_t split : {int64_t(1), int64_t(7), int64_t(16), int64_t(17), c.rows - 1})
-          if (split > 0 && split < c.rows) CHECK(same(matmul(isa, m.view, x, T, split)));
-      }
+        CAPTURE(int(m.view.layout));
+        const int64_t Tmax = 33;
+        const auto x = randomX(Tmax, c.cols, seed++);
+        // each token alone: the T = 1 (decode) results
+        std::vector<float> single(static_cast<size_t>(Tmax * c.rows));
+        for (int64_t t = 0; t < Tmax; ++t) {
+          std::vector<float> xt(x.begin() + t * c.cols, x.begin() + (t + 1) * c.cols);
+          auto y = matmul(isa, m.view, xt, 1);
+          std::copy(y.begin(), y.end(), single.begin() + t * c.rows);
+        }
+        for (int64_t T : kTokenCounts) {
+          CAPTURE(T);
+          auto same = [&](const std::vector<float>& y) {
+            return std::memcmp(y.data(), single.data(), sizeof(float) * static_cast<size_t>(T * c.rows)) == 0;
+          };
+          CHECK(same(matmul(isa, m.view, x, T)));
+          CHECK(same(matmul(isa, m.view, x, T, -1, false)));
+          for (int64_t split : {int64_t(1), int64_t(7), int64_t(16), int64_t(17), c.rows - 1})
+            if (split > 0 && split < c.rows) CHECK(same(matmul(isa, m.view, x, T, split)));
+        }
       }
     }
   }
@@ -254,24 +254,24 @@ TEST_CASE("matmulRows agrees with a double-precision sum on every ISA and dtype"
       CAPTURE(c.cols);
       Matrix original = makeMatrix(c.type, c.rows, c.cols, seed++);
       for (const Matrix& m : layoutsOf(original)) {
-      CAPTURE(int(m.view.layout));
-      const auto wf = dequantized(m.view);
-      for (int64_t T : {int64_t(1), int64_t(5), int64_t(8), int64_t(17)}) {
-        const auto x = randomX(T, c.cols, seed++);
-        const auto y = matmul(isa, m.view, x, T, c.rows / 2);
-        double worst = 0;
-        for (int64_t t = 0; t < T; ++t)
-          for (int64_t r = 0; r < c.rows; ++r) {
-            double sum = 0, scale = 0;
-            for (int64_t k = 0; k < c.cols; ++k) {
-              double p = double(wf[r * c.cols + k]) * double(x[t * c.cols + k]);
-              sum += p;
-              scale += std::fabs(p);
+        CAPTURE(int(m.view.layout));
+        const auto wf = dequantized(m.view);
+        for (int64_t T : {int64_t(1), int64_t(5), int64_t(8), int64_t(17)}) {
+          const auto x = randomX(T, c.cols, seed++);
+          const auto y = matmul(isa, m.view, x, T, c.rows / 2);
+          double worst = 0;
+          for (int64_t t = 0; t < T; ++t)
+            for (int64_t r = 0; r < c.rows; ++r) {
+              double sum = 0, scale = 0;
+              for (int64_t k = 0; k < c.cols; ++k) {
+                double p = double(wf[r * c.cols + k]) * double(x[t * c.cols + k]);
+                sum += p;
+                scale += std::fabs(p);
+              }
+              worst = std::max(worst, std::fabs(y[t * c.rows + r] - sum) / std::max(scale, 1e-30));
             }
-            worst = std::max(worst, std::fabs(y[t * c.rows + r] - sum) / std::max(scale, 1e-30));
-          }
-        CHECK(worst < 1e-5);
-      }
+          CHECK(worst < 1e-5);
+        }
     }
     }
   }

@@ -92,16 +92,17 @@ std::vector<int32_t> randomTokens(std::mt19937& rng, int32_t n, int32_t vocab) {
 TEST_CASE("greedy from BOS on stories260K reproduces the known-good tokens, on every ISA") {
   const std::vector<int32_t> known = {403, 407, 261, 378, 432, 383, 286, 261, 376, 298};
   std::vector<int32_t> first;
-  for (auto weights : {stories(), packed(stories())})
-  for (const auto& isa : isas()) {
-    CAPTURE(isa);
-    CAPTURE(int(weights->layers[0].wq.layout));
-    Transformer t(weights, {2, isa});
-    CHECK(std::string(t.isa()) == isa);
-    auto tokens = greedy(t, 64);
-    CHECK(std::vector<int32_t>(tokens.begin(), tokens.begin() + 10) == known);
-    if (first.empty()) first = tokens;
-    CHECK(tokens == first);
+  for (auto weights : {stories(), packed(stories())}) {
+    for (const auto& isa : isas()) {
+      CAPTURE(isa);
+      CAPTURE(int(weights->layers[0].wq.layout));
+      Transformer t(weights, {2, isa});
+      CHECK(std::string(t.isa()) == isa);
+      auto tokens = greedy(t, 64);
+      CHECK(std::vector<int32_t>(tokens.begin(), tokens.begin() + 10) == known);
+      if (first.empty()) first = tokens;
+      CHECK(tokens == first);
+    }
   }
 }
 
@@ -191,16 +192,16 @@ TEST_CASE("prefill equals token-by-token decode, and batch invariance is bit-exa
 
 TEST_CASE("thread count never changes a bit") {
   for (auto weights : {test::syntheticModel({}, DType::F16), packed(test::syntheticModel({}, DType::F16))}) {
-  std::mt19937 rng(5);
-  auto seq = randomTokens(rng, 24, weights->config.vocabSize);
-  std::vector<float> first;
-  for (int threads : {1, 2, 3}) {
-    Transformer t(weights, {threads, ""});
-    auto cache = t.createCache(64);
-    auto logits = run(t, *cache, seq);
-    if (first.empty()) first = logits;
-    CHECK(logits == first);
-  }
+    std::mt19937 rng(5);
+    auto seq = randomTokens(rng, 24, weights->config.vocabSize);
+    std::vector<float> first;
+    for (int threads : {1, 2, 3}) {
+      Transformer t(weights, {threads, ""});
+      auto cache = t.createCache(64);
+      auto logits = run(t, *cache, seq);
+      if (first.empty()) first = logits;
+      CHECK(logits == first);
+    }
   }
 }
 

@@ -1,8 +1,8 @@
 // Packing into 16-row panels and the packed matmul (see packed_matmul.h for the layout and the reduction order).
 // AVX2 tiles: NP panels (2 x NP row vectors) x NT tokens, NP * NT accumulators of 16 rows: 4 x 1 for T = 1 (eight
 // independent FMA chains), 2 x 2 for T = 2, and 1 x up to 6 for T >= 3 (the tokens split into groups of at most 6,
-// as even as possible; each converted weight vector feeds up to 6 FMAs). Accumulators live in registers inside a k-block and
-// in a small buffer between blocks, so the order per element never changes.
+// as even as possible; each converted weight vector feeds up to 6 FMAs). Accumulators live in registers inside a
+// k-block and in a small buffer between blocks, so the order per element never changes.
 #include "cpu/kernels/packed_matmul.h"
 
 #include <algorithm>

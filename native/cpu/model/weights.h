@@ -1,6 +1,7 @@
 // The loaded weights of a decoder-only LLaMA-family model, whatever file they came from (llama2.c .bin v0/v2,
 // GGUF v3). Tensors are views into the memory-mapped file wherever the file's layout is usable as is; only
-// what must be converted is copied (into `owned`). Matrices are row-major [rows=out, cols=in].
+// what must be converted is copied (into `owned`). Matrices are row-major [rows=out, cols=in], except the layer
+// matrices that LoadOptions::packMatrices repacks into 16-row panels (Layout::Panels16, model/weight_packing.h).
 #pragma once
 #include <cstdint>
 #include <memory>
