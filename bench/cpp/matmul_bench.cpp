@@ -1,5 +1,6 @@
 // The matmul kernels alone, one thread, on weights far larger than the caches (so each call streams them from
-// memory as a forward does): matmulRows (with the next-panel prefetch) against matmulRowsWithoutPrefetch,
+// memory as a forward does): matmulRows on row-major weights (with and without the next-panel prefetch) against
+// matmulPacked on the same weights packed into 16-row panels (whole rows, and k-blocks of $KBLOCK, default 256),
 // interleaved, medians and minima (the minimum is the less noisy figure on a shared machine). "hot" as 4th
 // argument: one small matrix that stays in L2 (the arithmetic alone). Build and run from the repository root after
 // the cmake-js build:
@@ -17,6 +18,7 @@
 
 #include "cpu/kernels/isa.h"
 #include "cpu/kernels/matmul.h"
+#include "cpu/kernels/packed_matmul.h"
 
 using namespace redrafter::cpu;
 
@@ -52,30 +54,44 @@ int main(int argc, char** argv) {
     views[m].data = f32 ? static_cast<const void*>(wf.data() + m * rows * cols)
                         : static_cast<const void*>(wh.data() + m * rows * cols);
   }
+  // the same matrices packed into 16-row panels (kernels/packed_matmul.h)
+  std::vector<std::vector<uint8_t>> packedStore(mats);
+  std::vector<TensorView> packed(mats);
+  for (int64_t m = 0; m < mats; ++m) {
+    packedStore[m].resize(kernels::packedBytes(views[m].type, rows, cols));
+    kernels::packPanels(views[m], packedStore[m].data(), 0, (rows + 15) / 16);
+    packed[m] = kernels::packedView(views[m], packedStore[m].data());
+  }
+  const int64_t kBlockAlt = std::getenv("KBLOCK") ? std::atoll(std::getenv("KBLOCK")) : 256;
   const auto isa = kernels::detectIsa();
   std::vector<float> x(16 * cols), y(16 * rows);
   for (auto& v : x) v = nd(rng);
-  auto time = [&](bool prefetch, int T) {
+  // variant 0: row-major without prefetch, 1: row-major (matmulRows), 2: packed, 3: packed with k-blocks of KBLOCK
+  auto time = [&](int variant, int T) {
     auto t0 = std::chrono::steady_clock::now();
     for (int64_t m = 0; m < mats * calls; ++m) {
-      if (prefetch) kernels::matmulRows(isa, views[m % mats], x.data(), T, cols, y.data(), rows, 0, rows);
-      else kernels::matmulRowsWithoutPrefetch(isa, views[m % mats], x.data(), T, cols, y.data(), rows, 0, rows);
+      if (variant == 1) kernels::matmulRows(isa, views[m % mats], x.data(), T, cols, y.data(), rows, 0, rows);
+      else if (variant == 0)
+        kernels::matmulRowsWithoutPrefetch(isa, views[m % mats], x.data(), T, cols, y.data(), rows, 0, rows);
+      else
+        kernels::matmulPacked(isa, packed[m % mats], x.data(), T, cols, y.data(), rows, 0, rows,
+                              variant == 3 ? kBlockAlt : 0);
     }
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / (mats * calls);
   };
   std::printf("%s %lldx%lld, isa %s, ms per matrix (median of %d), GFLOP/s\n", type.c_str(), (long long)rows,
               (long long)cols, kernels::isaName(isa), reps);
   for (int T : counts) {
-    std::vector<double> a, b;
-    for (int r = 0; r < reps; ++r) {
-      a.push_back(time(false, T));
-      b.push_back(time(true, T));
-    }
-    std::sort(a.begin(), a.end());
-    std::sort(b.begin(), b.end());
-    double ma = a[reps / 2], mb = b[reps / 2], flop = 2.0 * rows * cols * T;
-    std::printf("T=%2d  no-prefetch %7.3f ms (%5.1f GFLOP/s, min %7.3f)  prefetch %7.3f ms (%5.1f, min %7.3f)  "
-                "median ratio %.2f  min ratio %.2f\n",
-                T, ma * 1e3, flop / ma / 1e9, a[0] * 1e3, mb * 1e3, flop / mb / 1e9, b[0] * 1e3, mb / ma, b[0] / a[0]);
+    std::vector<double> v[4];
+    for (int r = 0; r < reps; ++r)
+      for (int k = 0; k < 4; ++k) v[k].push_back(time(k, T));
+    for (auto& a : v) std::sort(a.begin(), a.end());
+    const double flop = 2.0 * rows * cols * T;
+    std::printf("T=%2d", T);
+    const char* names[4] = {"no-prefetch", "rowmajor", "packed", "packed-kb"};
+    for (int k = 0; k < 4; ++k)
+      std::printf("  %s %6.3f ms (%5.1f GF/s, min %6.3f)", names[k], v[k][reps / 2] * 1e3,
+                  flop / v[k][reps / 2] / 1e9, v[k][0] * 1e3);
+    std::printf("  packed/rowmajor min %.2f, kb %.2f\n", v[2][0] / v[1][0], v[3][0] / v[1][0]);
   }
 }

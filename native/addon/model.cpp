@@ -29,7 +29,10 @@ class LoadModelWorker : public PromiseWorker {
 
  protected:
   void Run() override {
-    auto weights = cpu::loadModelWeights(path_);
+    cpu::LoadOptions lo;
+    lo.packMatrices = true;  // the engine's layout: 16-row panels for the packed matmul
+    lo.threads = options_.threads;
+    auto weights = cpu::loadModelWeights(path_, lo);
     transformer_ = std::make_shared<cpu::Transformer>(weights, options_);
   }
   Napi::Value Resolve(Napi::Env env) override { return newModel(env, std::move(transformer_)); }

@@ -2,6 +2,8 @@
 // tiles or vector widths, T = 1..17 and 33 tokens), for every weight DType: the AVX2 kernel reduces every element in
 // exactly the documented order (checked bit for bit against a scalar emulation), every ISA gives the same bits
 // whatever T, the row split between threads, or the next-panel prefetch, and all agree with a double-precision sum.
+// The same for F32/F16 weights packed into 16-row panels (kernels/packed_matmul.h), whose documented order is a
+// strictly sequential sum over k.
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -13,6 +15,7 @@
 
 #include "cpu/kernels/isa.h"
 #include "cpu/kernels/matmul.h"
+#include "cpu/kernels/packed_matmul.h"
 #include "cpu/model/half.h"
 #include "cpu/model/weights.h"
 
@@ -83,6 +86,24 @@ Matrix makeMatrix(DType type, int64_t rows, int64_t cols, uint32_t seed) {
   return m;
 }
 
+// The packed (16-row panel) copy of m's F32/F16 view, sharing m's storage list.
+Matrix packedMatrix(const Matrix& m) {
+  Matrix p = m;
+  auto buf = std::make_shared<std::vector<uint8_t>>(
+      static_cast<size_t>(kernels::packedBytes(m.view.type, m.view.rows, m.view.cols)));
+  kernels::packPanels(m.view, buf->data(), 0, (m.view.rows + 15) / 16);
+  p.view = kernels::packedView(m.view, buf->data());
+  p.storage.push_back(buf);
+  return p;
+}
+
+// The matrix and, when packable, its packed copy: every layout the kernels must handle.
+std::vector<Matrix> layoutsOf(const Matrix& m) {
+  std::vector<Matrix> list = {m};
+  if (kernels::packable(m.view)) list.push_back(packedMatrix(m));
+  return list;
+}
+
 std::vector<float> randomX(int64_t T, int64_t cols, uint32_t seed) {
   std::mt19937 rng(seed);
   std::normal_distribution<float> dist(0.0f, 1.0f);
@@ -100,6 +121,21 @@ float avx2Order(const float* w, const float* x, int64_t K) {
     for (int l = 0; l < 8; ++l) lane[l] = std::fma(w[k + l], x[k + l], lane[l]);
   float s = ((lane[0] + lane[4]) + (lane[2] + lane[6])) + ((lane[1] + lane[5]) + (lane[3] + lane[7]));
   for (int64_t k = Kv; k < K; ++k) s = std::fma(w[k], x[k], s);
+  return s;
+}
+
+// The packed order of packed_matmul.h: sequentially over k from 0, with FMA (AVX2) or a separately rounded product
+// (portable).
+float packedOrder(const float* w, const float* x, int64_t K, bool fused) {
+  float s = 0.0f;
+  for (int64_t k = 0; k < K; ++k) {
+    if (fused) {
+      s = std::fma(w[k], x[k], s);
+    } else {
+      volatile float product = w[k] * x[k];  // volatile: no contraction into an FMA
+      s = s + product;
+    }
+  }
   return s;
 }
 
@@ -181,25 +217,28 @@ TEST_CASE("matmulRows gives the same bits whatever T, the thread split or the pr
       CAPTURE(dtypeName(c.type));
       CAPTURE(c.rows);
       CAPTURE(c.cols);
-      Matrix m = makeMatrix(c.type, c.rows, c.cols, seed++);
-      const int64_t Tmax = 33;
-      const auto x = randomX(Tmax, c.cols, seed++);
-      // each token alone: the T = 1 (decode) results
-      std::vector<float> single(static_cast<size_t>(Tmax * c.rows));
-      for (int64_t t = 0; t < Tmax; ++t) {
-        std::vector<float> xt(x.begin() + t * c.cols, x.begin() + (t + 1) * c.cols);
-        auto y = matmul(isa, m.view, xt, 1);
-        std::copy(y.begin(), y.end(), single.begin() + t * c.rows);
-      }
-      for (int64_t T : kTokenCounts) {
-        CAPTURE(T);
-        auto same = [&](const std::vector<float>& y) {
-          return std::memcmp(y.data(), single.data(), sizeof(float) * static_cast<size_t>(T * c.rows)) == 0;
-        };
-        CHECK(same(matmul(isa, m.view, x, T)));
-        CHECK(same(matmul(isa, m.view, x, T, -1, false)));
-        for (int64_t split : {int64_t(1), int64_t(7), int64_t(16), int64_t(17), c.rows - 1})
-          if (split > 0 && split < c.rows) CHECK(same(matmul(isa, m.view, x, T, split)));
+      Matrix original = makeMatrix(c.type, c.rows, c.cols, seed++);
+      for (const Matrix& m : layoutsOf(original)) {
+        CAPTURE(int(m.view.layout));
+        const int64_t Tmax = 33;
+        const auto x = randomX(Tmax, c.cols, seed++);
+        // each token alone: the T = 1 (decode) results
+        std::vector<float> single(static_cast<size_t>(Tmax * c.rows));
+        for (int64_t t = 0; t < Tmax; ++t) {
+          std::vector<float> xt(x.begin() + t * c.cols, x.begin() + (t + 1) * c.cols);
+          auto y = matmul(isa, m.view, xt, 1);
+          std::copy(y.begin(), y.end(), single.begin() + t * c.rows);
+        }
+        for (int64_t T : kTokenCounts) {
+          CAPTURE(T);
+          auto same = [&](const std::vector<float>& y) {
+            return std::memcmp(y.data(), single.data(), sizeof(float) * static_cast<size_t>(T * c.rows)) == 0;
+          };
+          CHECK(same(matmul(isa, m.view, x, T)));
+          CHECK(same(matmul(isa, m.view, x, T, -1, false)));
+          for (int64_t split : {int64_t(1), int64_t(7), int64_t(16), int64_t(17), c.rows - 1})
+            if (split > 0 && split < c.rows) CHECK(same(matmul(isa, m.view, x, T, split)));
+        }
       }
     }
   }
@@ -213,24 +252,61 @@ TEST_CASE("matmulRows agrees with a double-precision sum on every ISA and dtype"
       CAPTURE(dtypeName(c.type));
       CAPTURE(c.rows);
       CAPTURE(c.cols);
-      Matrix m = makeMatrix(c.type, c.rows, c.cols, seed++);
-      const auto wf = dequantized(m.view);
-      for (int64_t T : {int64_t(1), int64_t(5), int64_t(8), int64_t(17)}) {
-        const auto x = randomX(T, c.cols, seed++);
-        const auto y = matmul(isa, m.view, x, T, c.rows / 2);
-        double worst = 0;
-        for (int64_t t = 0; t < T; ++t)
-          for (int64_t r = 0; r < c.rows; ++r) {
-            double sum = 0, scale = 0;
-            for (int64_t k = 0; k < c.cols; ++k) {
-              double p = double(wf[r * c.cols + k]) * double(x[t * c.cols + k]);
-              sum += p;
-              scale += std::fabs(p);
+      Matrix original = makeMatrix(c.type, c.rows, c.cols, seed++);
+      for (const Matrix& m : layoutsOf(original)) {
+        CAPTURE(int(m.view.layout));
+        const auto wf = dequantized(m.view);
+        for (int64_t T : {int64_t(1), int64_t(5), int64_t(8), int64_t(17)}) {
+          const auto x = randomX(T, c.cols, seed++);
+          const auto y = matmul(isa, m.view, x, T, c.rows / 2);
+          double worst = 0;
+          for (int64_t t = 0; t < T; ++t)
+            for (int64_t r = 0; r < c.rows; ++r) {
+              double sum = 0, scale = 0;
+              for (int64_t k = 0; k < c.cols; ++k) {
+                double p = double(wf[r * c.cols + k]) * double(x[t * c.cols + k]);
+                sum += p;
+                scale += std::fabs(p);
+              }
+              worst = std::max(worst, std::fabs(y[t * c.rows + r] - sum) / std::max(scale, 1e-30));
             }
-            worst = std::max(worst, std::fabs(y[t * c.rows + r] - sum) / std::max(scale, 1e-30));
-          }
-        CHECK(worst < 1e-5);
-      }
+          CHECK(worst < 1e-5);
+        }
+    }
     }
   }
+}
+
+TEST_CASE("packed F32/F16 weights: the same values by row, and every ISA reduces in the documented packed order") {
+  uint32_t seed = 300;
+  for (DType type : {DType::F32, DType::F16})
+    for (auto [rows, cols] : std::vector<std::pair<int64_t, int64_t>>{{1, 8}, {5, 13}, {19, 40}, {37, 67}, {70, 96},
+                                                                      {53, 203}, {16, 5}, {64, 33}}) {
+      CAPTURE(dtypeName(type));
+      CAPTURE(rows);
+      CAPTURE(cols);
+      Matrix m = makeMatrix(type, rows, cols, seed++);
+      Matrix p = packedMatrix(m);
+      const auto wf = dequantized(m.view);
+      CHECK(dequantized(p.view) == wf);  // the packed copy holds the same values, readable by row
+      for (kernels::Isa isa : isas()) {
+        CAPTURE(kernels::isaName(isa));
+        const bool fused = isa != kernels::Isa::Portable;
+        for (int64_t T : kTokenCounts) {
+          CAPTURE(T);
+          const auto x = randomX(T, cols, seed++);
+          const auto y = matmul(isa, p.view, x, T);
+          int64_t mismatches = 0;
+          for (int64_t t = 0; t < T; ++t)
+            for (int64_t r = 0; r < rows; ++r)
+              mismatches += y[t * rows + r] != packedOrder(wf.data() + r * cols, x.data() + t * cols, cols, fused);
+          CHECK(mismatches == 0);
+          if (fused) {  // k-blocks (the L1 variant) keep the order
+            std::vector<float> yb(static_cast<size_t>(T * rows), NAN);
+            kernels::matmulPacked(isa, p.view, x.data(), T, cols, yb.data(), rows, 0, rows, 7);
+            CHECK(std::memcmp(yb.data(), y.data(), sizeof(float) * yb.size()) == 0);
+          }
+        }
+      }
+    }
 }

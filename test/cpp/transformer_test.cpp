@@ -12,6 +12,7 @@
 #include "core/kv_commit.h"
 #include "cpu/engine/transformer.h"
 #include "cpu/kernels/isa.h"
+#include "cpu/model/weight_packing.h"
 #include "cpu/tokenizer/tokenizer.h"
 #include "fixtures.h"
 #include "synthetic_model.h"
@@ -24,6 +25,15 @@ namespace {
 std::shared_ptr<const ModelWeights> stories() {
   static auto w = loadModelWeights(test::fixture("stories260K.bin"));
   return w;
+}
+
+// A copy of `w` whose layer matrices are packed for the packed matmul (as Model.load and the executor load them).
+std::shared_ptr<const ModelWeights> packed(const std::shared_ptr<const ModelWeights>& w) {
+  auto copy = std::make_shared<ModelWeights>(*w);
+  copy->owned.push_back(std::const_pointer_cast<ModelWeights>(w));  // keeps the original's storage alive
+  PackingStats stats = packLayerMatrices(*copy, 2, nullptr, nullptr);
+  REQUIRE(stats.tensors > 0);
+  return copy;
 }
 
 // Every ISA this CPU runs.
@@ -82,14 +92,17 @@ std::vector<int32_t> randomTokens(std::mt19937& rng, int32_t n, int32_t vocab) {
 TEST_CASE("greedy from BOS on stories260K reproduces the known-good tokens, on every ISA") {
   const std::vector<int32_t> known = {403, 407, 261, 378, 432, 383, 286, 261, 376, 298};
   std::vector<int32_t> first;
-  for (const auto& isa : isas()) {
-    CAPTURE(isa);
-    Transformer t(stories(), {2, isa});
-    CHECK(std::string(t.isa()) == isa);
-    auto tokens = greedy(t, 64);
-    CHECK(std::vector<int32_t>(tokens.begin(), tokens.begin() + 10) == known);
-    if (first.empty()) first = tokens;
-    CHECK(tokens == first);
+  for (auto weights : {stories(), packed(stories())}) {
+    for (const auto& isa : isas()) {
+      CAPTURE(isa);
+      CAPTURE(int(weights->layers[0].wq.layout));
+      Transformer t(weights, {2, isa});
+      CHECK(std::string(t.isa()) == isa);
+      auto tokens = greedy(t, 64);
+      CHECK(std::vector<int32_t>(tokens.begin(), tokens.begin() + 10) == known);
+      if (first.empty()) first = tokens;
+      CHECK(tokens == first);
+    }
   }
 }
 
@@ -119,6 +132,9 @@ TEST_CASE("prefill equals token-by-token decode, and batch invariance is bit-exa
   models.push_back({"synthetic bf16", test::syntheticModel({}, DType::BF16)});
   models.push_back({"synthetic q8_0", test::syntheticModel({}, DType::Q8_0)});
   models.push_back({"synthetic q8_g", test::syntheticModel({}, DType::Q8_G_F32)});
+  models.push_back({"stories260K packed", packed(stories())});
+  models.push_back({"synthetic f32 tail packed", packed(test::syntheticModel(tail, DType::F32))});
+  models.push_back({"synthetic f16 packed", packed(test::syntheticModel({}, DType::F16))});
   for (auto& [name, weights] : models) {
     for (const auto& isa : isas()) {
       CAPTURE(name);
@@ -175,22 +191,23 @@ TEST_CASE("prefill equals token-by-token decode, and batch invariance is bit-exa
 }
 
 TEST_CASE("thread count never changes a bit") {
-  auto weights = test::syntheticModel({}, DType::F16);
-  std::mt19937 rng(5);
-  auto seq = randomTokens(rng, 24, weights->config.vocabSize);
-  std::vector<float> first;
-  for (int threads : {1, 2, 3}) {
-    Transformer t(weights, {threads, ""});
-    auto cache = t.createCache(64);
-    auto logits = run(t, *cache, seq);
-    if (first.empty()) first = logits;
-    CHECK(logits == first);
+  for (auto weights : {test::syntheticModel({}, DType::F16), packed(test::syntheticModel({}, DType::F16))}) {
+    std::mt19937 rng(5);
+    auto seq = randomTokens(rng, 24, weights->config.vocabSize);
+    std::vector<float> first;
+    for (int threads : {1, 2, 3}) {
+      Transformer t(weights, {threads, ""});
+      auto cache = t.createCache(64);
+      auto logits = run(t, *cache, seq);
+      if (first.empty()) first = logits;
+      CHECK(logits == first);
+    }
   }
 }
 
 TEST_CASE("tree verification: every packed token's logits equal its root-to-node path run autoregressively") {
   std::mt19937 rng(3);
-  for (auto& weights : {stories(), test::syntheticModel({}, DType::F32, 9)}) {
+  for (auto& weights : {stories(), test::syntheticModel({}, DType::F32, 9), packed(stories())}) {
     Transformer t(weights, {2, ""});
     const int32_t V = t.config().vocabSize;
     for (int trial = 0; trial < 12; ++trial) {

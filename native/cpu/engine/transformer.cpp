@@ -11,6 +11,7 @@
 #include "cpu/engine/thread_pool.h"
 #include "cpu/kernels/isa.h"
 #include "cpu/kernels/matmul.h"
+#include "cpu/kernels/packed_matmul.h"
 
 namespace redrafter::cpu {
 
@@ -151,7 +152,11 @@ void parallelMatmul(ThreadPool& pool, Isa isa, const float* x, int64_t T, int64_
   for (int i = 0; i < count; ++i) totalRows += parts[i].w->rows;
   int64_t work = std::max<int64_t>(1, parts[0].w->cols * T);
   int64_t grain = std::max<int64_t>(4, (64 * 1024) / work);  // at least ~64K multiply-adds per range
-  pool.parallelFor(totalRows, grain, [&](int64_t begin, int64_t end) {
+  // Packed weights are computed 16 rows (a panel) at a time: split in whole panels, so no thread computes a panel
+  // that straddles its range (the split never changes the results, only the wasted work).
+  const int64_t unit = parts[0].w->layout == Layout::Panels16 ? kernels::kPackedPanelRows : 1;
+  pool.parallelFor((totalRows + unit - 1) / unit, (grain + unit - 1) / unit, [&](int64_t unitBegin, int64_t unitEnd) {
+    const int64_t begin = unitBegin * unit, end = std::min(unitEnd * unit, totalRows);
     int64_t base = 0;
     for (int i = 0; i < count; ++i) {
       int64_t rows = parts[i].w->rows;

@@ -10,7 +10,10 @@ namespace redrafter::cpu {
 std::unique_ptr<executor::Executor> createCpuExecutor(const CpuExecutorOptions& options) {
   require(options.threads >= 0, "threads", "must be an integer >= 0");
   require(options.maxActiveRequests >= 1, "maxActiveRequests", "must be an integer >= 1");
-  std::shared_ptr<const ModelWeights> weights = loadModelWeights(options.model);
+  LoadOptions lo;
+  lo.packMatrices = true;  // the engine's layout: 16-row panels for the packed matmul
+  lo.threads = options.threads;
+  std::shared_ptr<const ModelWeights> weights = loadModelWeights(options.model, lo);
   TransformerOptions to;
   to.threads = options.threads;
   auto model = std::make_shared<Transformer>(weights, to);

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <string>
 
+#include "cpu/kernels/packed_matmul.h"
 #include "cpu/kernels/simd.h"
 #include "cpu/kernels/weight_access.h"
 #include "cpu/kernels/avx2_reduce.h"
@@ -444,6 +445,7 @@ REDRAFTER_TARGET_AVX512 float dotAvx512(const float* a, const float* b, int64_t 
 void matmulRows(Isa isa, const TensorView& w, const float* x, int64_t T, int64_t ldx, float* y, int64_t ldy,
                 int64_t rowBegin, int64_t rowEnd) {
   if (T <= 0 || rowBegin >= rowEnd) return;
+  if (w.layout == Layout::Panels16) return matmulPacked(isa, w, x, T, ldx, y, ldy, rowBegin, rowEnd);
 #if REDRAFTER_X86_SIMD
   if (isa == Isa::Avx512) return matmulAvx512(w, x, T, ldx, y, ldy, rowBegin, rowEnd);
   if (isa == Isa::Avx2) return matmulAvx2(w, x, T, ldx, y, ldy, rowBegin, rowEnd, true);
@@ -454,6 +456,7 @@ void matmulRows(Isa isa, const TensorView& w, const float* x, int64_t T, int64_t
 void matmulRowsWithoutPrefetch(Isa isa, const TensorView& w, const float* x, int64_t T, int64_t ldx, float* y,
                          int64_t ldy, int64_t rowBegin, int64_t rowEnd) {
   if (T <= 0 || rowBegin >= rowEnd) return;
+  if (w.layout == Layout::Panels16) return matmulPacked(isa, w, x, T, ldx, y, ldy, rowBegin, rowEnd);
 #if REDRAFTER_X86_SIMD
   if (isa == Isa::Avx512) return matmulAvx512(w, x, T, ldx, y, ldy, rowBegin, rowEnd);
   if (isa == Isa::Avx2) return matmulAvx2(w, x, T, ldx, y, ldy, rowBegin, rowEnd, false);
@@ -477,6 +480,10 @@ void axpy(Isa isa, float a, const float* x, float* y, int64_t n) {
 }
 
 void dequantizeRow(const TensorView& w, int64_t row, float* out) {
+  if (w.layout == Layout::Panels16) {
+    for (int64_t k = 0; k < w.cols; ++k) out[k] = packedWeightAt(w, row, k);
+    return;
+  }
   for (int64_t k = 0; k < w.cols; ++k) out[k] = weightAt(w, row, k);
 }
 

@@ -1,7 +1,8 @@
 // Matrix kernels of the forward pass. Weights are row-major [rows = out, cols = in] in any DType of weights.h,
 // dequantised on the fly. Every output element y[t, r] = sum_k W[r, k] * x[t, k] is reduced in one fixed order
 // per ISA (lane-strided over k, a fixed horizontal sum, then the tail in order), whatever the number of tokens T
-// or which rows a thread gets: that is what makes the forward batch-invariant.
+// or which rows a thread gets: that is what makes the forward batch-invariant. F32/F16 tensors packed into 16-row
+// panels (Layout::Panels16) go to the packed kernel, whose one order per ISA is documented in packed_matmul.h.
 #pragma once
 #include <cstdint>
 #include <string>

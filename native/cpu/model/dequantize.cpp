@@ -4,12 +4,17 @@
 #include <cstring>
 
 #include "core/error.h"
+#include "cpu/kernels/packed_matmul.h"
 #include "cpu/model/half.h"
 
 namespace redrafter::cpu {
 
 void dequantizeRow(const TensorView& t, int64_t row, float* out) {
   if (row < 0 || row >= t.rows) fail(ErrorCode::Internal, "dequantizeRow: row out of range");
+  if (t.layout == Layout::Panels16) {  // packed for the matmul (weight_packing.h)
+    for (int64_t k = 0; k < t.cols; ++k) out[k] = kernels::packedWeightAt(t, row, k);
+    return;
+  }
   const int64_t cols = t.cols;
   const uint8_t* base = static_cast<const uint8_t*>(t.data);
   switch (t.type) {

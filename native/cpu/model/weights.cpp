@@ -2,10 +2,12 @@
 #include "cpu/model/weights.h"
 
 #include <cstring>
+#include <thread>
 
 #include "core/error.h"
 #include "cpu/model/half.h"
 #include "cpu/model/loaders.h"
+#include "cpu/model/weight_packing.h"
 
 namespace redrafter::cpu {
 
@@ -42,10 +44,15 @@ void validateConfig(const ModelConfig& c, const std::string& path) {
   if (!(c.ropeTheta > 0.0f && c.ropeTheta < 1e12f)) bad("the RoPE theta " + std::to_string(c.ropeTheta) + " is not positive and finite");
 }
 
-std::shared_ptr<const ModelWeights> loadModelWeights(const std::string& path) {
+std::shared_ptr<const ModelWeights> loadModelWeights(const std::string& path, const LoadOptions& options) {
   auto file = MappedFile::open(path);
-  if (file->size() >= 4 && std::memcmp(file->data(), "GGUF", 4) == 0) return loadGgufModel(file);
-  return loadLlama2c(file);
+  std::shared_ptr<ModelWeights> w =
+      file->size() >= 4 && std::memcmp(file->data(), "GGUF", 4) == 0 ? loadGgufModel(file) : loadLlama2c(file);
+  if (options.packMatrices) {
+    int threads = options.threads > 0 ? options.threads : static_cast<int>(std::thread::hardware_concurrency());
+    packLayerMatrices(*w, threads, file->data(), file->data() + file->size());
+  }
+  return w;
 }
 
 namespace {
@@ -55,6 +62,8 @@ void matrixRow(const TensorView& e, int32_t token, float* out) {
   if (token < 0 || token >= e.rows)
     fail(ErrorCode::InvalidArgument,
          "token " + std::to_string(token) + " is outside the vocabulary (0.." + std::to_string(e.rows - 1) + ")");
+  if (e.layout != Layout::RowMajor)  // never packed (weight_packing.h), so this is a programming error
+    fail(ErrorCode::Internal, "matrixRow: the embedding or classifier was packed");
   const int64_t cols = e.cols;
   switch (e.type) {
     case DType::F32:

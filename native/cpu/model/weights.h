@@ -1,6 +1,7 @@
 // The loaded weights of a decoder-only LLaMA-family model, whatever file they came from (llama2.c .bin v0/v2,
 // GGUF v3). Tensors are views into the memory-mapped file wherever the file's layout is usable as is; only
-// what must be converted is copied (into `owned`). Matrices are row-major [rows=out, cols=in].
+// what must be converted is copied (into `owned`). Matrices are row-major [rows=out, cols=in], except the layer
+// matrices that LoadOptions::packMatrices repacks into 16-row panels (Layout::Panels16, model/weight_packing.h).
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -21,6 +22,13 @@ enum class DType {
 
 const char* dtypeName(DType type);
 
+// How a matrix's values are laid out at `data`.
+enum class Layout {
+  RowMajor,  // W[r, k] at r * cols + k (Q8 types: their blocks or groups, as the file stores them)
+  Panels16,  // F32/F16 only (kernels/packed_matmul.h): rows in panels of 16, k-major inside a panel:
+             // W[r, k] at ((r / 16) * cols + k) * 16 + r % 16; the last panel is padded with zero rows
+};
+
 struct TensorView {
   DType type = DType::F32;
   int64_t rows = 0;  // 1 for vectors
@@ -28,6 +36,7 @@ struct TensorView {
   const void* data = nullptr;
   const float* scales = nullptr;  // Q8_G_F32 only
   int32_t groupSize = 0;          // Q8_G_F32 only
+  Layout layout = Layout::RowMajor;
   bool empty() const { return data == nullptr; }
   int64_t elements() const { return rows * cols; }
 };
@@ -71,9 +80,16 @@ struct ModelWeights {
   std::vector<std::shared_ptr<void>> owned;      // converted tensors
 };
 
+struct LoadOptions {
+  // Repack the layers' F32/F16 matrices for the packed matmul (model/weight_packing.h), releasing their mapped pages:
+  // what the engine wants; tools that only read tensors by row (convert, inspect) leave it off.
+  bool packMatrices = false;
+  int32_t threads = 1;  // threads for the packing (0 = all cores)
+};
+
 // Loads a model file, detecting its format from its first bytes. Throws redrafter::Error (InvalidModel naming
 // the file and the problem, Io, Unsupported) and never reads outside the file.
-std::shared_ptr<const ModelWeights> loadModelWeights(const std::string& path);
+std::shared_ptr<const ModelWeights> loadModelWeights(const std::string& path, const LoadOptions& options = {});
 
 // One row of the token embedding, dequantised to float32: out [dim].
 void embeddingRow(const ModelWeights& weights, int32_t token, float* out);

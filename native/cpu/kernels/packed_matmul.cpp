@@ -1,0 +1,284 @@
+// Packing into 16-row panels and the packed matmul (see packed_matmul.h for the layout and the reduction order).
+// AVX2 tiles: NP panels (2 x NP row vectors) x NT tokens, NP * NT accumulators of 16 rows: 4 x 1 for T = 1 (eight
+// independent FMA chains), 2 x 2 for T = 2, and 1 x up to 6 for T >= 3 (the tokens split into groups of at most 6,
+// as even as possible; each converted weight vector feeds up to 6 FMAs). Accumulators live in registers inside a
+// k-block and in a small buffer between blocks, so the order per element never changes.
+#include "cpu/kernels/packed_matmul.h"
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "cpu/kernels/simd.h"
+#include "cpu/kernels/weight_access.h"
+
+#if REDRAFTER_X86_SIMD
+#include <immintrin.h>
+#endif
+
+namespace redrafter::cpu::kernels {
+namespace {
+
+using namespace detail;
+constexpr int64_t P = kPackedPanelRows;
+
+int64_t elementBytes(DType type) { return type == DType::F32 ? 4 : 2; }
+
+// Copies y's rows [rowBegin, rowEnd) of the 16-row panel `panel` for NT tokens out of acc [NT][16].
+inline void storePanel(const float* acc, int64_t nt, int64_t panel, float* y, int64_t ldy, int64_t rowBegin,
+                       int64_t rowEnd) {
+  const int64_t r0 = panel * P;
+  const int64_t lo = std::max(rowBegin, r0), hi = std::min(rowEnd, r0 + P);
+  for (int64_t t = 0; t < nt; ++t)
+    std::memcpy(y + t * ldy + lo, acc + t * P + (lo - r0), sizeof(float) * static_cast<size_t>(hi - lo));
+}
+
+// ---- portable reference: per panel, a k-chunk converted to float, applied to every token in k order ----------
+void packedPortable(const TensorView& w, const float* x, int64_t T, int64_t ldx, float* y, int64_t ldy,
+                    int64_t rowBegin, int64_t rowEnd) {
+  const int64_t K = w.cols, chunk = 256;
+  std::vector<float> panelChunk(static_cast<size_t>(chunk * P));  // [k, 16]
+  std::vector<float> acc(static_cast<size_t>(T * P));             // [T, 16]
+  for (int64_t p = rowBegin / P; p * P < rowEnd; ++p) {
+    std::fill(acc.begin(), acc.end(), 0.0f);
+    for (int64_t k0 = 0; k0 < K; k0 += chunk) {
+      const int64_t kn = std::min(chunk, K - k0);
+      const int64_t base = (p * K + k0) * P;
+      if (w.type == DType::F32) {
+        std::memcpy(panelChunk.data(), static_cast<const float*>(w.data) + base, sizeof(float) * kn * P);
+      } else {
+        const uint16_t* h = static_cast<const uint16_t*>(w.data) + base;
+        for (int64_t i = 0; i < kn * P; ++i) panelChunk[i] = halfToFloat(h[i]);
+      }
+      for (int64_t t = 0; t < T; ++t) {
+        float* a = acc.data() + t * P;
+        const float* xt = x + t * ldx + k0;
+        for (int64_t k = 0; k < kn; ++k) {
+          const float* wk = panelChunk.data() + k * P;
+          for (int64_t i = 0; i < P; ++i) a[i] += wk[i] * xt[k];
+        }
+      }
+    }
+    storePanel(acc.data(), T, p, y, ldy, rowBegin, rowEnd);
+  }
+}
+
+#if REDRAFTER_X86_SIMD
+// ---- AVX2 + FMA + F16C -----------------------------------------------------------------------------------
+// Loaders: the 8 weights of half h (rows 8h..8h+7) of a panel's column at q (q = the column's first weight).
+struct PackedF32Avx2 {
+  using Elem = float;
+  const float* base;
+  REDRAFTER_TARGET_AVX2 __m256 load(const float* q, int h) const { return _mm256_loadu_ps(q + 8 * h); }
+};
+struct PackedF16Avx2 {
+  using Elem = uint16_t;
+  const uint16_t* base;
+  REDRAFTER_TARGET_AVX2 __m256 load(const uint16_t* q, int h) const {
+    return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(q + 8 * h)));
+  }
+};
+
+// Where a token group prefetches (into L2) its share of the next panel while it computes: the byte at pf + k * step
+// at column k (PF tiles only).
+struct PanelPrefetch {
+  const char* pf = nullptr;
+  int64_t step = 0;
+};
+
+// acc [NP][NT][16] (+)= panels p0..p0+NP-1 x tokens 0..NT-1 over columns [k0, k1), sequentially in k.
+template <class L, int NP, int NT, bool PF = false>
+REDRAFTER_TARGET_AVX2 inline void packedTileBody(const L& ld, int64_t K, int64_t p0, int64_t k0, int64_t k1,
+                                                 const float* x, int64_t ldx, float* acc, bool fresh,
+                                                 PanelPrefetch pre = {}) {
+  __m256 a[NP][2][NT];
+  for (int n = 0; n < NP; ++n)
+    for (int h = 0; h < 2; ++h)
+      for (int t = 0; t < NT; ++t)
+        a[n][h][t] = fresh ? _mm256_setzero_ps() : _mm256_loadu_ps(acc + (n * NT + t) * P + 8 * h);
+  const typename L::Elem* q[NP];
+  for (int n = 0; n < NP; ++n) q[n] = ld.base + ((p0 + n) * K + k0) * P;
+  const char* pf = pre.pf + k0 * pre.step;
+  for (int64_t k = k0; k < k1; ++k) {
+    if (PF) {
+      _mm_prefetch(pf, _MM_HINT_T1);
+      pf += pre.step;
+    }
+    __m256 wv[NP][2];
+    for (int n = 0; n < NP; ++n) {
+      wv[n][0] = ld.load(q[n], 0);
+      wv[n][1] = ld.load(q[n], 1);
+      q[n] += P;
+    }
+    for (int t = 0; t < NT; ++t) {
+      const __m256 xb = _mm256_broadcast_ss(x + t * ldx + k);
+      for (int n = 0; n < NP; ++n)
+        for (int h = 0; h < 2; ++h) a[n][h][t] = _mm256_fmadd_ps(wv[n][h], xb, a[n][h][t]);
+    }
+  }
+  for (int n = 0; n < NP; ++n)
+    for (int h = 0; h < 2; ++h)
+      for (int t = 0; t < NT; ++t) _mm256_storeu_ps(acc + (n * NT + t) * P + 8 * h, a[n][h][t]);
+}
+
+// packedTileBody, not inlined: inlined into packedAvx2With's token-group loop, GCC 12 stores the accumulators to the
+// stack on every step (2.3x slower).
+template <class L, int NP, int NT, bool PF = false>
+__attribute__((noinline)) REDRAFTER_TARGET_AVX2 void packedTile(const L& ld, int64_t K, int64_t p0, int64_t k0,
+                                                                int64_t k1, const float* x, int64_t ldx, float* acc,
+                                                                bool fresh, PanelPrefetch pre = {}) {
+  packedTileBody<L, NP, NT, PF>(ld, K, p0, k0, k1, x, ldx, acc, fresh, pre);
+}
+
+// One token group of 1..6 tokens on one panel (prefetching pre.pf's slice of the next panel, if any).
+template <class L, bool PF>
+REDRAFTER_TARGET_AVX2 void groupTileOf(const L& ld, int64_t K, int64_t p, int64_t k0, int64_t k1, const float* x,
+                                       int64_t ldx, int64_t nt, float* acc, bool fresh, PanelPrefetch pre) {
+  switch (nt) {
+    case 1: return packedTile<L, 1, 1, PF>(ld, K, p, k0, k1, x, ldx, acc, fresh, pre);
+    case 2: return packedTile<L, 1, 2, PF>(ld, K, p, k0, k1, x, ldx, acc, fresh, pre);
+    case 3: return packedTile<L, 1, 3, PF>(ld, K, p, k0, k1, x, ldx, acc, fresh, pre);
+    case 4: return packedTile<L, 1, 4, PF>(ld, K, p, k0, k1, x, ldx, acc, fresh, pre);
+    case 5: return packedTile<L, 1, 5, PF>(ld, K, p, k0, k1, x, ldx, acc, fresh, pre);
+    default: return packedTile<L, 1, 6, PF>(ld, K, p, k0, k1, x, ldx, acc, fresh, pre);
+  }
+}
+
+template <class L>
+REDRAFTER_TARGET_AVX2 void groupTile(const L& ld, int64_t K, int64_t p, int64_t k0, int64_t k1, const float* x,
+                                     int64_t ldx, int64_t nt, float* acc, bool fresh, PanelPrefetch pre = {}) {
+  if (pre.pf) return groupTileOf<L, true>(ld, K, p, k0, k1, x, ldx, nt, acc, fresh, pre);
+  return groupTileOf<L, false>(ld, K, p, k0, k1, x, ldx, nt, acc, fresh, pre);
+}
+
+// T <= 2: NP panels at a time (4 for T = 1, 2 for T = 2), so that there are 8 independent FMA chains.
+template <class L, int NP, int NT>
+REDRAFTER_TARGET_AVX2 void fewTokens(const L& ld, int64_t K, const float* x, int64_t ldx, float* y, int64_t ldy,
+                                     int64_t rowBegin, int64_t rowEnd) {
+  alignas(32) float acc[NP * NT * P];
+  const int64_t pEnd = (rowEnd + P - 1) / P;
+  int64_t p = rowBegin / P;
+  for (; p + NP <= pEnd; p += NP) {
+    packedTileBody<L, NP, NT>(ld, K, p, 0, K, x, ldx, acc, true);
+    for (int n = 0; n < NP; ++n) storePanel(acc + n * NT * P, NT, p + n, y, ldy, rowBegin, rowEnd);
+  }
+  for (; p < pEnd; ++p) {
+    packedTile<L, 1, NT>(ld, K, p, 0, K, x, ldx, acc, true);
+    storePanel(acc, NT, p, y, ldy, rowBegin, rowEnd);
+  }
+}
+
+template <class L>
+REDRAFTER_TARGET_AVX2 void packedAvx2With(const L& ld, int64_t K, const float* x, int64_t T, int64_t ldx, float* y,
+                                          int64_t ldy, int64_t rowBegin, int64_t rowEnd, int64_t kBlock) {
+  if (T == 1) return fewTokens<L, 4, 1>(ld, K, x, ldx, y, ldy, rowBegin, rowEnd);
+  if (T == 2) return fewTokens<L, 2, 2>(ld, K, x, ldx, y, ldy, rowBegin, rowEnd);
+  // T >= 3: groups of at most 6 tokens, sizes as even as possible (8 = 4 + 4, 12 = 6 + 6, 16 = 6 + 5 + 5)
+  const int64_t groups = (T + 5) / 6, small = T / groups, bigger = T % groups;
+  alignas(32) float local[64 * P];
+  std::vector<float> heap;
+  float* acc = local;
+  if (T > 64) {
+    heap.resize(static_cast<size_t>(T * P));
+    acc = heap.data();
+  }
+  const int64_t kb = kBlock > 0 ? kBlock : K;
+  // With several token groups, only the first would wait on memory and the others compute from L2 while memory idles;
+  // so group g prefetches the g-th of `groups` slices of the next panel (contiguous: K * 16 weights), spread over its
+  // pass, and the stream overlaps the arithmetic. One group (T = 3..6) prefetches the whole next panel: 30% faster at
+  // F16 (the hardware prefetcher alone runs too little ahead), no better at F32 (memory-bound), so F32 leaves it.
+  const bool prefetch = groups > 1 || sizeof(typename L::Elem) == 2;
+  const int64_t panelBytes = K * P * static_cast<int64_t>(sizeof(typename L::Elem));
+  const int64_t sliceBytes = (panelBytes + groups - 1) / groups;
+  const int64_t step = (sliceBytes + K - 1) / K;
+  const int64_t pEnd = (rowEnd + P - 1) / P;
+  for (int64_t p = rowBegin / P; p * P < rowEnd; ++p) {
+    const char* next =
+        prefetch && p + 1 < pEnd ? reinterpret_cast<const char*>(ld.base + (p + 1) * K * P) : nullptr;
+    for (int64_t k0 = 0; k0 < K; k0 += kb) {
+      const int64_t k1 = std::min(K, k0 + kb);
+      for (int64_t g = 0, t0 = 0; g < groups; ++g) {
+        const int64_t nt = small + (g < bigger ? 1 : 0);
+        PanelPrefetch pre;
+        if (next) pre = {next + g * sliceBytes, step};
+        groupTile(ld, K, p, k0, k1, x + t0 * ldx, ldx, nt, acc + t0 * P, k0 == 0, pre);
+        t0 += nt;
+      }
+    }
+    storePanel(acc, T, p, y, ldy, rowBegin, rowEnd);
+  }
+}
+#endif  // REDRAFTER_X86_SIMD
+
+template <class E>
+void packPanelsOf(const E* src, E* dst, int64_t rows, int64_t K, int64_t panelBegin, int64_t panelEnd) {
+  constexpr int64_t chunk = 64;
+  for (int64_t p = panelBegin; p < panelEnd; ++p) {
+    E* out = dst + p * K * P;
+    for (int64_t k0 = 0; k0 < K; k0 += chunk) {
+      const int64_t kn = std::min(chunk, K - k0);
+      for (int64_t i = 0; i < P; ++i) {
+        const int64_t r = p * P + i;
+        if (r < rows) {
+          const E* in = src + r * K + k0;
+          for (int64_t k = 0; k < kn; ++k) out[(k0 + k) * P + i] = in[k];
+        } else {
+          for (int64_t k = 0; k < kn; ++k) out[(k0 + k) * P + i] = E(0);
+        }
+      }
+    }
+  }
+}
+
+}  // namespace
+
+bool packable(const TensorView& w) {
+  return !w.empty() && w.layout == Layout::RowMajor && (w.type == DType::F32 || w.type == DType::F16) &&
+         w.rows > 0 && w.cols > 0;
+}
+
+int64_t packedBytes(DType type, int64_t rows, int64_t cols) {
+  return (rows + P - 1) / P * P * cols * elementBytes(type);
+}
+
+void packPanels(const TensorView& w, void* dst, int64_t panelBegin, int64_t panelEnd) {
+  if (w.type == DType::F32)
+    packPanelsOf(static_cast<const uint32_t*>(w.data), static_cast<uint32_t*>(dst), w.rows, w.cols, panelBegin,
+                 panelEnd);
+  else
+    packPanelsOf(static_cast<const uint16_t*>(w.data), static_cast<uint16_t*>(dst), w.rows, w.cols, panelBegin,
+                 panelEnd);
+}
+
+TensorView packedView(const TensorView& w, const void* dst) {
+  TensorView v = w;
+  v.data = dst;
+  v.layout = Layout::Panels16;
+  return v;
+}
+
+void matmulPacked(Isa isa, const TensorView& w, const float* x, int64_t T, int64_t ldx, float* y, int64_t ldy,
+                  int64_t rowBegin, int64_t rowEnd, int64_t kBlock) {
+  if (T <= 0 || rowBegin >= rowEnd) return;
+#if REDRAFTER_X86_SIMD
+  if (isa != Isa::Portable) {  // AVX-512 CPUs run the AVX2 kernel: the same order, so the same bits
+    if (w.type == DType::F32)
+      return packedAvx2With(PackedF32Avx2{static_cast<const float*>(w.data)}, w.cols, x, T, ldx, y, ldy, rowBegin,
+                            rowEnd, kBlock);
+    return packedAvx2With(PackedF16Avx2{static_cast<const uint16_t*>(w.data)}, w.cols, x, T, ldx, y, ldy, rowBegin,
+                          rowEnd, kBlock);
+  }
+#else
+  (void)isa;
+  (void)kBlock;
+#endif
+  packedPortable(w, x, T, ldx, y, ldy, rowBegin, rowEnd);
+}
+
+float packedWeightAt(const TensorView& w, int64_t r, int64_t k) {
+  const int64_t i = ((r / P) * w.cols + k) * P + r % P;
+  if (w.type == DType::F32) return static_cast<const float*>(w.data)[i];
+  return halfToFloat(static_cast<const uint16_t*>(w.data)[i]);
+}
+
+}  // namespace redrafter::cpu::kernels

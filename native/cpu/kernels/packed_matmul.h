@@ -1,0 +1,43 @@
+// The matrix kernel for row-panel-packed weights (Layout::Panels16, weights.h): F32 or F16 rows repacked once at load
+// into panels of 16 output rows, k-major inside a panel (for each k, the panel's 16 weights are contiguous). The
+// AVX2 micro-kernel keeps one 8-row vector accumulator per (8 rows, token) and adds W[k][8 rows] * broadcast(x[t][k])
+// for k = 0, 1, ..., K-1: no horizontal sums, and each loaded (converted) weight vector feeds up to 6 tokens.
+//
+// Reduction order (one per ISA, whatever T, the token grouping, the k-blocking or the row split): every output
+// y[t, r] = sum_k W[r, k] * x[t, k] is accumulated strictly sequentially over k from 0.0f: AVX2 (also used when the
+// AVX-512 ISA is selected) acc = fma(W[r, k], x[t, k], acc); portable acc = acc + W[r, k] * x[t, k] (separately
+// rounded product). That is what keeps the forward batch-invariant with packed weights.
+#pragma once
+#include <cstdint>
+
+#include "cpu/kernels/isa.h"
+#include "cpu/model/weights.h"
+
+namespace redrafter::cpu::kernels {
+
+constexpr int64_t kPackedPanelRows = 16;
+
+// Whether `w` can be packed (F32 or F16, row-major, non-empty).
+bool packable(const TensorView& w);
+
+// Bytes of the packed copy of a [rows, cols] tensor of `type` (rows rounded up to a multiple of 16).
+int64_t packedBytes(DType type, int64_t rows, int64_t cols);
+
+// Writes panels [panelBegin, panelEnd) of the packed copy of row-major `w` to `dst` (packedBytes(...) bytes in all;
+// panels are independent, so threads may write disjoint ranges).
+void packPanels(const TensorView& w, void* dst, int64_t panelBegin, int64_t panelEnd);
+
+// A view of the packed copy at `dst` of `w` (same type and shape, layout Panels16).
+TensorView packedView(const TensorView& w, const void* dst);
+
+// y[t, r] for t in [0, T), r in [rowBegin, rowEnd) with packed W (w.layout == Panels16): x is [T, ldx], y [T, ldy].
+// kBlock > 0: the columns are walked in blocks of kBlock, each block applied to every token group before the next
+// (the block of the panel stays in L1; the order per element is unchanged; measured 3-8% slower, kept for the tests
+// and bench/cpp/matmul_bench.cpp); 0 = whole rows, the default.
+void matmulPacked(Isa isa, const TensorView& w, const float* x, int64_t T, int64_t ldx, float* y, int64_t ldy,
+                  int64_t rowBegin, int64_t rowEnd, int64_t kBlock = 0);
+
+// W[r, k] of a packed tensor as float.
+float packedWeightAt(const TensorView& w, int64_t r, int64_t k);
+
+}  // namespace redrafter::cpu::kernels

@@ -1,0 +1,90 @@
+// Packing a loaded model's layer matrices into 16-row panels (model/weight_packing.h): which tensors are packed, that
+// every row reads back the same values, that the mapped pages are released, and that int8 models are left alone.
+#include <doctest/doctest.h>
+
+#include <string>
+#include <vector>
+
+#include "cpu/kernels/matmul.h"
+#include "cpu/model/loaders.h"
+#include "cpu/model/mapped_file.h"
+#include "cpu/model/weight_packing.h"
+#include "cpu/model/weights.h"
+#include "fixtures.h"
+
+using namespace redrafter;
+using namespace redrafter::cpu;
+
+namespace {
+
+std::vector<const TensorView*> layerMatrices(const ModelWeights& w) {
+  std::vector<const TensorView*> list;
+  for (const LayerWeights& L : w.layers)
+    for (const TensorView* t : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w1, &L.w2, &L.w3}) list.push_back(t);
+  return list;
+}
+
+std::vector<float> rowOf(const TensorView& t, int64_t r) {
+  std::vector<float> row(static_cast<size_t>(t.cols));
+  kernels::dequantizeRow(t, r, row.data());
+  return row;
+}
+
+}  // namespace
+
+TEST_CASE("loading with packMatrices packs every F32 layer matrix; rows, embedding and classifier read the same") {
+  auto plain = loadModelWeights(test::fixture("stories260K.bin"));
+  LoadOptions o;
+  o.packMatrices = true;
+  o.threads = 2;
+  auto packed = loadModelWeights(test::fixture("stories260K.bin"), o);
+  auto a = layerMatrices(*plain), b = layerMatrices(*packed);
+  REQUIRE(a.size() == b.size());
+  REQUIRE(a.size() == 7u * plain->layers.size());
+  for (size_t i = 0; i < a.size(); ++i) {
+    CAPTURE(i);
+    CHECK(a[i]->layout == Layout::RowMajor);
+    CHECK(b[i]->layout == Layout::Panels16);
+    CHECK(b[i]->type == a[i]->type);
+    CHECK(b[i]->rows == a[i]->rows);
+    CHECK(b[i]->cols == a[i]->cols);
+    int64_t differing = 0;
+    for (int64_t r = 0; r < a[i]->rows; ++r) differing += rowOf(*a[i], r) != rowOf(*b[i], r);
+    CHECK(differing == 0);
+  }
+  // the tied embedding / classifier stays row-major and readable by row
+  CHECK(packed->tokenEmbedding.layout == Layout::RowMajor);
+  CHECK(packed->output.layout == Layout::RowMajor);
+  std::vector<float> e1(64), e2(64), c1(64), c2(64);
+  for (int32_t token : {0, 1, 300, 511}) {
+    embeddingRow(*plain, token, e1.data());
+    embeddingRow(*packed, token, e2.data());
+    classifierRow(*plain, token, c1.data());
+    classifierRow(*packed, token, c2.data());
+    CHECK(e1 == e2);
+    CHECK(c1 == c2);
+  }
+}
+
+TEST_CASE("packLayerMatrices releases the mapped pages of what it packed and leaves int8 models alone") {
+  auto file = MappedFile::open(test::fixture("stories260K.bin"));
+  auto w = loadLlama2c(file);
+  int64_t bytes = 0;
+  for (const TensorView* t : layerMatrices(*w)) bytes += t->elements() * 4;
+  PackingStats stats = packLayerMatrices(*w, 2, file->data(), file->data() + file->size());
+  CHECK(stats.tensors == 7 * static_cast<int64_t>(w->layers.size()));
+  CHECK(stats.packedBytes >= bytes);
+  CHECK(stats.releasedBytes > 0);  // whole pages inside the tensors (the rest straddle a neighbour)
+  CHECK(stats.releasedBytes <= bytes);
+  // tensors outside the given range (converted copies) are packed but nothing is released for them
+  auto again = loadLlama2c(MappedFile::open(test::fixture("stories260K.bin")));
+  PackingStats none = packLayerMatrices(*again, 1, nullptr, nullptr);
+  CHECK(none.tensors == stats.tensors);
+  CHECK(none.releasedBytes == 0);
+
+  auto q8file = MappedFile::open(test::fixture("stories260K_q80.bin"));
+  auto q8 = loadLlama2c(q8file);
+  PackingStats q = packLayerMatrices(*q8, 2, q8file->data(), q8file->data() + q8file->size());
+  CHECK(q.tensors == 0);
+  for (const TensorView* t : layerMatrices(*q8)) CHECK(t->layout == Layout::RowMajor);
+}
