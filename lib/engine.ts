@@ -106,7 +106,11 @@ export class Engine implements SessionHost {
       fixedBeamShape: this.#fixedBeamShape,
       parameters: this.info.parameters,
     });
-    const adaptiveDraft = resolveAdaptiveDraft(options, { hasDrafter: this.info.hasDrafter, fixedBeamShape: this.#fixedBeamShape });
+    const adaptiveDraft = resolveAdaptiveDraft(options, {
+      hasDrafter: this.info.hasDrafter,
+      fixedBeamShape: this.#fixedBeamShape,
+      parameters: this.info.parameters,
+    });
     return new Session(this, this.#native.createSession(), beamWidth, beamLength, adaptiveDraft);
   }
 

@@ -16,8 +16,10 @@ export interface SessionOptions {
    * Let the engine use a smaller shape (a shorter chain) or plain decoding on the steps where that is measured to
    * be faster (never a larger one). Greedy output is the same whatever shape a step uses; sampled output follows the
    * same distribution, but which tokens a seed gives then depends on the shapes chosen, which depend on timing.
-   * 'greedy' (the default where the engine can vary its shape): adaptive for greedy requests (temperature 0),
-   * fixed shape when sampling, so a seed reproduces its tokens. true: always; false: never.
+   * 'greedy': adaptive for greedy requests (temperature 0), fixed shape when sampling, so a seed reproduces its
+   * tokens. true: always; false: never. Default on the CPU engine: 'greedy' for models under 30M parameters
+   * (`defaultAdaptiveDraft`: forwards so cheap that drafting may not pay), else false (there the size's chain pays,
+   * and measuring the alternatives costs more than it finds).
    */
   adaptiveDraft?: boolean | 'greedy';
 }
@@ -112,13 +114,26 @@ export function resolveSessionOptions(
   return { beamWidth, beamLength };
 }
 
-/** SessionOptions.adaptiveDraft: 'greedy' unless given; always false on an engine whose beam shape is fixed. */
-export function resolveAdaptiveDraft(value: unknown, limits: { hasDrafter: boolean; fixedBeamShape?: boolean }): boolean | 'greedy' {
+/**
+ * The CPU engine's default SessionOptions.adaptiveDraft for a model of `parameters` weights: 'greedy' below 30M
+ * parameters, where a forward is so cheap that drafting may not pay (stories260K: W=8 L=5 fixed is 0.44x plain
+ * decoding); off above, where the default chain pays and the adaptive shape's warm-up and probes of slower shapes
+ * only cost (1B expansion, f16, 64 tokens: 2.24x adaptive vs 2.74-2.81x fixed; docs/speed.md).
+ */
+export function defaultAdaptiveDraft(parameters: number): false | 'greedy' {
+  return parameters > 0 && parameters < 30e6 ? 'greedy' : false;
+}
+
+/** SessionOptions.adaptiveDraft (default: defaultAdaptiveDraft); always false on an engine whose beam shape is fixed. */
+export function resolveAdaptiveDraft(
+  value: unknown,
+  limits: { hasDrafter: boolean; fixedBeamShape?: boolean; parameters?: number },
+): boolean | 'greedy' {
   const o = options(value, 'options');
   if (o.adaptiveDraft !== undefined && typeof o.adaptiveDraft !== 'boolean' && o.adaptiveDraft !== 'greedy')
     throw invalidArgument('adaptiveDraft', `must be true, false or 'greedy', got ${describe(o.adaptiveDraft)}`);
   if (!limits.hasDrafter || limits.fixedBeamShape) return false;
-  return o.adaptiveDraft === undefined ? 'greedy' : (o.adaptiveDraft as boolean | 'greedy');
+  return o.adaptiveDraft === undefined ? defaultAdaptiveDraft(limits.parameters ?? 0) : (o.adaptiveDraft as boolean | 'greedy');
 }
 
 export function resolveGenerateOptions(value: unknown): ResolvedGenerateOptions {

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import { loadEngine } from '../lib/engine.js';
-import { defaultBeamShape } from '../lib/generation-options.js';
+import { defaultAdaptiveDraft, defaultBeamShape, resolveAdaptiveDraft } from '../lib/generation-options.js';
 import { saveDrafter } from '../lib/drafter/drafter.js';
 import { fixtures, requireFixtures } from './helpers/fixtures.js';
 import { stories260KDrafter } from './helpers/drafter.js';
@@ -88,10 +88,15 @@ test('float16 drafter weights (drafterHalfWeights): drafts are still accepted an
   }
 });
 
-test('default session on the CPU engine: beam shape by model size, adaptive for greedy, fixed (reproducible) when sampling', async () => {
+test('default session on the CPU engine: beam shape by model size; small models adaptive for greedy, fixed (reproducible) when sampling', async () => {
   assert.deepEqual(defaultBeamShape(1.1e9), { beamWidth: 1, beamLength: 8 });
   assert.deepEqual(defaultBeamShape(110e6), { beamWidth: 1, beamLength: 6 });
   assert.deepEqual(defaultBeamShape(260e3), { beamWidth: 1, beamLength: 4 });
+  assert.equal(defaultAdaptiveDraft(260e3), 'greedy');
+  assert.equal(defaultAdaptiveDraft(1.1e9), false);
+  assert.equal(resolveAdaptiveDraft(undefined, { hasDrafter: true, parameters: 1.1e9 }), false);
+  assert.equal(resolveAdaptiveDraft({ adaptiveDraft: true }, { hasDrafter: true, parameters: 1.1e9 }), true);
+  assert.equal(resolveAdaptiveDraft({ adaptiveDraft: true }, { hasDrafter: true, fixedBeamShape: true }), false);
   const drafter = await stories260KDrafter();
   await using engine = await loadEngine({ model: fixtures.stories260K, tokenizer: fixtures.tok512, drafter, threads: 1 });
   // stories260K: dim 64, 5 layers, 8 heads / 4 KV heads, FFN 172, vocab 512, tied classifier

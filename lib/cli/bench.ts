@@ -22,7 +22,7 @@ export interface BenchOptions {
   beamWidth?: number;
   beamLength?: number;
   /** ReDrafter sessions may draft less or not at all where that is measured to be faster (SessionOptions.adaptiveDraft);
-   *  absent: the engine's default (adaptive, as the runs are greedy). */
+   *  absent: the engine's default (generation-options.ts defaultAdaptiveDraft: on for models under 30M parameters). */
   adaptiveDraft?: boolean;
   /** Draft with float16 copies of the drafter's matrices (LoadEngineOptions.drafterHalfWeights). */
   drafterHalfWeights?: boolean;
@@ -452,7 +452,7 @@ export function register(program: Command): void {
     .option('--threads <n>', 'CPU threads, for both engines (default: all cores)', intArg(1, 1024))
     .option('--beam-width <n>', "ReDrafter beams per step (default: the engine's default for the model's size)", intArg(0, 1024))
     .option('--beam-length <n>', "tokens per beam, the LLM's own included (default: by the model's size)", intArg(2, 64))
-    .option('--adaptive-draft', 'let the engine draft less or not at all where that is measured to be faster (the default)')
+    .option('--adaptive-draft', "let the engine draft less or not at all where that is measured to be faster (default: the engine's, on below 30M parameters)")
     .option('--no-adaptive-draft', 'always draft the given beam shape')
     .option('--drafter-f16', "draft with float16 copies of the drafter's matrices")
     .option('--no-llama-cpp', 'skip node-llama-cpp')
