@@ -9,7 +9,7 @@ export interface SessionOptions {
   beamWidth?: number;
   /**
    * Tokens per beam, the LLM's own token included (so beamLength-1 drafted). Default: on the CPU engine by model
-   * size (`defaultBeamShape`: 8 from 300M parameters, 6 from 30M, else 4), else 5.
+   * size (`defaultBeamShape`: 8 from 30M parameters, else 4), else 5.
    */
   beamLength?: number;
   /**
@@ -31,8 +31,7 @@ export interface SessionOptions {
  * carry for little more than a single-token forward.
  */
 export function defaultBeamShape(parameters: number): { beamWidth: number; beamLength: number } {
-  if (parameters >= 300e6) return { beamWidth: 1, beamLength: 8 };
-  if (parameters >= 30e6) return { beamWidth: 1, beamLength: 6 };
+  if (parameters >= 30e6) return { beamWidth: 1, beamLength: 8 };
   return { beamWidth: 1, beamLength: 4 };
 }
 

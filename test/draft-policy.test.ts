@@ -90,7 +90,8 @@ test('float16 drafter weights (drafterHalfWeights): drafts are still accepted an
 
 test('default session on the CPU engine: beam shape by model size; small models adaptive for greedy, fixed (reproducible) when sampling', async () => {
   assert.deepEqual(defaultBeamShape(1.1e9), { beamWidth: 1, beamLength: 8 });
-  assert.deepEqual(defaultBeamShape(110e6), { beamWidth: 1, beamLength: 6 });
+  assert.deepEqual(defaultBeamShape(90e6), { beamWidth: 1, beamLength: 8 });
+  assert.deepEqual(defaultBeamShape(20e6), { beamWidth: 1, beamLength: 4 });
   assert.deepEqual(defaultBeamShape(260e3), { beamWidth: 1, beamLength: 4 });
   assert.equal(defaultAdaptiveDraft(260e3), 'greedy');
   assert.equal(defaultAdaptiveDraft(1.1e9), false);
