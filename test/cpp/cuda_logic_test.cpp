@@ -69,6 +69,35 @@ KernelTree kernelTreeRow(const int32_t* beams, int W, int L, int capacity) {
   return k;
 }
 
+
+// A tree-attention case for the split tests: 3 sequences of a random W=4 L=4 tree, GQA 4/2, D 16, pasts 0/37/150,
+// q, k, v ~ N(0, stddev) drawn from rng, and the reference output.
+struct AttentionCase {
+  static constexpr int batch = 3, W = 4, L = 4, Hq = 4, Hkv = 2, D = 16, capacity = 200;
+  int T = 0, words = 0;
+  redrafter::TreeAttentionShape shape{};
+  std::vector<int32_t> packed, past{0, 37, 150}, treeLen;  // packed [batch, T, words]; past, treeLen [batch]
+  std::vector<float> q, k, v, ref;  // q, ref [batch, T, Hq, D]; k, v [batch, Hkv, capacity, D]
+  AttentionCase(std::mt19937& rng, float stddev) {
+    std::normal_distribution<float> d(0.f, stddev);
+    auto beams = randomBeams(rng, batch, W, L, 3);
+    auto tree = redrafter::buildTree(beams.data(), batch, W, L);
+    T = tree.maxLength, words = rc::packedMaskWords(T);
+    packed.assign(size_t(batch) * T * words, 0);
+    for (int b = 0; b < batch; ++b)
+      for (int i = 0; i < T; ++i)
+        for (int j = 0; j < T; ++j)
+          if (tree.mask[(size_t(b) * T + i) * T + j]) packed[(size_t(b) * T + i) * words + j / 32] |= int32_t(1u << (j % 32));
+    treeLen = tree.lengths;
+    q.resize(size_t(batch) * T * Hq * D), k.resize(size_t(batch) * Hkv * capacity * D), v.resize(k.size());
+    for (auto* a : {&q, &k, &v})
+      for (auto& x : *a) x = d(rng);
+    shape = {batch, T, Hq, Hkv, D, capacity, 1.f / std::sqrt(float(D))};
+    ref.assign(q.size(), NAN);
+    redrafter::treeAttentionReference(shape, q.data(), k.data(), v.data(), past.data(), treeLen.data(), packed.data(),
+                                      ref.data());
+  }
+};
 }  // namespace
 
 TEST_CASE("build-tree kernel logic matches buildTree, mask packed as TensorRT-LLM's int32 bitmasks") {
@@ -470,24 +499,11 @@ TEST_CASE("accept logic matches verifyGreedy; commit slots match kvCommitPlan") 
 
 TEST_CASE("tree attention: split online softmax with the kernel's visibility rule matches the reference") {
   std::mt19937 rng(9);
-  std::normal_distribution<float> d(0.f, 1.f);
-  const int batch = 3, W = 4, L = 4, Hq = 4, Hkv = 2, D = 16, capacity = 200;
-  auto beams = randomBeams(rng, batch, W, L, 3);
-  auto tree = redrafter::buildTree(beams.data(), batch, W, L);
-  const int T = tree.maxLength, words = rc::packedMaskWords(T);
-  std::vector<int32_t> packed(size_t(batch) * T * words, 0);
-  for (int b = 0; b < batch; ++b)
-    for (int i = 0; i < T; ++i)
-      for (int j = 0; j < T; ++j)
-        if (tree.mask[(size_t(b) * T + i) * T + j]) packed[(size_t(b) * T + i) * words + j / 32] |= int32_t(1u << (j % 32));
-  std::vector<int32_t> past = {0, 37, 150}, treeLen(tree.lengths);
-  std::vector<float> q(size_t(batch) * T * Hq * D), k(size_t(batch) * Hkv * capacity * D), v(k.size());
-  for (auto* a : {&q, &k, &v})
-    for (auto& x : *a) x = d(rng);
-  redrafter::TreeAttentionShape shape{batch, T, Hq, Hkv, D, capacity, 1.f / std::sqrt(float(D))};
-  std::vector<float> ref(q.size(), NAN);
-  redrafter::treeAttentionReference(shape, q.data(), k.data(), v.data(), past.data(), treeLen.data(), packed.data(),
-                                    ref.data());
+  const AttentionCase ac(rng, 1.f);
+  const int batch = ac.batch, Hq = ac.Hq, Hkv = ac.Hkv, D = ac.D, capacity = ac.capacity, T = ac.T, words = ac.words;
+  const redrafter::TreeAttentionShape& shape = ac.shape;
+  const std::vector<int32_t>&packed = ac.packed, &past = ac.past, &treeLen = ac.treeLen;
+  const std::vector<float>&q = ac.q, &k = ac.k, &v = ac.v, &ref = ac.ref;
   const int split = 24;  // keys per split
   for (int b = 0; b < batch; ++b)
     for (int t = 0; t < T; ++t)
@@ -559,24 +575,11 @@ TEST_CASE("tree attention: the wide kernel's work split covers every row, key an
 
 TEST_CASE("tree attention: the wide kernel's shared row tile (keys over warps, common max, summed sums) matches the reference") {
   std::mt19937 rng(17);
-  std::normal_distribution<float> d(0.f, 2.f);
-  const int batch = 3, W = 4, L = 4, Hq = 4, Hkv = 2, D = 16, capacity = 200;
-  auto beams = randomBeams(rng, batch, W, L, 3);
-  auto tree = redrafter::buildTree(beams.data(), batch, W, L);
-  const int T = tree.maxLength, words = rc::packedMaskWords(T);
-  std::vector<int32_t> packed(size_t(batch) * T * words, 0);
-  for (int b = 0; b < batch; ++b)
-    for (int i = 0; i < T; ++i)
-      for (int j = 0; j < T; ++j)
-        if (tree.mask[(size_t(b) * T + i) * T + j]) packed[(size_t(b) * T + i) * words + j / 32] |= int32_t(1u << (j % 32));
-  std::vector<int32_t> past = {0, 37, 150}, treeLen(tree.lengths);
-  std::vector<float> q(size_t(batch) * T * Hq * D), k(size_t(batch) * Hkv * capacity * D), v(k.size());
-  for (auto* a : {&q, &k, &v})
-    for (auto& x : *a) x = d(rng);
-  redrafter::TreeAttentionShape shape{batch, T, Hq, Hkv, D, capacity, 1.f / std::sqrt(float(D))};
-  std::vector<float> ref(q.size(), NAN);
-  redrafter::treeAttentionReference(shape, q.data(), k.data(), v.data(), past.data(), treeLen.data(), packed.data(),
-                                    ref.data());
+  const AttentionCase ac(rng, 2.f);
+  const int batch = ac.batch, Hq = ac.Hq, Hkv = ac.Hkv, D = ac.D, capacity = ac.capacity, T = ac.T, words = ac.words;
+  const redrafter::TreeAttentionShape& shape = ac.shape;
+  const std::vector<int32_t>&packed = ac.packed, &past = ac.past, &treeLen = ac.treeLen;
+  const std::vector<float>&q = ac.q, &k = ac.k, &v = ac.v, &ref = ac.ref;
   const float log2e = 1.4426950408889634f;
   // tile sizes: the kernel's 64 keys, and 4 (one key per warp: whole tiles and warp slices with nothing visible)
   for (int tileKeys : {64, 4}) {
