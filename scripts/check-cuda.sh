@@ -16,10 +16,14 @@ status=0
 # the kernels for both architectures; the GPU check's driver (host code + one small kernel) for sm_90 only
 printf '%s\n' native/cuda/*.cu | grep -v gpu_check | xargs -P "$JOBS" -I{} sh -c \
   '"$0" "$@" -c {} -o "'"$out"'/$(basename {}).o" && echo "  ok {} (sm_80, sm_90)"' "$NVCC" "${flags[@]}" || status=$?
-"$NVCC" "${base[@]}" -gencode arch=compute_90,code=sm_90 -c native/cuda/gpu_check.cu -o "$out/gpu_check.o" \
+"$NVCC" "${base[@]}" -Itest/cpp -gencode arch=compute_90,code=sm_90 -c native/cuda/gpu_check.cu -o "$out/gpu_check.o" \
   && echo "  ok native/cuda/gpu_check.cu (sm_90)" || status=1
-# the headers the launchers expose must compile as plain C++ (no nvcc) too
 CUDA_INC=${CUDA_INC:-$(ls -d "$(dirname "$(readlink -f "$NVCC")")/../include" /usr/local/cuda/include /usr/local/cuda-*/include 2>/dev/null | while read -r d; do [ -f "$d/cuda_runtime_api.h" ] && echo "$d" && break; done)}
+# the launchers' plain C++ sources (validation and error messages), and the headers they expose, with g++ alone
+for f in native/cuda/*.cpp; do
+  g++ -std=c++17 -Wall -Wextra -Werror -Inative -Inative/cuda -I"$CUDA_INC" -c "$f" -o "$out/$(basename "$f").o" \
+    && echo "  ok $f (g++)" || { echo "  FAIL $f (g++)"; status=1; }
+done
 for h in native/cuda/*.h; do
   echo "#include \"$h\"" | g++ -std=c++17 -Wall -Wextra -Werror -I. -Inative -I"$CUDA_INC" \
     -x c++ -fsyntax-only - || { echo "  FAIL $h (plain C++)"; status=1; }

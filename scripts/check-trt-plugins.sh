@@ -41,7 +41,7 @@ if [ "${LINK:-0}" = 1 ] && [ $status = 0 ]; then
     "$NVCC" -std=c++17 -O3 -Xcompiler -fPIC -Inative -gencode arch=compute_90,code=sm_90 -c "$f" -o "$tmp/$(basename "$f").o"
     objs+=("$tmp/$(basename "$f").o")
   done
-  for f in plugins/*.cpp; do
+  for f in native/cuda/*.cpp plugins/*.cpp; do
     g++ -std=c++17 -O2 -fPIC -fvisibility=hidden -Wall -Wextra -Werror -Wno-unused-parameter -Iplugins -Inative \
       -isystem "${includes[0]}" -isystem "$CUDA_INC" -c "$f" -o "$tmp/$(basename "$f").o"
     objs+=("$tmp/$(basename "$f").o")

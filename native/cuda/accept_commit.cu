@@ -1,6 +1,10 @@
 #include "accept_commit.h"
 
+#include <string>
+#include <utility>
+
 #include "accept_logic.h"
+#include "launch_error.h"
 #include "kv_address.cuh"
 
 namespace redrafter::cuda {
@@ -8,6 +12,7 @@ namespace {
 
 constexpr int kThreads = 256;
 constexpr int kMaxLength = 64;
+constexpr size_t kMaxSharedBytes = 48 * 1024;  // the kernel's dynamic shared memory (no opt-in)
 constexpr int kMaxChunks = 4 * kThreads;  // path length * row bytes / 16 (64 rows of 256 bytes)
 
 // grid: (layers * 2 * kvHeads (at least 1), batch). Warp 0 verifies (every block, it is tiny); block x == 0 writes
@@ -87,22 +92,63 @@ __global__ void __launch_bounds__(kThreads) acceptCommitKernel(AcceptCommitParam
 
 }  // namespace
 
-cudaError_t launchAcceptCommit(const AcceptCommitParams& p, cudaStream_t stream) {
-  if (p.batch <= 0 || p.width <= 0 || p.length <= 0 || p.length > kMaxLength || p.treeCapacity <= 0) return cudaErrorInvalidValue;
-  if (!p.beams || !p.unpacker || !p.argmax || !p.pastLengths || !p.bestBeam || !p.acceptedLength || !p.nextToken ||
-      !p.acceptedTokens || !p.acceptedPacked || !p.newLengths)
-    return cudaErrorInvalidValue;
-  const bool commit = p.cache.k && p.cache.v;
-  if (commit && (p.layers <= 0 || p.cache.kvHeads <= 0 || (p.elementBytes != 2 && p.elementBytes != 4) ||
-                 (p.cache.headDim * p.elementBytes) % 16 != 0 || p.cache.headDim * p.elementBytes > 1024))
-    return cudaErrorInvalidValue;
-  if (commit && static_cast<int64_t>(p.length) * p.cache.headDim * p.elementBytes / 16 > kMaxChunks)
-    return cudaErrorInvalidValue;
+std::string acceptCommitShapeError(const AcceptCommitParams& p) {
+  using detail::fieldMessage;
+  if (p.batch <= 0) return fieldMessage("AcceptCommitParams.batch", p.batch, "must be positive");
+  if (p.width <= 0) return fieldMessage("AcceptCommitParams.width", p.width, "must be positive");
+  if (p.length <= 0 || p.length > kMaxLength)
+    return fieldMessage("AcceptCommitParams.length", p.length, ("must be in 1.." + std::to_string(kMaxLength)).c_str());
+  if (p.treeCapacity <= 0) return fieldMessage("AcceptCommitParams.treeCapacity", p.treeCapacity, "must be positive");
   const size_t smem = sizeof(int32_t) * (2 * static_cast<size_t>(p.width) * p.length + p.treeCapacity);
-  if (smem > 48 * 1024) return cudaErrorInvalidValue;
+  if (smem > kMaxSharedBytes)
+    return fieldMessage("AcceptCommitParams.treeCapacity", p.treeCapacity,
+                        ("with width * length " + std::to_string(p.width * p.length) +
+                         " needs more than 48 KiB of shared memory (4 * (2 * width * length + treeCapacity) bytes)")
+                            .c_str());
+  if (!p.cache.k != !p.cache.v)
+    return std::string("AcceptCommitParams.cache.") + (p.cache.k ? "v" : "k") +
+           " is null but the other is not (both null: no commit)";
+  if (!p.cache.k) return {};
+  if (p.layers <= 0) return fieldMessage("AcceptCommitParams.layers", p.layers, "must be positive to commit");
+  if (p.elementBytes != 2 && p.elementBytes != 4)
+    return fieldMessage("AcceptCommitParams.elementBytes", p.elementBytes, "must be 2 or 4");
+  if (std::string why = kvCacheViewError(p.cache, "AcceptCommitParams"); !why.empty()) return why;
+  const long long rowBytes = static_cast<long long>(p.cache.headDim) * p.elementBytes;
+  if (rowBytes % 16 != 0 || rowBytes > 1024)
+    return fieldMessage("AcceptCommitParams.cache.headDim", p.cache.headDim,
+                        ("times elementBytes (" + std::to_string(p.elementBytes) +
+                         ") must be a multiple of 16 bytes and at most 1024")
+                            .c_str());
+  if (p.length * rowBytes / 16 > kMaxChunks)
+    return fieldMessage("AcceptCommitParams.length", p.length,
+                        ("times the row bytes (" + std::to_string(rowBytes) + ") must be at most " +
+                         std::to_string(kMaxChunks * 16))
+                            .c_str());
+  return {};
+}
+
+cudaError_t launchAcceptCommit(const AcceptCommitParams& p, cudaStream_t stream) {
+  if (std::string why = acceptCommitShapeError(p); !why.empty()) return detail::rejectLaunch(std::move(why));
+  const std::pair<const void*, const char*> pointers[] = {
+      {p.beams, "AcceptCommitParams.beams"},
+      {p.unpacker, "AcceptCommitParams.unpacker"},
+      {p.argmax, "AcceptCommitParams.argmax"},
+      {p.pastLengths, "AcceptCommitParams.pastLengths"},
+      {p.bestBeam, "AcceptCommitParams.bestBeam"},
+      {p.acceptedLength, "AcceptCommitParams.acceptedLength"},
+      {p.nextToken, "AcceptCommitParams.nextToken"},
+      {p.acceptedTokens, "AcceptCommitParams.acceptedTokens"},
+      {p.acceptedPacked, "AcceptCommitParams.acceptedPacked"},
+      {p.newLengths, "AcceptCommitParams.newLengths"}};
+  for (const auto& [ptr, name] : pointers)
+    if (!ptr) return detail::rejectLaunch(std::string(name) + " is null");
+  if (p.cache.k && p.cache.layout == KvLayout::kPaged && !p.cache.blockTable)
+    return detail::rejectLaunch("AcceptCommitParams.cache.blockTable is null (the paged layout needs it)");
+  const bool commit = p.cache.k && p.cache.v;
+  const size_t smem = sizeof(int32_t) * (2 * static_cast<size_t>(p.width) * p.length + p.treeCapacity);
   dim3 grid(commit ? p.layers * 2 * p.cache.kvHeads : 1, p.batch);
   acceptCommitKernel<<<grid, kThreads, smem, stream>>>(p);
-  return cudaGetLastError();
+  return detail::finishLaunch("launchAcceptCommit", cudaGetLastError());
 }
 
 }  // namespace redrafter::cuda

@@ -4,9 +4,11 @@
 // CPU references: redrafter::verifyGreedy and redrafter::kvCommitPlan.
 #pragma once
 #include <cstdint>
+#include <string>
 #include <cuda_runtime_api.h>
 
 #include "kv_cache.h"
+#include "launch_error.h"
 
 namespace redrafter::cuda {
 
@@ -28,6 +30,11 @@ struct AcceptCommitParams {
   int elementBytes = 2;                  // 2 (fp16/bf16) or 4; length*headDim*elementBytes <= 16 KiB
 };
 
+// Why these shapes cannot run (the field named, e.g. "AcceptCommitParams.length (80) must be in 1..64"), or "" where
+// they can. Checks the cache view where cache.k and cache.v are set; the other pointers are not checked here.
+std::string acceptCommitShapeError(const AcceptCommitParams& p);
+
+// cudaErrorInvalidValue for bad shapes (acceptCommitShapeError) and null pointers; lastLaunchError() says which.
 cudaError_t launchAcceptCommit(const AcceptCommitParams& p, cudaStream_t stream);
 
 }  // namespace redrafter::cuda

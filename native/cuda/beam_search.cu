@@ -2,10 +2,13 @@
 
 #include <cfloat>
 #include <climits>
+#include <string>
+#include <utility>
 
 #include "beam_search_cluster.cuh"
 #include "beam_search_internal.cuh"
 #include "beam_search_logic.h"
+#include "launch_error.h"
 
 namespace redrafter::cuda {
 namespace {
@@ -450,31 +453,63 @@ BeamSearchVariant beamSearchResolveVariant(const BeamSearchParams& p) {
   return BeamSearchVariant::kAuto;
 }
 
+std::string beamSearchShapeError(const BeamSearchParams& p) {
+  using detail::fieldMessage;
+  if (p.batch <= 0) return fieldMessage("BeamSearchParams.batch", p.batch, "must be positive");
+  if (p.width <= 0) return fieldMessage("BeamSearchParams.width", p.width, "must be positive");
+  if (p.topK < p.width || p.topK > kMaxK)
+    return fieldMessage("BeamSearchParams.topK", p.topK,
+                        ("must be between width (" + std::to_string(p.width) + ") and " + std::to_string(kMaxK)).c_str());
+  if (p.vocab < p.width)
+    return fieldMessage("BeamSearchParams.vocab", p.vocab,
+                        ("must be at least width (" + std::to_string(p.width) + ")").c_str());
+  if (p.vocab > kBeamSearchMaxVocab)
+    return fieldMessage("BeamSearchParams.vocab", p.vocab, ("must be at most " + std::to_string(kBeamSearchMaxVocab)).c_str());
+  if (static_cast<int64_t>(p.width) * p.vocab > INT_MAX)
+    return fieldMessage("BeamSearchParams.vocab", p.vocab,
+                        ("times width (" + std::to_string(p.width) + ") must fit in int32").c_str());
+  return {};
+}
+
 cudaError_t launchBeamSearchStep(const BeamSearchParams& p, void* workspace, size_t workspaceBytes,
                                  cudaStream_t stream) {
-  if (p.batch <= 0 || p.width <= 0 || p.topK < p.width || p.topK > kMaxK || p.vocab < p.width ||
-      p.vocab > kBeamSearchMaxVocab || static_cast<int64_t>(p.width) * p.vocab > INT_MAX)
-    return cudaErrorInvalidValue;
-  if (!p.logits || !p.scores || !p.outScores || !p.outParent || !p.outToken || !workspace ||
-      workspaceBytes < beamSearchWorkspaceBytes(p.batch, p.width, p.vocab, p.topK))
-    return cudaErrorInvalidValue;
+  if (std::string why = beamSearchShapeError(p); !why.empty()) return detail::rejectLaunch(std::move(why));
+  const std::pair<const void*, const char*> pointers[] = {{p.logits, "BeamSearchParams.logits"},
+                                                          {p.scores, "BeamSearchParams.scores"},
+                                                          {p.outScores, "BeamSearchParams.outScores"},
+                                                          {p.outParent, "BeamSearchParams.outParent"},
+                                                          {p.outToken, "BeamSearchParams.outToken"},
+                                                          {workspace, "workspace"}};
+  for (const auto& [ptr, name] : pointers)
+    if (!ptr) return detail::rejectLaunch(std::string(name) + " is null");
+  const size_t needed = beamSearchWorkspaceBytes(p.batch, p.width, p.vocab, p.topK);
+  if (workspaceBytes < needed)
+    return detail::rejectLaunch(detail::fieldMessage("workspaceBytes", static_cast<long long>(workspaceBytes),
+                                                     ("is less than beamSearchWorkspaceBytes (" +
+                                                      std::to_string(needed) + ")").c_str()));
+  const char* op = "launchBeamSearchStep";
   switch (beamSearchResolveVariant(p)) {
-    case BeamSearchVariant::kChunked: return launchChunked(p, workspace, stream);
+    case BeamSearchVariant::kChunked: return detail::finishLaunch(op, launchChunked(p, workspace, stream));
     case BeamSearchVariant::kCluster:
-      return detail::launchClusterBeamSearch(p, workspace, false, false, 16, false, stream);
+      return detail::finishLaunch(op, detail::launchClusterBeamSearch(p, workspace, false, false, 16, false, stream));
     case BeamSearchVariant::kClusterWide:
-      return detail::launchClusterBeamSearch(p, workspace, false, false, 32, false, stream);
+      return detail::finishLaunch(op, detail::launchClusterBeamSearch(p, workspace, false, false, 32, false, stream));
     case BeamSearchVariant::kClusterDense:
-      return detail::launchClusterBeamSearch(p, workspace, false, false, 16, true, stream);
+      return detail::finishLaunch(op, detail::launchClusterBeamSearch(p, workspace, false, false, 16, true, stream));
     case BeamSearchVariant::kClusterWideDense:
-      return detail::launchClusterBeamSearch(p, workspace, false, false, 32, true, stream);
+      return detail::finishLaunch(op, detail::launchClusterBeamSearch(p, workspace, false, false, 32, true, stream));
     case BeamSearchVariant::kClusterMergeKernel:
-      return detail::launchClusterBeamSearch(p, workspace, true, false, 16, false, stream);
+      return detail::finishLaunch(op, detail::launchClusterBeamSearch(p, workspace, true, false, 16, false, stream));
     case BeamSearchVariant::kClusterMergeKernelPdl:
-      return detail::launchClusterBeamSearch(p, workspace, true, true, 16, false, stream);
+      return detail::finishLaunch(op, detail::launchClusterBeamSearch(p, workspace, true, true, 16, false, stream));
     case BeamSearchVariant::kAuto: break;
   }
-  return cudaErrorInvalidValue;  // no variant serves this shape on this device
+  // no variant serves this shape on this device
+  return detail::rejectLaunch(std::string("BeamSearchParams.variant (") + beamSearchVariantName(p.variant) +
+                              ") cannot serve vocab " + std::to_string(p.vocab) + " with topK " +
+                              std::to_string(p.topK) + " and width " + std::to_string(p.width) +
+                              " on this device (the cluster variants need sm_90 and vocab <= 131072; the chunked one "
+                              "vocab >= topK and ceil(vocab / " + std::to_string(kChunk) + ") * topK <= " + std::to_string(kChunk) + ")");
 }
 
 }  // namespace redrafter::cuda

@@ -5,7 +5,10 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <cuda_runtime_api.h>
+
+#include "launch_error.h"
 
 namespace redrafter::cuda {
 
@@ -55,9 +58,13 @@ size_t beamSearchWorkspaceBytes(int batch, int width, int vocab, int topK);
 // like TensorRT's: cudaMemsetAsync them to zero before each launch).
 size_t beamSearchCounterBytes(int batch, int width);
 
-// cudaErrorInvalidValue for bad shapes (width > topK, topK > 64, vocab < width, vocab > kBeamSearchMaxVocab) and
-// where the chosen variant cannot serve the shape or device (the chunked kernel needs vocab >= topK; the cluster
-// kernels need sm_90 and vocab <= 131072).
+// Why these shapes cannot run (the field named, e.g. "BeamSearchParams.topK (70) must be between width (8) and 64"),
+// or "" where they can. Pointers, the workspace and the variant are not checked here.
+std::string beamSearchShapeError(const BeamSearchParams& p);
+
+// cudaErrorInvalidValue for bad shapes (beamSearchShapeError), null pointers, a small workspace, and where the
+// chosen variant cannot serve the shape or device (the chunked kernel needs vocab >= topK; the cluster kernels need
+// sm_90 and vocab <= 131072); lastLaunchError() says which.
 cudaError_t launchBeamSearchStep(const BeamSearchParams& p, void* workspace, size_t workspaceBytes,
                                  cudaStream_t stream);
 

@@ -1,6 +1,10 @@
 #include "build_tree.h"
 
+#include <string>
+#include <utility>
+
 #include "build_tree_logic.h"
+#include "launch_error.h"
 
 namespace redrafter::cuda {
 namespace {
@@ -65,16 +69,35 @@ __global__ void buildTreeKernel(BuildTreeParams p) {
 
 }  // namespace
 
+std::string buildTreeShapeError(const BuildTreeParams& p) {
+  using detail::fieldMessage;
+  if (p.batch <= 0) return fieldMessage("BuildTreeParams.batch", p.batch, "must be positive");
+  if (p.width <= 0) return fieldMessage("BuildTreeParams.width", p.width, "must be positive");
+  if (p.length <= 0) return fieldMessage("BuildTreeParams.length", p.length, "must be positive");
+  const long long n = static_cast<long long>(p.width) * p.length;
+  if (n > kBuildTreeMaxTokens)
+    return fieldMessage("BuildTreeParams.width * length", n,
+                        ("must be at most " + std::to_string(kBuildTreeMaxTokens)).c_str());
+  if (p.capacity < n)
+    return fieldMessage("BuildTreeParams.capacity", p.capacity,
+                        ("must be at least width * length (" + std::to_string(n) + ")").c_str());
+  return {};
+}
+
 cudaError_t launchBuildTree(const BuildTreeParams& p, cudaStream_t stream) {
+  if (std::string why = buildTreeShapeError(p); !why.empty()) return detail::rejectLaunch(std::move(why));
+  const std::pair<const void*, const char*> pointers[] = {
+      {p.beams, "BuildTreeParams.beams"},         {p.lengths, "BuildTreeParams.lengths"},
+      {p.tokens, "BuildTreeParams.tokens"},       {p.beamTokenIndex, "BuildTreeParams.beamTokenIndex"},
+      {p.positionOffsets, "BuildTreeParams.positionOffsets"}, {p.parents, "BuildTreeParams.parents"},
+      {p.unpacker, "BuildTreeParams.unpacker"},   {p.packedMask, "BuildTreeParams.packedMask"}};
+  for (const auto& [ptr, name] : pointers)
+    if (!ptr) return detail::rejectLaunch(std::string(name) + " is null");
   const int n = p.width * p.length;
-  if (p.batch <= 0 || p.width <= 0 || p.length <= 0 || n > 1024 || p.capacity < n) return cudaErrorInvalidValue;
-  if (!p.beams || !p.lengths || !p.tokens || !p.beamTokenIndex || !p.positionOffsets || !p.parents || !p.unpacker ||
-      !p.packedMask)
-    return cudaErrorInvalidValue;
   const int threads = (n + 31) / 32 * 32;
   const size_t smem = sizeof(int32_t) * (4 * n + 32) + n;
   buildTreeKernel<<<p.batch, threads, smem, stream>>>(p);
-  return cudaGetLastError();
+  return detail::finishLaunch("launchBuildTree", cudaGetLastError());
 }
 
 }  // namespace redrafter::cuda

@@ -2,7 +2,10 @@
 // batch of drafted beams, in one launch (one block per sequence). The CPU reference is redrafter::buildTree.
 #pragma once
 #include <cstdint>
+#include <string>
 #include <cuda_runtime_api.h>
+
+#include "launch_error.h"
 
 namespace redrafter::cuda {
 
@@ -19,7 +22,13 @@ struct BuildTreeParams {
   int32_t* packedMask = nullptr;       // [batch, capacity, ceil(capacity/32)] bitmasks; padding rows 0
 };
 
-// cudaErrorInvalidValue for bad shapes (width*length > 1024, capacity < width*length, null pointers).
+constexpr int kBuildTreeMaxTokens = 1024;  // width * length: one thread per beam token, one block per sequence
+
+// Why these shapes cannot run (the field named, e.g. "BuildTreeParams.capacity (30) must be at least width * length
+// (40)"), or "" where they can. Pointers are not checked here.
+std::string buildTreeShapeError(const BuildTreeParams& p);
+
+// cudaErrorInvalidValue for bad shapes (buildTreeShapeError) and null pointers; lastLaunchError() says which.
 cudaError_t launchBuildTree(const BuildTreeParams& p, cudaStream_t stream);
 
 }  // namespace redrafter::cuda

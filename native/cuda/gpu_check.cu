@@ -32,15 +32,19 @@
 #include "core/kv_commit.h"
 #include "core/tree_attention.h"
 #include "core/verify_greedy.h"
+#include "random_beams.h"  // test/cpp: the same beams the host tests draw
 #include "tree_attention.h"
 
 namespace rc = redrafter::cuda;
+
+using redrafter::testing::randomBeams;
 
 #define CK(x)                                                                                           \
   do {                                                                                                  \
     cudaError_t e_ = (x);                                                                               \
     if (e_ != cudaSuccess) {                                                                            \
-      std::fprintf(stderr, "CUDA error %s at %s:%d: %s\n", cudaGetErrorString(e_), __FILE__, __LINE__, #x); \
+      std::fprintf(stderr, "CUDA error %s at %s:%d: %s%s%s\n", cudaGetErrorString(e_), __FILE__, __LINE__, #x, \
+                   *rc::lastLaunchError() ? "\n  " : "", rc::lastLaunchError());                          \
       std::exit(2);                                                                                     \
     }                                                                                                   \
   } while (0)
@@ -117,17 +121,6 @@ void measureCopy() {
   gCopyGBs = 2.0 * bytes / (us * 1e-6) / 1e9;
 }
 
-std::vector<int32_t> randomBeams(int batch, int width, int length, int alphabet) {
-  std::uniform_int_distribution<int> tok(0, alphabet - 1);
-  std::vector<int32_t> beams(size_t(batch) * width * length);
-  for (int b = 0; b < batch; ++b) {
-    int root = tok(rng);
-    for (int w = 0; w < width; ++w)
-      for (int l = 0; l < length; ++l) beams[(size_t(b) * width + w) * length + l] = l == 0 ? root : tok(rng);
-  }
-  return beams;
-}
-
 // ---------------------------------------------------------------------------------------------------------
 struct TreeDev {
   int batch, W, L, cap, words;
@@ -182,7 +175,7 @@ void runBuildTree() {
   const int shapes[][4] = {{64, 8, 5, 3}, {64, 8, 5, 1000}, {7, 16, 6, 2}, {3, 32, 8, 4}, {2, 1, 3, 5}};
   for (auto& s : shapes) {
     TreeDev t(s[0], s[1], s[2]);
-    auto beams = randomBeams(s[0], s[1], s[2], s[3]);
+    auto beams = randomBeams(rng, s[0], s[1], s[2], s[3]);
     auto ref = redrafter::buildTree(beams.data(), s[0], s[1], s[2]);
     t.beams.up(beams);
     t.poison();
@@ -195,7 +188,7 @@ void runBuildTree() {
   }
   if (gQuick) return;
   TreeDev t(64, 8, 5);
-  t.beams.up(randomBeams(64, 8, 5, 3));
+  t.beams.up(randomBeams(rng, 64, 8, 5, 3));
   auto p = t.params();
   Row row;
   row.name = "build_tree";
@@ -262,7 +255,7 @@ bool beamCase(int batch, int W, int V, bool first, bool time, Row* row, float qu
       oScores.poison(), oParent.poison(), oToken.poison();
       const cudaError_t launched = rc::launchBeamSearchStep(q, ws.p, wsBytes, 0);
       if (launched != cudaSuccess) {
-        expect(false, std::string(what) + ": launch failed: " + cudaGetErrorString(launched));
+        expect(false, std::string(what) + ": launch failed: " + rc::lastLaunchError());
         cudaGetLastError();
         return false;
       }
@@ -416,7 +409,7 @@ struct AttnCase {
 template <typename T>
 bool attentionCase(const AttnCase& c, Row* row, bool widePhase = false) {
   // a real tree per sequence (build tree's CPU reference), varying context lengths
-  auto beams = randomBeams(c.batch, c.W, c.L, c.alphabet);
+  auto beams = randomBeams(rng, c.batch, c.W, c.L, c.alphabet);
   auto tree = redrafter::buildTree(beams.data(), c.batch, c.W, c.L);
   const int T_ = tree.maxLength, words = (T_ + 31) / 32, D = c.D;
   std::vector<int32_t> mask(size_t(c.batch) * T_ * words, 0), past(c.batch), treeLen(tree.lengths);
@@ -496,7 +489,7 @@ bool attentionCase(const AttnCase& c, Row* row, bool widePhase = false) {
       CK(cudaMemset(cws.p, 0xff, cb));
       const cudaError_t le = rc::launchTreeAttention(pc, gSmCount, cws.p, cb, 0);
       if (le != cudaSuccess) {
-        expect(false, label + ": launch failed: " + cudaGetErrorString(le));
+        expect(false, label + ": launch failed: " + rc::lastLaunchError());
         break;
       }
       CK(cudaDeviceSynchronize());
@@ -552,8 +545,8 @@ bool attentionCase(const AttnCase& c, Row* row, bool widePhase = false) {
       dout.poison();
       const cudaError_t le = rc::launchTreeAttention(pv, gSmCount, vws.p, vb, 0);
       if (le != cudaSuccess) {
-        expect(false, std::string(c.label) + " variant " + vt.name + ": launch failed: " + cudaGetErrorString(le));
-        std::printf("    variant %-26s launch failed: %s\n", vt.name, cudaGetErrorString(le));
+        expect(false, std::string(c.label) + " variant " + vt.name + ": launch failed: " + rc::lastLaunchError());
+        std::printf("    variant %-26s launch failed: %s\n", vt.name, rc::lastLaunchError());
         continue;
       }
       CK(cudaDeviceSynchronize());
@@ -628,7 +621,7 @@ void runAcceptCommit() {
   for (int variant = 0; variant < (gQuick ? 2 : 3); ++variant) {
     const bool paged = variant == 1, timed = variant == 2;
     const int batch = timed ? 64 : 9, W = 8, L = 5, layers = 2, Hkv = 8, D = 128, alphabet = 3;
-    auto beams = randomBeams(batch, W, L, alphabet);
+    auto beams = randomBeams(rng, batch, W, L, alphabet);
     auto tree = redrafter::buildTree(beams.data(), batch, W, L);
     const int cap = W * L;
     // argmax: follow a random beam for a random number of steps, random elsewhere

@@ -1,6 +1,7 @@
 // The KV-cache views shared by the tree-attention and commit launchers. Element type: fp16 or bf16.
 #pragma once
 #include <cstdint>
+#include <string>
 
 namespace redrafter::cuda {
 
@@ -24,5 +25,9 @@ struct KvCacheView {
   int blockSize = 0;            // paged: slots per block
   int numBlocks = 0;            // paged: blocks in each layer's pool
 };
+
+// Why this view's shape cannot be read (the field named under `owner`, e.g. "TreeAttentionParams.cache.blockSize (0)
+// must be positive"), or "" where it can. Its pointers (k, v, blockTable) are the launchers' to check.
+std::string kvCacheViewError(const KvCacheView& c, const char* owner);
 
 }  // namespace redrafter::cuda

@@ -4,7 +4,11 @@
 #include <cuda_fp16.h>
 #include <mma.h>
 
+#include <string>
+#include <utility>
+
 #include "kv_address.cuh"
+#include "launch_error.h"
 #include "mma_primitives.cuh"
 #include "tree_attention_logic.h"
 #include "tree_attention_wide.cuh"
@@ -664,21 +668,54 @@ cudaError_t launchTyped(const TreeAttentionParams& p, int smCount, void* workspa
   return cudaGetLastError();
 }
 
-bool valid(const TreeAttentionParams& p) {
+}  // namespace
+
+std::string treeAttentionShapeError(const TreeAttentionParams& p) {
+  using detail::fieldMessage;
   const KvCacheView& c = p.cache;
-  if (p.batch <= 0 || p.treeTokens <= 0 || p.qHeads <= 0 || c.kvHeads <= 0 || p.qHeads % c.kvHeads != 0) return false;
-  if (c.headDim != 64 && c.headDim != 128) return false;
-  if (!p.q || !c.k || !c.v || !p.pastLengths || !p.treeLengths || !p.packedMask || !p.out || p.maxPastLength < 0)
-    return false;
-  if (c.layout == KvLayout::kPaged && (!c.blockTable || c.blockSize <= 0 || c.maxBlocksPerSeq <= 0)) return false;
-  if (c.layout == KvLayout::kContiguous && c.capacity < p.maxPastLength + p.treeTokens) return false;
-  return true;
+  if (p.dtype != DType::kHalf && p.dtype != DType::kBFloat16)
+    return fieldMessage("TreeAttentionParams.dtype", static_cast<int>(p.dtype), "must be kHalf or kBFloat16");
+  if (p.batch <= 0) return fieldMessage("TreeAttentionParams.batch", p.batch, "must be positive");
+  if (p.treeTokens <= 0) return fieldMessage("TreeAttentionParams.treeTokens", p.treeTokens, "must be positive");
+  if (p.qHeads <= 0) return fieldMessage("TreeAttentionParams.qHeads", p.qHeads, "must be positive");
+  if (std::string why = kvCacheViewError(c, "TreeAttentionParams"); !why.empty()) return why;
+  if (p.qHeads % c.kvHeads != 0)
+    return fieldMessage("TreeAttentionParams.qHeads", p.qHeads,
+                        ("must be a multiple of cache.kvHeads (" + std::to_string(c.kvHeads) + ")").c_str());
+  if (c.headDim != 64 && c.headDim != 128)
+    return fieldMessage("TreeAttentionParams.cache.headDim", c.headDim, "must be 64 or 128");
+  if (p.maxPastLength < 0)
+    return fieldMessage("TreeAttentionParams.maxPastLength", p.maxPastLength, "must not be negative");
+  if (c.layout == KvLayout::kContiguous && static_cast<int64_t>(c.capacity) < static_cast<int64_t>(p.maxPastLength) + p.treeTokens)
+    return fieldMessage("TreeAttentionParams.cache.capacity", c.capacity,
+                        ("must be at least maxPastLength + treeTokens (" +
+                         std::to_string(static_cast<int64_t>(p.maxPastLength) + p.treeTokens) + ")")
+                            .c_str());
+  return {};
+}
+
+namespace {
+
+// The launch's pointers: the first null one's field, or "".
+std::string nullPointerError(const TreeAttentionParams& p) {
+  const std::pair<const void*, const char*> pointers[] = {{p.q, "TreeAttentionParams.q"},
+                                                          {p.cache.k, "TreeAttentionParams.cache.k"},
+                                                          {p.cache.v, "TreeAttentionParams.cache.v"},
+                                                          {p.pastLengths, "TreeAttentionParams.pastLengths"},
+                                                          {p.treeLengths, "TreeAttentionParams.treeLengths"},
+                                                          {p.packedMask, "TreeAttentionParams.packedMask"},
+                                                          {p.out, "TreeAttentionParams.out"}};
+  for (const auto& [ptr, name] : pointers)
+    if (!ptr) return std::string(name) + " is null";
+  if (p.cache.layout == KvLayout::kPaged && !p.cache.blockTable)
+    return "TreeAttentionParams.cache.blockTable is null (the paged layout needs it)";
+  return {};
 }
 
 }  // namespace
 
 size_t treeAttentionWorkspaceBytes(const TreeAttentionParams& p, int smCount) {
-  if (!valid(p) || smCount <= 0) return 0;
+  if (!treeAttentionShapeError(p).empty() || smCount <= 0) return 0;
   Plan plan;
   if (p.dtype == DType::kHalf)
     plan = p.cache.headDim == 64 ? makePlan<__half, 64>(p, smCount) : makePlan<__half, 128>(p, smCount);
@@ -689,12 +726,23 @@ size_t treeAttentionWorkspaceBytes(const TreeAttentionParams& p, int smCount) {
 
 cudaError_t launchTreeAttention(const TreeAttentionParams& p, int smCount, void* workspace, size_t workspaceBytes,
                                 cudaStream_t stream) {
-  if (!valid(p) || !workspace || smCount <= 0) return cudaErrorInvalidValue;
+  if (std::string why = treeAttentionShapeError(p); !why.empty()) return detail::rejectLaunch(std::move(why));
+  if (std::string why = nullPointerError(p); !why.empty()) return detail::rejectLaunch(std::move(why));
+  if (smCount <= 0) return detail::rejectLaunch(detail::fieldMessage("smCount", smCount, "must be positive"));
+  if (!workspace) return detail::rejectLaunch("workspace is null");
+  const size_t needed = treeAttentionWorkspaceBytes(p, smCount);
+  if (workspaceBytes < needed)
+    return detail::rejectLaunch(detail::fieldMessage("workspaceBytes", static_cast<long long>(workspaceBytes),
+                                                     ("is less than treeAttentionWorkspaceBytes (" +
+                                                      std::to_string(needed) + ")").c_str()));
+  cudaError_t err;
   if (p.dtype == DType::kHalf)
-    return p.cache.headDim == 64 ? launchTyped<__half, 64>(p, smCount, workspace, workspaceBytes, stream)
-                                 : launchTyped<__half, 128>(p, smCount, workspace, workspaceBytes, stream);
-  return p.cache.headDim == 64 ? launchTyped<__nv_bfloat16, 64>(p, smCount, workspace, workspaceBytes, stream)
-                               : launchTyped<__nv_bfloat16, 128>(p, smCount, workspace, workspaceBytes, stream);
+    err = p.cache.headDim == 64 ? launchTyped<__half, 64>(p, smCount, workspace, workspaceBytes, stream)
+                                : launchTyped<__half, 128>(p, smCount, workspace, workspaceBytes, stream);
+  else
+    err = p.cache.headDim == 64 ? launchTyped<__nv_bfloat16, 64>(p, smCount, workspace, workspaceBytes, stream)
+                                : launchTyped<__nv_bfloat16, 128>(p, smCount, workspace, workspaceBytes, stream);
+  return detail::finishLaunch("launchTreeAttention", err);
 }
 
 }  // namespace redrafter::cuda

@@ -7,9 +7,11 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <cuda_runtime_api.h>
 
 #include "kv_cache.h"
+#include "launch_error.h"
 
 namespace redrafter::cuda {
 
@@ -37,10 +39,15 @@ struct TreeAttentionParams {
   int tuneWide = 0;
 };
 
-// Workspace bytes for these shapes on a device with `smCount` multiprocessors.
+// Workspace bytes for these shapes on a device with `smCount` multiprocessors (0 where the shapes cannot run).
 size_t treeAttentionWorkspaceBytes(const TreeAttentionParams& p, int smCount);
 
-// cudaErrorInvalidValue for bad shapes (headDim not 64/128, qHeads % kvHeads, small workspace).
+// Why these shapes cannot run (the field named, e.g. "TreeAttentionParams.cache.headDim (96) must be 64 or 128"), or
+// "" where they can. Pointers are not checked here.
+std::string treeAttentionShapeError(const TreeAttentionParams& p);
+
+// cudaErrorInvalidValue for bad shapes (treeAttentionShapeError), null pointers, smCount <= 0 and a small workspace;
+// lastLaunchError() says which.
 cudaError_t launchTreeAttention(const TreeAttentionParams& p, int smCount, void* workspace, size_t workspaceBytes,
                                 cudaStream_t stream);
 

@@ -17,22 +17,12 @@
 #include "cuda/beam_search_logic.h"
 #include "cuda/build_tree_logic.h"
 #include "cuda/tree_attention_logic.h"
+#include "random_beams.h"
 
 namespace rc = redrafter::cuda;
+using redrafter::testing::randomBeams;
 
 namespace {
-
-// Beams that share prefixes often: tokens from a tiny alphabet, a common root.
-std::vector<int32_t> randomBeams(std::mt19937& rng, int batch, int width, int length, int alphabet) {
-  std::uniform_int_distribution<int> tok(0, alphabet - 1);
-  std::vector<int32_t> beams(size_t(batch) * width * length);
-  for (int b = 0; b < batch; ++b) {
-    int root = tok(rng);
-    for (int w = 0; w < width; ++w)
-      for (int l = 0; l < length; ++l) beams[(size_t(b) * width + w) * length + l] = l == 0 ? root : tok(rng);
-  }
-  return beams;
-}
 
 // The build-tree kernel's steps, one "thread" per beam token, on one row.
 struct KernelTree {
