@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "kv_address.cuh"
+#include "tree_attention_loads.cuh"
 #include "launch_error.h"
 #include "mma_primitives.cuh"
 #include "tree_attention_logic.h"
@@ -86,30 +87,15 @@ __global__ void __launch_bounds__(kMmaMaxThreads, 1)
   const int kvStart = split * plan.splitLen, kvEnd = min(total, kvStart + plan.splitLen);
   const int rowBase = rg * plan.rowsPerBlock, rowsHere = min(plan.rowsPerBlock, plan.rowsTotal - rowBase);
   const int words = (T_ + 31) / 32;
-  const T* q = static_cast<const T*>(p.q);
-  const T* kBase = static_cast<const T*>(p.cache.k);
-  const T* vBase = static_cast<const T*>(p.cache.v);
 
   // Q rows of this block (zero-filled past the last), asynchronously with the first tile: row r -> (token t,
   // head kvh*group + g)
-  for (int c = tid; c < plan.rowsPerBlock * (D / 8); c += nThreads) {
-    const int r = c / (D / 8), col = c % (D / 8) * 8, R = rowBase + r;
-    const bool valid = r < rowsHere;
-    const int t = valid ? R / group : 0, g = valid ? R % group : 0;
-    cpAsync16(sQ + r * RS + col, q + ((static_cast<int64_t>(b) * T_ + t) * p.qHeads + kvh * group + g) * D + col, valid);
-  }
+  loadQRowsAsync<T, D, RS>(sQ, p, b, kvh, group, rowBase, plan.rowsPerBlock, rowsHere, tid, nThreads);
 
   // one K/V tile: 2 * 64 rows of D, 16 bytes per cp.async; keys past the split's end are zero-filled
   auto loadTile = [&](int stage, int tileStart) {
-    T* dst = sKV + stage * 2 * KT * RS;
-    if (copyTid < 0) return;
-    for (int c = copyTid; c < 2 * KT * (D / 8); c += copyThreads) {
-      const int which = c / (KT * (D / 8)), rem = c % (KT * (D / 8));
-      const int row = rem / (D / 8), col = rem % (D / 8) * 8, pos = tileStart + row;
-      const bool valid = pos < kvEnd;
-      const int64_t off = kvRowOffset(p.cache, 0, b, kvh, valid ? pos : kvStart) + col;
-      cpAsync16(dst + (which * KT + row) * RS + col, (which ? vBase : kBase) + off, valid);
-    }
+    loadKvTileAsync<T, D, RS, KT>(sKV + stage * 2 * KT * RS, p.cache, b, kvh, tileStart, kvStart, kvEnd, copyTid,
+                                  copyThreads);
   };
   const int nTiles = kvEnd > kvStart ? (kvEnd - kvStart + KT - 1) / KT : 0;
 #pragma unroll
@@ -284,8 +270,6 @@ __global__ void __launch_bounds__(kThreads, 1)
   const int nRB = (rowsHere + 15) / 16;
   const int words = (T_ + 31) / 32;
   const T* q = static_cast<const T*>(p.q);
-  const T* kBase = static_cast<const T*>(p.cache.k);
-  const T* vBase = static_cast<const T*>(p.cache.v);
 
   // Q rows of this block: row r -> (token t, head kvh*group + g)
   for (int c = tid; c < nRB * 16 * (D / 8); c += kThreads) {
@@ -303,14 +287,8 @@ __global__ void __launch_bounds__(kThreads, 1)
   }
 
   auto loadTile = [&](int stage, int tileStart) {
-    T* dst = sKV + stage * 2 * kTile * QS;
-    for (int c = tid; c < 2 * kTile * (D / 8); c += kThreads) {
-      int which = c / (kTile * (D / 8)), rem = c % (kTile * (D / 8));
-      int row = rem / (D / 8), col = rem % (D / 8) * 8, pos = tileStart + row;
-      bool valid = pos < kvEnd;
-      int64_t off = kvRowOffset(p.cache, 0, b, kvh, valid ? pos : kvStart) + col;
-      cpAsync16(dst + (which * kTile + row) * QS + col, (which ? vBase : kBase) + off, valid);
-    }
+    loadKvTileAsync<T, D, QS, kTile>(sKV + stage * 2 * kTile * QS, p.cache, b, kvh, tileStart, kvStart, kvEnd, tid,
+                                     kThreads);
     cpAsyncCommit();
   };
 

@@ -16,6 +16,7 @@
 #include <cstdint>
 
 #include "kv_address.cuh"
+#include "tree_attention_loads.cuh"
 #include "mma_primitives.cuh"
 #include "tree_attention.h"
 #include "tree_attention_logic.h"
@@ -81,28 +82,13 @@ __global__ void __launch_bounds__(kWideMaxThreads, 1)
   const int kvStart = split * plan.splitLen, kvEnd = min(total, kvStart + plan.splitLen);
   const int rowBase = rg * kWideRows, rowsHere = min(kWideRows, plan.rowsTotal - rowBase);
   const int words = (T_ + 31) / 32;
-  const T* q = static_cast<const T*>(p.q);
-  const T* kBase = static_cast<const T*>(p.cache.k);
-  const T* vBase = static_cast<const T*>(p.cache.v);
 
   // Q rows of the block (zero-filled past the last), with the first tile: row r -> (token R / group, head
   // kvh * group + R % group), R = rowBase + r
-  for (int c = tid; c < kWideRows * (D / 8); c += nThreads) {
-    const int r = c / (D / 8), col = c % (D / 8) * 8, R = rowBase + r;
-    const bool valid = r < rowsHere;
-    const int t = valid ? R / group : 0, g = valid ? R % group : 0;
-    cpAsync16(sQ + r * RS + col, q + ((static_cast<int64_t>(b) * T_ + t) * p.qHeads + kvh * group + g) * D + col, valid);
-  }
+  loadQRowsAsync<T, D, RS>(sQ, p, b, kvh, group, rowBase, kWideRows, rowsHere, tid, nThreads);
   auto loadTile = [&](int stage, int tileStart) {
-    T* dst = sKV + stage * 2 * KT * RS;
-    if (copyTid < 0) return;
-    for (int c = copyTid; c < 2 * KT * (D / 8); c += copyThreads) {
-      const int which = c / (KT * (D / 8)), rem = c % (KT * (D / 8));
-      const int row = rem / (D / 8), col = rem % (D / 8) * 8, pos = tileStart + row;
-      const bool valid = pos < kvEnd;
-      const int64_t off = kvRowOffset(p.cache, 0, b, kvh, valid ? pos : kvStart) + col;
-      cpAsync16(dst + (which * KT + row) * RS + col, (which ? vBase : kBase) + off, valid);
-    }
+    loadKvTileAsync<T, D, RS, KT>(sKV + stage * 2 * KT * RS, p.cache, b, kvh, tileStart, kvStart, kvEnd, copyTid,
+                                  copyThreads);
   };
   const int nTiles = kvEnd > kvStart ? (kvEnd - kvStart + KT - 1) / KT : 0;
 #pragma unroll
