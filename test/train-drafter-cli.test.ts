@@ -2,7 +2,7 @@
 // clear line on stderr with exit code 1.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -48,6 +48,40 @@ test('train-drafter with a missing model fails with one line naming the file and
     assert.equal(r.status, 1);
     assert.match(r.stderr, /^redrafter: .*nope\.bin.*\n$/);
     assert.ok(!existsSync(join(dir, 'd')));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('Ctrl-C during train-drafter saves a loadable drafter and exits with 130', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'redrafter-cli-'));
+  try {
+    const out = join(dir, 'drafter');
+    // a budget far beyond the test's patience: only the interrupt ends it
+    const child = spawn(process.execPath, ['--import', 'tsx', join(repoRoot, 'lib', 'cli', 'main.ts'), 'train-drafter',
+      '--model', fixtures.stories260K, '--out', out, '--tokens', '3000', '--steps', '1000000', '--threads', '1',
+      '--seed', '2', '--blocks', '1', '--no-progress'], { cwd: repoRoot });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => { stdout += d; });
+    child.stderr.on('data', (d) => { stderr += d; });
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    // the corpus takes well under a second on stories260K; interrupt once training is surely under way
+    await new Promise((resolve) => setTimeout(resolve, 6000));
+    child.kill('SIGINT');
+    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+    const code = await exited;
+    clearTimeout(timer);
+    assert.equal(code, 130, stderr);
+    assert.match(stderr, /interrupted; saving the drafter trained so far/);
+    assert.match(stdout, /^saved .*\[interrupted\]$/m);
+    const model = await Model.load(fixtures.stories260K, { threads: 1 });
+    try {
+      const drafter = await loadDrafter(out, { model });
+      assert.ok(Object.keys(drafter.tensors()).length > 0);
+    } finally {
+      model.dispose();
+    }
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

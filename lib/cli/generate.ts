@@ -87,7 +87,10 @@ export function register(program: Command): void {
         drafting ? { beamWidth: o.beamWidth, beamLength: o.beamLength } : { beamWidth: 0 },
       );
       const controller = new AbortController();
-      const onSigint = () => controller.abort();
+      const onSigint = () => {
+        process.exitCode = 130;  // the text so far is printed, but the run was cut short
+        controller.abort();
+      };
       process.once('SIGINT', onSigint);
       try {
         const stream = session.generate(o.prompt, {

@@ -30,12 +30,12 @@ export function buildProgram(): Command {
   return program;
 }
 
-/** Prints an error as one clear line on stderr and sets a failing exit code. */
+/** Prints an error as one clear line on stderr and sets a failing exit code (130 for an interrupt, as shells do). */
 export function reportError(err: unknown): void {
   const e = err as { message?: string; code?: string };
   const code = e.code && e.code.startsWith('ERR_REDRAFTER') ? ` [${e.code}]` : '';
   process.stderr.write(`redrafter: ${(e.message ?? String(err)).split('\n')[0]}${code}\n`);
-  process.exitCode = 1;
+  process.exitCode = e.code === 'ERR_REDRAFTER_ABORTED' ? 130 : 1;
 }
 
 async function main(argv: string[]): Promise<void> {

@@ -163,6 +163,7 @@ async function trainDrafterCommand(opts: CliOptions): Promise<void> {
     const onSigint = (): void => {
       interrupts++;
       if (interrupts > 1) process.exit(130);
+      process.exitCode = 130;  // whatever is saved below, the run was cut short: scripts must not take it as done
       process.stderr.write('\nredrafter: interrupted; saving the drafter trained so far (Ctrl-C again to quit)\n');
       run.stop();
     };
