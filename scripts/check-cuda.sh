@@ -2,6 +2,9 @@
 # Compiles every CUDA source in native/cuda with the installed nvcc for sm_80 and sm_90, warnings as errors
 # (nvcc's and the host compiler's). No GPU needed. CI runs it where nvcc exists (.ci/run).
 # Usage: scripts/check-cuda.sh            (NVCC=/path/to/nvcc and JOBS=N to override)
+#        BUILD_DIR=build-cmake scripts/check-cuda.sh
+#   reuses a CMake build that already compiled native/cuda for sm_80 and sm_90 with the same flags (the cmake-js build
+#   of `npm ci` does, where nvcc exists): it builds the GPU check's driver there instead of compiling every kernel again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 NVCC=${NVCC:-$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)}
@@ -13,11 +16,24 @@ flags=("${base[@]}" -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90
 echo "check-cuda: $("$NVCC" --version | tail -1)"
 start=$(date +%s)
 status=0
-# the kernels for both architectures; the GPU check's driver (host code + one small kernel) for sm_90 only
-printf '%s\n' native/cuda/*.cu | grep -v gpu_check | xargs -P "$JOBS" -I{} sh -c \
-  '"$0" "$@" -c {} -o "'"$out"'/$(basename {}).o" && echo "  ok {} (sm_80, sm_90)"' "$NVCC" "${flags[@]}" || status=$?
-"$NVCC" "${base[@]}" -Itest/cpp -gencode arch=compute_90,code=sm_90 -c native/cuda/gpu_check.cu -o "$out/gpu_check.o" \
-  && echo "  ok native/cuda/gpu_check.cu (sm_90)" || status=1
+both_archs() {  # the build compiles native/cuda for sm_80 and sm_90
+  local f="$1/build.ninja"
+  [ -f "$f" ] || f="$1/native/cuda/CMakeFiles/redrafter_cuda.dir/flags.make"
+  [ -f "$f" ] && grep -q 'arch=compute_80,code=\[compute_80,sm_80\]' "$f" && grep -q 'arch=compute_90,code=\[compute_90,sm_90\]' "$f"
+}
+if [ -n "${BUILD_DIR:-}" ] && both_archs "$BUILD_DIR"; then
+  # the kernels as that build compiled them (same -O3 and warnings-as-errors flags: native/cuda/CMakeLists.txt), and
+  # the GPU check's driver with them
+  cmake --build "$BUILD_DIR" --target redrafter_cuda redrafter_gpu_check -j "$JOBS" >"$out/build.log" 2>&1 \
+    && echo "  ok native/cuda/*.cu and gpu_check.cu (sm_80, sm_90; built in $BUILD_DIR)" \
+    || { cat "$out/build.log"; echo "  FAIL the CUDA targets of $BUILD_DIR"; status=1; }
+else
+  # the kernels for both architectures; the GPU check's driver (host code + one small kernel) for sm_90 only
+  printf '%s\n' native/cuda/*.cu | grep -v gpu_check | xargs -P "$JOBS" -I{} sh -c \
+    '"$0" "$@" -c {} -o "'"$out"'/$(basename {}).o" && echo "  ok {} (sm_80, sm_90)"' "$NVCC" "${flags[@]}" || status=$?
+  "$NVCC" "${base[@]}" -Itest/cpp -gencode arch=compute_90,code=sm_90 -c native/cuda/gpu_check.cu -o "$out/gpu_check.o" \
+    && echo "  ok native/cuda/gpu_check.cu (sm_90)" || status=1
+fi
 CUDA_INC=${CUDA_INC:-$(ls -d "$(dirname "$(readlink -f "$NVCC")")/../include" /usr/local/cuda/include /usr/local/cuda-*/include 2>/dev/null | while read -r d; do [ -f "$d/cuda_runtime_api.h" ] && echo "$d" && break; done)}
 # the launchers' plain C++ sources (validation and error messages), and the headers they expose, with g++ alone
 for f in native/cuda/*.cpp; do
