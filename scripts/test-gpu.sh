@@ -35,6 +35,28 @@ else
 fi
 exe=$(find "$build" -name redrafter_gpu_check -type f | head -1)
 status=0
+if [ "${REDRAFTER_GPU_PROFILE:-0}" = 1 ]; then
+  # Nsight Compute over the timed launches only (gpu_check's profile mode: each once, in an NVTX range named for its
+  # case): the full report to $REDRAFTER_GPU_PROFILE_DIR (default: the build folder), a one-line-per-launch summary
+  # here. The checks still run and decide the exit code; the times printed are not measurements in this mode.
+  ncu_bin=$(command -v ncu || ls /usr/local/cuda/bin/ncu /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -1 || true)
+  if [ -z "$ncu_bin" ]; then
+    echo "REDRAFTER_GPU_PROFILE=1: ncu (Nsight Compute) not found; running the check without it"
+    "$exe" || status=$?
+  else
+    dir=${REDRAFTER_GPU_PROFILE_DIR:-$build}
+    mkdir -p "$dir"
+    REDRAFTER_GPU_PROFILE=1 "$ncu_bin" --profile-from-start off --nvtx --set detailed -f -o "$dir/redrafter-profile" \
+      "$exe" || status=$?
+    metrics=gpu__time_duration.sum,dram__throughput.avg.pct_of_peak_sustained_elapsed,sm__throughput.avg.pct_of_peak_sustained_elapsed,sm__warps_active.avg.pct_of_peak_sustained_active,launch__registers_per_thread,launch__grid_size,launch__block_size
+    "$ncu_bin" -i "$dir/redrafter-profile.ncu-rep" --page raw --csv --metrics "$metrics" >"$dir/redrafter-profile.csv" \
+      && cut -c1-240 "$dir/redrafter-profile.csv" || echo "ncu summary failed (the report is $dir/redrafter-profile.ncu-rep)"
+    "$ncu_bin" -i "$dir/redrafter-profile.ncu-rep" --page details --print-nvtx-rename kernel >"$dir/redrafter-profile.txt" 2>&1 \
+      || "$ncu_bin" -i "$dir/redrafter-profile.ncu-rep" --page details >"$dir/redrafter-profile.txt" 2>&1 || true
+    echo "Nsight Compute report: $dir/redrafter-profile.ncu-rep, details $dir/redrafter-profile.txt"
+  fi
+  exit $status
+fi
 "$exe" || status=$?
 # REDRAFTER_GPU_SANITIZE=1: the small correctness cases again under compute-sanitizer (out-of-bounds accesses)
 if [ "${REDRAFTER_GPU_SANITIZE:-0}" = 1 ] && command -v compute-sanitizer >/dev/null; then

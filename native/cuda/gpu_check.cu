@@ -5,7 +5,9 @@
 // Exit code 0 only when every check passed.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
+#include <cuda_profiler_api.h>
 #include <cuda_runtime.h>
+#include <nvtx3/nvToolsExt.h>
 
 #include <algorithm>
 #include <chrono>
@@ -54,6 +56,7 @@ namespace {
 std::mt19937_64 rng;
 int gFailures = 0;
 bool gQuick = false;  // REDRAFTER_GPU_QUICK=1: the small correctness cases only (for compute-sanitizer)
+bool gProfile = false;  // REDRAFTER_GPU_PROFILE=1: each timed launch once, in a profiler range (timeUs)
 int gSmCount = 0, gSmMajor = 0;
 double gCopyGBs = 0;
 std::map<std::string, double> gTorchUs;
@@ -90,9 +93,21 @@ struct DevBuf {
 };
 
 // Median per-launch microseconds: `reps` event pairs around `batch` back-to-back launches, after a warm-up.
-double timeUs(const std::function<void(int)>& launch, int batch = 20, int reps = 25) {
+// Median microseconds per launch. Profile mode (REDRAFTER_GPU_PROFILE, scripts/test-gpu.sh under Nsight Compute):
+// after the warm-up, one launch inside cudaProfilerStart/Stop and an NVTX range named `what`, so `ncu
+// --profile-from-start off --nvtx` profiles exactly the timed launches, labelled; no timing then (returns NAN).
+double timeUs(const std::string& what, const std::function<void(int)>& launch, int batch = 20, int reps = 25) {
   for (int i = 0; i < 5; ++i) launch(i);
   CK(cudaDeviceSynchronize());
+  if (gProfile) {
+    nvtxRangePushA(what.c_str());
+    CK(cudaProfilerStart());
+    launch(0);
+    CK(cudaDeviceSynchronize());
+    CK(cudaProfilerStop());
+    nvtxRangePop();
+    return NAN;
+  }
   cudaEvent_t a, b;
   CK(cudaEventCreate(&a));
   CK(cudaEventCreate(&b));
@@ -117,7 +132,7 @@ void measureCopy() {
   const size_t bytes = size_t(1) << 30;
   DevBuf<char> src(bytes), dst(bytes);
   CK(cudaMemset(src.p, 1, bytes));
-  double us = timeUs([&](int) { CK(cudaMemcpyAsync(dst.p, src.p, bytes, cudaMemcpyDeviceToDevice)); }, 2, 9);
+  double us = timeUs("copy 1 GiB", [&](int) { CK(cudaMemcpyAsync(dst.p, src.p, bytes, cudaMemcpyDeviceToDevice)); }, 2, 9);
   gCopyGBs = 2.0 * bytes / (us * 1e-6) / 1e9;
 }
 
@@ -193,7 +208,7 @@ void runBuildTree() {
   Row row;
   row.name = "build_tree";
   row.shape = "batch 64, W 8, L 5";
-  row.us = timeUs([&](int) { rc::launchBuildTree(p, 0); });
+  row.us = timeUs("build_tree batch 64 W 8 L 5", [&](int) { rc::launchBuildTree(p, 0); });
   row.bytes = 4.0 * (64 * 40 /*beams*/ + 64 + 64 * 40 * 5 /*packed outputs + unpacker*/ + 64 * 40 * 2 /*mask*/);
   row.ok = ok;
   gRows.push_back(row);
@@ -304,14 +319,16 @@ bool beamCase(int batch, int W, int V, bool first, bool time, Row* row, float qu
     auto timed = [&](const rc::BeamSearchParams& q) {
       rc::BeamSearchParams t = q;
       CK(cudaMemset(ws.p, 0, wsBytes));
-      return timeUs([&](int i) {
+      return timeUs(std::string("beam_search ") + rc::beamSearchVariantName(rc::beamSearchResolveVariant(q)) +
+                        (q.tuneStopAfter ? " stop after " + std::to_string(q.tuneStopAfter) : ""),
+                    [&](int i) {
         t.logits = dLogits.p + nl * (i % copies);
         rc::launchBeamSearchStep(t, ws.p, wsBytes, 0);
       });
     };
     row->us = passed[autoPick] ? timed(p) : NAN;
     DevBuf<float> sink(1);
-    double readUs = timeUs([&](int i) {
+    double readUs = timeUs("read the logits once", [&](int i) {
       readOnceKernel<<<gSmCount * 8, 256>>>(reinterpret_cast<const float4*>(dLogits.p + nl * (i % copies)), nl / 4, sink.p);
     });
     row->bytes = nl * 4.0;
@@ -519,7 +536,7 @@ bool attentionCase(const AttnCase& c, Row* row, bool widePhase = false) {
     double bytes = 0;
     for (int b = 0; b < c.batch; ++b) bytes += double(past[b] + treeLen[b]) * c.Hkv * D * sizeof(T) * 2;
     bytes += 2.0 * q.size() * sizeof(T) + mask.size() * 4;
-    const double autoUs = timeUs([&](int) { rc::launchTreeAttention(p, gSmCount, ws.p, wsBytes, 0); }, 10, 25);
+    const double autoUs = timeUs(std::string(c.label) + " automatic plan", [&](int) { rc::launchTreeAttention(p, gSmCount, ws.p, wsBytes, 0); }, 10, 25);
     if (row) row->us = autoUs, row->bytes = bytes;
     if (widePhase)
       std::printf("    %-34s %8.2f us  %6.0f GB/s  %3.0f%% of copy\n", "automatic plan (same inputs)", autoUs,
@@ -558,7 +575,7 @@ bool attentionCase(const AttnCase& c, Row* row, bool widePhase = false) {
       }
       const double rel = std::sqrt(num / den);
       expect(rel < (c.dtype == rc::DType::kHalf ? 2e-3 : 1e-2), std::string(c.label) + " variant " + vt.name);
-      double us = timeUs([&](int) { rc::launchTreeAttention(pv, gSmCount, vws.p, vb, 0); }, 10, 15);
+      double us = timeUs(std::string(c.label) + " variant " + vt.name, [&](int) { rc::launchTreeAttention(pv, gSmCount, vws.p, vb, 0); }, 10, 15);
       std::printf("    variant %-26s %8.2f us  %6.0f GB/s  rel err %.1e%s\n", vt.name, us, bytes / (us * 1e-6) / 1e9, rel,
                   widePhase ? (" " + std::to_string(int(100.0 * bytes / (us * 1e-6) / 1e9 / gCopyGBs + 0.5)) + "% of copy").c_str() : "");
     }
@@ -712,7 +729,7 @@ void runAcceptCommit() {
     std::printf("  %s batch %d (accepted %d tokens in all): %s\n", paged ? "paged" : "contiguous", batch, acceptedTotal,
                 good ? "ok" : "MISMATCH");
     if (timed) {
-      row.us = timeUs([&](int) { rc::launchAcceptCommit(p, 0); });
+      row.us = timeUs("accept_commit batch 64", [&](int) { rc::launchAcceptCommit(p, 0); });
       row.bytes = 4.0 * batch * (2 * W * L + cap + 10) + 2.0 * acceptedTotal * layers * Hkv * D * 2 * 2;
     }
   }
@@ -743,6 +760,8 @@ int main() {
   uint64_t seed = std::chrono::high_resolution_clock::now().time_since_epoch().count();
   rng.seed(seed);
   gQuick = std::getenv("REDRAFTER_GPU_QUICK") != nullptr;
+  gProfile = std::getenv("REDRAFTER_GPU_PROFILE") != nullptr;
+  if (gProfile) std::printf("profile mode: the timed launches run once each, under Nsight Compute; no times below are measurements\n");
   std::printf("device: %s, sm_%d%d, %d SMs, L2 %d MB; seed %llu\n", prop.name, prop.major, prop.minor, gSmCount,
               prop.l2CacheSize >> 20, static_cast<unsigned long long>(seed));
   if (!gQuick) measureCopy();
