@@ -4,12 +4,16 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <string>
+#include <tuple>
+#include <vector>
 
 #include "core/error.h"
 #include "cpu/model/convert.h"
 #include "cpu/model/dequantize.h"
 #include "cpu/model/gguf_reader.h"
 #include "cpu/model/gguf_writer.h"
+#include "cpu/model/half.h"
 #include "cpu/model/inspect.h"
 #include "cpu/model/weights.h"
 #include "cpu/tokenizer/tokenizer.h"
@@ -318,4 +322,100 @@ TEST_CASE("a GGUF with general.alignment 1 loads: misaligned tensors are copied,
   if (g->dataOffset() % 4 != 0) CHECK_FALSE(w->owned.empty());  // f32 norms (and maybe f16 matrices) copied
   o.alignment = 3;
   CHECK_THROWS_AS(convertToGguf(o), Error);
+}
+
+namespace {
+
+// Copies a converted GGUF (its metadata uses the writer's value types only) with every *norm.weight tensor stored as
+// `normType` instead of F32: F16/BF16 rounded from the F32 values, anything else as zero bytes of the right size.
+void rewriteNorms(const std::string& from, const std::string& to, GgmlType normType) {
+  auto g = GgufFile::open(from);
+  GgufWriter w;
+  for (const auto& [key, v] : g->metadata()) {
+    switch (v.type) {
+      case GgufType::String: w.setString(key, std::string(v.str)); break;
+      case GgufType::U32: w.setU32(key, uint32_t(v.u)); break;
+      case GgufType::F32: w.setF32(key, float(v.f)); break;
+      case GgufType::Bool: w.setBool(key, v.u != 0); break;
+      case GgufType::Array:
+        if (v.arrayType == GgufType::String) {
+          w.setStringArray(key, std::vector<std::string>(v.strings.begin(), v.strings.end()));
+        } else if (v.arrayType == GgufType::F32 || v.arrayType == GgufType::I32) {
+          std::vector<float> f(v.arrayCount);
+          std::vector<int32_t> i(v.arrayCount);
+          std::memcpy(v.arrayType == GgufType::F32 ? static_cast<void*>(f.data()) : i.data(), v.arrayData, 4 * v.arrayCount);
+          if (v.arrayType == GgufType::F32)
+            w.setF32Array(key, f);
+          else
+            w.setI32Array(key, i);
+        } else {
+          FAIL("metadata array type of " << key);
+        }
+        break;
+      default: FAIL("metadata type of " << key);
+    }
+  }
+  for (const GgufTensorInfo& t : g->tensors()) {
+    const bool norm = t.name.size() > 11 && t.name.compare(t.name.size() - 11, 11, "norm.weight") == 0;
+    const GgmlType type = norm ? normType : GgmlType(t.type);
+    std::vector<uint64_t> ne(t.ne, t.ne + t.nDims);
+    const GgufTensorInfo* src = &t;
+    const uint64_t size = norm ? src->elements() / ggmlTypeTraits(uint32_t(type))->blockSize *
+                                     ggmlTypeTraits(uint32_t(type))->blockBytes
+                               : src->bytes;
+    w.addTensor(t.name, type, ne, [src, norm, type, size](std::vector<uint8_t>& bytes) {
+      if (!norm) {
+        bytes.assign(src->data, src->data + size);
+        return;
+      }
+      REQUIRE(GgmlType(src->type) == GgmlType::F32);
+      bytes.assign(size, 0);
+      if (type != GgmlType::F16 && type != GgmlType::BF16) return;
+      for (uint64_t e = 0; e < src->elements(); ++e) {
+        float x;
+        std::memcpy(&x, src->data + 4 * e, 4);
+        const uint16_t h = type == GgmlType::F16 ? f32ToFp16(x) : f32ToBf16(x);
+        std::memcpy(bytes.data() + 2 * e, &h, 2);
+      }
+    });
+  }
+  w.write(to);
+}
+
+}  // namespace
+
+TEST_CASE("F16 and BF16 norm tensors load as their F32 values; other norm types are refused by name") {
+  test::TempFile f32File("norms-f32.gguf"), f16File("norms-f16.gguf"), bf16File("norms-bf16.gguf"),
+      q8File("norms-q8.gguf");
+  ConvertOptions o;
+  o.modelPath = test::fixture("stories260K.bin");
+  o.tokenizerPath = test::fixture("tok512.bin");
+  o.outPath = f32File.path;
+  o.type = "f32";
+  convertToGguf(o);
+  auto source = loadModelWeights(f32File.path);
+  for (auto [path, type, tolerance] : {std::tuple{f16File.path, GgmlType::F16, 1.0 / 1024},
+                                       std::tuple{bf16File.path, GgmlType::BF16, 1.0 / 128}}) {
+    CAPTURE(path);
+    rewriteNorms(f32File.path, path, type);
+    REQUIRE(GgmlType(GgufFile::open(path)->findTensor("output_norm.weight")->type) == type);
+    auto w = loadModelWeights(path);
+    CHECK(w->finalNorm.type == DType::F32);
+    CHECK(relativeError(source->finalNorm, w->finalNorm) <= tolerance);
+    CHECK(relativeError(source->finalNorm, w->finalNorm) > 0);  // really rounded: the F32 file's values are not f16-exact
+    for (size_t l = 0; l < source->layers.size(); ++l) {
+      CHECK(relativeError(source->layers[l].attnNorm, w->layers[l].attnNorm) <= tolerance);
+      CHECK(relativeError(source->layers[l].ffnNorm, w->layers[l].ffnNorm) <= tolerance);
+    }
+    CHECK(relativeError(source->layers[0].wq, w->layers[0].wq) == 0);  // the rest is copied as it was
+  }
+  rewriteNorms(f32File.path, q8File.path, GgmlType::Q8_0);
+  try {
+    loadModelWeights(q8File.path);
+    FAIL("a Q8_0 norm loaded");
+  } catch (const Error& e) {
+    CHECK(e.code() == ErrorCode::Unsupported);
+    CHECK(std::string(e.what()).find("norm tensor '") != std::string::npos);
+    CHECK(std::string(e.what()).find("(supported: f32, f16, bf16)") != std::string::npos);
+  }
 }
