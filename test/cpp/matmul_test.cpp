@@ -112,15 +112,19 @@ std::vector<float> randomX(int64_t T, int64_t cols, uint32_t seed) {
   return x;
 }
 
+// a * b + c rounded once, as the FMA instruction does. Not std::fma: MinGW-w64's runtime fmaf is not correctly
+// rounded (found by scripts/check-windows.sh); the kernels use the instruction, so the references do too (AVX2 CPUs).
+__attribute__((target("fma"))) float fusedMultiplyAdd(float a, float b, float c) { return __builtin_fmaf(a, b, c); }
+
 // The AVX2 order of matmul.h: lane l (of 8) accumulates k = l, l + 8, ... with FMA, then the fixed horizontal sum
 // ((l0 + l4) + (l2 + l6)) + ((l1 + l5) + (l3 + l7)), then the tail columns in order with FMA.
 float avx2Order(const float* w, const float* x, int64_t K) {
   float lane[8] = {0, 0, 0, 0, 0, 0, 0, 0};
   const int64_t Kv = K & ~int64_t(7);
   for (int64_t k = 0; k < Kv; k += 8)
-    for (int l = 0; l < 8; ++l) lane[l] = std::fma(w[k + l], x[k + l], lane[l]);
+    for (int l = 0; l < 8; ++l) lane[l] = fusedMultiplyAdd(w[k + l], x[k + l], lane[l]);
   float s = ((lane[0] + lane[4]) + (lane[2] + lane[6])) + ((lane[1] + lane[5]) + (lane[3] + lane[7]));
-  for (int64_t k = Kv; k < K; ++k) s = std::fma(w[k], x[k], s);
+  for (int64_t k = Kv; k < K; ++k) s = fusedMultiplyAdd(w[k], x[k], s);
   return s;
 }
 
@@ -130,7 +134,7 @@ float packedOrder(const float* w, const float* x, int64_t K, bool fused) {
   float s = 0.0f;
   for (int64_t k = 0; k < K; ++k) {
     if (fused) {
-      s = std::fma(w[k], x[k], s);
+      s = fusedMultiplyAdd(w[k], x[k], s);
     } else {
       volatile float product = w[k] * x[k];  // volatile: no contraction into an FMA
       s = s + product;

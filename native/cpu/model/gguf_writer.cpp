@@ -2,6 +2,7 @@
 
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <random>
 
 #include "core/error.h"
@@ -143,7 +144,10 @@ void GgufWriter::write(const std::string& path, uint32_t alignment,
       if (progress) progress(++done, int32_t(tensors_.size()));
     }
     out.close();
-    if (std::rename(tmp.c_str(), path.c_str()) != 0) fail(ErrorCode::Io, path + ": cannot move the written file into place");
+    // std::filesystem::rename replaces an existing file on every platform (std::rename does not on Windows)
+    std::error_code ec;
+    std::filesystem::rename(tmp, path, ec);
+    if (ec) fail(ErrorCode::Io, path + ": cannot move the written file into place (" + ec.message() + ")");
   } catch (...) {
     std::remove(tmp.c_str());
     throw;

@@ -13,6 +13,11 @@
 #ifndef _WIN32
 #include <sys/mman.h>
 #include <unistd.h>
+#else
+#ifndef NOMINMAX
+#define NOMINMAX
+#endif
+#include <windows.h>
 #endif
 
 namespace redrafter::cpu {
@@ -37,16 +42,21 @@ std::shared_ptr<void> allocatePacked(int64_t bytes) {
 int64_t releasePages(const void* data, int64_t bytes) {
 #ifndef _WIN32
   const uintptr_t page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+#else
+  SYSTEM_INFO info;
+  GetSystemInfo(&info);
+  const uintptr_t page = info.dwPageSize;
+#endif
   const uintptr_t begin = (reinterpret_cast<uintptr_t>(data) + page - 1) / page * page;
   const uintptr_t end = (reinterpret_cast<uintptr_t>(data) + static_cast<uintptr_t>(bytes)) / page * page;
   if (end <= begin) return 0;
+#ifndef _WIN32
   if (madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED) != 0) return 0;
-  return static_cast<int64_t>(end - begin);
 #else
-  (void)data;
-  (void)bytes;
-  return 0;
+  // VirtualUnlock on pages that are not locked removes them from the working set (and reports ERROR_NOT_LOCKED)
+  if (!VirtualUnlock(reinterpret_cast<void*>(begin), end - begin) && GetLastError() != ERROR_NOT_LOCKED) return 0;
 #endif
+  return static_cast<int64_t>(end - begin);
 }
 
 }  // namespace

@@ -1,9 +1,10 @@
 // Repacking a loaded model's layer matrices for the packed matmul (kernels/packed_matmul.h): every F32/F16 matrix of
 // the layers (wq, wk, wv, wo, w1, w2, w3) is copied once into 16-row panels, and the pages of the memory-mapped file
 // it came from are released from the process (madvise MADV_DONTNEED on the page-aligned range inside the tensor;
-// the mapping is private and read-only, so they stay in the page cache and refault from the file if ever read), so
-// resident memory does not double. The token embedding and the classifier (tied or not) stay row-major: they are
-// read by row (embeddingRow, classifierRow, the drafter).
+// VirtualUnlock, which drops unlocked pages from the working set, on Windows; the mapping is private and read-only,
+// so they stay in the page cache and refault from the file if ever read), so resident memory does not double. The
+// token embedding and the classifier (tied or not) stay row-major: they are read by row (embeddingRow,
+// classifierRow, the drafter).
 #pragma once
 #include <cstdint>
 
