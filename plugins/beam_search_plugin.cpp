@@ -37,8 +37,9 @@ IPluginV3* BeamSearchPlugin::clone() noexcept {
   }
 }
 
-std::vector<TensorSpec> BeamSearchPlugin::inputSpecs() const {
-  return {{"logits", 3, "[batch, width, vocab]"}, {"scores", 2, "[batch, width]"}};
+std::vector<TensorSpec> const& BeamSearchPlugin::inputSpecs() const {
+  static const std::vector<TensorSpec> kSpecs = {{"logits", 3, "[batch, width, vocab]"}, {"scores", 2, "[batch, width]"}};
+  return kSpecs;
 }
 
 cuda::BeamSearchParams BeamSearchPlugin::shapeParams(Dims const& logits) const {

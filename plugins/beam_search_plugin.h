@@ -25,7 +25,7 @@ class BeamSearchPlugin : public PluginBase {
                           int32_t nbOutputs) const noexcept override;
   int32_t enqueue(PluginTensorDesc const* inDesc, PluginTensorDesc const* outDesc, void const* const* inputs,
                   void* const* outputs, void* workspace, cudaStream_t stream) noexcept override;
-  std::vector<TensorSpec> inputSpecs() const override;
+  std::vector<TensorSpec> const& inputSpecs() const override;
 
   // The variant enqueue runs for these logits dims (kAuto: none resolved for them yet, the launcher resolves).
   cuda::BeamSearchVariant variantFor(Dims const& logits) const;

@@ -24,7 +24,10 @@ class BuildTreePlugin : public PluginBase {
   }
   int32_t enqueue(PluginTensorDesc const* inDesc, PluginTensorDesc const* outDesc, void const* const* inputs,
                   void* const* outputs, void* workspace, cudaStream_t stream) noexcept override;
-  std::vector<TensorSpec> inputSpecs() const override { return {{"beams", 3, "[batch, width, length]"}}; }
+  std::vector<TensorSpec> const& inputSpecs() const override {
+    static const std::vector<TensorSpec> kSpecs = {{"beams", 3, "[batch, width, length]"}};
+    return kSpecs;
+  }
 
  protected:
   std::string shapeError(Dims const* in, DataType const* types) const override;

@@ -160,7 +160,7 @@ IPluginCapability* PluginBase::getCapabilityInterface(PluginCapabilityType type)
 }
 
 std::string PluginBase::ranksError(int32_t nbInputs, int32_t const* ranks) const {
-  const std::vector<TensorSpec> specs = inputSpecs();
+  std::vector<TensorSpec> const& specs = inputSpecs();
   if (nbInputs != static_cast<int32_t>(specs.size())) {
     std::string names;
     for (auto& s : specs) names += (names.empty() ? "" : ", ") + std::string(s.name);
@@ -179,7 +179,7 @@ std::string PluginBase::inputsError(Dims const* in, int32_t nbInputs, DataType c
   int32_t ranks[kMaxInputs];
   for (int32_t i = 0; i < nbInputs; ++i) ranks[i] = in[i].nbDims;
   if (std::string why = ranksError(nbInputs, ranks); !why.empty()) return why;
-  const std::vector<TensorSpec> specs = inputSpecs();
+  std::vector<TensorSpec> const& specs = inputSpecs();
   for (int32_t i = 0; i < nbInputs; ++i)
     for (int32_t j = 0; j < in[i].nbDims; ++j)
       if (in[i].d[j] < 0 || in[i].d[j] > INT32_MAX)
@@ -228,7 +228,7 @@ int32_t PluginBase::configurePlugin(DynamicPluginTensorDesc const* in, int32_t n
       if (why.empty()) why = boundError(bound);
       if (why.empty()) continue;
       std::string shapes;
-      const std::vector<TensorSpec> specs = inputSpecs();
+      std::vector<TensorSpec> const& specs = inputSpecs();
       for (int32_t i = 0; i < nbInputs && i < static_cast<int32_t>(specs.size()); ++i)
         shapes += (i ? ", " : "") + std::string(specs[i].name) + " " + dimsString(bound[i]);
       logError(std::string("configurePlugin: the profile's ") + (pass == 0 ? "min" : "max") + " shapes (" + shapes +

@@ -76,15 +76,21 @@ IPluginV3* TreeAttentionPlugin::clone() noexcept {
   }
 }
 
-std::vector<TensorSpec> TreeAttentionPlugin::inputSpecs() const {
-  std::vector<TensorSpec> s = {{"q", 4, "[batch, T, Hq, D]"},
-                               {"k", 4, paged() ? "[numBlocks, Hkv, blockSize, D]" : "[batch, Hkv, capacity, D]"},
-                               {"v", 4, paged() ? "[numBlocks, Hkv, blockSize, D]" : "[batch, Hkv, capacity, D]"},
-                               {"pastLengths", 1, "[batch]"},
-                               {"treeLengths", 1, "[batch]"},
-                               {"packedMask", 3, "[batch, T, ceil(T/32)]"}};
-  if (paged()) s.push_back({"blockTable", 2, "[batch, maxBlocksPerSeq]"});
-  return s;
+std::vector<TensorSpec> const& TreeAttentionPlugin::inputSpecs() const {
+  static const std::vector<TensorSpec> kContiguous = {{"q", 4, "[batch, T, Hq, D]"},
+                                                      {"k", 4, "[batch, Hkv, capacity, D]"},
+                                                      {"v", 4, "[batch, Hkv, capacity, D]"},
+                                                      {"pastLengths", 1, "[batch]"},
+                                                      {"treeLengths", 1, "[batch]"},
+                                                      {"packedMask", 3, "[batch, T, ceil(T/32)]"}};
+  static const std::vector<TensorSpec> kPaged = {{"q", 4, "[batch, T, Hq, D]"},
+                                                 {"k", 4, "[numBlocks, Hkv, blockSize, D]"},
+                                                 {"v", 4, "[numBlocks, Hkv, blockSize, D]"},
+                                                 {"pastLengths", 1, "[batch]"},
+                                                 {"treeLengths", 1, "[batch]"},
+                                                 {"packedMask", 3, "[batch, T, ceil(T/32)]"},
+                                                 {"blockTable", 2, "[batch, maxBlocksPerSeq]"}};
+  return paged() ? kPaged : kContiguous;
 }
 
 std::string TreeAttentionPlugin::shapeError(Dims const* in, DataType const* types) const {
@@ -112,6 +118,8 @@ std::string TreeAttentionPlugin::shapeError(Dims const* in, DataType const* type
              std::to_string(k.d[2]) + " slots per block) must hold at least q dimension 1, T (" + std::to_string(T) +
              ")";
   }
+  std::string why = cuda::treeAttentionShapeError(shapeParams(in, paged(), types[0], attrs_.getFloat("scale")));
+  if (why.empty()) return why;
   const std::vector<FieldOrigin> origins = {
       {"dtype", "q's data type"},
       {"batch", "q dimension 0"},
@@ -123,8 +131,7 @@ std::string TreeAttentionPlugin::shapeError(Dims const* in, DataType const* type
       {"cache.blockSize", "k dimension 2"},
       {"cache.maxBlocksPerSeq", "blockTable dimension 1"},
       {"maxPastLength", paged() ? "blockTable dimension 1 times k dimension 2, minus T" : "k dimension 2 minus T"}};
-  return withOrigin(cuda::treeAttentionShapeError(shapeParams(in, paged(), types[0], attrs_.getFloat("scale"))),
-                    origins);
+  return withOrigin(std::move(why), origins);
 }
 
 int32_t TreeAttentionPlugin::getOutputDataTypes(DataType* out, int32_t nbOutputs, DataType const* in,

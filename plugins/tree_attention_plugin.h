@@ -23,7 +23,7 @@ class TreeAttentionPlugin : public PluginBase {
                           int32_t nbOutputs) const noexcept override;
   int32_t enqueue(PluginTensorDesc const* inDesc, PluginTensorDesc const* outDesc, void const* const* inputs,
                   void* const* outputs, void* workspace, cudaStream_t stream) noexcept override;
-  std::vector<TensorSpec> inputSpecs() const override;
+  std::vector<TensorSpec> const& inputSpecs() const override;
 
  protected:
   std::string shapeError(Dims const* in, DataType const* types) const override;
