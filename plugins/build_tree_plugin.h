@@ -10,7 +10,6 @@ namespace redrafter::trt {
 class BuildTreePlugin : public PluginBase {
  public:
   BuildTreePlugin() = default;
-  bool readAttributes(PluginFieldCollection const* fc) { return attrs_.read(fc); }
   AsciiChar const* getPluginName() const noexcept override { return "RedrafterBuildTree"; }
   IPluginV3* clone() noexcept override;
   int32_t getNbOutputs() const noexcept override { return 7; }
@@ -25,6 +24,13 @@ class BuildTreePlugin : public PluginBase {
   }
   int32_t enqueue(PluginTensorDesc const* inDesc, PluginTensorDesc const* outDesc, void const* const* inputs,
                   void* const* outputs, void* workspace, cudaStream_t stream) noexcept override;
+  std::vector<TensorSpec> const& inputSpecs() const override {
+    static const std::vector<TensorSpec> kSpecs = {{"beams", 3, "[batch, width, length]"}};
+    return kSpecs;
+  }
+
+ protected:
+  std::string shapeError(Dims const* in, DataType const* types) const override;
 };
 
 }  // namespace redrafter::trt

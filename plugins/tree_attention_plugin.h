@@ -7,11 +7,10 @@ namespace redrafter::trt {
 // Inputs: q [batch, T, Hq, D] fp16|bf16; k, v: contiguous [batch, Hkv, capacity, D] or paged pools
 // [numBlocks, Hkv, blockSize, D] (same type as q); pastLengths [batch] int32; treeLengths [batch] int32;
 // packedMask [batch, T, ceil(T/32)] int32; paged only: blockTable [batch, maxBlocksPerSeq] int32.
-// Output: [batch, T, Hq, D] (type of q). Attributes: paged (int32 0/1), scale (float32; 0: 1/sqrt(D)).
+// Output: [batch, T, Hq, D] (type of q). Attributes: paged (int32 0/1), scale (float32, finite, >= 0; 0: 1/sqrt(D)).
 class TreeAttentionPlugin : public PluginBase {
  public:
   TreeAttentionPlugin();
-  bool readAttributes(PluginFieldCollection const* fc) { return attrs_.read(fc); }
   AsciiChar const* getPluginName() const noexcept override { return "RedrafterTreeAttention"; }
   IPluginV3* clone() noexcept override;
   int32_t getNbOutputs() const noexcept override { return 1; }
@@ -24,9 +23,14 @@ class TreeAttentionPlugin : public PluginBase {
                           int32_t nbOutputs) const noexcept override;
   int32_t enqueue(PluginTensorDesc const* inDesc, PluginTensorDesc const* outDesc, void const* const* inputs,
                   void* const* outputs, void* workspace, cudaStream_t stream) noexcept override;
+  std::vector<TensorSpec> const& inputSpecs() const override;
+
+ protected:
+  std::string shapeError(Dims const* in, DataType const* types) const override;
 
  private:
-  int nbInputs() const { return attrs_.getInt("paged") ? 7 : 6; }
+  bool paged() const { return attrs_.getInt("paged") != 0; }
+  int nbInputs() const { return paged() ? 7 : 6; }
 };
 
 }  // namespace redrafter::trt

@@ -7,7 +7,10 @@
 #   TENSORRT_INCLUDE="/tmp/trt-10/include /tmp/trt-11/include" scripts/check-trt-plugins.sh
 # or let the script do that: TENSORRT_GIT=<TensorRT clone or bare git dir> TENSORRT_TAGS="v10.16 v11.1" scripts/check-trt-plugins.sh
 # With LINK=1 it also builds libredrafter_trt_plugins.so (with nvcc's objects of native/cuda) against the first
-# include folder and checks that it exports getCreators.
+# include folder and checks that it exports getCreators. With RUN=1 (implies LINK=1) it also builds and runs
+# test/cpp/plugins/plugin_checks_test.cpp against the same objects: the plugins' attribute and shape checks and their
+# logged messages, on the host (no GPU, no TensorRT library: only its headers). CUDA_OBJ_DIR=<folder> keeps nvcc's
+# objects there between runs (rebuilt when a file in native/cuda is newer).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 NVCC=${NVCC:-$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)}
@@ -35,11 +38,17 @@ for inc in "${includes[@]}"; do
     fi
   done
 done
+[ "${RUN:-0}" = 1 ] && LINK=1
 if [ "${LINK:-0}" = 1 ] && [ $status = 0 ]; then
   objs=()
+  cuda_obj=${CUDA_OBJ_DIR:-$tmp}
+  mkdir -p "$cuda_obj"
   for f in native/cuda/{beam_search,beam_search_cluster,build_tree,tree_attention,accept_commit}.cu; do
-    "$NVCC" -std=c++17 -O3 -Xcompiler -fPIC -Inative -gencode arch=compute_90,code=sm_90 -c "$f" -o "$tmp/$(basename "$f").o"
-    objs+=("$tmp/$(basename "$f").o")
+    o="$cuda_obj/$(basename "$f").o"
+    if [ ! -f "$o" ] || [ -n "$(find native/cuda -newer "$o" -print -quit)" ]; then
+      "$NVCC" -std=c++17 -O3 -Xcompiler -fPIC -Inative -gencode arch=compute_90,code=sm_90 -c "$f" -o "$o"
+    fi
+    objs+=("$o")
   done
   for f in native/cuda/*.cpp plugins/*.cpp; do
     g++ -std=c++17 -O2 -fPIC -fvisibility=hidden -Wall -Wextra -Werror -Wno-unused-parameter -Iplugins -Inative \
@@ -48,6 +57,20 @@ if [ "${LINK:-0}" = 1 ] && [ $status = 0 ]; then
   done
   g++ -shared -o "$tmp/libredrafter_trt_plugins.so" "${objs[@]}" -L"$CUDA_INC/../lib64" -lcudart -Wl,--no-undefined
   nm -D --defined-only "$tmp/libredrafter_trt_plugins.so" | grep -q ' T getCreators$' && echo "  ok   libredrafter_trt_plugins.so links and exports getCreators" || { echo "  FAIL getCreators not exported"; status=1; }
+  if [ "${RUN:-0}" = 1 ] && [ $status = 0 ]; then
+    # the host check: the same objects (the library's entry points included) with doctest's main
+    for f in test/cpp/plugins/plugin_checks_test.cpp test/cpp/main.cpp; do
+      g++ -std=c++17 -O1 -Wall -Wextra -Werror -Wno-unused-parameter -Iplugins -Inative \
+        -isystem "${includes[0]}" -isystem "$CUDA_INC" -c "$f" -o "$tmp/test_$(basename "$f").o"
+    done
+    g++ -o "$tmp/plugin_checks_test" "$tmp/test_plugin_checks_test.cpp.o" "$tmp/test_main.cpp.o" "${objs[@]}" \
+      -L"$CUDA_INC/../lib64" -lcudart -Wl,-rpath,"$(readlink -f "$CUDA_INC/../lib64")"
+    if "$tmp/plugin_checks_test"; then
+      echo "  ok   plugin_checks_test (TensorRT headers ${includes[0]})"
+    else
+      echo "  FAIL plugin_checks_test"; status=1
+    fi
+  fi
 fi
 echo "check-trt-plugins: $([ $status = 0 ] && echo passed || echo FAILED)"
 exit $status
