@@ -26,14 +26,5 @@ void logMessage(nvinfer1::ILogger::Severity severity, char const* pluginName, st
 void logError(char const* pluginName, std::string const& message) noexcept {
   logMessage(nvinfer1::ILogger::Severity::kERROR, pluginName, message);
 }
-void logWarning(char const* pluginName, std::string const& message) noexcept {
-  logMessage(nvinfer1::ILogger::Severity::kWARNING, pluginName, message);
-}
-void logInfo(char const* pluginName, std::string const& message) noexcept {
-  logMessage(nvinfer1::ILogger::Severity::kINFO, pluginName, message);
-}
-void logVerbose(char const* pluginName, std::string const& message) noexcept {
-  logMessage(nvinfer1::ILogger::Severity::kVERBOSE, pluginName, message);
-}
 
 }  // namespace redrafter::trt

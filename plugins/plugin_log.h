@@ -15,8 +15,5 @@ void installLoggerFinder(nvinfer1::ILoggerFinder* finder) noexcept;
 // "<pluginName>: <message>" at `severity`.
 void logMessage(nvinfer1::ILogger::Severity severity, char const* pluginName, std::string const& message) noexcept;
 void logError(char const* pluginName, std::string const& message) noexcept;
-void logWarning(char const* pluginName, std::string const& message) noexcept;
-void logInfo(char const* pluginName, std::string const& message) noexcept;
-void logVerbose(char const* pluginName, std::string const& message) noexcept;
 
 }  // namespace redrafter::trt

@@ -27,6 +27,12 @@ int smCount(std::string* why) {
   return n;
 }
 
+// The split plan's block count grows with the device's multiprocessors, and so does the workspace: it is sized
+// for this many (more than any GPU so far: H100 SXM 132, B200 148), so that an engine built on one GPU also runs on
+// a bigger one; enqueue plans for min(the device's count, this). Costs at most the splits' partial results of the
+// bigger plan (batch * kvHeads * splits * rows * (headDim + 2) floats).
+constexpr int kWorkspaceSmBound = 256;
+
 cuda::DType dtypeOf(DataType type) { return type == DataType::kBF16 ? cuda::DType::kBFloat16 : cuda::DType::kHalf; }
 
 // Launch parameters from the tensor shapes (pointers left null). in: q, k, v, ..., blockTable (paged).
@@ -170,19 +176,14 @@ size_t TreeAttentionPlugin::getWorkspaceSize(DynamicPluginTensorDesc const* in, 
     DataType types[kMaxInputs];
     for (int32_t i = 0; i < nbIn; ++i) dims[i] = in[i].max, types[i] = in[i].desc.type;
     if (!inputsError(dims, nbIn, types).empty()) return 0;  // configurePlugin said why
-    std::string why;
-    const int sms = smCount(&why);
-    if (sms <= 0) {
-      logError("getWorkspaceSize: " + why);
-      return 0;
-    }
-    // the split plan depends on the batch: take the largest workspace over the batch sizes the profile allows
+    // the split plan depends on the batch: take the largest workspace over the batch sizes the profile allows (no
+    // device needed: the plan is sized for kWorkspaceSmBound multiprocessors)
     size_t most = 0;
     const int64_t lo = std::max<int64_t>(1, in[0].min.d[0]), hi = std::max<int64_t>(lo, dims[0].d[0]);
     for (int64_t b = lo; b <= hi; ++b) {
       dims[0].d[0] = b;
       const cuda::TreeAttentionParams p = shapeParams(dims, paged(), types[0], attrs_.getFloat("scale"));
-      most = std::max(most, cuda::treeAttentionWorkspaceBytes(p, sms));
+      most = std::max(most, cuda::treeAttentionWorkspaceBytes(p, kWorkspaceSmBound));
     }
     return most;
   } catch (...) {
@@ -213,12 +214,13 @@ int32_t TreeAttentionPlugin::enqueue(PluginTensorDesc const* inDesc, PluginTenso
     if (paged()) p.cache.blockTable = static_cast<int32_t const*>(inputs[6]);
     p.out = outputs[0];
     std::string why;
-    const int sms = smCount(&why);
+    const int sms = std::min(smCount(&why), kWorkspaceSmBound);
     if (sms <= 0) {
       logError("enqueue: " + why);
       return -1;
     }
-    const size_t bytes = cuda::treeAttentionWorkspaceBytes(p, sms);
+    // what getWorkspaceSize gave this batch size (at least what the plan for this device needs)
+    const size_t bytes = cuda::treeAttentionWorkspaceBytes(p, kWorkspaceSmBound);
     if (cuda::launchTreeAttention(p, sms, workspace, bytes, stream) != cudaSuccess) {
       logError(std::string("enqueue: ") + cuda::lastLaunchError());
       return -1;

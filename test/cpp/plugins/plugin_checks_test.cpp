@@ -496,3 +496,32 @@ TEST_CASE("plugins: with no device, a valid beam-search enqueue fails with the C
   CHECK(enqueue(p.get(), {tensor(dims({2, 8, 32000}), DataType::kFLOAT), tensor(dims({2, 8}), DataType::kFLOAT)}, 3) != 0);
   expectContains(loggedError(), "enqueue: cudaMemsetAsync of the workspace counters failed: cuda");
 }
+
+TEST_CASE("plugins: RedrafterTreeAttention sizes its workspace without a device, for any GPU up to 256 SMs") {
+  setLoggerFinder(&gFinder);
+  gLogger.take();
+  auto attention = create("RedrafterTreeAttention", {});
+  REQUIRE(attention);
+  // the profile: batch 1..8, the 4k-context W8 L5 tree of the GPU check
+  auto good = attentionDims(8, 33, 32, 128, 8, 4096 + 33);
+  std::vector<Bound> bounds = fixedAll(good, DataType::kHALF);
+  for (auto& b : bounds) b.min.d[0] = 1;
+  std::vector<DynamicPluginTensorDesc> ins;
+  for (auto& b : bounds) ins.push_back(dynamic(b));
+  DynamicPluginTensorDesc out = dynamic(fixed(good[0], DataType::kHALF));
+  REQUIRE(build(attention.get())->configurePlugin(ins.data(), 6, &out, 1) == 0);
+  const size_t bytes = build(attention.get())->getWorkspaceSize(ins.data(), 6, &out, 1);
+  CHECK(gLogger.take().empty());  // no device here, and none needed
+  // every batch size of the profile, planned for an H100 SXM (132 SMs), a B200 (148) or 256, fits it
+  for (int batch = 1; batch <= 8; ++batch)
+    for (int sms : {114, 132, 148, 256}) {
+      CAPTURE(batch);
+      CAPTURE(sms);
+      rc::TreeAttentionParams p;
+      p.batch = batch, p.treeTokens = 33, p.qHeads = 32, p.maxPastLength = 4096;
+      p.cache.kvHeads = 8, p.cache.headDim = 128, p.cache.capacity = 4096 + 33;
+      const size_t need = rc::treeAttentionWorkspaceBytes(p, sms);
+      CHECK(need > 0);
+      CHECK(need <= bytes);
+    }
+}
