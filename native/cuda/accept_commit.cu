@@ -97,14 +97,13 @@ std::string acceptCommitShapeError(const AcceptCommitParams& p) {
   if (p.batch <= 0) return fieldMessage("AcceptCommitParams.batch", p.batch, "must be positive");
   if (p.width <= 0) return fieldMessage("AcceptCommitParams.width", p.width, "must be positive");
   if (p.length <= 0 || p.length > kMaxLength)
-    return fieldMessage("AcceptCommitParams.length", p.length, ("must be in 1.." + std::to_string(kMaxLength)).c_str());
+    return fieldMessage("AcceptCommitParams.length", p.length, "must be in 1.." + std::to_string(kMaxLength));
   if (p.treeCapacity <= 0) return fieldMessage("AcceptCommitParams.treeCapacity", p.treeCapacity, "must be positive");
   const size_t smem = sizeof(int32_t) * (2 * static_cast<size_t>(p.width) * p.length + p.treeCapacity);
   if (smem > kMaxSharedBytes)
     return fieldMessage("AcceptCommitParams.treeCapacity", p.treeCapacity,
-                        ("with width * length " + std::to_string(p.width * p.length) +
-                         " needs more than 48 KiB of shared memory (4 * (2 * width * length + treeCapacity) bytes)")
-                            .c_str());
+                        "with width * length " + std::to_string(p.width * p.length) +
+                        " needs more than 48 KiB of shared memory (4 * (2 * width * length + treeCapacity) bytes)");
   if (!p.cache.k != !p.cache.v)
     return std::string("AcceptCommitParams.cache.") + (p.cache.k ? "v" : "k") +
            " is null but the other is not (both null: no commit)";
@@ -116,32 +115,28 @@ std::string acceptCommitShapeError(const AcceptCommitParams& p) {
   const long long rowBytes = static_cast<long long>(p.cache.headDim) * p.elementBytes;
   if (rowBytes % 16 != 0 || rowBytes > 1024)
     return fieldMessage("AcceptCommitParams.cache.headDim", p.cache.headDim,
-                        ("times elementBytes (" + std::to_string(p.elementBytes) +
-                         ") must be a multiple of 16 bytes and at most 1024")
-                            .c_str());
+                        "times elementBytes (" + std::to_string(p.elementBytes) +
+                        ") must be a multiple of 16 bytes and at most 1024");
   if (p.length * rowBytes / 16 > kMaxChunks)
     return fieldMessage("AcceptCommitParams.length", p.length,
-                        ("times the row bytes (" + std::to_string(rowBytes) + ") must be at most " +
-                         std::to_string(kMaxChunks * 16))
-                            .c_str());
+                        "times the row bytes (" + std::to_string(rowBytes) + ") must be at most " +
+                        std::to_string(kMaxChunks * 16));
   return {};
 }
 
 cudaError_t launchAcceptCommit(const AcceptCommitParams& p, cudaStream_t stream) {
   if (std::string why = acceptCommitShapeError(p); !why.empty()) return detail::rejectLaunch(std::move(why));
-  const std::pair<const void*, const char*> pointers[] = {
-      {p.beams, "AcceptCommitParams.beams"},
-      {p.unpacker, "AcceptCommitParams.unpacker"},
-      {p.argmax, "AcceptCommitParams.argmax"},
-      {p.pastLengths, "AcceptCommitParams.pastLengths"},
-      {p.bestBeam, "AcceptCommitParams.bestBeam"},
-      {p.acceptedLength, "AcceptCommitParams.acceptedLength"},
-      {p.nextToken, "AcceptCommitParams.nextToken"},
-      {p.acceptedTokens, "AcceptCommitParams.acceptedTokens"},
-      {p.acceptedPacked, "AcceptCommitParams.acceptedPacked"},
-      {p.newLengths, "AcceptCommitParams.newLengths"}};
-  for (const auto& [ptr, name] : pointers)
-    if (!ptr) return detail::rejectLaunch(std::string(name) + " is null");
+  const std::string nullPointer = detail::nullPointerMessage({{p.beams, "AcceptCommitParams.beams"},
+                                                             {p.unpacker, "AcceptCommitParams.unpacker"},
+                                                             {p.argmax, "AcceptCommitParams.argmax"},
+                                                             {p.pastLengths, "AcceptCommitParams.pastLengths"},
+                                                             {p.bestBeam, "AcceptCommitParams.bestBeam"},
+                                                             {p.acceptedLength, "AcceptCommitParams.acceptedLength"},
+                                                             {p.nextToken, "AcceptCommitParams.nextToken"},
+                                                             {p.acceptedTokens, "AcceptCommitParams.acceptedTokens"},
+                                                             {p.acceptedPacked, "AcceptCommitParams.acceptedPacked"},
+                                                             {p.newLengths, "AcceptCommitParams.newLengths"}});
+  if (!nullPointer.empty()) return detail::rejectLaunch(nullPointer);
   if (p.cache.k && p.cache.layout == KvLayout::kPaged && !p.cache.blockTable)
     return detail::rejectLaunch("AcceptCommitParams.cache.blockTable is null (the paged layout needs it)");
   const bool commit = p.cache.k && p.cache.v;

@@ -459,34 +459,33 @@ std::string beamSearchShapeError(const BeamSearchParams& p) {
   if (p.width <= 0) return fieldMessage("BeamSearchParams.width", p.width, "must be positive");
   if (p.topK < p.width || p.topK > kMaxK)
     return fieldMessage("BeamSearchParams.topK", p.topK,
-                        ("must be between width (" + std::to_string(p.width) + ") and " + std::to_string(kMaxK)).c_str());
+                        "must be between width (" + std::to_string(p.width) + ") and " + std::to_string(kMaxK));
   if (p.vocab < p.width)
     return fieldMessage("BeamSearchParams.vocab", p.vocab,
-                        ("must be at least width (" + std::to_string(p.width) + ")").c_str());
+                        "must be at least width (" + std::to_string(p.width) + ")");
   if (p.vocab > kBeamSearchMaxVocab)
-    return fieldMessage("BeamSearchParams.vocab", p.vocab, ("must be at most " + std::to_string(kBeamSearchMaxVocab)).c_str());
+    return fieldMessage("BeamSearchParams.vocab", p.vocab, "must be at most " + std::to_string(kBeamSearchMaxVocab));
   if (static_cast<int64_t>(p.width) * p.vocab > INT_MAX)
     return fieldMessage("BeamSearchParams.vocab", p.vocab,
-                        ("times width (" + std::to_string(p.width) + ") must fit in int32").c_str());
+                        "times width (" + std::to_string(p.width) + ") must fit in int32");
   return {};
 }
 
 cudaError_t launchBeamSearchStep(const BeamSearchParams& p, void* workspace, size_t workspaceBytes,
                                  cudaStream_t stream) {
   if (std::string why = beamSearchShapeError(p); !why.empty()) return detail::rejectLaunch(std::move(why));
-  const std::pair<const void*, const char*> pointers[] = {{p.logits, "BeamSearchParams.logits"},
-                                                          {p.scores, "BeamSearchParams.scores"},
-                                                          {p.outScores, "BeamSearchParams.outScores"},
-                                                          {p.outParent, "BeamSearchParams.outParent"},
-                                                          {p.outToken, "BeamSearchParams.outToken"},
-                                                          {workspace, "workspace"}};
-  for (const auto& [ptr, name] : pointers)
-    if (!ptr) return detail::rejectLaunch(std::string(name) + " is null");
+  const std::string nullPointer = detail::nullPointerMessage({{p.logits, "BeamSearchParams.logits"},
+                                                             {p.scores, "BeamSearchParams.scores"},
+                                                             {p.outScores, "BeamSearchParams.outScores"},
+                                                             {p.outParent, "BeamSearchParams.outParent"},
+                                                             {p.outToken, "BeamSearchParams.outToken"},
+                                                             {workspace, "workspace"}});
+  if (!nullPointer.empty()) return detail::rejectLaunch(nullPointer);
   const size_t needed = beamSearchWorkspaceBytes(p.batch, p.width, p.vocab, p.topK);
   if (workspaceBytes < needed)
     return detail::rejectLaunch(detail::fieldMessage("workspaceBytes", static_cast<long long>(workspaceBytes),
-                                                     ("is less than beamSearchWorkspaceBytes (" +
-                                                      std::to_string(needed) + ")").c_str()));
+                                                     "is less than beamSearchWorkspaceBytes (" +
+                                                     std::to_string(needed) + ")"));
   const char* op = "launchBeamSearchStep";
   switch (beamSearchResolveVariant(p)) {
     case BeamSearchVariant::kChunked: return detail::finishLaunch(op, launchChunked(p, workspace, stream));

@@ -77,22 +77,24 @@ std::string buildTreeShapeError(const BuildTreeParams& p) {
   const long long n = static_cast<long long>(p.width) * p.length;
   if (n > kBuildTreeMaxTokens)
     return fieldMessage("BuildTreeParams.width * length", n,
-                        ("must be at most " + std::to_string(kBuildTreeMaxTokens)).c_str());
+                        "must be at most " + std::to_string(kBuildTreeMaxTokens));
   if (p.capacity < n)
     return fieldMessage("BuildTreeParams.capacity", p.capacity,
-                        ("must be at least width * length (" + std::to_string(n) + ")").c_str());
+                        "must be at least width * length (" + std::to_string(n) + ")");
   return {};
 }
 
 cudaError_t launchBuildTree(const BuildTreeParams& p, cudaStream_t stream) {
   if (std::string why = buildTreeShapeError(p); !why.empty()) return detail::rejectLaunch(std::move(why));
-  const std::pair<const void*, const char*> pointers[] = {
-      {p.beams, "BuildTreeParams.beams"},         {p.lengths, "BuildTreeParams.lengths"},
-      {p.tokens, "BuildTreeParams.tokens"},       {p.beamTokenIndex, "BuildTreeParams.beamTokenIndex"},
-      {p.positionOffsets, "BuildTreeParams.positionOffsets"}, {p.parents, "BuildTreeParams.parents"},
-      {p.unpacker, "BuildTreeParams.unpacker"},   {p.packedMask, "BuildTreeParams.packedMask"}};
-  for (const auto& [ptr, name] : pointers)
-    if (!ptr) return detail::rejectLaunch(std::string(name) + " is null");
+  const std::string nullPointer = detail::nullPointerMessage({{p.beams, "BuildTreeParams.beams"},
+                                                             {p.lengths, "BuildTreeParams.lengths"},
+                                                             {p.tokens, "BuildTreeParams.tokens"},
+                                                             {p.beamTokenIndex, "BuildTreeParams.beamTokenIndex"},
+                                                             {p.positionOffsets, "BuildTreeParams.positionOffsets"},
+                                                             {p.parents, "BuildTreeParams.parents"},
+                                                             {p.unpacker, "BuildTreeParams.unpacker"},
+                                                             {p.packedMask, "BuildTreeParams.packedMask"}});
+  if (!nullPointer.empty()) return detail::rejectLaunch(nullPointer);
   const int n = p.width * p.length;
   const int threads = (n + 31) / 32 * 32;
   const size_t smem = sizeof(int32_t) * (4 * n + 32) + n;

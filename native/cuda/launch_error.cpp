@@ -25,8 +25,14 @@ cudaError_t finishLaunch(const char* operation, cudaError_t err) {
   return err;
 }
 
-std::string fieldMessage(const char* field, long long value, const char* rule) {
-  return std::string(field) + " (" + std::to_string(value) + ") " + rule;
+std::string fieldMessage(const std::string& field, long long value, const std::string& rule) {
+  return field + " (" + std::to_string(value) + ") " + rule;
+}
+
+std::string nullPointerMessage(std::initializer_list<std::pair<const void*, const char*>> pointers) {
+  for (const auto& [pointer, name] : pointers)
+    if (!pointer) return std::string(name) + " is null";
+  return {};
 }
 
 }  // namespace detail

@@ -659,16 +659,15 @@ std::string treeAttentionShapeError(const TreeAttentionParams& p) {
   if (std::string why = kvCacheViewError(c, "TreeAttentionParams"); !why.empty()) return why;
   if (p.qHeads % c.kvHeads != 0)
     return fieldMessage("TreeAttentionParams.qHeads", p.qHeads,
-                        ("must be a multiple of cache.kvHeads (" + std::to_string(c.kvHeads) + ")").c_str());
+                        "must be a multiple of cache.kvHeads (" + std::to_string(c.kvHeads) + ")");
   if (c.headDim != 64 && c.headDim != 128)
     return fieldMessage("TreeAttentionParams.cache.headDim", c.headDim, "must be 64 or 128");
   if (p.maxPastLength < 0)
     return fieldMessage("TreeAttentionParams.maxPastLength", p.maxPastLength, "must not be negative");
   if (c.layout == KvLayout::kContiguous && static_cast<int64_t>(c.capacity) < static_cast<int64_t>(p.maxPastLength) + p.treeTokens)
     return fieldMessage("TreeAttentionParams.cache.capacity", c.capacity,
-                        ("must be at least maxPastLength + treeTokens (" +
-                         std::to_string(static_cast<int64_t>(p.maxPastLength) + p.treeTokens) + ")")
-                            .c_str());
+                        "must be at least maxPastLength + treeTokens (" +
+                        std::to_string(static_cast<int64_t>(p.maxPastLength) + p.treeTokens) + ")");
   return {};
 }
 
@@ -676,18 +675,15 @@ namespace {
 
 // The launch's pointers: the first null one's field, or "".
 std::string nullPointerError(const TreeAttentionParams& p) {
-  const std::pair<const void*, const char*> pointers[] = {{p.q, "TreeAttentionParams.q"},
-                                                          {p.cache.k, "TreeAttentionParams.cache.k"},
-                                                          {p.cache.v, "TreeAttentionParams.cache.v"},
-                                                          {p.pastLengths, "TreeAttentionParams.pastLengths"},
-                                                          {p.treeLengths, "TreeAttentionParams.treeLengths"},
-                                                          {p.packedMask, "TreeAttentionParams.packedMask"},
-                                                          {p.out, "TreeAttentionParams.out"}};
-  for (const auto& [ptr, name] : pointers)
-    if (!ptr) return std::string(name) + " is null";
   if (p.cache.layout == KvLayout::kPaged && !p.cache.blockTable)
     return "TreeAttentionParams.cache.blockTable is null (the paged layout needs it)";
-  return {};
+  return detail::nullPointerMessage({{p.q, "TreeAttentionParams.q"},
+                                     {p.cache.k, "TreeAttentionParams.cache.k"},
+                                     {p.cache.v, "TreeAttentionParams.cache.v"},
+                                     {p.pastLengths, "TreeAttentionParams.pastLengths"},
+                                     {p.treeLengths, "TreeAttentionParams.treeLengths"},
+                                     {p.packedMask, "TreeAttentionParams.packedMask"},
+                                     {p.out, "TreeAttentionParams.out"}});
 }
 
 }  // namespace
@@ -711,8 +707,8 @@ cudaError_t launchTreeAttention(const TreeAttentionParams& p, int smCount, void*
   const size_t needed = treeAttentionWorkspaceBytes(p, smCount);
   if (workspaceBytes < needed)
     return detail::rejectLaunch(detail::fieldMessage("workspaceBytes", static_cast<long long>(workspaceBytes),
-                                                     ("is less than treeAttentionWorkspaceBytes (" +
-                                                      std::to_string(needed) + ")").c_str()));
+                                                     "is less than treeAttentionWorkspaceBytes (" +
+                                                     std::to_string(needed) + ")"));
   cudaError_t err;
   if (p.dtype == DType::kHalf)
     err = p.cache.headDim == 64 ? launchTyped<__half, 64>(p, smCount, workspace, workspaceBytes, stream)
