@@ -10,7 +10,9 @@
 # include folder and checks that it exports getCreators. With RUN=1 (implies LINK=1) it also builds and runs
 # test/cpp/plugins/plugin_checks_test.cpp against the same objects: the plugins' attribute and shape checks and their
 # logged messages, on the host (no GPU, no TensorRT library: only its headers). CUDA_OBJ_DIR=<folder> keeps nvcc's
-# objects there between runs (rebuilt when a file in native/cuda is newer).
+# objects there between runs (rebuilt when a file in native/cuda is newer); CUDA_ARCH=80 builds them for sm_80 (default
+# 90). Where a GPU is present, RUN=1 also runs each plugin's enqueue against its launcher on the device
+# (scripts/test-gpu.sh does that when TENSORRT_INCLUDE names the headers).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 NVCC=${NVCC:-$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)}
@@ -42,11 +44,13 @@ done
 if [ "${LINK:-0}" = 1 ] && [ $status = 0 ]; then
   objs=()
   cuda_obj=${CUDA_OBJ_DIR:-$tmp}
+  arch=${CUDA_ARCH:-90}  # the kernels' architecture (the GPU the RUN=1 test's GPU cases run on, where there is one)
+  arch=${arch%%;*}
   mkdir -p "$cuda_obj"
   for f in native/cuda/{beam_search,beam_search_cluster,build_tree,tree_attention,accept_commit}.cu; do
     o="$cuda_obj/$(basename "$f").o"
     if [ ! -f "$o" ] || [ -n "$(find native/cuda -newer "$o" -print -quit)" ]; then
-      "$NVCC" -std=c++17 -O3 -Xcompiler -fPIC -Inative -gencode arch=compute_90,code=sm_90 -c "$f" -o "$o"
+      "$NVCC" -std=c++17 -O3 -Xcompiler -fPIC -Inative -gencode "arch=compute_$arch,code=sm_$arch" -c "$f" -o "$o"
     fi
     objs+=("$o")
   done
@@ -59,8 +63,11 @@ if [ "${LINK:-0}" = 1 ] && [ $status = 0 ]; then
   nm -D --defined-only "$tmp/libredrafter_trt_plugins.so" | grep -q ' T getCreators$' && echo "  ok   libredrafter_trt_plugins.so links and exports getCreators" || { echo "  FAIL getCreators not exported"; status=1; }
   if [ "${RUN:-0}" = 1 ] && [ $status = 0 ]; then
     # the host check: the same objects (the library's entry points included) with doctest's main
+    # doctest from the system, or DOCTEST_INCLUDE=<folder holding doctest/doctest.h> (machines without doctest-dev)
+    doctest_inc=()
+    [ -n "${DOCTEST_INCLUDE:-}" ] && doctest_inc=(-isystem "$DOCTEST_INCLUDE")
     for f in test/cpp/plugins/plugin_checks_test.cpp test/cpp/main.cpp; do
-      g++ -std=c++17 -O1 -Wall -Wextra -Werror -Wno-unused-parameter -Iplugins -Inative \
+      g++ -std=c++17 -O1 -Wall -Wextra -Werror -Wno-unused-parameter -Iplugins -Inative "${doctest_inc[@]}" \
         -isystem "${includes[0]}" -isystem "$CUDA_INC" -c "$f" -o "$tmp/test_$(basename "$f").o"
     done
     g++ -o "$tmp/plugin_checks_test" "$tmp/test_plugin_checks_test.cpp.o" "$tmp/test_main.cpp.o" "${objs[@]}" \

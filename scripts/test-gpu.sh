@@ -58,6 +58,16 @@ if [ "${REDRAFTER_GPU_PROFILE:-0}" = 1 ]; then
   exit $status
 fi
 "$exe" || status=$?
+# TENSORRT_INCLUDE=<TensorRT include/ folder(s)>: the plugins' host check, whose GPU cases run each plugin's enqueue
+# against its launcher on this device (the headers travel with the tree, e.g. in an ignored .dev/ folder)
+if [ -n "${TENSORRT_INCLUDE:-}" ]; then
+  echo "TensorRT plugins on this GPU (scripts/check-trt-plugins.sh RUN=1):"
+  plugin_status=0
+  CUDA_ARCH="$CUDA_ARCH" CUDA_OBJ_DIR="$build/trt-plugin-obj" RUN=1 bash scripts/check-trt-plugins.sh \
+    >"$build/trt-plugins.log" 2>&1 || plugin_status=$?
+  grep -v '^  ok   TensorRT' "$build/trt-plugins.log" | tail -12
+  [ $plugin_status = 0 ] || status=1
+fi
 # REDRAFTER_GPU_SANITIZE=1: the small correctness cases again under compute-sanitizer (out-of-bounds accesses)
 if [ "${REDRAFTER_GPU_SANITIZE:-0}" = 1 ] && command -v compute-sanitizer >/dev/null; then
   echo "compute-sanitizer memcheck (quick cases):"

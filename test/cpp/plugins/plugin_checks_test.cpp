@@ -9,15 +9,18 @@
 #include <NvInferRuntime.h>
 #include <cuda_runtime_api.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
 #include <memory>
 #include <mutex>
+#include <random>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "../random_beams.h"
 #include "beam_search_plugin.h"
 #include "cuda/beam_search.h"
 #include "cuda/build_tree.h"
@@ -524,4 +527,159 @@ TEST_CASE("plugins: RedrafterTreeAttention sizes its workspace without a device,
       CHECK(need > 0);
       CHECK(need <= bytes);
     }
+}
+
+// ---- on a GPU (skipped without one): each plugin's tensor plumbing, its enqueue against its launcher called directly
+// on the same inputs. The launchers themselves are checked against the CPU references by the GPU check.
+
+namespace {
+
+template <typename T>
+struct DeviceBuffer {
+  T* p = nullptr;
+  size_t n = 0;
+  explicit DeviceBuffer(size_t count) : n(count) { REQUIRE(cudaMalloc(reinterpret_cast<void**>(&p), count * sizeof(T)) == cudaSuccess); }
+  DeviceBuffer(const DeviceBuffer&) = delete;
+  ~DeviceBuffer() { cudaFree(p); }
+  void upload(const std::vector<T>& v) {
+    REQUIRE(v.size() == n);
+    REQUIRE(cudaMemcpy(p, v.data(), n * sizeof(T), cudaMemcpyHostToDevice) == cudaSuccess);
+  }
+  std::vector<T> download() const {
+    std::vector<T> v(n);
+    REQUIRE(cudaMemcpy(v.data(), p, n * sizeof(T), cudaMemcpyDeviceToHost) == cudaSuccess);
+    return v;
+  }
+  void poison() { REQUIRE(cudaMemset(p, 0xff, n * sizeof(T)) == cudaSuccess); }
+};
+
+uint16_t halfBits(float x) {  // round to nearest fp16 (the inputs are small and normal)
+  uint32_t f;
+  std::memcpy(&f, &x, 4);
+  const uint32_t sign = (f >> 16) & 0x8000u, rest = f & 0x7fffffffu;
+  if (rest < 0x38800000u) return static_cast<uint16_t>(sign);  // below fp16's normal range: 0
+  const uint32_t mantissa = rest + 0xfffu + ((rest >> 13) & 1u);  // round half to even
+  return static_cast<uint16_t>(sign | ((mantissa - 0x38000000u) >> 13));
+}
+
+}  // namespace
+
+TEST_CASE("plugins on a GPU: each enqueue writes exactly what its launcher writes for the same inputs") {
+  if (!haveDevice()) {
+    MESSAGE("no CUDA device: skipped (the GPU run of this check is scripts/test-gpu.sh with TENSORRT_INCLUDE)");
+    return;
+  }
+  setLoggerFinder(&gFinder);
+  gLogger.take();
+  std::mt19937 rng(7);
+
+  SUBCASE("RedrafterBuildTree") {
+    const int B = 4, W = 8, L = 5, C = W * L, words = (C + 31) / 32;
+    DeviceBuffer<int32_t> beams(size_t(B) * W * L);
+    beams.upload(redrafter::testing::randomBeams(rng, B, W, L, 3));
+    const size_t sizes[7] = {size_t(B), size_t(B) * C, size_t(B) * C, size_t(B) * C, size_t(B) * C,
+                             size_t(B) * W * L, size_t(B) * C * words};
+    std::vector<std::unique_ptr<DeviceBuffer<int32_t>>> viaPlugin, direct;
+    for (size_t s : sizes) {
+      viaPlugin.push_back(std::make_unique<DeviceBuffer<int32_t>>(s));
+      direct.push_back(std::make_unique<DeviceBuffer<int32_t>>(s));
+      viaPlugin.back()->poison();
+      direct.back()->poison();
+    }
+    auto plugin = create("RedrafterBuildTree", {});
+    PluginTensorDesc in = tensor(dims({B, W, L}), DataType::kINT32);
+    std::vector<PluginTensorDesc> outDesc(7, tensor(dims({B}), DataType::kINT32));
+    void const* inputs[1] = {beams.p};
+    void* outputs[7];
+    for (int i = 0; i < 7; ++i) outputs[i] = viaPlugin[size_t(i)]->p;
+    REQUIRE(runtime(plugin.get())->enqueue(&in, outDesc.data(), inputs, outputs, nullptr, nullptr) == 0);
+    rc::BuildTreeParams p;
+    p.batch = B, p.width = W, p.length = L, p.capacity = C, p.beams = beams.p;
+    p.lengths = direct[0]->p, p.tokens = direct[1]->p, p.beamTokenIndex = direct[2]->p;
+    p.positionOffsets = direct[3]->p, p.parents = direct[4]->p, p.unpacker = direct[5]->p, p.packedMask = direct[6]->p;
+    REQUIRE(rc::launchBuildTree(p, nullptr) == cudaSuccess);
+    REQUIRE(cudaDeviceSynchronize() == cudaSuccess);
+    for (size_t i = 0; i < 7; ++i) {
+      CAPTURE(i);
+      CHECK(viaPlugin[i]->download() == direct[i]->download());
+    }
+  }
+
+  SUBCASE("RedrafterBeamSearch") {
+    const int B = 2, W = 8, V = 32000, topK = 50;
+    std::normal_distribution<float> normal(0.f, 3.f);
+    std::vector<float> logits(size_t(B) * W * V), scores(size_t(B) * W);
+    for (auto& x : logits) x = normal(rng);
+    for (auto& x : scores) x = -std::fabs(normal(rng));
+    DeviceBuffer<float> dLogits(logits.size()), dScores(scores.size()), outScores(size_t(B) * W), outScores2(size_t(B) * W);
+    DeviceBuffer<int32_t> outParent(size_t(B) * W), outToken(size_t(B) * W), outParent2(size_t(B) * W),
+        outToken2(size_t(B) * W);
+    dLogits.upload(logits);
+    dScores.upload(scores);
+    const size_t wsBytes = rc::beamSearchWorkspaceBytes(B, W, V, topK);
+    DeviceBuffer<char> ws(wsBytes), ws2(wsBytes);
+    REQUIRE(cudaMemset(ws2.p, 0, wsBytes) == cudaSuccess);
+    auto plugin = create("RedrafterBeamSearch", {intField("topK", topK)});
+    PluginTensorDesc in[2] = {tensor(dims({B, W, V}), DataType::kFLOAT), tensor(dims({B, W}), DataType::kFLOAT)};
+    PluginTensorDesc out[3] = {tensor(dims({B, W}), DataType::kFLOAT), tensor(dims({B, W}), DataType::kINT32),
+                               tensor(dims({B, W}), DataType::kINT32)};
+    REQUIRE(runtime(plugin.get())->onShapeChange(in, 2, out, 3) == 0);
+    void const* inputs[2] = {dLogits.p, dScores.p};
+    void* outputs[3] = {outScores.p, outParent.p, outToken.p};
+    REQUIRE(runtime(plugin.get())->enqueue(in, out, inputs, outputs, ws.p, nullptr) == 0);
+    rc::BeamSearchParams p;
+    p.batch = B, p.width = W, p.vocab = V, p.topK = topK, p.logits = dLogits.p, p.scores = dScores.p;
+    p.outScores = outScores2.p, p.outParent = outParent2.p, p.outToken = outToken2.p;
+    REQUIRE(rc::launchBeamSearchStep(p, ws2.p, wsBytes, nullptr) == cudaSuccess);
+    REQUIRE(cudaDeviceSynchronize() == cudaSuccess);
+    CHECK(outScores.download() == outScores2.download());
+    CHECK(outParent.download() == outParent2.download());
+    CHECK(outToken.download() == outToken2.download());
+  }
+
+  SUBCASE("RedrafterTreeAttention") {
+    const int B = 2, T = 33, Hq = 8, Hkv = 2, D = 64, cap = 300, words = (T + 31) / 32;
+    std::uniform_real_distribution<float> u(-1.f, 1.f);
+    auto halves = [&](size_t n) {
+      std::vector<uint16_t> v(n);
+      for (auto& x : v) x = halfBits(u(rng));
+      return v;
+    };
+    DeviceBuffer<uint16_t> q(size_t(B) * T * Hq * D), k(size_t(B) * Hkv * cap * D), v(k.n), o(q.n), o2(q.n);
+    q.upload(halves(q.n));
+    k.upload(halves(k.n));
+    v.upload(halves(v.n));
+    DeviceBuffer<int32_t> past(B), treeLen(B), mask(size_t(B) * T * words);
+    past.upload({200, 17});
+    treeLen.upload({T, 20});
+    std::vector<int32_t> bits(mask.n);
+    for (auto& x : bits) x = static_cast<int32_t>(rng());
+    mask.upload(bits);
+    o.poison();
+    o2.poison();
+    auto plugin = create("RedrafterTreeAttention", {});
+    std::vector<PluginTensorDesc> in = tensors(attentionDims(B, T, Hq, D, Hkv, cap), DataType::kHALF);
+    PluginTensorDesc out = in[0];
+    rc::TreeAttentionParams p;
+    p.batch = B, p.treeTokens = T, p.qHeads = Hq, p.scale = 1.f / std::sqrt(float(D)), p.maxPastLength = cap - T;
+    p.cache.kvHeads = Hkv, p.cache.headDim = D, p.cache.capacity = cap;
+    const size_t wsBytes = rc::treeAttentionWorkspaceBytes(p, 256);  // what the plugin's getWorkspaceSize gives
+    DeviceBuffer<char> ws(wsBytes), ws2(wsBytes);
+    void const* inputs[6] = {q.p, k.p, v.p, past.p, treeLen.p, mask.p};
+    void* outputs[1] = {o.p};
+    REQUIRE(runtime(plugin.get())->enqueue(in.data(), &out, inputs, outputs, ws.p, nullptr) == 0);
+    int dev = 0, sms = 0;
+    REQUIRE(cudaGetDevice(&dev) == cudaSuccess);
+    REQUIRE(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev) == cudaSuccess);
+    p.q = q.p, p.cache.k = k.p, p.cache.v = v.p, p.pastLengths = past.p, p.treeLengths = treeLen.p;
+    p.packedMask = mask.p, p.out = o2.p;
+    REQUIRE(rc::launchTreeAttention(p, std::min(sms, 256), ws2.p, wsBytes, nullptr) == cudaSuccess);
+    REQUIRE(cudaDeviceSynchronize() == cudaSuccess);
+    const auto a = o.download(), b = o2.download();
+    CHECK(a == b);
+    size_t finite = 0;
+    for (uint16_t h : a) finite += (h & 0x7c00u) != 0x7c00u;
+    CHECK(finite == a.size());  // no poison (0xffff is a NaN) left: every element written
+  }
+  CHECK(gLogger.take().empty());
 }
