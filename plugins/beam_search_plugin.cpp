@@ -28,14 +28,7 @@ BeamSearchPlugin::BeamSearchPlugin() {
   attrs_.addInt("firstStep", 0, 0, 1);
 }
 
-IPluginV3* BeamSearchPlugin::clone() noexcept {
-  try {
-    return new BeamSearchPlugin(*this);
-  } catch (...) {
-    logException("clone");
-    return nullptr;
-  }
-}
+IPluginV3* BeamSearchPlugin::clone() noexcept { return cloneAs<BeamSearchPlugin>(); }
 
 std::vector<TensorSpec> const& BeamSearchPlugin::inputSpecs() const {
   static const std::vector<TensorSpec> kSpecs = {{"logits", 3, "[batch, width, vocab]"}, {"scores", 2, "[batch, width]"}};
@@ -147,11 +140,7 @@ int32_t BeamSearchPlugin::enqueue(PluginTensorDesc const* inDesc, PluginTensorDe
       return -1;
     }
     const size_t bytes = cuda::beamSearchWorkspaceBytes(p.batch, p.width, p.vocab, p.topK);
-    if (cuda::launchBeamSearchStep(p, workspace, bytes, stream) != cudaSuccess) {
-      logError(std::string("enqueue: ") + cuda::lastLaunchError());
-      return -1;
-    }
-    return 0;
+    return launched(cuda::launchBeamSearchStep(p, workspace, bytes, stream));
   } catch (...) {
     logException("enqueue");
     return -1;

@@ -26,14 +26,7 @@ const std::vector<FieldOrigin> kOrigins = {{"batch", "beams dimension 0"},
 
 }  // namespace
 
-IPluginV3* BuildTreePlugin::clone() noexcept {
-  try {
-    return new BuildTreePlugin(*this);
-  } catch (...) {
-    logException("clone");
-    return nullptr;
-  }
-}
+IPluginV3* BuildTreePlugin::clone() noexcept { return cloneAs<BuildTreePlugin>(); }
 
 std::string BuildTreePlugin::shapeError(Dims const* in, DataType const*) const {
   // capacity = width * length must fit an int before the launcher's checks see it
@@ -95,11 +88,7 @@ int32_t BuildTreePlugin::enqueue(PluginTensorDesc const* inDesc, PluginTensorDes
     p.parents = static_cast<int32_t*>(outputs[4]);
     p.unpacker = static_cast<int32_t*>(outputs[5]);
     p.packedMask = static_cast<int32_t*>(outputs[6]);
-    if (cuda::launchBuildTree(p, stream) != cudaSuccess) {
-      logError(std::string("enqueue: ") + cuda::lastLaunchError());
-      return -1;
-    }
-    return 0;
+    return launched(cuda::launchBuildTree(p, stream));
   } catch (...) {
     logException("enqueue");
     return -1;

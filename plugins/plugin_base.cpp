@@ -4,6 +4,8 @@
 #include <cmath>
 #include <cstdio>
 
+#include "cuda/launch_error.h"
+
 namespace redrafter::trt {
 
 std::string fieldTypeName(PluginFieldType type) {
@@ -146,6 +148,15 @@ void PluginBase::logException(char const* where) const noexcept {
   } catch (...) {
     logError(std::string(where) + ": internal error");
   }
+}
+
+int32_t PluginBase::launched(cudaError_t err) const noexcept {
+  if (err == cudaSuccess) return 0;
+  try {
+    logError(std::string("enqueue: ") + cuda::lastLaunchError());
+  } catch (...) {
+  }
+  return -1;
 }
 
 // ---- shared checks

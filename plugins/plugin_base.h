@@ -6,6 +6,7 @@
 // check (native/cuda).
 #pragma once
 #include <NvInferRuntime.h>
+#include <cuda_runtime_api.h>
 
 #include <cstdint>
 #include <exception>
@@ -117,6 +118,18 @@ class PluginBase : public IPluginV3, public IPluginV3OneCore, public IPluginV3On
   bool checkExprs(char const* where, DimsExprs const* in, int32_t nbInputs, int32_t nbOutputs) const noexcept;
   // For the catch blocks of noexcept methods: logs "<where>: internal error: <what>".
   void logException(char const* where) const noexcept;
+  // clone() of a derived plugin: a copy, or nullptr (logged) when copying throws.
+  template <typename Plugin>
+  IPluginV3* cloneAs() const noexcept {
+    try {
+      return new Plugin(static_cast<Plugin const&>(*this));
+    } catch (...) {
+      logException("clone");
+      return nullptr;
+    }
+  }
+  // enqueue's last step: 0 when the launcher succeeded, else -1 with its message (lastLaunchError()) logged.
+  int32_t launched(cudaError_t err) const noexcept;
 
   Attributes attrs_;
   std::string layer_;

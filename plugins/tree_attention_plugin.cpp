@@ -73,14 +73,7 @@ TreeAttentionPlugin::TreeAttentionPlugin() {
   attrs_.addFloat("scale", 0.f, 0.f, "(0 means 1/sqrt(headDim))");
 }
 
-IPluginV3* TreeAttentionPlugin::clone() noexcept {
-  try {
-    return new TreeAttentionPlugin(*this);
-  } catch (...) {
-    logException("clone");
-    return nullptr;
-  }
-}
+IPluginV3* TreeAttentionPlugin::clone() noexcept { return cloneAs<TreeAttentionPlugin>(); }
 
 std::vector<TensorSpec> const& TreeAttentionPlugin::inputSpecs() const {
   static const std::vector<TensorSpec> kContiguous = {{"q", 4, "[batch, T, Hq, D]"},
@@ -221,11 +214,7 @@ int32_t TreeAttentionPlugin::enqueue(PluginTensorDesc const* inDesc, PluginTenso
     }
     // what getWorkspaceSize gave this batch size (at least what the plan for this device needs)
     const size_t bytes = cuda::treeAttentionWorkspaceBytes(p, kWorkspaceSmBound);
-    if (cuda::launchTreeAttention(p, sms, workspace, bytes, stream) != cudaSuccess) {
-      logError(std::string("enqueue: ") + cuda::lastLaunchError());
-      return -1;
-    }
-    return 0;
+    return launched(cuda::launchTreeAttention(p, sms, workspace, bytes, stream));
   } catch (...) {
     logException("enqueue");
     return -1;
