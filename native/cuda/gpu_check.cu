@@ -46,7 +46,7 @@ using redrafter::testing::randomBeams;
     cudaError_t e_ = (x);                                                                               \
     if (e_ != cudaSuccess) {                                                                            \
       std::fprintf(stderr, "CUDA error %s at %s:%d: %s%s%s\n", cudaGetErrorString(e_), __FILE__, __LINE__, #x, \
-                   *rc::lastLaunchError() ? "\n  " : "", rc::lastLaunchError());                          \
+                   *rc::lastLaunchError() ? "\n  the last launcher's message: " : "", rc::lastLaunchError()); \
       std::exit(2);                                                                                     \
     }                                                                                                   \
   } while (0)
@@ -92,10 +92,10 @@ struct DevBuf {
   void poison() { CK(cudaMemset(p, 0xff, n * sizeof(T))); }  // -1 ints, NaN floats/halves
 };
 
-// Median per-launch microseconds: `reps` event pairs around `batch` back-to-back launches, after a warm-up.
-// Median microseconds per launch. Profile mode (REDRAFTER_GPU_PROFILE, scripts/test-gpu.sh under Nsight Compute):
-// after the warm-up, one launch inside cudaProfilerStart/Stop and an NVTX range named `what`, so `ncu
-// --profile-from-start off --nvtx` profiles exactly the timed launches, labelled; no timing then (returns NAN).
+// Median per-launch microseconds: `reps` event pairs around `batch` back-to-back launches, after a warm-up. Profile
+// mode (REDRAFTER_GPU_PROFILE, scripts/test-gpu.sh under Nsight Compute): after the warm-up, one launch inside
+// cudaProfilerStart/Stop and an NVTX range named `what`, so `ncu --profile-from-start off --nvtx` profiles exactly
+// the timed launches, labelled; no timing then (returns NAN).
 double timeUs(const std::string& what, const std::function<void(int)>& launch, int batch = 20, int reps = 25) {
   for (int i = 0; i < 5; ++i) launch(i);
   CK(cudaDeviceSynchronize());
