@@ -42,6 +42,16 @@ double relativeError(const TensorView& a, const TensorView& b) {
   return maxAbs > 0 ? maxErr / maxAbs : maxErr;
 }
 
+// Converting a fixture model (with the tok512 tokenizer) to `outPath` as `type`.
+ConvertOptions fixtureConversion(const char* model, const std::string& outPath, const std::string& type = "f32") {
+  ConvertOptions o;
+  o.modelPath = test::fixture(model);
+  o.tokenizerPath = test::fixture("tok512.bin");
+  o.outPath = outPath;
+  o.type = type;
+  return o;
+}
+
 void compareModels(const ModelWeights& a, const ModelWeights& b, double tolerance) {
   CHECK(a.config.dim == b.config.dim);
   CHECK(a.config.hiddenDim == b.config.hiddenDim);
@@ -83,11 +93,7 @@ TEST_CASE("convert writes f32/f16/bf16/q8_0 GGUFs that load back with the same c
   for (const auto& k : cases) {
     CAPTURE(k.type);
     test::TempFile out(std::string("convert-") + k.type + ".gguf");
-    ConvertOptions o;
-    o.modelPath = test::fixture("stories260K.bin");
-    o.tokenizerPath = test::fixture("tok512.bin");
-    o.outPath = out.path;
-    o.type = k.type;
+    ConvertOptions o = fixtureConversion("stories260K.bin", out.path, k.type);
     ConvertResult r = convertToGguf(o);
     CHECK(r.tensors == 2 + 9 * 5);
     CHECK(r.bytes > 0);
@@ -124,11 +130,7 @@ TEST_CASE("convert writes f32/f16/bf16/q8_0 GGUFs that load back with the same c
 
 TEST_CASE("the runq model converts too, and a GGUF converts from its own tokenizer") {
   test::TempFile q("from-q80.gguf");
-  ConvertOptions o;
-  o.modelPath = test::fixture("stories260K_q80.bin");
-  o.tokenizerPath = test::fixture("tok512.bin");
-  o.outPath = q.path;
-  o.type = "f32";
+  ConvertOptions o = fixtureConversion("stories260K_q80.bin", q.path);
   convertToGguf(o);
   auto runq = loadModelWeights(o.modelPath);
   auto back = loadModelWeights(q.path);
@@ -143,12 +145,8 @@ TEST_CASE("the runq model converts too, and a GGUF converts from its own tokeniz
 }
 
 TEST_CASE("convert rejects bad arguments and leaves no output behind") {
-  ConvertOptions o;
-  o.modelPath = test::fixture("stories260K.bin");
-  o.tokenizerPath = test::fixture("tok512.bin");
   test::TempFile out("bad.gguf");
-  o.outPath = out.path;
-  o.type = "q4_0";
+  ConvertOptions o = fixtureConversion("stories260K.bin", out.path, "q4_0");
   CHECK_THROWS_AS(convertToGguf(o), Error);
   o.type = "f16";
   o.tokenizerPath = "";
@@ -219,11 +217,7 @@ TEST_CASE("the GGUF reader reads every metadata value type") {
 
 TEST_CASE("corrupt GGUF headers are InvalidModel errors naming the file and the problem") {
   test::TempFile good("good.gguf");
-  ConvertOptions o;
-  o.modelPath = test::fixture("stories260K.bin");
-  o.tokenizerPath = test::fixture("tok512.bin");
-  o.outPath = good.path;
-  convertToGguf(o);
+  convertToGguf(fixtureConversion("stories260K.bin", good.path));
   auto bytes = test::readFile(good.path);
   auto expect = [&](std::vector<uint8_t> data, const char* needle) {
     test::TempFile bad("corrupt.gguf");
@@ -253,11 +247,7 @@ TEST_CASE("corrupt GGUF headers are InvalidModel errors naming the file and the 
 
 TEST_CASE("absurd GGUF string and array lengths are rejected before anything is allocated") {
   test::TempFile good("arrays.gguf");
-  ConvertOptions o;
-  o.modelPath = test::fixture("stories260K.bin");
-  o.tokenizerPath = test::fixture("tok512.bin");
-  o.outPath = good.path;
-  convertToGguf(o);
+  convertToGguf(fixtureConversion("stories260K.bin", good.path));
   auto bytes = test::readFile(good.path);
   auto at = [&](const std::string& key) {
     auto it = std::search(bytes.begin(), bytes.end(), key.begin(), key.end());
@@ -306,11 +296,7 @@ TEST_CASE("inspect reports an unsupported GGUF architecture instead of failing")
 
 TEST_CASE("a GGUF with general.alignment 1 loads: misaligned tensors are copied, not misread") {
   test::TempFile f("align1.gguf");
-  ConvertOptions o;
-  o.modelPath = test::fixture("stories260K.bin");
-  o.tokenizerPath = test::fixture("tok512.bin");
-  o.outPath = f.path;
-  o.type = "f16";
+  ConvertOptions o = fixtureConversion("stories260K.bin", f.path, "f16");
   o.alignment = 1;
   convertToGguf(o);
   auto g = GgufFile::open(f.path);
@@ -387,12 +373,7 @@ void rewriteNorms(const std::string& from, const std::string& to, GgmlType normT
 TEST_CASE("F16 and BF16 norm tensors load as their F32 values; other norm types are refused by name") {
   test::TempFile f32File("norms-f32.gguf"), f16File("norms-f16.gguf"), bf16File("norms-bf16.gguf"),
       q8File("norms-q8.gguf");
-  ConvertOptions o;
-  o.modelPath = test::fixture("stories260K.bin");
-  o.tokenizerPath = test::fixture("tok512.bin");
-  o.outPath = f32File.path;
-  o.type = "f32";
-  convertToGguf(o);
+  convertToGguf(fixtureConversion("stories260K.bin", f32File.path));
   auto source = loadModelWeights(f32File.path);
   for (auto [path, type, tolerance] : {std::tuple{f16File.path, GgmlType::F16, 1.0 / 1024},
                                        std::tuple{bf16File.path, GgmlType::BF16, 1.0 / 128}}) {
