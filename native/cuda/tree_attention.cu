@@ -617,7 +617,11 @@ template <typename T, int D>
 cudaError_t launchTyped(const TreeAttentionParams& p, int smCount, void* workspace, size_t workspaceBytes,
                         cudaStream_t stream) {
   const Plan plan = makePlan<T, D>(p, smCount);
-  if (workspaceBytes < workspaceFor(plan, p)) return cudaErrorInvalidValue;
+  const size_t needed = workspaceFor(plan, p);
+  if (workspaceBytes < needed)
+    return detail::rejectLaunch(detail::fieldMessage("workspaceBytes", static_cast<long long>(workspaceBytes),
+                                                     "is less than treeAttentionWorkspaceBytes (" +
+                                                     std::to_string(needed) + ")"));
   const size_t rows = static_cast<size_t>(p.batch) * p.cache.kvHeads * plan.splits * plan.rowsPad;
   float* oPart = static_cast<float*>(workspace);
   float* mPart = oPart + rows * D;
@@ -638,12 +642,12 @@ cudaError_t launchTyped(const TreeAttentionParams& p, int smCount, void* workspa
     err = plan.stages == 4   ? launchMma<T, D, 4>(p, plan, oPart, mPart, lPart, stream)
           : plan.stages == 3 ? launchMma<T, D, 3>(p, plan, oPart, mPart, lPart, stream)
                              : launchMma<T, D, 2>(p, plan, oPart, mPart, lPart, stream);
-  if (err != cudaSuccess) return err;
+  if (err != cudaSuccess) return detail::finishLaunch("launchTreeAttention", err);
   const int64_t warps = static_cast<int64_t>(p.batch) * p.cache.kvHeads * plan.rowsTotal;
   const int threads = 256;
   const int64_t blocks = (warps * 32 + threads - 1) / threads;
   treeAttentionCombineKernel<T, D><<<static_cast<unsigned>(blocks), threads, 0, stream>>>(p, plan, oPart, mPart, lPart);
-  return cudaGetLastError();
+  return detail::finishLaunch("launchTreeAttention", cudaGetLastError());
 }
 
 }  // namespace
@@ -704,19 +708,12 @@ cudaError_t launchTreeAttention(const TreeAttentionParams& p, int smCount, void*
   if (std::string why = nullPointerError(p); !why.empty()) return detail::rejectLaunch(std::move(why));
   if (smCount <= 0) return detail::rejectLaunch(detail::fieldMessage("smCount", smCount, "must be positive"));
   if (!workspace) return detail::rejectLaunch("workspace is null");
-  const size_t needed = treeAttentionWorkspaceBytes(p, smCount);
-  if (workspaceBytes < needed)
-    return detail::rejectLaunch(detail::fieldMessage("workspaceBytes", static_cast<long long>(workspaceBytes),
-                                                     "is less than treeAttentionWorkspaceBytes (" +
-                                                     std::to_string(needed) + ")"));
-  cudaError_t err;
+  // launchTyped plans once: it checks the workspace against that plan, then launches
   if (p.dtype == DType::kHalf)
-    err = p.cache.headDim == 64 ? launchTyped<__half, 64>(p, smCount, workspace, workspaceBytes, stream)
-                                : launchTyped<__half, 128>(p, smCount, workspace, workspaceBytes, stream);
-  else
-    err = p.cache.headDim == 64 ? launchTyped<__nv_bfloat16, 64>(p, smCount, workspace, workspaceBytes, stream)
-                                : launchTyped<__nv_bfloat16, 128>(p, smCount, workspace, workspaceBytes, stream);
-  return detail::finishLaunch("launchTreeAttention", err);
+    return p.cache.headDim == 64 ? launchTyped<__half, 64>(p, smCount, workspace, workspaceBytes, stream)
+                                 : launchTyped<__half, 128>(p, smCount, workspace, workspaceBytes, stream);
+  return p.cache.headDim == 64 ? launchTyped<__nv_bfloat16, 64>(p, smCount, workspace, workspaceBytes, stream)
+                               : launchTyped<__nv_bfloat16, 128>(p, smCount, workspace, workspaceBytes, stream);
 }
 
 }  // namespace redrafter::cuda
