@@ -16,11 +16,6 @@ namespace redrafter::addon {
 
 namespace {
 
-// Throws InvalidArgument "<field>[i...] <message>" (message starts with the index) unless `condition` holds.
-inline void requireAt(bool condition, const char* field, const std::string& message) {
-  if (!condition) fail(ErrorCode::InvalidArgument, std::string(field) + message);
-}
-
 struct ContextInit {
   std::shared_ptr<ModelHandle> model;
   int32_t capacity;
@@ -159,14 +154,14 @@ void Context::prepare(Napi::Value tokensValue, Napi::Value optionsValue, const s
   const std::string tokensField = prefix + "tokens";
   auto tokens = typedArray<int32_t>(tokensValue, tokensField.c_str());
   const size_t n = tokens.length;
-  require(n >= 1, tokensField.c_str(), "must hold at least one token");
+  RD_REQUIRE(n >= 1, tokensField.c_str(), "must hold at least one token");
   job.context = this;
   job.cache = cache_;
   job.tokens.assign(tokens.data, tokens.data + n);
   for (size_t i = 0; i < n; ++i)
-    requireAt(tokens.data[i] >= 0 && tokens.data[i] < vocab, tokensField.c_str(),
-              "[" + std::to_string(i) + "] = " + std::to_string(tokens.data[i]) + " is outside the vocabulary [0, " +
-                  std::to_string(vocab) + ")");
+    RD_REQUIRE_AT(tokens.data[i] >= 0 && tokens.data[i] < vocab, tokensField.c_str(),
+                  "[" + std::to_string(i) + "] = " + std::to_string(tokens.data[i]) + " is outside the vocabulary [0, " +
+                      std::to_string(vocab) + ")");
   if (!optionsValue.IsUndefined() && !optionsValue.IsNull()) {
     if (!optionsValue.IsObject()) fail(ErrorCode::InvalidArgument, prefix + "options must be an object");
     Napi::Object o = optionsValue.As<Napi::Object>();
@@ -174,23 +169,23 @@ void Context::prepare(Napi::Value tokensValue, Napi::Value optionsValue, const s
     if (!positions.IsUndefined() && !positions.IsNull()) {
       const std::string field = prefix + "positions";
       auto p = typedArray<int32_t>(positions, field.c_str());
-      require(p.length == n, field.c_str(), "must have one entry per token (" + std::to_string(n) + "), got " +
-                                                std::to_string(p.length));
+      RD_REQUIRE(p.length == n, field.c_str(), "must have one entry per token (" + std::to_string(n) + "), got " +
+                                                   std::to_string(p.length));
       job.positions.assign(p.data, p.data + n);
     }
     Napi::Value mask = o.Get("mask");
     if (!mask.IsUndefined() && !mask.IsNull()) {
       const std::string field = prefix + "mask";
       auto m = typedArray<uint8_t>(mask, field.c_str());
-      require(m.length == n * n, field.c_str(), "must hold tokens.length^2 = " + std::to_string(n * n) +
-                                                    " entries, got " + std::to_string(m.length));
+      RD_REQUIRE(m.length == n * n, field.c_str(), "must hold tokens.length^2 = " + std::to_string(n * n) +
+                                                       " entries, got " + std::to_string(m.length));
       job.mask.assign(m.data, m.data + n * n);
     }
     Napi::Value outputs = o.Get("outputs");
     if (!outputs.IsUndefined() && !outputs.IsNull()) {
       const std::string field = prefix + "outputs";
       auto out = typedArray<int32_t>(outputs, field.c_str());
-      require(out.length >= 1, field.c_str(), "must name at least one token");
+      RD_REQUIRE(out.length >= 1, field.c_str(), "must name at least one token");
       job.outputs.assign(out.data, out.data + out.length);
     }
     Napi::Value hidden = o.Get("hidden");
@@ -226,7 +221,7 @@ Napi::Value Context::forwardBatch(Napi::Env env, const std::shared_ptr<ModelHand
   auto transformer = model->get();
   if (!items.IsArray()) fail(ErrorCode::InvalidArgument, "items must be an array");
   Napi::Array array = items.As<Napi::Array>();
-  require(array.Length() >= 1, "items", "must hold at least one sequence");
+  RD_REQUIRE(array.Length() >= 1, "items", "must hold at least one sequence");
   auto worker = std::make_unique<ForwardWorker>(env, transformer, true);
   worker->jobs.reserve(array.Length());
   for (uint32_t i = 0; i < array.Length(); ++i) {
@@ -257,10 +252,10 @@ Napi::Value Context::Commit(const Napi::CallbackInfo& info) {
     checkUsable("commit");
     if (info.Length() < 1) fail(ErrorCode::InvalidArgument, "acceptedPacked must be an Int32Array");
     auto accepted = typedArray<int32_t>(info[0], "acceptedPacked");
-    require(lastCount_ > 0, "acceptedPacked", "has nothing to commit: no forward since the last commit or truncate");
+    RD_REQUIRE(lastCount_ > 0, "acceptedPacked", "has nothing to commit: no forward since the last commit or truncate");
     for (size_t i = 0; i < accepted.length; ++i)
-      requireAt(accepted.data[i] >= 0 && accepted.data[i] < lastCount_, "acceptedPacked", "[" + std::to_string(i) + "] = " + std::to_string(accepted.data[i]) +
-                  " is not a token of the last forward [0, " + std::to_string(lastCount_) + ")");
+      RD_REQUIRE_AT(accepted.data[i] >= 0 && accepted.data[i] < lastCount_, "acceptedPacked", "[" + std::to_string(i) + "] = " + std::to_string(accepted.data[i]) +
+                      " is not a token of the last forward [0, " + std::to_string(lastCount_) + ")");
     CommitPlan plan = kvCommitPlan(lastStart_, accepted.data, static_cast<int32_t>(accepted.length));
     cache_->commit(plan);
     length_ = cache_->length();
@@ -274,10 +269,10 @@ Napi::Value Context::Truncate(const Napi::CallbackInfo& info) {
     checkUsable("truncate");
     if (info.Length() < 1 || !info[0].IsNumber()) fail(ErrorCode::InvalidArgument, "length must be an integer");
     double d = info[0].As<Napi::Number>().DoubleValue();
-    require(d == static_cast<double>(static_cast<int64_t>(d)), "length", "must be an integer");
+    RD_REQUIRE(d == static_cast<double>(static_cast<int64_t>(d)), "length", "must be an integer");
     const int32_t current = cache_->length();
-    require(d >= 0 && d <= current, "length",
-            "must be in [0, " + std::to_string(current) + "], got " + std::to_string(static_cast<int64_t>(d)));
+    RD_REQUIRE(d >= 0 && d <= current, "length",
+               "must be in [0, " + std::to_string(current) + "], got " + std::to_string(static_cast<int64_t>(d)));
     cache_->truncate(static_cast<int32_t>(d));
     length_ = cache_->length();
     lastCount_ = 0;

@@ -35,7 +35,7 @@ ExecutorFactory findExecutorBackend(const std::string& name) {
 namespace {
 
 std::unique_ptr<executor::Executor> createCpu(const EngineOptions& o) {
-  require(!o.model.empty(), "model", "must be a path to a model file");
+  RD_REQUIRE(!o.model.empty(), "model", "must be a path to a model file");
   cpu::CpuExecutorOptions c;
   c.model = o.model;
   c.drafter = o.cpuDrafter;

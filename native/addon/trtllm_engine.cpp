@@ -21,15 +21,15 @@ std::optional<int64_t> intOption(const EngineOptions& o, const char* key, int64_
   auto it = o.numbers.find(key);
   if (it == o.numbers.end()) return std::nullopt;
   double v = it->second;
-  require(std::isfinite(v) && std::floor(v) == v && v >= double(min) && v <= double(max), key,
-          "must be an integer in [" + std::to_string(min) + ", " + std::to_string(max) + "]");
+  RD_REQUIRE(std::isfinite(v) && std::floor(v) == v && v >= double(min) && v <= double(max), key,
+             "must be an integer in [" + std::to_string(min) + ", " + std::to_string(max) + "]");
   return int64_t(v);
 }
 
 std::optional<double> numberOption(const EngineOptions& o, const char* key) {
   auto it = o.numbers.find(key);
   if (it == o.numbers.end()) return std::nullopt;
-  require(std::isfinite(it->second), key, "must be a finite number");
+  RD_REQUIRE(std::isfinite(it->second), key, "must be a finite number");
   return it->second;
 }
 

@@ -13,13 +13,13 @@
 namespace redrafter {
 
 void appleProcessLogits(float* logits, int vocab, int topK) {
-  require(vocab >= 1, "vocab", "must be >= 1, got " + std::to_string(vocab));
-  require(topK >= 1, "topK", "must be >= 1, got " + std::to_string(topK));
+  RD_REQUIRE(vocab >= 1, "vocab", "must be >= 1, got " + std::to_string(vocab));
+  RD_REQUIRE(topK >= 1, "topK", "must be >= 1, got " + std::to_string(topK));
   const int k = std::min(topK, vocab);
   // maintain_logits: subtract the max so the largest logit is 0.
   float maxLogit = logits[0];
   for (int i = 1; i < vocab; ++i) maxLogit = std::max(maxLogit, logits[i]);
-  require(std::isfinite(maxLogit), "logits", "must have a finite maximum in every row");
+  RD_REQUIRE(std::isfinite(maxLogit), "logits", "must have a finite maximum in every row");
   for (int i = 0; i < vocab; ++i) logits[i] -= maxLogit;
   // warp_logits: everything strictly below the k-th largest value becomes LOG_0 (ties with it are kept).
   std::vector<float> sorted(logits, logits + vocab);
@@ -36,10 +36,10 @@ void appleProcessLogits(float* logits, int vocab, int topK) {
 
 void beamSearchStep(const float* scores, const float* logProbs, int batch, int width, int vocab, bool firstStep,
                     float* outScores, int32_t* outParent, int32_t* outToken) {
-  require(batch >= 1, "batch", "must be >= 1, got " + std::to_string(batch));
-  require(width >= 1, "width", "must be >= 1, got " + std::to_string(width));
-  require(vocab >= 1, "vocab", "must be >= 1, got " + std::to_string(vocab));
-  require(int64_t(width) * vocab <= int64_t(1) << 30, "vocab", "* width is too large");
+  RD_REQUIRE(batch >= 1, "batch", "must be >= 1, got " + std::to_string(batch));
+  RD_REQUIRE(width >= 1, "width", "must be >= 1, got " + std::to_string(width));
+  RD_REQUIRE(vocab >= 1, "vocab", "must be >= 1, got " + std::to_string(vocab));
+  RD_REQUIRE(int64_t(width) * vocab <= int64_t(1) << 30, "vocab", "* width is too large");
   const size_t candidates = size_t(width) * vocab;
   std::vector<float> joint(candidates);     // [width*vocab] log P(beam) + log P(token | beam)
   std::vector<int32_t> order(candidates);

@@ -49,19 +49,19 @@ void dedupPrefixes(const int32_t* beams, int width, int length, int32_t* firstBe
 }  // namespace
 
 PackedTrees buildTree(const int32_t* beams, int batch, int width, int length) {
-  require(batch >= 1, "batch", "must be >= 1, got " + std::to_string(batch));
-  require(width >= 1, "width", "must be >= 1, got " + std::to_string(width));
-  require(length >= 1, "length", "must be >= 1, got " + std::to_string(length));
+  RD_REQUIRE(batch >= 1, "batch", "must be >= 1, got " + std::to_string(batch));
+  RD_REQUIRE(width >= 1, "width", "must be >= 1, got " + std::to_string(width));
+  RD_REQUIRE(length >= 1, "length", "must be >= 1, got " + std::to_string(length));
   const int64_t perRow = int64_t(width) * length;
   // The mask is [maxLength, maxLength] per row with maxLength <= width*length: bound it.
-  require(perRow <= kMaxTreeTokens, "width", "* length must be <= " + std::to_string(kMaxTreeTokens) + ", got " +
-                                                 std::to_string(perRow));
-  require(perRow * batch <= std::numeric_limits<int32_t>::max(), "batch", "* width * length is too large");
-  require(beams != nullptr, "beams", "must not be null");
+  RD_REQUIRE(perRow <= kMaxTreeTokens, "width", "* length must be <= " + std::to_string(kMaxTreeTokens) + ", got " +
+                                                    std::to_string(perRow));
+  RD_REQUIRE(perRow * batch <= std::numeric_limits<int32_t>::max(), "batch", "* width * length is too large");
+  RD_REQUIRE(beams != nullptr, "beams", "must not be null");
   const size_t total = size_t(perRow) * batch;
   for (size_t i = 0; i < total; ++i)
-    require(beams[i] >= 0, "beams", "must hold token ids >= 0, got " + std::to_string(beams[i]) + " at " +
-                                        std::to_string(i));
+    RD_REQUIRE(beams[i] >= 0, "beams", "must hold token ids >= 0, got " + std::to_string(beams[i]) + " at " +
+                                           std::to_string(i));
 
   PackedTrees t;
   t.batch = batch;
@@ -97,8 +97,8 @@ PackedTrees buildTree(const int32_t* beams, int batch, int width, int length) {
   }
 
   const int n = t.maxLength;
-  require(int64_t(batch) * n * n <= kMaxMaskBytes, "batch",
-          "* maxLength^2 (the mask) must be <= 2^31 bytes, got maxLength " + std::to_string(n));
+  RD_REQUIRE(int64_t(batch) * n * n <= kMaxMaskBytes, "batch",
+             "* maxLength^2 (the mask) must be <= 2^31 bytes, got maxLength " + std::to_string(n));
   t.tokens.assign(size_t(batch) * n, 0);
   t.beamTokenIndex.assign(size_t(batch) * n, -1);
   t.positionOffsets.assign(size_t(batch) * n, -1);

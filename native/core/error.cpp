@@ -18,4 +18,8 @@ const char* errorCodeName(ErrorCode code) noexcept {
   return "ERR_REDRAFTER_INTERNAL";
 }
 
+void failArgument(const char* field, const std::string& message) {
+  throw Error(ErrorCode::InvalidArgument, std::string(field) + message);
+}
+
 }  // namespace redrafter

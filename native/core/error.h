@@ -32,9 +32,22 @@ class Error : public std::runtime_error {
 
 [[noreturn]] inline void fail(ErrorCode code, const std::string& message) { throw Error(code, message); }
 
-// Throws InvalidArgument "<field> <message>" unless `condition` holds.
-inline void require(bool condition, const char* field, const std::string& message) {
-  if (!condition) fail(ErrorCode::InvalidArgument, std::string(field) + " " + message);
-}
+// Throws InvalidArgument "<field><message>" (what RD_REQUIRE and RD_REQUIRE_AT raise).
+[[noreturn]] void failArgument(const char* field, const std::string& message);
 
 }  // namespace redrafter
+
+// RD_REQUIRE(condition, field, message): throws InvalidArgument "<field> <message>" unless `condition` holds.
+// RD_REQUIRE_AT(condition, field, message): the same with no space, for a message that starts with an index
+// ("[3] must be ...").
+// Macros, so that `message` (often built with std::to_string and +) is evaluated only when the check fails: the
+// checks run on every decoding step, and a message may read what the condition guards (`i == 0 || a[i - 1] < a[i]`).
+#define RD_REQUIRE(condition, field, message) \
+  do {                                        \
+    if (!(condition)) ::redrafter::failArgument(field, std::string(" ") + (message)); \
+  } while (false)
+#define RD_REQUIRE_AT(condition, field, message) \
+  do {                                           \
+    if (!(condition)) ::redrafter::failArgument(field, (message)); \
+  } while (false)
+

@@ -10,18 +10,18 @@
 namespace redrafter {
 
 CommitPlan kvCommitPlan(int32_t cachedLength, const int32_t* acceptedPacked, int32_t count) {
-  require(cachedLength >= 0, "cachedLength", "must be >= 0, got " + std::to_string(cachedLength));
-  require(count >= 0, "acceptedPacked", "count must be >= 0, got " + std::to_string(count));
+  RD_REQUIRE(cachedLength >= 0, "cachedLength", "must be >= 0, got " + std::to_string(cachedLength));
+  RD_REQUIRE(count >= 0, "acceptedPacked", "count must be >= 0, got " + std::to_string(count));
   for (int32_t i = 0; i < count; ++i) {
-    require(acceptedPacked[i] >= 0, "acceptedPacked",
-            "must hold packed indices >= 0, got " + std::to_string(acceptedPacked[i]) + " at " + std::to_string(i));
-    require(i == 0 || acceptedPacked[i] > acceptedPacked[i - 1], "acceptedPacked",
-            "must be strictly increasing (a root-first path), got " + std::to_string(acceptedPacked[i]) + " after " +
-                std::to_string(acceptedPacked[i - 1]) + " at " + std::to_string(i));
+    RD_REQUIRE(acceptedPacked[i] >= 0, "acceptedPacked",
+               "must hold packed indices >= 0, got " + std::to_string(acceptedPacked[i]) + " at " + std::to_string(i));
+    RD_REQUIRE(i == 0 || acceptedPacked[i] > acceptedPacked[i - 1], "acceptedPacked",
+               "must be strictly increasing (a root-first path), got " + std::to_string(acceptedPacked[i]) + " after " +
+                   std::to_string(acceptedPacked[i - 1]) + " at " + std::to_string(i));
   }
   if (count > 0)
-    require(int64_t(cachedLength) + acceptedPacked[count - 1] < std::numeric_limits<int32_t>::max(), "cachedLength",
-            "+ the last packed index overflows int32");
+    RD_REQUIRE(int64_t(cachedLength) + acceptedPacked[count - 1] < std::numeric_limits<int32_t>::max(), "cachedLength",
+               "+ the last packed index overflows int32");
   CommitPlan plan;
   // Strictly increasing indices give acceptedPacked[i] >= i: every move goes down (to <= from), and the slot
   // written by move i (cachedLength+i) is below every later source, so applying them in order is safe in place.

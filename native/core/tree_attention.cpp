@@ -11,16 +11,16 @@ namespace redrafter {
 void treeAttentionReference(const TreeAttentionShape& s, const float* q, const float* k, const float* v,
                             const int32_t* pastLengths, const int32_t* treeLengths, const int32_t* packedMask,
                             float* out) {
-  require(s.batch > 0, "batch", "must be positive");
-  require(s.treeTokens > 0, "treeTokens", "must be positive");
-  require(s.qHeads > 0 && s.kvHeads > 0 && s.qHeads % s.kvHeads == 0, "qHeads",
-          "must be a positive multiple of kvHeads");
-  require(s.headDim > 0, "headDim", "must be positive");
+  RD_REQUIRE(s.batch > 0, "batch", "must be positive");
+  RD_REQUIRE(s.treeTokens > 0, "treeTokens", "must be positive");
+  RD_REQUIRE(s.qHeads > 0 && s.kvHeads > 0 && s.qHeads % s.kvHeads == 0, "qHeads",
+             "must be a positive multiple of kvHeads");
+  RD_REQUIRE(s.headDim > 0, "headDim", "must be positive");
   const int T = s.treeTokens, D = s.headDim, words = (T + 31) / 32, group = s.qHeads / s.kvHeads;
   for (int b = 0; b < s.batch; ++b) {
-    require(treeLengths[b] >= 1 && treeLengths[b] <= T, "treeLengths", "must be in [1, treeTokens]");
-    require(pastLengths[b] >= 0 && pastLengths[b] + treeLengths[b] <= s.capacity, "pastLengths",
-            "plus the tree length must fit the cache capacity");
+    RD_REQUIRE(treeLengths[b] >= 1 && treeLengths[b] <= T, "treeLengths", "must be in [1, treeTokens]");
+    RD_REQUIRE(pastLengths[b] >= 0 && pastLengths[b] + treeLengths[b] <= s.capacity, "pastLengths",
+               "plus the tree length must fit the cache capacity");
   }
   std::vector<double> logits, acc(D);
   for (int b = 0; b < s.batch; ++b) {

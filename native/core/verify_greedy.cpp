@@ -10,8 +10,8 @@ namespace redrafter {
 
 Verification verifyGreedy(const int32_t* beams, int width, int length, const int32_t* unpacker,
                           const int32_t* argmax) {
-  require(width >= 1, "width", "must be >= 1, got " + std::to_string(width));
-  require(length >= 1, "length", "must be >= 1, got " + std::to_string(length));
+  RD_REQUIRE(width >= 1, "width", "must be >= 1, got " + std::to_string(width));
+  RD_REQUIRE(length >= 1, "length", "must be >= 1, got " + std::to_string(length));
   Verification v;
   v.acceptedLength = -1;
   for (int w = 0; w < width; ++w) {

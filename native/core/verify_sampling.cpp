@@ -23,11 +23,11 @@ namespace redrafter {
 namespace {
 
 void checkParams(const SamplingParams& params) {
-  require(std::isfinite(params.temperature) && params.temperature > 0, "temperature",
-          "must be a finite number > 0, got " + std::to_string(params.temperature));
-  require(params.topK >= 0, "topK", "must be >= 0 (0: off), got " + std::to_string(params.topK));
-  require(std::isfinite(params.topP) && params.topP > 0 && params.topP <= 1, "topP",
-          "must be in (0, 1], got " + std::to_string(params.topP));
+  RD_REQUIRE(std::isfinite(params.temperature) && params.temperature > 0, "temperature",
+             "must be a finite number > 0, got " + std::to_string(params.temperature));
+  RD_REQUIRE(params.topK >= 0, "topK", "must be >= 0 (0: off), got " + std::to_string(params.topK));
+  RD_REQUIRE(std::isfinite(params.topP) && params.topP > 0 && params.topP <= 1, "topP",
+             "must be in (0, 1], got " + std::to_string(params.topP));
 }
 
 // p' in double precision, normalised. probs: [vocab].
@@ -36,7 +36,7 @@ void distribution(const float* logits, int vocab, const SamplingParams& params, 
   const double invT = 1.0 / double(params.temperature);
   double maxScaled = -std::numeric_limits<double>::infinity();
   for (int i = 0; i < vocab; ++i) maxScaled = std::max(maxScaled, double(logits[i]) * invT);
-  require(std::isfinite(maxScaled), "logits", "must have a finite maximum in every row");
+  RD_REQUIRE(std::isfinite(maxScaled), "logits", "must have a finite maximum in every row");
   // top-k on the logits: everything strictly below the k-th largest is removed (ties with it are kept).
   float kth = -std::numeric_limits<float>::infinity();
   if (params.topK > 0 && params.topK < vocab) {
@@ -89,8 +89,8 @@ struct RowView {
 };
 
 RowView rowOf(const PackedTrees& trees, int row, int vocab) {
-  require(row >= 0 && row < trees.batch, "row",
-          "must be in [0, " + std::to_string(trees.batch) + "), got " + std::to_string(row));
+  RD_REQUIRE(row >= 0 && row < trees.batch, "row",
+             "must be in [0, " + std::to_string(trees.batch) + "), got " + std::to_string(row));
   const size_t off = size_t(row) * trees.maxLength;
   RowView v{trees.lengths[row], trees.tokens.data() + off, trees.parents.data() + off,
             trees.beamTokenIndex.data() + off,
@@ -98,17 +98,17 @@ RowView rowOf(const PackedTrees& trees, int row, int vocab) {
   int roots = 0;
   for (int p = 0; p < v.n; ++p) {
     roots += v.parents[p] < 0;
-    require(v.tokens[p] < vocab, "beams",
-            "token " + std::to_string(v.tokens[p]) + " is outside the vocabulary (" + std::to_string(vocab) + ")");
+    RD_REQUIRE(v.tokens[p] < vocab, "beams",
+               "token " + std::to_string(v.tokens[p]) + " is outside the vocabulary (" + std::to_string(vocab) + ")");
   }
-  require(roots == 1, "beams", "must all start with the same token (the LLM's) in row " + std::to_string(row));
+  RD_REQUIRE(roots == 1, "beams", "must all start with the same token (the LLM's) in row " + std::to_string(row));
   return v;
 }
 
 }  // namespace
 
 void samplingDistribution(const float* logits, int vocab, const SamplingParams& params, float* probs) {
-  require(vocab >= 1, "vocab", "must be >= 1, got " + std::to_string(vocab));
+  RD_REQUIRE(vocab >= 1, "vocab", "must be >= 1, got " + std::to_string(vocab));
   checkParams(params);
   std::vector<double> p;
   distribution(logits, vocab, params, p);
@@ -116,20 +116,20 @@ void samplingDistribution(const float* logits, int vocab, const SamplingParams& 
 }
 
 int32_t sampleFrom(const float* probs, int vocab, Rng& rng) {
-  require(vocab >= 1, "vocab", "must be >= 1, got " + std::to_string(vocab));
+  RD_REQUIRE(vocab >= 1, "vocab", "must be >= 1, got " + std::to_string(vocab));
   std::vector<double> p(probs, probs + vocab);
   double total = 0;
   for (double& x : p) {
-    require(x >= 0 && std::isfinite(x), "probs", "must be finite and >= 0");
+    RD_REQUIRE(x >= 0 && std::isfinite(x), "probs", "must be finite and >= 0");
     total += x;
   }
-  require(total > 0, "probs", "must have positive mass");
+  RD_REQUIRE(total > 0, "probs", "must have positive mass");
   return sampleFromDouble(p, total, rng);
 }
 
 Verification verifySamplingExact(const PackedTrees& trees, int row, const int32_t* beams, const float* logits,
                                  int vocab, const SamplingParams& params, Rng& rng) {
-  require(vocab >= 1, "vocab", "must be >= 1, got " + std::to_string(vocab));
+  RD_REQUIRE(vocab >= 1, "vocab", "must be >= 1, got " + std::to_string(vocab));
   checkParams(params);
   const RowView tree = rowOf(trees, row, vocab);
   // children[p]: the packed indices whose parent is p, ascending = packed order. Siblings hold distinct
@@ -191,7 +191,7 @@ Verification verifySamplingExact(const PackedTrees& trees, int row, const int32_
 
 Verification verifySamplingApple(const PackedTrees& trees, int row, const int32_t* beams, const float* logits,
                                  const float* drafterLogProbs, int vocab, const SamplingParams& params, Rng& rng) {
-  require(vocab >= 1, "vocab", "must be >= 1, got " + std::to_string(vocab));
+  RD_REQUIRE(vocab >= 1, "vocab", "must be >= 1, got " + std::to_string(vocab));
   checkParams(params);
   const RowView tree = rowOf(trees, row, vocab);
   const int width = trees.width, length = trees.length, drafted = length - 1;

@@ -228,22 +228,22 @@ class TrtLlmExecutor final : public executor::Executor {
 
  private:
   void validate(const executor::Request& r) const {
-    require(!r.inputTokenIds.empty(), "inputTokenIds", "must not be empty");
-    require(r.maxTokens > 0, "maxTokens", "must be > 0");
+    RD_REQUIRE(!r.inputTokenIds.empty(), "inputTokenIds", "must not be empty");
+    RD_REQUIRE(r.maxTokens > 0, "maxTokens", "must be > 0");
     for (int32_t t : r.inputTokenIds)
-      require(t >= 0 && (info_.vocabSize <= 0 || t < info_.vocabSize), "inputTokenIds",
-              "holds a token id outside the vocabulary");
-    require(r.sampling.temperature >= 0.0f, "temperature", "must be >= 0");
-    require(r.sampling.topK >= 0, "topK", "must be >= 0");
-    require(r.sampling.topP > 0.0f && r.sampling.topP <= 1.0f, "topP", "must be in (0, 1]");
+      RD_REQUIRE(t >= 0 && (info_.vocabSize <= 0 || t < info_.vocabSize), "inputTokenIds",
+                 "holds a token id outside the vocabulary");
+    RD_REQUIRE(r.sampling.temperature >= 0.0f, "temperature", "must be >= 0");
+    RD_REQUIRE(r.sampling.topK >= 0, "topK", "must be >= 0");
+    RD_REQUIRE(r.sampling.topP > 0.0f && r.sampling.topP <= 1.0f, "topP", "must be in (0, 1]");
     if (info_.maxBeamWidth > 0) {
-      require(r.draft.beamWidth == info_.maxBeamWidth, "beamWidth",
-              "must be " + std::to_string(info_.maxBeamWidth) +
-                  ": a TensorRT-LLM ReDrafter engine's beam count is fixed when it is built");
-      require(r.draft.beamLength == 0 || r.draft.beamLength == info_.maxBeamLength, "beamLength",
-              "must be " + std::to_string(info_.maxBeamLength) + " (fixed when the engine was built)");
+      RD_REQUIRE(r.draft.beamWidth == info_.maxBeamWidth, "beamWidth",
+                 "must be " + std::to_string(info_.maxBeamWidth) +
+                     ": a TensorRT-LLM ReDrafter engine's beam count is fixed when it is built");
+      RD_REQUIRE(r.draft.beamLength == 0 || r.draft.beamLength == info_.maxBeamLength, "beamLength",
+                 "must be " + std::to_string(info_.maxBeamLength) + " (fixed when the engine was built)");
     } else {
-      require(r.draft.beamWidth == 0, "beamWidth", "must be 0: this engine has no drafter");
+      RD_REQUIRE(r.draft.beamWidth == 0, "beamWidth", "must be 0: this engine has no drafter");
     }
     if (info_.contextLength > 0 &&
         int64_t(r.inputTokenIds.size()) + int64_t(r.maxTokens) > int64_t(info_.contextLength)) {
@@ -298,19 +298,19 @@ class TrtLlmExecutor final : public executor::Executor {
 }  // namespace
 
 std::unique_ptr<executor::Executor> createTrtLlmExecutor(const TrtLlmOptions& o) {
-  require(!o.engineDir.empty(), "engineDir", "must be the directory trtllm-build wrote");
+  RD_REQUIRE(!o.engineDir.empty(), "engineDir", "must be the directory trtllm-build wrote");
   std::error_code ec;
   if (!std::filesystem::is_directory(o.engineDir, ec))
     fail(ErrorCode::Io, o.engineDir + ": the engine directory does not exist");
-  require(o.freeGpuMemoryFraction > 0.0f && o.freeGpuMemoryFraction <= 1.0f, "freeGpuMemoryFraction", "must be in (0, 1]");
-  require(o.gpuWeightsPercent >= 0.0f && o.gpuWeightsPercent <= 1.0f, "gpuWeightsPercent", "must be in [0, 1]");
-  require(o.schedulerPolicy == "guaranteed-no-evict" || o.schedulerPolicy == "max-utilization", "schedulerPolicy",
-          "must be 'guaranteed-no-evict' or 'max-utilization'");
-  require(!o.maxBatchSize || *o.maxBatchSize > 0, "maxBatchSize", "must be > 0");
-  require(!o.maxNumTokens || *o.maxNumTokens > 0, "maxNumTokens", "must be > 0");
-  require(!o.maxTokensInKvCache || *o.maxTokensInKvCache > 0, "maxTokensInKvCache", "must be > 0");
-  require(!o.maxQueueSize || *o.maxQueueSize > 0, "maxQueueSize", "must be > 0");
-  require(o.beamWidth >= 0 && o.beamLength >= 0, "beamWidth", "must be >= 0");
+  RD_REQUIRE(o.freeGpuMemoryFraction > 0.0f && o.freeGpuMemoryFraction <= 1.0f, "freeGpuMemoryFraction", "must be in (0, 1]");
+  RD_REQUIRE(o.gpuWeightsPercent >= 0.0f && o.gpuWeightsPercent <= 1.0f, "gpuWeightsPercent", "must be in [0, 1]");
+  RD_REQUIRE(o.schedulerPolicy == "guaranteed-no-evict" || o.schedulerPolicy == "max-utilization", "schedulerPolicy",
+             "must be 'guaranteed-no-evict' or 'max-utilization'");
+  RD_REQUIRE(!o.maxBatchSize || *o.maxBatchSize > 0, "maxBatchSize", "must be > 0");
+  RD_REQUIRE(!o.maxNumTokens || *o.maxNumTokens > 0, "maxNumTokens", "must be > 0");
+  RD_REQUIRE(!o.maxTokensInKvCache || *o.maxTokensInKvCache > 0, "maxTokensInKvCache", "must be > 0");
+  RD_REQUIRE(!o.maxQueueSize || *o.maxQueueSize > 0, "maxQueueSize", "must be > 0");
+  RD_REQUIRE(o.beamWidth >= 0 && o.beamLength >= 0, "beamWidth", "must be >= 0");
   return std::make_unique<TrtLlmExecutor>(o);
 }
 

@@ -2,14 +2,69 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <atomic>
+#include <cstdlib>
+#include <new>
 #include <random>
 #include <string>
 #include <vector>
 
+#if !defined(_WIN32)
+#include <sys/mman.h>
+#include <unistd.h>
+#endif
+
 #include "core/error.h"
 #include "core/kv_commit.h"
 
+// Counts every allocation of this test executable, so a test can assert that the checks on the decoding step's hot
+// path allocate nothing when they pass.
+static std::atomic<long> gAllocations{0};
+void* operator new(std::size_t size) {
+  gAllocations.fetch_add(1, std::memory_order_relaxed);
+  if (void* p = std::malloc(size ? size : 1)) return p;
+  throw std::bad_alloc();
+}
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+
 using namespace redrafter;
+
+TEST_CASE("kvCommitPlan: the checks read only the path and build no message when they pass") {
+  SUBCASE("a path at the very start of readable memory (the element before it is unmapped)") {
+#if !defined(_WIN32)
+    // Two pages, the first made inaccessible: a read of acceptedPacked[-1] (the message of the
+    // strictly-increasing check used to be built before the check, at i == 0) faults here.
+    const long page = sysconf(_SC_PAGESIZE);
+    void* mem = mmap(nullptr, size_t(2 * page), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    REQUIRE(mem != MAP_FAILED);
+    REQUIRE(mprotect(mem, size_t(page), PROT_NONE) == 0);
+    int32_t* path = reinterpret_cast<int32_t*>(static_cast<char*>(mem) + page);
+    for (int i = 0; i < 4; ++i) path[i] = 2 * i;
+    CommitPlan plan = kvCommitPlan(5, path, 4);
+    CHECK(plan.newLength == 9);
+    CHECK(plan.moves.size() == 3);
+    munmap(mem, size_t(2 * page));
+#endif
+  }
+  SUBCASE("a contiguous path of 8 allocates nothing") {
+    std::vector<int32_t> path = {0, 1, 2, 3, 4, 5, 6, 7};
+    const long before = gAllocations.load();
+    CommitPlan plan = kvCommitPlan(1000, path.data(), 8);
+    CHECK(gAllocations.load() - before == 0);
+    CHECK(plan.moves.empty());
+  }
+  SUBCASE("a failing check still names the field and both values") {
+    std::vector<int32_t> path = {0, 3, 2};
+    try {
+      kvCommitPlan(0, path.data(), 3);
+      FAIL("no error");
+    } catch (const Error& e) {
+      CHECK(e.code() == ErrorCode::InvalidArgument);
+      CHECK(std::string(e.what()) == "acceptedPacked must be strictly increasing (a root-first path), got 2 after 3 at 2");
+    }
+  }
+}
 
 TEST_CASE("kvCommitPlan: hand-worked") {
   SUBCASE("a path already contiguous needs no moves") {

@@ -23,7 +23,7 @@ struct CountingBackend : StepBackend {
   CountingBackend(std::atomic<int>* s, std::atomic<int>* r) : stepsRun(s), sessionsReleased(r) {}
   ModelInfo modelInfo() const override { return {100, 1000, 0, 0, "test"}; }
   void validate(const Request& r) const override {
-    require(r.sampling.temperature >= 0, "temperature", "must be >= 0");
+    RD_REQUIRE(r.sampling.temperature >= 0, "temperature", "must be >= 0");
   }
   void start(ActiveRequest& r) override {
     int32_t first = (r.request().inputTokenIds.back() + 1) % 100;

@@ -29,8 +29,8 @@ std::vector<EngineRequestId> EngineRequests::releaseSession(SessionId session) {
 
 void EngineRequests::checkAdmissible(const Request& request) const {
   if (closed_) fail(ErrorCode::Disposed, "the engine is disposed");
-  require(sessions_.count(request.session) > 0, "session", "is not open on this engine");
-  require(busy_.count(request.session) == 0, "session", "already has a request in flight");
+  RD_REQUIRE(sessions_.count(request.session) > 0, "session", "is not open on this engine");
+  RD_REQUIRE(busy_.count(request.session) == 0, "session", "already has a request in flight");
 }
 
 RequestId EngineRequests::add(Request request, EngineRequestId engineId, Clock::time_point now) {

@@ -62,8 +62,8 @@ void ActiveRequest::fail(ErrorCode code, const std::string& message) {
 
 StepExecutor::StepExecutor(std::unique_ptr<StepBackend> backend, StepExecutorOptions options)
     : backend_(std::move(backend)), options_(options) {
-  require(backend_ != nullptr, "backend", "is missing");
-  require(options_.maxActiveRequests >= 1, "maxActiveRequests", "must be at least 1");
+  RD_REQUIRE(backend_ != nullptr, "backend", "is missing");
+  RD_REQUIRE(options_.maxActiveRequests >= 1, "maxActiveRequests", "must be at least 1");
   info_ = backend_->modelInfo();
   worker_ = std::thread([this] { workerLoop(); });
 }
@@ -92,19 +92,19 @@ void StepExecutor::releaseSession(SessionId session) {
 }
 
 RequestId StepExecutor::enqueueRequest(Request request) {
-  require(request.maxTokens > 0, "maxTokens", "must be a positive integer");
-  require(!request.inputTokenIds.empty(), "prompt", "must not be empty");
+  RD_REQUIRE(request.maxTokens > 0, "maxTokens", "must be a positive integer");
+  RD_REQUIRE(!request.inputTokenIds.empty(), "prompt", "must not be empty");
   for (int32_t t : request.inputTokenIds)
-    require(t >= 0 && t < info_.vocabSize, "prompt", "holds a token id outside the vocabulary");
+    RD_REQUIRE(t >= 0 && t < info_.vocabSize, "prompt", "holds a token id outside the vocabulary");
   backend_->validate(request);
   RequestId id;
   {
     std::lock_guard<std::mutex> lock(mutex_);
     if (stopping_) redrafter::fail(ErrorCode::Disposed, "the engine was disposed");
-    require(sessions_.count(request.session) == 1, "session", "is unknown or was released");
+    RD_REQUIRE(sessions_.count(request.session) == 1, "session", "is unknown or was released");
     for (auto& [other, r] : inFlight_)
-      require(r->request().session != request.session, "session",
-              "already has a request in flight (await it or abort it first)");
+      RD_REQUIRE(r->request().session != request.session, "session",
+                 "already has a request in flight (await it or abort it first)");
     id = nextRequest_++;
     auto active = std::make_shared<ActiveRequest>(id, std::move(request));
     pending_.push_back(active);

@@ -9,8 +9,8 @@ namespace redrafter::cpu {
 AcceptanceStats measureGreedyAcceptance(const Drafter& drafter, const EmbeddingLookup& embed,
                                         const DistilledCorpus& corpus, const std::vector<int32_t>& promptLengths,
                                         const DraftOptions& options) {
-  require(int64_t(promptLengths.size()) == corpus.sequences(), "promptLengths", "must hold one entry per text");
-  require(corpus.hiddenSize == drafter.config().hiddenSize, "corpus", "hidden size does not match the drafter's");
+  RD_REQUIRE(int64_t(promptLengths.size()) == corpus.sequences(), "promptLengths", "must hold one entry per text");
+  RD_REQUIRE(corpus.hiddenSize == drafter.config().hiddenSize, "corpus", "hidden size does not match the drafter's");
   const int32_t W = options.width, L = options.length, H = corpus.hiddenSize;
   AcceptanceStats stats;
   stats.histogram.assign(size_t(L + 1), 0);
@@ -18,8 +18,8 @@ AcceptanceStats measureGreedyAcceptance(const Drafter& drafter, const EmbeddingL
   // pos[s]: index (into corpus.tokens) of the last accepted token whose hidden state seeds the next draft.
   std::vector<int64_t> pos(static_cast<size_t>(S));
   for (int64_t s = 0; s < S; s++) {
-    require(promptLengths[s] >= 1 && corpus.offsets[s] + promptLengths[s] <= corpus.offsets[s + 1], "promptLengths",
-            "[" + std::to_string(s) + "] is outside its text");
+    RD_REQUIRE(promptLengths[s] >= 1 && corpus.offsets[s] + promptLengths[s] <= corpus.offsets[s + 1], "promptLengths",
+               "[" + std::to_string(s) + "] is outside its text");
     pos[s] = corpus.offsets[s] + promptLengths[s] - 1;
   }
   std::vector<float> hidden;

@@ -156,13 +156,13 @@ void Drafter::draft(const float* hidden, const int32_t* lastToken, int32_t batch
                     const EmbeddingLookup& embed, int32_t* beams, float* logProbs, float* beamScores) const {
   const DrafterConfig& c = weights_.config;
   const int32_t W = options.width, L = options.length;
-  require(batch >= 1, "batch", "must be >= 1, got " + std::to_string(batch));
-  require(W >= 1 && W <= 1024, "beamWidth", "must be in [1, 1024], got " + std::to_string(W));
-  require(L >= 2 && L <= 256, "beamLength", "must be in [2, 256], got " + std::to_string(L));
+  RD_REQUIRE(batch >= 1, "batch", "must be >= 1, got " + std::to_string(batch));
+  RD_REQUIRE(W >= 1 && W <= 1024, "beamWidth", "must be in [1, 1024], got " + std::to_string(W));
+  RD_REQUIRE(L >= 2 && L <= 256, "beamLength", "must be in [2, 256], got " + std::to_string(L));
   for (int32_t b = 0; b < batch; b++)
-    require(lastToken[b] >= 0 && lastToken[b] < c.vocabSize, "lastToken",
-            "[" + std::to_string(b) + "] = " + std::to_string(lastToken[b]) + " is outside the vocabulary [0, " +
-                std::to_string(c.vocabSize) + ")");
+    RD_REQUIRE(lastToken[b] >= 0 && lastToken[b] < c.vocabSize, "lastToken",
+               "[" + std::to_string(b) + "] = " + std::to_string(lastToken[b]) + " is outside the vocabulary [0, " +
+                   std::to_string(c.vocabSize) + ")");
   const int64_t H = c.hiddenSize, V = c.vocabSize, rows = int64_t(batch) * W;
 
   std::vector<float> input(size_t(rows * 2 * H));  // [batch*W, 2H]: concat[h, s] per beam

@@ -209,18 +209,18 @@ void parallel(int64_t count, int32_t threads, Body body) {
 
 DrafterLoss drafterLossAndGradient(const DrafterWeights& weights, const float* embeddings, const DrafterBatch& batch,
                                    float* grad, int32_t threads) {
-  require(batch.rows >= 1, "batch.rows", "must be >= 1");
-  require(batch.unroll >= 1, "batch.unroll", "must be >= 1");
-  require(batch.distill >= 0 && batch.distill <= 1, "distill", "must be in [0, 1]");
-  require(batch.distill == 0 || (batch.teacherHidden && batch.classifier), "distill",
-          "needs the LLM's hidden states and classifier");
+  RD_REQUIRE(batch.rows >= 1, "batch.rows", "must be >= 1");
+  RD_REQUIRE(batch.unroll >= 1, "batch.unroll", "must be >= 1");
+  RD_REQUIRE(batch.distill >= 0 && batch.distill <= 1, "distill", "must be in [0, 1]");
+  RD_REQUIRE(batch.distill == 0 || (batch.teacherHidden && batch.classifier), "distill",
+             "needs the LLM's hidden states and classifier");
   const int32_t K = batch.unroll;
   const int32_t V = weights.config.vocabSize;
   for (int64_t r = 0; r < batch.rows; r++)
     for (int32_t j = 0; j <= K; j++) {
       const int32_t t = batch.tokens[r * (K + 1) + j];
-      require(t < V, "batch.tokens", "holds token " + std::to_string(t) + " outside the vocabulary [0, " +
-                                         std::to_string(V) + ")");
+      RD_REQUIRE(t < V, "batch.tokens", "holds token " + std::to_string(t) + " outside the vocabulary [0, " +
+                                            std::to_string(V) + ")");
     }
   Context ctx{&weights, weights.views(), embeddings, &batch, std::vector<double>(K, 0.0)};
   DrafterLoss result;

@@ -35,15 +35,15 @@ DrafterTrainer::DrafterTrainer(DrafterWeights initial, std::vector<float> embedd
       options_(options),
       rng_(options.seed ^ 0x5eedda7a5eedda7aULL) {
   const DrafterConfig& c = weights_.config;
-  require(options_.unroll >= 1 && options_.unroll <= 64, "unroll", "must be in [1, 64]");
-  require(options_.batchSize >= 1, "batchSize", "must be >= 1");
-  require(options_.distill >= 0 && options_.distill <= 1, "distill", "must be in [0, 1]");
-  require(classifier_.empty() || classifier_.size() == size_t(c.vocabSize) * c.hiddenSize, "classifier",
-          "must hold vocab_size * hidden_size values");
-  require(options_.steps >= 1, "steps", "must be >= 1");
-  require(int64_t(embeddings_.size()) == int64_t(c.vocabSize) * c.hiddenSize, "embeddings",
-          "must hold vocab_size * hidden_size values");
-  require(corpus_ && corpus_->hiddenSize == c.hiddenSize, "corpus", "hidden size does not match the drafter's");
+  RD_REQUIRE(options_.unroll >= 1 && options_.unroll <= 64, "unroll", "must be in [1, 64]");
+  RD_REQUIRE(options_.batchSize >= 1, "batchSize", "must be >= 1");
+  RD_REQUIRE(options_.distill >= 0 && options_.distill <= 1, "distill", "must be in [0, 1]");
+  RD_REQUIRE(classifier_.empty() || classifier_.size() == size_t(c.vocabSize) * c.hiddenSize, "classifier",
+             "must hold vocab_size * hidden_size values");
+  RD_REQUIRE(options_.steps >= 1, "steps", "must be >= 1");
+  RD_REQUIRE(int64_t(embeddings_.size()) == int64_t(c.vocabSize) * c.hiddenSize, "embeddings",
+             "must hold vocab_size * hidden_size values");
+  RD_REQUIRE(corpus_ && corpus_->hiddenSize == c.hiddenSize, "corpus", "hidden size does not match the drafter's");
   for (int64_t s = 0; s < corpus_->sequences(); s++)
     for (int64_t t = corpus_->offsets[s]; t + 2 < corpus_->offsets[s + 1]; t++) positions_.push_back(t);
   if (positions_.empty()) fail(ErrorCode::InvalidArgument, "corpus has no sequence of 3 or more tokens to learn from");
@@ -138,7 +138,7 @@ TrainerStep DrafterTrainer::step() {
 }
 
 DrafterLoss DrafterTrainer::evaluate(const DistilledCorpus& corpus, int64_t maxPositions) const {
-  require(corpus.hiddenSize == weights_.config.hiddenSize, "corpus", "hidden size does not match the drafter's");
+  RD_REQUIRE(corpus.hiddenSize == weights_.config.hiddenSize, "corpus", "hidden size does not match the drafter's");
   std::vector<int64_t> positions;
   for (int64_t s = 0; s < corpus.sequences() && int64_t(positions.size()) < maxPositions; s++)
     for (int64_t t = corpus.offsets[s]; t + 2 < corpus.offsets[s + 1] && int64_t(positions.size()) < maxPositions; t++)

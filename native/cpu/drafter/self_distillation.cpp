@@ -48,14 +48,14 @@ struct Text {
 SelfDistillation generateSelfDistillation(Transformer& model, const SelfDistillationOptions& o,
                                           const DistillProgress& progress) {
   const ModelConfig& c = model.config();
-  require(o.sequences >= 1, "sequences", "must be >= 1");
-  require(o.parallel >= 1, "parallel", "must be >= 1");
-  require(o.minPrefix >= 0 && o.maxPrefix >= o.minPrefix, "maxPrefix", "must be >= minPrefix >= 0");
+  RD_REQUIRE(o.sequences >= 1, "sequences", "must be >= 1");
+  RD_REQUIRE(o.parallel >= 1, "parallel", "must be >= 1");
+  RD_REQUIRE(o.minPrefix >= 0 && o.maxPrefix >= o.minPrefix, "maxPrefix", "must be >= minPrefix >= 0");
   const int32_t length = c.contextLength > 0 ? std::min(o.length, c.contextLength) : o.length;
-  require(length >= 3, "length", "must be >= 3");
+  RD_REQUIRE(length >= 3, "length", "must be >= 3");
   for (const auto& p : o.prompts) {
-    require(!p.empty() && int32_t(p.size()) < length, "prompts", "must be non-empty and shorter than length");
-    for (int32_t t : p) require(t >= 0 && t < c.vocabSize, "prompts", "hold a token outside the vocabulary");
+    RD_REQUIRE(!p.empty() && int32_t(p.size()) < length, "prompts", "must be non-empty and shorter than length");
+    for (int32_t t : p) RD_REQUIRE(t >= 0 && t < c.vocabSize, "prompts", "hold a token outside the vocabulary");
   }
   const int32_t V = c.vocabSize, D = c.dim;
   auto isStop = [&](int32_t t) { return std::find(o.stopTokens.begin(), o.stopTokens.end(), t) != o.stopTokens.end(); };

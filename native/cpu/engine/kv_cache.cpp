@@ -11,7 +11,7 @@ namespace redrafter::cpu {
 
 KvCache::KvCache(const ModelConfig& config, int32_t capacity)
     : capacity_(capacity), nLayers_(config.nLayers), kvDim_(config.kvDim()) {
-  require(capacity >= 1, "capacity", "must be at least 1 (got " + std::to_string(capacity) + ")");
+  RD_REQUIRE(capacity >= 1, "capacity", "must be at least 1 (got " + std::to_string(capacity) + ")");
   size_t elements = static_cast<size_t>(nLayers_) * static_cast<size_t>(capacity_) * static_cast<size_t>(kvDim_);
   try {
     keys_.assign(elements, 0.0f);
@@ -23,8 +23,8 @@ KvCache::KvCache(const ModelConfig& config, int32_t capacity)
 }
 
 void KvCache::truncate(int32_t n) {
-  require(n >= 0 && n <= length_, "length",
-          "must be in [0, " + std::to_string(length_) + "] to truncate (got " + std::to_string(n) + ")");
+  RD_REQUIRE(n >= 0 && n <= length_, "length",
+             "must be in [0, " + std::to_string(length_) + "] to truncate (got " + std::to_string(n) + ")");
   length_ = n;
 }
 
@@ -35,14 +35,14 @@ void KvCache::advance(int32_t n) {
 }
 
 void KvCache::commit(const CommitPlan& plan) {
-  require(plan.newLength >= 0 && plan.newLength <= length_, "newLength",
-          "must be in [0, " + std::to_string(length_) + "] (got " + std::to_string(plan.newLength) + ")");
+  RD_REQUIRE(plan.newLength >= 0 && plan.newLength <= length_, "newLength",
+             "must be in [0, " + std::to_string(length_) + "] (got " + std::to_string(plan.newLength) + ")");
   for (size_t i = 0; i < plan.moves.size(); ++i) {
     const SlotMove& m = plan.moves[i];
-    require(m.from >= 0 && m.from < length_ && m.to >= 0 && m.to <= m.from && m.to < plan.newLength, "moves",
-            "[" + std::to_string(i) + "] = {from " + std::to_string(m.from) + ", to " + std::to_string(m.to) +
-                "} must satisfy 0 <= to <= from < length " + std::to_string(length_) + " and to < newLength " +
-                std::to_string(plan.newLength));
+    RD_REQUIRE(m.from >= 0 && m.from < length_ && m.to >= 0 && m.to <= m.from && m.to < plan.newLength, "moves",
+               "[" + std::to_string(i) + "] = {from " + std::to_string(m.from) + ", to " + std::to_string(m.to) +
+                   "} must satisfy 0 <= to <= from < length " + std::to_string(length_) + " and to < newLength " +
+                   std::to_string(plan.newLength));
   }
   size_t rowBytes = static_cast<size_t>(kvDim_) * sizeof(float);
   for (const SlotMove& m : plan.moves) {

@@ -19,11 +19,6 @@ using kernels::Isa;
 
 namespace {
 
-// Throws InvalidArgument "<field>[i...] <message>" (message starts with the index) unless `condition` holds.
-inline void requireAt(bool condition, const char* field, const std::string& message) {
-  if (!condition) fail(ErrorCode::InvalidArgument, std::string(field) + message);
-}
-
 std::string shapeOf(const TensorView& t) { return "[" + std::to_string(t.rows) + ", " + std::to_string(t.cols) + "]"; }
 
 void checkTensor(const ModelWeights& w, const TensorView& t, const std::string& name, int64_t rows, int64_t cols) {
@@ -102,7 +97,7 @@ Transformer::Transformer(std::shared_ptr<const ModelWeights> weights, const Tran
 
   isa_ = static_cast<int>(kernels::selectIsa(options.isa));
   int32_t threads = options.threads;
-  require(threads >= 0 && threads <= 1024, "threads", "must be in [0, 1024] (got " + std::to_string(threads) + ")");
+  RD_REQUIRE(threads >= 0 && threads <= 1024, "threads", "must be in [0, 1024] (got " + std::to_string(threads) + ")");
   if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
   pool_ = std::make_unique<ThreadPool>(threads);
 }
@@ -115,9 +110,9 @@ const char* Transformer::isa() const { return kernels::isaName(static_cast<Isa>(
 std::unique_ptr<KvCache> Transformer::createCache(int32_t capacity) const {
   const ModelConfig& c = config();
   if (c.contextLength > 0)
-    require(capacity >= 1 && capacity <= c.contextLength, "capacity",
-            "must be in [1, " + std::to_string(c.contextLength) + "] (the model's context length; got " +
-                std::to_string(capacity) + ")");
+    RD_REQUIRE(capacity >= 1 && capacity <= c.contextLength, "capacity",
+               "must be in [1, " + std::to_string(c.contextLength) + "] (the model's context length; got " +
+                   std::to_string(capacity) + ")");
   return std::make_unique<KvCache>(c, capacity);
 }
 
@@ -202,43 +197,43 @@ float silu(float x) { return x / (1.0f + std::exp(-x)); }
 void Transformer::forwardBatch(const ForwardRequest* requests, size_t count) {
   const ModelConfig& c = config();
   const ModelWeights& w = *weights_;
-  require(requests != nullptr || count == 0, "requests", "must not be null");
-  require(count >= 1, "requests", "must hold at least one sequence");
+  RD_REQUIRE(requests != nullptr || count == 0, "requests", "must not be null");
+  RD_REQUIRE(count >= 1, "requests", "must hold at least one sequence");
 
   // ---- validate everything before touching any cache --------------------------------------------------
   std::unordered_set<const KvCache*> caches;
   int64_t T = 0, nOutTotal = 0;
   for (size_t r = 0; r < count; ++r) {
     const ForwardRequest& q = requests[r];
-    require(q.cache != nullptr, "cache", "must not be null");
-    require(caches.insert(q.cache).second, "cache", "appears twice in one batched forward");
-    require(q.cache->nLayers() == c.nLayers && q.cache->kvDim() == c.kvDim(), "cache", "belongs to another model");
-    require(q.tokenCount >= 1, "tokens", "must hold at least one token");
-    require(q.tokens != nullptr, "tokens", "must not be null");
+    RD_REQUIRE(q.cache != nullptr, "cache", "must not be null");
+    RD_REQUIRE(caches.insert(q.cache).second, "cache", "appears twice in one batched forward");
+    RD_REQUIRE(q.cache->nLayers() == c.nLayers && q.cache->kvDim() == c.kvDim(), "cache", "belongs to another model");
+    RD_REQUIRE(q.tokenCount >= 1, "tokens", "must hold at least one token");
+    RD_REQUIRE(q.tokens != nullptr, "tokens", "must not be null");
     const int32_t n = q.tokenCount, L0 = q.cache->length();
     if (static_cast<int64_t>(L0) + n > q.cache->capacity())
       fail(ErrorCode::ContextOverflow, "tokens: " + std::to_string(n) + " new tokens after " + std::to_string(L0) +
                                            " cached exceed the context capacity " +
                                            std::to_string(q.cache->capacity()));
     for (int32_t i = 0; i < n; ++i)
-      requireAt(q.tokens[i] >= 0 && q.tokens[i] < c.vocabSize, "tokens", "[" + std::to_string(i) + "] = " + std::to_string(q.tokens[i]) + " is outside the vocabulary [0, " +
-                  std::to_string(c.vocabSize) + ")");
+      RD_REQUIRE_AT(q.tokens[i] >= 0 && q.tokens[i] < c.vocabSize, "tokens", "[" + std::to_string(i) + "] = " + std::to_string(q.tokens[i]) + " is outside the vocabulary [0, " +
+                      std::to_string(c.vocabSize) + ")");
     if (q.positions)
       for (int32_t i = 0; i < n; ++i)
-        requireAt(q.positions[i] >= 0 && q.positions[i] < (1 << 24), "positions", "[" + std::to_string(i) + "] = " + std::to_string(q.positions[i]) + " must be in [0, 2^24)");
+        RD_REQUIRE_AT(q.positions[i] >= 0 && q.positions[i] < (1 << 24), "positions", "[" + std::to_string(i) + "] = " + std::to_string(q.positions[i]) + " must be in [0, 2^24)");
     if (q.mask)
       for (int32_t i = 0; i < n; ++i) {
-        requireAt(q.mask[static_cast<size_t>(i) * n + i] != 0, "mask", "[" + std::to_string(i) + ", " + std::to_string(i) + "] must be 1 (a token attends to itself)");
+        RD_REQUIRE_AT(q.mask[static_cast<size_t>(i) * n + i] != 0, "mask", "[" + std::to_string(i) + ", " + std::to_string(i) + "] must be 1 (a token attends to itself)");
         for (int32_t j = i + 1; j < n; ++j)
-          requireAt(q.mask[static_cast<size_t>(i) * n + j] == 0, "mask", "[" + std::to_string(i) + ", " + std::to_string(j) +
-                      "] must be 0 (a token may only attend to earlier tokens)");
+          RD_REQUIRE_AT(q.mask[static_cast<size_t>(i) * n + j] == 0, "mask", "[" + std::to_string(i) + ", " + std::to_string(j) +
+                          "] must be 0 (a token may only attend to earlier tokens)");
       }
     int32_t outs = q.outputRows ? q.outputCount : n;
-    require(outs >= 0, "outputs", "count must not be negative");
+    RD_REQUIRE(outs >= 0, "outputs", "count must not be negative");
     if (q.outputRows)
       for (int32_t i = 0; i < outs; ++i)
-        requireAt(q.outputRows[i] >= 0 && q.outputRows[i] < n, "outputs", "[" + std::to_string(i) + "] = " + std::to_string(q.outputRows[i]) + " is outside [0, " +
-                    std::to_string(n) + ")");
+        RD_REQUIRE_AT(q.outputRows[i] >= 0 && q.outputRows[i] < n, "outputs", "[" + std::to_string(i) + "] = " + std::to_string(q.outputRows[i]) + " is outside [0, " +
+                        std::to_string(n) + ")");
     T += n;
     nOutTotal += outs;
   }

@@ -55,14 +55,14 @@ struct CpuBackend::RequestState {
 CpuBackend::CpuBackend(std::shared_ptr<Transformer> model, std::shared_ptr<DraftSource> drafter,
                        CpuBackendOptions options)
     : model_(std::move(model)), drafter_(std::move(drafter)), options_(options) {
-  require(model_ != nullptr, "model", "is missing");
+  RD_REQUIRE(model_ != nullptr, "model", "is missing");
   const ModelConfig& c = model_->config();
   vocab_ = c.vocabSize;
   dim_ = c.dim;
   int32_t modelContext = c.contextLength > 0 ? c.contextLength : 2048;
-  require(options_.contextLength >= 0, "contextLength", "must be >= 0");
+  RD_REQUIRE(options_.contextLength >= 0, "contextLength", "must be >= 0");
   capacity_ = options_.contextLength > 0 ? std::min(options_.contextLength, modelContext) : modelContext;
-  require(options_.prefillChunk >= 1, "prefillChunk", "must be >= 1");
+  RD_REQUIRE(options_.prefillChunk >= 1, "prefillChunk", "must be >= 1");
 }
 
 executor::ModelInfo CpuBackend::modelInfo() const {
@@ -84,19 +84,19 @@ executor::ModelInfo CpuBackend::modelInfo() const {
 
 void CpuBackend::validate(const Request& r) const {
   const auto& s = r.sampling;
-  require(std::isfinite(s.temperature) && s.temperature >= 0, "temperature", "must be a finite number >= 0");
-  require(s.topK >= 0, "topK", "must be an integer >= 0 (0: off)");
-  require(std::isfinite(s.topP) && s.topP > 0 && s.topP <= 1, "topP", "must be in (0, 1]");
+  RD_REQUIRE(std::isfinite(s.temperature) && s.temperature >= 0, "temperature", "must be a finite number >= 0");
+  RD_REQUIRE(s.topK >= 0, "topK", "must be an integer >= 0 (0: off)");
+  RD_REQUIRE(std::isfinite(s.topP) && s.topP > 0 && s.topP <= 1, "topP", "must be in (0, 1]");
   const auto& d = r.draft;
-  require(d.beamWidth >= 0, "beamWidth", "must be an integer >= 0");
+  RD_REQUIRE(d.beamWidth >= 0, "beamWidth", "must be an integer >= 0");
   if (d.beamWidth > 0) {
-    require(drafter_ != nullptr, "beamWidth", "must be 0 without a drafter");
-    require(d.beamWidth <= drafter_->maxBeamWidth(), "beamWidth",
-            "must be at most " + std::to_string(drafter_->maxBeamWidth()));
-    require(d.beamLength >= 2 && d.beamLength <= drafter_->maxBeamLength(), "beamLength",
-            "must be in [2, " + std::to_string(drafter_->maxBeamLength()) + "]");
+    RD_REQUIRE(drafter_ != nullptr, "beamWidth", "must be 0 without a drafter");
+    RD_REQUIRE(d.beamWidth <= drafter_->maxBeamWidth(), "beamWidth",
+               "must be at most " + std::to_string(drafter_->maxBeamWidth()));
+    RD_REQUIRE(d.beamLength >= 2 && d.beamLength <= drafter_->maxBeamLength(), "beamLength",
+               "must be in [2, " + std::to_string(drafter_->maxBeamLength()) + "]");
   }
-  for (int32_t t : r.endIds) require(t >= 0 && t < vocab_, "endIds", "holds a token id outside the vocabulary");
+  for (int32_t t : r.endIds) RD_REQUIRE(t >= 0 && t < vocab_, "endIds", "holds a token id outside the vocabulary");
   if (int64_t(r.inputTokenIds.size()) > capacity_)
     fail(ErrorCode::ContextOverflow, "prompt has " + std::to_string(r.inputTokenIds.size()) +
                                          " tokens, more than the context length " + std::to_string(capacity_));

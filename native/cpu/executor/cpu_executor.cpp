@@ -8,8 +8,8 @@
 namespace redrafter::cpu {
 
 std::unique_ptr<executor::Executor> createCpuExecutor(const CpuExecutorOptions& options) {
-  require(options.threads >= 0, "threads", "must be an integer >= 0");
-  require(options.maxActiveRequests >= 1, "maxActiveRequests", "must be an integer >= 1");
+  RD_REQUIRE(options.threads >= 0, "threads", "must be an integer >= 0");
+  RD_REQUIRE(options.maxActiveRequests >= 1, "maxActiveRequests", "must be an integer >= 1");
   LoadOptions lo;
   lo.packMatrices = true;  // the engine's layout: 16-row panels for the packed matmul
   lo.threads = options.threads;

@@ -15,8 +15,8 @@ DraftPolicy::DraftPolicy(int32_t width, int32_t length, int32_t probeEvery, int3
       warmup_(std::max(1, warmup)),
       maxProbeEvery_(std::max(probeEvery_, maxProbeEvery)),
       interval_(probeEvery_) {
-  require(width >= 1, "beamWidth", "must be >= 1 for an adaptive draft shape");
-  require(length >= 2, "beamLength", "must be >= 2 for an adaptive draft shape");
+  RD_REQUIRE(width >= 1, "beamWidth", "must be >= 1 for an adaptive draft shape");
+  RD_REQUIRE(length >= 2, "beamLength", "must be >= 2 for an adaptive draft shape");
   // the requested shape, then chains of its length and of (at most) 4: on a CPU, narrow and long verifies the
   // fewest tokens per accepted token
   auto add = [&](Shape s) {

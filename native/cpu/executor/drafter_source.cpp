@@ -53,7 +53,7 @@ class RecurrentDrafterSource : public DraftSource {
 
 std::shared_ptr<DraftSource> makeDrafterSource(std::shared_ptr<const Drafter> drafter,
                                                std::shared_ptr<const ModelWeights> model) {
-  require(drafter != nullptr, "drafter", "is missing");
+  RD_REQUIRE(drafter != nullptr, "drafter", "is missing");
   return std::make_shared<RecurrentDrafterSource>(std::move(drafter), std::move(model));
 }
 
