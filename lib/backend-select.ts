@@ -7,7 +7,7 @@ export type Backend = 'cpu' | 'tensorrt-llm' | 'auto';
 export type ResolvedBackend = 'cpu' | 'tensorrt-llm';
 
 /** The options only the CPU engine takes (drafter: null, "no drafter", is accepted by both). */
-export const cpuOptionKeys: ReadonlySet<string> = new Set(['model', 'drafter', 'threads', 'contextLength', 'maxActiveRequests', 'drafterHalfWeights']);
+export const cpuOptionKeys: ReadonlySet<string> = new Set(['model', 'drafter', 'threads', 'contextLength', 'maxKvCacheBytes', 'maxActiveRequests', 'drafterHalfWeights']);
 const sharedKeys = new Set(['backend', 'tokenizer']);
 
 function coded(code: RedrafterError['code'], message: string): RedrafterError {

@@ -50,6 +50,7 @@ export async function loadCpuBackend(
   const threads = intOption(o.threads, 'threads', 0, 1024);
   const contextLength = intOption(o.contextLength, 'contextLength', 1, 1 << 24);
   const maxActiveRequests = intOption(o.maxActiveRequests, 'maxActiveRequests', 1, 1024);
+  const maxKvCacheBytes = intOption(o.maxKvCacheBytes, 'maxKvCacheBytes', 1, Number.MAX_SAFE_INTEGER);
   if (!existsSync(model)) throw fileMissing(model, 'model');
   if (!existsSync(tokenizer)) throw fileMissing(tokenizer, 'tokenizer');
   if (typeof drafter === 'string' && !existsSync(drafter)) throw fileMissing(drafter, 'drafter');
@@ -63,13 +64,14 @@ export async function loadCpuBackend(
       ? await loadDrafter(drafter, { threads: threads || availableParallelism(), halfWeights: o.drafterHalfWeights === true })
       : drafter;
   const nativeEngine = await executor.loadEngine(
-    { backend: 'cpu', model, drafter: loadedDrafter?.nativeDrafter, threads, contextLength, maxActiveRequests },
+    { backend: 'cpu', model, drafter: loadedDrafter?.nativeDrafter, threads, contextLength, maxKvCacheBytes, maxActiveRequests },
     onResponses,
   );
-  if (codec.vocabSize !== nativeEngine.modelInfo().vocabSize) {
+  const modelVocab = nativeEngine.modelInfo().vocabSize;
+  if (codec.vocabSize !== modelVocab) {
     await nativeEngine.dispose();
     const e = new Error(
-      `tokenizer ${tokenizer} has ${codec.vocabSize} tokens but model ${model} has a vocabulary of ${nativeEngine.modelInfo().vocabSize}`,
+      `tokenizer ${tokenizer} has ${codec.vocabSize} tokens but model ${model} has a vocabulary of ${modelVocab}`,
     ) as RedrafterError;
     e.code = ErrorCodes.INVALID_MODEL;
     throw e;

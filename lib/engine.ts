@@ -36,8 +36,14 @@ export interface LoadEngineOptions extends TrtLlmTuning {
    * drafting costs with a large drafter); drafts may differ slightly, the output stays exact. Default false.
    */
   drafterHalfWeights?: boolean;
-  /** cpu: KV capacity per session in tokens (default: the model's context length). */
+  /** cpu: KV capacity per session in tokens (default: the model's context length; more than that is a RangeError). */
   contextLength?: number;
+  /**
+   * cpu: the most bytes one session's KV cache may take at `contextLength` (keys and values, float32); a larger
+   * context is refused at load with ERR_REDRAFTER_OUT_OF_MEMORY naming the bytes. Default: half the machine's memory.
+   * The cache's memory is only touched as a conversation fills it.
+   */
+  maxKvCacheBytes?: number;
   /** cpu: requests stepped together (their tree verifications share one forward). Default 8. */
   maxActiveRequests?: number;
   /** tensorrt-llm: the engine directory trtllm-build wrote (config.json + rank*.engine). */

@@ -38,7 +38,7 @@ export function defaultBeamShape(parameters: number): { beamWidth: number; beamL
 export interface GenerateOptions {
   /** New tokens at most (default 256). */
   maxTokens?: number;
-  /** 0 (default) = greedy; > 0 samples from the model's distribution (exactly, also with drafting). */
+  /** 0 (default) = greedy; > 0 samples from the model's distribution (exactly, also with drafting); at most 1e6. */
   temperature?: number;
   /** Keep the k most likely tokens when sampling (0 = off). */
   topK?: number;
@@ -53,6 +53,10 @@ export interface GenerateOptions {
   /** 'exact' (default): lossless; 'apple': apple/ml-recurrent-drafter's acceptance rule when sampling. */
   acceptance?: 'exact' | 'apple';
 }
+
+/** The largest temperature accepted (the one bound; the native side takes what this layer passed). Above about
+ *  1e3 sampling is already uniform over the kept tokens. */
+export const MAX_TEMPERATURE = 1e6;
 
 export interface ResolvedGenerateOptions {
   maxTokens: number;
@@ -104,7 +108,8 @@ export function resolveSessionOptions(
   if (!limits.hasDrafter) {
     if (o.beamWidth !== undefined && integer(o.beamWidth, 'beamWidth', 0, 1 << 16) !== 0)
       throw invalidArgument('beamWidth', 'must be 0: the engine was loaded without a drafter', 'range');
-    if (o.beamLength !== undefined) integer(o.beamLength, 'beamLength', 0, 1 << 16);
+    if (o.beamLength !== undefined && integer(o.beamLength, 'beamLength', 0, 1 << 16) !== 0)
+      throw invalidArgument('beamLength', 'must be left out (or 0): the engine was loaded without a drafter', 'range');
     return { beamWidth: 0, beamLength: 0 };
   }
   const shape = limits.parameters ? defaultBeamShape(limits.parameters) : { beamWidth: 8, beamLength: 5 };
@@ -142,8 +147,8 @@ export function resolveGenerateOptions(value: unknown): ResolvedGenerateOptions 
   if (o.temperature !== undefined) {
     if (typeof o.temperature !== 'number' || Number.isNaN(o.temperature))
       throw invalidArgument('temperature', `must be a number, got ${describe(o.temperature)}`);
-    if (!Number.isFinite(o.temperature) || o.temperature < 0)
-      throw invalidArgument('temperature', `must be a finite number >= 0, got ${o.temperature}`, 'range');
+    if (!(o.temperature >= 0 && o.temperature <= MAX_TEMPERATURE))
+      throw invalidArgument('temperature', `must be in [0, ${MAX_TEMPERATURE}], got ${o.temperature}`, 'range');
     temperature = o.temperature;
   }
   const topK = o.topK === undefined ? 0 : integer(o.topK, 'topK', 0, 2 ** 31 - 1);

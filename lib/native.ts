@@ -168,6 +168,8 @@ export interface NativeTokenizerInfo {
   readonly unk: number;
   readonly addBos: boolean;
   readonly addSpacePrefix: boolean;
+  /** the longest token text in bytes (so a text of n bytes has at least n / maxTokenLength tokens) */
+  readonly maxTokenLength: number;
 }
 
 /** One vocabulary entry: its text as GGUF stores it ("▁" for spaces, "<0x0A>" for byte tokens). */
@@ -191,6 +193,8 @@ export interface NativeTokenizer {
   readonly info: NativeTokenizerInfo;
   /** bos: prepend BOS (default: the file's add_bos_token, true for tokenizer.bin); special: parse control-token texts such as "<s>" (default false). */
   encode(text: string, options?: { bos?: boolean; special?: boolean }): Int32Array;
+  /** encode off the event loop (for long texts) */
+  encodeAsync(text: string, options?: { bos?: boolean; special?: boolean }): Promise<Int32Array>;
   /** previous: the token before tokens[0] (-1: none); after BOS a leading space is dropped. */
   decode(tokens: Int32Array, previous?: number): string;
   token(id: number): NativeTokenEntry;
@@ -493,6 +497,8 @@ export interface NativeEngineOptions {
   engineDir?: string;
   threads?: number;
   contextLength?: number;
+  /** cpu: bound on one session's KV cache in bytes (0 or absent: half the machine's memory) */
+  maxKvCacheBytes?: number;
   maxActiveRequests?: number;
   /** backend-specific options, passed by name */
   [option: string]: unknown;

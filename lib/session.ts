@@ -26,6 +26,13 @@ export interface GenerationResult {
 /** A prompt: text (encoded with BOS at the start of a conversation), or token ids appended as they are. */
 export type Prompt = string | readonly number[] | Int32Array;
 
+/** Text prompts longer than this (UTF-8 bytes) are tokenized off the event loop, after a length check that needs
+ *  no tokenizing (a text of n bytes has at least n / codec.maxTokenBytes tokens). */
+const ASYNC_ENCODE_BYTES = 16 * 1024;
+
+/** A prompt's token ids: ready, or a long text still to be encoded off the event loop. */
+type PromptSource = number[] | { text: string; bytes: number; bos: boolean };
+
 /** What a session needs from its engine. @internal */
 export interface SessionHost {
   readonly codec: TextCodec;
@@ -95,8 +102,7 @@ export class Session {
   generate(prompt: Prompt, options?: GenerateOptions): AsyncGenerator<GenerateChunk, GenerationResult, undefined> {
     this.#assertUsable();
     const o = resolveGenerateOptions(options);
-    const promptTokens = this.#promptTokens(prompt);
-    return this.#stream(promptTokens, o);
+    return this.#stream(this.#promptSource(prompt), o);
   }
 
   /** Generates to the end and returns the text, tokens, finish reason and statistics. */
@@ -124,21 +130,46 @@ export class Session {
     this.#host.assertOpen();
   }
 
-  #promptTokens(prompt: Prompt): number[] {
+  /** The prompt's token ids (short texts are encoded here), validated before anything is enqueued or recorded. */
+  #promptSource(prompt: Prompt): PromptSource {
+    const codec = this.#host.codec;
     if (typeof prompt === 'string') {
-      return Array.from(this.#host.codec.encode(prompt, { bos: this.#history.length === 0 }));
+      const bos = this.#history.length === 0;
+      const bytes = Buffer.byteLength(prompt, 'utf8');
+      if (bytes > ASYNC_ENCODE_BYTES && codec.encodeAsync) return { text: prompt, bytes, bos };
+      return Array.from(codec.encode(prompt, { bos }));
     }
     if (!(prompt instanceof Int32Array) && !Array.isArray(prompt))
       throw invalidArgument('prompt', 'must be a string or an array of token ids');
-    for (const [i, t] of Array.from(prompt).entries())
-      if (!Number.isInteger(t) || t < 0) throw invalidArgument(`prompt[${i}]`, `must be a token id, got ${String(t)}`);
-    return Array.from(prompt);
+    const vocab = codec.vocabSize;
+    const tokens = Array.from(prompt);
+    for (const [i, t] of tokens.entries()) {
+      if (typeof t !== 'number' || !Number.isInteger(t)) throw invalidArgument(`prompt[${i}]`, `must be a token id, got ${String(t)}`);
+      if (t < 0 || t >= vocab)
+        throw invalidArgument(`prompt[${i}]`, `must be a token id in [0, ${vocab}) (the vocabulary size), got ${t}`, 'range');
+    }
+    return tokens;
   }
 
-  async *#stream(promptTokens: number[], o: ResolvedGenerateOptions): AsyncGenerator<GenerateChunk, GenerationResult> {
+  /** Token ids of a long text: refused by its byte length alone when it cannot fit the context, else encoded off
+   *  the event loop. */
+  async #encodeLong(source: { text: string; bytes: number; bos: boolean }): Promise<number[]> {
+    const codec = this.#host.codec;
+    const room = this.#host.contextLength - this.#history.length;
+    const atLeast = codec.maxTokenBytes ? Math.floor(source.bytes / codec.maxTokenBytes) : 0;
+    if (atLeast > room)
+      throw codedError(
+        `prompt of ${source.bytes} bytes has at least ${atLeast} tokens, more than the ${room} left in the context ` +
+          `length ${this.#host.contextLength}`,
+        ErrorCodes.CONTEXT_OVERFLOW,
+      );
+    return Array.from(await codec.encodeAsync!(source.text, { bos: source.bos }));
+  }
+
+  async *#stream(source: PromptSource, o: ResolvedGenerateOptions): AsyncGenerator<GenerateChunk, GenerationResult> {
     if (this.#busy) throw codedError('the session is busy: one generation at a time per session', ErrorCodes.INVALID_ARGUMENT);
     this.#busy = true;
-    const input = [...this.#history, ...promptTokens];
+    let input: number[] = [];
     const kept: number[] = [];
     let requestId = -1;
     let final: NativeResponse | undefined;
@@ -152,6 +183,8 @@ export class Session {
     try {
       await this.#previous;  // a cancelled predecessor ends within one step
       this.#assertUsable();
+      if (o.signal?.aborted) throw abortError(o.signal);
+      input = [...this.#history, ...(Array.isArray(source) ? source : await this.#encodeLong(source))];
       if (o.signal?.aborted) throw abortError(o.signal);
       if (input.length === 0) throw invalidArgument('prompt', 'must not be empty', 'range');
       if (input.length > this.#host.contextLength)
@@ -231,7 +264,8 @@ export class Session {
     } finally {
       o.signal?.removeEventListener('abort', onAbort);
       if (requestId >= 0 && !final) this.#native.cancel(requestId);  // the consumer stopped early
-      if (requestId >= 0) this.#history = [...input, ...kept];
+      // a request the backend refused (final error) leaves the conversation as it was
+      if (requestId >= 0 && final?.finishReason !== 'error') this.#history = [...input, ...kept];
       this.#busy = false;
     }
   }

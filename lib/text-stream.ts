@@ -9,6 +9,10 @@ export interface TextCodec {
   readonly vocabSize: number;
   /** Token ids of `text`, with BOS first when `bos`. */
   encode(text: string, options: { bos?: boolean }): Int32Array | readonly number[];
+  /** encode() off the event loop, where the codec can (sessions use it for long prompts). */
+  encodeAsync?(text: string, options: { bos?: boolean }): Promise<Int32Array | readonly number[]>;
+  /** The longest token in bytes, where known: a text of n bytes has at least n / maxTokenBytes tokens. */
+  readonly maxTokenBytes?: number;
   /** An incremental decoder: push() returns only whole UTF-8 characters; `previous` is the token before. */
   createDecoder(previous: number): { push(token: number): string; flush(): string };
   /** Chat messages as prompt token ids through the tokenizer's chat template (tokenizers that have one). */

@@ -92,6 +92,18 @@ export class Tokenizer {
     return this.#native.encode(text, options);
   }
 
+  /** encode() off the event loop: for long texts, whose encoding takes milliseconds or more. */
+  async encodeAsync(text: string, options: EncodeOptions = {}): Promise<Int32Array> {
+    if (typeof text !== 'string') throw invalidArgument('text', 'must be a string');
+    if (typeof options !== 'object' || options === null) throw invalidArgument('options', 'must be an object');
+    return this.#native.encodeAsync(text, options);
+  }
+
+  /** The longest token text in bytes: a text of n bytes has at least n / maxTokenBytes tokens. */
+  get maxTokenBytes(): number {
+    return this.#native.info.maxTokenLength;
+  }
+
   /**
    * The text of `tokens`. `previous` is the token before tokens[0] (default none): a piece right after BOS drops
    * its leading space (llama2.c's rule), so decode(encode(text)) === text.

@@ -81,10 +81,13 @@ export function register(program: Command): void {
         threads: o.threads,
         contextLength: o.contextLength,
       });
-      // a TensorRT-LLM engine drafts with its built-in drafter and beam shape (the flags must match it if given)
-      const drafting = engine.info.backend === 'tensorrt-llm' ? o.draft : drafter !== undefined;
+      // a TensorRT-LLM engine drafts with its built-in drafter and beam shape (the flags must match it if given);
+      // without drafting, beam flags are refused as the API refuses them
+      const plain = engine.info.backend === 'tensorrt-llm' && !o.draft;
       const session = engine.createSession(
-        drafting ? { beamWidth: o.beamWidth, beamLength: o.beamLength } : { beamWidth: 0 },
+        plain && o.beamWidth === undefined && o.beamLength === undefined
+          ? { beamWidth: 0 }
+          : { beamWidth: o.beamWidth, beamLength: o.beamLength },
       );
       const controller = new AbortController();
       const onSigint = () => {

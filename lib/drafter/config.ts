@@ -43,6 +43,17 @@ export function parseDrafterConfig(json: unknown, file: string): DrafterConfig {
   };
 }
 
+/**
+ * Throws ERR_REDRAFTER_INVALID_MODEL naming the field and both files unless the weights file can hold the residual
+ * blocks the config declares (each has at least one tensor), so that nothing loops over a count the file cannot back.
+ */
+export function checkDraftLayersFit(numDraftLayers: number, configFile: string, weightsFile: string, tensorsInFile: number): void {
+  if (numDraftLayers > tensorsInFile) {
+    throw invalidModel(`${configFile}: num_draft_layers ${numDraftLayers} is more residual blocks than ${weightsFile} ` +
+      `can hold (it has ${tensorsInFile} tensors)`);
+  }
+}
+
 /** config.json as Apple's code (transformers' PretrainedConfig) writes and reads it. */
 export function drafterConfigJson(config: DrafterConfig, torchDtype: string): Record<string, unknown> {
   return {

@@ -8,6 +8,7 @@ import { Model } from '../model.js';
 import { SafetensorsReader, SafetensorsWriter, type SafetensorsDType } from '../safetensors.js';
 import {
   checkDrafterMatchesModel,
+  checkDraftLayersFit,
   drafterConfigJson,
   drafterTensorShapes,
   invalidModel,
@@ -111,13 +112,14 @@ async function readConfig(dir: string): Promise<{ config: DrafterConfig; file: s
 /** Reads a drafter directory (config.json + model.safetensors in F32, F16 or BF16) into a native Drafter. */
 export async function loadDrafter(dir: string, options: LoadDrafterOptions = {}): Promise<Drafter> {
   if (typeof dir !== 'string' || dir === '') throw invalidArgument('drafter', 'must be a directory path');
-  const { config } = await readConfig(dir);
+  const { config, file: configFile } = await readConfig(dir);
   if (options.model) {
     const info = options.model instanceof Model ? options.model.config : options.model;
     checkDrafterMatchesModel(config, dir, info);
   }
   const file = join(dir, 'model.safetensors');
   await using reader = await SafetensorsReader.open(file);
+  checkDraftLayersFit(config.numDraftLayers, configFile, file, reader.names().length);
   const tensors: Record<string, Float32Array> = {};
   const expected = drafterTensorShapes(config);
   const names = new Set(expected.map((t) => t.name));

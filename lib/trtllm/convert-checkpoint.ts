@@ -34,6 +34,7 @@ import { ErrorCodes, type ErrorCode, type RedrafterError } from '../errors.js';
 import { SafetensorsReader, SafetensorsWriter, type SafetensorsDType, type TensorInfo } from '../safetensors.js';
 import { asInt, dumpPythonJson, isDict, parsePythonJson, PyJsonError, type PyDict, type PyValue } from './pyjson.js';
 import { castBytes, castableBytes } from './torch-cast.js';
+import { checkDraftLayersFit } from '../drafter/config.js';
 
 /** Base-model architecture -> ReDrafter architecture (TensorRT-LLM's REDRAFTER_MAP). */
 export const REDRAFTER_MAP: Readonly<Record<string, string>> = {
@@ -134,6 +135,7 @@ interface DrafterSource {
 
 /** Resolves and validates every drafter tensor against the drafter config and the base model's sizes. */
 function planDrafter(reader: SafetensorsReader, shape: DrafterShape, file: string): DrafterSource[] {
+  checkDraftLayersFit(shape.numLayers, join(dirname(file), 'config.json'), file, reader.names().length);
   const out: DrafterSource[] = [];
   const { hiddenSize: h, exitDim: x, vocabSize: v } = shape;
   const expectShape = (info: TensorInfo, want: number[]) => {

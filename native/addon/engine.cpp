@@ -41,6 +41,7 @@ std::unique_ptr<executor::Executor> createCpu(const EngineOptions& o) {
   c.drafter = o.cpuDrafter;
   c.threads = o.threads;
   c.contextLength = o.contextLength;
+  c.maxKvCacheBytes = o.maxKvCacheBytes;
   c.maxActiveRequests = o.maxActiveRequests;
   return cpu::createCpuExecutor(c);
 }
@@ -245,6 +246,7 @@ EngineOptions readEngineOptions(Napi::Object o) {
   e.engineDir = stringFieldOr(o, "engineDir", "");
   e.threads = int32_t(intFieldOr(o, "threads", 0, 0, 1024));
   e.contextLength = int32_t(intFieldOr(o, "contextLength", 0, 0, 1 << 24));
+  e.maxKvCacheBytes = intFieldOr(o, "maxKvCacheBytes", 0, 0, int64_t(1) << 53);
   e.maxActiveRequests = int32_t(intFieldOr(o, "maxActiveRequests", 8, 1, 1024));
   Napi::Value drafter = o.Get("drafter");
   if (!drafter.IsUndefined() && !drafter.IsNull()) e.cpuDrafter = Drafter::drafterOf(drafter, "drafter");

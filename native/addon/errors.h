@@ -10,12 +10,13 @@
 namespace redrafter::addon {
 
 // A JS Error (TypeError/RangeError for argument errors when `kind` says so) with `code` set.
-Napi::Error makeError(Napi::Env env, ErrorCode code, const std::string& message);
+Napi::Error makeError(Napi::Env env, ErrorCode code, const std::string& message, bool outOfRange = false);
 
 // The code and message of whatever `error` holds (redrafter::Error, std::bad_alloc, std::exception, ...).
 struct CaughtError {
   ErrorCode code = ErrorCode::Internal;
   std::string message;
+  bool outOfRange = false;  // an InvalidArgument to raise as a RangeError
 };
 CaughtError describe(std::exception_ptr error);
 
@@ -28,7 +29,7 @@ auto guarded(Napi::Env env, Body&& body) -> decltype(body()) {
     throw;
   } catch (...) {
     CaughtError e = describe(std::current_exception());
-    throw makeError(env, e.code, e.message);
+    throw makeError(env, e.code, e.message, e.outOfRange);
   }
 }
 
@@ -55,7 +56,7 @@ class PromiseWorker : public Napi::AsyncWorker {
   void OnOK() override {
     Napi::Env env = Env();
     if (failed_) {
-      deferred_.Reject(makeError(env, error_.code, error_.message).Value());
+      deferred_.Reject(makeError(env, error_.code, error_.message, error_.outOfRange).Value());
       return;
     }
     try {
@@ -64,7 +65,7 @@ class PromiseWorker : public Napi::AsyncWorker {
       deferred_.Reject(e.Value());
     } catch (...) {
       CaughtError e = describe(std::current_exception());
-      deferred_.Reject(makeError(env, e.code, e.message).Value());
+      deferred_.Reject(makeError(env, e.code, e.message, e.outOfRange).Value());
     }
   }
   void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }

@@ -19,6 +19,7 @@ struct EngineOptions {
   std::shared_ptr<const cpu::Drafter> cpuDrafter;  // cpu: options.drafter (a JS Drafter); null = none
   int32_t threads = 0;
   int32_t contextLength = 0;
+  int64_t maxKvCacheBytes = 0;  // cpu: 0 = the default budget
   int32_t maxActiveRequests = 8;
   std::map<std::string, std::string> strings;
   std::map<std::string, double> numbers;

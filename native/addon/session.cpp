@@ -3,6 +3,7 @@
 #include "addon/session.h"
 
 #include <cmath>
+#include <limits>
 
 #include "addon/args.h"
 #include "addon/class_registry.h"
@@ -53,7 +54,8 @@ executor::Request readRequest(Napi::Object o) {
   executor::Request r;
   r.inputTokenIds = int32Vector(o, "inputTokenIds");
   r.maxTokens = int32_t(intField(o, "maxTokens", 1, INT32_MAX));
-  r.sampling.temperature = float(numberFieldOr(o, "temperature", 0, 0, 1e6));
+  // the bound on temperature is lib/generation-options.ts's MAX_TEMPERATURE; here only what a float holds
+  r.sampling.temperature = float(numberFieldOr(o, "temperature", 0, 0, std::numeric_limits<float>::max()));
   r.sampling.topK = int32_t(intFieldOr(o, "topK", 0, 0, INT32_MAX));
   r.sampling.topP = float(numberFieldOr(o, "topP", 1, 0, 1));
   r.sampling.seed = uint64_t(intFieldOr(o, "seed", 0, 0, (int64_t(1) << 53)));

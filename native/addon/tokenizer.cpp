@@ -29,6 +29,23 @@ class LoadTokenizerWorker : public PromiseWorker {
   TokenizerPtr tokenizer_;
 };
 
+// Tokenizer.encodeAsync: encodes a long text off the event loop.
+class EncodeWorker : public PromiseWorker {
+ public:
+  EncodeWorker(Napi::Env env, TokenizerPtr tokenizer, std::string text, bool bos, bool special)
+      : PromiseWorker(env), tokenizer_(std::move(tokenizer)), text_(std::move(text)), bos_(bos), special_(special) {}
+
+ protected:
+  void Run() override { ids_ = tokenizer_->encode(text_, bos_, special_); }
+  Napi::Value Resolve(Napi::Env env) override { return newTypedArray<int32_t>(env, ids_.size(), ids_.data()); }
+
+ private:
+  TokenizerPtr tokenizer_;
+  std::string text_;
+  bool bos_, special_;
+  std::vector<int32_t> ids_;
+};
+
 int32_t tokenArg(const Napi::Value& v, const char* field, int32_t vocab, bool allowNone) {
   if (allowNone && (v.IsUndefined() || v.IsNull())) return -1;
   if (!v.IsNumber()) fail(ErrorCode::InvalidArgument, std::string(field) + " must be a token id");
@@ -47,6 +64,7 @@ void Tokenizer::Init(Napi::Env env, Napi::Object exports) {
                                        StaticMethod<&Tokenizer::Load>("load"),
                                        InstanceAccessor<&Tokenizer::GetInfo>("info"),
                                        InstanceMethod<&Tokenizer::Encode>("encode"),
+                                       InstanceMethod<&Tokenizer::EncodeAsync>("encodeAsync"),
                                        InstanceMethod<&Tokenizer::Decode>("decode"),
                                        InstanceMethod<&Tokenizer::Token>("token"),
                                        InstanceMethod<&Tokenizer::CreateDecoder>("createDecoder"),
@@ -96,20 +114,36 @@ Napi::Value Tokenizer::GetInfo(const Napi::CallbackInfo& info) {
   o.Set("unk", v.unk);
   o.Set("addBos", v.addBos);
   o.Set("addSpacePrefix", v.addSpacePrefix);
+  o.Set("maxTokenLength", v.maxTokenLength);
   return o;
+}
+
+Tokenizer::EncodeArgs Tokenizer::encodeArgs(const Napi::CallbackInfo& info) const {
+  if (info.Length() < 1 || !info[0].IsString()) fail(ErrorCode::InvalidArgument, "text must be a string");
+  EncodeArgs a{info[0].As<Napi::String>().Utf8Value(), tokenizer_->vocab().addBos, false};
+  if (info.Length() > 1 && !info[1].IsUndefined()) {
+    Napi::Object options = objectArg(info, 1, "options");
+    a.bos = boolFieldOr(options, "bos", a.bos);
+    a.special = boolFieldOr(options, "special", false);
+  }
+  return a;
 }
 
 Napi::Value Tokenizer::Encode(const Napi::CallbackInfo& info) {
   return guarded(info.Env(), [&]() -> Napi::Value {
-    if (info.Length() < 1 || !info[0].IsString()) fail(ErrorCode::InvalidArgument, "text must be a string");
-    bool bos = tokenizer_->vocab().addBos, special = false;
-    if (info.Length() > 1 && !info[1].IsUndefined()) {
-      Napi::Object options = objectArg(info, 1, "options");
-      bos = boolFieldOr(options, "bos", bos);
-      special = boolFieldOr(options, "special", false);
-    }
-    std::vector<int32_t> ids = tokenizer_->encode(info[0].As<Napi::String>().Utf8Value(), bos, special);
+    EncodeArgs a = encodeArgs(info);
+    std::vector<int32_t> ids = tokenizer_->encode(a.text, a.bos, a.special);
     return newTypedArray<int32_t>(info.Env(), ids.size(), ids.data());
+  });
+}
+
+Napi::Value Tokenizer::EncodeAsync(const Napi::CallbackInfo& info) {
+  return guarded(info.Env(), [&]() -> Napi::Value {
+    EncodeArgs a = encodeArgs(info);
+    auto* worker = new EncodeWorker(info.Env(), tokenizer_, std::move(a.text), a.bos, a.special);
+    Napi::Promise promise = worker->Promise();
+    worker->Queue();
+    return promise;
   });
 }
 

@@ -5,6 +5,7 @@
 #include <napi.h>
 
 #include <memory>
+#include <string>
 
 #include "cpu/tokenizer/tokenizer.h"
 
@@ -22,9 +23,16 @@ class Tokenizer : public Napi::ObjectWrap<Tokenizer> {
   static Napi::Value Load(const Napi::CallbackInfo& info);
   Napi::Value GetInfo(const Napi::CallbackInfo& info);
   Napi::Value Encode(const Napi::CallbackInfo& info);
+  Napi::Value EncodeAsync(const Napi::CallbackInfo& info);  // the same, off the event loop (long texts)
   Napi::Value Decode(const Napi::CallbackInfo& info);
   Napi::Value Token(const Napi::CallbackInfo& info);
   Napi::Value CreateDecoder(const Napi::CallbackInfo& info);
+
+  struct EncodeArgs {
+    std::string text;
+    bool bos, special;
+  };
+  EncodeArgs encodeArgs(const Napi::CallbackInfo& info) const;  // (text, { bos?, special? })
 
   std::shared_ptr<const cpu::Tokenizer> tokenizer_;
 };

@@ -18,6 +18,10 @@ const char* errorCodeName(ErrorCode code) noexcept {
   return "ERR_REDRAFTER_INTERNAL";
 }
 
+void failRange(const char* field, const std::string& message) {
+  throw Error(ErrorCode::InvalidArgument, std::string(field) + " " + message, true);
+}
+
 void failArgument(const char* field, const std::string& message) {
   throw Error(ErrorCode::InvalidArgument, std::string(field) + message);
 }

@@ -23,17 +23,24 @@ const char* errorCodeName(ErrorCode code) noexcept;
 
 class Error : public std::runtime_error {
  public:
-  Error(ErrorCode code, const std::string& message) : std::runtime_error(message), code_(code) {}
+  // `outOfRange`: an InvalidArgument whose value has the right type but lies outside its bounds (a RangeError in
+  // JS; other InvalidArguments are TypeErrors).
+  Error(ErrorCode code, const std::string& message, bool outOfRange = false)
+      : std::runtime_error(message), code_(code), outOfRange_(outOfRange) {}
   ErrorCode code() const noexcept { return code_; }
+  bool outOfRange() const noexcept { return outOfRange_; }
 
  private:
   ErrorCode code_;
+  bool outOfRange_;
 };
 
 [[noreturn]] inline void fail(ErrorCode code, const std::string& message) { throw Error(code, message); }
 
 // Throws InvalidArgument "<field><message>" (what RD_REQUIRE and RD_REQUIRE_AT raise).
 [[noreturn]] void failArgument(const char* field, const std::string& message);
+// Throws InvalidArgument "<field> <message>" for a value outside its bounds (a RangeError in JS).
+[[noreturn]] void failRange(const char* field, const std::string& message);
 
 }  // namespace redrafter
 

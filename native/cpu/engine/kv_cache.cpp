@@ -2,24 +2,63 @@
 
 #include <algorithm>
 #include <cstring>
-#include <new>
 #include <string>
+
+#if defined(_WIN32)
+#include <windows.h>
+#else
+#include <sys/mman.h>
+#include <unistd.h>
+#endif
 
 #include "core/error.h"
 
 namespace redrafter::cpu {
 
+int64_t kvCacheBytes(const ModelConfig& config, int32_t capacity) {
+  return 2 * int64_t(config.nLayers) * int64_t(capacity) * int64_t(config.kvDim()) * int64_t(sizeof(float));
+}
+
+int64_t defaultKvCacheBudget() {
+  int64_t physical = 0;
+#if defined(_WIN32)
+  MEMORYSTATUSEX status;
+  status.dwLength = sizeof(status);
+  if (GlobalMemoryStatusEx(&status)) physical = int64_t(status.ullTotalPhys);
+#else
+  const long pages = sysconf(_SC_PHYS_PAGES), pageSize = sysconf(_SC_PAGESIZE);
+  if (pages > 0 && pageSize > 0) physical = int64_t(pages) * pageSize;
+#endif
+  return physical > 0 ? physical / 2 : int64_t(4) << 30;
+}
+
+KvCache::Pages::~Pages() {
+  if (!base) return;
+#if defined(_WIN32)
+  VirtualFree(base, 0, MEM_RELEASE);
+#else
+  munmap(base, bytes);
+#endif
+}
+
 KvCache::KvCache(const ModelConfig& config, int32_t capacity)
     : capacity_(capacity), nLayers_(config.nLayers), kvDim_(config.kvDim()) {
   RD_REQUIRE(capacity >= 1, "capacity", "must be at least 1 (got " + std::to_string(capacity) + ")");
-  size_t elements = static_cast<size_t>(nLayers_) * static_cast<size_t>(capacity_) * static_cast<size_t>(kvDim_);
-  try {
-    keys_.assign(elements, 0.0f);
-    values_.assign(elements, 0.0f);
-  } catch (const std::bad_alloc&) {
-    fail(ErrorCode::OutOfMemory, "capacity " + std::to_string(capacity) + " needs " +
-                                     std::to_string(elements * 8 / (1 << 20)) + " MiB of KV cache, which cannot be allocated");
-  }
+  const size_t bytes = size_t(kvCacheBytes(config, capacity));
+  pages_ = std::make_unique<Pages>();
+#if defined(_WIN32)
+  void* base = VirtualAlloc(nullptr, bytes, MEM_RESERVE | MEM_COMMIT, PAGE_READWRITE);
+#else
+  void* base = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (base == MAP_FAILED) base = nullptr;
+#endif
+  if (!base)
+    fail(ErrorCode::OutOfMemory, "capacity " + std::to_string(capacity) + " needs " + std::to_string(bytes) +
+                                     " bytes of KV cache, which cannot be allocated");
+  pages_->base = base;
+  pages_->bytes = bytes;
+  keys_ = static_cast<float*>(base);
+  values_ = keys_ + bytes / sizeof(float) / 2;
 }
 
 void KvCache::truncate(int32_t n) {

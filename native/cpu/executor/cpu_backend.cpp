@@ -61,7 +61,19 @@ CpuBackend::CpuBackend(std::shared_ptr<Transformer> model, std::shared_ptr<Draft
   dim_ = c.dim;
   int32_t modelContext = c.contextLength > 0 ? c.contextLength : 2048;
   RD_REQUIRE(options_.contextLength >= 0, "contextLength", "must be >= 0");
-  capacity_ = options_.contextLength > 0 ? std::min(options_.contextLength, modelContext) : modelContext;
+  if (options_.contextLength > modelContext)
+    failRange("contextLength", std::to_string(options_.contextLength) + " is larger than the model's context length " +
+                                   std::to_string(modelContext) + " (" + model_->weights().path + ")");
+  capacity_ = options_.contextLength > 0 ? options_.contextLength : modelContext;
+  RD_REQUIRE(options_.maxKvCacheBytes >= 0, "maxKvCacheBytes", "must be >= 0");
+  const int64_t budget = options_.maxKvCacheBytes > 0 ? options_.maxKvCacheBytes : defaultKvCacheBudget();
+  const int64_t cacheBytes = kvCacheBytes(c, capacity_);
+  if (cacheBytes > budget)
+    fail(ErrorCode::OutOfMemory,
+         "a context of " + std::to_string(capacity_) + " tokens needs a KV cache of " + std::to_string(cacheBytes) +
+             " bytes per session, more than maxKvCacheBytes " + std::to_string(budget) +
+             (options_.maxKvCacheBytes > 0 ? "" : " (the default: half the machine's memory)") +
+             "; pass a smaller contextLength or a larger maxKvCacheBytes");
   RD_REQUIRE(options_.prefillChunk >= 1, "prefillChunk", "must be >= 1");
 }
 

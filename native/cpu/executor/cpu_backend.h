@@ -19,7 +19,8 @@
 namespace redrafter::cpu {
 
 struct CpuBackendOptions {
-  int32_t contextLength = 0;    // KV capacity per session; 0 = the model's context length
+  int32_t contextLength = 0;    // KV capacity per session; 0 = the model's context length; at most the model's
+  int64_t maxKvCacheBytes = 0;  // bound on one session's KV cache at that capacity; 0 = defaultKvCacheBudget()
   int32_t prefillChunk = 128;   // prompt tokens per prefill forward
 };
 

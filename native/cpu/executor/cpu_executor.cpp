@@ -21,6 +21,7 @@ std::unique_ptr<executor::Executor> createCpuExecutor(const CpuExecutorOptions& 
   if (options.drafter) drafter = makeDrafterSource(options.drafter, weights);
   CpuBackendOptions bo;
   bo.contextLength = options.contextLength;
+  bo.maxKvCacheBytes = options.maxKvCacheBytes;
   executor::StepExecutorOptions eo;
   eo.maxActiveRequests = options.maxActiveRequests;
   return std::make_unique<executor::StepExecutor>(std::make_unique<CpuBackend>(model, drafter, bo), eo);

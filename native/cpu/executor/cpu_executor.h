@@ -13,6 +13,7 @@ struct CpuExecutorOptions {
   std::shared_ptr<const Drafter> drafter;  // null = plain autoregressive decoding only
   int32_t threads = 0;           // 0 = hardware concurrency
   int32_t contextLength = 0;     // KV capacity per session; 0 = the model's context length
+  int64_t maxKvCacheBytes = 0;   // bound on one session's KV cache; 0 = defaultKvCacheBudget()
   int32_t maxActiveRequests = 8; // requests whose steps are batched together
 };
 
