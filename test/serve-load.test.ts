@@ -84,7 +84,7 @@ async function run(r: Req): Promise<{ text: string; finish: string | null; token
 
 test('16 concurrent streaming clients, 320 requests: no errors, each output identical to the request served alone', async () => {
   const requests = distinctRequests();
-  const alone = [];
+  const alone: Awaited<ReturnType<typeof run>>[] = [];
   for (const r of requests) alone.push(await run(r));
   assert.ok(alone.every((a) => a.text.length > 0 && a.tokens > 0));
   const draftsBefore = await metric('redrafter:spec_decode_num_drafts_total');

@@ -1,7 +1,8 @@
 // GET /metrics: Prometheus text through prom-client, names under `redrafter:` as vLLM names its own under `vllm:`
 // (num_requests_running/waiting, time_to_first_token_seconds, e2e_request_latency_seconds, ...), speculative decoding
-// as vLLM's spec_decode_num_drafts / _num_draft_tokens / _num_accepted_tokens (/_per_pos) counters.
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+// as vLLM's spec_decode_num_drafts / _num_draft_tokens / _num_accepted_tokens (/_per_pos) counters; and prom-client's
+// standard process_* and nodejs_* metrics (resident memory, event-loop delay sampled every millisecond, GC).
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { GenerationStats } from '../stats.js';
 
 const latencyBuckets = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120];
@@ -58,6 +59,7 @@ export class ServerMetrics {
 
   constructor(state: { running: () => number; waiting: () => number }) {
     const registers = [this.registry];
+    collectDefaultMetrics({ register: this.registry, eventLoopMonitoringPrecision: 1 });
     this.running = new Gauge({
       name: 'redrafter:num_requests_running', help: 'Requests generating (each choice holds one of the --parallel sessions).',
       registers, collect() { this.set(state.running()); },
