@@ -23,8 +23,10 @@ const program = new Command()
   .option('--max-tokens <n>', 'max_tokens of each request', '64')
   .option('--parallel <n>', "the server's --parallel", '8')
   .option('--threads <n>', "the server's --threads (default: all)")
+  .option('--only <config>', "run one configuration: 'drafter' or 'plain'")
+  .option('--rss-series', 'print every resident-memory sample')
   .parse();
-const o = program.opts<{ model: string; tokenizer?: string; drafter: string; clients: string; requests: string; rounds: string; maxTokens: string; parallel: string; threads?: string }>();
+const o = program.opts<{ only?: string; rssSeries?: boolean; model: string; tokenizer?: string; drafter: string; clients: string; requests: string; rounds: string; maxTokens: string; parallel: string; threads?: string }>();
 const clients = Number(o.clients);
 const rounds = Number(o.rounds);
 const perRound = Math.ceil(Number(o.requests) / rounds);
@@ -123,7 +125,10 @@ function streamOnce(s: Server, agent: Agent, prompt: string): Promise<Outcome> {
 }
 
 const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
-const median = (xs: number[]) => percentile([...xs].sort((a, b) => a - b), 50);
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 === 1 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+};
 
 interface RoundResult {
   drafter: boolean;
@@ -201,16 +206,18 @@ console.log(`${clients} streaming clients, ${perRound} requests per round, ${rou
   `max_tokens ${maxTokens}, --parallel ${o.parallel}, greedy`);
 const results: RoundResult[] = [];
 for (let r = 0; r < rounds; ++r)
-  for (const drafter of [true, false]) {
+  for (const drafter of [true, false].filter((d) => o.only === undefined || o.only === (d ? 'drafter' : 'plain'))) {
     const x = await round(drafter);
     results.push(x);
     const rss = x.rssMiB.length > 0 ? `RSS ${x.rssMiB[0]!.toFixed(0)} -> ${x.rssMiB[x.rssMiB.length - 1]!.toFixed(0)} MiB (max ${Math.max(...x.rssMiB).toFixed(0)})` : 'RSS n/a';
     console.log(`round ${r + 1} ${drafter ? 'drafter' : 'plain  '}: ${x.seconds.toFixed(1)} s, ${x.tokensPerSecond.toFixed(0)} tok/s, ` +
       `TTFT p50 ${x.ttftP50.toFixed(1)} ms p99 ${x.ttftP99.toFixed(1)} ms, event-loop p99 ${x.eventLoopP99Ms.toFixed(1)} ms, ${rss}, ` +
       `errors ${x.errors}${drafter ? `, accepted/draft ${x.acceptedPerDraft.toFixed(2)}` : ''}`);
+    if (o.rssSeries) console.log(`  RSS MiB every 2 s: ${x.rssMiB.map((v) => v.toFixed(0)).join(' ')}`);
   }
 for (const drafter of [true, false]) {
   const rs = results.filter((x) => x.drafter === drafter);
+  if (rs.length === 0) continue;
   console.log(`median ${drafter ? 'drafter' : 'plain  '}: ${median(rs.map((x) => x.tokensPerSecond)).toFixed(0)} tok/s, ` +
     `TTFT p50 ${median(rs.map((x) => x.ttftP50)).toFixed(1)} ms, p99 ${median(rs.map((x) => x.ttftP99)).toFixed(1)} ms, ` +
     `event-loop p99 ${median(rs.map((x) => x.eventLoopP99Ms)).toFixed(1)} ms`);

@@ -132,7 +132,12 @@ export class ServerMetrics {
   addTokens(n: number): void {
     if (n === 0) return;
     const second = Math.floor(Date.now() / 1000);
-    this.#tokensBySecond.set(second, (this.#tokensBySecond.get(second) ?? 0) + n);
+    const count = this.#tokensBySecond.get(second);
+    if (count === undefined) {
+      // a new second: forget those outside the window (whether or not anyone scrapes)
+      for (const s of this.#tokensBySecond.keys()) if (s < second - ServerMetrics.throughputWindowSeconds) this.#tokensBySecond.delete(s);
+    }
+    this.#tokensBySecond.set(second, (count ?? 0) + n);
   }
 
   /** One generation (a choice) that ended. */

@@ -187,8 +187,12 @@ export class RedrafterServer {
         for (const f of this.#inFlight) f.controller.abort(new ApiError(503, 'the server shut down before the generation finished'));
         await inFlight();
       }
+      // Every response has been written: close the kept-alive connections (any still open after a grace period,
+      // such as one whose 503 went out after the idle ones were closed, too).
       this.app.server.closeIdleConnections();
+      const grace = setTimeout(() => this.app.server.closeAllConnections(), 2000);
       await closing;
+      clearTimeout(grace);
       await this.ready.catch(() => {});
       await this.#engine?.dispose();
     })();
