@@ -9,6 +9,7 @@ import { register as registerTrainDrafter } from './train-drafter.js';
 import { register as registerInspect } from './inspect.js';
 import { register as registerConvert } from './convert.js';
 import { register as registerBuild } from './build.js';
+import { register as registerServe } from './serve.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -16,7 +17,7 @@ export function buildProgram(): Command {
   const program = new Command();
   program
     .name('redrafter')
-    .description('ReDrafter speculative decoding: generate, benchmark, train drafters, convert and build engines')
+    .description('ReDrafter speculative decoding: generate, serve, benchmark, train drafters, convert and build engines')
     .version(pkg.version)
     .showHelpAfterError(false)
     .exitOverride();
@@ -27,6 +28,7 @@ export function buildProgram(): Command {
   registerInspect(program);
   registerConvert(program);
   registerBuild(program);
+  registerServe(program);
   return program;
 }
 
