@@ -9,7 +9,7 @@ import { native, type NativeEngine, type NativeModelInfo, type NativeResponse } 
 import { Session, type SessionHost } from './session.js';
 import type { TextCodec } from './text-stream.js';
 import type { TrtLlmEngineOptions } from './trtllm/engine.js';
-import type { ChatMessage } from './trtllm/hf-tokenizer.js';
+import type { ChatMessage } from './chat-template.js';
 import { loadTrtLlmBackend } from './trtllm/load.js';
 
 export type { Backend } from './backend-select.js';
@@ -121,8 +121,9 @@ export class Engine implements SessionHost {
   }
 
   /**
-   * Chat messages as prompt token ids through the tokenizer's chat template (Hugging Face tokenizers with a
-   * chat_template; the template writes BOS): `session.reset(); session.generate(await engine.encodeChat(messages))`.
+   * Chat messages as prompt token ids through the model's chat template (a GGUF's tokenizer.chat_template, a Hugging
+   * Face tokenizer's chat_template; the template writes BOS):
+   * `session.reset(); session.generate(await engine.encodeChat(messages))`. ERR_REDRAFTER_UNSUPPORTED without one.
    */
   async encodeChat(messages: readonly ChatMessage[], options: { addGenerationPrompt?: boolean } = {}): Promise<Int32Array> {
     this.assertOpen();
@@ -131,7 +132,7 @@ export class Engine implements SessionHost {
       if (typeof m !== 'object' || m === null || typeof m.role !== 'string' || typeof m.content !== 'string')
         throw invalidArgument(`messages[${i}]`, 'must be { role: string, content: string }');
     if (!this.codec.encodeChat) {
-      const e = new Error(`chat templates need a Hugging Face tokenizer (the ${this.info.backend} engine's tokenizer has none)`) as RedrafterError;
+      const e = new Error(`the ${this.info.backend} engine's tokenizer has no chat templates`) as RedrafterError;
       e.code = ErrorCodes.UNSUPPORTED;
       throw e;
     }

@@ -16,6 +16,8 @@ export interface ConvertOptions {
   out: string;
   /** Matrix type (default f32); norms stay f32. */
   type?: GgufType;
+  /** A Jinja chat template to store as tokenizer.chat_template (default: the tokenizer's own, when it is a GGUF with one). */
+  chatTemplate?: string;
   /** Called after each tensor is written (tensors done, tensors in all). */
   onProgress?: (done: number, total: number) => void;
 }
@@ -36,6 +38,8 @@ export async function convertModelFile(options: ConvertOptions): Promise<Convert
     throw invalidArgument('tokenizer', 'must be a non-empty string');
   const type = options.type ?? 'f32';
   if (!ggufTypes.includes(type)) throw invalidArgument('type', `must be one of ${ggufTypes.join(', ')}`, 'range');
+  if (options.chatTemplate !== undefined && typeof options.chatTemplate !== 'string')
+    throw invalidArgument('chatTemplate', 'must be a string');
   if (options.onProgress !== undefined && typeof options.onProgress !== 'function')
     throw invalidArgument('onProgress', 'must be a function');
   return native().convertModel({
@@ -43,6 +47,7 @@ export async function convertModelFile(options: ConvertOptions): Promise<Convert
     tokenizer: options.tokenizer,
     out: options.out,
     type,
+    chatTemplate: options.chatTemplate,
     onProgress: options.onProgress,
   });
 }

@@ -170,6 +170,8 @@ export interface NativeTokenizerInfo {
   readonly addSpacePrefix: boolean;
   /** the longest token text in bytes (so a text of n bytes has at least n / maxTokenLength tokens) */
   readonly maxTokenLength: number;
+  /** GGUF tokenizer.chat_template, where the file has one */
+  readonly chatTemplate?: string;
 }
 
 /** One vocabulary entry: its text as GGUF stores it ("▁" for spaces, "<0x0A>" for byte tokens). */
@@ -237,6 +239,8 @@ export interface NativeConvertOptions {
   tokenizer?: string;
   out: string;
   type?: 'f32' | 'f16' | 'bf16' | 'q8_0';
+  /** tokenizer.chat_template to write (default: the tokenizer's own) */
+  chatTemplate?: string;
   /** Called on the main thread after each tensor is written. */
   onProgress?: (done: number, total: number) => void;
 }

@@ -1,6 +1,7 @@
 // Tokenizers from TypeScript: a llama2.c tokenizer.bin or a GGUF's embedded vocabulary, encoding exactly as
 // llama.cpp's SentencePiece tokenizer does and decoding incrementally without splitting UTF-8 characters.
-import { invalidArgument } from './errors.js';
+import { ChatTemplate, type ChatMessage } from './chat-template.js';
+import { ErrorCodes, invalidArgument, type RedrafterError } from './errors.js';
 import {
   native,
   type NativeTokenDecoder,
@@ -55,6 +56,7 @@ export class TokenDecoder {
 
 export class Tokenizer {
   readonly #native: NativeTokenizer;
+  #chatTemplate: ChatTemplate | null | undefined;  // compiled on first use; null: the file has none
 
   /** @internal use Tokenizer.load */
   constructor(nativeTokenizer: NativeTokenizer) {
@@ -97,6 +99,35 @@ export class Tokenizer {
     if (typeof text !== 'string') throw invalidArgument('text', 'must be a string');
     if (typeof options !== 'object' || options === null) throw invalidArgument('options', 'must be an object');
     return this.#native.encodeAsync(text, options);
+  }
+
+  /** The model's chat template (GGUF tokenizer.chat_template), or undefined when the file has none. */
+  get chatTemplate(): ChatTemplate | undefined {
+    if (this.#chatTemplate === undefined) {
+      const source = this.#native.info.chatTemplate;
+      this.#chatTemplate = source ? new ChatTemplate(source, `${this.#native.info.path} tokenizer.chat_template`) : null;
+    }
+    return this.#chatTemplate ?? undefined;
+  }
+
+  /**
+   * A chat as prompt token ids through the model's chat template (rendered as transformers' apply_chat_template;
+   * the template writes BOS, and control-token texts in it become their tokens). ERR_REDRAFTER_UNSUPPORTED when the
+   * file has no template.
+   */
+  async encodeChat(messages: readonly ChatMessage[], options: { addGenerationPrompt?: boolean } = {}): Promise<Int32Array> {
+    const template = this.chatTemplate;
+    if (!template) {
+      const e = new Error(`${this.#native.info.path}: the model has no chat template (GGUF tokenizer.chat_template)`) as RedrafterError;
+      e.code = ErrorCodes.UNSUPPORTED;
+      throw e;
+    }
+    const text = template.render(messages, {
+      addGenerationPrompt: options.addGenerationPrompt,
+      bosToken: this.bos >= 0 ? this.token(this.bos).text : '',
+      eosToken: this.eos >= 0 ? this.token(this.eos).text : '',
+    });
+    return this.encodeAsync(text, { bos: false, special: true });
   }
 
   /** The longest token text in bytes: a text of n bytes has at least n / maxTokenBytes tokens. */

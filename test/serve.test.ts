@@ -4,13 +4,14 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import OpenAI from 'openai';
 
 import type { Engine } from '../lib/engine.js';
+import { convertModelFile } from '../lib/model-file.js';
 import { startServer, type RedrafterServer, type ServerOptions } from '../lib/server/server.js';
 import type { Tokenizer } from '../lib/tokenizer.js';
 import { fixtures, repoRoot, requireFixtures } from './helpers/fixtures.js';
@@ -151,6 +152,26 @@ test('chat completions with a --chat-template file: the rendered conversation is
   assert.equal(role, 'assistant');
   assert.equal(text, expected.text);
   assert.equal(finish, 'length');
+});
+
+test("chat completions with the GGUF's own tokenizer.chat_template (longer than a metadata summary shows)", async () => {
+  const gguf = join(dir, 'stories260K-chat.gguf');
+  const source = `{#- ${'a template long enough to be cut by any summary of metadata. '.repeat(10)} -#}` + readFileSync(chatTemplate, 'utf8');
+  await convertModelFile({ model: fixtures.stories260K, tokenizer: fixtures.tok512, out: gguf, type: 'f32', chatTemplate: source });
+  const s = await serve({ model: gguf, tokenizer: undefined, drafter: undefined, parallel: 2 });
+  try {
+    const engine = s.engine!;
+    const messages = [{ role: 'user', content: 'Tell me a story about a cat' }];
+    const prompt = Array.from(await engine.encodeChat(messages));
+    const rendered = (engine.codec as Tokenizer).encode('<s>User: Tell me a story about a cat\nAssistant:', { bos: false, special: true });
+    assert.deepEqual(prompt, Array.from(rendered));
+    const expected = await plainGreedy(engine, prompt, 24);
+    const c = new OpenAI({ baseURL: `${s.url}/v1`, apiKey: 'unused', maxRetries: 0 });
+    const r = await c.chat.completions.create({ model: 'stories260K-chat', messages: [{ role: 'user', content: 'Tell me a story about a cat' }], max_tokens: 24, temperature: 0 });
+    assert.equal(r.choices[0].message.content, expected.text);
+  } finally {
+    await s.shutdown();
+  }
 });
 
 test('stop strings, seeds and n: stop ends before the string; a seed reproduces its sample; n choices differ by seed', async () => {

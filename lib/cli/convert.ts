@@ -1,4 +1,6 @@
-// `redrafter convert MODEL --tokenizer TOK --to gguf OUT [--type f32|f16|bf16|q8_0]`: writes a GGUF llama.cpp loads.
+// `redrafter convert MODEL OUT --tokenizer TOK [--type f32|f16|bf16|q8_0] [--chat-template FILE]`: writes a GGUF
+// llama.cpp loads.
+import { readFile } from 'node:fs/promises';
 import { Option, type Command } from 'commander';
 import cliProgress from 'cli-progress';
 import { convertModelFile, ggufTypes, type GgufType } from '../model-file.js';
@@ -13,8 +15,10 @@ export function register(program: Command): void {
     .option('--tokenizer <file>', 'tokenizer.bin (or a GGUF); needed for llama2.c checkpoints')
     .addOption(new Option('--to <format>', 'output format').choices(['gguf']).default('gguf'))
     .addOption(new Option('--type <type>', 'matrix type (norms stay f32)').choices([...ggufTypes]).default('f32'))
-    .action(async (model: string, out: string, opts: { tokenizer?: string; to: string; type: GgufType }) => {
+    .option('--chat-template <file>', "a Jinja chat template to store as tokenizer.chat_template (default: the tokenizer's own)")
+    .action(async (model: string, out: string, opts: { tokenizer?: string; to: string; type: GgufType; chatTemplate?: string }) => {
       if (opts.to !== 'gguf') throw invalidArgument('--to', 'must be gguf', 'range');
+      const chatTemplate = opts.chatTemplate === undefined ? undefined : await readFile(opts.chatTemplate, 'utf8');
       const started = Date.now();
       const bar = process.stderr.isTTY
         ? new cliProgress.SingleBar({ format: 'converting [{bar}] {value}/{total} tensors', stream: process.stderr },
@@ -28,6 +32,7 @@ export function register(program: Command): void {
           tokenizer: opts.tokenizer,
           out,
           type: opts.type,
+          chatTemplate,
           onProgress: bar
             ? (done, total) => {
               if (!barStarted) bar.start(total, 0);

@@ -1,12 +1,8 @@
 // The request bodies of POST /v1/completions and /v1/chat/completions, checked and normalized. Every bad value is a
 // 400 naming its field; OpenAI fields the server does not implement are accepted at their default values and refused
 // otherwise; names outside the API are ignored (as llama-server, vLLM and trtllm-serve do).
+import type { ChatMessage } from '../chat-template.js';
 import { badRequest } from './errors.js';
-
-export interface ChatMessage {
-  role: string;
-  content: string;
-}
 
 /** What a generation request asks for, in the engine's terms. */
 export interface GenerationRequest {

@@ -148,7 +148,7 @@ export class RedrafterServer {
         ...batching,
       });
       this.#engine = engine;
-      this.#chat = await loadChatFormatter(engine, { file: o.chatTemplate, model: o.model, tokenizer: o.tokenizer });
+      this.#chat = await loadChatFormatter(engine, { file: o.chatTemplate });
       // Every decoding step drafts the session's beam shape (no adaptive shape: the spec-decode counters stay exact).
       const sessions = Array.from({ length: this.#parallel }, () => engine.createSession({ adaptiveDraft: false }));
       this.#pool = new SessionPool(sessions, this.#o.maxQueue ?? 256);

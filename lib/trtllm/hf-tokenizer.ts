@@ -1,15 +1,13 @@
 // Hugging Face tokenizers for TensorRT-LLM engines: tokenizer.json (+ tokenizer_config.json, generation_config.json)
-// through @huggingface/tokenizers, chat templates through @huggingface/jinja. Both are loaded on first use, so the
-// rest of the package works without them; a missing package is a clear ERR_REDRAFTER_UNSUPPORTED error.
+// through @huggingface/tokenizers (loaded on first use; a missing package is a clear ERR_REDRAFTER_UNSUPPORTED error),
+// chat templates through lib/chat-template.ts.
 import { existsSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { ChatTemplate, type ChatMessage } from '../chat-template.js';
 import { ErrorCodes, type RedrafterError } from '../errors.js';
 
-export interface ChatMessage {
-  role: string;
-  content: string;
-}
+export type { ChatMessage };
 
 interface HfTokenizerImpl {
   encode(text: string, options?: { add_special_tokens?: boolean }): { ids: number[] };
@@ -19,9 +17,6 @@ interface HfTokenizerImpl {
 }
 interface TokenizersModule {
   Tokenizer: new (tokenizerJson: object, config: object) => HfTokenizerImpl;
-}
-interface JinjaModule {
-  Template: new (template: string) => { render(items: Record<string, unknown>): string };
 }
 
 function coded(code: RedrafterError['code'], message: string): RedrafterError {
@@ -141,12 +136,10 @@ export class HfTokenizer {
   async applyChatTemplate(messages: readonly ChatMessage[], options: { addGenerationPrompt?: boolean } = {}): Promise<string> {
     const template = this.chatTemplate;
     if (!template) throw coded(ErrorCodes.UNSUPPORTED, `${this.path}: the tokenizer has no chat_template (tokenizer_config.json)`);
-    const { Template } = await importOptional<JinjaModule>('@huggingface/jinja', 'chat templates');
-    return new Template(template).render({
-      messages,
-      add_generation_prompt: options.addGenerationPrompt ?? true,
-      bos_token: tokenText(this.config.bos_token) ?? '',
-      eos_token: tokenText(this.config.eos_token) ?? '',
+    return new ChatTemplate(template, `${this.path} chat_template`).render(messages, {
+      addGenerationPrompt: options.addGenerationPrompt,
+      bosToken: tokenText(this.config.bos_token) ?? '',
+      eosToken: tokenText(this.config.eos_token) ?? '',
     });
   }
 

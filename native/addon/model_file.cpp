@@ -160,6 +160,7 @@ Napi::Value ConvertModel(const Napi::CallbackInfo& info) {
     o.tokenizerPath = stringFieldOr(options, "tokenizer", "");
     o.outPath = stringFieldOr(options, "out", "");
     o.type = stringFieldOr(options, "type", "f32");
+    o.chatTemplate = stringFieldOr(options, "chatTemplate", "");
     if (o.modelPath.empty()) fail(ErrorCode::InvalidArgument, "model must be a file path");
     if (o.outPath.empty()) fail(ErrorCode::InvalidArgument, "out must be a file path");
     if (o.type != "f32" && o.type != "f16" && o.type != "bf16" && o.type != "q8_0")

@@ -115,6 +115,7 @@ Napi::Value Tokenizer::GetInfo(const Napi::CallbackInfo& info) {
   o.Set("addBos", v.addBos);
   o.Set("addSpacePrefix", v.addSpacePrefix);
   o.Set("maxTokenLength", v.maxTokenLength);
+  if (!tokenizer_->chatTemplate().empty()) o.Set("chatTemplate", tokenizer_->chatTemplate());
   return o;
 }
 

@@ -58,7 +58,7 @@ GgufWriter::Producer matrixProducer(const TensorView& t, GgmlType type) {
 }  // namespace
 
 void addLlamaMetadata(GgufWriter& w, const ModelConfig& c, const Tokenizer& tokenizer, const std::string& modelPath,
-                      const std::string& name, uint32_t fileType, uint32_t alignment) {
+                      const std::string& name, uint32_t fileType, uint32_t alignment, const std::string& chatTemplate) {
   const Vocab& vocab = tokenizer.vocab();
   if (vocab.size() != c.vocabSize)
     fail(ErrorCode::InvalidModel, tokenizer.path() + ": the tokenizer has " + std::to_string(vocab.size()) +
@@ -107,6 +107,8 @@ void addLlamaMetadata(GgufWriter& w, const ModelConfig& c, const Tokenizer& toke
   w.setBool("tokenizer.ggml.add_bos_token", vocab.addBos);
   w.setBool("tokenizer.ggml.add_eos_token", false);
   w.setBool("tokenizer.ggml.add_space_prefix", vocab.addSpacePrefix);
+  const std::string& chat = chatTemplate.empty() ? tokenizer.chatTemplate() : chatTemplate;
+  if (!chat.empty()) w.setString("tokenizer.chat_template", chat);
 }
 
 ConvertResult convertToGguf(const ConvertOptions& o) {
@@ -129,7 +131,7 @@ ConvertResult convertToGguf(const ConvertOptions& o) {
   GgufWriter w;
   std::string name = o.modelPath.substr(o.modelPath.find_last_of("/\\") + 1);
   name = name.substr(0, name.find_last_of('.'));
-  addLlamaMetadata(w, c, *tokenizer, o.modelPath, name, target.fileType, o.alignment);
+  addLlamaMetadata(w, c, *tokenizer, o.modelPath, name, target.fileType, o.alignment, o.chatTemplate);
 
   ConvertResult result;
   result.outPath = o.outPath;

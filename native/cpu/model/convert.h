@@ -14,6 +14,7 @@ struct ConvertOptions {
   std::string outPath;
   std::string type = "f32";   // f32 | f16 | bf16 | q8_0
   uint32_t alignment = 32;    // general.alignment: a power of two (GGUF's default is 32)
+  std::string chatTemplate;   // tokenizer.chat_template to write; empty: the tokenizer's own (a GGUF's), if any
   // Called (on the converting thread) after each tensor is written: tensors done, tensors in all.
   std::function<void(int32_t done, int32_t total)> progress;
 };
@@ -32,11 +33,12 @@ class Tokenizer;
 struct ModelConfig;
 
 // The GGUF metadata of a `llama` model with this config and tokenizer (architecture, shape, RoPE, norm epsilon,
-// the full SentencePiece vocabulary), as convertToGguf writes it; fileType is general.file_type (0 f32, 1 f16,
-// 7 q8_0, 32 bf16) and alignment general.alignment. Throws InvalidModel (naming the tokenizer file and modelPath) when the vocabularies differ or
+// the full SentencePiece vocabulary and the tokenizer's chat template), as convertToGguf writes it; fileType is general.file_type (0 f32, 1 f16,
+// 7 q8_0, 32 bf16), alignment general.alignment and chatTemplate tokenizer.chat_template (empty: the tokenizer's own). Throws InvalidModel (naming the tokenizer file and modelPath) when the vocabularies differ or
 // two tokens have the same text (GGUF forbids it).
 void addLlamaMetadata(GgufWriter& w, const ModelConfig& c, const Tokenizer& tokenizer, const std::string& modelPath,
-                      const std::string& name, uint32_t fileType, uint32_t alignment = 32);
+                      const std::string& name, uint32_t fileType, uint32_t alignment = 32,
+                      const std::string& chatTemplate = "");
 
 // Throws InvalidArgument (bad type, same input and output), InvalidModel (bad inputs, naming the file), Io.
 ConvertResult convertToGguf(const ConvertOptions& options);

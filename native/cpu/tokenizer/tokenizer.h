@@ -27,6 +27,8 @@ class Tokenizer {
   const Vocab& vocab() const { return vocab_; }
   const std::string& path() const { return path_; }
   const std::string& format() const { return format_; }  // "llama2c" or "gguf"
+  // GGUF tokenizer.chat_template (a Jinja template), or "" when the file has none.
+  const std::string& chatTemplate() const { return chatTemplate_; }
   int32_t size() const { return vocab_.size(); }
   int32_t bos() const { return vocab_.bos; }
   int32_t eos() const { return vocab_.eos; }
@@ -47,6 +49,7 @@ class Tokenizer {
   Vocab vocab_;
   std::string path_;
   std::string format_;
+  std::string chatTemplate_;
   std::vector<int32_t> specials_;  // control/unknown/user-defined ids, longest text first
   friend struct TokenizerBuilder;
 };

@@ -148,6 +148,7 @@ std::shared_ptr<const Tokenizer> Tokenizer::fromGguf(const GgufFile& g) {
   v.unk = id("tokenizer.ggml.unknown_token_id", 0);
   v.addBos = g.getBool("tokenizer.ggml.add_bos_token", true);
   v.addSpacePrefix = g.getBool("tokenizer.ggml.add_space_prefix", true);
+  t->chatTemplate_ = g.getString("tokenizer.chat_template", "", false);
   TokenizerBuilder::finish(*t);
   return t;
 }
