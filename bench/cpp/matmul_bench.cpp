@@ -66,7 +66,8 @@ int main(int argc, char** argv) {
   const auto isa = kernels::detectIsa();
   std::vector<float> x(16 * cols), y(16 * rows);
   for (auto& v : x) v = nd(rng);
-  // variant 0: row-major without prefetch, 1: row-major (matmulRows), 2: packed, 3: packed with k-blocks of KBLOCK
+  // variant 0: row-major without prefetch, 1: row-major (matmulRows), 2: packed, 3: packed with k-blocks of KBLOCK,
+  // 4: packed with the AVX2 kernel (on an AVX-512 CPU: the same bits, half the vector width)
   auto time = [&](int variant, int T) {
     auto t0 = std::chrono::steady_clock::now();
     for (int64_t m = 0; m < mats * calls; ++m) {
@@ -74,24 +75,25 @@ int main(int argc, char** argv) {
       else if (variant == 0)
         kernels::matmulRowsWithoutPrefetch(isa, views[m % mats], x.data(), T, cols, y.data(), rows, 0, rows);
       else
-        kernels::matmulPacked(isa, packed[m % mats], x.data(), T, cols, y.data(), rows, 0, rows,
-                              variant == 3 ? kBlockAlt : 0);
+        kernels::matmulPacked(variant == 4 && isa == kernels::Isa::Avx512 ? kernels::Isa::Avx2 : isa, packed[m % mats],
+                              x.data(), T, cols, y.data(), rows, 0, rows, variant == 3 ? kBlockAlt : 0);
     }
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / (mats * calls);
   };
   std::printf("%s %lldx%lld, isa %s, ms per matrix (median of %d), GFLOP/s\n", type.c_str(), (long long)rows,
               (long long)cols, kernels::isaName(isa), reps);
   for (int T : counts) {
-    std::vector<double> v[4];
+    std::vector<double> v[5];
     for (int r = 0; r < reps; ++r)
-      for (int k = 0; k < 4; ++k) v[k].push_back(time(k, T));
+      for (int k = 0; k < 5; ++k) v[k].push_back(time(k, T));
     for (auto& a : v) std::sort(a.begin(), a.end());
     const double flop = 2.0 * rows * cols * T;
     std::printf("T=%2d", T);
-    const char* names[4] = {"no-prefetch", "rowmajor", "packed", "packed-kb"};
-    for (int k = 0; k < 4; ++k)
+    const char* names[5] = {"no-prefetch", "rowmajor", "packed", "packed-kb", "packed-avx2"};
+    for (int k = 0; k < 5; ++k)
       std::printf("  %s %6.3f ms (%5.1f GF/s, min %6.3f)", names[k], v[k][reps / 2] * 1e3,
                   flop / v[k][reps / 2] / 1e9, v[k][0] * 1e3);
-    std::printf("  packed/rowmajor min %.2f, kb %.2f\n", v[2][0] / v[1][0], v[3][0] / v[1][0]);
+    std::printf("  packed/rowmajor min %.2f, kb %.2f, packed/packed-avx2 min %.2f\n", v[2][0] / v[1][0],
+                v[3][0] / v[1][0], v[2][0] / v[4][0]);
   }
 }

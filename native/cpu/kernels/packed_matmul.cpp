@@ -208,6 +208,144 @@ REDRAFTER_TARGET_AVX2 void packedAvx2With(const L& ld, int64_t K, const float* x
     storePanel(acc, T, p, y, ldy, rowBegin, rowEnd);
   }
 }
+
+// ---- AVX-512 ------------------------------------------------------------------------------------------------
+// One zmm holds a panel's whole column (16 rows), so a tile of NP panels x NT tokens keeps NP * NT accumulators in
+// registers (32 zmm: up to 2 x 12 + 2 weights + 1 broadcast) and each loaded weight vector feeds NT FMAs: twice the
+// AVX2 tile's work per instruction, which is what lets a verification forward of 8-16 tokens cost about what reading
+// the weights costs. Per element it is the same fma(W[r, k], x[t, k], acc) sequence over k as the AVX2 kernel, so
+// the two give the same bits.
+struct PackedF32Avx512 {
+  using Elem = float;
+  const float* base;
+  REDRAFTER_TARGET_AVX512 __m512 load(const float* q) const { return _mm512_loadu_ps(q); }
+};
+struct PackedF16Avx512 {
+  using Elem = uint16_t;
+  const uint16_t* base;
+  REDRAFTER_TARGET_AVX512 __m512 load(const uint16_t* q) const {
+    // the masked form: GCC 12 warns that _mm512_cvtph_ps's undefined pass-through may be used uninitialized
+    return _mm512_mask_cvtph_ps(_mm512_setzero_ps(), __mmask16(0xFFFF), _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q)));
+  }
+};
+
+// acc [NP][NT][16] (+)= panels p0..p0+NP-1 x tokens 0..NT-1 over columns [k0, k1), sequentially in k; with PF,
+// prefetches (into L2) the byte at pre.pf + k * pre.step at column k.
+template <class L, int NP, int NT, bool PF>
+__attribute__((noinline)) REDRAFTER_TARGET_AVX512 void packedTile512(const L& ld, int64_t K, int64_t p0, int64_t k0,
+                                                                   int64_t k1, const float* x, int64_t ldx,
+                                                                   float* acc, bool fresh, PanelPrefetch pre) {
+  __m512 a[NP][NT];
+  for (int n = 0; n < NP; ++n)
+    for (int t = 0; t < NT; ++t) a[n][t] = fresh ? _mm512_setzero_ps() : _mm512_loadu_ps(acc + (n * NT + t) * P);
+  const typename L::Elem* q[NP];
+  for (int n = 0; n < NP; ++n) q[n] = ld.base + ((p0 + n) * K + k0) * P;
+  const char* pf = pre.pf + k0 * pre.step;
+  for (int64_t k = k0; k < k1; ++k) {
+    if (PF) {
+      _mm_prefetch(pf, _MM_HINT_T1);
+      pf += pre.step;
+    }
+    __m512 wv[NP];
+    for (int n = 0; n < NP; ++n) {
+      wv[n] = ld.load(q[n]);
+      q[n] += P;
+    }
+    for (int t = 0; t < NT; ++t) {
+      const __m512 xb = _mm512_set1_ps(x[t * ldx + k]);
+      for (int n = 0; n < NP; ++n) a[n][t] = _mm512_fmadd_ps(wv[n], xb, a[n][t]);
+    }
+  }
+  for (int n = 0; n < NP; ++n)
+    for (int t = 0; t < NT; ++t) _mm512_storeu_ps(acc + (n * NT + t) * P, a[n][t]);
+}
+
+// One token group of 1..12 tokens on NP panels (NP * nt <= 24 accumulators).
+template <class L, int NP, bool PF>
+REDRAFTER_TARGET_AVX512 void group512Of(const L& ld, int64_t K, int64_t p, int64_t k0, int64_t k1, const float* x,
+                                        int64_t ldx, int64_t nt, float* acc, bool fresh, PanelPrefetch pre) {
+  switch (nt) {
+    case 1: return packedTile512<L, NP, 1, PF>(ld, K, p, k0, k1, x, ldx, acc, fresh, pre);
+    case 2: return packedTile512<L, NP, 2, PF>(ld, K, p, k0, k1, x, ldx, acc, fresh, pre);
+    case 3: return packedTile512<L, NP, 3, PF>(ld, K, p, k0, k1, x, ldx, acc, fresh, pre);
+    case 4: return packedTile512<L, NP, 4, PF>(ld, K, p, k0, k1, x, ldx, acc, fresh, pre);
+    case 5: return packedTile512<L, NP, 5, PF>(ld, K, p, k0, k1, x, ldx, acc, fresh, pre);
+    case 6: return packedTile512<L, NP, 6, PF>(ld, K, p, k0, k1, x, ldx, acc, fresh, pre);
+    case 7: return packedTile512<L, NP, 7, PF>(ld, K, p, k0, k1, x, ldx, acc, fresh, pre);
+    case 8: return packedTile512<L, NP, 8, PF>(ld, K, p, k0, k1, x, ldx, acc, fresh, pre);
+    case 9: return packedTile512<L, NP, 9, PF>(ld, K, p, k0, k1, x, ldx, acc, fresh, pre);
+    case 10: return packedTile512<L, NP, 10, PF>(ld, K, p, k0, k1, x, ldx, acc, fresh, pre);
+    case 11: return packedTile512<L, NP, 11, PF>(ld, K, p, k0, k1, x, ldx, acc, fresh, pre);
+    default: return packedTile512<L, NP, 12, PF>(ld, K, p, k0, k1, x, ldx, acc, fresh, pre);
+  }
+}
+
+template <class L, int NP>
+REDRAFTER_TARGET_AVX512 void group512(const L& ld, int64_t K, int64_t p, int64_t k0, int64_t k1, const float* x,
+                                      int64_t ldx, int64_t nt, float* acc, bool fresh, PanelPrefetch pre) {
+  if (pre.pf) return group512Of<L, NP, true>(ld, K, p, k0, k1, x, ldx, nt, acc, fresh, pre);
+  return group512Of<L, NP, false>(ld, K, p, k0, k1, x, ldx, nt, acc, fresh, pre);
+}
+
+// T <= 2: NP panels at a time (8 for T = 1, 4 for T = 2: eight independent FMA chains), single panels at the end.
+template <class L, int NP, int NT>
+REDRAFTER_TARGET_AVX512 void fewTokens512(const L& ld, int64_t K, const float* x, int64_t ldx, float* y, int64_t ldy,
+                                          int64_t rowBegin, int64_t rowEnd) {
+  alignas(64) float acc[NP * NT * P];
+  const int64_t pEnd = (rowEnd + P - 1) / P;
+  int64_t p = rowBegin / P;
+  for (; p + NP <= pEnd; p += NP) {
+    packedTile512<L, NP, NT, false>(ld, K, p, 0, K, x, ldx, acc, true, {});
+    for (int n = 0; n < NP; ++n) storePanel(acc + n * NT * P, NT, p + n, y, ldy, rowBegin, rowEnd);
+  }
+  for (; p < pEnd; ++p) {
+    packedTile512<L, 1, NT, false>(ld, K, p, 0, K, x, ldx, acc, true, {});
+    storePanel(acc, NT, p, y, ldy, rowBegin, rowEnd);
+  }
+}
+
+// T >= 3: pairs of panels (a single one at the end), the tokens in groups of at most 12 (sizes as even as possible:
+// 16 = 8 + 8, 33 = 11 + 11 + 11); as in the AVX2 kernel, each group prefetches its slice of the next panels.
+template <class L>
+REDRAFTER_TARGET_AVX512 void packedAvx512With(const L& ld, int64_t K, const float* x, int64_t T, int64_t ldx,
+                                              float* y, int64_t ldy, int64_t rowBegin, int64_t rowEnd,
+                                              int64_t kBlock, float* acc) {
+  if (T == 1) return fewTokens512<L, 8, 1>(ld, K, x, ldx, y, ldy, rowBegin, rowEnd);
+  if (T == 2) return fewTokens512<L, 4, 2>(ld, K, x, ldx, y, ldy, rowBegin, rowEnd);
+  const int64_t groups = (T + 11) / 12, small = T / groups, bigger = T % groups;
+  const int64_t kb = kBlock > 0 ? kBlock : K;
+  const bool prefetch = groups > 1 || sizeof(typename L::Elem) == 2;
+  const int64_t panelBytes = K * P * static_cast<int64_t>(sizeof(typename L::Elem));
+  const int64_t pEnd = (rowEnd + P - 1) / P;
+  for (int64_t p = rowBegin / P; p < pEnd;) {
+    const int64_t np = p + 2 <= pEnd ? 2 : 1;
+    const int64_t nextCount = std::min<int64_t>(2, pEnd - (p + np));
+    const char* next = prefetch && nextCount > 0 ? reinterpret_cast<const char*>(ld.base + (p + np) * K * P) : nullptr;
+    const int64_t sliceBytes = (nextCount * panelBytes + groups - 1) / groups;
+    const int64_t step = (sliceBytes + K - 1) / K;
+    for (int64_t k0 = 0; k0 < K; k0 += kb) {
+      const int64_t k1 = std::min(K, k0 + kb);
+      for (int64_t g = 0, t0 = 0; g < groups; ++g) {
+        const int64_t nt = small + (g < bigger ? 1 : 0);
+        PanelPrefetch pre;
+        if (next) pre = {next + g * sliceBytes, step};
+        // acc: [np][T][16], token group g at its tokens' offset of each panel's block
+        if (np == 2) {
+          alignas(64) float tile[2 * 12 * P];
+          if (k0 > 0)
+            for (int n = 0; n < 2; ++n) std::memcpy(tile + n * nt * P, acc + (n * T + t0) * P, sizeof(float) * nt * P);
+          group512<L, 2>(ld, K, p, k0, k1, x + t0 * ldx, ldx, nt, tile, k0 == 0, pre);
+          for (int n = 0; n < 2; ++n) std::memcpy(acc + (n * T + t0) * P, tile + n * nt * P, sizeof(float) * nt * P);
+        } else {
+          group512<L, 1>(ld, K, p, k0, k1, x + t0 * ldx, ldx, nt, acc + t0 * P, k0 == 0, pre);
+        }
+        t0 += nt;
+      }
+    }
+    for (int64_t n = 0; n < np; ++n) storePanel(acc + n * T * P, T, p + n, y, ldy, rowBegin, rowEnd);
+    p += np;
+  }
+}
 #endif  // REDRAFTER_X86_SIMD
 
 template <class E>
@@ -261,7 +399,22 @@ void matmulPacked(Isa isa, const TensorView& w, const float* x, int64_t T, int64
                   int64_t rowBegin, int64_t rowEnd, int64_t kBlock) {
   if (T <= 0 || rowBegin >= rowEnd) return;
 #if REDRAFTER_X86_SIMD
-  if (isa != Isa::Portable) {  // AVX-512 CPUs run the AVX2 kernel: the same order, so the same bits
+  if (isa == Isa::Avx512) {  // the same order as the AVX2 kernel, so the same bits
+    // acc [2][T][16]: the accumulators of a panel pair between k-blocks and token groups
+    alignas(64) float local[2 * 128 * P];  // 16 KiB: every verification forward and prefill chunk (128 tokens)
+    std::vector<float> heap;
+    float* acc = local;
+    if (T > 128) {
+      heap.resize(static_cast<size_t>(2 * T * P));
+      acc = heap.data();
+    }
+    if (w.type == DType::F32)
+      return packedAvx512With(PackedF32Avx512{static_cast<const float*>(w.data)}, w.cols, x, T, ldx, y, ldy, rowBegin,
+                              rowEnd, kBlock, acc);
+    return packedAvx512With(PackedF16Avx512{static_cast<const uint16_t*>(w.data)}, w.cols, x, T, ldx, y, ldy,
+                            rowBegin, rowEnd, kBlock, acc);
+  }
+  if (isa == Isa::Avx2) {
     if (w.type == DType::F32)
       return packedAvx2With(PackedF32Avx2{static_cast<const float*>(w.data)}, w.cols, x, T, ldx, y, ldy, rowBegin,
                             rowEnd, kBlock);
