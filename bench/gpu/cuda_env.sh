@@ -45,8 +45,9 @@ EOF
 fi
 if ! _cuda_find libcuda.so >/dev/null; then
   for _f in /usr/lib/x86_64-linux-gnu/libcuda.so /usr/lib/x86_64-linux-gnu/libcuda.so.1 /usr/lib64/libcuda.so.1 \
-            /usr/local/nvidia/lib64/libcuda.so.1; do
-    if [ -e "$_f" ]; then CUDA_CMAKE_HINTS+=("-DCUDA_cuda_driver_LIBRARY=$_f"); _cuda_note="$_cuda_note; libcuda: $_f"; break; fi
+            /usr/local/nvidia/lib64/libcuda.so.1 /usr/local/nvidia/lib/libcuda.so.1 \
+            "$(ldconfig -p 2>/dev/null | awk '/libcuda\.so\.1 /{print $NF; exit}')"; do
+    if [ -n "$_f" ] && [ -e "$_f" ]; then CUDA_CMAKE_HINTS+=("-DCUDA_cuda_driver_LIBRARY=$_f"); _cuda_note="$_cuda_note; libcuda: $_f"; break; fi
   done
 fi
 echo "cuda_env: nvcc ${_cuda_nvcc:-NOT FOUND}; $_cuda_note"

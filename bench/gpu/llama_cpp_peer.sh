@@ -58,7 +58,7 @@ prepare() {
 build_llama() {
   [ -f "$src/CMakeLists.txt" ] || { echo "llama_cpp_peer: no llama.cpp source at $src (run 'prepare' here and carry .dev/llama.cpp-src)" >&2; exit 2; }
   local bin=$build/bin/llama-bench
-  if [ -x "$bin" ] && [ "$build/REDRAFTER_SOURCE.json" -nt "$src/REDRAFTER_SOURCE.json" ]; then
+  if [ -x "$bin" ] && cmp -s "$build/REDRAFTER_SOURCE.json" "$src/REDRAFTER_SOURCE.json"; then  # same commit
     echo "llama_cpp_peer: $bin is built"
     return
   fi

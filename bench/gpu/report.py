@@ -141,10 +141,15 @@ class Report:
                  if num(bw.get("bytesPerSecond")) else None,
                  f"llama.cpp {self.peer_build()}" if self.peer_build() else None]
         facts = [f for f in facts if f]
-        if facts:
-            lines.append("; ".join(facts) + ". Greedy, f16, 10 prompts x 128 tokens, stories260K's vocabulary (512) "
-                         "and its drafter expanded with the model (W=1, L=8 acceptance).")
-            lines.append("")
+        st = self.d.get("settings.json") or {}
+        runs = (f"{st.get('prompts', '?')} prompts x {st.get('maxTokens', '?')} tokens, ReDrafter beams "
+                f"W={st.get('beamWidth', '?')} L={st.get('beamLength', '?')}, {st.get('repeats', '?')} repeats per "
+                "timed run" if st else "run settings not recorded")
+        lines.append("; ".join(facts + [f"greedy, f16, {runs}"]) + ". The models are stories260K expanded "
+                     "(function-preserving) to each shape, its vocabulary (512) and its drafter kept, so the "
+                     "acceptance is stories260K's. Commands: `bash bench/gpu/run.sh step1`, then `step2` "
+                     "(docs/gpu.md, \"Running the H100 proof\").")
+        lines.append("")
         lines.append("| shape | target | measured | ratio | tokens/step | needs | result |")
         lines.append("| --- | --- | --- | --- | --- | --- | --- |")
         for shape, what, detail, ratio, tps, need, verdict in self.targets:
@@ -156,7 +161,7 @@ class Report:
         for shape in ("1b", "8b"):
             for name, engine in (("ar-b1", "redrafter (cuda)"), ("redrafter-b1", "redrafter (cuda)"),
                                  ("ar-b16", "redrafter (cuda)"), ("redrafter-b16", "redrafter (cuda)"),
-                                 ("cpu-ar-gaps", "redrafter (cpu)")):
+                                 ("cpu-ar-gaps", "redrafter (cpu; reference tokens, may share the CPU with the peer's build)")):
                 r = self.run(shape, name)
                 if not r:
                     continue

@@ -41,6 +41,7 @@ started=$SECONDS
 say() { printf '[%4ds] %s\n' $((SECONDS - started)) "$*"; }
 
 bundle() {  # the files that go back from the device ($OUT): at most 8
+  peer_build_wait
   [ -n "${OUT:-}" ] || return 0
   exec 1>&- 2>&-  # let tee write the log out before it is copied
   wait "$tee_pid" 2>/dev/null || true
@@ -53,9 +54,17 @@ trap bundle EXIT
 
 # ---- the project's build (plain CMake: the top CMakeLists.txt builds the Node addon only under cmake-js) ---------
 bench_bin=""
+sources_stamp() {  # the C++/CUDA/CMake sources by content (a copied tree has new times, which would rebuild all)
+  (cd "$root" && find CMakeLists.txt cmake native plugins tools test/cpp -type f \( -name '*.cpp' -o -name '*.h' \
+    -o -name '*.cu' -o -name '*.cuh' -o -name '*.hpp' -o -name 'CMakeLists.txt' -o -name '*.cmake' \) 2>/dev/null |
+    LC_ALL=C sort | xargs sha1sum | sha1sum | cut -c1-40)
+}
 build() {
   bench_bin=$(find "$WORK/build" -name redrafter-gpu-bench -type f -perm -u+x 2>/dev/null | head -1 || true)
-  if [ -n "$bench_bin" ] && [ "${REBUILD:-0}" != 1 ]; then say "build: $bench_bin is there"; return; fi
+  local stamp
+  stamp=$(sources_stamp)
+  if [ -n "$bench_bin" ] && [ "$(cat "$WORK/build/redrafter-sources.sha1" 2>/dev/null)" = "$stamp" ] &&
+     [ "${REBUILD:-0}" != 1 ]; then say "build: $bench_bin is built from these sources"; return; fi
   # shellcheck source=cuda_env.sh
   source "$root/bench/gpu/cuda_env.sh"
   say "build: configuring (REDRAFTER_CUDA=ON, sm_90)"
@@ -66,6 +75,8 @@ build() {
   ninja -C "$WORK/build" -j "$JOBS" redrafter-gpu-bench > "$logs/build.log" 2>&1 ||
     { grep -m20 -B2 -A8 -i 'error' "$logs/build.log" | head -120; exit 1; }
   bench_bin=$(find "$WORK/build" -name redrafter-gpu-bench -type f -perm -u+x | head -1)
+  [ -n "$bench_bin" ] || { say "build: no redrafter-gpu-bench was built"; exit 1; }
+  echo "$stamp" > "$WORK/build/redrafter-sources.sha1"
   say "build: done ($bench_bin)"
 }
 
@@ -166,7 +177,12 @@ shape_runs() {  # shape_runs 1b|8b
   harness "$shape" redrafter-b1 redrafter 1 "$REPEATS" || failed=1
   harness "$shape" ar-b16 ar 16 "$REPEATS" || failed=1
   harness "$shape" redrafter-b16 redrafter 16 "$REPEATS" || failed=1
-  if [ "$shape" = 1b ]; then harness "$shape" cpu-ar-gaps cpu-ar 1 1 --gaps || failed=1; fi
+  if [ "$shape" = 1b ]; then
+    # the GPU is timed; the CPU engine's run only gives tokens, so llama.cpp's build (step 2's longest part) may
+    # share the CPU with it when its source was carried
+    [ "${PEER_BUILD_EARLY:-1}" = 1 ] && [ -f "$root/.dev/llama.cpp-src/CMakeLists.txt" ] && peer_build_start
+    harness "$shape" cpu-ar-gaps cpu-ar 1 1 --gaps || failed=1
+  fi
   check "$shape" compare-redrafter-b1 ar-b1-gaps redrafter-b1
   check "$shape" compare-redrafter-b16 ar-b1-gaps redrafter-b16
   check "$shape" compare-ar-b16 ar-b1-gaps ar-b16
@@ -175,7 +191,21 @@ shape_runs() {  # shape_runs 1b|8b
   return $failed
 }
 
+peer_pid=""
+peer_build_start() {
+  say "peer: llama.cpp CUDA build started in the background (nice 10, -j$JOBS; log $logs/peer-build.log)"
+  ( JOBS=$JOBS nice -n 10 bash "$root/bench/gpu/llama_cpp_peer.sh" build > "$logs/peer-build.log" 2>&1 ) &
+  peer_pid=$!
+}
+peer_build_wait() {
+  [ -n "$peer_pid" ] || return 0
+  say "peer: waiting for the llama.cpp build"
+  if wait "$peer_pid"; then say "peer: $(tail -1 "$logs/peer-build.log")"; else say "peer: build FAILED:"; tail -20 "$logs/peer-build.log"; fi
+  peer_pid=""
+}
+
 peer() {
+  peer_build_wait
   say "peer: llama.cpp CUDA build (sm_90, -j$JOBS)"
   JOBS=$JOBS bash "$root/bench/gpu/llama_cpp_peer.sh" build
   for shape in 1b 8b; do
@@ -192,15 +222,22 @@ report() {
   python3 "$root/bench/gpu/report.py" "$results"
 }
 
+python3 - "$results/settings.json" "$PROMPTS" "$MAX_TOKENS" "$BEAM_WIDTH" "$BEAM_LENGTH" "$REPEATS" <<'EOF'
+import json, sys
+path, prompts, tokens, w, l, repeats = sys.argv[1:7]
+n = sum(1 for line in open(prompts) if line.strip())
+json.dump({"prompts": n, "maxTokens": int(tokens), "beamWidth": int(w), "beamLength": int(l), "repeats": int(repeats)},
+          open(path, "w"))
+EOF
 status=0
 case "$step" in
   build) build ;;
   facts) facts ;;
-  1b) build; facts; shape_runs 1b || status=1; report ;;
-  8b) build; facts; shape_runs 8b || status=1; report ;;
+  1b) build; facts; shape_runs 1b || status=1; peer_build_wait; report ;;
+  8b) build; facts; PEER_BUILD_EARLY=0 shape_runs 8b || status=1; report ;;
   peer) facts; peer; report ;;
   report) report ;;
-  step1) build; facts; shape_runs 1b || status=1; report ;;
+  step1) build; facts; shape_runs 1b || status=1; peer_build_wait; report ;;
   step2) build; facts; peer; shape_runs 8b || status=1; report ;;
   all) build; facts; shape_runs 1b || status=1; peer; shape_runs 8b || status=1; report ;;
 esac
