@@ -15,7 +15,7 @@
 # run-<step>.log, results-<step>.tar.gz, table.md, targets.json), JOBS (default: all cores), REPEATS (3),
 # MAX_TOKENS (128), BEAM_WIDTH/BEAM_LENGTH (1/8), DEVICE (0), RUN_TIMEOUT (seconds per harness run, 300),
 # MODELS (the stories260K fixture folder, default .dev/models), REDO.
-set -euo pipefail
+set -Eeuo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 step=${1:-}
 case "$step" in step1|step2|all|build|facts|1b|peer|8b|report) ;; *)
@@ -39,6 +39,7 @@ exec > >(tee -a "$log") 2>&1
 tee_pid=$!
 started=$SECONDS
 say() { printf '[%4ds] %s\n' $((SECONDS - started)) "$*"; }
+trap 'say "run.sh: stopped: line $LINENO exited $?: $BASH_COMMAND"' ERR
 
 bundle() {  # the files that go back from the device ($OUT): at most 8
   peer_build_wait
@@ -55,9 +56,11 @@ trap bundle EXIT
 # ---- the project's build (plain CMake: the top CMakeLists.txt builds the Node addon only under cmake-js) ---------
 bench_bin=""
 sources_stamp() {  # the C++/CUDA/CMake sources by content (a copied tree has new times, which would rebuild all)
-  (cd "$root" && find CMakeLists.txt cmake native plugins tools test/cpp -type f \( -name '*.cpp' -o -name '*.h' \
-    -o -name '*.cu' -o -name '*.cuh' -o -name '*.hpp' -o -name 'CMakeLists.txt' -o -name '*.cmake' \) 2>/dev/null |
-    LC_ALL=C sort | xargs sha1sum | sha1sum | cut -c1-40)
+  local d dirs=()
+  for d in CMakeLists.txt cmake native plugins tools test/cpp; do [ -e "$root/$d" ] && dirs+=("$d"); done
+  (cd "$root" && find "${dirs[@]}" -type f \( -name '*.cpp' -o -name '*.h' -o -name '*.cu' -o -name '*.cuh' \
+    -o -name '*.hpp' -o -name 'CMakeLists.txt' -o -name '*.cmake' \) | LC_ALL=C sort | xargs -r sha1sum | sha1sum |
+    cut -c1-40)
 }
 build() {
   bench_bin=$(find "$WORK/build" -name redrafter-gpu-bench -type f -perm -u+x 2>/dev/null | head -1 || true)
