@@ -2,12 +2,12 @@
 
 #include <algorithm>
 #include <cstring>
-#include <thread>
 #include <vector>
 
 #include "core/beam_search.h"
 #include "core/error.h"
 #include "cpu/drafter/linalg.h"
+#include "cpu/engine/thread_pool.h"
 #include "cpu/kernels/isa.h"
 #include "cpu/kernels/matmul.h"
 #include "cpu/model/half.h"
@@ -18,20 +18,8 @@ using drafter::linearForward;
 using drafter::silu;
 
 namespace {
-// linearForward over output rows [0, out), split over up to `threads` threads when the product is large enough to
-// pay for starting them (about 4M multiply-adds per thread). Each output element is reduced exactly as in one call.
-void parallelLinear(int32_t threads, const float* x, int64_t rows, int64_t in, int64_t ldx, const float* w,
-                    const float* b, float* y, int64_t ldy, int64_t out) {
-  const int64_t work = rows * in * out;
-  const int32_t parts = int32_t(std::min<int64_t>(threads, std::max<int64_t>(1, work / (1 << 22))));
-  if (parts <= 1) return linearForward(x, rows, in, ldx, w, b, y, ldy, 0, out);
-  std::vector<std::thread> pool;
-  auto range = [&](int32_t p) { return out * p / parts; };
-  for (int32_t p = 1; p < parts; p++)
-    pool.emplace_back([&, p] { linearForward(x, rows, in, ldx, w, b, y, ldy, range(p), range(p + 1)); });
-  linearForward(x, rows, in, ldx, w, b, y, ldy, range(0), range(1));
-  for (auto& th : pool) th.join();
-}
+// Output rows per parallel range: about 4M multiply-adds (below that, waking threads costs more than it saves).
+int64_t rowsGrain(int64_t rows, int64_t in) { return std::max<int64_t>(1, (int64_t(1) << 22) / std::max<int64_t>(1, rows * in)); }
 }  // namespace
 
 EmbeddingLookup modelEmbeddings(std::shared_ptr<const ModelWeights> model) {
@@ -61,6 +49,7 @@ EmbeddingLookup tableEmbeddings(const float* table, int32_t vocab, int32_t hidde
 Drafter::Drafter(DrafterWeights weights, std::string source, int32_t threads, bool halfWeights)
     : weights_(std::move(weights)), source_(std::move(source)), threads_(std::max(1, threads)) {
   validateDrafterConfig(weights_.config, source_);
+
   auto specs = drafterTensorSpecs(weights_.config);
   const size_t total = specs.back().offset + size_t(specs.back().elements());
   if (weights_.data.size() != total)
@@ -91,32 +80,40 @@ Drafter::Drafter(DrafterWeights weights, std::string source, int32_t threads, bo
   }
 }
 
+Drafter::~Drafter() = default;
+
 // y[r, o] = W x[r] + b over output rows [0, out): float32 (linalg) or, with half weights, the engine's F16 kernels;
-// split over threads by output rows when large enough to pay.
+// split by output rows over `parallel` (else the drafter's own pool, when free) when large enough to pay. Each
+// output element is reduced exactly as in one call, whatever the split.
 void Drafter::linear(const float* x, int64_t rows, int64_t in, int64_t ldx, const float* w, const TensorView* half,
-                     const float* b, float* y, int64_t ldy, int64_t out) const {
-  if (!half || half->empty()) return parallelLinear(threads_, x, rows, in, ldx, w, b, y, ldy, out);
-  const int64_t work = rows * in * out;
-  const int32_t parts = int32_t(std::min<int64_t>(threads_, std::max<int64_t>(1, work / (1 << 22))));
+                     const float* b, float* y, int64_t ldy, int64_t out, const ParallelFor* parallel) const {
   auto run = [&](int64_t o0, int64_t o1) {
+    if (!half || half->empty()) return linearForward(x, rows, in, ldx, w, b, y, ldy, o0, o1);
     kernels::matmulRows(kernels::Isa(isa_), *half, x, rows, ldx, y, ldy, o0, o1);
     if (b)
       for (int64_t r = 0; r < rows; r++)
         for (int64_t o = o0; o < o1; o++) y[r * ldy + o] += b[o];
   };
-  if (parts <= 1) return run(0, out);
-  std::vector<std::thread> pool;
-  auto range = [&](int32_t p) { return out * p / parts; };
-  for (int32_t p = 1; p < parts; p++) pool.emplace_back([&, p] { run(range(p), range(p + 1)); });
-  run(range(0), range(1));
-  for (auto& th : pool) th.join();
+  const int64_t grain = rowsGrain(rows, in);
+  if (out < 2 * grain) return run(0, out);
+  const std::function<void(int64_t, int64_t)> body = run;
+  if (parallel) return (*parallel)(out, grain, body);
+  if (threads_ > 1) {
+    std::unique_lock<std::mutex> lock(poolMutex_, std::try_to_lock);
+    if (lock.owns_lock()) {
+      if (!pool_) pool_ = std::make_unique<ThreadPool>(threads_);
+      return pool_->parallelFor(out, grain, body);
+    }
+  }
+  run(0, out);
 }
 
 void Drafter::checkMatches(const ModelConfig& model, const std::string& modelSource) const {
   checkDrafterMatchesModel(weights_.config, source_, model, modelSource);
 }
 
-void Drafter::updateState(const float* emb, int64_t rows, float* state, std::vector<float>& scratch) const {
+void Drafter::updateState(const float* emb, int64_t rows, float* state, std::vector<float>& scratch,
+                          const ParallelFor* parallel) const {
   const DrafterConfig& c = weights_.config;
   const int64_t H = c.hiddenSize;
   if (!c.rnn) {
@@ -127,12 +124,14 @@ void Drafter::updateState(const float* emb, int64_t rows, float* state, std::vec
   scratch.resize(size_t(2 * rows * H));
   float* a = scratch.data();        // [rows, H]
   float* u = a + rows * H;          // [rows, H]
-  linear(emb, rows, H, H, views_.rnnWWeight, halfViews_ ? &halfViews_->rnnW : nullptr, nullptr, a, H, H);
-  linear(state, rows, H, H, views_.rnnUWeight, halfViews_ ? &halfViews_->rnnU : nullptr, views_.rnnUBias, u, H, H);
+  linear(emb, rows, H, H, views_.rnnWWeight, halfViews_ ? &halfViews_->rnnW : nullptr, nullptr, a, H, H, parallel);
+  linear(state, rows, H, H, views_.rnnUWeight, halfViews_ ? &halfViews_->rnnU : nullptr, views_.rnnUBias, u, H, H,
+         parallel);
   for (int64_t i = 0; i < rows * H; i++) state[i] = silu(a[i] + u[i]);
 }
 
-void Drafter::headLogits(const float* input, int64_t rows, float* logits, std::vector<float>& scratch) const {
+void Drafter::headLogits(const float* input, int64_t rows, float* logits, std::vector<float>& scratch,
+                         const ParallelFor* parallel) const {
   const DrafterConfig& c = weights_.config;
   const int64_t E = c.exitDim, V = c.vocabSize, in = 2 * int64_t(c.hiddenSize);
   scratch.resize(size_t(2 * rows * E));
@@ -140,20 +139,21 @@ void Drafter::headLogits(const float* input, int64_t rows, float* logits, std::v
   float* t = x + rows * E;         // [rows, E]
   if (c.hasInputProj()) {
     linear(input, rows, in, in, views_.inputProjWeight, halfViews_ ? &halfViews_->inputProj : nullptr,
-           views_.inputProjBias, x, E, E);
+           views_.inputProjBias, x, E, E, parallel);
   } else {
     std::memcpy(x, input, sizeof(float) * size_t(rows * E));
   }
   for (int32_t i = 0; i < c.numDraftLayers; i++) {
     linear(x, rows, E, E, views_.blockWeight[i], halfViews_ ? &halfViews_->blocks[i] : nullptr, views_.blockBias[i],
-           t, E, E);
+           t, E, E, parallel);
     for (int64_t j = 0; j < rows * E; j++) x[j] += silu(t[j]);
   }
-  linear(x, rows, E, E, views_.lmHead, halfViews_ ? &halfViews_->lmHead : nullptr, nullptr, logits, V, V);
+  linear(x, rows, E, E, views_.lmHead, halfViews_ ? &halfViews_->lmHead : nullptr, nullptr, logits, V, V, parallel);
 }
 
 void Drafter::draft(const float* hidden, const int32_t* lastToken, int32_t batch, const DraftOptions& options,
-                    const EmbeddingLookup& embed, int32_t* beams, float* logProbs, float* beamScores) const {
+                    const EmbeddingLookup& embed, int32_t* beams, float* logProbs, float* beamScores,
+                    DraftScratch* reuse, const ParallelFor* parallel) const {
   const DrafterConfig& c = weights_.config;
   const int32_t W = options.width, L = options.length;
   RD_REQUIRE(batch >= 1, "batch", "must be >= 1, got " + std::to_string(batch));
@@ -165,21 +165,26 @@ void Drafter::draft(const float* hidden, const int32_t* lastToken, int32_t batch
                    std::to_string(c.vocabSize) + ")");
   const int64_t H = c.hiddenSize, V = c.vocabSize, rows = int64_t(batch) * W;
 
-  std::vector<float> input(size_t(rows * 2 * H));  // [batch*W, 2H]: concat[h, s] per beam
-  std::vector<float> state(size_t(rows * H), 0.0f);  // [batch*W, H]
-  std::vector<float> emb(size_t(rows * H));           // [batch*W, H]
-  std::vector<float> logp(size_t(rows * V));          // [batch*W, V]
-  std::vector<float> scores(size_t(rows), 0.0f), newScores(static_cast<size_t>(rows));  // [batch, W]
-  std::vector<int32_t> parent(static_cast<size_t>(rows)), token(static_cast<size_t>(rows));          // [batch, W]
-  std::vector<int32_t> cur(size_t(rows) * L), next(size_t(rows) * L);      // [batch, W, L]
-  std::vector<float> curLp, nextLp;                                          // [batch, W, step, V]
-  if (logProbs) {
-    curLp.resize(size_t(rows) * (L - 1) * V);
-    nextLp.resize(curLp.size());
-  }
-  std::vector<float> stateNext(state.size());
-  std::vector<float> scratch;
-  std::vector<int32_t> lastOfBeam(static_cast<size_t>(rows));
+  DraftScratch local;
+  DraftScratch& s = reuse ? *reuse : local;
+  s.input.resize(size_t(rows * 2 * H));   // [batch*W, 2H]: concat[h, s] per beam
+  s.state.assign(size_t(rows * H), 0.0f);  // [batch*W, H]
+  s.stateNext.resize(s.state.size());      // [batch*W, H]
+  s.emb.resize(size_t(rows * H));          // [batch*W, H]
+  s.logp.resize(size_t(rows * V));         // [batch*W, V]
+  s.scores.assign(size_t(rows), 0.0f);     // [batch, W]
+  s.newScores.resize(size_t(rows));        // [batch, W]
+  s.parent.resize(size_t(rows));           // [batch, W]
+  s.token.resize(size_t(rows));            // [batch, W]
+  s.cur.resize(size_t(rows) * L);          // [batch, W, L]
+  s.next.resize(size_t(rows) * L);         // [batch, W, L]
+  s.curLp.resize(logProbs ? size_t(rows) * (L - 1) * V : 0);  // [batch, W, L-1, V]
+  s.nextLp.resize(s.curLp.size());
+  s.lastOfBeam.resize(size_t(rows));       // [batch*W]
+  std::vector<float>&input = s.input, &state = s.state, &stateNext = s.stateNext, &emb = s.emb, &logp = s.logp,
+                     &scores = s.scores, &newScores = s.newScores, &curLp = s.curLp, &nextLp = s.nextLp,
+                     &scratch = s.linear;
+  std::vector<int32_t>&parent = s.parent, &token = s.token, &cur = s.cur, &next = s.next, &lastOfBeam = s.lastOfBeam;
 
   for (int32_t b = 0; b < batch; b++)
     for (int32_t w = 0; w < W; w++) {
@@ -191,10 +196,10 @@ void Drafter::draft(const float* hidden, const int32_t* lastToken, int32_t batch
     // Every beam's last token: the LLM's token on the first step, then the token the beam just grew.
     for (int64_t r = 0; r < rows; r++) lastOfBeam[r] = cur[size_t(r) * L + step];
     embed(lastOfBeam.data(), rows, emb.data());
-    updateState(emb.data(), rows, state.data(), scratch);
+    updateState(emb.data(), rows, state.data(), scratch, parallel);
     for (int64_t r = 0; r < rows; r++)
       std::memcpy(input.data() + r * 2 * H + H, state.data() + r * H, sizeof(float) * H);
-    headLogits(input.data(), rows, logp.data(), scratch);
+    headLogits(input.data(), rows, logp.data(), scratch, parallel);
     for (int64_t r = 0; r < rows; r++) appleProcessLogits(logp.data() + r * V, int(V));
     beamSearchStep(scores.data(), logp.data(), batch, W, int(V), step == 0, newScores.data(), parent.data(),
                    token.data());

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -15,6 +16,8 @@
 
 namespace redrafter::cpu {
 
+class ThreadPool;
+
 // E: writes the LLM's embedding rows of `count` tokens into out [count, hiddenSize].
 using EmbeddingLookup = std::function<void(const int32_t* tokens, int64_t count, float* out)>;
 
@@ -22,6 +25,18 @@ using EmbeddingLookup = std::function<void(const int32_t* tokens, int64_t count,
 EmbeddingLookup modelEmbeddings(std::shared_ptr<const ModelWeights> model);
 // A float32 table [vocab, hiddenSize] owned by the caller; tokens outside [0, vocab) throw InvalidArgument.
 EmbeddingLookup tableEmbeddings(const float* table, int32_t vocab, int32_t hiddenSize);
+
+// Runs body(begin, end) over contiguous ranges of [0, count), in chunks of at least `grain` items, and returns when
+// all are done (ThreadPool::parallelFor's contract): how the engine lends its one thread pool to the drafter.
+using ParallelFor =
+    std::function<void(int64_t count, int64_t grain, const std::function<void(int64_t, int64_t)>& body)>;
+
+// draft()'s working memory, reused across calls by a caller that drafts every step (its vectors keep their
+// capacity, so a step allocates nothing once the largest shape has been seen). Not shared between threads.
+struct DraftScratch {
+  std::vector<float> input, state, stateNext, emb, logp, scores, newScores, curLp, nextLp, linear;
+  std::vector<int32_t> parent, token, cur, next, lastOfBeam;
+};
 
 struct DraftOptions {
   int32_t width = 8;   // W: beams kept per sequence
@@ -36,6 +51,7 @@ class Drafter {
   // which is what drafting costs on a large drafter). Drafts may then differ slightly from float32 ones; verification
   // keeps the output exact either way.
   Drafter(DrafterWeights weights, std::string source, int32_t threads = 1, bool halfWeights = false);
+  ~Drafter();
 
   const DrafterConfig& config() const { return weights_.config; }
   const DrafterWeights& weights() const { return weights_; }
@@ -50,16 +66,21 @@ class Drafter {
   // Outputs: beams [batch, W, L] (beams[b][w][0] == lastToken[b]), sorted by descending beam log-probability;
   // logProbs [batch, W, L-1, vocab] (may be null): the drafter's processed log-probabilities behind each drafted
   // token (Apple's log_p_token_in_beam); beamScores [batch, W] (may be null): each beam's total log-probability.
-  // Thread-safe (const; scratch is local). Throws InvalidArgument naming the field on bad sizes or tokens.
+  // Thread-safe (const) when each thread passes its own `scratch` (null: a local one, allocated per call).
+  // `parallel` splits the large matrix products (null: the drafter's own pool of `threads`, when free).
+  // Throws InvalidArgument naming the field on bad sizes or tokens.
   void draft(const float* hidden, const int32_t* lastToken, int32_t batch, const DraftOptions& options,
-             const EmbeddingLookup& embed, int32_t* beams, float* logProbs, float* beamScores = nullptr) const;
+             const EmbeddingLookup& embed, int32_t* beams, float* logProbs, float* beamScores = nullptr,
+             DraftScratch* scratch = nullptr, const ParallelFor* parallel = nullptr) const;
 
   // The head on `rows` rows: input [rows, 2*hiddenSize] = concat[h, s] -> logits [rows, vocab] (raw, before
   // Apple's processing). scratch is resized as needed.
-  void headLogits(const float* input, int64_t rows, float* logits, std::vector<float>& scratch) const;
+  void headLogits(const float* input, int64_t rows, float* logits, std::vector<float>& scratch,
+                  const ParallelFor* parallel = nullptr) const;
 
   // One recurrent update on `rows` rows: state [rows, hiddenSize] in place, from the embeddings emb [rows, H].
-  void updateState(const float* emb, int64_t rows, float* state, std::vector<float>& scratch) const;
+  void updateState(const float* emb, int64_t rows, float* state, std::vector<float>& scratch,
+                   const ParallelFor* parallel = nullptr) const;
 
  private:
   DrafterWeights weights_;
@@ -74,8 +95,13 @@ class Drafter {
   };
   std::unique_ptr<HalfViews> halfViews_;
   int isa_ = 0;
+  // For callers that lend no ParallelFor (the JS Drafter's draft(), training tools): threads_ workers started on
+  // the first such call, then used by one call at a time (a concurrent call runs on its own thread alone). A
+  // drafter used only by an engine never starts them.
+  mutable std::unique_ptr<ThreadPool> pool_;
+  mutable std::mutex poolMutex_;
   void linear(const float* x, int64_t rows, int64_t in, int64_t ldx, const float* w, const TensorView* half,
-              const float* b, float* y, int64_t ldy, int64_t out) const;
+              const float* b, float* y, int64_t ldy, int64_t out, const ParallelFor* parallel) const;
 };
 
 }  // namespace redrafter::cpu

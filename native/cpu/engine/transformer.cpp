@@ -105,6 +105,11 @@ Transformer::Transformer(std::shared_ptr<const ModelWeights> weights, const Tran
 Transformer::~Transformer() = default;
 
 int32_t Transformer::threads() const { return pool_->size(); }
+
+void Transformer::parallelFor(int64_t count, int64_t grain, const std::function<void(int64_t, int64_t)>& body) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  pool_->parallelFor(count, grain, body);
+}
 const char* Transformer::isa() const { return kernels::isaName(static_cast<Isa>(isa_)); }
 
 std::unique_ptr<KvCache> Transformer::createCache(int32_t capacity) const {

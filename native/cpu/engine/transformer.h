@@ -12,6 +12,7 @@
 // (every row's reductions have a fixed order, independent of the number of tokens and threads).
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -55,6 +56,9 @@ class Transformer {
   const ModelConfig& config() const { return weights_->config; }
   const ModelWeights& weights() const { return *weights_; }
   int32_t threads() const;
+  // Lends the forward's thread pool (ThreadPool::parallelFor), serialised with forwards: the drafter's products run
+  // on the same threads as the model's, so an engine starts its threads once.
+  void parallelFor(int64_t count, int64_t grain, const std::function<void(int64_t, int64_t)>& body);
   const char* isa() const;  // the kernels in use: "avx512", "avx2" or "portable"
 
   // A KV cache for this model: capacity slots (1 <= capacity <= config().contextLength when that is set).

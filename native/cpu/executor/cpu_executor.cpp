@@ -18,7 +18,11 @@ std::unique_ptr<executor::Executor> createCpuExecutor(const CpuExecutorOptions& 
   to.threads = options.threads;
   auto model = std::make_shared<Transformer>(weights, to);
   std::shared_ptr<DraftSource> drafter;
-  if (options.drafter) drafter = makeDrafterSource(options.drafter, weights);
+  if (options.drafter)
+    drafter = makeDrafterSource(options.drafter, weights,
+                                [model](int64_t count, int64_t grain, const std::function<void(int64_t, int64_t)>& body) {
+                                  model->parallelFor(count, grain, body);
+                                });
   CpuBackendOptions bo;
   bo.contextLength = options.contextLength;
   bo.maxKvCacheBytes = options.maxKvCacheBytes;

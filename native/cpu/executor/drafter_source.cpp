@@ -10,8 +10,9 @@ namespace {
 
 class RecurrentDrafterSource : public DraftSource {
  public:
-  RecurrentDrafterSource(std::shared_ptr<const Drafter> drafter, std::shared_ptr<const ModelWeights> model)
-      : drafter_(std::move(drafter)), embed_(modelEmbeddings(model)) {
+  RecurrentDrafterSource(std::shared_ptr<const Drafter> drafter, std::shared_ptr<const ModelWeights> model,
+                         ParallelFor parallel)
+      : drafter_(std::move(drafter)), embed_(modelEmbeddings(model)), parallel_(std::move(parallel)) {
     drafter_->checkMatches(model->config, model->path);
   }
   int32_t maxBeamWidth() const override { return std::min<int32_t>(64, drafter_->config().vocabSize); }
@@ -23,7 +24,8 @@ class RecurrentDrafterSource : public DraftSource {
     DraftOptions o;
     o.width = width;
     o.length = length;
-    drafter_->draft(hidden, &lastToken, 1, o, embed_, d.beams.data(), wantLogProbs ? d.logProbs.data() : nullptr);
+    drafter_->draft(hidden, &lastToken, 1, o, embed_, d.beams.data(), wantLogProbs ? d.logProbs.data() : nullptr,
+                    nullptr, &scratch_, parallel_ ? &parallel_ : nullptr);
     return d;
   }
   std::vector<Draft> draftBatch(const float* hidden, const int32_t* lastTokens, int32_t batch, int32_t dim,
@@ -35,7 +37,8 @@ class RecurrentDrafterSource : public DraftSource {
     DraftOptions o;
     o.width = width;
     o.length = length;
-    drafter_->draft(hidden, lastTokens, batch, o, embed_, beams.data(), wantLogProbs ? logProbs.data() : nullptr);
+    drafter_->draft(hidden, lastTokens, batch, o, embed_, beams.data(), wantLogProbs ? logProbs.data() : nullptr,
+                    nullptr, &scratch_, parallel_ ? &parallel_ : nullptr);
     std::vector<Draft> out(batch);
     for (int32_t b = 0; b < batch; ++b) {
       out[b].beams.assign(beams.begin() + b * beamSize, beams.begin() + (b + 1) * beamSize);
@@ -47,14 +50,16 @@ class RecurrentDrafterSource : public DraftSource {
  private:
   std::shared_ptr<const Drafter> drafter_;
   EmbeddingLookup embed_;
+  ParallelFor parallel_;
+  DraftScratch scratch_;  // the executor's worker thread drafts: one step at a time
 };
 
 }  // namespace
 
 std::shared_ptr<DraftSource> makeDrafterSource(std::shared_ptr<const Drafter> drafter,
-                                               std::shared_ptr<const ModelWeights> model) {
+                                               std::shared_ptr<const ModelWeights> model, ParallelFor parallel) {
   RD_REQUIRE(drafter != nullptr, "drafter", "is missing");
-  return std::make_shared<RecurrentDrafterSource>(std::move(drafter), std::move(model));
+  return std::make_shared<RecurrentDrafterSource>(std::move(drafter), std::move(model), std::move(parallel));
 }
 
 }  // namespace redrafter::cpu
