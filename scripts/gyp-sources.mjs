@@ -17,5 +17,5 @@ function cppFiles(dir, recursive) {
     });
 }
 
-const files = [...cppFiles('native/core', true), ...cppFiles('native/cpu', true), ...cppFiles('native/addon', false)];
+const files = [...cppFiles('native/core', true), ...cppFiles('native/model', true), ...cppFiles('native/tokenizer', true), ...cppFiles('native/tools', true), ...cppFiles('native/cpu', true), ...cppFiles('native/addon', false)];
 process.stdout.write(files.join(' '));

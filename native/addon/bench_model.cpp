@@ -15,11 +15,11 @@
 #include "addon/errors.h"
 #include "addon/registry.h"
 #include "core/error.h"
-#include "cpu/model/convert.h"
-#include "cpu/model/dequantize.h"
-#include "cpu/model/gguf_writer.h"
-#include "cpu/model/half.h"
-#include "cpu/tokenizer/tokenizer.h"
+#include "tools/convert.h"
+#include "model/dequantize.h"
+#include "model/gguf_writer.h"
+#include "model/half.h"
+#include "tokenizer/tokenizer.h"
 
 namespace redrafter::addon {
 

@@ -21,7 +21,7 @@
 #include "cpu/drafter/acceptance.h"
 #include "cpu/drafter/held_out.h"
 #include "cpu/drafter/self_distillation.h"
-#include "cpu/tokenizer/tokenizer.h"
+#include "tokenizer/tokenizer.h"
 
 namespace redrafter::addon {
 

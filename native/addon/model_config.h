@@ -3,7 +3,7 @@
 #pragma once
 #include <napi.h>
 
-#include "cpu/model/weights.h"
+#include "model/weights.h"
 
 namespace redrafter::addon {
 

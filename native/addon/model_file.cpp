@@ -8,9 +8,9 @@
 #include "addon/model_config.h"
 #include "addon/registry.h"
 #include "core/error.h"
-#include "cpu/model/convert.h"
-#include "cpu/model/inspect.h"
-#include "cpu/tokenizer/tokenizer.h"
+#include "tools/convert.h"
+#include "tools/inspect.h"
+#include "tokenizer/tokenizer.h"
 
 namespace redrafter::addon {
 

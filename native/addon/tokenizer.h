@@ -6,7 +6,7 @@
 
 #include <memory>
 
-#include "cpu/tokenizer/tokenizer.h"
+#include "tokenizer/tokenizer.h"
 
 namespace redrafter::addon {
 

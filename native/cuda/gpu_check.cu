@@ -34,7 +34,7 @@
 #include "core/kv_commit.h"
 #include "core/tree_attention.h"
 #include "core/verify_greedy.h"
-#include "random_beams.h"  // test/cpp: the same beams the host tests draw
+#include "cuda/testing/random_beams.h"  // the same beams the host tests draw
 #include "tree_attention.h"
 
 namespace rc = redrafter::cuda;

@@ -11,10 +11,10 @@
 #include <random>
 
 #include "core/error.h"
-#include "cpu/model/convert.h"
-#include "cpu/model/dequantize.h"
-#include "cpu/model/weights.h"
-#include "cpu/tokenizer/tokenizer.h"
+#include "tools/convert.h"
+#include "model/dequantize.h"
+#include "model/weights.h"
+#include "tokenizer/tokenizer.h"
 #include "fixtures.h"
 #include "temp_files.h"
 

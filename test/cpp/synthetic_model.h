@@ -7,8 +7,8 @@
 #include <random>
 #include <vector>
 
-#include "cpu/model/half.h"
-#include "cpu/model/weights.h"
+#include "model/half.h"
+#include "model/weights.h"
 
 namespace redrafter::test {
 

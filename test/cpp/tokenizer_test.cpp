@@ -7,7 +7,7 @@
 #include <limits>
 
 #include "core/error.h"
-#include "cpu/tokenizer/tokenizer.h"
+#include "tokenizer/tokenizer.h"
 #include "fixtures.h"
 #include "temp_files.h"
 

@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "cpu/engine/transformer.h"
-#include "cpu/model/convert.h"
+#include "tools/convert.h"
 #include "fixtures.h"
 #include "temp_files.h"
 

@@ -12,8 +12,8 @@
 #include "core/kv_commit.h"
 #include "cpu/engine/transformer.h"
 #include "cpu/kernels/isa.h"
-#include "cpu/model/weight_packing.h"
-#include "cpu/tokenizer/tokenizer.h"
+#include "cpu/engine/weight_packing.h"
+#include "tokenizer/tokenizer.h"
 #include "fixtures.h"
 #include "synthetic_model.h"
 

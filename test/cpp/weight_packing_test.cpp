@@ -6,10 +6,10 @@
 #include <vector>
 
 #include "cpu/kernels/matmul.h"
-#include "cpu/model/loaders.h"
-#include "cpu/model/mapped_file.h"
-#include "cpu/model/weight_packing.h"
-#include "cpu/model/weights.h"
+#include "model/loaders.h"
+#include "model/mapped_file.h"
+#include "cpu/engine/weight_packing.h"
+#include "model/weights.h"
 #include "fixtures.h"
 
 using namespace redrafter;

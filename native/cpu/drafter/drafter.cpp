@@ -10,7 +10,7 @@
 #include "cpu/drafter/linalg.h"
 #include "cpu/kernels/isa.h"
 #include "cpu/kernels/matmul.h"
-#include "cpu/model/half.h"
+#include "model/half.h"
 
 namespace redrafter::cpu {
 

@@ -10,8 +10,8 @@
 #include <string>
 #include <vector>
 
-#include "cpu/drafter/drafter_weights.h"
-#include "cpu/model/weights.h"
+#include "model/drafter_weights.h"
+#include "model/weights.h"
 
 namespace redrafter::cpu {
 

@@ -18,7 +18,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "cpu/drafter/drafter_weights.h"
+#include "model/drafter_weights.h"
 
 namespace redrafter::cpu {
 

@@ -7,7 +7,7 @@
 
 #include "core/rng.h"
 #include "cpu/drafter/drafter_loss.h"
-#include "cpu/drafter/drafter_weights.h"
+#include "model/drafter_weights.h"
 
 namespace redrafter::cpu {
 

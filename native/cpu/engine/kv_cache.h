@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "core/kv_commit.h"
-#include "cpu/model/weights.h"
+#include "model/weights.h"
 
 namespace redrafter::cpu {
 

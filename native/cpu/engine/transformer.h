@@ -18,7 +18,7 @@
 #include <vector>
 
 #include "cpu/engine/kv_cache.h"
-#include "cpu/model/weights.h"
+#include "model/weights.h"
 
 namespace redrafter::cpu {
 

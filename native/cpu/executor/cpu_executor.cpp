@@ -3,7 +3,7 @@
 #include "core/executor/step_executor.h"
 #include "cpu/executor/cpu_backend.h"
 #include "cpu/executor/drafter_source.h"
-#include "cpu/model/weights.h"
+#include "model/weights.h"
 
 namespace redrafter::cpu {
 

@@ -11,7 +11,7 @@
 #include <cstdint>
 
 #include "cpu/kernels/isa.h"
-#include "cpu/model/weights.h"
+#include "model/weights.h"
 
 namespace redrafter::cpu::kernels {
 

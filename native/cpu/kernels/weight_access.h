@@ -4,7 +4,7 @@
 #include <cstdint>
 #include <cstring>
 
-#include "cpu/model/weights.h"
+#include "model/weights.h"
 
 namespace redrafter::cpu::kernels::detail {
 

@@ -1,4 +1,4 @@
-#include "cpu/model/weight_packing.h"
+#include "cpu/engine/weight_packing.h"
 
 #include <algorithm>
 #include <chrono>

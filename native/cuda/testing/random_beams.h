@@ -1,4 +1,4 @@
-// Random drafted beams for the tree tests (cuda_logic_test and the GPU check, native/cuda/gpu_check.cu): tokens from
+// Random drafted beams for the tree tests (cuda_logic_test, the plugin checks and the GPU check, native/cuda/gpu_check.cu): tokens from
 // a tiny alphabet under one common root per sequence, so the beams share prefixes often.
 #pragma once
 #include <cstddef>

@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "cpu/tokenizer/vocab.h"
+#include "tokenizer/vocab.h"
 
 namespace redrafter::cpu {
 

@@ -1,4 +1,4 @@
-#include "cpu/model/gguf_writer.h"
+#include "model/gguf_writer.h"
 
 #include <cstdio>
 #include <cstring>

@@ -1,11 +1,11 @@
-#include "cpu/model/gguf_reader.h"
+#include "model/gguf_reader.h"
 
 #include <algorithm>
 #include <cmath>
 #include <cstring>
 
 #include "core/error.h"
-#include "cpu/model/byte_reader.h"
+#include "model/byte_reader.h"
 
 namespace redrafter::cpu {
 

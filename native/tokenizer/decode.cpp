@@ -1,6 +1,6 @@
 // Decoding: token pieces (llama2.c's BOS rule), UTF-8 completion, the incremental decoder.
 #include "core/error.h"
-#include "cpu/tokenizer/tokenizer.h"
+#include "tokenizer/tokenizer.h"
 
 namespace redrafter::cpu {
 

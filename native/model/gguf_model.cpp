@@ -4,9 +4,9 @@
 #include <cstring>
 
 #include "core/error.h"
-#include "cpu/model/gguf_reader.h"
-#include "cpu/model/half.h"
-#include "cpu/model/loaders.h"
+#include "model/gguf_reader.h"
+#include "model/half.h"
+#include "model/loaders.h"
 
 namespace redrafter::cpu {
 

@@ -8,7 +8,7 @@
 #pragma once
 #include <cstdint>
 
-#include "cpu/model/weights.h"
+#include "model/weights.h"
 
 namespace redrafter::cpu {
 

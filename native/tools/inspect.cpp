@@ -1,12 +1,12 @@
-#include "cpu/model/inspect.h"
+#include "tools/inspect.h"
 
 #include <cstring>
 #include <sstream>
 
 #include "core/error.h"
-#include "cpu/model/gguf_reader.h"
-#include "cpu/model/loaders.h"
-#include "cpu/tokenizer/tokenizer.h"
+#include "model/gguf_reader.h"
+#include "model/loaders.h"
+#include "tokenizer/tokenizer.h"
 
 namespace redrafter::cpu {
 

@@ -1,4 +1,4 @@
-#include "cpu/tokenizer/vocab.h"
+#include "tokenizer/vocab.h"
 
 #include <algorithm>
 

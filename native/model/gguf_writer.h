@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "cpu/model/gguf_reader.h"
+#include "model/gguf_reader.h"
 
 namespace redrafter::cpu {
 

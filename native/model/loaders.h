@@ -3,8 +3,8 @@
 #include <memory>
 #include <string>
 
-#include "cpu/model/mapped_file.h"
-#include "cpu/model/weights.h"
+#include "model/mapped_file.h"
+#include "model/weights.h"
 
 namespace redrafter::cpu {
 

@@ -9,7 +9,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "cpu/model/mapped_file.h"
+#include "model/mapped_file.h"
 
 namespace redrafter::cpu {
 

@@ -4,10 +4,10 @@
 #include <cstring>
 
 #include "core/error.h"
-#include "cpu/model/byte_reader.h"
-#include "cpu/model/gguf_reader.h"
-#include "cpu/model/mapped_file.h"
-#include "cpu/tokenizer/tokenizer.h"
+#include "model/byte_reader.h"
+#include "model/gguf_reader.h"
+#include "model/mapped_file.h"
+#include "tokenizer/tokenizer.h"
 
 namespace redrafter::cpu {
 

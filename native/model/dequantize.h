@@ -2,7 +2,7 @@
 #pragma once
 #include <cstdint>
 
-#include "cpu/model/weights.h"
+#include "model/weights.h"
 
 namespace redrafter::cpu {
 

@@ -6,7 +6,7 @@
 #include <queue>
 #include <string_view>
 
-#include "cpu/tokenizer/tokenizer.h"
+#include "tokenizer/tokenizer.h"
 
 namespace redrafter::cpu {
 

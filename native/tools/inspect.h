@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "cpu/model/weights.h"
+#include "model/weights.h"
 
 namespace redrafter::cpu {
 

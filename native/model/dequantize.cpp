@@ -1,11 +1,11 @@
-#include "cpu/model/dequantize.h"
+#include "model/dequantize.h"
 
 #include <cmath>
 #include <cstring>
 
 #include "core/error.h"
 #include "cpu/kernels/packed_matmul.h"
-#include "cpu/model/half.h"
+#include "model/half.h"
 
 namespace redrafter::cpu {
 

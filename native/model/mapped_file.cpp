@@ -1,4 +1,4 @@
-#include "cpu/model/mapped_file.h"
+#include "model/mapped_file.h"
 
 #include <cerrno>
 #include <cstring>

@@ -1,14 +1,14 @@
-#include "cpu/model/convert.h"
+#include "tools/convert.h"
 
 #include <cstring>
 #include <unordered_map>
 
 #include "core/error.h"
-#include "cpu/model/dequantize.h"
-#include "cpu/model/gguf_writer.h"
-#include "cpu/model/half.h"
-#include "cpu/model/mapped_file.h"
-#include "cpu/tokenizer/tokenizer.h"
+#include "model/dequantize.h"
+#include "model/gguf_writer.h"
+#include "model/half.h"
+#include "model/mapped_file.h"
+#include "tokenizer/tokenizer.h"
 
 namespace redrafter::cpu {
 

@@ -1,13 +1,13 @@
 // loadModelWeights: format detection and the checks every loader shares; embeddingRow.
-#include "cpu/model/weights.h"
+#include "model/weights.h"
 
 #include <cstring>
 #include <thread>
 
 #include "core/error.h"
-#include "cpu/model/half.h"
-#include "cpu/model/loaders.h"
-#include "cpu/model/weight_packing.h"
+#include "model/half.h"
+#include "model/loaders.h"
+#include "cpu/engine/weight_packing.h"
 
 namespace redrafter::cpu {
 

@@ -12,8 +12,8 @@
 #include <cstring>
 #include <vector>
 
-#include "cpu/model/byte_reader.h"
-#include "cpu/model/loaders.h"
+#include "model/byte_reader.h"
+#include "model/loaders.h"
 
 namespace redrafter::cpu {
 

@@ -1,4 +1,4 @@
-#include "cpu/drafter/drafter_weights.h"
+#include "model/drafter_weights.h"
 
 #include "core/error.h"
 
