@@ -28,12 +28,12 @@ namespace {
 // Source models are read whole into JS memory: keep this to models that fit comfortably.
 constexpr int64_t kMaxReadElements = int64_t(1) << 28;
 
-Napi::Object tensorToJs(Napi::Env env, const cpu::TensorView& t) {
+Napi::Object tensorToJs(Napi::Env env, const TensorView& t) {
   Napi::Object o = Napi::Object::New(env);
   o.Set("rows", double(t.rows));
   o.Set("cols", double(t.cols));
   auto data = Napi::Float32Array::New(env, size_t(t.rows * t.cols));
-  for (int64_t r = 0; r < t.rows; ++r) cpu::dequantizeRow(t, r, data.Data() + r * t.cols);
+  for (int64_t r = 0; r < t.rows; ++r) model::dequantizeRow(t, r, data.Data() + r * t.cols);
   o.Set("data", data);
   return o;
 }
@@ -42,8 +42,8 @@ Napi::Value ReadModelTensors(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guarded(env, [&]() -> Napi::Value {
     if (info.Length() < 1 || !info[0].IsString()) fail(ErrorCode::InvalidArgument, "path must be a string");
-    auto w = cpu::loadModelWeights(info[0].As<Napi::String>().Utf8Value());
-    const cpu::ModelConfig& c = w->config;
+    auto w = model::loadModelWeights(info[0].As<Napi::String>().Utf8Value());
+    const model::ModelConfig& c = w->config;
     int64_t total = w->tokenEmbedding.elements() + w->finalNorm.elements();
     for (const auto& L : w->layers)
       total += L.attnNorm.elements() + L.wq.elements() + L.wk.elements() + L.wv.elements() + L.wo.elements() +
@@ -68,7 +68,7 @@ Napi::Value ReadModelTensors(const Napi::CallbackInfo& info) {
     tensors.Set("output_norm.weight", tensorToJs(env, w->finalNorm));
     if (!c.tiedClassifier) tensors.Set("output.weight", tensorToJs(env, w->output));
     for (int32_t l = 0; l < c.nLayers; ++l) {
-      const cpu::LayerWeights& L = w->layers[l];
+      const model::LayerWeights& L = w->layers[l];
       std::string p = "blk." + std::to_string(l) + ".";
       tensors.Set(p + "attn_norm.weight", tensorToJs(env, L.attnNorm));
       tensors.Set(p + "attn_q.weight", tensorToJs(env, L.wq));
@@ -105,7 +105,7 @@ Napi::Value WriteGguf(const Napi::CallbackInfo& info) {
     std::string name = stringFieldOr(spec, "name", "llama");
     if (!spec.Get("config").IsObject()) fail(ErrorCode::InvalidArgument, "spec.config must be an object");
     Napi::Object co = spec.Get("config").As<Napi::Object>();
-    cpu::ModelConfig c;
+    model::ModelConfig c;
     c.dim = configInt(co, "dim", 1 << 16);
     c.hiddenDim = configInt(co, "hiddenDim", 1 << 18);
     c.nLayers = configInt(co, "nLayers", 4096);
@@ -117,10 +117,10 @@ Napi::Value WriteGguf(const Napi::CallbackInfo& info) {
     c.ropeTheta = float(numberFieldOr(co, "ropeTheta", 10000, 1, 1e9));
     if (c.dim % c.nHeads != 0 || c.nHeads % c.nKvHeads != 0)
       fail(ErrorCode::InvalidArgument, "spec.config: dim must be a multiple of nHeads and nHeads of nKvHeads");
-    auto tokenizer = cpu::Tokenizer::load(tokenizerPath);
+    auto tokenizer = tokenizer::Tokenizer::load(tokenizerPath);
 
-    cpu::GgufWriter w;
-    cpu::addLlamaMetadata(w, c, *tokenizer, path, name, type == "f16" ? 1 : 0, 32);
+    model::GgufWriter w;
+    tools::addLlamaMetadata(w, c, *tokenizer, path, name, type == "f16" ? 1 : 0, 32);
 
     if (!spec.Get("tensors").IsArray()) fail(ErrorCode::InvalidArgument, "spec.tensors must be an array");
     Napi::Array tensors = spec.Get("tensors").As<Napi::Array>();
@@ -140,7 +140,7 @@ Napi::Value WriteGguf(const Napi::CallbackInfo& info) {
                                         : std::vector<uint64_t>{uint64_t(cols), uint64_t(rows)};
       auto produce = std::make_shared<Napi::FunctionReference>(Napi::Persistent(t.Get("produce").As<Napi::Function>()));
       size_t count = size_t(rows * cols);
-      w.addTensor(tname, half ? cpu::GgmlType::F16 : cpu::GgmlType::F32, ne,
+      w.addTensor(tname, half ? model::GgmlType::F16 : model::GgmlType::F32, ne,
                   [env, produce, count, half, tname](std::vector<uint8_t>& bytes) {
                     Napi::Value v = produce->Call({});
                     std::string what = "the producer of tensor " + tname;
@@ -151,7 +151,7 @@ Napi::Value WriteGguf(const Napi::CallbackInfo& info) {
                     if (half) {
                       bytes.resize(2 * count);
                       auto* out = reinterpret_cast<uint16_t*>(bytes.data());
-                      for (size_t k = 0; k < count; ++k) out[k] = cpu::f32ToFp16(data.data[k]);
+                      for (size_t k = 0; k < count; ++k) out[k] = model::f32ToFp16(data.data[k]);
                     } else {
                       bytes.resize(4 * count);
                       std::memcpy(bytes.data(), data.data, 4 * count);

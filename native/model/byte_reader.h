@@ -7,7 +7,7 @@
 
 #include "core/error.h"
 
-namespace redrafter::cpu {
+namespace redrafter::model {
 
 class ByteReader {
  public:
@@ -61,4 +61,4 @@ class ByteReader {
   uint64_t offset_ = 0;
 };
 
-}  // namespace redrafter::cpu
+}  // namespace redrafter::model

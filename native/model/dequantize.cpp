@@ -4,15 +4,18 @@
 #include <cstring>
 
 #include "core/error.h"
-#include "cpu/kernels/packed_matmul.h"
 #include "model/half.h"
 
-namespace redrafter::cpu {
+namespace redrafter::model {
 
 void dequantizeRow(const TensorView& t, int64_t row, float* out) {
   if (row < 0 || row >= t.rows) fail(ErrorCode::Internal, "dequantizeRow: row out of range");
-  if (t.layout == Layout::Panels16) {  // packed for the matmul (weight_packing.h)
-    for (int64_t k = 0; k < t.cols; ++k) out[k] = kernels::packedWeightAt(t, row, k);
+  if (t.layout == Layout::Panels16) {  // packed by the CPU engine for its matmul (F32 or F16, core/tensor.h)
+    for (int64_t k = 0; k < t.cols; ++k) {
+      const int64_t i = panels16Index(row, k, t.cols);
+      out[k] = t.type == DType::F32 ? static_cast<const float*>(t.data)[i]
+                                    : fp16ToF32(static_cast<const uint16_t*>(t.data)[i]);
+    }
     return;
   }
   const int64_t cols = t.cols;
@@ -64,4 +67,4 @@ void quantizeQ8_0(const float* x, int64_t n, uint8_t* out) {
   }
 }
 
-}  // namespace redrafter::cpu
+}  // namespace redrafter::model

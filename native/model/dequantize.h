@@ -4,7 +4,7 @@
 
 #include "model/weights.h"
 
-namespace redrafter::cpu {
+namespace redrafter::model {
 
 // out[cols] = row `row` of `t` as float32.
 void dequantizeRow(const TensorView& t, int64_t row, float* out);
@@ -12,4 +12,4 @@ void dequantizeRow(const TensorView& t, int64_t row, float* out);
 // ggml's reference Q8_0 quantisation of `n` values (n % 32 == 0) into n / 32 blocks of 34 bytes at `out`.
 void quantizeQ8_0(const float* x, int64_t n, uint8_t* out);
 
-}  // namespace redrafter::cpu
+}  // namespace redrafter::model

@@ -2,7 +2,7 @@
 
 #include "core/error.h"
 
-namespace redrafter::cpu {
+namespace redrafter::model {
 
 namespace {
 // Generous upper bounds that keep every size computation inside int64 and catch garbage configs.
@@ -94,4 +94,4 @@ const float* DrafterWeights::tensor(const std::string& name) const {
   return const_cast<DrafterWeights*>(this)->tensor(name);
 }
 
-}  // namespace redrafter::cpu
+}  // namespace redrafter::model

@@ -13,7 +13,7 @@
 
 #include "model/weights.h"
 
-namespace redrafter::cpu {
+namespace redrafter::model {
 
 struct DrafterConfig {
   int32_t vocabSize = 0;
@@ -91,4 +91,4 @@ struct DrafterWeights {
   }
 };
 
-}  // namespace redrafter::cpu
+}  // namespace redrafter::model

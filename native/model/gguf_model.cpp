@@ -8,7 +8,7 @@
 #include "model/half.h"
 #include "model/loaders.h"
 
-namespace redrafter::cpu {
+namespace redrafter::model {
 
 namespace {
 
@@ -154,4 +154,4 @@ std::shared_ptr<ModelWeights> loadGgufModel(const std::shared_ptr<MappedFile>& f
   return w;
 }
 
-}  // namespace redrafter::cpu
+}  // namespace redrafter::model

@@ -7,7 +7,7 @@
 #include "core/error.h"
 #include "model/byte_reader.h"
 
-namespace redrafter::cpu {
+namespace redrafter::model {
 
 namespace {
 
@@ -263,4 +263,4 @@ bool GgufFile::getBool(const std::string& key, bool fallback) const {
   return v->u != 0;
 }
 
-}  // namespace redrafter::cpu
+}  // namespace redrafter::model

@@ -11,7 +11,7 @@
 
 #include "model/mapped_file.h"
 
-namespace redrafter::cpu {
+namespace redrafter::model {
 
 enum class GgufType : uint32_t {
   U8 = 0, I8 = 1, U16 = 2, I16 = 3, U32 = 4, I32 = 5, F32 = 6, Bool = 7, String = 8, Array = 9, U64 = 10, I64 = 11,
@@ -94,4 +94,4 @@ class GgufFile {
   std::unordered_map<std::string, size_t> tensorIndex_;
 };
 
-}  // namespace redrafter::cpu
+}  // namespace redrafter::model

@@ -7,7 +7,7 @@
 
 #include "core/error.h"
 
-namespace redrafter::cpu {
+namespace redrafter::model {
 
 namespace {
 
@@ -154,4 +154,4 @@ void GgufWriter::write(const std::string& path, uint32_t alignment,
   }
 }
 
-}  // namespace redrafter::cpu
+}  // namespace redrafter::model

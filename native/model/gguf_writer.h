@@ -9,7 +9,7 @@
 
 #include "model/gguf_reader.h"
 
-namespace redrafter::cpu {
+namespace redrafter::model {
 
 class GgufWriter {
  public:
@@ -44,4 +44,4 @@ class GgufWriter {
   std::vector<Tensor> tensors_;
 };
 
-}  // namespace redrafter::cpu
+}  // namespace redrafter::model

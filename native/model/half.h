@@ -3,7 +3,7 @@
 #include <cstdint>
 #include <cstring>
 
-namespace redrafter::cpu {
+namespace redrafter::model {
 
 inline float fp16ToF32(uint16_t h) {
   uint32_t sign = static_cast<uint32_t>(h & 0x8000u) << 16;
@@ -68,4 +68,4 @@ inline uint16_t f32ToBf16(float f) {
   return static_cast<uint16_t>((x + (0x7fffu + ((x >> 16) & 1u))) >> 16);
 }
 
-}  // namespace redrafter::cpu
+}  // namespace redrafter::model

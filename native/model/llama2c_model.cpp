@@ -15,7 +15,7 @@
 #include "model/byte_reader.h"
 #include "model/loaders.h"
 
-namespace redrafter::cpu {
+namespace redrafter::model {
 
 namespace {
 
@@ -214,4 +214,4 @@ std::shared_ptr<ModelWeights> loadLlama2c(const std::shared_ptr<MappedFile>& fil
   return loadV0(file);
 }
 
-}  // namespace redrafter::cpu
+}  // namespace redrafter::model

@@ -6,7 +6,7 @@
 #include "model/mapped_file.h"
 #include "model/weights.h"
 
-namespace redrafter::cpu {
+namespace redrafter::model {
 
 // Largest values any loader accepts, far above real models, so that sizes computed from them fit in int64 and
 // are checked against the file size before anything is allocated.
@@ -28,4 +28,4 @@ class GgufFile;
 // The llama.* hyperparameters of a GGUF (validated; vocabulary from token_embd.weight).
 ModelConfig ggufModelConfig(const GgufFile& gguf);
 
-}  // namespace redrafter::cpu
+}  // namespace redrafter::model

@@ -15,7 +15,7 @@
 #include <unistd.h>
 #endif
 
-namespace redrafter::cpu {
+namespace redrafter::model {
 
 namespace {
 [[noreturn]] void ioError(const std::string& path, const std::string& what) {
@@ -88,4 +88,4 @@ MappedFile::~MappedFile() {
 
 #endif
 
-}  // namespace redrafter::cpu
+}  // namespace redrafter::model

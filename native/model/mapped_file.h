@@ -6,7 +6,7 @@
 #include <memory>
 #include <string>
 
-namespace redrafter::cpu {
+namespace redrafter::model {
 
 class MappedFile {
  public:
@@ -32,4 +32,4 @@ class MappedFile {
 #endif
 };
 
-}  // namespace redrafter::cpu
+}  // namespace redrafter::model

@@ -2,25 +2,12 @@
 #include "model/weights.h"
 
 #include <cstring>
-#include <thread>
 
 #include "core/error.h"
 #include "model/half.h"
 #include "model/loaders.h"
-#include "cpu/engine/weight_packing.h"
 
-namespace redrafter::cpu {
-
-const char* dtypeName(DType type) {
-  switch (type) {
-    case DType::F32: return "f32";
-    case DType::F16: return "f16";
-    case DType::BF16: return "bf16";
-    case DType::Q8_0: return "q8_0";
-    case DType::Q8_G_F32: return "q8_g_f32";
-  }
-  return "unknown";
-}
+namespace redrafter::model {
 
 void validateConfig(const ModelConfig& c, const std::string& path) {
   auto bad = [&](const std::string& problem) { fail(ErrorCode::InvalidModel, path + ": " + problem); };
@@ -48,10 +35,7 @@ std::shared_ptr<const ModelWeights> loadModelWeights(const std::string& path, co
   auto file = MappedFile::open(path);
   std::shared_ptr<ModelWeights> w =
       file->size() >= 4 && std::memcmp(file->data(), "GGUF", 4) == 0 ? loadGgufModel(file) : loadLlama2c(file);
-  if (options.packMatrices) {
-    int threads = options.threads > 0 ? options.threads : static_cast<int>(std::thread::hardware_concurrency());
-    packLayerMatrices(*w, threads, file->data(), file->data() + file->size());
-  }
+  if (options.prepare) options.prepare(*w, file->data(), file->data() + file->size());
   return w;
 }
 
@@ -115,4 +99,4 @@ void embeddingRow(const ModelWeights& weights, int32_t token, float* out) { matr
 
 void classifierRow(const ModelWeights& weights, int32_t token, float* out) { matrixRow(weights.output, token, out); }
 
-}  // namespace redrafter::cpu
+}  // namespace redrafter::model

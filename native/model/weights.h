@@ -1,45 +1,18 @@
 // The loaded weights of a decoder-only LLaMA-family model, whatever file they came from (llama2.c .bin v0/v2,
 // GGUF v3). Tensors are views into the memory-mapped file wherever the file's layout is usable as is; only
 // what must be converted is copied (into `owned`). Matrices are row-major [rows=out, cols=in], except the layer
-// matrices that LoadOptions::packMatrices repacks into 16-row panels (Layout::Panels16, model/weight_packing.h).
+// matrices that the CPU engine repacks into 16-row panels (Layout::Panels16, cpu/engine/weight_packing.h).
+// The tensor vocabulary (DType, Layout, TensorView) is core's: core/tensor.h.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
-namespace redrafter::cpu {
+#include "core/tensor.h"
 
-enum class DType {
-  F32,
-  F16,
-  BF16,
-  Q8_0,      // GGUF Q8_0: blocks of 32 { fp16 scale d; int8 q[32] } (34 bytes), value = d * q
-  Q8_G_F32,  // llama2.c runq v2: int8 q[rows*cols] at `data`, one float32 scale per `groupSize` values at `scales`;
-             // groups run over the flattened tensor (value i*cols+j uses scales[(i*cols+j)/groupSize]), so a group
-             // may span two rows when cols % groupSize != 0 (stories260K: w2 has cols 172, group size 32)
-};
-
-const char* dtypeName(DType type);
-
-// How a matrix's values are laid out at `data`.
-enum class Layout {
-  RowMajor,  // W[r, k] at r * cols + k (Q8 types: their blocks or groups, as the file stores them)
-  Panels16,  // F32/F16 only (kernels/packed_matmul.h): rows in panels of 16, k-major inside a panel:
-             // W[r, k] at ((r / 16) * cols + k) * 16 + r % 16; the last panel is padded with zero rows
-};
-
-struct TensorView {
-  DType type = DType::F32;
-  int64_t rows = 0;  // 1 for vectors
-  int64_t cols = 0;
-  const void* data = nullptr;
-  const float* scales = nullptr;  // Q8_G_F32 only
-  int32_t groupSize = 0;          // Q8_G_F32 only
-  Layout layout = Layout::RowMajor;
-  bool empty() const { return data == nullptr; }
-  int64_t elements() const { return rows * cols; }
-};
+namespace redrafter::model {
 
 struct ModelConfig {
   int32_t dim = 0;          // residual width D
@@ -81,10 +54,11 @@ struct ModelWeights {
 };
 
 struct LoadOptions {
-  // Repack the layers' F32/F16 matrices for the packed matmul (model/weight_packing.h), releasing their mapped pages:
-  // what the engine wants; tools that only read tensors by row (convert, inspect) leave it off.
-  bool packMatrices = false;
-  int32_t threads = 1;  // threads for the packing (0 = all cores)
+  // Called once on the freshly loaded weights, before they are shared as const, with the memory-mapped file's bytes
+  // [mapBegin, mapEnd): where an engine lays tensors out for its kernels (the CPU engine repacks the layer matrices
+  // into 16-row panels: cpu::loadPackedModelWeights, cpu/engine/weight_packing.h). Tools that only read tensors by
+  // row (convert, inspect) leave it empty.
+  std::function<void(ModelWeights& weights, const void* mapBegin, const void* mapEnd)> prepare;
 };
 
 // Loads a model file, detecting its format from its first bytes. Throws redrafter::Error (InvalidModel naming
@@ -97,4 +71,4 @@ void embeddingRow(const ModelWeights& weights, int32_t token, float* out);
 // One row of the output projection (the classifier: logits = output · final hidden state), float32: out [dim].
 void classifierRow(const ModelWeights& weights, int32_t token, float* out);
 
-}  // namespace redrafter::cpu
+}  // namespace redrafter::model

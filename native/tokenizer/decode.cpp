@@ -2,7 +2,7 @@
 #include "core/error.h"
 #include "tokenizer/tokenizer.h"
 
-namespace redrafter::cpu {
+namespace redrafter::tokenizer {
 
 namespace {
 const char* kReplacement = "\xef\xbf\xbd";  // U+FFFD
@@ -118,4 +118,4 @@ std::string IncrementalDecoder::flush() {
   return out;
 }
 
-}  // namespace redrafter::cpu
+}  // namespace redrafter::tokenizer

@@ -8,7 +8,7 @@
 
 #include "tokenizer/tokenizer.h"
 
-namespace redrafter::cpu {
+namespace redrafter::tokenizer {
 
 namespace {
 
@@ -149,4 +149,4 @@ std::vector<int32_t> Tokenizer::encode(const std::string& text, bool addBos, boo
   return out;
 }
 
-}  // namespace redrafter::cpu
+}  // namespace redrafter::tokenizer

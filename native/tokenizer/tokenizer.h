@@ -10,9 +10,13 @@
 
 #include "tokenizer/vocab.h"
 
-namespace redrafter::cpu {
-
+namespace redrafter::model {
 class GgufFile;
+}
+
+namespace redrafter::tokenizer {
+
+using model::GgufFile;
 
 class Tokenizer {
  public:
@@ -74,4 +78,4 @@ class IncrementalDecoder {
 // U+FFFD and 0 is returned.
 size_t appendCompleteUtf8(const std::string& bytes, std::string& out, bool final);
 
-}  // namespace redrafter::cpu
+}  // namespace redrafter::tokenizer

@@ -9,7 +9,13 @@
 #include "model/mapped_file.h"
 #include "tokenizer/tokenizer.h"
 
-namespace redrafter::cpu {
+namespace redrafter::tokenizer {
+
+using model::ByteReader;
+using model::GgufFile;
+using model::GgufType;
+using model::GgufValue;
+using model::MappedFile;
 
 namespace {
 constexpr int64_t kMaxVocabTokens = 1 << 24;
@@ -158,4 +164,4 @@ std::shared_ptr<const Tokenizer> Tokenizer::load(const std::string& path) {
   return fromLlama2c(path);
 }
 
-}  // namespace redrafter::cpu
+}  // namespace redrafter::tokenizer

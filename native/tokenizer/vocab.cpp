@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-namespace redrafter::cpu {
+namespace redrafter::tokenizer {
 
 const char* tokenTypeName(TokenType type) {
   switch (type) {
@@ -48,4 +48,4 @@ void Vocab::finish() {
   }
 }
 
-}  // namespace redrafter::cpu
+}  // namespace redrafter::tokenizer

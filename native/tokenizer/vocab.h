@@ -7,7 +7,7 @@
 #include <unordered_map>
 #include <vector>
 
-namespace redrafter::cpu {
+namespace redrafter::tokenizer {
 
 // GGUF tokenizer.ggml.token_type values (llama.cpp's llama_token_type).
 enum class TokenType : int32_t { Undefined = 0, Normal = 1, Unknown = 2, Control = 3, UserDefined = 4, Unused = 5, Byte = 6 };
@@ -40,4 +40,4 @@ struct Vocab {
 // The byte value of a "<0xXX>" token text, or -1.
 int parseByteToken(const std::string& text);
 
-}  // namespace redrafter::cpu
+}  // namespace redrafter::tokenizer

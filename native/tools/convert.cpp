@@ -10,7 +10,12 @@
 #include "model/mapped_file.h"
 #include "tokenizer/tokenizer.h"
 
-namespace redrafter::cpu {
+namespace redrafter::tools {
+
+using namespace redrafter::model;
+using redrafter::tokenizer::TokenType;
+using redrafter::tokenizer::Tokenizer;
+using redrafter::tokenizer::Vocab;
 
 namespace {
 
@@ -167,4 +172,4 @@ ConvertResult convertToGguf(const ConvertOptions& o) {
   return result;
 }
 
-}  // namespace redrafter::cpu
+}  // namespace redrafter::tools

@@ -6,7 +6,15 @@
 #include <string>
 #include <vector>
 
-namespace redrafter::cpu {
+namespace redrafter::model {
+class GgufWriter;
+struct ModelConfig;
+}  // namespace redrafter::model
+namespace redrafter::tokenizer {
+class Tokenizer;
+}  // namespace redrafter::tokenizer
+
+namespace redrafter::tools {
 
 struct ConvertOptions {
   std::string modelPath;
@@ -27,9 +35,9 @@ struct ConvertResult {
   std::vector<std::string> fallbacks;
 };
 
-class GgufWriter;
-class Tokenizer;
-struct ModelConfig;
+using model::GgufWriter;
+using model::ModelConfig;
+using tokenizer::Tokenizer;
 
 // The GGUF metadata of a `llama` model with this config and tokenizer (architecture, shape, RoPE, norm epsilon,
 // the full SentencePiece vocabulary), as convertToGguf writes it; fileType is general.file_type (0 f32, 1 f16,
@@ -41,4 +49,4 @@ void addLlamaMetadata(GgufWriter& w, const ModelConfig& c, const Tokenizer& toke
 // Throws InvalidArgument (bad type, same input and output), InvalidModel (bad inputs, naming the file), Io.
 ConvertResult convertToGguf(const ConvertOptions& options);
 
-}  // namespace redrafter::cpu
+}  // namespace redrafter::tools

@@ -8,7 +8,12 @@
 #include "model/loaders.h"
 #include "tokenizer/tokenizer.h"
 
-namespace redrafter::cpu {
+namespace redrafter::tools {
+
+using namespace redrafter::model;
+using redrafter::tokenizer::TokenType;
+using redrafter::tokenizer::Tokenizer;
+using redrafter::tokenizer::Vocab;
 
 namespace {
 
@@ -222,4 +227,4 @@ FileSummary inspectFile(const std::string& path) {
   }
 }
 
-}  // namespace redrafter::cpu
+}  // namespace redrafter::tools

@@ -7,7 +7,9 @@
 
 #include "model/weights.h"
 
-namespace redrafter::cpu {
+namespace redrafter::tools {
+
+using model::ModelConfig;
 
 struct TensorSummary {
   std::string name;
@@ -48,4 +50,4 @@ struct FileSummary {
 // Throws InvalidModel naming the file when it is neither a model we read nor a tokenizer.
 FileSummary inspectFile(const std::string& path);
 
-}  // namespace redrafter::cpu
+}  // namespace redrafter::tools

@@ -19,7 +19,9 @@
 #include "temp_files.h"
 
 using namespace redrafter;
-using namespace redrafter::cpu;
+using namespace redrafter::model;
+using namespace redrafter::tokenizer;
+using namespace redrafter::tools;
 
 namespace {
 

@@ -21,6 +21,7 @@
 
 using namespace redrafter;
 using namespace redrafter::cpu;
+using namespace redrafter::model;
 
 namespace {
 

@@ -14,7 +14,7 @@
 #include "fixtures.h"
 
 using namespace redrafter;
-using namespace redrafter::cpu;
+using namespace redrafter::model;
 
 namespace {
 

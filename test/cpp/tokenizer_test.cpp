@@ -12,7 +12,7 @@
 #include "temp_files.h"
 
 using namespace redrafter;
-using namespace redrafter::cpu;
+using namespace redrafter::tokenizer;
 
 namespace {
 std::shared_ptr<const Tokenizer> tok512() { return Tokenizer::load(test::fixture("tok512.bin")); }

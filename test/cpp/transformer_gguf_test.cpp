@@ -14,6 +14,8 @@
 
 using namespace redrafter;
 using namespace redrafter::cpu;
+using namespace redrafter::model;
+using namespace redrafter::tools;
 
 namespace {
 

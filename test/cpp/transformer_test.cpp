@@ -19,6 +19,7 @@
 
 using namespace redrafter;
 using namespace redrafter::cpu;
+using namespace redrafter::tokenizer;
 
 namespace {
 

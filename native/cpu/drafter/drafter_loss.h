@@ -22,6 +22,10 @@
 
 namespace redrafter::cpu {
 
+// the model room's names this engine uses (native/model)
+using model::DrafterConfig;
+using model::DrafterWeights;
+
 struct DrafterBatch {
   const float* hidden = nullptr;    // [rows, hiddenSize]: h_t per example
   const int32_t* tokens = nullptr;  // [rows, K+1]: x_{t+1} .. x_{t+K+1}; entries < 0 are absent (ignored)

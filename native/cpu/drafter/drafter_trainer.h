@@ -11,6 +11,11 @@
 
 namespace redrafter::cpu {
 
+// the model room's names this engine uses (native/model)
+using model::DrafterConfig;
+using model::DrafterTensorSpec;
+using model::DrafterWeights;
+
 // The training texts: sequence s is tokens[offsets[s] .. offsets[s+1]) with the LLM's final hidden state of every
 // position in hidden (same indexing, [tokens, hiddenSize]).
 struct DistilledCorpus {

@@ -10,6 +10,9 @@
 
 namespace redrafter::cpu {
 
+// the model room's names this engine uses (native/model)
+using model::ModelConfig;
+
 class KvCache {
  public:
   // Throws InvalidArgument ("capacity ...") unless 1 <= capacity; OutOfMemory when it cannot be allocated.

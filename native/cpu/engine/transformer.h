@@ -22,6 +22,11 @@
 
 namespace redrafter::cpu {
 
+// the model room's names this engine uses (native/model)
+using model::LayerWeights;
+using model::ModelConfig;
+using model::ModelWeights;
+
 class ThreadPool;
 struct TransformerState;
 

@@ -93,4 +93,13 @@ PackingStats packLayerMatrices(ModelWeights& w, int threads, const void* mapBegi
   return stats;
 }
 
+std::shared_ptr<const ModelWeights> loadPackedModelWeights(const std::string& path, int threads) {
+  LoadOptions lo;
+  lo.prepare = [threads](ModelWeights& w, const void* mapBegin, const void* mapEnd) {
+    const int n = threads > 0 ? threads : static_cast<int>(std::thread::hardware_concurrency());
+    packLayerMatrices(w, n, mapBegin, mapEnd);
+  };
+  return loadModelWeights(path, lo);
+}
+
 }  // namespace redrafter::cpu

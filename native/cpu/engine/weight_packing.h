@@ -7,10 +7,18 @@
 // classifierRow, the drafter).
 #pragma once
 #include <cstdint>
+#include <memory>
+#include <string>
 
 #include "model/weights.h"
 
 namespace redrafter::cpu {
+
+// the model room's names this engine uses (native/model)
+using model::LayerWeights;
+using model::LoadOptions;
+using model::ModelWeights;
+using model::loadModelWeights;
 
 struct PackingStats {
   int64_t tensors = 0;        // matrices packed
@@ -22,5 +30,9 @@ struct PackingStats {
 // Packs w's layer matrices in place (their views then point at the copies, owned by w.owned), with `threads`
 // threads (>= 1). [mapBegin, mapEnd) is the memory-mapped file: only tensors inside it have pages to release.
 PackingStats packLayerMatrices(ModelWeights& w, int threads, const void* mapBegin, const void* mapEnd);
+
+// A model file loaded in the engine's layout: model::loadModelWeights with packLayerMatrices as its prepare step,
+// `threads` threads for the packing (0 = all cores). Throws what loadModelWeights throws.
+std::shared_ptr<const ModelWeights> loadPackedModelWeights(const std::string& path, int threads);
 
 }  // namespace redrafter::cpu
