@@ -1,6 +1,6 @@
 // Model-file operations for JS, each an async function run off the event loop:
 //   inspectModel(path) -> what a model or tokenizer file holds (config, tensors, metadata, tokenizer summary)
-//   convertModel({model, tokenizer?, out, type?, onProgress?}) -> writes a GGUF (see cpu/model/convert.h)
+//   convertModel({model, tokenizer?, out, type?, onProgress?}) -> writes a GGUF (see tools/convert.h)
 #include <string>
 
 #include "addon/args.h"

@@ -1,7 +1,7 @@
-// `benchModel`: what bench/expand-model.ts needs from native to build the benchmark model. Both calls are
-// synchronous tools for scripts (not inference paths):
+// `benchModel` (the redrafter_bench addon, loaded by bench/bench-addon.ts): what bench/expand-model.ts needs from
+// native to build the benchmark model. Both calls are synchronous tools for scripts (not inference paths):
 //   readModelTensors(path)  every tensor of a (small) model the engine loads, as float32, under its GGUF name;
-//   writeGguf(path, spec)   a GGUF `llama` model written through the project's GgufWriter (cpu/model/gguf_writer.h)
+//   writeGguf(path, spec)   a GGUF `llama` model written through the project's GgufWriter (model/gguf_writer.h)
 //                           with the tokenizer's metadata as `redrafter convert` writes it; tensor bytes come from
 //                           JS producer callbacks, called one tensor at a time in order, so a multi-GB model is
 //                           streamed to disk without ever being held in memory.
