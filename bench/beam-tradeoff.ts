@@ -15,7 +15,7 @@ import { Model } from '../lib/model.js';
 import { loadDrafter } from '../lib/drafter/index.js';
 import { measureAcceptance } from '../lib/drafter/training.js';
 import { buildTree } from '../lib/ops.js';
-import { forwardCostCurve } from '../lib/cli/bench.js';
+import { forwardCostCurve } from '../lib/bench.js';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const modelsDir = process.env.REDRAFTER_MODELS ?? resolve(repoRoot, '..', 'shared', 'models');

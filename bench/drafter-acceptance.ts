@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { Model } from '../lib/model.ts';
 import { loadDrafter } from '../lib/drafter/drafter.ts';
 import { defaultEvaluationPrompts, measureAcceptance } from '../lib/drafter/training.ts';
-import { fixtures, repoRoot } from '../test/helpers/fixtures.ts';
+import { fixtures, repoRoot } from './fixtures.ts';
 
 const { values } = parseArgs({
   options: {

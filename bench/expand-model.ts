@@ -13,7 +13,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { native } from '../lib/native.js';
+import { benchModel } from './bench-addon.js';
 import { SafetensorsReader, SafetensorsWriter } from '../lib/safetensors.js';
 import {
   type DrafterJsonConfig,
@@ -76,7 +76,7 @@ async function writeExpandedDrafter(drafterDir: string, outDir: string, plan: Ex
  */
 export async function expandDrafterOnly(o: { source: string; drafter: string; out: string; target: ExpansionTarget }):
   Promise<string> {
-  const src = native().benchModel.readModelTensors(o.source);
+  const src = benchModel().readModelTensors(o.source);
   await writeExpandedDrafter(o.drafter, o.out, planExpansion(src.config, o.target));
   return o.out;
 }
@@ -84,7 +84,7 @@ export async function expandDrafterOnly(o: { source: string; drafter: string; ou
 /** Writes the expanded model(s) and drafter into options.out. */
 export async function expandModel(o: ExpandOptions): Promise<ExpandResult> {
   const log = o.log ?? (() => undefined);
-  const src = native().benchModel.readModelTensors(o.source);
+  const src = benchModel().readModelTensors(o.source);
   const plan = planExpansion(src.config, o.target);
   mkdirSync(o.out, { recursive: true });
   const t = o.target;
@@ -95,7 +95,7 @@ export async function expandModel(o: ExpandOptions): Promise<ExpandResult> {
     const tensors = expandedTensors(plan, src.tensors);
     let done = 0;
     const started = Date.now();
-    native().benchModel.writeGguf(path, {
+    benchModel().writeGguf(path, {
       type,
       tokenizer: o.tokenizer,
       name: `stories260K-expanded-${t.dim}x${t.nLayers}`,

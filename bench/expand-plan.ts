@@ -17,7 +17,7 @@
 // - Drafter (Apple's layout): hidden_size d -> D; its input concat[h, s] has h and s in D coordinates each, the
 //   source's h[c] at c and s[c] at D+c. With exit_dim == 2*hidden_size (no input_proj) the exit coordinates map the
 //   same way; otherwise exit_dim scales by D/d and the source exit coordinates are the first ones.
-import type { NativeModelTensors } from '../lib/native.js';
+import type { NativeModelTensors } from './bench-addon.js';
 
 export interface LlamaShape {
   dim: number;

@@ -1,7 +1,7 @@
 // Prints the markdown table of bench/expand-bench.sh's JSON reports: node --import tsx bench/expand-report.ts OUT
 import { readFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
-import type { BenchReport } from '../lib/cli/bench.js';
+import type { BenchReport } from '../lib/bench.js';
 
 const out = process.argv[2];
 if (!out) throw new Error('usage: expand-report.ts OUT');

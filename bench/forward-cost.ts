@@ -2,7 +2,7 @@
 //   node --import tsx bench/forward-cost.ts MODEL [--threads N] [--tokens 1,2,4,8,16,32] [--reps 3]
 import { Command } from 'commander';
 import { cpus } from 'node:os';
-import { forwardCostCurve } from '../lib/cli/bench.js';
+import { forwardCostCurve } from '../lib/bench.js';
 
 const program = new Command()
   .argument('<model>')

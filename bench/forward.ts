@@ -18,7 +18,7 @@ import { getLlama, type Token } from 'node-llama-cpp';
 import { Model } from '../lib/model.js';
 import { convertModelFile } from '../lib/model-file.js';
 import { parameterCount, writeSyntheticLlama2c, type SyntheticShape } from './synthetic-llama2c.js';
-import { fixtures } from '../test/helpers/fixtures.js';
+import { fixtures } from './fixtures.js';
 
 const { values: args } = parseArgs({
   options: {

@@ -570,51 +570,6 @@ export interface NativeTrtLlm {
   placeholder?: never;
 }
 
-// ---------------------------------------------------------------------------------------------
-// benchModel (native/addon/bench_model.cpp): building the benchmark model (bench/expand-model.ts)
-// ---------------------------------------------------------------------------------------------
-export interface NativeTensorF32 {
-  /** 1 for vectors */
-  readonly rows: number;
-  readonly cols: number;
-  /** [rows * cols] row-major */
-  readonly data: Float32Array;
-}
-
-export interface NativeModelTensors {
-  readonly path: string;
-  readonly config: Omit<ModelArchitecture, 'headDim'>;
-  /** Every tensor under its GGUF name (token_embd.weight, blk.N.attn_q.weight, ...), dequantised to f32. */
-  readonly tensors: Readonly<Record<string, NativeTensorF32>>;
-}
-
-export interface NativeGgufTensorSpec {
-  readonly name: string;
-  /** 1 for a vector (written as f32 whatever the file type) */
-  readonly rows: number;
-  readonly cols: number;
-  /** Called once, in order, while the file is written: returns the tensor's [rows * cols] values. */
-  produce(): Float32Array;
-}
-
-export interface NativeGgufSpec {
-  /** Matrix type of the file; vectors stay f32. */
-  readonly type: 'f32' | 'f16';
-  /** A tokenizer file (llama2.c tokenizer.bin or GGUF) whose vocabulary goes into the metadata. */
-  readonly tokenizer: string;
-  readonly name?: string;
-  readonly config: Omit<ModelArchitecture, 'headDim' | 'tiedClassifier'>;
-  /** In file order; a tied classifier has no output.weight. */
-  readonly tensors: readonly NativeGgufTensorSpec[];
-}
-
-export interface NativeBenchModel {
-  /** Synchronous; for small source models (at most 2^28 weights). */
-  readModelTensors(path: string): NativeModelTensors;
-  /** Synchronous (calls the producers); writes through a temporary file renamed at the end. Returns path. */
-  writeGguf(path: string, spec: NativeGgufSpec): string;
-}
-
 export interface NativeModule {
   /** Names of the addon parts that registered themselves. */
   readonly parts: readonly string[];
@@ -622,8 +577,6 @@ export interface NativeModule {
   readonly ops: NativeOps;
   /** cpu engine */
   readonly Model: NativeCpu['Model'];
-  /** bench model tools */
-  readonly benchModel: NativeBenchModel;
   /** executor */
   readonly executor: NativeExecutor;
   /** drafter */

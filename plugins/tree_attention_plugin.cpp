@@ -33,7 +33,7 @@ int smCount(std::string* why) {
 // bigger plan (batch * kvHeads * splits * rows * (headDim + 2) floats).
 constexpr int kWorkspaceSmBound = 256;
 
-cuda::DType dtypeOf(DataType type) { return type == DataType::kBF16 ? cuda::DType::kBFloat16 : cuda::DType::kHalf; }
+cuda::DType dtypeOf(DataType type) { return type == DataType::kBF16 ? cuda::DType::BF16 : cuda::DType::F16; }
 
 // Launch parameters from the tensor shapes (pointers left null). in: q, k, v, ..., blockTable (paged).
 cuda::TreeAttentionParams shapeParams(Dims const* in, bool paged, DataType type, float scale) {

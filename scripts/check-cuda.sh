@@ -31,7 +31,7 @@ else
   # the kernels for both architectures; the GPU check's driver (host code + one small kernel) for sm_90 only
   printf '%s\n' native/cuda/*.cu | grep -v gpu_check | xargs -P "$JOBS" -I{} sh -c \
     '"$0" "$@" -c {} -o "'"$out"'/$(basename {}).o" && echo "  ok {} (sm_80, sm_90)"' "$NVCC" "${flags[@]}" || status=$?
-  "$NVCC" "${base[@]}" -Itest/cpp -gencode arch=compute_90,code=sm_90 -c native/cuda/gpu_check.cu -o "$out/gpu_check.o" \
+  "$NVCC" "${base[@]}" -gencode arch=compute_90,code=sm_90 -c native/cuda/gpu_check.cu -o "$out/gpu_check.o" \
     && echo "  ok native/cuda/gpu_check.cu (sm_90)" || status=1
 fi
 CUDA_INC=${CUDA_INC:-$(ls -d "$(dirname "$(readlink -f "$NVCC")")/../include" /usr/local/cuda/include /usr/local/cuda-*/include 2>/dev/null | while read -r d; do [ -f "$d/cuda_runtime_api.h" ] && echo "$d" && break; done)}

@@ -23,7 +23,7 @@ compile() {  # source -> $out/<path with / as _>.o
   "$CXX_WIN" "${flags[@]}" -DREDRAFTER_SOURCE_DIR="\"$PWD\"" -c "$1" -o "$o" 2>"$o.err" || { echo "  FAIL $1"; cat "$o.err"; return 1; }
 }
 export -f compile && export CXX_WIN out && export FLAGS_STR="${flags[*]}"
-lib=$(find native/core native/cpu -name '*.cpp' | sort)
+lib=$(find native/core native/model native/tokenizer native/tools native/cpu -name '*.cpp' | sort)
 tests=$(ls test/cpp/*_test.cpp)
 # (bash functions with arrays do not export: rebuild the flags from the string)
 printf '%s\n' $lib $tests test/cpp/main.cpp | xargs -P "$JOBS" -I{} bash -c 'flags=($FLAGS_STR); compile {}' || status=1

@@ -1,12 +1,24 @@
-// Runs the C++ unit tests (ctest) of the cmake-js build; fails if they were not built.
+// `npm run test:cpp`: builds the C++ unit tests and the benchmark addon (targets redrafter_tests, redrafter_bench,
+// which `npm install` does not build) in the cmake-js build folder, then runs the tests with ctest.
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
+import { cpus } from 'node:os';
 
 const dir = 'build-cmake';
+const run = (cmd, args) => {
+  const r = spawnSync(cmd, args, { stdio: 'inherit', shell: process.platform === 'win32' });
+  if (r.status !== 0) process.exit(r.status ?? 1);
+};
+
+// The addon's build configures the folder (`npm install` / `npm run build`); configure it here where it did not.
+if (!existsSync(`${dir}/CMakeCache.txt`)) run('npx', ['cmake-js', 'configure', '--out', dir]);
+if (/^REDRAFTER_TESTS:BOOL=OFF$/m.test(readFileSync(`${dir}/CMakeCache.txt`, 'utf8')))
+  run('cmake', ['-S', '.', '-B', dir, '-DREDRAFTER_TESTS=ON']);
 if (!existsSync(`${dir}/CTestTestfile.cmake`)) {
-  const why = existsSync(`${dir}/TESTS_SKIPPED`) ? readFileSync(`${dir}/TESTS_SKIPPED`, 'utf8').trim() : 'not built';
-  console.error(`C++ unit tests are missing: ${why}. Install it and run \`npm run build\`.`);
+  const why = existsSync(`${dir}/TESTS_SKIPPED`) ? readFileSync(`${dir}/TESTS_SKIPPED`, 'utf8').trim() : 'not configured';
+  console.error(`C++ unit tests are missing: ${why}.`);
   process.exit(1);
 }
-const r = spawnSync('ctest', ['--test-dir', dir, '--output-on-failure', '--no-tests=error', '-j2'], { stdio: 'inherit' });
-process.exit(r.status ?? 1);
+const jobs = String(Math.min(2, cpus().length));
+run('cmake', ['--build', dir, '--config', 'Release', '--parallel', jobs, '--target', 'redrafter_tests', 'redrafter_bench']);
+run('ctest', ['--test-dir', dir, '--output-on-failure', '--no-tests=error', '-j', jobs, '-C', 'Release']);

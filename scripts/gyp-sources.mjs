@@ -17,5 +17,6 @@ function cppFiles(dir, recursive) {
     });
 }
 
-const files = [...cppFiles('native/core', true), ...cppFiles('native/cpu', true), ...cppFiles('native/addon', false)];
+// The rooms the package addon links (CMakeLists.txt: redrafter_core, _model, _tokenizer, _tools, _cpu) and the addon.
+const files = [...cppFiles('native/core', true), ...cppFiles('native/model', true), ...cppFiles('native/tokenizer', true), ...cppFiles('native/tools', true), ...cppFiles('native/cpu', true), ...cppFiles('native/addon', false)];
 process.stdout.write(files.join(' '));

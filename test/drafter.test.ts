@@ -86,7 +86,7 @@ function referenceDraft(c: DrafterConfig, w: Record<string, Float32Array>, emb: 
     const z = Math.log(l.reduce((s, v) => s + Math.exp(v), 0));
     return l.map((v) => v - z);
   };
-  let score = Array.from({ length: W }, (_, i) => (i === 0 ? 0 : -50000));
+  let score: number[] = Array.from({ length: W }, (_, i) => (i === 0 ? 0 : -50000));
   let beams = Array.from({ length: W }, () => [token]);
   let states = Array.from({ length: W }, () => new Array<number>(H).fill(0));
   let lps = Array.from({ length: W }, () => [] as number[]);

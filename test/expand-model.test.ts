@@ -109,7 +109,7 @@ const silu = (v: number) => v / (1 + Math.exp(-v));
 function drafterLogits(d: { cfg: Record<string, number>; w: Weights }, h: Float64Array, s: Float64Array): Float64Array {
   const H = d.cfg.hidden_size;
   const E = d.cfg.exit_dim;
-  let x = new Float64Array(2 * H);
+  let x: Float64Array = new Float64Array(2 * H);
   x.set(h, 0);
   x.set(s, H);
   if (E !== 2 * H) x = linear(d.w.get('input_proj.weight')!, d.w.get('input_proj.bias'), x, E);
@@ -206,9 +206,9 @@ test('expanded drafter: same logits and recurrent state from the expanded hidden
   const src = await greedy(fixtures.stories260K, steps);
   const big = await greedy(built_.main.models.f32, steps);
   const srcModel = new Map<string, Float32Array>();
-  const { native } = await import('../lib/native.js');
-  const emb = native().benchModel.readModelTensors(fixtures.stories260K).tensors['token_embd.weight'].data;
-  const bigEmb = native().benchModel.readModelTensors(built_.main.models.f32).tensors['token_embd.weight'].data;
+  const { benchModel } = await import('../bench/bench-addon.js');
+  const emb = benchModel().readModelTensors(fixtures.stories260K).tensors['token_embd.weight'].data;
+  const bigEmb = benchModel().readModelTensors(built_.main.models.f32).tensors['token_embd.weight'].data;
   srcModel.clear();
   for (const [srcDir, outDir] of [
     ['src-drafter', built_.main.drafter!],
@@ -218,8 +218,8 @@ test('expanded drafter: same logits and recurrent state from the expanded hidden
     const d1 = await readDrafter(outDir);
     assert.equal(d1.cfg.hidden_size, 256);
     assert.equal(d1.cfg.exit_dim, d0.cfg.exit_dim === 128 ? 512 : (d0.cfg.exit_dim * 256) / 64);
-    let s0 = new Float64Array(64);
-    let s1 = new Float64Array(256);
+    let s0: Float64Array = new Float64Array(64);
+    let s1: Float64Array = new Float64Array(256);
     for (let i = 0; i < steps; i++) {
       const l0 = drafterLogits(d0, Float64Array.from(src.hidden[i]), s0);
       const l1 = drafterLogits(d1, Float64Array.from(big.hidden[i]), s1);

@@ -20,8 +20,8 @@ namespace {
 
 constexpr const char* kClassName = "Drafter";
 
-cpu::DrafterConfig readConfig(Napi::Object o, const std::string& source) {
-  cpu::DrafterConfig c;
+model::DrafterConfig readConfig(Napi::Object o, const std::string& source) {
+  model::DrafterConfig c;
   c.vocabSize = int32_t(intField(o, "vocabSize", 1, 1 << 22));
   c.hiddenSize = int32_t(intField(o, "hiddenSize", 1, 1 << 16));
   c.exitDim = int32_t(intField(o, "exitDim", 1, 1 << 16));
@@ -29,13 +29,13 @@ cpu::DrafterConfig readConfig(Napi::Object o, const std::string& source) {
   Napi::Value rnn = o.Get("rnn");
   if (!rnn.IsBoolean()) fail(ErrorCode::InvalidArgument, "config.rnn must be a boolean");
   c.rnn = rnn.As<Napi::Boolean>().Value();
-  cpu::validateDrafterConfig(c, source);
+  model::validateDrafterConfig(c, source);
   return c;
 }
 
 // The drafter's tensors from {name: Float32Array}: every tensor the config needs, of the right size, and no other.
-cpu::DrafterWeights readTensors(Napi::Object tensors, const cpu::DrafterConfig& config, const std::string& source) {
-  cpu::DrafterWeights w = cpu::DrafterWeights::zeros(config, source);
+model::DrafterWeights readTensors(Napi::Object tensors, const model::DrafterConfig& config, const std::string& source) {
+  model::DrafterWeights w = model::DrafterWeights::zeros(config, source);
   std::set<std::string> expected;
   for (const auto& spec : w.specs) {
     expected.insert(spec.name);
@@ -91,10 +91,10 @@ class DraftWorker : public PromiseWorker {
     logProbs_.resize(rows * (options_.length - 1) * size_t(c.vocabSize));
     scores_.resize(rows);
     cpu::EmbeddingLookup embed;
-    std::shared_ptr<const cpu::ModelWeights> weights;
+    std::shared_ptr<const model::ModelWeights> weights;
     if (model_) {
       // The Transformer holds the weights for its lifetime; alias them without copying.
-      weights = std::shared_ptr<const cpu::ModelWeights>(model_, &model_->weights());
+      weights = std::shared_ptr<const model::ModelWeights>(model_, &model_->weights());
       embed = cpu::modelEmbeddings(weights);
     } else {
       embed = cpu::tableEmbeddings(table_.data(), c.vocabSize, c.hiddenSize);
@@ -122,7 +122,7 @@ class DraftWorker : public PromiseWorker {
 
 }  // namespace
 
-Napi::Object drafterConfigObject(Napi::Env env, const cpu::DrafterConfig& c) {
+Napi::Object drafterConfigObject(Napi::Env env, const model::DrafterConfig& c) {
   Napi::Object o = Napi::Object::New(env);
   o.Set("vocabSize", c.vocabSize);
   o.Set("hiddenSize", c.hiddenSize);
@@ -132,7 +132,7 @@ Napi::Object drafterConfigObject(Napi::Env env, const cpu::DrafterConfig& c) {
   return o;
 }
 
-Napi::Object drafterTensorsObject(Napi::Env env, const cpu::DrafterWeights& weights) {
+Napi::Object drafterTensorsObject(Napi::Env env, const model::DrafterWeights& weights) {
   Napi::Object o = Napi::Object::New(env);
   for (const auto& spec : weights.specs)
     o.Set(spec.name, newTypedArray<float>(env, size_t(spec.elements()), weights.data.data() + spec.offset));
@@ -157,8 +157,8 @@ Drafter::Drafter(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Drafter>(inf
     if (!info.IsConstructCall()) fail(ErrorCode::InvalidArgument, "Drafter must be called with new");
     if (info.Length() < 3 || !info[2].IsString()) fail(ErrorCode::InvalidArgument, "source must be a string");
     const std::string source = info[2].As<Napi::String>().Utf8Value();
-    cpu::DrafterConfig config = readConfig(objectArg(info, 0, "config"), source);
-    cpu::DrafterWeights weights = readTensors(objectArg(info, 1, "tensors"), config, source);
+    model::DrafterConfig config = readConfig(objectArg(info, 0, "config"), source);
+    model::DrafterWeights weights = readTensors(objectArg(info, 1, "tensors"), config, source);
     int32_t threads = 1;
     bool halfWeights = false;
     if (info.Length() >= 4 && !info[3].IsUndefined()) {

@@ -32,8 +32,8 @@ class Drafter : public Napi::ObjectWrap<Drafter> {
 };
 
 // A plain JS object for a drafter config ({vocabSize, hiddenSize, exitDim, numDraftLayers, rnn}).
-Napi::Object drafterConfigObject(Napi::Env env, const cpu::DrafterConfig& config);
+Napi::Object drafterConfigObject(Napi::Env env, const model::DrafterConfig& config);
 // {name: Float32Array} copies of every tensor, in the canonical order.
-Napi::Object drafterTensorsObject(Napi::Env env, const cpu::DrafterWeights& weights);
+Napi::Object drafterTensorsObject(Napi::Env env, const model::DrafterWeights& weights);
 
 }  // namespace redrafter::addon

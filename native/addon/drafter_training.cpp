@@ -5,7 +5,6 @@
 #include <napi.h>
 
 #include <atomic>
-#include <chrono>
 #include <cmath>
 #include <memory>
 #include <string>
@@ -21,15 +20,12 @@
 #include "cpu/drafter/acceptance.h"
 #include "cpu/drafter/held_out.h"
 #include "cpu/drafter/self_distillation.h"
-#include "cpu/tokenizer/tokenizer.h"
+#include "cpu/drafter/training_run.h"
+#include "tokenizer/tokenizer.h"
 
 namespace redrafter::addon {
 
 namespace {
-
-using Clock = std::chrono::steady_clock;
-
-double secondsSince(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
 std::vector<std::string> stringArray(Napi::Object o, const char* key) {
   std::vector<std::string> out;
@@ -64,10 +60,10 @@ std::vector<int32_t> intArray(Napi::Object o, const char* key, int64_t min, int6
 
 // Text prompts -> token prompts (BOS first) with the tokenizer at `path`, which must match the model's vocabulary.
 std::vector<std::vector<int32_t>> encodePrompts(const std::string& path, const std::vector<std::string>& texts,
-                                                const cpu::ModelConfig& model, int32_t* bos) {
+                                                const model::ModelConfig& model, int32_t* bos) {
   std::vector<std::vector<int32_t>> out;
   if (path.empty() || texts.empty()) return out;
-  auto tok = cpu::Tokenizer::load(path);
+  auto tok = tokenizer::Tokenizer::load(path);
   if (tok->size() != model.vocabSize)
     fail(ErrorCode::InvalidModel, path + ": tokenizer has " + std::to_string(tok->size()) +
                                       " tokens, the model's vocabulary has " + std::to_string(model.vocabSize));
@@ -103,32 +99,13 @@ Napi::Object lossObject(Napi::Env env, const cpu::DrafterLoss& l) {
   return o;
 }
 
-struct TrainingOptions {
+// The run's options (cpu/drafter/training_run.h) and the text prompts the addon encodes for it.
+struct TrainingOptions : cpu::DrafterTrainingOptions {
   std::string tokenizerPath;
   std::vector<std::string> prompts, evalPrompts;
-  cpu::DrafterConfig config;
-  cpu::SelfDistillationOptions data;
-  cpu::TrainerOptions trainer;
-  double epochs = 1;
-  int64_t maxSteps = 0;  // 0 = from epochs
-  int32_t evalWidth = 8, evalLength = 5;
-  cpu::HeldOutOptions heldOut;
 };
 
-struct Progress {
-  std::string phase;  // "generate", "train", "evaluate"
-  double done = 0, total = 0;
-  double loss = 0, learningRate = 0, epoch = 0;
-  std::vector<double> accuracy;
-};
-
-Progress phaseProgress(const char* phase, double done, double total) {
-  Progress p;
-  p.phase = phase;
-  p.done = done;
-  p.total = total;
-  return p;
-}
+using Progress = cpu::DrafterTrainingProgress;
 
 struct TrainingState {
   std::atomic<bool> stop{false};
@@ -153,112 +130,43 @@ class TrainWorker : public PromiseWorker {
         w->state_->running = false;
       }
     } release{this};
-    const cpu::ModelConfig& mc = model_->config();
-    cpu::checkDrafterMatchesModel(o_.config, "drafter", mc, model_->weights().path);
+    const model::ModelConfig& mc = model_->config();
+    model::checkDrafterMatchesModel(o_.config, "drafter", mc, model_->weights().path);
     int32_t bos = o_.data.bos;
     o_.data.prompts = encodePrompts(o_.tokenizerPath, o_.prompts, mc, &bos);
     o_.heldOut.prompts = encodePrompts(o_.tokenizerPath, o_.evalPrompts, mc, nullptr);
     o_.data.bos = o_.heldOut.bos = bos;
-
-    // 1. The model writes its own training texts.
-    auto t0 = Clock::now();
-    auto lastReport = Clock::now() - std::chrono::seconds(1);
-    data_ = cpu::generateSelfDistillation(*model_, o_.data, [&](int64_t done, int64_t planned) {
-      if (secondsSince(lastReport) > 0.1 || done >= planned) {
-        lastReport = Clock::now();
-        report(phaseProgress("generate", double(done), double(planned)));
-      }
-      return !state_->stop.load();
-    });
-    generateSeconds_ = secondsSince(t0);
-    corpusTokens_ = int64_t(data_.corpus.tokens.size());
-    if (state_->stop) {
-      stopped_ = true;
-      return;  // nothing trained: no checkpoint
-    }
-
-    // 2. Train on it.
-    const int64_t V = mc.vocabSize, H = mc.dim;
-    std::vector<float> table(size_t(V * H));
-    for (int32_t t = 0; t < V; t++) cpu::embeddingRow(model_->weights(), t, table.data() + size_t(t) * H);
-    int64_t positions = 0;
-    for (int64_t s = 0; s < data_.corpus.sequences(); s++)
-      positions += std::max<int64_t>(0, data_.corpus.offsets[s + 1] - data_.corpus.offsets[s] - 2);
-    o_.trainer.steps = o_.maxSteps > 0 ? o_.maxSteps
-                                       : std::max<int64_t>(1, int64_t(std::ceil(o_.epochs * double(positions) /
-                                                                                double(o_.trainer.batchSize))));
-    t0 = Clock::now();
-    std::vector<float> classifier;  // [V, H] for distillation; empty: tied to the embeddings
-    if (o_.trainer.distill > 0 && !mc.tiedClassifier) {
-      classifier.resize(size_t(V * H));
-      for (int32_t t = 0; t < V; t++) cpu::classifierRow(model_->weights(), t, classifier.data() + size_t(t) * H);
-    }
-    trainer_ = std::make_unique<cpu::DrafterTrainer>(cpu::initDrafterWeights(o_.config, o_.trainer.seed),
-                                                     std::move(table), &data_.corpus, o_.trainer,
-                                                     std::move(classifier));
-    for (int64_t i = 0; i < o_.trainer.steps; i++) {
-      if (state_->stop) {
-        stopped_ = true;
-        break;
-      }
-      cpu::TrainerStep s = trainer_->step();
-      last_ = s.loss;
-      if (secondsSince(lastReport) > 0.1 || s.step == o_.trainer.steps) {
-        lastReport = Clock::now();
-        Progress p = phaseProgress("train", double(s.step), double(o_.trainer.steps));
-        p.loss = s.loss.loss;
-        p.learningRate = s.learningRate;
-        p.epoch = double(s.epoch);
-        for (size_t k = 0; k < s.loss.correct.size(); k++)
-          p.accuracy.push_back(s.loss.counted[k] ? double(s.loss.correct[k]) / double(s.loss.counted[k]) : 0.0);
-        report(std::move(p));
-      }
-    }
-    trainSeconds_ = secondsSince(t0);
-    if (stopped_) return;  // a usable checkpoint, without the (slower) evaluation
-
-    // 3. Held-out evaluation: loss, per-step accuracy and the exact greedy acceptance.
-    report(phaseProgress("evaluate", 0, 1));
-    t0 = Clock::now();
-    heldOut_ = cpu::heldOutGreedyTexts(*model_, o_.heldOut, &data_);
-    if (heldOut_.corpus.sequences() > 0) {
-      heldOutLoss_ = trainer_->evaluate(heldOut_.corpus, 1 << 20);
-      cpu::Drafter drafter(trainer_->weights(), "drafter");
-      auto weights = std::shared_ptr<const cpu::ModelWeights>(model_, &model_->weights());
-      acceptance_ = cpu::measureGreedyAcceptance(drafter, cpu::modelEmbeddings(weights), heldOut_.corpus,
-                                                 heldOut_.promptLengths, {o_.evalWidth, o_.evalLength});
-    }
-    evalSeconds_ = secondsSince(t0);
-    report(phaseProgress("evaluate", 1, 1));
+    run_ = cpu::runDrafterTraining(model_, o_, [this](Progress p) { report(std::move(p)); }, state_->stop);
   }
 
   Napi::Value Resolve(Napi::Env env) override {
+    const cpu::DrafterTrainingRun& run = run_;
     Napi::Object o = Napi::Object::New(env);
     Napi::Object r = Napi::Object::New(env);
-    r.Set("stopped", stopped_);
-    r.Set("corpusTokens", double(corpusTokens_));
-    r.Set("corpusTexts", double(data_.corpus.sequences()));
-    r.Set("generateSeconds", generateSeconds_);
-    r.Set("trainSeconds", trainSeconds_);
-    r.Set("evalSeconds", evalSeconds_);
-    r.Set("steps", double(trainer_ ? trainer_->stepsDone() : 0));
-    r.Set("plannedSteps", double(o_.trainer.steps));
+    r.Set("stopped", run.stopped);
+    r.Set("corpusTokens", double(run.data.corpus.tokens.size()));
+    r.Set("corpusTexts", double(run.data.corpus.sequences()));
+    r.Set("generateSeconds", run.generateSeconds);
+    r.Set("trainSeconds", run.trainSeconds);
+    r.Set("evalSeconds", run.evalSeconds);
+    r.Set("steps", double(run.trainer ? run.trainer->stepsDone() : 0));
+    r.Set("plannedSteps", double(run.plannedSteps));
     r.Set("batchSize", o_.trainer.batchSize);
     r.Set("unroll", o_.trainer.unroll);
     r.Set("distill", o_.trainer.distill);
-    if (trainer_) r.Set("lastBatch", lossObject(env, last_));
-    if (heldOut_.corpus.sequences() > 0 && !stopped_) {
-      Napi::Object h = lossObject(env, heldOutLoss_);
-      h.Set("texts", double(heldOut_.corpus.sequences()));
-      h.Set("tokens", double(heldOut_.corpus.tokens.size()));
-      h.Set("droppedPrompts", double(heldOut_.dropped));
-      h.Set("acceptance", acceptanceObject(env, o_.evalWidth, o_.evalLength, acceptance_));
+    if (run.trainer) r.Set("lastBatch", lossObject(env, run.last));
+    if (run.heldOut.corpus.sequences() > 0 && !run.stopped) {
+      Napi::Object h = lossObject(env, run.heldOutLoss);
+      h.Set("texts", double(run.heldOut.corpus.sequences()));
+      h.Set("tokens", double(run.heldOut.corpus.tokens.size()));
+      h.Set("droppedPrompts", double(run.heldOut.dropped));
+      h.Set("acceptance", acceptanceObject(env, o_.evalWidth, o_.evalLength, run.acceptance));
       r.Set("heldOut", h);
     }
     o.Set("report", r);
-    if (trainer_) {
-      o.Set("config", drafterConfigObject(env, trainer_->weights().config));
-      o.Set("tensors", drafterTensorsObject(env, trainer_->weights()));
+    if (run.trainer) {
+      o.Set("config", drafterConfigObject(env, run.trainer->weights().config));
+      o.Set("tensors", drafterTensorsObject(env, run.trainer->weights()));
     }
     return o;
   }
@@ -291,14 +199,7 @@ class TrainWorker : public PromiseWorker {
   TrainingOptions o_;
   std::shared_ptr<TrainingState> state_;
   Napi::ThreadSafeFunction tsfn_;
-  cpu::SelfDistillation data_;
-  std::unique_ptr<cpu::DrafterTrainer> trainer_;
-  cpu::DrafterLoss last_, heldOutLoss_;
-  cpu::HeldOutTexts heldOut_;
-  cpu::AcceptanceStats acceptance_;
-  bool stopped_ = false;
-  int64_t corpusTokens_ = 0;
-  double generateSeconds_ = 0, trainSeconds_ = 0, evalSeconds_ = 0;
+  cpu::DrafterTrainingRun run_;
 };
 
 class DrafterTraining : public Napi::ObjectWrap<DrafterTraining> {
@@ -315,7 +216,7 @@ class DrafterTraining : public Napi::ObjectWrap<DrafterTraining> {
     guarded(info.Env(), [&] {
       Napi::Object o = objectArg(info, 0, "options");
       model_ = Model::engineOf(o.Get("model"), "model");
-      const cpu::ModelConfig& mc = model_->config();
+      const model::ModelConfig& mc = model_->config();
       TrainingOptions& t = options_;
       t.tokenizerPath = stringFieldOr(o, "tokenizer", "");
       t.prompts = stringArray(o, "prompts");
@@ -362,7 +263,7 @@ class DrafterTraining : public Napi::ObjectWrap<DrafterTraining> {
       h.bos = d.bos;
       h.stopTokens = d.stopTokens;
       h.parallel = d.parallel;
-      cpu::validateDrafterConfig(t.config, "drafter");
+      model::validateDrafterConfig(t.config, "drafter");
       state_ = std::make_shared<TrainingState>();
     });
   }
@@ -416,7 +317,7 @@ class AcceptanceWorker : public PromiseWorker {
     drafter_->checkMatches(model_->config(), model_->weights().path);
     heldOut_.prompts = encodePrompts(tokenizer_, prompts_, model_->config(), &heldOut_.bos);
     texts_ = cpu::heldOutGreedyTexts(*model_, heldOut_, nullptr);
-    auto weights = std::shared_ptr<const cpu::ModelWeights>(model_, &model_->weights());
+    auto weights = std::shared_ptr<const model::ModelWeights>(model_, &model_->weights());
     auto embed = cpu::modelEmbeddings(weights);
     for (int32_t w : widths_)
       for (int32_t l : lengths_)
@@ -454,7 +355,7 @@ Napi::Value MeasureDrafterAcceptance(const Napi::CallbackInfo& info) {
     Napi::Object o = objectArg(info, 0, "options");
     auto model = Model::engineOf(o.Get("model"), "model");
     auto drafter = Drafter::drafterOf(o.Get("drafter"), "drafter");
-    const cpu::ModelConfig& mc = model->config();
+    const model::ModelConfig& mc = model->config();
     std::string tokenizer = stringFieldOr(o, "tokenizer", "");
     std::vector<std::string> prompts = stringArray(o, "prompts");
     if (tokenizer.empty() && !prompts.empty()) fail(ErrorCode::InvalidArgument, "prompts need a tokenizer");

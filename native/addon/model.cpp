@@ -10,6 +10,7 @@
 #include "addon/errors.h"
 #include "addon/registry.h"
 #include "core/error.h"
+#include "cpu/engine/weight_packing.h"
 
 namespace redrafter::addon {
 
@@ -29,10 +30,7 @@ class LoadModelWorker : public PromiseWorker {
 
  protected:
   void Run() override {
-    cpu::LoadOptions lo;
-    lo.packMatrices = true;  // the engine's layout: 16-row panels for the packed matmul
-    lo.threads = options_.threads;
-    auto weights = cpu::loadModelWeights(path_, lo);
+    auto weights = cpu::loadPackedModelWeights(path_, options_.threads);  // the engine's layout: 16-row panels
     transformer_ = std::make_shared<cpu::Transformer>(weights, options_);
   }
   Napi::Value Resolve(Napi::Env env) override { return newModel(env, std::move(transformer_)); }
@@ -103,12 +101,12 @@ Napi::Value Model::Load(const Napi::CallbackInfo& info) {
 Napi::Value Model::GetConfig(const Napi::CallbackInfo& info) {
   return guarded(info.Env(), [&]() -> Napi::Value {
     auto t = handle_->get();
-    const cpu::ModelConfig& c = t->config();
+    const model::ModelConfig& c = t->config();
     Napi::Env env = info.Env();
     Napi::Object o = Napi::Object::New(env);
     o.Set("path", t->weights().path);
     o.Set("format", t->weights().format);
-    o.Set("weightType", cpu::dtypeName(t->weights().layers.empty() ? t->weights().output.type
+    o.Set("weightType", dtypeName(t->weights().layers.empty() ? t->weights().output.type
                                                                      : t->weights().layers[0].wq.type));
     setModelArchitecture(o, c);
     o.Set("threads", t->threads());

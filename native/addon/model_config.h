@@ -3,12 +3,12 @@
 #pragma once
 #include <napi.h>
 
-#include "cpu/model/weights.h"
+#include "model/weights.h"
 
 namespace redrafter::addon {
 
 // Sets the architecture fields of `config` on `target` (and returns it).
-inline Napi::Object setModelArchitecture(Napi::Object target, const cpu::ModelConfig& c) {
+inline Napi::Object setModelArchitecture(Napi::Object target, const model::ModelConfig& c) {
   target.Set("dim", c.dim);
   target.Set("hiddenDim", c.hiddenDim);
   target.Set("nLayers", c.nLayers);

@@ -1,6 +1,6 @@
 // Model-file operations for JS, each an async function run off the event loop:
 //   inspectModel(path) -> what a model or tokenizer file holds (config, tensors, metadata, tokenizer summary)
-//   convertModel({model, tokenizer?, out, type?, onProgress?}) -> writes a GGUF (see cpu/model/convert.h)
+//   convertModel({model, tokenizer?, out, type?, onProgress?}) -> writes a GGUF (see tools/convert.h)
 #include <string>
 
 #include "addon/args.h"
@@ -8,15 +8,15 @@
 #include "addon/model_config.h"
 #include "addon/registry.h"
 #include "core/error.h"
-#include "cpu/model/convert.h"
-#include "cpu/model/inspect.h"
-#include "cpu/tokenizer/tokenizer.h"
+#include "tools/convert.h"
+#include "tools/inspect.h"
+#include "tokenizer/tokenizer.h"
 
 namespace redrafter::addon {
 
 namespace {
 
-Napi::Object tokenizerObject(Napi::Env env, const cpu::TokenizerSummary& t) {
+Napi::Object tokenizerObject(Napi::Env env, const tools::TokenizerSummary& t) {
   Napi::Object o = Napi::Object::New(env);
   o.Set("format", t.format);
   o.Set("vocabSize", t.vocabSize);
@@ -39,7 +39,7 @@ Napi::Object tokenizerObject(Napi::Env env, const cpu::TokenizerSummary& t) {
 // A valid-UTF-8 JS string from bytes that may not be (GGUF metadata strings are not checked).
 Napi::String utf8String(Napi::Env env, const std::string& bytes) {
   std::string text;
-  cpu::appendCompleteUtf8(bytes, text, true);
+  tokenizer::appendCompleteUtf8(bytes, text, true);
   return Napi::String::New(env, text);
 }
 
@@ -48,9 +48,9 @@ class InspectWorker : public PromiseWorker {
   InspectWorker(Napi::Env env, std::string path) : PromiseWorker(env), path_(std::move(path)) {}
 
  protected:
-  void Run() override { summary_ = cpu::inspectFile(path_); }
+  void Run() override { summary_ = tools::inspectFile(path_); }
   Napi::Value Resolve(Napi::Env env) override {
-    const cpu::FileSummary& s = summary_;
+    const tools::FileSummary& s = summary_;
     Napi::Object o = Napi::Object::New(env);
     o.Set("path", s.path);
     o.Set("kind", s.kind);
@@ -61,7 +61,7 @@ class InspectWorker : public PromiseWorker {
     o.Set("unsupported", s.unsupported.empty() ? env.Null() : Napi::Value(utf8String(env, s.unsupported)));
     Napi::Array tensors = Napi::Array::New(env, s.tensors.size());
     for (size_t i = 0; i < s.tensors.size(); ++i) {
-      const cpu::TensorSummary& t = s.tensors[i];
+      const tools::TensorSummary& t = s.tensors[i];
       Napi::Object to = Napi::Object::New(env);
       to.Set("name", utf8String(env, t.name));
       to.Set("type", t.type);
@@ -88,13 +88,13 @@ class InspectWorker : public PromiseWorker {
 
  private:
   std::string path_;
-  cpu::FileSummary summary_;
+  tools::FileSummary summary_;
 };
 
 class ConvertWorker : public PromiseWorker {
  public:
   // `onProgress`: an optional JS function (done, total), called on the main thread after each tensor.
-  ConvertWorker(Napi::Env env, cpu::ConvertOptions options, Napi::Value onProgress)
+  ConvertWorker(Napi::Env env, tools::ConvertOptions options, Napi::Value onProgress)
       : PromiseWorker(env), options_(std::move(options)) {
     if (onProgress.IsFunction()) {
       progress_ = Napi::ThreadSafeFunction::New(env, onProgress.As<Napi::Function>(), "redrafter.convert", 0, 1);
@@ -121,7 +121,7 @@ class ConvertWorker : public PromiseWorker {
         });
       };
     }
-    result_ = cpu::convertToGguf(options_);
+    result_ = tools::convertToGguf(options_);
   }
   Napi::Value Resolve(Napi::Env env) override {
     Napi::Object o = Napi::Object::New(env);
@@ -136,8 +136,8 @@ class ConvertWorker : public PromiseWorker {
   }
 
  private:
-  cpu::ConvertOptions options_;
-  cpu::ConvertResult result_;
+  tools::ConvertOptions options_;
+  tools::ConvertResult result_;
   Napi::ThreadSafeFunction progress_;
   bool hasProgress_ = false;
 };
@@ -155,7 +155,7 @@ Napi::Value InspectModel(const Napi::CallbackInfo& info) {
 Napi::Value ConvertModel(const Napi::CallbackInfo& info) {
   return guarded(info.Env(), [&]() -> Napi::Value {
     Napi::Object options = objectArg(info, 0, "options");
-    cpu::ConvertOptions o;
+    tools::ConvertOptions o;
     o.modelPath = stringFieldOr(options, "model", "");
     o.tokenizerPath = stringFieldOr(options, "tokenizer", "");
     o.outPath = stringFieldOr(options, "out", "");

@@ -13,7 +13,7 @@ namespace redrafter::addon {
 
 namespace {
 
-using TokenizerPtr = std::shared_ptr<const cpu::Tokenizer>;
+using TokenizerPtr = std::shared_ptr<const tokenizer::Tokenizer>;
 
 // Tokenizer.load: reads and validates the file off the event loop.
 class LoadTokenizerWorker : public PromiseWorker {
@@ -21,7 +21,7 @@ class LoadTokenizerWorker : public PromiseWorker {
   LoadTokenizerWorker(Napi::Env env, std::string path) : PromiseWorker(env), path_(std::move(path)) {}
 
  protected:
-  void Run() override { tokenizer_ = cpu::Tokenizer::load(path_); }
+  void Run() override { tokenizer_ = tokenizer::Tokenizer::load(path_); }
   Napi::Value Resolve(Napi::Env env) override { return newTokenizer(env, tokenizer_); }
 
  private:
@@ -104,7 +104,7 @@ Napi::Value Tokenizer::Load(const Napi::CallbackInfo& info) {
 
 Napi::Value Tokenizer::GetInfo(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  const cpu::Vocab& v = tokenizer_->vocab();
+  const tokenizer::Vocab& v = tokenizer_->vocab();
   Napi::Object o = Napi::Object::New(env);
   o.Set("path", tokenizer_->path());
   o.Set("format", tokenizer_->format());
@@ -165,13 +165,13 @@ Napi::Value Tokenizer::Decode(const Napi::CallbackInfo& info) {
 Napi::Value Tokenizer::Token(const Napi::CallbackInfo& info) {
   return guarded(info.Env(), [&]() -> Napi::Value {
     int32_t id = tokenArg(info.Length() > 0 ? info[0] : info.Env().Undefined(), "id", tokenizer_->size(), false);
-    const cpu::VocabToken& t = tokenizer_->vocab().tokens[id];
+    const tokenizer::VocabToken& t = tokenizer_->vocab().tokens[id];
     Napi::Object o = Napi::Object::New(info.Env());
     std::string text;
-    cpu::appendCompleteUtf8(t.text, text, true);  // GGUF texts may hold invalid UTF-8
+    tokenizer::appendCompleteUtf8(t.text, text, true);  // GGUF texts may hold invalid UTF-8
     o.Set("text", text);
     o.Set("score", t.score);
-    o.Set("type", cpu::tokenTypeName(t.type));
+    o.Set("type", tokenizer::tokenTypeName(t.type));
     return o;
   });
 }
@@ -200,7 +200,7 @@ TokenDecoder::TokenDecoder(const Napi::CallbackInfo& info) : Napi::ObjectWrap<To
     if (info.Length() != 2 || !info[0].IsExternal() || !info[1].IsNumber())
       fail(ErrorCode::InvalidArgument, "TokenDecoder cannot be constructed directly: use tokenizer.createDecoder()");
     TokenizerPtr tokenizer = *info[0].As<Napi::External<TokenizerPtr>>().Data();
-    decoder_ = std::make_unique<cpu::IncrementalDecoder>(tokenizer, info[1].As<Napi::Number>().Int32Value());
+    decoder_ = std::make_unique<tokenizer::IncrementalDecoder>(tokenizer, info[1].As<Napi::Number>().Int32Value());
     tokenizer_ = tokenizer;
   });
 }

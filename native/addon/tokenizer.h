@@ -7,7 +7,7 @@
 #include <memory>
 #include <string>
 
-#include "cpu/tokenizer/tokenizer.h"
+#include "tokenizer/tokenizer.h"
 
 namespace redrafter::addon {
 
@@ -17,7 +17,7 @@ class Tokenizer : public Napi::ObjectWrap<Tokenizer> {
   explicit Tokenizer(const Napi::CallbackInfo& info);  // JS: only through Tokenizer.load
 
   // The tokenizer of a JS Tokenizer object; throws InvalidArgument naming `field` for anything else.
-  static std::shared_ptr<const cpu::Tokenizer> tokenizerOf(Napi::Value value, const char* field);
+  static std::shared_ptr<const tokenizer::Tokenizer> tokenizerOf(Napi::Value value, const char* field);
 
  private:
   static Napi::Value Load(const Napi::CallbackInfo& info);
@@ -34,7 +34,7 @@ class Tokenizer : public Napi::ObjectWrap<Tokenizer> {
   };
   EncodeArgs encodeArgs(const Napi::CallbackInfo& info) const;  // (text, { bos?, special? })
 
-  std::shared_ptr<const cpu::Tokenizer> tokenizer_;
+  std::shared_ptr<const tokenizer::Tokenizer> tokenizer_;
 };
 
 class TokenDecoder : public Napi::ObjectWrap<TokenDecoder> {
@@ -47,11 +47,11 @@ class TokenDecoder : public Napi::ObjectWrap<TokenDecoder> {
   Napi::Value Flush(const Napi::CallbackInfo& info);
   Napi::Value GetPending(const Napi::CallbackInfo& info);
 
-  std::shared_ptr<const cpu::Tokenizer> tokenizer_;
-  std::unique_ptr<cpu::IncrementalDecoder> decoder_;
+  std::shared_ptr<const tokenizer::Tokenizer> tokenizer_;
+  std::unique_ptr<tokenizer::IncrementalDecoder> decoder_;
 };
 
 // Creates a JS Tokenizer around a loaded tokenizer (main thread).
-Napi::Object newTokenizer(Napi::Env env, std::shared_ptr<const cpu::Tokenizer> tokenizer);
+Napi::Object newTokenizer(Napi::Env env, std::shared_ptr<const tokenizer::Tokenizer> tokenizer);
 
 }  // namespace redrafter::addon

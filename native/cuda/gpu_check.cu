@@ -34,7 +34,7 @@
 #include "core/kv_commit.h"
 #include "core/tree_attention.h"
 #include "core/verify_greedy.h"
-#include "random_beams.h"  // test/cpp: the same beams the host tests draw
+#include "cuda/testing/random_beams.h"  // the same beams the host tests draw
 #include "tree_attention.h"
 
 namespace rc = redrafter::cuda;
@@ -524,7 +524,7 @@ bool attentionCase(const AttnCase& c, Row* row, bool widePhase = false) {
             errNum += e * e, errDen += double(ref[o]) * ref[o], maxAbs = std::max(maxAbs, std::abs(e));
           }
       const double rel = std::sqrt(errNum / std::max(errDen, 1e-30));
-      const double tol = c.dtype == rc::DType::kHalf ? 2e-3 : 1e-2;
+      const double tol = c.dtype == rc::DType::F16 ? 2e-3 : 1e-2;
       expect(allFinite, label + ": every output element written and finite");
       expect(padZero, label + ": padding tokens zero");
       expect(rel < tol, label + ": relative error " + std::to_string(rel));
@@ -574,7 +574,7 @@ bool attentionCase(const AttnCase& c, Row* row, bool widePhase = false) {
         num += std::isfinite(e) ? e * e : 1e30, den += double(ref[o]) * ref[o];
       }
       const double rel = std::sqrt(num / den);
-      expect(rel < (c.dtype == rc::DType::kHalf ? 2e-3 : 1e-2), std::string(c.label) + " variant " + vt.name);
+      expect(rel < (c.dtype == rc::DType::F16 ? 2e-3 : 1e-2), std::string(c.label) + " variant " + vt.name);
       double us = timeUs(std::string(c.label) + " variant " + vt.name, [&](int) { rc::launchTreeAttention(pv, gSmCount, vws.p, vb, 0); }, 10, 15);
       std::printf("    variant %-26s %8.2f us  %6.0f GB/s  rel err %.1e%s\n", vt.name, us, bytes / (us * 1e-6) / 1e9, rel,
                   widePhase ? (" " + std::to_string(int(100.0 * bytes / (us * 1e-6) / 1e9 / gCopyGBs + 0.5)) + "% of copy").c_str() : "");
@@ -584,16 +584,16 @@ bool attentionCase(const AttnCase& c, Row* row, bool widePhase = false) {
 }
 
 const AttnCase kAttnCases[] = {
-    {"fp16 D128 GQA4 contiguous ctx<=700", rc::DType::kHalf, 3, 8, 5, 3, 8, 2, 128, 700, false, 64, false},
-    {"bf16 D64 GQA8 paged(bs 16) ctx<=1500, 264 rows", rc::DType::kBFloat16, 2, 8, 5, 1000, 32, 4, 64, 1500, true, 16, false},
-    {"bf16 D128 MHA paged(bs 64) ctx<=300", rc::DType::kBFloat16, 4, 4, 4, 3, 4, 4, 128, 300, true, 64, false},
-    {"fp16 D64 GQA2 contiguous ctx 0..40", rc::DType::kHalf, 5, 16, 6, 3, 4, 2, 64, 40, false, 64, false},
+    {"fp16 D128 GQA4 contiguous ctx<=700", rc::DType::F16, 3, 8, 5, 3, 8, 2, 128, 700, false, 64, false},
+    {"bf16 D64 GQA8 paged(bs 16) ctx<=1500, 264 rows", rc::DType::BF16, 2, 8, 5, 1000, 32, 4, 64, 1500, true, 16, false},
+    {"bf16 D128 MHA paged(bs 64) ctx<=300", rc::DType::BF16, 4, 4, 4, 3, 4, 4, 128, 300, true, 64, false},
+    {"fp16 D64 GQA2 contiguous ctx 0..40", rc::DType::F16, 5, 16, 6, 3, 4, 2, 64, 40, false, 64, false},
 };
-const AttnCase kAttn4k{"fp16 D128 GQA4 contiguous ctx 4096 (timed)", rc::DType::kHalf, 8, 8, 5, 1000, 32, 8, 128, 4096, false, 64, true};
-const AttnCase kAttn32k{"bf16 D128 GQA4 paged ctx 32768 (timed)", rc::DType::kBFloat16, 2, 8, 5, 1000, 32, 8, 128, 32768, true, 64, true};
+const AttnCase kAttn4k{"fp16 D128 GQA4 contiguous ctx 4096 (timed)", rc::DType::F16, 8, 8, 5, 1000, 32, 8, 128, 4096, false, 64, true};
+const AttnCase kAttn32k{"bf16 D128 GQA4 paged ctx 32768 (timed)", rc::DType::BF16, 2, 8, 5, 1000, 32, 8, 128, 32768, true, 64, true};
 
 bool attentionCaseAnyType(const AttnCase& c, Row* row, bool widePhase) {
-  return c.dtype == rc::DType::kHalf ? attentionCase<__half>(c, row, widePhase)
+  return c.dtype == rc::DType::F16 ? attentionCase<__half>(c, row, widePhase)
                                      : attentionCase<__nv_bfloat16>(c, row, widePhase);
 }
 

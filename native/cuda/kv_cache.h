@@ -1,11 +1,14 @@
-// The KV-cache views shared by the tree-attention and commit launchers. Element type: fp16 or bf16.
+// The KV-cache views shared by the tree-attention and commit launchers. Element type: fp16 or bf16 (DType::F16,
+// DType::BF16: core/tensor.h's DType, the one every room uses).
 #pragma once
 #include <cstdint>
 #include <string>
 
+#include "core/tensor.h"
+
 namespace redrafter::cuda {
 
-enum class DType : int { kHalf = 0, kBFloat16 = 1 };
+using redrafter::DType;
 
 enum class KvLayout : int {
   kContiguous = 0,  // k, v: [layers, batch, kvHeads, capacity, headDim]

@@ -655,8 +655,8 @@ cudaError_t launchTyped(const TreeAttentionParams& p, int smCount, void* workspa
 std::string treeAttentionShapeError(const TreeAttentionParams& p) {
   using detail::fieldMessage;
   const KvCacheView& c = p.cache;
-  if (p.dtype != DType::kHalf && p.dtype != DType::kBFloat16)
-    return fieldMessage("TreeAttentionParams.dtype", static_cast<int>(p.dtype), "must be kHalf or kBFloat16");
+  if (p.dtype != DType::F16 && p.dtype != DType::BF16)
+    return fieldMessage("TreeAttentionParams.dtype", static_cast<int>(p.dtype), "must be F16 or BF16");
   if (p.batch <= 0) return fieldMessage("TreeAttentionParams.batch", p.batch, "must be positive");
   if (p.treeTokens <= 0) return fieldMessage("TreeAttentionParams.treeTokens", p.treeTokens, "must be positive");
   if (p.qHeads <= 0) return fieldMessage("TreeAttentionParams.qHeads", p.qHeads, "must be positive");
@@ -695,7 +695,7 @@ std::string nullPointerError(const TreeAttentionParams& p) {
 size_t treeAttentionWorkspaceBytes(const TreeAttentionParams& p, int smCount) {
   if (!treeAttentionShapeError(p).empty() || smCount <= 0) return 0;
   Plan plan;
-  if (p.dtype == DType::kHalf)
+  if (p.dtype == DType::F16)
     plan = p.cache.headDim == 64 ? makePlan<__half, 64>(p, smCount) : makePlan<__half, 128>(p, smCount);
   else
     plan = p.cache.headDim == 64 ? makePlan<__nv_bfloat16, 64>(p, smCount) : makePlan<__nv_bfloat16, 128>(p, smCount);
@@ -709,7 +709,7 @@ cudaError_t launchTreeAttention(const TreeAttentionParams& p, int smCount, void*
   if (smCount <= 0) return detail::rejectLaunch(detail::fieldMessage("smCount", smCount, "must be positive"));
   if (!workspace) return detail::rejectLaunch("workspace is null");
   // launchTyped plans once: it checks the workspace against that plan, then launches
-  if (p.dtype == DType::kHalf)
+  if (p.dtype == DType::F16)
     return p.cache.headDim == 64 ? launchTyped<__half, 64>(p, smCount, workspace, workspaceBytes, stream)
                                  : launchTyped<__half, 128>(p, smCount, workspace, workspaceBytes, stream);
   return p.cache.headDim == 64 ? launchTyped<__nv_bfloat16, 64>(p, smCount, workspace, workspaceBytes, stream)

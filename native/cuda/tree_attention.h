@@ -16,7 +16,7 @@
 namespace redrafter::cuda {
 
 struct TreeAttentionParams {
-  DType dtype = DType::kHalf;
+  DType dtype = DType::F16;
   int batch = 0, treeTokens = 0, qHeads = 0;  // T = treeTokens (the padded packed length)
   float scale = 0.f;                          // softmax scale, usually 1/sqrt(headDim)
   const void* q = nullptr;                    // [batch, T, qHeads, headDim]

@@ -14,6 +14,7 @@
 
 using namespace redrafter;
 using namespace redrafter::cpu;
+using namespace redrafter::model;
 using namespace redrafter::executor;
 using namespace std::chrono_literals;
 

@@ -17,7 +17,7 @@
 #include "cuda/beam_search_logic.h"
 #include "cuda/build_tree_logic.h"
 #include "cuda/tree_attention_logic.h"
-#include "random_beams.h"
+#include "cuda/testing/random_beams.h"
 
 namespace rc = redrafter::cuda;
 using redrafter::testing::randomBeams;

@@ -11,15 +11,17 @@
 #include <random>
 
 #include "core/error.h"
-#include "cpu/model/convert.h"
-#include "cpu/model/dequantize.h"
-#include "cpu/model/weights.h"
-#include "cpu/tokenizer/tokenizer.h"
+#include "tools/convert.h"
+#include "model/dequantize.h"
+#include "model/weights.h"
+#include "tokenizer/tokenizer.h"
 #include "fixtures.h"
 #include "temp_files.h"
 
 using namespace redrafter;
-using namespace redrafter::cpu;
+using namespace redrafter::model;
+using namespace redrafter::tokenizer;
+using namespace redrafter::tools;
 
 namespace {
 

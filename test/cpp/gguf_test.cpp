@@ -9,19 +9,21 @@
 #include <vector>
 
 #include "core/error.h"
-#include "cpu/model/convert.h"
-#include "cpu/model/dequantize.h"
-#include "cpu/model/gguf_reader.h"
-#include "cpu/model/gguf_writer.h"
-#include "cpu/model/half.h"
-#include "cpu/model/inspect.h"
-#include "cpu/model/weights.h"
-#include "cpu/tokenizer/tokenizer.h"
+#include "tools/convert.h"
+#include "model/dequantize.h"
+#include "model/gguf_reader.h"
+#include "model/gguf_writer.h"
+#include "model/half.h"
+#include "tools/inspect.h"
+#include "model/weights.h"
+#include "tokenizer/tokenizer.h"
 #include "fixtures.h"
 #include "temp_files.h"
 
 using namespace redrafter;
-using namespace redrafter::cpu;
+using namespace redrafter::model;
+using namespace redrafter::tokenizer;
+using namespace redrafter::tools;
 
 namespace {
 

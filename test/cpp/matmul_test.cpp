@@ -16,11 +16,12 @@
 #include "cpu/kernels/isa.h"
 #include "cpu/kernels/matmul.h"
 #include "cpu/kernels/packed_matmul.h"
-#include "cpu/model/half.h"
-#include "cpu/model/weights.h"
+#include "model/half.h"
+#include "model/weights.h"
 
 using namespace redrafter;
 using namespace redrafter::cpu;
+using namespace redrafter::model;
 
 namespace {
 

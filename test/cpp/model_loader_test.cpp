@@ -9,12 +9,12 @@
 #include <vector>
 
 #include "core/error.h"
-#include "cpu/model/half.h"
-#include "cpu/model/weights.h"
+#include "model/half.h"
+#include "model/weights.h"
 #include "fixtures.h"
 
 using namespace redrafter;
-using namespace redrafter::cpu;
+using namespace redrafter::model;
 
 namespace {
 

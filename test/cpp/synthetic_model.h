@@ -7,8 +7,8 @@
 #include <random>
 #include <vector>
 
-#include "cpu/model/half.h"
-#include "cpu/model/weights.h"
+#include "model/half.h"
+#include "model/weights.h"
 
 namespace redrafter::test {
 
@@ -16,9 +16,10 @@ struct SyntheticShape {
   int32_t dim = 128, hiddenDim = 352, nLayers = 2, nHeads = 4, nKvHeads = 2, vocab = 96, context = 256;
 };
 
-inline std::shared_ptr<const cpu::ModelWeights> syntheticModel(const SyntheticShape& s, cpu::DType type,
+inline std::shared_ptr<const model::ModelWeights> syntheticModel(const SyntheticShape& s, DType type,
                                                                uint32_t seed = 7) {
   using namespace redrafter::cpu;
+  using namespace redrafter::model;
   auto w = std::make_shared<ModelWeights>();
   w->path = "<synthetic>";
   w->format = "synthetic";

@@ -7,12 +7,12 @@
 #include <limits>
 
 #include "core/error.h"
-#include "cpu/tokenizer/tokenizer.h"
+#include "tokenizer/tokenizer.h"
 #include "fixtures.h"
 #include "temp_files.h"
 
 using namespace redrafter;
-using namespace redrafter::cpu;
+using namespace redrafter::tokenizer;
 
 namespace {
 std::shared_ptr<const Tokenizer> tok512() { return Tokenizer::load(test::fixture("tok512.bin")); }

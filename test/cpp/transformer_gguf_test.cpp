@@ -8,12 +8,14 @@
 #include <vector>
 
 #include "cpu/engine/transformer.h"
-#include "cpu/model/convert.h"
+#include "tools/convert.h"
 #include "fixtures.h"
 #include "temp_files.h"
 
 using namespace redrafter;
 using namespace redrafter::cpu;
+using namespace redrafter::model;
+using namespace redrafter::tools;
 
 namespace {
 

@@ -12,13 +12,14 @@
 #include "core/kv_commit.h"
 #include "cpu/engine/transformer.h"
 #include "cpu/kernels/isa.h"
-#include "cpu/model/weight_packing.h"
-#include "cpu/tokenizer/tokenizer.h"
+#include "cpu/engine/weight_packing.h"
+#include "tokenizer/tokenizer.h"
 #include "fixtures.h"
 #include "synthetic_model.h"
 
 using namespace redrafter;
 using namespace redrafter::cpu;
+using namespace redrafter::tokenizer;
 
 namespace {
 

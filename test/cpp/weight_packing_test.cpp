@@ -6,14 +6,15 @@
 #include <vector>
 
 #include "cpu/kernels/matmul.h"
-#include "cpu/model/loaders.h"
-#include "cpu/model/mapped_file.h"
-#include "cpu/model/weight_packing.h"
-#include "cpu/model/weights.h"
+#include "model/loaders.h"
+#include "model/mapped_file.h"
+#include "cpu/engine/weight_packing.h"
+#include "model/weights.h"
 #include "fixtures.h"
 
 using namespace redrafter;
 using namespace redrafter::cpu;
+using namespace redrafter::model;
 
 namespace {
 
@@ -32,12 +33,9 @@ std::vector<float> rowOf(const TensorView& t, int64_t r) {
 
 }  // namespace
 
-TEST_CASE("loading with packMatrices packs every F32 layer matrix; rows, embedding and classifier read the same") {
+TEST_CASE("loadPackedModelWeights packs every F32 layer matrix; rows, embedding and classifier read the same") {
   auto plain = loadModelWeights(test::fixture("stories260K.bin"));
-  LoadOptions o;
-  o.packMatrices = true;
-  o.threads = 2;
-  auto packed = loadModelWeights(test::fixture("stories260K.bin"), o);
+  auto packed = loadPackedModelWeights(test::fixture("stories260K.bin"), 2);
   auto a = layerMatrices(*plain), b = layerMatrices(*packed);
   REQUIRE(a.size() == b.size());
   REQUIRE(a.size() == 7u * plain->layers.size());

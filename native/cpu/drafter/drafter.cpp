@@ -10,7 +10,7 @@
 #include "cpu/engine/thread_pool.h"
 #include "cpu/kernels/isa.h"
 #include "cpu/kernels/matmul.h"
-#include "cpu/model/half.h"
+#include "model/half.h"
 
 namespace redrafter::cpu {
 
@@ -64,7 +64,7 @@ Drafter::Drafter(DrafterWeights weights, std::string source, int32_t threads, bo
       TensorView v;
       if (!w) return v;
       std::vector<uint16_t> h(size_t(rows * cols));  // [rows = out, cols = in]
-      for (size_t i = 0; i < h.size(); i++) h[i] = f32ToFp16(w[i]);
+      for (size_t i = 0; i < h.size(); i++) h[i] = model::f32ToFp16(w[i]);
       half_.push_back(std::move(h));
       v.type = DType::F16, v.rows = rows, v.cols = cols, v.data = half_.back().data();
       return v;

@@ -11,12 +11,23 @@
 #include <string>
 #include <vector>
 
-#include "cpu/drafter/drafter_weights.h"
-#include "cpu/model/weights.h"
+#include "model/drafter_weights.h"
+#include "model/weights.h"
 
 namespace redrafter::cpu {
 
 class ThreadPool;
+
+// the model room's names this engine uses (native/model)
+using model::DrafterConfig;
+using model::DrafterTensorSpec;
+using model::DrafterWeights;
+using model::ModelConfig;
+using model::ModelWeights;
+using model::checkDrafterMatchesModel;
+using model::drafterTensorSpecs;
+using model::embeddingRow;
+using model::validateDrafterConfig;
 
 // E: writes the LLM's embedding rows of `count` tokens into out [count, hiddenSize].
 using EmbeddingLookup = std::function<void(const int32_t* tokens, int64_t count, float* out)>;

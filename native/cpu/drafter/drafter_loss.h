@@ -18,9 +18,13 @@
 #include <cstdint>
 #include <vector>
 
-#include "cpu/drafter/drafter_weights.h"
+#include "model/drafter_weights.h"
 
 namespace redrafter::cpu {
+
+// the model room's names this engine uses (native/model)
+using model::DrafterConfig;
+using model::DrafterWeights;
 
 struct DrafterBatch {
   const float* hidden = nullptr;    // [rows, hiddenSize]: h_t per example

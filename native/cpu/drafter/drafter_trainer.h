@@ -7,9 +7,14 @@
 
 #include "core/rng.h"
 #include "cpu/drafter/drafter_loss.h"
-#include "cpu/drafter/drafter_weights.h"
+#include "model/drafter_weights.h"
 
 namespace redrafter::cpu {
+
+// the model room's names this engine uses (native/model)
+using model::DrafterConfig;
+using model::DrafterTensorSpec;
+using model::DrafterWeights;
 
 // The training texts: sequence s is tokens[offsets[s] .. offsets[s+1]) with the LLM's final hidden state of every
 // position in hidden (same indexing, [tokens, hiddenSize]).

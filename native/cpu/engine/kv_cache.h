@@ -7,9 +7,12 @@
 #include <memory>
 
 #include "core/kv_commit.h"
-#include "cpu/model/weights.h"
+#include "model/weights.h"
 
 namespace redrafter::cpu {
+
+// the model room's names this engine uses (native/model)
+using model::ModelConfig;
 
 // The bytes of one sequence's KV cache at `capacity` slots: keys and values, every layer, float32.
 int64_t kvCacheBytes(const ModelConfig& config, int32_t capacity);

@@ -19,9 +19,14 @@
 #include <vector>
 
 #include "cpu/engine/kv_cache.h"
-#include "cpu/model/weights.h"
+#include "model/weights.h"
 
 namespace redrafter::cpu {
+
+// the model room's names this engine uses (native/model)
+using model::LayerWeights;
+using model::ModelConfig;
+using model::ModelWeights;
 
 class ThreadPool;
 struct TransformerState;

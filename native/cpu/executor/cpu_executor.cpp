@@ -3,17 +3,16 @@
 #include "core/executor/step_executor.h"
 #include "cpu/executor/cpu_backend.h"
 #include "cpu/executor/drafter_source.h"
-#include "cpu/model/weights.h"
+#include "cpu/engine/weight_packing.h"
+#include "model/weights.h"
 
 namespace redrafter::cpu {
 
 std::unique_ptr<executor::Executor> createCpuExecutor(const CpuExecutorOptions& options) {
   RD_REQUIRE(options.threads >= 0, "threads", "must be an integer >= 0");
   RD_REQUIRE(options.maxActiveRequests >= 1, "maxActiveRequests", "must be an integer >= 1");
-  LoadOptions lo;
-  lo.packMatrices = true;  // the engine's layout: 16-row panels for the packed matmul
-  lo.threads = options.threads;
-  std::shared_ptr<const ModelWeights> weights = loadModelWeights(options.model, lo);
+  // the engine's layout: 16-row panels for the packed matmul
+  std::shared_ptr<const ModelWeights> weights = loadPackedModelWeights(options.model, options.threads);
   TransformerOptions to;
   to.threads = options.threads;
   auto model = std::make_shared<Transformer>(weights, to);

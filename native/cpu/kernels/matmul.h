@@ -8,7 +8,7 @@
 #include <string>
 
 #include "cpu/kernels/isa.h"
-#include "cpu/model/weights.h"
+#include "core/tensor.h"
 
 namespace redrafter::cpu::kernels {
 

@@ -429,7 +429,7 @@ void matmulPacked(Isa isa, const TensorView& w, const float* x, int64_t T, int64
 }
 
 float packedWeightAt(const TensorView& w, int64_t r, int64_t k) {
-  const int64_t i = ((r / P) * w.cols + k) * P + r % P;
+  const int64_t i = panels16Index(r, k, w.cols);
   if (w.type == DType::F32) return static_cast<const float*>(w.data)[i];
   return halfToFloat(static_cast<const uint16_t*>(w.data)[i]);
 }

@@ -1,4 +1,4 @@
-// The matrix kernel for row-panel-packed weights (Layout::Panels16, weights.h): F32 or F16 rows repacked once at load
+// The matrix kernel for row-panel-packed weights (Layout::Panels16, core/tensor.h): F32 or F16 rows repacked once at load
 // into panels of 16 output rows, k-major inside a panel (for each k, the panel's 16 weights are contiguous). The
 // AVX2 micro-kernel keeps one 8-row vector accumulator per (8 rows, token) and adds W[k][8 rows] * broadcast(x[t][k])
 // for k = 0, 1, ..., K-1: no horizontal sums, and each loaded (converted) weight vector feeds up to 6 tokens.
@@ -11,11 +11,11 @@
 #include <cstdint>
 
 #include "cpu/kernels/isa.h"
-#include "cpu/model/weights.h"
+#include "core/tensor.h"
 
 namespace redrafter::cpu::kernels {
 
-constexpr int64_t kPackedPanelRows = 16;
+constexpr int64_t kPackedPanelRows = kPanelRows;  // core/tensor.h
 
 // Whether `w` can be packed (F32 or F16, row-major, non-empty).
 bool packable(const TensorView& w);

@@ -4,7 +4,7 @@
 #include <cstdint>
 #include <cstring>
 
-#include "cpu/model/weights.h"
+#include "core/tensor.h"
 
 namespace redrafter::cpu::kernels::detail {
 

@@ -20,7 +20,7 @@
 #include <thread>
 #include <vector>
 
-#include "../random_beams.h"
+#include "cuda/testing/random_beams.h"
 #include "beam_search_plugin.h"
 #include "cuda/beam_search.h"
 #include "cuda/build_tree.h"

@@ -1,0 +1,388 @@
+// The harness of `redrafter bench` (the command and its table: cli/bench.ts; scripts in bench/ use it too):
+// autoregressive decoding and ReDrafter on the same engine and model, and llama.cpp's autoregressive decoding
+// (node-llama-cpp) on the same GGUF with the same threads, as interleaved repeats in one process; medians with
+// min-max spread, tokens per step, paired ratios, whether the greedy outputs were identical, where a ReDrafter
+// step's time goes, and the cost of one forward of T tokens relative to T = 1.
+import { cpus } from 'node:os';
+import { loadEngine, type Engine } from './engine.js';
+import { Model } from './model.js';
+import type { GenerationResult } from './session.js';
+
+export interface BenchOptions {
+  model: string;
+  tokenizer?: string;
+  drafter?: string;
+  prompts: string[];
+  maxTokens: number;
+  repeats: number;
+  threads: number;
+  /** ReDrafter's beam shape; absent: the engine's default for this model (generation-options.ts defaultBeamShape). */
+  beamWidth?: number;
+  beamLength?: number;
+  /** ReDrafter sessions may draft less or not at all where that is measured to be faster (SessionOptions.adaptiveDraft);
+   *  absent: the engine's default (generation-options.ts defaultAdaptiveDraft: on for models under 30M parameters). */
+  adaptiveDraft?: boolean;
+  /** Draft with float16 copies of the drafter's matrices (LoadEngineOptions.drafterHalfWeights). */
+  drafterHalfWeights?: boolean;
+  llamaCpp: boolean;
+  /** Token counts for the forward-cost curve; empty: skip it. */
+  forwardCost: number[];
+  /** Progress lines (stderr). */
+  log?: (line: string) => void;
+}
+
+type Variant = 'ar' | 'redrafter' | 'llamacpp';
+
+export interface RunRecord {
+  variant: Variant;
+  repeat: number;
+  prompt: number;
+  tokens: number[];
+  /** Decoding wall time in JS, from the first generated token to the last. */
+  decodeSeconds: number;
+  /** Tokens after the first (the first comes from the prefill). */
+  decodeTokens: number;
+  steps: number;
+  /** ours only: the executor's own counters (seconds). */
+  native?: {
+    decode: number;
+    draft: number;
+    tree: number;
+    forward: number;
+    accept: number;
+    commit: number;
+    other: number;
+    prefill: number;
+  };
+}
+
+export interface VariantSummary {
+  tokensPerSecond: { median: number; min: number; max: number };
+  tokensPerStep: number;
+  runs: number;
+}
+
+export interface BenchReport {
+  machine: { cpu: string; cores: number; threads: number; isa?: string };
+  model: { path: string; weightType?: string; dim: number; nLayers: number; parameters?: number };
+  settings: {
+    prompts: number;
+    maxTokens: number;
+    repeats: number;
+    beamWidth: number;
+    beamLength: number;
+    adaptiveDraft: boolean;
+    drafterHalfWeights: boolean;
+  };
+  ar: VariantSummary;
+  redrafter: VariantSummary | null;
+  llamaCpp: VariantSummary | null;
+  /** Medians of the per-repeat (paired) ratios of tokens/s. */
+  ratios: { redrafterOverAr: number | null; redrafterOverLlamaCpp: number | null; arOverLlamaCpp: number | null };
+  identical: { redrafterEqualsAr: boolean | null; llamaCppEqualsAr: boolean | null };
+  /** ReDrafter, milliseconds per decoding step (totals over all runs / steps). */
+  stepBreakdownMs: {
+    drafting: number;
+    treeBuilding: number;
+    forward: number;
+    acceptance: number;
+    commit: number;
+    /** the engine's scheduling, responses and bookkeeping */
+    glue: number;
+    node: number;
+    total: number;
+    arStep: number;
+  } | null;
+  /** forward of T tokens (after a 32-token prefix) relative to T = 1: median seconds and ratio. */
+  forwardCost: { tokens: number; seconds: number; relative: number }[];
+  runs: RunRecord[];
+}
+
+/** Pause between runs (ms), so that no engine's spinning worker threads overlap the next run. */
+const settleMs = 300;
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+
+function summarize(runs: RunRecord[], repeats: number): VariantSummary {
+  const perRepeat: number[] = [];
+  for (let r = 0; r < repeats; r++) {
+    const rs = runs.filter((x) => x.repeat === r);
+    const tokens = rs.reduce((s, x) => s + x.decodeTokens, 0);
+    const secs = rs.reduce((s, x) => s + x.decodeSeconds, 0);
+    if (secs > 0) perRepeat.push(tokens / secs);
+  }
+  const tokens = runs.reduce((s, x) => s + x.decodeTokens, 0);
+  const steps = runs.reduce((s, x) => s + x.steps, 0);
+  return {
+    tokensPerSecond: { median: median(perRepeat), min: Math.min(...perRepeat), max: Math.max(...perRepeat) },
+    tokensPerStep: steps > 0 ? tokens / steps : 0,
+    runs: runs.length,
+  };
+}
+
+function pairedRatio(runs: RunRecord[], a: Variant, b: Variant, repeats: number): number | null {
+  const ratios: number[] = [];
+  for (let r = 0; r < repeats; r++) {
+    const rate = (v: Variant) => {
+      const rs = runs.filter((x) => x.variant === v && x.repeat === r);
+      const secs = rs.reduce((s, x) => s + x.decodeSeconds, 0);
+      return rs.length && secs > 0 ? rs.reduce((s, x) => s + x.decodeTokens, 0) / secs : NaN;
+    };
+    const q = rate(a) / rate(b);
+    if (Number.isFinite(q)) ratios.push(q);
+  }
+  return ratios.length ? median(ratios) : null;
+}
+
+async function ourRun(
+  engine: Engine,
+  variant: 'ar' | 'redrafter',
+  o: BenchOptions,
+  prompt: number[],
+  repeat: number,
+  index: number,
+): Promise<RunRecord> {
+  const session = variant === 'ar' ? engine.createSession({ beamWidth: 0 }) : redrafterSession(engine, o);
+  const tokens: number[] = [];
+  let first = 0;
+  const stream = session.generate(prompt, { maxTokens: o.maxTokens, temperature: 0 });
+  let result: GenerationResult;
+  for (;;) {
+    const r = await stream.next();
+    if (r.done) {
+      result = r.value;
+      break;
+    }
+    if (tokens.length === 0 && r.value.tokens.length > 0) first = performance.now();
+    tokens.push(...r.value.tokens);
+  }
+  const end = performance.now();
+  const s = result.stats;
+  return {
+    variant,
+    repeat,
+    prompt: index,
+    tokens: result.tokens,
+    decodeSeconds: tokens.length > 1 ? (end - first) / 1000 : 0,
+    decodeTokens: Math.max(0, result.tokens.length - 1),
+    steps: s.steps,
+    native: {
+      decode: Math.max(0, s.totalSeconds - s.prefillSeconds),
+      draft: s.draftingSeconds,
+      tree: s.treeBuildingSeconds,
+      forward: s.forwardSeconds,
+      accept: s.acceptanceSeconds,
+      commit: s.commitSeconds,
+      other: s.otherSeconds,
+      prefill: s.prefillSeconds,
+    },
+  };
+}
+
+interface LlamaCppRunner {
+  run(prompt: number[], repeat: number, index: number): Promise<RunRecord>;
+  dispose(): Promise<void>;
+}
+
+async function llamaCppRunner(o: BenchOptions, eos: number, contextSize: number): Promise<LlamaCppRunner> {
+  const { getLlama } = await import('node-llama-cpp');
+  const llama = await getLlama({ gpu: false, build: 'never', logLevel: 'error' as never });
+  const model = await llama.loadModel({ modelPath: o.model });
+  const context = await model.createContext({ contextSize, threads: o.threads, batchSize: contextSize });
+  const sequence = context.getSequence();
+  return {
+    async run(prompt, repeat, index) {
+      await sequence.clearHistory();
+      const tokens: number[] = [];
+      let first = 0;
+      for await (const t of sequence.evaluate(prompt as never[], { temperature: 0 })) {
+        const id = t as unknown as number;
+        if (id === eos) break;
+        if (tokens.length === 0) first = performance.now();
+        tokens.push(id);
+        if (tokens.length >= o.maxTokens) break;
+      }
+      const end = performance.now();
+      return {
+        variant: 'llamacpp',
+        repeat,
+        prompt: index,
+        tokens,
+        decodeSeconds: tokens.length > 1 ? (end - first) / 1000 : 0,
+        decodeTokens: Math.max(0, tokens.length - 1),
+        steps: Math.max(0, tokens.length - 1),
+      };
+    },
+    async dispose() {
+      await context.dispose();
+      await model.dispose();
+      await llama.dispose();
+    },
+  };
+}
+
+/** The forward of T tokens after a 32-token prefix, median over `reps`, relative to T = 1. */
+export async function forwardCostCurve(
+  modelPath: string,
+  threads: number,
+  counts: number[],
+  reps = 3,
+): Promise<{ tokens: number; seconds: number; relative: number }[]> {
+  const model = await Model.load(modelPath, { threads });
+  try {
+    const prefix = 32;
+    const maxT = Math.max(1, ...counts);
+    const ctx = model.createContext({ capacity: Math.min(model.config.contextLength, prefix + maxT) });
+    const vocab = model.config.vocabSize;
+    const ids = (n: number, salt: number) => Array.from({ length: n }, (_, i) => 3 + ((i * 7919 + salt * 104729) % (vocab - 3)));
+    await ctx.forward(ids(prefix, 0), { outputs: [prefix - 1] });
+    const all = [1, ...counts.filter((t) => t !== 1)];
+    const times = new Map<number, number[]>(all.map((t) => [t, []]));
+    for (let r = 0; r < reps; r++) {
+      for (const t of all) {
+        const tokens = ids(t, r + 1);
+        const start = performance.now();
+        await ctx.forward(tokens, { outputs: tokens.map((_, i) => i) }); // a tree verification wants every row
+        times.get(t)!.push((performance.now() - start) / 1000);
+        ctx.truncate(prefix);
+      }
+    }
+    ctx.dispose();
+    const base = median(times.get(1)!);
+    return [...times.entries()]
+      .sort((a, b) => a[0] - b[0])
+      .map(([tokens, ts]) => ({ tokens, seconds: median(ts), relative: median(ts) / base }));
+  } finally {
+    model.dispose();
+  }
+}
+
+/** A ReDrafter session as the options ask (absent options: the engine's defaults). */
+function redrafterSession(engine: Engine, o: BenchOptions) {
+  return engine.createSession({
+    ...(o.beamWidth === undefined ? {} : { beamWidth: o.beamWidth }),
+    ...(o.beamLength === undefined ? {} : { beamLength: o.beamLength }),
+    ...(o.adaptiveDraft === undefined ? {} : { adaptiveDraft: o.adaptiveDraft }),
+  });
+}
+
+export async function runBench(o: BenchOptions): Promise<BenchReport> {
+  const log = o.log ?? (() => undefined);
+  const useDrafter = o.drafter !== undefined && o.beamWidth !== 0;
+  const probe = await Model.load(o.model, { threads: 1 });
+  const config = probe.config;
+  probe.dispose();
+  const engine = await loadEngine({
+    model: o.model,
+    tokenizer: o.tokenizer,
+    drafter: useDrafter ? o.drafter : null,
+    backend: 'cpu',
+    threads: o.threads,
+    drafterHalfWeights: o.drafterHalfWeights === true,
+  });
+  // the shape the ReDrafter runs use (the engine's defaults where not given)
+  let shape: { beamWidth: number; beamLength: number; adaptiveDraft: boolean | 'greedy' } = { beamWidth: 0, beamLength: 0, adaptiveDraft: false };
+  if (useDrafter) {
+    const s = redrafterSession(engine, o);
+    shape = { beamWidth: s.beamWidth, beamLength: s.beamLength, adaptiveDraft: s.adaptiveDraft === 'greedy' || s.adaptiveDraft };
+    s.dispose();
+  }
+  const runs: RunRecord[] = [];
+  let llama: LlamaCppRunner | null = null;
+  try {
+    const info = engine.info;
+    const prompts = o.prompts.map((p) => [...engine.codec.encode(p, { bos: true })]);
+    const contextSize = Math.min(info.contextLength, Math.max(...prompts.map((p) => p.length)) + o.maxTokens + 8);
+    if (o.llamaCpp) {
+      if (!o.model.endsWith('.gguf')) throw new Error(`--llama-cpp needs a GGUF model (${o.model})`);
+      llama = await llamaCppRunner(o, engine.codec.eos, contextSize);
+    }
+    const variants: Variant[] = ['ar', ...(useDrafter ? (['redrafter'] as const) : []), ...(llama ? (['llamacpp'] as const) : [])];
+    // warm-up: page the weights in and start the thread pools (not recorded)
+    for (const v of variants) {
+      const warm = { ...o, maxTokens: Math.min(8, o.maxTokens) };
+      if (v === 'llamacpp') await llama!.run(prompts[0].slice(), -1, 0);
+      else await ourRun(engine, v, warm, prompts[0], -1, 0);
+    }
+    for (let r = 0; r < o.repeats; r++) {
+      for (let p = 0; p < prompts.length; p++) {
+        // rotate the order every repeat so drift on a noisy machine falls on every variant alike
+        const order = variants.map((_, i) => variants[(i + r + p) % variants.length]);
+        for (const v of order) {
+          const rec = v === 'llamacpp' ? await llama!.run(prompts[p], r, p) : await ourRun(engine, v, o, prompts[p], r, p);
+          runs.push(rec);
+          // Let every engine's worker threads go idle before the next run: llama.cpp's threads spin for a while after
+          // a decode, which would slow whatever runs next on a 2-core machine.
+          await new Promise((resolve) => setTimeout(resolve, settleMs));
+          log(
+            `repeat ${r + 1}/${o.repeats} prompt ${p + 1}/${prompts.length} ${v}: ${rec.decodeTokens} tokens, ` +
+              `${(rec.decodeTokens / Math.max(1e-9, rec.decodeSeconds)).toFixed(2)} tokens/s`,
+          );
+        }
+      }
+    }
+  } finally {
+    await llama?.dispose();
+    await engine.dispose();
+  }
+  const of = (v: Variant) => runs.filter((x) => x.variant === v);
+  const same = (a: Variant, b: Variant) =>
+    of(a).every((x) => {
+      const y = runs.find((z) => z.variant === b && z.repeat === x.repeat && z.prompt === x.prompt)!;
+      const n = Math.min(x.tokens.length, y.tokens.length);
+      // llama.cpp stops at maxTokens exactly; ours may overshoot by a step's extra tokens: compare the common part
+      return n > 0 && x.tokens.slice(0, n).every((t, i) => t === y.tokens[i]);
+    });
+  const rd = of('redrafter');
+  let stepBreakdownMs: BenchReport['stepBreakdownMs'] = null;
+  if (rd.length) {
+    const steps = rd.reduce((s, x) => s + x.steps, 0);
+    const sum = (f: (x: RunRecord) => number) => rd.reduce((s, x) => s + f(x), 0);
+    const ms = (v: number) => (1000 * v) / Math.max(1, steps);
+    const ar = of('ar');
+    stepBreakdownMs = {
+      drafting: ms(sum((x) => x.native!.draft)),
+      treeBuilding: ms(sum((x) => x.native!.tree)),
+      forward: ms(sum((x) => x.native!.forward)),
+      acceptance: ms(sum((x) => x.native!.accept)),
+      commit: ms(sum((x) => x.native!.commit)),
+      glue: ms(sum((x) => x.native!.other)),
+      node: ms(sum((x) => Math.max(0, x.decodeSeconds - x.native!.decode))),
+      total: ms(sum((x) => x.decodeSeconds)),
+      arStep: (1000 * ar.reduce((s, x) => s + x.decodeSeconds, 0)) / Math.max(1, ar.reduce((s, x) => s + x.steps, 0)),
+    };
+  }
+  const forwardCost = o.forwardCost.length ? await forwardCostCurve(o.model, o.threads, o.forwardCost) : [];
+  return {
+    machine: { cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, threads: o.threads, isa: config.isa },
+    model: { path: o.model, dim: config.dim, nLayers: config.nLayers, weightType: config.weightType },
+    settings: {
+      prompts: o.prompts.length,
+      maxTokens: o.maxTokens,
+      repeats: o.repeats,
+      beamWidth: shape.beamWidth,
+      beamLength: shape.beamLength,
+      adaptiveDraft: shape.adaptiveDraft === true,
+      drafterHalfWeights: useDrafter && o.drafterHalfWeights === true,
+    },
+    ar: summarize(of('ar'), o.repeats),
+    redrafter: rd.length ? summarize(rd, o.repeats) : null,
+    llamaCpp: of('llamacpp').length ? summarize(of('llamacpp'), o.repeats) : null,
+    ratios: {
+      redrafterOverAr: pairedRatio(runs, 'redrafter', 'ar', o.repeats),
+      redrafterOverLlamaCpp: pairedRatio(runs, 'redrafter', 'llamacpp', o.repeats),
+      arOverLlamaCpp: pairedRatio(runs, 'ar', 'llamacpp', o.repeats),
+    },
+    identical: {
+      redrafterEqualsAr: rd.length ? same('redrafter', 'ar') : null,
+      llamaCppEqualsAr: of('llamacpp').length ? same('llamacpp', 'ar') : null,
+    },
+    stepBreakdownMs,
+    forwardCost,
+    runs,
+  };
+}

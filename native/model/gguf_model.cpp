@@ -1,0 +1,157 @@
+// GGUF `llama` model loader: llama.* hyperparameters, token_embd / blk.N.* / output_norm / output tensors
+// (output.weight absent = tied classifier). Matrices of F32, F16, BF16 or Q8_0 are views into the mapping;
+// norms are used as F32 (F16/BF16 norms are converted into owned copies).
+#include <cstring>
+
+#include "core/error.h"
+#include "model/gguf_reader.h"
+#include "model/half.h"
+#include "model/loaders.h"
+
+namespace redrafter::model {
+
+namespace {
+
+struct Builder {
+  const GgufFile& g;
+  ModelWeights& w;
+
+  const GgufTensorInfo& tensor(const std::string& name) const {
+    const GgufTensorInfo* t = g.findTensor(name);
+    if (!t) g.invalid("tensor '" + name + "' is missing");
+    return *t;
+  }
+
+  void checkShape(const GgufTensorInfo& t, int64_t rows, int64_t cols) const {
+    bool ok = t.ne[0] == uint64_t(cols) && t.ne[2] == 1 && t.ne[3] == 1 &&
+              (rows == 1 ? t.ne[1] == 1 : t.ne[1] == uint64_t(rows));
+    if (!ok)
+      g.invalid("tensor '" + t.name + "' has shape [" + std::to_string(t.ne[0]) + ", " + std::to_string(t.ne[1]) +
+                ", " + std::to_string(t.ne[2]) + ", " + std::to_string(t.ne[3]) + "] but the config needs [" +
+                std::to_string(cols) + ", " + std::to_string(rows) + "] (GGUF order: columns first)");
+  }
+
+  // A matrix [rows, cols] of F32, F16, BF16 or Q8_0.
+  TensorView matrix(const std::string& name, int64_t rows, int64_t cols) {
+    const GgufTensorInfo& t = tensor(name);
+    checkShape(t, rows, cols);
+    TensorView v;
+    v.rows = rows;
+    v.cols = cols;
+    v.data = t.data;
+    size_t align = 1;
+    switch (GgmlType(t.type)) {
+      case GgmlType::F32: v.type = DType::F32; align = 4; break;
+      case GgmlType::F16: v.type = DType::F16; align = 2; break;
+      case GgmlType::BF16: v.type = DType::BF16; align = 2; break;
+      case GgmlType::Q8_0: v.type = DType::Q8_0; break;
+      default:
+        fail(ErrorCode::Unsupported, g.path() + ": tensor '" + name + "' has type " + ggmlTypeTraits(t.type)->name +
+                                         " (supported: f32, f16, bf16, q8_0)");
+    }
+    if (reinterpret_cast<uintptr_t>(t.data) % align != 0) {  // only with general.alignment < 4: copy
+      auto copy = std::shared_ptr<uint8_t>(new uint8_t[t.bytes + 8], std::default_delete<uint8_t[]>());
+      uint8_t* p = copy.get() + (8 - reinterpret_cast<uintptr_t>(copy.get()) % 8) % 8;
+      std::memcpy(p, t.data, t.bytes);
+      w.owned.push_back(copy);
+      v.data = p;
+    }
+    return v;
+  }
+
+  // A vector [1, n] as F32 (converted when stored as F16/BF16).
+  TensorView norm(const std::string& name, int64_t n) {
+    const GgufTensorInfo& t = tensor(name);
+    checkShape(t, 1, n);
+    TensorView v;
+    v.type = DType::F32;
+    v.rows = 1;
+    v.cols = n;
+    GgmlType type = GgmlType(t.type);
+    if (type == GgmlType::F32 && reinterpret_cast<uintptr_t>(t.data) % 4 == 0) {
+      v.data = t.data;
+      return v;
+    }
+    if (type != GgmlType::F32 && type != GgmlType::F16 && type != GgmlType::BF16)
+      fail(ErrorCode::Unsupported, g.path() + ": norm tensor '" + name + "' has type " +
+                                       ggmlTypeTraits(t.type)->name + " (supported: f32, f16, bf16)");
+    auto copy = std::shared_ptr<float>(new float[n], std::default_delete<float[]>());
+    for (int64_t i = 0; i < n; ++i) {
+      if (type == GgmlType::F32) {
+        std::memcpy(copy.get() + i, t.data + 4 * i, 4);
+      } else {
+        uint16_t h;
+        std::memcpy(&h, t.data + 2 * i, 2);
+        copy.get()[i] = type == GgmlType::F16 ? fp16ToF32(h) : bf16ToF32(h);
+      }
+    }
+    w.owned.push_back(copy);
+    v.data = copy.get();
+    return v;
+  }
+};
+
+}  // namespace
+
+ModelConfig ggufModelConfig(const GgufFile& g) {
+  std::string arch = g.getString("general.architecture", "", true);
+  if (arch != "llama")
+    fail(ErrorCode::Unsupported, g.path() + ": GGUF architecture '" + arch + "' is not supported (supported: llama)");
+  ModelConfig c;
+  c.dim = int32_t(g.getUint("llama.embedding_length", 0, true, kMaxDim));
+  c.hiddenDim = int32_t(g.getUint("llama.feed_forward_length", 0, true, kMaxHiddenDim));
+  c.nLayers = int32_t(g.getUint("llama.block_count", 0, true, kMaxLayers));
+  c.nHeads = int32_t(g.getUint("llama.attention.head_count", 0, true, kMaxDim));
+  c.nKvHeads = int32_t(g.getUint("llama.attention.head_count_kv", uint64_t(c.nHeads), false, kMaxDim));
+  c.contextLength = int32_t(g.getUint("llama.context_length", 0, true, kMaxContext));
+  c.normEps = float(g.getFloat("llama.attention.layer_norm_rms_epsilon", 1e-5, false));
+  c.ropeTheta = float(g.getFloat("llama.rope.freq_base", 10000.0, false));
+  const GgufTensorInfo* embd = g.findTensor("token_embd.weight");
+  if (!embd) g.invalid("tensor 'token_embd.weight' is missing");
+  if (embd->ne[1] > uint64_t(kMaxVocab)) g.invalid("token_embd.weight has an absurd vocabulary of " + std::to_string(embd->ne[1]));
+  c.vocabSize = int32_t(embd->ne[1]);
+  if (const GgufValue* v = g.find("llama.vocab_size")) {
+    (void)v;
+    uint64_t n = g.getUint("llama.vocab_size", 0, false, kMaxVocab);
+    if (n != uint64_t(c.vocabSize))
+      g.invalid("llama.vocab_size " + std::to_string(n) + " differs from token_embd.weight's " + std::to_string(c.vocabSize) + " rows");
+  }
+  c.tiedClassifier = g.findTensor("output.weight") == nullptr;
+  validateConfig(c, g.path());
+  uint64_t rot = g.getUint("llama.rope.dimension_count", uint64_t(c.headDim()), false, kMaxDim);
+  if (rot != uint64_t(c.headDim()))
+    fail(ErrorCode::Unsupported, g.path() + ": llama.rope.dimension_count " + std::to_string(rot) +
+                                     " differs from the head size " + std::to_string(c.headDim()) + " (partial RoPE)");
+  return c;
+}
+
+std::shared_ptr<ModelWeights> loadGgufModel(const std::shared_ptr<MappedFile>& file) {
+  auto g = GgufFile::parse(file);
+  auto w = std::make_shared<ModelWeights>();
+  w->path = file->path();
+  w->format = "gguf";
+  w->config = ggufModelConfig(*g);
+  const ModelConfig& c = w->config;
+  Builder b{*g, *w};
+  w->tokenEmbedding = b.matrix("token_embd.weight", c.vocabSize, c.dim);
+  w->layers.resize(c.nLayers);
+  for (int32_t l = 0; l < c.nLayers; ++l) {
+    std::string p = "blk." + std::to_string(l) + ".";
+    LayerWeights& L = w->layers[l];
+    L.attnNorm = b.norm(p + "attn_norm.weight", c.dim);
+    L.wq = b.matrix(p + "attn_q.weight", c.dim, c.dim);
+    L.wk = b.matrix(p + "attn_k.weight", c.kvDim(), c.dim);
+    L.wv = b.matrix(p + "attn_v.weight", c.kvDim(), c.dim);
+    L.wo = b.matrix(p + "attn_output.weight", c.dim, c.dim);
+    L.ffnNorm = b.norm(p + "ffn_norm.weight", c.dim);
+    L.w1 = b.matrix(p + "ffn_gate.weight", c.hiddenDim, c.dim);
+    L.w2 = b.matrix(p + "ffn_down.weight", c.dim, c.hiddenDim);
+    L.w3 = b.matrix(p + "ffn_up.weight", c.hiddenDim, c.dim);
+  }
+  w->finalNorm = b.norm("output_norm.weight", c.dim);
+  w->output = c.tiedClassifier ? w->tokenEmbedding : b.matrix("output.weight", c.vocabSize, c.dim);
+  w->mapping = file;
+  return w;
+}
+
+}  // namespace redrafter::model

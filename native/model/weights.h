@@ -1,0 +1,74 @@
+// The loaded weights of a decoder-only LLaMA-family model, whatever file they came from (llama2.c .bin v0/v2,
+// GGUF v3). Tensors are views into the memory-mapped file wherever the file's layout is usable as is; only
+// what must be converted is copied (into `owned`). Matrices are row-major [rows=out, cols=in], except the layer
+// matrices that the CPU engine repacks into 16-row panels (Layout::Panels16, cpu/engine/weight_packing.h).
+// The tensor vocabulary (DType, Layout, TensorView) is core's: core/tensor.h.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/tensor.h"
+
+namespace redrafter::model {
+
+struct ModelConfig {
+  int32_t dim = 0;          // residual width D
+  int32_t hiddenDim = 0;    // FFN width
+  int32_t nLayers = 0;
+  int32_t nHeads = 0;
+  int32_t nKvHeads = 0;
+  int32_t vocabSize = 0;
+  int32_t contextLength = 0;  // the model's trained context (llama2.c seq_len, GGUF llama.context_length)
+  float normEps = 1e-5f;
+  float ropeTheta = 10000.0f;
+  bool tiedClassifier = true;  // output projection shares the token embedding
+  int32_t headDim() const { return dim / nHeads; }
+  int32_t kvDim() const { return headDim() * nKvHeads; }
+};
+
+struct LayerWeights {
+  TensorView attnNorm;  // [1, dim] F32
+  TensorView wq;        // [dim, dim]
+  TensorView wk;        // [kvDim, dim]
+  TensorView wv;        // [kvDim, dim]
+  TensorView wo;        // [dim, dim]
+  TensorView ffnNorm;   // [1, dim] F32
+  TensorView w1;        // [hiddenDim, dim]  gate
+  TensorView w2;        // [dim, hiddenDim]  down
+  TensorView w3;        // [hiddenDim, dim]  up
+};
+
+struct ModelWeights {
+  std::string path;          // the file it came from
+  std::string format;        // "llama2c", "llama2c-q8", "gguf"
+  ModelConfig config;
+  TensorView tokenEmbedding;  // [vocab, dim]
+  std::vector<LayerWeights> layers;
+  TensorView finalNorm;       // [1, dim] F32
+  TensorView output;          // [vocab, dim] (== tokenEmbedding when tied)
+  std::shared_ptr<void> mapping;                 // keeps the memory-mapped file alive
+  std::vector<std::shared_ptr<void>> owned;      // converted tensors
+};
+
+struct LoadOptions {
+  // Called once on the freshly loaded weights, before they are shared as const, with the memory-mapped file's bytes
+  // [mapBegin, mapEnd): where an engine lays tensors out for its kernels (the CPU engine repacks the layer matrices
+  // into 16-row panels: cpu::loadPackedModelWeights, cpu/engine/weight_packing.h). Tools that only read tensors by
+  // row (convert, inspect) leave it empty.
+  std::function<void(ModelWeights& weights, const void* mapBegin, const void* mapEnd)> prepare;
+};
+
+// Loads a model file, detecting its format from its first bytes. Throws redrafter::Error (InvalidModel naming
+// the file and the problem, Io, Unsupported) and never reads outside the file.
+std::shared_ptr<const ModelWeights> loadModelWeights(const std::string& path, const LoadOptions& options = {});
+
+// One row of the token embedding, dequantised to float32: out [dim].
+void embeddingRow(const ModelWeights& weights, int32_t token, float* out);
+
+// One row of the output projection (the classifier: logits = output · final hidden state), float32: out [dim].
+void classifierRow(const ModelWeights& weights, int32_t token, float* out);
+
+}  // namespace redrafter::model
