@@ -16,6 +16,7 @@
 #include "cpu/kernels/isa.h"
 #include "cpu/kernels/matmul.h"
 #include "cpu/kernels/packed_matmul.h"
+#include "model/dequantize.h"
 #include "model/half.h"
 #include "model/weights.h"
 
@@ -146,7 +147,7 @@ float packedOrder(const float* w, const float* x, int64_t K, bool fused) {
 
 std::vector<float> dequantized(const TensorView& w) {  // [rows, cols]
   std::vector<float> out(static_cast<size_t>(w.rows * w.cols));
-  for (int64_t r = 0; r < w.rows; ++r) kernels::dequantizeRow(w, r, out.data() + r * w.cols);
+  for (int64_t r = 0; r < w.rows; ++r) model::dequantizeRow(w, r, out.data() + r * w.cols);
   return out;
 }
 

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "cpu/kernels/matmul.h"
+#include "model/dequantize.h"
 #include "model/loaders.h"
 #include "model/mapped_file.h"
 #include "cpu/engine/weight_packing.h"
@@ -27,7 +28,7 @@ std::vector<const TensorView*> layerMatrices(const ModelWeights& w) {
 
 std::vector<float> rowOf(const TensorView& t, int64_t r) {
   std::vector<float> row(static_cast<size_t>(t.cols));
-  kernels::dequantizeRow(t, r, row.data());
+  model::dequantizeRow(t, r, row.data());
   return row;
 }
 

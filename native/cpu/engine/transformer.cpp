@@ -12,6 +12,7 @@
 #include "cpu/kernels/isa.h"
 #include "cpu/kernels/matmul.h"
 #include "cpu/kernels/packed_matmul.h"
+#include "model/dequantize.h"
 
 namespace redrafter::cpu {
 
@@ -42,7 +43,7 @@ std::vector<float> normVector(const ModelWeights& w, const TensorView& t, const 
   row.rows = 1;
   row.cols = dim;
   std::vector<float> out(static_cast<size_t>(dim));
-  kernels::dequantizeRow(row, 0, out.data());
+  model::dequantizeRow(row, 0, out.data());
   return out;
 }
 
@@ -274,7 +275,7 @@ void Transformer::forwardBatch(const ForwardRequest* requests, size_t count) {
   int32_t maxSlots = 0;              // the most slots a token attends to
   for (int64_t g = 0; g < T; ++g) {
     const ForwardRequest& rq = requests[reqOf[g]];
-    kernels::dequantizeRow(w.tokenEmbedding, rq.tokens[idxOf[g]], x.data() + g * D);
+    model::dequantizeRow(w.tokenEmbedding, rq.tokens[idxOf[g]], x.data() + g * D);
     ropeTable(posOf[g], hd, c.ropeTheta, rot.data() + g * hd);
     maxSlots = std::max(maxSlots, slotOf[g] + 1);
   }

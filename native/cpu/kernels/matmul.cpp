@@ -479,14 +479,6 @@ void axpy(Isa isa, float a, const float* x, float* y, int64_t n) {
   for (int64_t k = 0; k < n; ++k) y[k] += a * x[k];
 }
 
-void dequantizeRow(const TensorView& w, int64_t row, float* out) {
-  if (w.layout == Layout::Panels16) {
-    for (int64_t k = 0; k < w.cols; ++k) out[k] = packedWeightAt(w, row, k);
-    return;
-  }
-  for (int64_t k = 0; k < w.cols; ++k) out[k] = weightAt(w, row, k);
-}
-
 bool supportsLayout(const TensorView& w, std::string* why) {
   if (w.type == DType::Q8_0 && w.cols % kQ8Block != 0) {
     if (why) *why = "Q8_0 tensor with " + std::to_string(w.cols) + " columns (not a multiple of 32)";

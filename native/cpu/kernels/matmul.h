@@ -28,9 +28,6 @@ float dot(Isa isa, const float* a, const float* b, int64_t n);
 // y[k] += a * x[k].
 void axpy(Isa isa, float a, const float* x, float* y, int64_t n);
 
-// Row `row` of W as float32: out [W.cols].
-void dequantizeRow(const TensorView& w, int64_t row, float* out);
-
 // Whether matmulRows supports W's layout (Q8_0 needs cols % 32 == 0; Q8_G_F32 needs scales and a group size > 0;
 // its groups run over the flattened tensor, as llama2.c runq writes them).
 bool supportsLayout(const TensorView& w, std::string* why);

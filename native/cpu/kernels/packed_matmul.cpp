@@ -48,7 +48,7 @@ void packedPortable(const TensorView& w, const float* x, int64_t T, int64_t ldx,
         std::memcpy(panelChunk.data(), static_cast<const float*>(w.data) + base, sizeof(float) * kn * P);
       } else {
         const uint16_t* h = static_cast<const uint16_t*>(w.data) + base;
-        for (int64_t i = 0; i < kn * P; ++i) panelChunk[i] = halfToFloat(h[i]);
+        for (int64_t i = 0; i < kn * P; ++i) panelChunk[i] = fp16ToF32(h[i]);
       }
       for (int64_t t = 0; t < T; ++t) {
         float* a = acc.data() + t * P;
@@ -431,7 +431,7 @@ void matmulPacked(Isa isa, const TensorView& w, const float* x, int64_t T, int64
 float packedWeightAt(const TensorView& w, int64_t r, int64_t k) {
   const int64_t i = panels16Index(r, k, w.cols);
   if (w.type == DType::F32) return static_cast<const float*>(w.data)[i];
-  return halfToFloat(static_cast<const uint16_t*>(w.data)[i]);
+  return fp16ToF32(static_cast<const uint16_t*>(w.data)[i]);
 }
 
 }  // namespace redrafter::cpu::kernels
