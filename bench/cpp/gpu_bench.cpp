@@ -10,7 +10,7 @@
 // prompt ran. Every request generates exactly --max-tokens tokens (no end id stops it), temperature 0.
 // Output: {"device", "mode", "batch", "model", "maxTokens", "beamWidth", "beamLength",
 //          "prompts": [{"prompt", "tokens": [ids], "gaps": [top1 - top2 logit per generated token] (--gaps; ar and
-//          cpu-ar)}], "tokensPerSecond" (median over repeats: decode tokens of all requests / decode wall time,
+//          cpu-ar)}] (one per request of the first repeat, in the order they ran: batch B repeats prompts), "tokensPerSecond" (median over repeats: decode tokens of all requests / decode wall time,
 //          the prefill excluded), "prefillMs" (median, all prefills of a repeat), "tokensPerStep" (decode tokens per
 //          request-step), "stepMs" (median decode wall time per step), "repeats": [{...per repeat}]}
 #include <algorithm>
@@ -134,9 +134,11 @@ struct Repeat {
   long long decodeTokens = 0, requestSteps = 0, steps = 0;
 };
 
+// The first repeat's requests, in the order they ran: which prompt, its tokens and (--gaps) logit gaps.
 struct Outcome {
-  std::vector<std::vector<int32_t>> tokens;  // [prompt]
-  std::vector<std::vector<float>> gaps;      // [prompt]
+  std::vector<size_t> prompt;
+  std::vector<std::vector<int32_t>> tokens;
+  std::vector<std::vector<float>> gaps;
 };
 
 // One repeat on the CUDA engine: rounds of `batch` requests in flight.
@@ -189,10 +191,10 @@ Repeat runCuda(cuda::engine::CudaBackend& backend, const Args& a, const std::vec
       if (r->finishReason() == executor::FinishReason::Error) throw std::runtime_error("a request failed");
       rep.decodeTokens += (long long)r->output().size() - 1;
       rep.requestSteps += r->stats.steps;
-      const size_t p = promptOf[r->id()];
-      if (outcome && outcome->tokens[p].empty()) {
-        outcome->tokens[p] = r->output();
-        outcome->gaps[p] = gaps[r->id()];
+      if (outcome) {
+        outcome->prompt.push_back(promptOf[r->id()]);
+        outcome->tokens.push_back(r->output());
+        outcome->gaps.push_back(gaps[r->id()]);
       }
       backend.end(*r);
       backend.releaseSession(r->request().session);
@@ -231,9 +233,10 @@ Repeat runCpu(cpu::Transformer& model, const Args& a, const std::vector<std::vec
       rep.prefillSeconds += std::chrono::duration<double>(t1 - t0).count();
       rep.decodeSeconds += std::chrono::duration<double>(t2 - t1).count();
       rep.decodeTokens += (long long)out.size() - 1;
-      if (outcome && copy == 0) {
-        outcome->tokens[p] = out;
-        outcome->gaps[p] = gaps;
+      if (outcome) {
+        outcome->prompt.push_back(p);
+        outcome->tokens.push_back(out);
+        outcome->gaps.push_back(gaps);
       }
     }
   }
@@ -258,8 +261,6 @@ int main(int argc, char** argv) {
     for (const auto& t : texts) prompts.push_back(tokenizer->encode(t, true));
 
     Outcome outcome;
-    outcome.tokens.resize(prompts.size());
-    outcome.gaps.resize(prompts.size());
     std::vector<Repeat> repeats;
     std::string device;
     if (a.mode == "cpu-ar") {
@@ -310,9 +311,10 @@ int main(int argc, char** argv) {
       << ",\"model\":" << jsonString(a.model) << ",\"maxTokens\":" << a.maxTokens;
     if (a.mode == "redrafter") o << ",\"beamWidth\":" << a.beamWidth << ",\"beamLength\":" << a.beamLength;
     o << ",\"prompts\":[";
-    for (size_t p = 0; p < prompts.size(); ++p) {
-      o << (p ? "," : "") << "{\"prompt\":" << jsonString(texts[p]) << ",\"tokens\":" << jsonArray(outcome.tokens[p]);
-      if (a.gaps && a.mode != "redrafter") o << ",\"gaps\":" << jsonArray(outcome.gaps[p]);
+    for (size_t i = 0; i < outcome.tokens.size(); ++i) {
+      o << (i ? "," : "") << "{\"prompt\":" << jsonString(texts[outcome.prompt[i]])
+        << ",\"tokens\":" << jsonArray(outcome.tokens[i]);
+      if (a.gaps && a.mode != "redrafter") o << ",\"gaps\":" << jsonArray(outcome.gaps[i]);
       o << "}";
     }
     o << "],\"tokensPerSecond\":" << median(tps) << ",\"prefillMs\":" << median(prefill)

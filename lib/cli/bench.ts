@@ -2,7 +2,7 @@
 // autoregressive decoding (node-llama-cpp) on the same GGUF with the same threads, as interleaved repeats in one
 // process; medians with min-max spread, tokens per step, paired ratios, whether the greedy outputs were identical,
 // where a ReDrafter step's time goes, and the cost of one forward of T tokens relative to T = 1.
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { existsSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { loadEngine, type Engine } from '../engine.js';
@@ -27,6 +27,8 @@ export interface BenchOptions {
   /** Draft with float16 copies of the drafter's matrices (LoadEngineOptions.drafterHalfWeights). */
   drafterHalfWeights?: boolean;
   llamaCpp: boolean;
+  /** The engine backend (default 'cpu'; 'cuda': the CPU-only options threads and drafterHalfWeights are not passed). */
+  backend?: 'cpu' | 'cuda';
   /** Token counts for the forward-cost curve; empty: skip it. */
   forwardCost: number[];
   /** Progress lines (stderr). */
@@ -282,9 +284,8 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
     model: o.model,
     tokenizer: o.tokenizer,
     drafter: useDrafter ? o.drafter : null,
-    backend: 'cpu',
-    threads: o.threads,
-    drafterHalfWeights: o.drafterHalfWeights === true,
+    backend: o.backend ?? 'cpu',
+    ...(o.backend === 'cuda' ? {} : { threads: o.threads, drafterHalfWeights: o.drafterHalfWeights === true }),
   });
   // the shape the ReDrafter runs use (the engine's defaults where not given)
   let shape: { beamWidth: number; beamLength: number; adaptiveDraft: boolean | 'greedy' } = { beamWidth: 0, beamLength: 0, adaptiveDraft: false };
@@ -457,6 +458,7 @@ export function register(program: Command): void {
     .option('--drafter-f16', "draft with float16 copies of the drafter's matrices")
     .option('--no-llama-cpp', 'skip node-llama-cpp')
     .option('--forward-cost <list>', 'token counts T for the forward-cost curve ("" to skip)', '1,2,4,8,16,32')
+    .addOption(new Option('--backend <name>', 'the engine backend').choices(['cpu', 'cuda']).default('cpu'))
     .option('--json', 'print one JSON object instead of the table')
     .action(async (opts) => {
       if (!existsSync(opts.model)) throw new Error(`--model ${opts.model}: no such file`);
@@ -481,6 +483,7 @@ export function register(program: Command): void {
         adaptiveDraft: opts.adaptiveDraft,
         drafterHalfWeights: opts.drafterF16 === true,
         llamaCpp: opts.llamaCpp,
+        backend: opts.backend,
         forwardCost,
         log: opts.json ? undefined : (line) => process.stderr.write(line + '\n'),
       });
