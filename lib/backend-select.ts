@@ -1,14 +1,20 @@
-// Which executor backend loadEngine uses: 'cpu', 'tensorrt-llm', or 'auto' (TensorRT-LLM where the addon was built
-// with it and an NVIDIA GPU is visible, else the CPU engine), and which options belong to which backend.
+// Which executor backend loadEngine uses: 'cpu', 'cuda', 'tensorrt-llm', or 'auto' (TensorRT-LLM for an engine
+// directory where the addon was built with it and an NVIDIA GPU is visible; else the CUDA engine where its module is
+// built and a GPU is visible; else the CPU engine), and which options belong to which backend.
 import { ErrorCodes, invalidArgument, type RedrafterError } from './errors.js';
+import { backendModulePresent } from './native.js';
 import { nvidiaGpuPresent, resolveAutoBackend, trtLlmOptionKeys } from './trtllm/engine.js';
 
-export type Backend = 'cpu' | 'tensorrt-llm' | 'auto';
-export type ResolvedBackend = 'cpu' | 'tensorrt-llm';
+export type Backend = 'cpu' | 'cuda' | 'tensorrt-llm' | 'auto';
+export type ResolvedBackend = 'cpu' | 'cuda' | 'tensorrt-llm';
 
-/** The options only the CPU engine takes (drafter: null, "no drafter", is accepted by both). */
+/** The options the CPU engine takes (drafter: null, "no drafter", is accepted by all). */
 export const cpuOptionKeys: ReadonlySet<string> = new Set(['model', 'drafter', 'threads', 'contextLength', 'maxKvCacheBytes', 'maxActiveRequests', 'drafterHalfWeights']);
+/** The options the CUDA engine takes (lib/cuda-backend.ts). */
+export const cudaOptionKeys: ReadonlySet<string> = new Set(['model', 'drafter', 'device', 'contextLength', 'maxActiveRequests',
+  'maxBeamWidth', 'maxBeamLength', 'cudaGraphs']);
 const sharedKeys = new Set(['backend', 'tokenizer']);
+const optionKeys: Record<ResolvedBackend, ReadonlySet<string>> = { cpu: cpuOptionKeys, cuda: cudaOptionKeys, 'tensorrt-llm': trtLlmOptionKeys };
 
 function coded(code: RedrafterError['code'], message: string): RedrafterError {
   const e = new Error(message) as RedrafterError;
@@ -35,21 +41,26 @@ export function trtLlmNotBuiltError(): RedrafterError {
 
 /**
  * The backend for `options`. 'auto' is TensorRT-LLM when it is usable here and `engineDir` is given (without one
- * there is nothing for it to load), else the CPU engine; `engineDir` without `model` where TensorRT-LLM is not usable
- * is ERR_REDRAFTER_UNSUPPORTED saying why.
+ * there is nothing for it to load); else, for a model, the CUDA engine when a GPU is visible and its module was built
+ * (and the drafter, if any, is a directory: a loaded Drafter is the CPU engine's); else the CPU engine. `engineDir`
+ * without `model` where TensorRT-LLM is not usable is ERR_REDRAFTER_UNSUPPORTED saying why.
  */
 export function selectBackend(
-  options: { backend?: unknown; model?: unknown; engineDir?: unknown },
+  options: { backend?: unknown; model?: unknown; engineDir?: unknown; drafter?: unknown },
   builtBackends: readonly string[],
   gpuPresent: () => boolean = nvidiaGpuPresent,
+  cudaModulePresent: () => boolean = () => backendModulePresent('cuda'),
 ): ResolvedBackend {
   const backend = options.backend ?? 'auto';
-  if (backend !== 'cpu' && backend !== 'tensorrt-llm' && backend !== 'auto')
-    throw invalidArgument('backend', `must be 'cpu', 'tensorrt-llm' or 'auto', got ${JSON.stringify(backend)}`, 'range');
+  if (backend !== 'cpu' && backend !== 'cuda' && backend !== 'tensorrt-llm' && backend !== 'auto')
+    throw invalidArgument('backend', `must be 'cpu', 'cuda', 'tensorrt-llm' or 'auto', got ${JSON.stringify(backend)}`, 'range');
   if (backend !== 'auto') return backend;
-  if (options.engineDir === undefined) return 'cpu';
+  const cudaUsable = () =>
+    (options.drafter === undefined || options.drafter === null || typeof options.drafter === 'string') &&
+    gpuPresent() && cudaModulePresent();
+  if (options.engineDir === undefined) return cudaUsable() ? 'cuda' : 'cpu';
   if (resolveAutoBackend(builtBackends, gpuPresent) === 'tensorrt-llm') return 'tensorrt-llm';
-  if (options.model !== undefined) return 'cpu';
+  if (options.model !== undefined) return cudaUsable() ? 'cuda' : 'cpu';
   const why = trtLlmUnavailableReason(builtBackends, gpuPresent)!;
   throw coded(ErrorCodes.UNSUPPORTED, `backend 'auto': engineDir is a TensorRT-LLM engine but ${why}` +
     (why.includes('not built') ? `; ${trtLlmBuildHint}` : '') + '; for the CPU engine give model');
@@ -60,13 +71,13 @@ export function selectBackend(
  * dropped; with an explicit backend, another backend's option is a TypeError naming it.
  */
 export function optionsFor(options: object, backend: ResolvedBackend, explicit: boolean): Record<string, unknown> {
-  const own = backend === 'cpu' ? cpuOptionKeys : trtLlmOptionKeys;
-  const other = backend === 'cpu' ? trtLlmOptionKeys : cpuOptionKeys;
+  const own = optionKeys[backend];
+  const others = (Object.keys(optionKeys) as ResolvedBackend[]).filter((b) => b !== backend).map((b) => optionKeys[b]);
   const out: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(options)) {
     if (value === undefined) continue;
     if (backend === 'tensorrt-llm' && key === 'drafter' && value === null) continue;  // the drafter is in the engine
-    if (!own.has(key) && !sharedKeys.has(key) && other.has(key)) {
+    if (!own.has(key) && !sharedKeys.has(key) && others.some((other) => other.has(key))) {
       if (!explicit) continue;
       throw invalidArgument(key, `is not an option of the ${backend} backend` +
         (key === 'drafter' ? ' (a TensorRT-LLM engine has its drafter built in)' : ''), 'type');

@@ -25,6 +25,8 @@ export interface BenchOptions {
   /** Draft with float16 copies of the drafter's matrices (LoadEngineOptions.drafterHalfWeights). */
   drafterHalfWeights?: boolean;
   llamaCpp: boolean;
+  /** The engine backend (default 'cpu'; 'cuda': the CPU-only options threads and drafterHalfWeights are not passed). */
+  backend?: 'cpu' | 'cuda';
   /** Token counts for the forward-cost curve; empty: skip it. */
   forwardCost: number[];
   /** Progress lines (stderr). */
@@ -280,9 +282,8 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
     model: o.model,
     tokenizer: o.tokenizer,
     drafter: useDrafter ? o.drafter : null,
-    backend: 'cpu',
-    threads: o.threads,
-    drafterHalfWeights: o.drafterHalfWeights === true,
+    backend: o.backend ?? 'cpu',
+    ...(o.backend === 'cuda' ? {} : { threads: o.threads, drafterHalfWeights: o.drafterHalfWeights === true }),
   });
   // the shape the ReDrafter runs use (the engine's defaults where not given)
   let shape: { beamWidth: number; beamLength: number; adaptiveDraft: boolean | 'greedy' } = { beamWidth: 0, beamLength: 0, adaptiveDraft: false };

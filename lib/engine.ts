@@ -2,6 +2,7 @@
 // and its loading: lib/backend-select.ts, lib/cpu-backend.ts, lib/trtllm/load.ts.
 import { selectBackend, optionsFor, type Backend } from './backend-select.js';
 import { loadCpuBackend, type LoadedBackend } from './cpu-backend.js';
+import { loadCudaBackend } from './cuda-backend.js';
 import type { Drafter } from './drafter/drafter.js';
 import { ErrorCodes, invalidArgument, type RedrafterError } from './errors.js';
 import { resolveAdaptiveDraft, resolveSessionOptions, type SessionOptions } from './generation-options.js';
@@ -18,17 +19,27 @@ export type { Backend } from './backend-select.js';
 type TrtLlmTuning = Omit<Partial<TrtLlmEngineOptions>, 'backend' | 'engineDir' | 'tokenizer'>;
 
 export interface LoadEngineOptions extends TrtLlmTuning {
-  /** cpu: the model file (llama2.c .bin, GGUF). */
+  /** cpu, cuda: the model file (llama2.c .bin, GGUF). */
   model?: string;
   /** cpu: the tokenizer (llama2.c tokenizer.bin; default: the model file's own, for GGUF). tensorrt-llm (required):
    *  tokenizer.json or a Hugging Face model directory holding it. */
   tokenizer?: string;
   /** cpu: the drafter: its directory (config.json + model.safetensors) or a loaded Drafter; null or absent = plain
-   *  autoregressive decoding. tensorrt-llm: the drafter is built into the engine (only null/absent allowed). */
+   *  autoregressive decoding. cuda: its directory. tensorrt-llm: the drafter is built into the engine (only
+   *  null/absent allowed). */
   drafter?: string | Drafter | null;
   /** 'auto' (default): TensorRT-LLM when the addon was built with it, an NVIDIA GPU is visible and engineDir is
-   *  given; else the CPU engine. With 'auto', the other backend's options are ignored. */
+   *  given; else the CUDA engine when its module (redrafter_cuda.node) was built and a GPU is visible; else the CPU
+   *  engine. With 'auto', the other backends' options are ignored. */
   backend?: Backend;
+  /** cuda: the CUDA device index (default 0). */
+  device?: number;
+  /** cuda: the largest beamWidth / beamLength sessions may ask for (the device workspaces are sized for them;
+   *  defaults 8 and 8). */
+  maxBeamWidth?: number;
+  maxBeamLength?: number;
+  /** cuda: capture decoding steps as CUDA graphs (default true). */
+  cudaGraphs?: boolean;
   /** cpu: threads including the caller (0 or absent: all hardware threads). */
   threads?: number;
   /**
@@ -36,7 +47,7 @@ export interface LoadEngineOptions extends TrtLlmTuning {
    * drafting costs with a large drafter); drafts may differ slightly, the output stays exact. Default false.
    */
   drafterHalfWeights?: boolean;
-  /** cpu: KV capacity per session in tokens (default: the model's context length; more than that is a RangeError). */
+  /** cpu, cuda: KV capacity per session in tokens (default: the model's context length; more than that is a RangeError). */
   contextLength?: number;
   /**
    * cpu: the most bytes one session's KV cache may take at `contextLength` (keys and values, float32); a larger
@@ -44,7 +55,7 @@ export interface LoadEngineOptions extends TrtLlmTuning {
    * The cache's memory is only touched as a conversation fills it.
    */
   maxKvCacheBytes?: number;
-  /** cpu: requests stepped together (their tree verifications share one forward). Default 8. */
+  /** cpu, cuda: requests stepped together (their tree verifications share one forward). Default 8. */
   maxActiveRequests?: number;
   /** tensorrt-llm: the engine directory trtllm-build wrote (config.json + rank*.engine). */
   engineDir?: string;
@@ -157,9 +168,10 @@ export class Engine implements SessionHost {
 }
 
 /**
- * Loads a model (and drafter) on a backend: 'cpu' (model, tokenizer, drafter), 'tensorrt-llm' (engineDir, tokenizer)
- * or 'auto'. Invalid options throw TypeError/RangeError naming the field; 'tensorrt-llm' in an addon built without it
- * is ERR_REDRAFTER_UNSUPPORTED (after the options are checked).
+ * Loads a model (and drafter) on a backend: 'cpu' (model, tokenizer, drafter), 'cuda' (model, tokenizer, drafter
+ * directory, device), 'tensorrt-llm' (engineDir, tokenizer) or 'auto'. Invalid options throw TypeError/RangeError
+ * naming the field; 'tensorrt-llm' in an addon built without it, or 'cuda' without its module, is
+ * ERR_REDRAFTER_UNSUPPORTED (after the options are checked).
  */
 export async function loadEngine(options: LoadEngineOptions): Promise<Engine> {
   if (typeof options !== 'object' || options === null) throw invalidArgument('options', 'must be an object');
@@ -180,6 +192,7 @@ export async function loadEngine(options: LoadEngineOptions): Promise<Engine> {
       }
     }
   };
+  if (backend === 'cuda') return new Engine(await loadCudaBackend(o, onResponses), requests);
   const load = backend === 'tensorrt-llm' ? loadTrtLlmBackend : loadCpuBackend;
   return new Engine(await load(o, executor, onResponses), requests);
 }

@@ -496,8 +496,8 @@ export interface NativeExecutorRequest {
 export interface NativeEngineOptions {
   backend: string;
   model?: string;
-  /** cpu: the drafter (lib/drafter), paired with the model when the engine loads */
-  drafter?: NativeDrafterInstance;
+  /** cpu: the drafter (lib/drafter), paired with the model when the engine loads; cuda: the drafter directory */
+  drafter?: NativeDrafterInstance | string;
   engineDir?: string;
   threads?: number;
   contextLength?: number;
@@ -598,6 +598,75 @@ export function addonCandidates(): string[] {
   list.push(join(root, 'build-cmake', 'Release', 'redrafter.node'));
   list.push(join(root, 'build', 'Release', 'redrafter.node'));
   return list;
+}
+
+// ---------------------------------------------------------------------------------------------
+// optional backend modules: each its own .node beside the addon (redrafter_cuda.node: the CUDA engine), loaded only
+// when its backend is asked for, so the addon itself never needs a GPU driver or GPU libraries. They carry the same
+// executor glue (native/addon/engine.cpp) with their backend registered.
+// ---------------------------------------------------------------------------------------------
+/** A backend module's surface: the executor, with only its own backend in `backends`. */
+export interface NativeBackendModule {
+  readonly parts: readonly string[];
+  readonly executor: NativeExecutor;
+}
+
+/** The optional backend modules: their file, the variable that overrides where it is, and how to build it. */
+export const backendModules = {
+  cuda: {
+    file: 'redrafter_cuda.node',
+    env: 'REDRAFTER_CUDA_ADDON',
+    build: 'it is built by `npm run build` on a machine with nvcc (the CUDA toolkit) and cuBLAS headers ' +
+      '(`pip install nvidia-cublas`); see docs/gpu.md',
+  },
+} as const;
+export type BackendModuleName = keyof typeof backendModules;
+
+/** Where backend module `name` may be: its variable, the cmake-js build. */
+export function backendModuleCandidates(name: BackendModuleName): string[] {
+  const m = backendModules[name];
+  const list: string[] = [];
+  const override = process.env[m.env];
+  if (override) list.push(resolve(override));
+  list.push(join(root, 'build-cmake', 'Release', m.file));
+  return list;
+}
+
+/** Whether backend module `name` was built (its file exists; it is not loaded). */
+export function backendModulePresent(name: BackendModuleName): boolean {
+  return backendModuleCandidates(name).some((p) => existsSync(p));
+}
+
+const loadedModules = new Map<BackendModuleName, NativeBackendModule>();
+
+/**
+ * Loads backend module `name` once. Not built: ERR_REDRAFTER_UNSUPPORTED naming where it looked and how to build it;
+ * present but not loadable (a missing shared library): ERR_REDRAFTER_BACKEND with the loader's reason.
+ */
+export function loadBackendModule(name: BackendModuleName): NativeBackendModule {
+  const done = loadedModules.get(name);
+  if (done) return done;
+  const m = backendModules[name];
+  const candidates = backendModuleCandidates(name);
+  const found = candidates.find((p) => existsSync(p));
+  if (!found) {
+    const err = new Error(
+      `backend '${name}': the module ${m.file} is not built (looked in ${candidates.join(', ')}); ${m.build}`,
+    ) as Error & { code: string };
+    err.code = 'ERR_REDRAFTER_UNSUPPORTED';
+    throw err;
+  }
+  let loaded: NativeBackendModule;
+  try {
+    loaded = createRequire(import.meta.url)(found) as NativeBackendModule;
+  } catch (cause) {
+    const err = new Error(`backend '${name}': ${found} could not be loaded: ${(cause as Error).message}`, { cause }) as
+      Error & { code: string };
+    err.code = 'ERR_REDRAFTER_BACKEND';
+    throw err;
+  }
+  loadedModules.set(name, loaded);
+  return loaded;
 }
 
 let cached: NativeModule | undefined;

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { optionsFor, selectBackend } from '../lib/backend-select.ts';
 import { loadEngine } from '../lib/engine.ts';
 import { resolveSessionOptions } from '../lib/generation-options.ts';
-import { native } from '../lib/native.ts';
+import { backendModulePresent, loadBackendModule, native } from '../lib/native.ts';
 import { resolveAutoBackend } from '../lib/trtllm/engine.ts';
 import { HfTokenizer } from '../lib/trtllm/hf-tokenizer.ts';
 import { HfTextCodec } from '../lib/trtllm/text-codec.ts';
@@ -22,6 +22,8 @@ const tokenizerDir = join(repoRoot, 'test', 'fixtures', 'hf-tokenizer');
 const trtLlmBuilt = native().executor.backends.includes('tensorrt-llm');
 const gpu = () => true;
 const noGpu = () => false;
+const cudaBuilt = () => true;
+const noCuda = () => false;
 
 /** An engine directory as trtllm-build lays it out (config.json + rank0.engine; the engine bytes are not read). */
 function engineDir(root: string): string {
@@ -66,18 +68,75 @@ test('resolveAutoBackend: tensorrt-llm only when it is built and a GPU is presen
 
 test('selectBackend: explicit backends pass, auto needs engineDir for TensorRT-LLM, and says why it cannot', () => {
   const both = ['cpu', 'tensorrt-llm'];
-  assert.equal(selectBackend({ backend: 'cpu', engineDir: 'e' }, both, gpu), 'cpu');
-  assert.equal(selectBackend({ backend: 'tensorrt-llm' }, ['cpu'], noGpu), 'tensorrt-llm');
-  assert.equal(selectBackend({ model: 'm' }, both, gpu), 'cpu');  // nothing for TensorRT-LLM to load
-  assert.equal(selectBackend({ engineDir: 'e' }, both, gpu), 'tensorrt-llm');
-  assert.equal(selectBackend({ backend: 'auto', engineDir: 'e', model: 'm' }, both, gpu), 'tensorrt-llm');
-  assert.equal(selectBackend({ engineDir: 'e', model: 'm' }, both, noGpu), 'cpu');
-  assert.equal(selectBackend({ engineDir: 'e', model: 'm' }, ['cpu'], gpu), 'cpu');
-  assert.throws(() => selectBackend({ engineDir: 'e' }, ['cpu'], gpu),
+  assert.equal(selectBackend({ backend: 'cpu', engineDir: 'e' }, both, gpu, cudaBuilt), 'cpu');
+  assert.equal(selectBackend({ backend: 'tensorrt-llm' }, ['cpu'], noGpu, noCuda), 'tensorrt-llm');
+  assert.equal(selectBackend({ backend: 'cuda' }, ['cpu'], noGpu, noCuda), 'cuda');  // explicit: its loader says why not
+  assert.equal(selectBackend({ model: 'm' }, both, gpu, noCuda), 'cpu');  // nothing for TensorRT-LLM to load
+  assert.equal(selectBackend({ engineDir: 'e' }, both, gpu, noCuda), 'tensorrt-llm');
+  assert.equal(selectBackend({ backend: 'auto', engineDir: 'e', model: 'm' }, both, gpu, cudaBuilt), 'tensorrt-llm');
+  assert.equal(selectBackend({ engineDir: 'e', model: 'm' }, both, noGpu, cudaBuilt), 'cpu');
+  assert.equal(selectBackend({ engineDir: 'e', model: 'm' }, ['cpu'], gpu, noCuda), 'cpu');
+  assert.throws(() => selectBackend({ engineDir: 'e' }, ['cpu'], gpu, noCuda),
     { code: 'ERR_REDRAFTER_UNSUPPORTED', message: /TensorRT-LLM support was not built.*TRTLLM_ROOT=.*give model/ });
-  assert.throws(() => selectBackend({ engineDir: 'e' }, both, noGpu),
+  assert.throws(() => selectBackend({ engineDir: 'e' }, both, noGpu, noCuda),
     { code: 'ERR_REDRAFTER_UNSUPPORTED', message: /no NVIDIA GPU is visible/ });
-  assert.throws(() => selectBackend({ backend: 'cuda' }, both, gpu), { name: 'RangeError', message: /^backend must be/ });
+  assert.throws(() => selectBackend({ backend: 'metal' }, both, gpu, noCuda), { name: 'RangeError', message: /^backend must be 'cpu', 'cuda'/ });
+});
+
+test('selectBackend auto: the CUDA engine for a model where a GPU is visible and its module is built, else the CPU engine', () => {
+  assert.equal(selectBackend({ model: 'm' }, ['cpu'], gpu, cudaBuilt), 'cuda');
+  assert.equal(selectBackend({ model: 'm', drafter: 'dir' }, ['cpu'], gpu, cudaBuilt), 'cuda');
+  assert.equal(selectBackend({ model: 'm', drafter: null }, ['cpu'], gpu, cudaBuilt), 'cuda');
+  assert.equal(selectBackend({ model: 'm' }, ['cpu'], noGpu, cudaBuilt), 'cpu');
+  assert.equal(selectBackend({ model: 'm' }, ['cpu'], gpu, noCuda), 'cpu');
+  // a loaded Drafter belongs to the CPU engine
+  assert.equal(selectBackend({ model: 'm', drafter: {} }, ['cpu'], gpu, cudaBuilt), 'cpu');
+  // an engine directory TensorRT-LLM cannot run here, with a model: the CUDA engine runs the model
+  assert.equal(selectBackend({ engineDir: 'e', model: 'm' }, ['cpu'], gpu, cudaBuilt), 'cuda');
+  assert.equal(selectBackend({ engineDir: 'e', model: 'm' }, ['cpu', 'tensorrt-llm'], gpu, cudaBuilt), 'tensorrt-llm');
+});
+
+test('optionsFor cuda: the CPU engine\'s own options are dropped by auto and named when cuda is explicit', () => {
+  const options = { model: 'm', tokenizer: 't', threads: 2, device: 1, drafter: 'd', engineDir: 'e' };
+  assert.deepEqual(optionsFor(options, 'cuda', false), { backend: 'cuda', model: 'm', tokenizer: 't', device: 1, drafter: 'd' });
+  assert.throws(() => optionsFor({ model: 'm', threads: 2 }, 'cuda', true),
+    { name: 'TypeError', message: /^threads is not an option of the cuda backend/ });
+  assert.throws(() => optionsFor({ model: 'm', device: 0 }, 'cpu', true),
+    { name: 'TypeError', message: /^device is not an option of the cpu backend/ });
+});
+
+test('backend cuda without a GPU or its module: a coded error, and the CPU addon stays usable', async () => {
+  const cases: Array<[Record<string, unknown>, Record<string, unknown>]> = [
+    [{}, { name: 'TypeError', code: 'ERR_REDRAFTER_INVALID_ARGUMENT', message: /^model is required for the cuda backend/ }],
+    [{ model: fixtures.stories260K, drafter: {} }, { name: 'TypeError', message: /^drafter must be the drafter directory/ }],
+    [{ model: fixtures.stories260K, device: -1 }, { name: 'RangeError', message: /^device must be in/ }],
+    [{ model: '/nonexistent/model.gguf' }, { code: 'ERR_REDRAFTER_IO', message: /model \/nonexistent\/model\.gguf/ }],
+  ];
+  for (const [options, expected] of cases)
+    await assert.rejects(loadEngine({ backend: 'cuda', tokenizer: fixtures.tok512, ...options }), expected, JSON.stringify(options));
+  // the real attempt: the module is absent (UNSUPPORTED, naming where it looked), or present and refuses this
+  // machine or model with a coded error (no GPU here; stories260K's head size 8 is not one of 64 and 128)
+  const err = await loadEngine({ backend: 'cuda', model: fixtures.stories260K, tokenizer: fixtures.tok512 }).then(
+    () => assert.fail('the cuda backend loaded stories260K'),
+    (e: Error & { code?: string }) => e,
+  );
+  assert.match(String(err.code), /^ERR_REDRAFTER_(UNSUPPORTED|BACKEND)$/, err.message);
+  if (!backendModulePresent('cuda')) assert.match(err.message, /redrafter_cuda\.node is not built \(looked in /);
+  else assert.match(err.message, /head size 8 is not supported by the cuda backend|NVIDIA GPU|driver/);
+  // the CPU addon is unaffected
+  const engine = await loadEngine({ backend: 'cpu', model: fixtures.stories260K, tokenizer: fixtures.tok512, threads: 1 });
+  try {
+    const r = await engine.createSession({ beamWidth: 0 }).complete('', { maxTokens: knownGoodFirstTokens.length });
+    assert.deepEqual(r.tokens, knownGoodFirstTokens);
+  } finally {
+    await engine.dispose();
+  }
+});
+
+test('the cuda module, where built, loads without a GPU and registers only its backend', { skip: !backendModulePresent('cuda') && 'redrafter_cuda.node is not built here' }, () => {
+  const m = loadBackendModule('cuda');
+  assert.deepEqual([...m.executor.backends], ['cuda']);
+  assert.equal(typeof m.executor.loadEngine, 'function');
 });
 
 test('optionsFor: auto drops the other backend\'s options, an explicit backend names the stray one', () => {

@@ -1,5 +1,5 @@
 // `redrafter bench`: the command line and the printed table of the harness in ../bench.ts.
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { existsSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { runBench, type BenchReport, type VariantSummary } from '../bench.js';
@@ -73,6 +73,7 @@ export function register(program: Command): void {
     .option('--drafter-f16', "draft with float16 copies of the drafter's matrices")
     .option('--no-llama-cpp', 'skip node-llama-cpp')
     .option('--forward-cost <list>', 'token counts T for the forward-cost curve ("" to skip)', '1,2,4,8,16,32')
+    .addOption(new Option('--backend <name>', 'the engine backend').choices(['cpu', 'cuda']).default('cpu'))
     .option('--json', 'print one JSON object instead of the table')
     .action(async (opts) => {
       if (!existsSync(opts.model)) throw new Error(`--model ${opts.model}: no such file`);
@@ -97,6 +98,7 @@ export function register(program: Command): void {
         adaptiveDraft: opts.adaptiveDraft,
         drafterHalfWeights: opts.drafterF16 === true,
         llamaCpp: opts.llamaCpp,
+        backend: opts.backend,
         forwardCost,
         log: opts.json ? undefined : (line) => process.stderr.write(line + '\n'),
       });

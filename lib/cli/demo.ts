@@ -1,6 +1,6 @@
 // `redrafter demo` (`npm start`): the README's main job. With the stories260K fixture and its drafter, stream a
 // story with ReDrafter, then decode the same prompt plainly and compare tokens per step and speed.
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -18,6 +18,7 @@ interface DemoOptions {
   beamWidth: number;
   beamLength: number;
   threads?: number;
+  backend: 'cpu' | 'cuda';
 }
 
 function histogram(h: number[]): string {
@@ -35,6 +36,7 @@ export function register(program: Command): void {
     .option('--beam-width <n>', 'beams drafted per step', intArg(1), 8)
     .option('--beam-length <n>', "tokens per beam, the LLM's own included", intArg(2), 5)
     .option('--threads <n>', 'CPU threads (default: all)', intArg(0, 1024))
+    .addOption(new Option('--backend <name>', 'the engine backend').choices(['cpu', 'cuda']).default('cpu'))
     .action(async (o: DemoOptions) => {
       const models = resolve(o.models ?? process.env.REDRAFTER_MODELS ?? join(packageRoot, '..', 'shared', 'models'));
       const model = join(models, 'stories260K.bin');
@@ -47,7 +49,7 @@ export function register(program: Command): void {
           `no drafter at ${drafter}: train one with \`redrafter train-drafter --model ${model} --tokenizer ${tokenizer} --out ${drafter}\` or pass --drafter DIR`,
         );
 
-      await using engine = await loadEngine({ model, tokenizer, drafter, backend: 'cpu', threads: o.threads });
+      await using engine = await loadEngine({ model, tokenizer, drafter, backend: o.backend, threads: o.threads });
       const options = { maxTokens: o.maxTokens, temperature: 0 };
       process.stdout.write(`stories260K + ReDrafter (beam width ${o.beamWidth}, beam length ${o.beamLength}), greedy:\n\n`);
       const drafting = engine.createSession({ beamWidth: o.beamWidth, beamLength: o.beamLength });

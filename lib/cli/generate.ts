@@ -50,7 +50,7 @@ export function register(program: Command): void {
   program
     .command('generate')
     .description('stream a continuation of --prompt (ReDrafter drafting with --drafter, else plain decoding)')
-    .option('--model <file>', 'cpu: model file (llama2.c .bin, GGUF)')
+    .option('--model <file>', 'cpu, cuda: model file (llama2.c .bin, GGUF)')
     .option('--engine-dir <dir>', 'tensorrt-llm: the engine directory trtllm-build wrote (its drafter built in)')
     .option('--tokenizer <file>', "tokenizer (llama2.c tokenizer.bin, default the model's own; tensorrt-llm: tokenizer.json or its directory)")
     .option('--drafter <dir>', 'drafter directory (config.json + model.safetensors)')
@@ -66,7 +66,7 @@ export function register(program: Command): void {
     .option('--stop <text>', 'stop before this text (repeatable)', collect)
     .option('--threads <n>', 'CPU threads (default: all)', intArg(0, 1024))
     .option('--context-length <n>', "KV capacity in tokens (default: the model's)", intArg(1))
-    .addOption(new Option('--backend <name>', 'the engine backend').choices(['cpu', 'tensorrt-llm', 'auto']).default('auto'))
+    .addOption(new Option('--backend <name>', 'the engine backend').choices(['cpu', 'cuda', 'tensorrt-llm', 'auto']).default('auto'))
     .option('--json', 'after the text, print one JSON line: { tokens, text, finishReason, stats }')
     .action(async (o: GenerateCliOptions) => {
       if (o.model === undefined && o.engineDir === undefined)

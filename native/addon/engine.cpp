@@ -6,11 +6,9 @@
 
 #include "addon/args.h"
 #include "addon/class_registry.h"
-#include "addon/drafter.h"
 #include "addon/errors.h"
 #include "addon/registry.h"
 #include "addon/session.h"
-#include "cpu/executor/cpu_executor.h"
 
 namespace redrafter::addon {
 
@@ -23,32 +21,19 @@ std::map<std::string, ExecutorFactory>& backends() {
   static std::map<std::string, ExecutorFactory> registered;
   return registered;
 }
+std::vector<EngineOptionsReader>& optionReaders() {
+  static std::vector<EngineOptionsReader> registered;
+  return registered;
+}
 }  // namespace
 
 void registerExecutorBackend(const char* name, ExecutorFactory factory) { backends()[name] = factory; }
+void registerEngineOptionsReader(EngineOptionsReader reader) { optionReaders().push_back(reader); }
 
 ExecutorFactory findExecutorBackend(const std::string& name) {
   auto it = backends().find(name);
   return it == backends().end() ? nullptr : it->second;
 }
-
-namespace {
-
-std::unique_ptr<executor::Executor> createCpu(const EngineOptions& o) {
-  RD_REQUIRE(!o.model.empty(), "model", "must be a path to a model file");
-  cpu::CpuExecutorOptions c;
-  c.model = o.model;
-  c.drafter = o.cpuDrafter;
-  c.threads = o.threads;
-  c.contextLength = o.contextLength;
-  c.maxKvCacheBytes = o.maxKvCacheBytes;
-  c.maxActiveRequests = o.maxActiveRequests;
-  return cpu::createCpuExecutor(c);
-}
-
-}  // namespace
-
-REDRAFTER_EXECUTOR_BACKEND(cpu, "cpu", createCpu)
 
 // ---- responses -> JS ---------------------------------------------------------------------------------
 
@@ -248,8 +233,7 @@ EngineOptions readEngineOptions(Napi::Object o) {
   e.contextLength = int32_t(intFieldOr(o, "contextLength", 0, 0, 1 << 24));
   e.maxKvCacheBytes = intFieldOr(o, "maxKvCacheBytes", 0, 0, int64_t(1) << 53);
   e.maxActiveRequests = int32_t(intFieldOr(o, "maxActiveRequests", 8, 1, 1024));
-  Napi::Value drafter = o.Get("drafter");
-  if (!drafter.IsUndefined() && !drafter.IsNull()) e.cpuDrafter = Drafter::drafterOf(drafter, "drafter");
+  for (EngineOptionsReader read : optionReaders()) read(o, e);
   Napi::Array keys = o.GetPropertyNames();
   for (uint32_t i = 0; i < keys.Length(); ++i) {
     std::string k = keys.Get(i).As<Napi::String>().Utf8Value();

@@ -1,12 +1,18 @@
-// The executor backends the addon's Engine can load, by name ("cpu", "tensorrt-llm"). A backend registers a
-// factory (REDRAFTER_EXECUTOR_BACKEND in an addon .cpp); the factory runs off the event loop.
+// The executor backends the addon's Engine can load, by name ("cpu", "tensorrt-llm"; "cuda" in the separate module
+// redrafter_cuda.node, which compiles the same Engine/Session glue). A backend registers a factory
+// (REDRAFTER_EXECUTOR_BACKEND in an addon .cpp); the factory runs off the event loop.
 #pragma once
+#include <napi.h>
+
 #include <map>
 #include <memory>
 #include <string>
 
 #include "core/executor/executor_interface.h"
-#include "cpu/drafter/drafter.h"
+
+namespace redrafter::cpu {
+class Drafter;
+}
 
 namespace redrafter::addon {
 
@@ -28,15 +34,25 @@ struct EngineOptions {
 
 using ExecutorFactory = std::unique_ptr<executor::Executor> (*)(const EngineOptions& options);
 
+// Reads the options a backend takes as JS objects (the cpu backend's Drafter) on the main thread; registered by the
+// part that owns them (cpu_engine.cpp), absent from a module without it.
+using EngineOptionsReader = void (*)(Napi::Object options, EngineOptions& out);
+void registerEngineOptionsReader(EngineOptionsReader reader);
+
 void registerExecutorBackend(const char* name, ExecutorFactory factory);
 // Null when no backend of that name was built.
 ExecutorFactory findExecutorBackend(const std::string& name);
 
 struct ExecutorBackendRegistrar {
   ExecutorBackendRegistrar(const char* name, ExecutorFactory factory) { registerExecutorBackend(name, factory); }
+  ExecutorBackendRegistrar(const char* name, ExecutorFactory factory, EngineOptionsReader reader) {
+    registerExecutorBackend(name, factory);
+    registerEngineOptionsReader(reader);
+  }
 };
 
 }  // namespace redrafter::addon
 
-#define REDRAFTER_EXECUTOR_BACKEND(id, name, factory) \
-  static ::redrafter::addon::ExecutorBackendRegistrar redrafter_executor_backend_##id(name, factory);
+// REDRAFTER_EXECUTOR_BACKEND(id, "name", factory[, optionsReader])
+#define REDRAFTER_EXECUTOR_BACKEND(id, name, ...) \
+  static ::redrafter::addon::ExecutorBackendRegistrar redrafter_executor_backend_##id(name, __VA_ARGS__);

@@ -18,7 +18,6 @@ struct SyntheticShape {
 
 inline std::shared_ptr<const model::ModelWeights> syntheticModel(const SyntheticShape& s, DType type,
                                                                uint32_t seed = 7) {
-  using namespace redrafter::cpu;
   using namespace redrafter::model;
   auto w = std::make_shared<ModelWeights>();
   w->path = "<synthetic>";

@@ -1,0 +1,67 @@
+// loadEngine's cuda backend: the model file, its tokenizer and (optionally) a drafter directory on the project's CUDA
+// engine (native/cuda/engine), which lives in its own module (redrafter_cuda.node) loaded only here.
+import { existsSync } from 'node:fs';
+import type { LoadedBackend } from './cpu-backend.js';
+import { ErrorCodes, invalidArgument, type RedrafterError } from './errors.js';
+import { loadBackendModule, type NativeResponse } from './native.js';
+import type { TextCodec } from './text-stream.js';
+import { Tokenizer } from './tokenizer.js';
+
+function pathOption(value: unknown, field: string): string | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string' || value.length === 0) throw invalidArgument(field, 'must be a non-empty path string');
+  return value;
+}
+
+function intOption(value: unknown, field: string, min: number, max: number): number | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'number' || !Number.isInteger(value)) throw invalidArgument(field, 'must be an integer');
+  if (value < min || value > max) throw invalidArgument(field, `must be in [${min}, ${max}], got ${value}`, 'range');
+  return value;
+}
+
+function missing(path: string, field: string): RedrafterError {
+  const e = new Error(`${field} ${path}: no such file or directory`) as RedrafterError;
+  e.code = ErrorCodes.IO;
+  return e;
+}
+
+/** Checks the options and files first, so their errors come before "module not built" and device errors. */
+export async function loadCudaBackend(
+  o: Record<string, unknown>,
+  onResponses: (responses: NativeResponse[]) => void,
+): Promise<LoadedBackend> {
+  const model = pathOption(o.model, 'model');
+  if (model === undefined) throw invalidArgument('model', 'is required for the cuda backend');
+  const tokenizer = pathOption(o.tokenizer, 'tokenizer') ?? model;
+  if (o.drafter !== undefined && o.drafter !== null && typeof o.drafter !== 'string')
+    throw invalidArgument('drafter', 'must be the drafter directory for the cuda backend (a loaded Drafter is the cpu engine\'s)');
+  const drafter = o.drafter === null ? undefined : pathOption(o.drafter, 'drafter');
+  const options = {
+    device: intOption(o.device, 'device', 0, 1 << 16),
+    contextLength: intOption(o.contextLength, 'contextLength', 1, 1 << 24),
+    maxActiveRequests: intOption(o.maxActiveRequests, 'maxActiveRequests', 1, 256),
+    maxBeamWidth: intOption(o.maxBeamWidth, 'maxBeamWidth', 1, 50),
+    maxBeamLength: intOption(o.maxBeamLength, 'maxBeamLength', 2, 64),
+  };
+  if (o.cudaGraphs !== undefined && typeof o.cudaGraphs !== 'boolean') throw invalidArgument('cudaGraphs', 'must be a boolean');
+  if (!existsSync(model)) throw missing(model, 'model');
+  if (!existsSync(tokenizer)) throw missing(tokenizer, 'tokenizer');
+  if (drafter !== undefined && !existsSync(drafter)) throw missing(drafter, 'drafter');
+
+  const executor = loadBackendModule('cuda').executor;
+  const codec: TextCodec = await Tokenizer.load(tokenizer);
+  const nativeEngine = await executor.loadEngine(
+    { backend: 'cuda', model, drafter, ...options, cudaGraphs: o.cudaGraphs as boolean | undefined },
+    onResponses,
+  );
+  if (codec.vocabSize !== nativeEngine.modelInfo().vocabSize) {
+    await nativeEngine.dispose();
+    const e = new Error(
+      `tokenizer ${tokenizer} has ${codec.vocabSize} tokens but model ${model} has a vocabulary of ${nativeEngine.modelInfo().vocabSize}`,
+    ) as RedrafterError;
+    e.code = ErrorCodes.INVALID_MODEL;
+    throw e;
+  }
+  return { nativeEngine, codec, hasDrafter: drafter !== undefined, fixedBeamShape: false, maxTokensWithinContext: false };
+}
