@@ -194,3 +194,28 @@ test('chat templates render through @huggingface/jinja', { skip: !(tokenizersIns
     '<s>[system] be brief\n[user] hi\n[assistant]');
   assert.equal(await t.applyChatTemplate([{ role: 'user', content: 'hi' }], { addGenerationPrompt: false }), '<s>[user] hi\n');
 });
+
+test('chat_template.jinja beside tokenizer.json wins over tokenizer_config.json; the Vicuna v1.1 template', { skip: !(tokenizersInstalled && jinjaInstalled) && 'needs @huggingface/tokenizers and @huggingface/jinja' }, async () => {
+  const root = mkdtempSync(join(tmpdir(), 'redrafter-tok-'));
+  try {
+    for (const f of ['tokenizer.json', 'tokenizer_config.json', 'generation_config.json']) {
+      writeFileSync(join(root, f), readFileSync(join(tokenizerDir, f)));
+    }
+    writeFileSync(join(root, 'chat_template.jinja'), "{% for m in messages %}<{{ m['role'] }}>{{ m['content'] }}{% endfor %}{% if add_generation_prompt %}<assistant>{% endif %}");
+    const t = await HfTokenizer.load(root);
+    assert.equal(await t.applyChatTemplate([{ role: 'user', content: 'hi' }]), '<user>hi<assistant>');
+    writeFileSync(join(root, 'chat_template.jinja'), '{% for m in messages %');
+    await assert.rejects((await HfTokenizer.load(root)).applyChatTemplate([{ role: 'user', content: 'hi' }]),
+      { code: 'ERR_REDRAFTER_INVALID_MODEL', message: new RegExp(`^${join(root, 'chat_template.jinja').replace(/[.]/g, '\\.')}: not a valid Jinja chat template`) });
+
+    // FastChat's vicuna_v1.1: "<system> USER: <u> ASSISTANT: <a></s>USER: <u2> ASSISTANT:"
+    const chat = [{ role: 'user', content: 'Hi' }, { role: 'assistant', content: 'Hello.' }, { role: 'user', content: "What's up?" }];
+    assert.equal(await t.applyChatTemplate(chat, { template: 'vicuna' }),
+      "A chat between a curious user and an artificial intelligence assistant. The assistant gives helpful, detailed, and " +
+      "polite answers to the user's questions. USER: Hi ASSISTANT: Hello.</s>USER: What's up? ASSISTANT:");
+    assert.equal(await t.applyChatTemplate([{ role: 'system', content: 'Be brief.' }, { role: 'user', content: 'Hi' }], { template: 'vicuna', addGenerationPrompt: false }),
+      'Be brief. USER: Hi ');
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});

@@ -43,6 +43,11 @@ export interface TrtLlmEngineOptions {
   parallelMode?: ParallelModeOption;
   /** TensorRT-LLM's executorWorker for orchestrator mode (default: TRTLLM_ROOT/bin/executorWorker or PATH). */
   workerExecutable?: string;
+  /**
+   * The chat template for encodeChat: 'vicuna' (the Vicuna v1.1 format of the ReDrafter paper's models, whose
+   * tokenizers ship none) or Jinja text; default: the tokenizer's chat_template.jinja or tokenizer_config.json's.
+   */
+  chatTemplate?: string;
 }
 
 export interface PreparedTrtLlmEngine {
@@ -54,13 +59,15 @@ export interface PreparedTrtLlmEngine {
   draft: { beamWidth: number; beamLength: number };
   /** How the engine's ranks run (lib/trtllm/parallel.ts). */
   parallel: ParallelPlan;
+  /** The chatTemplate option, when given. */
+  chatTemplate?: string;
 }
 
 /** The options loadEngine takes for this backend. */
 export const trtLlmOptionKeys: ReadonlySet<string> = new Set<string>([
   'backend', 'engineDir', 'tokenizer', 'freeGpuMemoryFraction', 'enableBlockReuse', 'maxTokensInKvCache', 'hostCacheBytes',
   'schedulerPolicy', 'maxBatchSize', 'maxNumTokens', 'maxQueueSize', 'enableChunkedContext', 'gpuWeightsPercent',
-  'parallelMode', 'workerExecutable',
+  'parallelMode', 'workerExecutable', 'chatTemplate',
 ]);
 
 function positiveInt(o: Record<string, unknown>, key: string, max = 2 ** 31 - 1): number | undefined {
@@ -111,6 +118,8 @@ export async function prepareTrtLlmEngine(options: TrtLlmEngineOptions): Promise
     gpuWeightsPercent: fraction(o, 'gpuWeightsPercent', true),
   };
 
+  if (o.chatTemplate !== undefined && (typeof o.chatTemplate !== 'string' || !o.chatTemplate))
+    throw invalidArgument('chatTemplate', "must be 'vicuna' or a Jinja chat template", 'type');
   if (o.workerExecutable !== undefined && (typeof o.workerExecutable !== 'string' || !o.workerExecutable))
     throw invalidArgument('workerExecutable', 'must be the path of TensorRT-LLM\'s executorWorker', 'type');
 
@@ -148,7 +157,7 @@ export async function prepareTrtLlmEngine(options: TrtLlmEngineOptions): Promise
   if (info.version !== undefined) nativeOptions.engineVersion = info.version;
   if (parallel.mode === 'orchestrator') nativeOptions.workerExecutable = parallel.workerExecutable;
   for (const [k, v] of Object.entries(nativeTuning)) if (v !== undefined) (nativeOptions as unknown as Record<string, unknown>)[k] = v;
-  return { info, tokenizer, nativeOptions, draft, parallel };
+  return { info, tokenizer, nativeOptions, draft, parallel, chatTemplate: o.chatTemplate as string | undefined };
 }
 
 /** Whether an NVIDIA GPU is visible to this process (driver device nodes). */
