@@ -33,9 +33,8 @@ if(NOT REDRAFTER_TRTLLM STREQUAL "OFF")
             HINTS ${TENSORRT_ROOT} $ENV{TENSORRT_ROOT} /usr/local/tensorrt
             PATH_SUFFIXES include include/${CMAKE_LIBRARY_ARCHITECTURE})
 
-  # The release, at build time.
-  set(TRTLLM_VERSION "")
-  if(TRTLLM_INCLUDE_DIR AND EXISTS ${TRTLLM_INCLUDE_DIR}/tensorrt_llm/executor/version.h)
+  # The release, at build time (-DTRTLLM_VERSION=... for a header tree without version.h, as scripts/check-trtllm-compile.sh uses).
+  if(NOT TRTLLM_VERSION AND TRTLLM_INCLUDE_DIR AND EXISTS ${TRTLLM_INCLUDE_DIR}/tensorrt_llm/executor/version.h)
     file(STRINGS ${TRTLLM_INCLUDE_DIR}/tensorrt_llm/executor/version.h _v REGEX "kTensorRtLlmVersion")
     string(REGEX MATCH "\"([^\"]+)\"" _m "${_v}")
     set(TRTLLM_VERSION "${CMAKE_MATCH_1}")
