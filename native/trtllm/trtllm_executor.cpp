@@ -113,8 +113,7 @@ class TrtLlmExecutor final : public executor::Executor {
     leader_ = engine_->canEnqueueRequests();
   }
 
-  // Reached only after the owner's shutdown() (the addon's dispose worker, or its environment cleanup hook): by then
-  // it returns at once.
+  // The addon's Engine calls shutdown() first (its dispose worker, or its destructor); then this returns at once.
   ~TrtLlmExecutor() override { shutdown(); }
 
   executor::ModelInfo modelInfo() const override { return info_; }
