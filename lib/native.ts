@@ -552,9 +552,16 @@ export interface TrtLlmNativeOptions {
   backend: 'tensorrt-llm';
   engineDir: string;
   vocabSize: number;  // pretrained_config.vocab_size: prompt token ids are checked against it
-  maxSeqLen: number;  // build_config.max_seq_len: prompt + maxTokens must fit (else ERR_REDRAFTER_CONTEXT_OVERFLOW)
+  maxSeqLen: number;  // build_config.max_seq_len (trtllm-build added maxDraftLen to it)
+  maxDraftLen: number;  // build_config.max_draft_len: prompt + maxTokens must fit maxSeqLen - maxDraftLen
+  maxInputLen?: number;  // build_config.max_input_len: prompt tokens at most
   redrafterNumBeams: number;  // 0 for an engine without a drafter; requests must use this beamWidth
   redrafterBeamLength: number;  // redrafter_draft_len_per_beam + 1
+  redrafterGreedySearch?: boolean;  // greedy engine: temperature must be 0; else it must be > 0
+  engineVersion?: string;  // config.json "version": must equal the loaded libtensorrt_llm's version
+  parallelMode?: 'single' | 'orchestrator' | 'leader';  // lib/trtllm/parallel.ts
+  worldSize?: number;  // tp_size * pp_size
+  workerExecutable?: string;  // TensorRT-LLM's executorWorker (orchestrator mode)
   freeGpuMemoryFraction?: number;  // KvCacheConfig (0, 1]
   enableBlockReuse?: boolean;  // KvCacheConfig
   maxTokensInKvCache?: number;  // KvCacheConfig

@@ -8,7 +8,9 @@
 # HEADER_DIR holds
 #   trtllm/      TensorRT-LLM's cpp/include (tensorrt_llm/executor/executor.h, tensorrt_llm/plugins/api/...)
 #   tensorrt/    TensorRT's include (NvInferRuntime.h, ...)
-# CUDA runtime headers come from $CUDA_HOME/include (default /usr/local/cuda).
+# CUDA runtime headers come from $CUDA_HOME/include (default /usr/local/cuda). The release is read from
+# trtllm/tensorrt_llm/executor/version.h, or given as TRTLLM_VERSION=<release> (a git archive of cpp/include has no
+# version.h: a build generates it).
 #
 # Checks, each must pass:
 #   1. native/trtllm/*.cpp compile (-c) with _GLIBCXX_USE_CXX11_ABI=0 and =1 (TensorRT-LLM ships both);
@@ -68,6 +70,7 @@ if [[ "$WITH_CMAKE" == "--cmake" ]]; then
   cmake -S "$REPO" -B "$B" -G Ninja -DREDRAFTER_TRTLLM=ON -DREDRAFTER_TESTS=OFF -DREDRAFTER_CUDA=OFF \
     -DTRTLLM_INCLUDE_DIR="$HEADERS/trtllm" -DTRTLLM_LIBRARY="$B/fake/lib/libtensorrt_llm.so" \
     -DTENSORRT_INCLUDE_DIR="$HEADERS/tensorrt" -DCUDAToolkit_ROOT="$CUDA_HOME" -DTRTLLM_CXX11_ABI=1 \
+    ${TRTLLM_VERSION:+-DTRTLLM_VERSION=$TRTLLM_VERSION} \
     -DCMAKE_JS_VERSION=check -DCMAKE_JS_INC="$NODE_INC" > "$B/configure.log"
   grep -E 'redrafter: TensorRT-LLM' "$B/configure.log" | sed 's/^/   /'
   ninja -C "$B" redrafter_trtllm CMakeFiles/redrafter.dir/native/addon/trtllm_engine.cpp.o > "$B/build.log" || { cat "$B/build.log"; exit 1; }

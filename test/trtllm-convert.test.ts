@@ -189,7 +189,7 @@ async function checkCase(c: Case, dtype: 'float16' | 'bfloat16' | 'float32' = 'f
     const { base, drafter, sources } = makeFixture(root, c);
     const out = join(root, 'out');
     const result = await convertCheckpoint({
-      baseCheckpointDir: base, drafterDir: drafter, outputDir: out, dtype, numBeams: 4, draftLenPerBeam: 3,
+      baseCheckpointDir: base, drafterDir: drafter, outputDir: out, dtype, numBeams: 4, draftLenPerBeam: 3, trtllmVersion: '1.2.0',
     });
     assert.equal(result.tpSize, c.tp);
     assert.deepEqual(readdirSync(out).sort(), ['config.json', ...Array.from({ length: c.tp }, (_, r) => `rank${r}.safetensors`)].sort());
@@ -284,12 +284,53 @@ test('Python json: floats stay floats, ints stay ints, repr and escapes as Pytho
     '{\n    "a": 1,\n    "b": 1.0,\n    "c": [\n        true,\n        null,\n        "\\u00e9\\n"\n    ],\n    "d": {},\n    "e": [],\n    "f": 12345678901234567890\n}');
 });
 
+test('the architecture written follows the target release: ReDrafterForCausalLM before 1.0, ReDrafterForLLaMALM from 1.0', async () => {
+  const root = mkdtempSync(join(tmpdir(), 'redrafter-conv-'));
+  try {
+    const c: Case = { tp: 1, rnn: false, hidden: 4, exit: 8, vocab: 8, layers: 1, drafterDtype: 'F32' };
+    const { base, drafter } = makeFixture(root, c);
+    for (const [version, arch] of [['0.15.0', 'ReDrafterForCausalLM'], ['0.21.0', 'ReDrafterForCausalLM'], ['1.0.0', 'ReDrafterForLLaMALM'],
+      ['1.3.0rc20', 'ReDrafterForLLaMALM']] as const) {
+      const out = join(root, `out-${version}`);
+      const result = await convertCheckpoint({ baseCheckpointDir: base, drafterDir: drafter, outputDir: out, trtllmVersion: version });
+      assert.equal(result.architecture, arch, version);
+      const config = JSON.parse(readFileSync(join(out, 'config.json'), 'utf8'));
+      assert.equal(config.architecture, arch, version);
+      assert.equal(config.base_model_architecture, 'LlamaForCausalLM');
+    }
+    // without --trtllm-version, the installed release (TRTLLM_ROOT's version.py) decides
+    const pkg = join(root, 'tensorrt_llm');
+    mkdirSync(pkg);
+    writeFileSync(join(pkg, 'version.py'), '__version__ = "0.16.0"\n');
+    const saved = process.env.TRTLLM_ROOT;
+    process.env.TRTLLM_ROOT = pkg;
+    try {
+      const result = await convertCheckpoint({ baseCheckpointDir: base, drafterDir: drafter, outputDir: join(root, 'out-installed') });
+      assert.equal(result.architecture, 'ReDrafterForCausalLM');
+      assert.equal(result.trtllmVersion, '0.16.0');
+    } finally {
+      if (saved === undefined) delete process.env.TRTLLM_ROOT;
+      else process.env.TRTLLM_ROOT = saved;
+    }
+    // a release outside the range, and a Qwen base on a release whose only ReDrafter model is LLaMA's, write nothing
+    await assert.rejects(convertCheckpoint({ baseCheckpointDir: base, drafterDir: drafter, outputDir: join(root, 'x1'), trtllmVersion: '1.3.0' }),
+      /--trtllm-version: TensorRT-LLM 1\.3\.0 is newer than the last release/);
+    mkdirSync(join(root, 'q'));
+    const qwen = makeFixture(join(root, 'q'), c, { baseConfig: baseConfigText(1, 'Qwen2ForCausalLM', 4, 8) });
+    await assert.rejects(convertCheckpoint({ baseCheckpointDir: qwen.base, drafterDir: qwen.drafter, outputDir: join(root, 'x2'), trtllmVersion: '0.18.0' }),
+      /architecture "Qwen2ForCausalLM" has no ReDrafter model in TensorRT-LLM 0\.18\.0 \(supported: LlamaForCausalLM\)/);
+    assert.ok(!existsSync(join(root, 'x1')) && !existsSync(join(root, 'x2')));
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
 test('quantization.exclude_modules gets the drafter modules when it is a list', async () => {
   const root = mkdtempSync(join(tmpdir(), 'redrafter-conv-'));
   try {
     const c: Case = { tp: 1, rnn: true, hidden: 4, exit: 8, vocab: 8, layers: 2, drafterDtype: 'F32' };
     const { base, drafter } = makeFixture(root, c, { baseConfig: baseConfigText(1, 'Qwen2ForCausalLM', 4, 8, '[\n            "lm_head"\n        ]') });
-    await convertCheckpoint({ baseCheckpointDir: base, drafterDir: drafter, outputDir: join(root, 'out') });
+    await convertCheckpoint({ baseCheckpointDir: base, drafterDir: drafter, outputDir: join(root, 'out'), trtllmVersion: '1.0.0' });
     const config = JSON.parse(readFileSync(join(root, 'out', 'config.json'), 'utf8'));
     assert.equal(config.architecture, 'ReDrafterForQWenLM');
     assert.equal(config.base_model_architecture, 'Qwen2ForCausalLM');
@@ -318,7 +359,7 @@ async function expectFailure(
       const { base, drafter } = makeFixture(root, c);
       mutate({ root, base, drafter });
       const out = join(root, 'out');
-      await assert.rejects(convertCheckpoint({ baseCheckpointDir: base, drafterDir: drafter, outputDir: out, ...extra }), (e: Error & { code?: string }) => {
+      await assert.rejects(convertCheckpoint({ baseCheckpointDir: base, drafterDir: drafter, outputDir: out, trtllmVersion: '1.2.0', ...extra }), (e: Error & { code?: string }) => {
         assert.match(e.message, message);
         assert.match(e.code ?? '', /^ERR_REDRAFTER_/);
         return true;
@@ -377,9 +418,9 @@ test('refuses an existing output directory without overwrite, replaces it with o
     const out = join(root, 'out');
     mkdirSync(out);
     writeFileSync(join(out, 'keep'), 'x');
-    await assert.rejects(convertCheckpoint({ baseCheckpointDir: base, drafterDir: drafter, outputDir: out }), /already exists/);
+    await assert.rejects(convertCheckpoint({ baseCheckpointDir: base, drafterDir: drafter, outputDir: out, trtllmVersion: '1.2.0' }), /already exists/);
     assert.deepEqual(readdirSync(out), ['keep']);
-    await convertCheckpoint({ baseCheckpointDir: base, drafterDir: drafter, outputDir: out, overwrite: true });
+    await convertCheckpoint({ baseCheckpointDir: base, drafterDir: drafter, outputDir: out, overwrite: true, trtllmVersion: '1.2.0' });
     assert.deepEqual(readdirSync(out).sort(), ['config.json', 'rank0.safetensors', 'rank1.safetensors']);
     assert.deepEqual(readdirSync(root).sort(), ['base', 'drafter', 'out']);
   } finally {
@@ -400,11 +441,12 @@ test('redrafter build prints the exact trtllm-build command when trtllm-build is
     const { base, drafter } = makeFixture(root, good);
     const out = join(root, 'ckpt');
     const r = cli(['build', '--base-checkpoint', base, '--drafter', drafter, '--checkpoint-out', out, '--num-beams', '4',
-      '--max-batch-size', '8', '--trtllm-build', 'trtllm-build-absent-for-test'], { PATH: '/nonexistent' + ':' + (process.env.PATH ?? '') });
+      '--max-batch-size', '8', '--trtllm-version', '1.2.0', '--trtllm-build', 'trtllm-build-absent-for-test'], { PATH: '/nonexistent' + ':' + (process.env.PATH ?? '') });
     assert.equal(r.status, 0, r.stderr);
     const lines = r.stdout.trim().split('\n');
     assert.equal(lines.at(-1), `trtllm-build-absent-for-test --checkpoint_dir ${out} --output_dir ${out}-engine --gemm_plugin float16 ` +
-      '--speculative_decoding_mode explicit_draft_tokens --max_batch_size 8 --workers 2');
+      '--speculative_decoding_mode explicit_draft_tokens --use_paged_context_fmha enable --max_draft_len 20 ' +
+      '--max_batch_size 8 --workers 2');
     assert.match(r.stdout, /trtllm-build-absent-for-test is not on PATH/);
     assert.equal(JSON.parse(readFileSync(join(out, 'config.json'), 'utf8')).redrafter_num_beams, 4);
   } finally {
@@ -418,7 +460,7 @@ test('redrafter build runs trtllm-build when present and reports its failure in 
     const { base, drafter } = makeFixture(root, good);
     const fake = join(root, 'fake-trtllm-build');
     writeFileSync(fake, '#!/bin/sh\necho "[TRT-LLM] building with $*"\necho "engine build failed: out of memory" >&2\nexit 3\n', { mode: 0o755 });
-    const r = cli(['build', '--base-checkpoint', base, '--drafter', drafter, '--checkpoint-out', join(root, 'ckpt'), '--trtllm-build', fake]);
+    const r = cli(['build', '--base-checkpoint', base, '--drafter', drafter, '--checkpoint-out', join(root, 'ckpt'), '--trtllm-version', '0.15.0', '--trtllm-build', fake]);
     assert.equal(r.status, 1);
     assert.match(r.stdout, /\[TRT-LLM\] building with --checkpoint_dir .*--speculative_decoding_mode explicit_draft_tokens/);
     const errLines = r.stderr.trim().split('\n');

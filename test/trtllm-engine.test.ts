@@ -4,7 +4,7 @@
 // TensorRT-LLM: see docs/tensorrt-llm.md.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readTrtLlmEngineInfo } from '../lib/trtllm/engine-config.ts';
@@ -93,10 +93,39 @@ test('loadEngine options are validated with TypeError/RangeError naming the fiel
   }
 }));
 
-test('a tensor-parallel engine outside mpirun is refused with the command to use', withRoot(async (root) => {
+test('a tensor-parallel engine without executorWorker outside mpirun is refused with the command to use', withRoot(async (root) => {
   const dir = engineDir(root, { mapping: { world_size: 2, tp_size: 2, pp_size: 1 } }, {}, 2);
-  await assert.rejects(prepareTrtLlmEngine({ backend: 'tensorrt-llm', engineDir: dir, tokenizer: tokenizerDir }),
-    { code: 'ERR_REDRAFTER_UNSUPPORTED', message: /tp_size 2.*mpirun -n 2/ });
+  const saved = { root: process.env.TRTLLM_ROOT, path: process.env.PATH };
+  delete process.env.TRTLLM_ROOT;
+  process.env.PATH = '/nonexistent';
+  try {
+    await assert.rejects(prepareTrtLlmEngine({ backend: 'tensorrt-llm', engineDir: dir, tokenizer: tokenizerDir }),
+      { code: 'ERR_REDRAFTER_UNSUPPORTED', message: /the engine has 2 ranks: orchestrator mode needs TensorRT-LLM's executorWorker .*mpirun -n 2 / });
+    await assert.rejects(prepareTrtLlmEngine({ backend: 'tensorrt-llm', engineDir: dir, tokenizer: tokenizerDir, workerExecutable: join(root, 'none') }),
+      { code: 'ERR_REDRAFTER_INVALID_ARGUMENT', message: /^workerExecutable .*none: no such file/ });
+  } finally {
+    if (saved.root !== undefined) process.env.TRTLLM_ROOT = saved.root;
+    process.env.PATH = saved.path;
+  }
+}));
+
+test('the engine\'s TensorRT-LLM version must be in the supported range; the prompt limit is max_seq_len - max_draft_len', withRoot(async (root) => {
+  const info = await readTrtLlmEngineInfo(engineDir(root, {}, { max_draft_len: 12 }));
+  assert.equal(info.maxDraftLen, 12);
+  assert.equal(info.contextLimit, 188);
+  rmSync(join(root, 'engine'), { recursive: true });
+  // without max_draft_len (older configs): redrafter_num_beams * redrafter_draft_len_per_beam, as trtllm-build sets it
+  assert.equal((await readTrtLlmEngineInfo(engineDir(root))).contextLimit, 200 - 4 * 3);
+  rmSync(join(root, 'engine'), { recursive: true });
+  await assert.rejects(readTrtLlmEngineInfo(engineDir(root, {}, { max_seq_len: 12, max_draft_len: 12 })), /max_draft_len 12 leaves no room/);
+  for (const version of ['0.11.0', '1.3.0rc21']) {
+    rmSync(join(root, 'engine'), { recursive: true });
+    const dir = engineDir(root);
+    const config = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'));
+    writeFileSync(join(dir, 'config.json'), JSON.stringify({ ...config, version }));
+    await assert.rejects(prepareTrtLlmEngine({ backend: 'tensorrt-llm', engineDir: dir, tokenizer: tokenizerDir }),
+      { code: 'ERR_REDRAFTER_UNSUPPORTED', message: new RegExp(`config\\.json: TensorRT-LLM ${version.replace(/\./g, '\\.')} is .*; supported: 0\\.12\\.0 to 1\\.3\\.0rc20$`) });
+  }
 }));
 
 test('backend auto picks tensorrt-llm only when the addon has it (and a GPU is present)', () => {
@@ -117,10 +146,12 @@ test('native options for the addon\'s tensorrt-llm backend', { skip: !tokenizers
     freeGpuMemoryFraction: 0.5, enableBlockReuse: false, schedulerPolicy: 'max-utilization', maxBatchSize: 4,
   });
   assert.deepEqual(prepared.nativeOptions, {
-    backend: 'tensorrt-llm', engineDir: join(root, 'engine'), vocabSize: 32, maxSeqLen: 200, redrafterNumBeams: 4,
-    redrafterBeamLength: 4, freeGpuMemoryFraction: 0.5, enableBlockReuse: false, schedulerPolicy: 'max-utilization',
+    backend: 'tensorrt-llm', engineDir: join(root, 'engine'), vocabSize: 32, maxSeqLen: 200, maxDraftLen: 12, maxInputLen: 100,
+    redrafterNumBeams: 4, redrafterBeamLength: 4, redrafterGreedySearch: true, engineVersion: '0.15.0.dev2024101500',
+    parallelMode: 'single', worldSize: 1, freeGpuMemoryFraction: 0.5, enableBlockReuse: false, schedulerPolicy: 'max-utilization',
     maxBatchSize: 4,
   });
+  assert.deepEqual(prepared.parallel, { mode: 'single', worldSize: 1 });
   assert.deepEqual(prepared.draft, { beamWidth: 4, beamLength: 4 });
   // a tokenizer larger than the engine's vocabulary is another model's
   const small = engineDir(join(root, 'x') + (mkdirSync(join(root, 'x')), ''), { vocab_size: 10 });
@@ -162,4 +193,29 @@ test('chat templates render through @huggingface/jinja', { skip: !(tokenizersIns
   assert.equal(await t.applyChatTemplate([{ role: 'system', content: 'be brief' }, { role: 'user', content: 'hi' }]),
     '<s>[system] be brief\n[user] hi\n[assistant]');
   assert.equal(await t.applyChatTemplate([{ role: 'user', content: 'hi' }], { addGenerationPrompt: false }), '<s>[user] hi\n');
+});
+
+test('chat_template.jinja beside tokenizer.json wins over tokenizer_config.json; the Vicuna v1.1 template', { skip: !(tokenizersInstalled && jinjaInstalled) && 'needs @huggingface/tokenizers and @huggingface/jinja' }, async () => {
+  const root = mkdtempSync(join(tmpdir(), 'redrafter-tok-'));
+  try {
+    for (const f of ['tokenizer.json', 'tokenizer_config.json', 'generation_config.json']) {
+      writeFileSync(join(root, f), readFileSync(join(tokenizerDir, f)));
+    }
+    writeFileSync(join(root, 'chat_template.jinja'), "{% for m in messages %}<{{ m['role'] }}>{{ m['content'] }}{% endfor %}{% if add_generation_prompt %}<assistant>{% endif %}");
+    const t = await HfTokenizer.load(root);
+    assert.equal(await t.applyChatTemplate([{ role: 'user', content: 'hi' }]), '<user>hi<assistant>');
+    writeFileSync(join(root, 'chat_template.jinja'), '{% for m in messages %');
+    await assert.rejects((await HfTokenizer.load(root)).applyChatTemplate([{ role: 'user', content: 'hi' }]),
+      { code: 'ERR_REDRAFTER_INVALID_MODEL', message: new RegExp(`^${join(root, 'chat_template.jinja').replace(/[.]/g, '\\.')}: not a valid Jinja chat template`) });
+
+    // FastChat's vicuna_v1.1: "<system> USER: <u> ASSISTANT: <a></s>USER: <u2> ASSISTANT:"
+    const chat = [{ role: 'user', content: 'Hi' }, { role: 'assistant', content: 'Hello.' }, { role: 'user', content: "What's up?" }];
+    assert.equal(await t.applyChatTemplate(chat, { template: 'vicuna' }),
+      "A chat between a curious user and an artificial intelligence assistant. The assistant gives helpful, detailed, and " +
+      "polite answers to the user's questions. USER: Hi ASSISTANT: Hello.</s>USER: What's up? ASSISTANT:");
+    assert.equal(await t.applyChatTemplate([{ role: 'system', content: 'Be brief.' }, { role: 'user', content: 'Hi' }], { template: 'vicuna', addGenerationPrompt: false }),
+      'Be brief. USER: Hi ');
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
 });

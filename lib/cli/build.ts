@@ -4,6 +4,7 @@ import cliProgress from 'cli-progress';
 import { resolve } from 'node:path';
 import { checkpointDtypes, convertCheckpoint, type CheckpointDtype } from '../trtllm/convert-checkpoint.js';
 import { findOnPath, formatCommand, runTrtllmBuild, trtllmBuildArgs } from '../trtllm/trtllm-build.js';
+import { supportedRangeText } from '../trtllm/versions.js';
 
 function positiveInt(name: string) {
   return (value: string): number => {
@@ -29,6 +30,7 @@ interface BuildFlags {
   maxNumTokens?: number;
   trtllmBuild: string;
   checkpointOnly?: boolean;
+  trtllmVersion?: string;
   progress: boolean;
 }
 
@@ -56,6 +58,8 @@ export function register(program: Command): void {
     .option('--max-num-tokens <n>', 'trtllm-build --max_num_tokens', positiveInt('--max-num-tokens'))
     .option('--trtllm-build <program>', 'the trtllm-build executable', 'trtllm-build')
     .option('--checkpoint-only', 'convert only; print the trtllm-build command instead of running it')
+    .option('--trtllm-version <version>', `the TensorRT-LLM release that builds the engine (${supportedRangeText}); ` +
+      'decides the checkpoint architecture name; default: the installed one (TRTLLM_ROOT)')
     .option('--no-progress', 'no progress bar')
     .action(async (flags: BuildFlags) => {
       const bar = flags.progress && process.stderr.isTTY
@@ -75,6 +79,7 @@ export function register(program: Command): void {
           draftLenPerBeam: flags.draftLenPerBeam,
           greedySearch: flags.greedySearch,
           overwrite: flags.force,
+          trtllmVersion: flags.trtllmVersion,
           onProgress: (e) => {
             if (!bar) return;
             if (e.rank !== barRank) {
@@ -90,7 +95,7 @@ export function register(program: Command): void {
       }
       const d = result.drafter;
       process.stdout.write(
-        `wrote ${result.outputDir}: ${result.architecture}, ${result.dtype}, tp_size ${result.tpSize}, drafter ` +
+        `wrote ${result.outputDir}: ${result.architecture} (TensorRT-LLM ${result.trtllmVersion}), ${result.dtype}, tp_size ${result.tpSize}, drafter ` +
           `${d.numLayers} layer(s), hidden ${d.hiddenSize}, exit_dim ${d.exitDim}${d.hasInputProj ? ' (input_proj)' : ''}, ` +
           `rnn ${d.rnn}, ${result.totalTensors} tensors\n`,
       );
@@ -98,7 +103,9 @@ export function register(program: Command): void {
       const args = trtllmBuildArgs({
         checkpointDir: result.outputDir,
         engineDir,
-        gemmPlugin: result.dtype,
+        gemmPlugin: result.baseDtype,
+        numBeams: result.numBeams,
+        draftLenPerBeam: result.draftLenPerBeam,
         maxBatchSize: flags.maxBatchSize,
         maxInputLen: flags.maxInputLen,
         maxSeqLen: flags.maxSeqLen,

@@ -2,7 +2,8 @@
 // exactly as TensorRT-LLM's examples/redrafter/convert_checkpoint.py (--base_model_checkpoint_dir form) writes it:
 //
 //   config.json        the base checkpoint's config (same keys, order and values), with
-//                        architecture            REDRAFTER_MAP[base architecture]
+//                        architecture            the ReDrafter model of the base architecture in the target
+//                                                TensorRT-LLM release (lib/trtllm/versions.ts)
 //                        base_model_architecture the base architecture
 //                        redrafter_num_layers, redrafter_hidden_size, redrafter_exit_dim, redrafter_is_rnn
 //                                                copied from the drafter's config.json (num_draft_layers, hidden_size,
@@ -35,13 +36,9 @@ import { SafetensorsReader, SafetensorsWriter, type SafetensorsDType, type Tenso
 import { asInt, dumpPythonJson, isDict, parsePythonJson, PyJsonError, type PyDict, type PyValue } from './pyjson.js';
 import { castBytes, castableBytes } from './torch-cast.js';
 import { checkDraftLayersFit } from '../drafter/config.js';
+import { redrafterArchitecture, redrafterBaseArchitectures, resolveTargetTrtLlmVersion, type TrtLlmVersion } from './versions.js';
 
-/** Base-model architecture -> ReDrafter architecture (TensorRT-LLM's REDRAFTER_MAP). */
-export const REDRAFTER_MAP: Readonly<Record<string, string>> = {
-  QWenForCausalLM: 'ReDrafterForQWenLM',
-  Qwen2ForCausalLM: 'ReDrafterForQWenLM',
-  LlamaForCausalLM: 'ReDrafterForLLaMALM',
-};
+export { REDRAFTER_MAP } from './versions.js';
 
 export type CheckpointDtype = 'float32' | 'bfloat16' | 'float16';
 export const checkpointDtypes: readonly CheckpointDtype[] = ['float32', 'bfloat16', 'float16'];
@@ -62,6 +59,11 @@ export interface ConvertOptions {
   draftLenPerBeam?: number;  // --redrafter_draft_len_per_beam (5)
   greedySearch?: boolean;  // not --redrafter_no_greedy_search (true)
   overwrite?: boolean;
+  /**
+   * The TensorRT-LLM release that will build the engine (it decides the architecture name written): a version string
+   * (the --trtllm-version flag) or a parsed one; default: the installed one (TRTLLM_ROOT), required where none is.
+   */
+  trtllmVersion?: string | TrtLlmVersion;
   /** Called after each tensor is written. */
   onProgress?: (event: { rank: number; tensor: string; done: number; total: number }) => void;
 }
@@ -78,7 +80,14 @@ export interface DrafterShape {
 export interface ConvertResult {
   outputDir: string;
   architecture: string;
+  /** The TensorRT-LLM release the checkpoint was written for. */
+  trtllmVersion: string;
+  /** The drafter tensors' dtype. */
   dtype: CheckpointDtype;
+  /** The base model's dtype (config.json "dtype"): the engine's GEMM plugin dtype. */
+  baseDtype: CheckpointDtype;
+  numBeams: number;
+  draftLenPerBeam: number;
   tpSize: number;
   drafter: DrafterShape;
   /** Per rank: the drafter tensors added (name -> shape). */
@@ -240,6 +249,9 @@ export async function convertCheckpoint(options: ConvertOptions): Promise<Conver
   if (existsSync(outputDir) && !options.overwrite) {
     throw badArg(`${outputDir}: the output directory already exists (pass overwrite / --force to replace it)`);
   }
+  const trtllmVersion = typeof options.trtllmVersion === 'object'
+    ? options.trtllmVersion
+    : resolveTargetTrtLlmVersion(options.trtllmVersion);
   if (outputDir === baseDir || outputDir === drafterDir) throw badArg(`${outputDir}: the output directory is an input directory`);
 
   // ---- configs --------------------------------------------------------------------------------------------
@@ -250,10 +262,10 @@ export async function convertCheckpoint(options: ConvertOptions): Promise<Conver
 
   const baseArch = config.get('architecture');
   if (typeof baseArch !== 'string') throw invalid(`${baseConfigPath}: "architecture" is missing`);
-  const architecture = REDRAFTER_MAP[baseArch];
+  const architecture = redrafterArchitecture(trtllmVersion, baseArch);
   if (!architecture) {
     throw err(ErrorCodes.UNSUPPORTED, `${baseConfigPath}: architecture "${baseArch}" has no ReDrafter model in ` +
-      `TensorRT-LLM (supported: ${Object.keys(REDRAFTER_MAP).join(', ')})`);
+      `TensorRT-LLM ${trtllmVersion.text} (supported: ${redrafterBaseArchitectures(trtllmVersion).join(', ')})`);
   }
   const baseDtype = config.get('dtype');
   if (typeof baseDtype !== 'string' || !checkpointDtypes.includes(baseDtype as CheckpointDtype)) {
@@ -415,7 +427,7 @@ export async function convertCheckpoint(options: ConvertOptions): Promise<Conver
       await rename(tempDir, outputDir);
     }
     committed = true;
-    return { outputDir, architecture, dtype, tpSize: tp, drafter: shape, drafterTensors, totalTensors };
+    return { outputDir, architecture, trtllmVersion: trtllmVersion.text, dtype, baseDtype: baseDtype as CheckpointDtype, numBeams, draftLenPerBeam: draftLen, tpSize: tp, drafter: shape, drafterTensors, totalTensors };
   } finally {
     await drafter.close();
     if (!committed) await rm(tempDir, { recursive: true, force: true }).catch(() => undefined);

@@ -15,7 +15,12 @@ export interface TrtLlmEngineInfo {
   maxSeqLen: number;
   maxBatchSize?: number;
   maxInputLen?: number;
+  /** build_config.max_draft_len: trtllm-build adds it to max_seq_len for the draft tokens of a step. */
+  maxDraftLen: number;
+  /** Prompt + generated tokens a request may use: maxSeqLen - maxDraftLen. */
+  contextLimit: number;
   tpSize: number;
+  ppSize: number;
   /** ReDrafter parameters, fixed at build time; absent for an engine without a drafter. */
   redrafter?: { numBeams: number; draftLenPerBeam: number; greedySearch: boolean };
 }
@@ -65,20 +70,29 @@ export async function readTrtLlmEngineInfo(engineDir: string): Promise<TrtLlmEng
   const where = `${file} pretrained_config`;
   const mapping = (pretrained.mapping ?? {}) as Record<string, unknown>;
   const tpSize = int(mapping, 'tp_size', `${where}.mapping`, false) ?? 1;
+  const ppSize = int(mapping, 'pp_size', `${where}.mapping`, false) ?? 1;
   const engines = readdirSync(dir).filter((f) => /^rank\d+\.engine$/.test(f));
   if (engines.length === 0) throw invalid(`${dir}: no rank*.engine files (did trtllm-build finish?)`);
   const numBeams = int(pretrained, 'redrafter_num_beams', where, false);
   const draftLen = int(pretrained, 'redrafter_draft_len_per_beam', where, false);
+  const maxSeqLen = int(build, 'max_seq_len', `${file} build_config`, true)!;
+  // trtllm-build sets max_draft_len = redrafter_num_beams * redrafter_draft_len_per_beam (tensorrt_llm/commands/build.py)
+  const maxDraftLen = int(build, 'max_draft_len', `${file} build_config`, false) ??
+    (numBeams !== undefined && draftLen !== undefined ? numBeams * draftLen : 0);
+  if (maxDraftLen >= maxSeqLen) throw invalid(`${file}: build_config.max_draft_len ${maxDraftLen} leaves no room in max_seq_len ${maxSeqLen}`);
   return {
     engineDir: dir,
     version: typeof config.version === 'string' ? config.version : undefined,
     architecture: String(pretrained.architecture ?? ''),
     dtype: typeof pretrained.dtype === 'string' ? pretrained.dtype : undefined,
     vocabSize: int(pretrained, 'vocab_size', where, true)!,
-    maxSeqLen: int(build, 'max_seq_len', `${file} build_config`, true)!,
+    maxSeqLen,
+    maxDraftLen,
+    contextLimit: maxSeqLen - maxDraftLen,
     maxBatchSize: int(build, 'max_batch_size', `${file} build_config`, false),
     maxInputLen: int(build, 'max_input_len', `${file} build_config`, false),
     tpSize,
+    ppSize,
     redrafter: numBeams !== undefined && draftLen !== undefined
       ? { numBeams, draftLenPerBeam: draftLen, greedySearch: pretrained.redrafter_greedy_search !== false }
       : undefined,

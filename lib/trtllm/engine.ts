@@ -8,6 +8,8 @@ import { invalidArgument, ErrorCodes, type RedrafterError } from '../errors.js';
 import type { TrtLlmNativeOptions } from '../native.js';
 import { readTrtLlmEngineInfo, type TrtLlmEngineInfo } from './engine-config.js';
 import { HfTokenizer } from './hf-tokenizer.js';
+import { chooseParallelPlan, mpiWorld, type ParallelModeOption, type ParallelPlan } from './parallel.js';
+import { requireSupportedTrtLlmVersion } from './versions.js';
 
 export type SchedulerPolicy = 'guaranteed-no-evict' | 'max-utilization';
 
@@ -37,6 +39,15 @@ export interface TrtLlmEngineOptions {
   enableChunkedContext?: boolean;
   /** Weight streaming: the fraction of weights kept on the GPU [0, 1]; default 1. */
   gpuWeightsPercent?: number;
+  /** Multi-GPU engines: 'auto' (default: orchestrator outside mpirun, leader under it), 'orchestrator' or 'leader'. */
+  parallelMode?: ParallelModeOption;
+  /** TensorRT-LLM's executorWorker for orchestrator mode (default: TRTLLM_ROOT/bin/executorWorker or PATH). */
+  workerExecutable?: string;
+  /**
+   * The chat template for encodeChat: 'vicuna' (the Vicuna v1.1 format of the ReDrafter paper's models, whose
+   * tokenizers ship none) or Jinja text; default: the tokenizer's chat_template.jinja or tokenizer_config.json's.
+   */
+  chatTemplate?: string;
 }
 
 export interface PreparedTrtLlmEngine {
@@ -46,12 +57,17 @@ export interface PreparedTrtLlmEngine {
   nativeOptions: TrtLlmNativeOptions;
   /** What createSession must use: the engine's beam shape (TensorRT-LLM fixes it at build time). */
   draft: { beamWidth: number; beamLength: number };
+  /** How the engine's ranks run (lib/trtllm/parallel.ts). */
+  parallel: ParallelPlan;
+  /** The chatTemplate option, when given. */
+  chatTemplate?: string;
 }
 
 /** The options loadEngine takes for this backend. */
 export const trtLlmOptionKeys: ReadonlySet<string> = new Set<string>([
   'backend', 'engineDir', 'tokenizer', 'freeGpuMemoryFraction', 'enableBlockReuse', 'maxTokensInKvCache', 'hostCacheBytes',
   'schedulerPolicy', 'maxBatchSize', 'maxNumTokens', 'maxQueueSize', 'enableChunkedContext', 'gpuWeightsPercent',
+  'parallelMode', 'workerExecutable', 'chatTemplate',
 ]);
 
 function positiveInt(o: Record<string, unknown>, key: string, max = 2 ** 31 - 1): number | undefined {
@@ -102,16 +118,16 @@ export async function prepareTrtLlmEngine(options: TrtLlmEngineOptions): Promise
     gpuWeightsPercent: fraction(o, 'gpuWeightsPercent', true),
   };
 
+  if (o.chatTemplate !== undefined && (typeof o.chatTemplate !== 'string' || !o.chatTemplate))
+    throw invalidArgument('chatTemplate', "must be 'vicuna' or a Jinja chat template", 'type');
+  if (o.workerExecutable !== undefined && (typeof o.workerExecutable !== 'string' || !o.workerExecutable))
+    throw invalidArgument('workerExecutable', 'must be the path of TensorRT-LLM\'s executorWorker', 'type');
+
   const info = await readTrtLlmEngineInfo(o.engineDir);
-  if (info.tpSize > 1) {
-    const worldSize = Number(process.env.OMPI_COMM_WORLD_SIZE ?? process.env.PMI_SIZE ?? 1);
-    if (worldSize !== info.tpSize) {
-      const e = new Error(`${info.engineDir}: the engine has tp_size ${info.tpSize}; TensorRT-LLM runs it as ${info.tpSize} ` +
-        `MPI ranks (start node with mpirun -n ${info.tpSize}); this process is ${worldSize} rank(s)`) as RedrafterError;
-      e.code = ErrorCodes.UNSUPPORTED;
-      throw e;
-    }
-  }
+  // The release that built the engine must be a supported one (the loaded library is checked against it natively).
+  if (info.version !== undefined) requireSupportedTrtLlmVersion(info.version, `${info.engineDir}/config.json`);
+  const parallel = chooseParallelPlan(info.tpSize * info.ppSize, mpiWorld(), (o.parallelMode ?? 'auto') as ParallelModeOption,
+    o.workerExecutable as string | undefined);
   if (nativeTuning.maxBatchSize !== undefined && info.maxBatchSize !== undefined && nativeTuning.maxBatchSize > info.maxBatchSize) {
     throw invalidArgument('maxBatchSize', `must be <= the engine's max_batch_size ${info.maxBatchSize}`, 'range');
   }
@@ -130,11 +146,18 @@ export async function prepareTrtLlmEngine(options: TrtLlmEngineOptions): Promise
     engineDir: info.engineDir,
     vocabSize: info.vocabSize,
     maxSeqLen: info.maxSeqLen,
+    maxDraftLen: info.maxDraftLen,
     redrafterNumBeams: draft.beamWidth,
     redrafterBeamLength: draft.beamLength,
+    parallelMode: parallel.mode,
+    worldSize: parallel.worldSize,
   };
+  if (info.maxInputLen !== undefined) nativeOptions.maxInputLen = info.maxInputLen;
+  if (info.redrafter) nativeOptions.redrafterGreedySearch = info.redrafter.greedySearch;
+  if (info.version !== undefined) nativeOptions.engineVersion = info.version;
+  if (parallel.mode === 'orchestrator') nativeOptions.workerExecutable = parallel.workerExecutable;
   for (const [k, v] of Object.entries(nativeTuning)) if (v !== undefined) (nativeOptions as unknown as Record<string, unknown>)[k] = v;
-  return { info, tokenizer, nativeOptions, draft };
+  return { info, tokenizer, nativeOptions, draft, parallel, chatTemplate: o.chatTemplate as string | undefined };
 }
 
 /** Whether an NVIDIA GPU is visible to this process (driver device nodes). */

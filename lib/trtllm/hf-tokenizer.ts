@@ -9,6 +9,20 @@ import { ErrorCodes, type RedrafterError } from '../errors.js';
 
 export type { ChatMessage };
 
+/**
+ * The Vicuna v1.1 conversation format (FastChat's "vicuna_v1.1" template, separators " " and "</s>":
+ * "<system> USER: <u1> ASSISTANT: <a1></s>USER: <u2> ASSISTANT:"), which the ReDrafter paper's Vicuna base models and drafters were
+ * trained on. Vicuna's tokenizer_config.json has no chat_template; pass chatTemplate: 'vicuna' to use this one.
+ */
+export const VICUNA_CHAT_TEMPLATE =
+  "{% if messages[0]['role'] == 'system' %}{% set system = messages[0]['content'] %}{% set turns = messages[1:] %}" +
+  "{% else %}{% set system = 'A chat between a curious user and an artificial intelligence assistant. " +
+  "The assistant gives helpful, detailed, and polite answers to the user\\'s questions.' %}{% set turns = messages %}{% endif %}" +
+  "{{ system + ' ' }}" +
+  "{% for m in turns %}{% if m['role'] == 'user' %}{{ 'USER: ' + m['content'] + ' ' }}" +
+  "{% elif m['role'] == 'assistant' %}{{ 'ASSISTANT: ' + m['content'] + eos_token }}{% endif %}{% endfor %}" +
+  "{% if add_generation_prompt %}{{ 'ASSISTANT:' }}{% endif %}";
+
 interface HfTokenizerImpl {
   encode(text: string, options?: { add_special_tokens?: boolean }): { ids: number[] };
   decode(ids: number[], options?: { skip_special_tokens?: boolean }): string;
@@ -66,6 +80,8 @@ export class HfTokenizer {
   private constructor(
     private readonly impl: HfTokenizerImpl,
     private readonly config: Record<string, unknown>,
+    /** chat_template.jinja beside tokenizer.json (transformers' newer layout); preferred to tokenizer_config's. */
+    private readonly templateFile: { text: string; path: string } | undefined,
     /** Token ids that end generation (tokenizer_config eos_token, generation_config eos_token_id). */
     readonly eosTokenIds: readonly number[],
     readonly bosTokenId: number | undefined,
@@ -87,6 +103,15 @@ export class HfTokenizer {
     }
     const configPath = join(dir, 'tokenizer_config.json');
     const config = existsSync(configPath) ? await readJson(configPath) : {};
+    const templatePath = join(dir, 'chat_template.jinja');
+    let templateFile: { text: string; path: string } | undefined;
+    if (existsSync(templatePath)) {
+      try {
+        templateFile = { text: await readFile(templatePath, 'utf8'), path: templatePath };
+      } catch (err) {
+        throw coded(ErrorCodes.IO, `${templatePath}: cannot read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+      }
+    }
     const { Tokenizer } = await importOptional<TokenizersModule>('@huggingface/tokenizers', 'a tokenizer.json tokenizer');
     let impl: HfTokenizerImpl;
     try {
@@ -109,7 +134,7 @@ export class HfTokenizer {
     const vocab = impl.get_vocab(true);
     let maxId = -1;
     for (const id of vocab.values()) maxId = Math.max(maxId, id);
-    return new HfTokenizer(impl, config, [...eos], idOf(config.bos_token), maxId + 1, file);
+    return new HfTokenizer(impl, config, templateFile, [...eos], idOf(config.bos_token), maxId + 1, file);
   }
 
   /** Token ids of `text` (with the tokenizer's special tokens, e.g. BOS, unless addSpecialTokens is false). */
@@ -121,7 +146,9 @@ export class HfTokenizer {
     return this.impl.decode(Array.from(ids), { skip_special_tokens: options.skipSpecialTokens ?? true });
   }
 
+  /** The model's chat template: chat_template.jinja when present, else tokenizer_config.json chat_template. */
   get chatTemplate(): string | undefined {
+    if (this.templateFile) return this.templateFile.text;
     const t = this.config.chat_template;
     if (typeof t === 'string') return t;
     // a list of named templates: use "default"
@@ -132,11 +159,25 @@ export class HfTokenizer {
     return undefined;
   }
 
-  /** Renders the model's chat template (tokenizer_config.json chat_template) as transformers' apply_chat_template. */
-  async applyChatTemplate(messages: readonly ChatMessage[], options: { addGenerationPrompt?: boolean } = {}): Promise<string> {
-    const template = this.chatTemplate;
-    if (!template) throw coded(ErrorCodes.UNSUPPORTED, `${this.path}: the tokenizer has no chat_template (tokenizer_config.json)`);
-    return new ChatTemplate(template, `${this.path} chat_template`).render(messages, {
+  /**
+   * Renders a chat as transformers' apply_chat_template does, with the model's template (chat_template.jinja, else
+   * tokenizer_config.json chat_template), or `options.template`: 'vicuna' (VICUNA_CHAT_TEMPLATE) or template text.
+   */
+  async applyChatTemplate(
+    messages: readonly ChatMessage[],
+    options: { addGenerationPrompt?: boolean; template?: 'vicuna' | string } = {},
+  ): Promise<string> {
+    let template = this.chatTemplate;
+    let origin = this.templateFile ? this.templateFile.path : `${this.path} chat_template`;
+    if (options.template !== undefined) {
+      template = options.template === 'vicuna' ? VICUNA_CHAT_TEMPLATE : options.template;
+      origin = options.template === 'vicuna' ? 'the Vicuna v1.1 template' : 'the template given';
+    }
+    if (!template) {
+      throw coded(ErrorCodes.UNSUPPORTED, `${this.path}: the tokenizer has no chat template (no chat_template.jinja, no ` +
+        "tokenizer_config.json chat_template); Vicuna models take template 'vicuna'");
+    }
+    return new ChatTemplate(template, origin).render(messages, {
       addGenerationPrompt: options.addGenerationPrompt,
       bosToken: tokenText(this.config.bos_token) ?? '',
       eosToken: tokenText(this.config.eos_token) ?? '',

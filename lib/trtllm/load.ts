@@ -17,7 +17,7 @@ export async function loadTrtLlmBackend(
   const nativeEngine = await executor.loadEngine({ ...prepared.nativeOptions }, onResponses);
   return {
     nativeEngine,
-    codec: new HfTextCodec(prepared.tokenizer),
+    codec: new HfTextCodec(prepared.tokenizer, prepared.chatTemplate),
     hasDrafter: prepared.draft.beamWidth > 0,
     fixedBeamShape: true,
     maxTokensWithinContext: true,

@@ -56,7 +56,8 @@ export class HfTextCodec implements TextCodec {
   readonly eosTokenIds: readonly number[];
   readonly vocabSize: number;
 
-  constructor(tokenizer: HfTokenizer) {
+  /** `chatTemplate`: 'vicuna' or template text used instead of the model's own (loadEngine's chatTemplate option). */
+  constructor(tokenizer: HfTokenizer, readonly chatTemplate?: string) {
     this.tokenizer = tokenizer;
     this.bos = tokenizer.bosTokenId ?? -1;
     this.eosTokenIds = [...tokenizer.eosTokenIds];
@@ -78,11 +79,12 @@ export class HfTextCodec implements TextCodec {
   }
 
   /**
-   * A chat as prompt token ids: the tokenizer's chat template (tokenizer_config.json chat_template) rendered and
-   * encoded without adding special tokens (the template writes them), as transformers' apply_chat_template does.
+   * A chat as prompt token ids: the chat template (chatTemplate, else chat_template.jinja, else tokenizer_config.json
+   * chat_template) rendered and encoded without adding special tokens (the template writes them), as transformers'
+   * apply_chat_template does.
    */
   async encodeChat(messages: readonly ChatMessage[], options: { addGenerationPrompt?: boolean } = {}): Promise<Int32Array> {
-    const text = await this.tokenizer.applyChatTemplate(messages, options);
+    const text = await this.tokenizer.applyChatTemplate(messages, { ...options, template: this.chatTemplate });
     return this.tokenizer.encode(text, { addSpecialTokens: false });
   }
 }

@@ -1,6 +1,14 @@
-// Running TensorRT-LLM's `trtllm-build` on a converted ReDrafter checkpoint, with the flags the TensorRT-LLM
-// redrafter example uses (examples/redrafter/README.md): --gemm_plugin <dtype> and
-// --speculative_decoding_mode explicit_draft_tokens (ReDrafter's category in TensorRT-LLM).
+// Running TensorRT-LLM's `trtllm-build` on a converted ReDrafter checkpoint. The flags a ReDrafter engine needs
+// (examples/redrafter/README.md and tensorrt_llm/commands/build.py of the supported releases):
+//   --gemm_plugin <the base model's dtype>
+//   --speculative_decoding_mode explicit_draft_tokens   ReDrafter's category
+//   --use_paged_context_fmha enable                      KV-cache block reuse (the backend's multi-turn sessions)
+//                                                       and chunked context need it
+//   --max_draft_len <redrafter_num_beams * redrafter_draft_len_per_beam>
+// trtllm-build reads the beam count and draft length from the checkpoint's redrafter_num_beams /
+// redrafter_draft_len_per_beam, sets max_draft_len to their product (the value passed here, so the command says
+// what the engine gets), adds it to max_seq_len (so --max_seq_len stays the prompt + generated tokens a request
+// may use) and raises max_num_tokens to at least max_batch_size * (max_draft_len + 1).
 import { spawn } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import { delimiter, isAbsolute, join } from 'node:path';
@@ -9,8 +17,11 @@ import { ErrorCodes, type RedrafterError } from '../errors.js';
 export interface TrtllmBuildOptions {
   checkpointDir: string;
   engineDir: string;
-  /** --gemm_plugin: the checkpoint dtype (or 'auto'/'disable'). */
+  /** --gemm_plugin: the base model's dtype (or 'auto'/'disable'). */
   gemmPlugin: string;
+  /** redrafter_num_beams and redrafter_draft_len_per_beam of the checkpoint: --max_draft_len is their product. */
+  numBeams: number;
+  draftLenPerBeam: number;
   maxBatchSize?: number;
   maxInputLen?: number;
   maxSeqLen?: number;
@@ -28,6 +39,8 @@ export function trtllmBuildArgs(o: TrtllmBuildOptions): string[] {
     '--output_dir', o.engineDir,
     '--gemm_plugin', o.gemmPlugin,
     '--speculative_decoding_mode', 'explicit_draft_tokens',
+    '--use_paged_context_fmha', 'enable',
+    '--max_draft_len', String(o.numBeams * o.draftLenPerBeam),
   ];
   if (o.maxBatchSize !== undefined) args.push('--max_batch_size', String(o.maxBatchSize));
   if (o.maxInputLen !== undefined) args.push('--max_input_len', String(o.maxInputLen));

@@ -17,6 +17,7 @@
 #include <map>
 #include <mutex>
 #include <set>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -48,6 +49,24 @@ FinishReason mapReason(tle::FinishReason r) {
   }
 }
 
+// ParallelConfig for the mode lib/trtllm/parallel.ts chose (ParallelConfig / OrchestratorConfig in
+// tensorrt_llm/executor/executor.h): orchestrator mode spawns the workers (MPI_Comm_spawn of executorWorker);
+// leader mode uses the ranks mpirun started, rank 0 leading.
+std::optional<tle::ParallelConfig> parallelConfig(const TrtLlmOptions& o) {
+  if (o.parallelMode == "orchestrator") {
+    tle::OrchestratorConfig orchestrator(/*isOrchestrator=*/true, o.workerExecutable);
+    return tle::ParallelConfig(tle::CommunicationType::kMPI, tle::CommunicationMode::kORCHESTRATOR, std::nullopt,
+                               std::nullopt, orchestrator);
+  }
+  if (o.parallelMode == "leader") {
+    std::vector<tle::SizeType32> participants(size_t(o.worldSize));
+    for (int32_t r = 0; r < o.worldSize; ++r) participants[size_t(r)] = r;
+    return tle::ParallelConfig(tle::CommunicationType::kMPI, tle::CommunicationMode::kLEADER, std::nullopt,
+                               participants);
+  }
+  return std::nullopt;
+}
+
 tle::ExecutorConfig executorConfig(const TrtLlmOptions& o) {
   tle::KvCacheConfig kv;
   kv.setEnableBlockReuse(o.enableBlockReuse);
@@ -68,6 +87,7 @@ tle::ExecutorConfig executorConfig(const TrtLlmOptions& o) {
   if (o.maxBatchSize) config.setMaxBatchSize(*o.maxBatchSize);
   if (o.maxNumTokens) config.setMaxNumTokens(*o.maxNumTokens);
   if (o.maxQueueSize) config.setMaxQueueSize(*o.maxQueueSize);
+  if (auto parallel = parallelConfig(o)) config.setParallelConfig(*parallel);
   return config;
 }
 
@@ -75,7 +95,8 @@ class TrtLlmExecutor final : public executor::Executor {
  public:
   explicit TrtLlmExecutor(const TrtLlmOptions& o) {
     info_.vocabSize = o.vocabSize;
-    info_.contextLength = o.contextLength;
+    limits_ = o.limits;
+    info_.contextLength = limits_.contextLimit();  // what sessions may fill: max_seq_len - max_draft_len
     info_.maxBeamWidth = o.beamWidth;
     info_.maxBeamLength = o.beamLength;
     info_.backend = "tensorrt-llm";
@@ -87,8 +108,12 @@ class TrtLlmExecutor final : public executor::Executor {
     } catch (const std::exception& e) {
       backendFailure(("cannot load the engine in " + o.engineDir).c_str(), e);
     }
+    // Leader mode: ranks other than the leader run TensorRT-LLM's worker loop inside the Executor and take no
+    // requests (enqueueRequest is refused below; awaitResponses returns nothing).
+    leader_ = engine_->canEnqueueRequests();
   }
 
+  // The addon's Engine calls shutdown() first (its dispose worker, or its destructor); then this returns at once.
   ~TrtLlmExecutor() override { shutdown(); }
 
   executor::ModelInfo modelInfo() const override { return info_; }
@@ -109,19 +134,20 @@ class TrtLlmExecutor final : public executor::Executor {
   }
 
   RequestId enqueueRequest(executor::Request request) override {
+    if (!leader_)
+      fail(ErrorCode::Unsupported, "this process is a worker rank of a leader-mode TensorRT-LLM engine: rank 0 serves "
+                                   "the requests");
     validate(request);
     tle::Request r(request.inputTokenIds, request.maxTokens);
     r.setStreaming(true);  // StreamedRequest collects the tokens of a non-streaming request itself
     r.setOutputConfig(tle::OutputConfig(/*returnLogProbs=*/false, /*returnContextLogits=*/false,
                                         /*returnGenerationLogits=*/false, /*excludeInputFromOutput=*/true));
+    // validate() let through only what the engine does: temperature (and seed); top-k 1 makes a plain engine greedy.
     tle::SamplingConfig sampling(1);
-    if (request.sampling.temperature <= 0.0f) {
-      sampling.setTopK(1);  // greedy
-    } else {
+    if (request.sampling.temperature <= 0.0f)
+      sampling.setTopK(1);
+    else
       sampling.setTemperature(request.sampling.temperature);
-      if (request.sampling.topK > 0) sampling.setTopK(request.sampling.topK);
-      if (request.sampling.topP < 1.0f) sampling.setTopP(request.sampling.topP);
-    }
     sampling.setSeed(request.sampling.seed);
     r.setSamplingConfig(sampling);
     // The engine stops on the first end id and the stop sequences itself; StreamedRequest applies every end id
@@ -149,6 +175,10 @@ class TrtLlmExecutor final : public executor::Executor {
   std::vector<Response> awaitResponses(std::chrono::milliseconds timeout) override {
     std::vector<Response> out = takePending();
     if (!out.empty()) return out;
+    if (!leader_) {  // a worker rank has no responses; sleep like an idle engine instead of spinning
+      std::this_thread::sleep_for(timeout);
+      return takePending();
+    }
     // One caller at a time talks to the engine's response queue (the addon's poller; shutdown while draining).
     std::unique_lock<std::timed_mutex> engineLock(engineAwait_, std::defer_lock);
     if (!engineLock.try_lock_for(timeout) || engineDown_) return takePending();
@@ -233,9 +263,7 @@ class TrtLlmExecutor final : public executor::Executor {
     for (int32_t t : r.inputTokenIds)
       RD_REQUIRE(t >= 0 && (info_.vocabSize <= 0 || t < info_.vocabSize), "inputTokenIds",
                  "holds a token id outside the vocabulary");
-    RD_REQUIRE(r.sampling.temperature >= 0.0f, "temperature", "must be >= 0");
-    RD_REQUIRE(r.sampling.topK >= 0, "topK", "must be >= 0");
-    RD_REQUIRE(r.sampling.topP > 0.0f && r.sampling.topP <= 1.0f, "topP", "must be in (0, 1]");
+    checkSampling(r.sampling, limits_);
     if (info_.maxBeamWidth > 0) {
       RD_REQUIRE(r.draft.beamWidth == info_.maxBeamWidth, "beamWidth",
                  "must be " + std::to_string(info_.maxBeamWidth) +
@@ -245,12 +273,7 @@ class TrtLlmExecutor final : public executor::Executor {
     } else {
       RD_REQUIRE(r.draft.beamWidth == 0, "beamWidth", "must be 0: this engine has no drafter");
     }
-    if (info_.contextLength > 0 &&
-        int64_t(r.inputTokenIds.size()) + int64_t(r.maxTokens) > int64_t(info_.contextLength)) {
-      fail(ErrorCode::ContextOverflow, "inputTokenIds + maxTokens (" + std::to_string(r.inputTokenIds.size()) +
-                                           " + " + std::to_string(r.maxTokens) + ") exceed the engine's max_seq_len " +
-                                           std::to_string(info_.contextLength));
-    }
+    checkLength(r.inputTokenIds.size(), r.maxTokens, limits_);
   }
 
   static executor::EngineResult toEngineResult(const tle::Response& response) {
@@ -285,7 +308,9 @@ class TrtLlmExecutor final : public executor::Executor {
   }
 
   executor::ModelInfo info_;
+  EngineLimits limits_;
   std::unique_ptr<tle::Executor> engine_;
+  bool leader_ = true;  // false on a non-leader rank in leader mode
 
   // Lock order: engineAwait_ before mutex_ (never the other way round).
   mutable std::mutex mutex_;
@@ -297,8 +322,34 @@ class TrtLlmExecutor final : public executor::Executor {
 
 }  // namespace
 
+std::string trtLlmRuntimeVersion() { return tle::version(); }
+
+std::string trtLlmBuildVersion() {
+#ifdef REDRAFTER_TRTLLM_BUILD_VERSION
+  return REDRAFTER_TRTLLM_BUILD_VERSION;
+#else
+  return "";
+#endif
+}
+
 std::unique_ptr<executor::Executor> createTrtLlmExecutor(const TrtLlmOptions& o) {
   RD_REQUIRE(!o.engineDir.empty(), "engineDir", "must be the directory trtllm-build wrote");
+  // TensorRT engines run only on the TensorRT-LLM (and TensorRT) release that built them. The range itself was
+  // checked by lib/trtllm (engine config) and cmake/TrtLlm.cmake (headers); here the library actually loaded.
+  const std::string runtime = trtLlmRuntimeVersion();
+  if (!o.engineVersion.empty() && runtime != o.engineVersion)
+    fail(ErrorCode::Unsupported, o.engineDir + ": the engine was built by TensorRT-LLM " + o.engineVersion +
+                                     " but the loaded libtensorrt_llm is " + runtime + "; rebuild the engine with " +
+                                     runtime + " or load the matching library");
+  const std::string built = trtLlmBuildVersion();
+  if (!built.empty() && runtime != built)
+    fail(ErrorCode::Unsupported, "the loaded libtensorrt_llm is TensorRT-LLM " + runtime +
+                                     " but this addon was compiled against " + built + "'s headers; rebuild the addon");
+  RD_REQUIRE(o.parallelMode == "single" || o.parallelMode == "orchestrator" || o.parallelMode == "leader",
+             "parallelMode", "must be 'single', 'orchestrator' or 'leader'");
+  RD_REQUIRE(o.worldSize >= 1, "worldSize", "must be >= 1");
+  RD_REQUIRE(o.parallelMode != "orchestrator" || !o.workerExecutable.empty(), "workerExecutable",
+             "must be TensorRT-LLM's executorWorker in orchestrator mode");
   std::error_code ec;
   if (!std::filesystem::is_directory(o.engineDir, ec))
     fail(ErrorCode::Io, o.engineDir + ": the engine directory does not exist");

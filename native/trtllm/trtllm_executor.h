@@ -12,6 +12,7 @@
 #include <string>
 
 #include "core/executor/executor_interface.h"
+#include "trtllm/request_checks.h"
 
 namespace redrafter::trtllm {
 
@@ -19,10 +20,17 @@ struct TrtLlmOptions {
   std::string engineDir;  // trtllm-build --output_dir (config.json + rank*.engine)
 
   // Facts about the engine, read from <engineDir>/config.json by the TypeScript layer (lib/trtllm/engine-config.ts).
-  int32_t vocabSize = 0;      // pretrained_config.vocab_size
-  int32_t contextLength = 0;  // build_config.max_seq_len: prompt + generated tokens per request
-  int32_t beamWidth = 0;      // pretrained_config.redrafter_num_beams (0: not a ReDrafter engine)
-  int32_t beamLength = 0;     // redrafter_draft_len_per_beam + 1
+  int32_t vocabSize = 0;   // pretrained_config.vocab_size
+  int32_t beamWidth = 0;   // pretrained_config.redrafter_num_beams (0: not a ReDrafter engine)
+  int32_t beamLength = 0;  // redrafter_draft_len_per_beam + 1
+  EngineLimits limits;     // max_seq_len, max_draft_len, max_input_len, redrafter_greedy_search
+  std::string engineVersion;  // config.json "version": the TensorRT-LLM release that built the engine
+
+  // Multi-GPU (lib/trtllm/parallel.ts chooses): "single" (one rank), "orchestrator" (this process spawns
+  // tpSize * ppSize MPI workers running workerExecutable), "leader" (started under mpirun; rank 0 serves).
+  std::string parallelMode = "single";
+  int32_t worldSize = 1;          // tp_size * pp_size of the engine
+  std::string workerExecutable;   // TensorRT-LLM's executorWorker (orchestrator mode)
 
   // KvCacheConfig
   float freeGpuMemoryFraction = 0.9f;  // of the GPU memory free after loading the engine, for the KV cache
@@ -40,8 +48,14 @@ struct TrtLlmOptions {
 };
 
 // Loads the engine (initTrtLlmPlugins, then Executor(engineDir, kDECODER_ONLY, config)). Throws
-// redrafter::Error: InvalidArgument naming the option, Io for a missing engine directory, Backend for anything
-// TensorRT-LLM reports.
+// redrafter::Error: InvalidArgument naming the option, Io for a missing engine directory, Unsupported for a
+// TensorRT-LLM library outside the supported range or different from the one that built the engine, Backend for
+// anything TensorRT-LLM reports.
 std::unique_ptr<executor::Executor> createTrtLlmExecutor(const TrtLlmOptions& options);
+
+// The version of the TensorRT-LLM library loaded at run time (tensorrt_llm::executor::version()), and the one whose
+// headers the backend was compiled against (REDRAFTER_TRTLLM_BUILD_VERSION, from cmake/TrtLlm.cmake).
+std::string trtLlmRuntimeVersion();
+std::string trtLlmBuildVersion();
 
 }  // namespace redrafter::trtllm
