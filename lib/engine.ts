@@ -4,7 +4,13 @@ import { selectBackend, optionsFor, type Backend } from './backend-select.js';
 import { loadCpuBackend, type LoadedBackend } from './cpu-backend.js';
 import type { Drafter } from './drafter/drafter.js';
 import { ErrorCodes, invalidArgument, type RedrafterError } from './errors.js';
-import { resolveAdaptiveDraft, resolveSessionOptions, type SessionOptions } from './generation-options.js';
+import {
+  rejectUnknownOptions,
+  resolveAdaptiveDraft,
+  resolveSessionOptions,
+  type SameKeys,
+  type SessionOptions,
+} from './generation-options.js';
 import { native, type NativeEngine, type NativeModelInfo, type NativeResponse } from './native.js';
 import { Session, type SessionHost } from './session.js';
 import type { TextCodec } from './text-stream.js';
@@ -49,6 +55,18 @@ export interface LoadEngineOptions extends TrtLlmTuning {
   /** tensorrt-llm: the engine directory trtllm-build wrote (config.json + rank*.engine). */
   engineDir?: string;
 }
+
+/**
+ * Every LoadEngineOptions name, whatever the backend ('auto' drops the other backend's, an explicit backend refuses
+ * them: backend-select.ts optionsFor); any other name is a TypeError suggesting the closest. `device` is reserved for
+ * the GPU backends (no backend of this build reads it).
+ */
+export const loadEngineOptionNames = [
+  'model', 'tokenizer', 'drafter', 'backend', 'threads', 'drafterHalfWeights', 'contextLength', 'maxKvCacheBytes',
+  'maxActiveRequests', 'engineDir', 'freeGpuMemoryFraction', 'enableBlockReuse', 'maxTokensInKvCache', 'hostCacheBytes',
+  'schedulerPolicy', 'maxBatchSize', 'maxNumTokens', 'maxQueueSize', 'enableChunkedContext', 'gpuWeightsPercent', 'device',
+] as const;
+true satisfies SameKeys<Exclude<(typeof loadEngineOptionNames)[number], 'device'>, Exclude<keyof LoadEngineOptions, 'device'>>;
 
 export interface EngineInfo extends NativeModelInfo {
   readonly hasDrafter: boolean;
