@@ -181,7 +181,8 @@ export function defaultAdaptiveDraft(parameters: number): false | 'greedy' {
   return parameters > 0 && parameters < 30e6 ? 'greedy' : false;
 }
 
-/** SessionOptions.adaptiveDraft (default: defaultAdaptiveDraft); always false on an engine whose beam shape is fixed. */
+/** SessionOptions.adaptiveDraft (default: false when beamWidth or beamLength is given, so an explicit shape is the
+ *  shape that runs; else defaultAdaptiveDraft); always false on an engine whose beam shape is fixed. */
 export function resolveAdaptiveDraft(
   value: unknown,
   limits: { hasDrafter: boolean; fixedBeamShape?: boolean; parameters?: number },
@@ -190,11 +191,15 @@ export function resolveAdaptiveDraft(
   if (o.adaptiveDraft !== undefined && typeof o.adaptiveDraft !== 'boolean' && o.adaptiveDraft !== 'greedy')
     throw invalidArgument('adaptiveDraft', `must be true, false or 'greedy', got ${describe(o.adaptiveDraft)}`);
   if (!limits.hasDrafter || limits.fixedBeamShape) return false;
-  return o.adaptiveDraft === undefined ? defaultAdaptiveDraft(limits.parameters ?? 0) : (o.adaptiveDraft as boolean | 'greedy');
+  if (o.adaptiveDraft !== undefined) return o.adaptiveDraft as boolean | 'greedy';
+  // an explicit beam shape is the shape every step runs, unless adaptiveDraft says otherwise
+  if (o.beamWidth !== undefined || o.beamLength !== undefined) return false;
+  return defaultAdaptiveDraft(limits.parameters ?? 0);
 }
 
 export function resolveGenerateOptions(value: unknown): ResolvedGenerateOptions {
   const o = options(value, 'options');
+  rejectUnknownOptions(o, generateOptionNames, 'a generate');
   const maxTokens = o.maxTokens === undefined ? 256 : integer(o.maxTokens, 'maxTokens', 1, 2 ** 31 - 1);
   let temperature = 0;
   if (o.temperature !== undefined) {
