@@ -156,7 +156,8 @@ export class Engine implements SessionHost {
     return this.codec.encodeChat(messages, options);
   }
 
-  /** Ends every generation in flight (they finish with 'abort') and frees the engine. Idempotent. */
+  /** Ends every generation in flight and queued (they reject with ERR_REDRAFTER_DISPOSED and their `partial`) and
+   *  frees the engine. Idempotent. */
   dispose(): Promise<void> {
     if (!this.#disposing) {
       this.#disposed = true;
@@ -180,6 +181,7 @@ export class Engine implements SessionHost {
  */
 export async function loadEngine(options: LoadEngineOptions): Promise<Engine> {
   if (typeof options !== 'object' || options === null) throw invalidArgument('options', 'must be an object');
+  rejectUnknownOptions(options, loadEngineOptionNames, 'a loadEngine');
   const executor = native().executor;
   const backend = selectBackend(options, executor.backends);
   const o = optionsFor(options, backend, options.backend !== undefined && options.backend !== 'auto');
