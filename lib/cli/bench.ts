@@ -3,12 +3,20 @@
 // process; medians with min-max spread, tokens per step, paired ratios, whether the greedy outputs were identical,
 // where a ReDrafter step's time goes, and the cost of one forward of T tokens relative to T = 1.
 import type { Command } from 'commander';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { loadEngine, type Engine } from '../engine.js';
 import { Model } from '../model.js';
-import type { GenerationResult } from '../session.js';
-import { intArg } from './generate.js';
+import {
+  adaptiveDraftOption,
+  beamLengthOption,
+  beamWidthOption,
+  intArg,
+  intListArg,
+  noAdaptiveDraftOption,
+  sessionShape,
+  threadsOption,
+} from './args.js';
 
 export interface BenchOptions {
   model: string;
@@ -26,11 +34,15 @@ export interface BenchOptions {
   adaptiveDraft?: boolean;
   /** Draft with float16 copies of the drafter's matrices (LoadEngineOptions.drafterHalfWeights). */
   drafterHalfWeights?: boolean;
-  llamaCpp: boolean;
+  /** Compare with llama.cpp (node-llama-cpp, a devDependency): true: required; false: not; undefined: when
+   *  node-llama-cpp is installed and the model is a GGUF (else the report says why it was skipped). */
+  llamaCpp?: boolean;
   /** Token counts for the forward-cost curve; empty: skip it. */
   forwardCost: number[];
   /** Progress lines (stderr). */
   log?: (line: string) => void;
+  /** Notices (stderr), also where progress lines are off; default: log. */
+  notice?: (line: string) => void;
 }
 
 type Variant = 'ar' | 'redrafter' | 'llamacpp';
@@ -79,6 +91,8 @@ export interface BenchReport {
   ar: VariantSummary;
   redrafter: VariantSummary | null;
   llamaCpp: VariantSummary | null;
+  /** Why the llama.cpp comparison did not run (when it did not and was not turned off). */
+  llamaCppSkipped?: string;
   /** Medians of the per-repeat (paired) ratios of tokens/s. */
   ratios: { redrafterOverAr: number | null; redrafterOverLlamaCpp: number | null; arOverLlamaCpp: number | null };
   identical: { redrafterEqualsAr: boolean | null; llamaCppEqualsAr: boolean | null };
@@ -152,17 +166,12 @@ async function ourRun(
   const tokens: number[] = [];
   let first = 0;
   const stream = session.generate(prompt, { maxTokens: o.maxTokens, temperature: 0 });
-  let result: GenerationResult;
-  for (;;) {
-    const r = await stream.next();
-    if (r.done) {
-      result = r.value;
-      break;
-    }
-    if (tokens.length === 0 && r.value.tokens.length > 0) first = performance.now();
-    tokens.push(...r.value.tokens);
+  for await (const chunk of stream) {
+    if (tokens.length === 0 && chunk.tokens.length > 0) first = performance.now();
+    tokens.push(...chunk.tokens);
   }
   const end = performance.now();
+  const result = await stream.result;
   const s = result.stats;
   return {
     variant,
@@ -190,8 +199,28 @@ interface LlamaCppRunner {
   dispose(): Promise<void>;
 }
 
-async function llamaCppRunner(o: BenchOptions, eos: number, contextSize: number): Promise<LlamaCppRunner> {
-  const { getLlama } = await import('node-llama-cpp');
+type NodeLlamaCpp = typeof import('node-llama-cpp');
+
+/** The version of node-llama-cpp this project is tested with (package.json devDependencies). */
+function nodeLlamaCppVersion(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { devDependencies?: Record<string, string> };
+  return pkg.devDependencies?.['node-llama-cpp'] ?? 'latest';
+}
+
+/** node-llama-cpp, or why it cannot be used: it is a devDependency, absent where only dependencies are installed. */
+async function importNodeLlamaCpp(): Promise<NodeLlamaCpp | string> {
+  try {
+    return await import('node-llama-cpp');
+  } catch (err) {
+    const e = err as { code?: string; message?: string };
+    if (e.code !== 'ERR_MODULE_NOT_FOUND' || !String(e.message).includes('node-llama-cpp')) throw err;
+    return `node-llama-cpp is not installed (it is a devDependency); to compare with llama.cpp, run ` +
+      `\`npm install node-llama-cpp@${nodeLlamaCppVersion()}\``;
+  }
+}
+
+async function llamaCppRunner(nodeLlamaCpp: NodeLlamaCpp, o: BenchOptions, eos: number, contextSize: number): Promise<LlamaCppRunner> {
+  const { getLlama } = nodeLlamaCpp;
   const llama = await getLlama({ gpu: false, build: 'never', logLevel: 'error' as never });
   const model = await llama.loadModel({ modelPath: o.model });
   const context = await model.createContext({ contextSize, threads: o.threads, batchSize: contextSize });
@@ -265,11 +294,7 @@ export async function forwardCostCurve(
 
 /** A ReDrafter session as the options ask (absent options: the engine's defaults). */
 function redrafterSession(engine: Engine, o: BenchOptions) {
-  return engine.createSession({
-    ...(o.beamWidth === undefined ? {} : { beamWidth: o.beamWidth }),
-    ...(o.beamLength === undefined ? {} : { beamLength: o.beamLength }),
-    ...(o.adaptiveDraft === undefined ? {} : { adaptiveDraft: o.adaptiveDraft }),
-  });
+  return engine.createSession(sessionShape(o));
 }
 
 export async function runBench(o: BenchOptions): Promise<BenchReport> {
@@ -295,13 +320,22 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
   }
   const runs: RunRecord[] = [];
   let llama: LlamaCppRunner | null = null;
+  let llamaCppSkipped: string | undefined;
   try {
     const info = engine.info;
     const prompts = o.prompts.map((p) => [...engine.codec.encode(p, { bos: true })]);
     const contextSize = Math.min(info.contextLength, Math.max(...prompts.map((p) => p.length)) + o.maxTokens + 8);
-    if (o.llamaCpp) {
-      if (!o.model.endsWith('.gguf')) throw new Error(`--llama-cpp needs a GGUF model (${o.model})`);
-      llama = await llamaCppRunner(o, engine.codec.eos, contextSize);
+    if (o.llamaCpp !== false) {
+      const nodeLlamaCpp = o.model.endsWith('.gguf')
+        ? await importNodeLlamaCpp()
+        : `llama.cpp reads GGUF models, ${o.model} is not one (\`redrafter convert\` writes one)`;
+      if (typeof nodeLlamaCpp === 'string') {
+        if (o.llamaCpp === true) throw new Error(`--llama-cpp: ${nodeLlamaCpp}`);
+        llamaCppSkipped = nodeLlamaCpp;
+        (o.notice ?? log)(`llama.cpp comparison skipped: ${nodeLlamaCpp}`);
+      } else {
+        llama = await llamaCppRunner(nodeLlamaCpp, o, engine.codec.eos, contextSize);
+      }
     }
     const variants: Variant[] = ['ar', ...(useDrafter ? (['redrafter'] as const) : []), ...(llama ? (['llamacpp'] as const) : [])];
     // warm-up: page the weights in and start the thread pools (not recorded)
@@ -374,6 +408,7 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
     ar: summarize(of('ar'), o.repeats),
     redrafter: rd.length ? summarize(rd, o.repeats) : null,
     llamaCpp: of('llamacpp').length ? summarize(of('llamacpp'), o.repeats) : null,
+    ...(llamaCppSkipped === undefined ? {} : { llamaCppSkipped }),
     ratios: {
       redrafterOverAr: pairedRatio(runs, 'redrafter', 'ar', o.repeats),
       redrafterOverLlamaCpp: pairedRatio(runs, 'redrafter', 'llamacpp', o.repeats),
@@ -406,7 +441,7 @@ function formatReport(r: BenchReport): string {
     `${'decoding'.padEnd(28)} ${'tokens/s median [min-max]'.padEnd(31)} tokens/step`,
     row('autoregressive (redrafter)', r.ar),
     row(`ReDrafter W=${r.settings.beamWidth} L=${r.settings.beamLength}${r.settings.adaptiveDraft ? ' adaptive' : ''}${r.settings.drafterHalfWeights ? ' f16-drafter' : ''}`, r.redrafter),
-    row('autoregressive (llama.cpp)', r.llamaCpp),
+    row('autoregressive (llama.cpp)', r.llamaCpp) + (r.llamaCppSkipped ? `: ${r.llamaCppSkipped}` : ''),
     '',
     `ReDrafter / AR          ${ratio(r.ratios.redrafterOverAr)}`,
     `ReDrafter / llama.cpp   ${ratio(r.ratios.redrafterOverLlamaCpp)}`,
@@ -449,25 +484,18 @@ export function register(program: Command): void {
     .option('--prompt <text...>', 'prompt(s)', defaultPrompts)
     .option('--max-tokens <n>', 'tokens generated per run', intArg(2, 1 << 20), 64)
     .option('--repeats <n>', 'interleaved repeats', intArg(1, 1000), 3)
-    .option('--threads <n>', 'CPU threads, for both engines (default: all cores)', intArg(1, 1024))
-    .option('--beam-width <n>', "ReDrafter beams per step (default: the engine's default for the model's size)", intArg(0, 1024))
-    .option('--beam-length <n>', "tokens per beam, the LLM's own included (default: by the model's size)", intArg(2, 64))
-    .option('--adaptive-draft', "let the engine draft less or not at all where that is measured to be faster (default: the engine's, on below 30M parameters)")
-    .option('--no-adaptive-draft', 'always draft the given beam shape')
+    .addOption(threadsOption())
+    .addOption(beamWidthOption())
+    .addOption(beamLengthOption())
+    .addOption(adaptiveDraftOption())
+    .addOption(noAdaptiveDraftOption())
     .option('--drafter-f16', "draft with float16 copies of the drafter's matrices")
-    .option('--no-llama-cpp', 'skip node-llama-cpp')
-    .option('--forward-cost <list>', 'token counts T for the forward-cost curve ("" to skip)', '1,2,4,8,16,32')
+    .option('--llama-cpp', 'compare with llama.cpp (node-llama-cpp, a devDependency; default: when it is installed and --model is a GGUF)')
+    .option('--no-llama-cpp', 'skip the llama.cpp comparison')
+    .option('--forward-cost <list>', 'token counts T for the forward-cost curve ("" to skip)', intListArg(1, 512), [1, 2, 4, 8, 16, 32])
     .option('--json', 'print one JSON object instead of the table')
     .action(async (opts) => {
       if (!existsSync(opts.model)) throw new Error(`--model ${opts.model}: no such file`);
-      const forwardCost = String(opts.forwardCost)
-        .split(',')
-        .filter((s) => s.trim() !== '')
-        .map((s) => {
-          const n = Number(s);
-          if (!Number.isInteger(n) || n < 1 || n > 512) throw new RangeError(`--forward-cost: '${s}' is not a count in [1, 512]`);
-          return n;
-        });
       const report = await runBench({
         model: opts.model,
         tokenizer: opts.tokenizer,
@@ -481,8 +509,9 @@ export function register(program: Command): void {
         adaptiveDraft: opts.adaptiveDraft,
         drafterHalfWeights: opts.drafterF16 === true,
         llamaCpp: opts.llamaCpp,
-        forwardCost,
+        forwardCost: opts.forwardCost,
         log: opts.json ? undefined : (line) => process.stderr.write(line + '\n'),
+        notice: (line) => process.stderr.write(line + '\n'),
       });
       process.stdout.write(opts.json ? JSON.stringify(report) + '\n' : formatReport(report));
       const bad = report.identical.redrafterEqualsAr === false || report.identical.llamaCppEqualsAr === false;

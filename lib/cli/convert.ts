@@ -1,8 +1,9 @@
-// `redrafter convert MODEL --tokenizer TOK --to gguf OUT [--type f32|f16|bf16|q8_0]`: writes a GGUF llama.cpp loads.
+// `redrafter convert MODEL OUT --tokenizer TOK [--to gguf] [--dtype f32|f16|bf16|q8_0]`: writes a GGUF llama.cpp loads.
 import { Option, type Command } from 'commander';
-import cliProgress from 'cli-progress';
 import { convertModelFile, ggufTypes, type GgufType } from '../model-file.js';
 import { invalidArgument } from '../errors.js';
+import { noProgressOption } from './args.js';
+import { itemBar } from './progress.js';
 
 export function register(program: Command): void {
   program
@@ -12,32 +13,23 @@ export function register(program: Command): void {
     .argument('<out>', 'the GGUF file to write')
     .option('--tokenizer <file>', 'tokenizer.bin (or a GGUF); needed for llama2.c checkpoints')
     .addOption(new Option('--to <format>', 'output format').choices(['gguf']).default('gguf'))
-    .addOption(new Option('--type <type>', 'matrix type (norms stay f32)').choices([...ggufTypes]).default('f32'))
-    .action(async (model: string, out: string, opts: { tokenizer?: string; to: string; type: GgufType }) => {
+    .addOption(new Option('--dtype <type>', 'matrix type (norms stay f32)').choices([...ggufTypes]).default('f32'))
+    .addOption(noProgressOption())
+    .action(async (model: string, out: string, opts: { tokenizer?: string; to: string; dtype: GgufType; progress: boolean }) => {
       if (opts.to !== 'gguf') throw invalidArgument('--to', 'must be gguf', 'range');
       const started = Date.now();
-      const bar = process.stderr.isTTY
-        ? new cliProgress.SingleBar({ format: 'converting [{bar}] {value}/{total} tensors', stream: process.stderr },
-          cliProgress.Presets.shades_classic)
-        : undefined;
-      let barStarted = false;
+      const bar = itemBar('converting [{bar}] {value}/{total} tensors', opts.progress);
       let result;
       try {
         result = await convertModelFile({
           model,
           tokenizer: opts.tokenizer,
           out,
-          type: opts.type,
-          onProgress: bar
-            ? (done, total) => {
-              if (!barStarted) bar.start(total, 0);
-              barStarted = true;
-              bar.update(done);
-            }
-            : undefined,
+          type: opts.dtype,
+          onProgress: bar ? (done, total) => bar.update(done, total) : undefined,
         });
       } finally {
-        if (barStarted) bar?.stop();
+        bar?.stop();
       }
       const seconds = ((Date.now() - started) / 1000).toFixed(1);
       process.stdout.write(`wrote ${result.out}: ${result.tensors} tensors, ${result.type}, ${result.bytes} bytes in ${seconds} s\n`);
