@@ -60,6 +60,9 @@ test('one number parser: every command refuses a non-integer or out-of-range cou
     [['train-drafter', '--model', fixtures.stories260K, '--out', 'x', '--epochs', 'two'], /must be a number, got 'two'\./],
     [['build', '--base-checkpoint', 'a', '--drafter', 'b', '--checkpoint-out', 'c', '--num-beams', '0'], /must be in \[1, \d+\], got 0\./],
     [['bench', '--model', fixtures.stories260K, '--forward-cost', '1,x'], /option '--forward-cost <list>' argument '1,x' is invalid\. must be an integer, got 'x'\./],
+    // commander's suggestions stay on the one line
+    [['convert', 'a.bin', 'b.gguf', '--type', 'f16'], /unknown option '--type' \(Did you mean --dtype\?\)/],
+    [['generat'], /unknown command 'generat' \(Did you mean generate\?\)/],
   ];
   for (const [args, message] of cases) {
     const r = cli(args);

@@ -20,7 +20,9 @@ export function buildProgram(): Command {
     .version(pkg.version)
     .showHelpAfterError(false)
     // usage errors as every other error: one line, "redrafter: ..." (subcommands inherit this)
-    .configureOutput({ outputError: (message, write) => write(`redrafter: ${message.replace(/^error: /, '')}`) })
+    .configureOutput({
+      outputError: (message, write) => write(`redrafter: ${message.replace(/^error: /, '').trim().replace(/\s*\n\s*/g, ' ')}\n`),
+    })
     .exitOverride();
   registerDemo(program);
   registerGenerate(program);
