@@ -3,10 +3,10 @@
 // (node-llama-cpp) on the same GGUF with the same threads, as interleaved repeats in one process; medians with
 // min-max spread, tokens per step, paired ratios, whether the greedy outputs were identical, where a ReDrafter
 // step's time goes, and the cost of one forward of T tokens relative to T = 1.
+import { readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { loadEngine, type Engine } from './engine.js';
 import { Model } from './model.js';
-import type { GenerationResult } from './session.js';
 
 export interface BenchOptions {
   model: string;
@@ -24,13 +24,17 @@ export interface BenchOptions {
   adaptiveDraft?: boolean;
   /** Draft with float16 copies of the drafter's matrices (LoadEngineOptions.drafterHalfWeights). */
   drafterHalfWeights?: boolean;
-  llamaCpp: boolean;
+  /** Compare with llama.cpp (node-llama-cpp, a devDependency): true: required; false: not; undefined: when
+   *  node-llama-cpp is installed and the model is a GGUF (else the report says why it was skipped). */
+  llamaCpp?: boolean;
   /** The engine backend (default 'cpu'; 'cuda': the CPU-only options threads and drafterHalfWeights are not passed). */
   backend?: 'cpu' | 'cuda';
   /** Token counts for the forward-cost curve; empty: skip it. */
   forwardCost: number[];
   /** Progress lines (stderr). */
   log?: (line: string) => void;
+  /** Notices (stderr), also where progress lines are off; default: log. */
+  notice?: (line: string) => void;
 }
 
 type Variant = 'ar' | 'redrafter' | 'llamacpp';
@@ -79,6 +83,8 @@ export interface BenchReport {
   ar: VariantSummary;
   redrafter: VariantSummary | null;
   llamaCpp: VariantSummary | null;
+  /** Why the llama.cpp comparison did not run (when it did not and was not turned off). */
+  llamaCppSkipped?: string;
   /** Medians of the per-repeat (paired) ratios of tokens/s. */
   ratios: { redrafterOverAr: number | null; redrafterOverLlamaCpp: number | null; arOverLlamaCpp: number | null };
   identical: { redrafterEqualsAr: boolean | null; llamaCppEqualsAr: boolean | null };
@@ -152,17 +158,12 @@ async function ourRun(
   const tokens: number[] = [];
   let first = 0;
   const stream = session.generate(prompt, { maxTokens: o.maxTokens, temperature: 0 });
-  let result: GenerationResult;
-  for (;;) {
-    const r = await stream.next();
-    if (r.done) {
-      result = r.value;
-      break;
-    }
-    if (tokens.length === 0 && r.value.tokens.length > 0) first = performance.now();
-    tokens.push(...r.value.tokens);
+  for await (const chunk of stream) {
+    if (tokens.length === 0 && chunk.tokens.length > 0) first = performance.now();
+    tokens.push(...chunk.tokens);
   }
   const end = performance.now();
+  const result = await stream.result;
   const s = result.stats;
   return {
     variant,
@@ -190,8 +191,28 @@ interface LlamaCppRunner {
   dispose(): Promise<void>;
 }
 
-async function llamaCppRunner(o: BenchOptions, eos: number, contextSize: number): Promise<LlamaCppRunner> {
-  const { getLlama } = await import('node-llama-cpp');
+type NodeLlamaCpp = typeof import('node-llama-cpp');
+
+/** The version of node-llama-cpp this project is tested with (package.json devDependencies). */
+function nodeLlamaCppVersion(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { devDependencies?: Record<string, string> };
+  return pkg.devDependencies?.['node-llama-cpp'] ?? 'latest';
+}
+
+/** node-llama-cpp, or why it cannot be used: it is a devDependency, absent where only dependencies are installed. */
+async function importNodeLlamaCpp(): Promise<NodeLlamaCpp | string> {
+  try {
+    return await import('node-llama-cpp');
+  } catch (err) {
+    const e = err as { code?: string; message?: string };
+    if (e.code !== 'ERR_MODULE_NOT_FOUND' || !String(e.message).includes('node-llama-cpp')) throw err;
+    return `node-llama-cpp is not installed (it is a devDependency); to compare with llama.cpp, run ` +
+      `\`npm install node-llama-cpp@${nodeLlamaCppVersion()}\``;
+  }
+}
+
+async function llamaCppRunner(nodeLlamaCpp: NodeLlamaCpp, o: BenchOptions, eos: number, contextSize: number): Promise<LlamaCppRunner> {
+  const { getLlama } = nodeLlamaCpp;
   const llama = await getLlama({ gpu: false, build: 'never', logLevel: 'error' as never });
   const model = await llama.loadModel({ modelPath: o.model });
   const context = await model.createContext({ contextSize, threads: o.threads, batchSize: contextSize });
@@ -294,13 +315,22 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
   }
   const runs: RunRecord[] = [];
   let llama: LlamaCppRunner | null = null;
+  let llamaCppSkipped: string | undefined;
   try {
     const info = engine.info;
     const prompts = o.prompts.map((p) => [...engine.codec.encode(p, { bos: true })]);
     const contextSize = Math.min(info.contextLength, Math.max(...prompts.map((p) => p.length)) + o.maxTokens + 8);
-    if (o.llamaCpp) {
-      if (!o.model.endsWith('.gguf')) throw new Error(`--llama-cpp needs a GGUF model (${o.model})`);
-      llama = await llamaCppRunner(o, engine.codec.eos, contextSize);
+    if (o.llamaCpp !== false) {
+      const nodeLlamaCpp = o.model.endsWith('.gguf')
+        ? await importNodeLlamaCpp()
+        : `llama.cpp reads GGUF models, ${o.model} is not one (\`redrafter convert\` writes one)`;
+      if (typeof nodeLlamaCpp === 'string') {
+        if (o.llamaCpp === true) throw new Error(`--llama-cpp: ${nodeLlamaCpp}`);
+        llamaCppSkipped = nodeLlamaCpp;
+        (o.notice ?? log)(`llama.cpp comparison skipped: ${nodeLlamaCpp}`);
+      } else {
+        llama = await llamaCppRunner(nodeLlamaCpp, o, engine.codec.eos, contextSize);
+      }
     }
     const variants: Variant[] = ['ar', ...(useDrafter ? (['redrafter'] as const) : []), ...(llama ? (['llamacpp'] as const) : [])];
     // warm-up: page the weights in and start the thread pools (not recorded)
@@ -373,6 +403,7 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
     ar: summarize(of('ar'), o.repeats),
     redrafter: rd.length ? summarize(rd, o.repeats) : null,
     llamaCpp: of('llamacpp').length ? summarize(of('llamacpp'), o.repeats) : null,
+    ...(llamaCppSkipped === undefined ? {} : { llamaCppSkipped }),
     ratios: {
       redrafterOverAr: pairedRatio(runs, 'redrafter', 'ar', o.repeats),
       redrafterOverLlamaCpp: pairedRatio(runs, 'redrafter', 'llamacpp', o.repeats),

@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { Drafter, loadDrafter } from './drafter/drafter.js';
 import { ErrorCodes, invalidArgument, type RedrafterError } from './errors.js';
+import { inspectModelFile } from './model-file.js';
 import type { NativeEngine, NativeExecutor, NativeResponse } from './native.js';
 import type { TextCodec } from './text-stream.js';
 import { Tokenizer } from './tokenizer.js';
@@ -37,6 +38,14 @@ function fileMissing(path: string, field: string): RedrafterError {
   return e;
 }
 
+/** The model file itself as its tokenizer when it carries one (GGUF); a llama2.c checkpoint has none inside. */
+async function ownTokenizer(model: string): Promise<string> {
+  const summary = await inspectModelFile(model);
+  if (summary.kind !== 'model' || summary.tokenizer) return model;
+  throw invalidArgument('tokenizer', `is required for ${model}: a ${summary.format === 'llama2c' ? 'llama2.c' : summary.format} checkpoint has no tokenizer inside; ` +
+    'give its tokenizer.bin (tok512.bin for the stories260K models); GGUF models carry their own');
+}
+
 export async function loadCpuBackend(
   o: Record<string, unknown>,
   executor: NativeExecutor,
@@ -44,7 +53,7 @@ export async function loadCpuBackend(
 ): Promise<LoadedBackend> {
   const model = stringOption(o.model, 'model');
   if (model === undefined) throw invalidArgument('model', 'is required for the cpu backend');
-  const tokenizer = stringOption(o.tokenizer, 'tokenizer') ?? model;
+  const givenTokenizer = stringOption(o.tokenizer, 'tokenizer');
   const drafter =
     o.drafter === null || o.drafter instanceof Drafter ? (o.drafter ?? undefined) : stringOption(o.drafter, 'drafter');
   const threads = intOption(o.threads, 'threads', 0, 1024);
@@ -52,6 +61,7 @@ export async function loadCpuBackend(
   const maxActiveRequests = intOption(o.maxActiveRequests, 'maxActiveRequests', 1, 1024);
   const maxKvCacheBytes = intOption(o.maxKvCacheBytes, 'maxKvCacheBytes', 1, Number.MAX_SAFE_INTEGER);
   if (!existsSync(model)) throw fileMissing(model, 'model');
+  const tokenizer = givenTokenizer ?? (await ownTokenizer(model));
   if (!existsSync(tokenizer)) throw fileMissing(tokenizer, 'tokenizer');
   if (typeof drafter === 'string' && !existsSync(drafter)) throw fileMissing(drafter, 'drafter');
 

@@ -5,7 +5,13 @@ import { loadCpuBackend, type LoadedBackend } from './cpu-backend.js';
 import { loadCudaBackend } from './cuda-backend.js';
 import type { Drafter } from './drafter/drafter.js';
 import { ErrorCodes, invalidArgument, type RedrafterError } from './errors.js';
-import { resolveAdaptiveDraft, resolveSessionOptions, type SessionOptions } from './generation-options.js';
+import {
+  rejectUnknownOptions,
+  resolveAdaptiveDraft,
+  resolveSessionOptions,
+  type SameKeys,
+  type SessionOptions,
+} from './generation-options.js';
 import { native, type NativeEngine, type NativeModelInfo, type NativeResponse } from './native.js';
 import { Session, type SessionHost } from './session.js';
 import type { TextCodec } from './text-stream.js';
@@ -60,6 +66,18 @@ export interface LoadEngineOptions extends TrtLlmTuning {
   /** tensorrt-llm: the engine directory trtllm-build wrote (config.json + rank*.engine). */
   engineDir?: string;
 }
+
+/**
+ * Every LoadEngineOptions name, whatever the backend ('auto' drops the other backend's, an explicit backend refuses
+ * them: backend-select.ts optionsFor); any other name is a TypeError suggesting the closest.
+ */
+export const loadEngineOptionNames = [
+  'model', 'tokenizer', 'drafter', 'backend', 'threads', 'drafterHalfWeights', 'contextLength', 'maxKvCacheBytes',
+  'maxActiveRequests', 'engineDir', 'freeGpuMemoryFraction', 'enableBlockReuse', 'maxTokensInKvCache', 'hostCacheBytes',
+  'schedulerPolicy', 'maxBatchSize', 'maxNumTokens', 'maxQueueSize', 'enableChunkedContext', 'gpuWeightsPercent', 'device',
+  'maxBeamWidth', 'maxBeamLength', 'cudaGraphs', 'parallelMode', 'workerExecutable', 'chatTemplate',
+] as const;
+true satisfies SameKeys<(typeof loadEngineOptionNames)[number], keyof LoadEngineOptions>;
 
 export interface EngineInfo extends NativeModelInfo {
   readonly hasDrafter: boolean;
@@ -150,7 +168,8 @@ export class Engine implements SessionHost {
     return this.codec.encodeChat(messages, options);
   }
 
-  /** Ends every generation in flight (they finish with 'abort') and frees the engine. Idempotent. */
+  /** Ends every generation in flight and queued (they reject with ERR_REDRAFTER_DISPOSED and their `partial`) and
+   *  frees the engine. Idempotent. */
   dispose(): Promise<void> {
     if (!this.#disposing) {
       this.#disposed = true;
@@ -175,6 +194,7 @@ export class Engine implements SessionHost {
  */
 export async function loadEngine(options: LoadEngineOptions): Promise<Engine> {
   if (typeof options !== 'object' || options === null) throw invalidArgument('options', 'must be an object');
+  rejectUnknownOptions(options, loadEngineOptionNames, 'a loadEngine');
   const executor = native().executor;
   const backend = selectBackend(options, executor.backends);
   const o = optionsFor(options, backend, options.backend !== undefined && options.backend !== 'auto');

@@ -1,5 +1,54 @@
-// Validation of session and generation options: each bad value throws a TypeError/RangeError naming the field.
+// Validation of session and generation options: each bad value throws a TypeError/RangeError naming the field, and
+// each unknown option name a TypeError naming it and the closest valid name.
 import { invalidArgument } from './errors.js';
+
+/** Type-level check that a list of option names is exactly the keys of an options interface. */
+export type SameKeys<List extends string, Keys> = [List] extends [Keys] ? ([Keys] extends [List] ? true : never) : never;
+
+/** The edit distance between two names compared without case, '_' or '-' (so max_tokens matches maxTokens); a name
+ *  that begins the other (adaptive, adaptiveDraft) counts as one edit. */
+function nameDistance(a: string, b: string): number {
+  const norm = (s: string) => s.toLowerCase().replace(/[_\-\s]/g, '');
+  const x = norm(a), y = norm(b);
+  if (x !== y && Math.min(x.length, y.length) >= 4 && (x.startsWith(y) || y.startsWith(x))) return 1;
+  let prev = Array.from({ length: y.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= x.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= y.length; j++)
+      cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (x[i - 1] === y[j - 1] ? 0 : 1));
+    prev = cur;
+  }
+  return prev[y.length]!;
+}
+
+/** The valid name closest to `name`, when one is close enough to be a likely misspelling. */
+export function closestName(name: string, valid: readonly string[]): string | undefined {
+  let best: string | undefined;
+  let bestDistance = Infinity;
+  for (const v of valid) {
+    const d = nameDistance(name, v);
+    if (d < bestDistance) [best, bestDistance] = [v, d];
+  }
+  return bestDistance <= Math.max(2, Math.floor(name.length / 3)) ? best : undefined;
+}
+
+/**
+ * Refuses option names not in `valid` (own enumerable string keys; undefined values included): a TypeError
+ * (ERR_REDRAFTER_INVALID_ARGUMENT) naming the unknown key and the closest valid name, or listing the valid ones.
+ */
+export function rejectUnknownOptions(options: object, valid: readonly string[], what: string): void {
+  for (const key of Object.keys(options)) {
+    if (valid.includes(key)) continue;
+    const near = closestName(key, valid);
+    throw invalidArgument(key, `is not ${what} option` +
+      (near ? ` (did you mean ${near}?)` : ` (valid: ${valid.join(', ')})`));
+  }
+}
+
+/** Every SessionOptions name. */
+export const sessionOptionNames = ['beamWidth', 'beamLength', 'adaptiveDraft'] as const;
+/** Every GenerateOptions name. */
+export const generateOptionNames = ['maxTokens', 'temperature', 'topK', 'topP', 'seed', 'stop', 'signal', 'acceptance'] as const;
 
 export interface SessionOptions {
   /**
@@ -17,12 +66,14 @@ export interface SessionOptions {
    * be faster (never a larger one). Greedy output is the same whatever shape a step uses; sampled output follows the
    * same distribution, but which tokens a seed gives then depends on the shapes chosen, which depend on timing.
    * 'greedy': adaptive for greedy requests (temperature 0), fixed shape when sampling, so a seed reproduces its
-   * tokens. true: always; false: never. Default on the CPU engine: 'greedy' for models under 30M parameters
+   * tokens. true: always; false: never. Default: false when beamWidth or beamLength is given (an explicit shape is
+   * pinned: every step runs it); else on the CPU engine 'greedy' for models under 30M parameters
    * (`defaultAdaptiveDraft`: forwards so cheap that drafting may not pay), else false (there the size's chain pays,
-   * and measuring the alternatives costs more than it finds).
+   * and measuring the alternatives costs more than it finds). `stats.beamShapes` tells which shapes ran.
    */
   adaptiveDraft?: boolean | 'greedy';
 }
+true satisfies SameKeys<(typeof sessionOptionNames)[number], keyof SessionOptions>;
 
 /**
  * The CPU engine's default beam shape for a model of `parameters` weights, from the measured trade-off between tree
@@ -53,6 +104,7 @@ export interface GenerateOptions {
   /** 'exact' (default): lossless; 'apple': apple/ml-recurrent-drafter's acceptance rule when sampling. */
   acceptance?: 'exact' | 'apple';
 }
+true satisfies SameKeys<(typeof generateOptionNames)[number], keyof GenerateOptions>;
 
 /** The largest temperature accepted (the one bound; the native side takes what this layer passed). Above about
  *  1e3 sampling is already uniform over the kept tokens. */
@@ -93,6 +145,7 @@ export function resolveSessionOptions(
   limits: { hasDrafter: boolean; maxBeamWidth: number; maxBeamLength: number; fixedBeamShape?: boolean; parameters?: number },
 ): { beamWidth: number; beamLength: number } {
   const o = options(value, 'options');
+  rejectUnknownOptions(o, sessionOptionNames, 'a session');
   if (limits.fixedBeamShape && limits.hasDrafter) {
     // TensorRT-LLM: the beam shape is compiled into the engine; only its own values (the defaults) are accepted.
     const fixed = { beamWidth: limits.maxBeamWidth, beamLength: limits.maxBeamLength };
@@ -128,7 +181,8 @@ export function defaultAdaptiveDraft(parameters: number): false | 'greedy' {
   return parameters > 0 && parameters < 30e6 ? 'greedy' : false;
 }
 
-/** SessionOptions.adaptiveDraft (default: defaultAdaptiveDraft); always false on an engine whose beam shape is fixed. */
+/** SessionOptions.adaptiveDraft (default: false when beamWidth or beamLength is given, so an explicit shape is the
+ *  shape that runs; else defaultAdaptiveDraft); always false on an engine whose beam shape is fixed. */
 export function resolveAdaptiveDraft(
   value: unknown,
   limits: { hasDrafter: boolean; fixedBeamShape?: boolean; parameters?: number },
@@ -137,11 +191,15 @@ export function resolveAdaptiveDraft(
   if (o.adaptiveDraft !== undefined && typeof o.adaptiveDraft !== 'boolean' && o.adaptiveDraft !== 'greedy')
     throw invalidArgument('adaptiveDraft', `must be true, false or 'greedy', got ${describe(o.adaptiveDraft)}`);
   if (!limits.hasDrafter || limits.fixedBeamShape) return false;
-  return o.adaptiveDraft === undefined ? defaultAdaptiveDraft(limits.parameters ?? 0) : (o.adaptiveDraft as boolean | 'greedy');
+  if (o.adaptiveDraft !== undefined) return o.adaptiveDraft as boolean | 'greedy';
+  // an explicit beam shape is the shape every step runs, unless adaptiveDraft says otherwise
+  if (o.beamWidth !== undefined || o.beamLength !== undefined) return false;
+  return defaultAdaptiveDraft(limits.parameters ?? 0);
 }
 
 export function resolveGenerateOptions(value: unknown): ResolvedGenerateOptions {
   const o = options(value, 'options');
+  rejectUnknownOptions(o, generateOptionNames, 'a generate');
   const maxTokens = o.maxTokens === undefined ? 256 : integer(o.maxTokens, 'maxTokens', 1, 2 ** 31 - 1);
   let temperature = 0;
   if (o.temperature !== undefined) {

@@ -11,9 +11,18 @@ export {
   type BatchItem,
 } from './model.js';
 export { loadEngine, Engine, type LoadEngineOptions, type EngineInfo, type Backend } from './engine.js';
-export { Session, type GenerateChunk, type GenerationResult, type FinishReason, type Prompt } from './session.js';
+export {
+  Session,
+  GenerationStream,
+  type GenerateChunk,
+  type GenerationResult,
+  type GenerationError,
+  type PartialGeneration,
+  type FinishReason,
+  type Prompt,
+} from './session.js';
 export type { GenerateOptions, SessionOptions } from './generation-options.js';
-export type { GenerationStats } from './stats.js';
+export type { GenerationStats, BeamShapeSteps } from './stats.js';
 export {
   Drafter,
   loadDrafter,

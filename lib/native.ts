@@ -445,6 +445,8 @@ export interface NativeRequestStats {
   readonly generatedTokens: number;
   /** [k] = decoding steps that emitted k tokens */
   readonly tokensPerStepHistogram: readonly number[];
+  /** decoding steps per beam shape that ran (beamWidth 0: plain), first-run order; empty: not reported */
+  readonly shapeSteps?: readonly { readonly beamWidth: number; readonly beamLength: number; readonly steps: number }[];
   readonly prefillSeconds: number;
   /** drafter beam search */
   readonly draftSeconds: number;

@@ -1,14 +1,16 @@
 // A conversation with an engine: its KV cache and drafting state live in the backend and are reused across turns.
-// generate() streams { text, tokens } chunks (several tokens per ReDrafter step); complete() returns the whole text,
-// the finish reason and statistics.
+// generate() starts a generation (queued behind the session's earlier ones) and returns a GenerationStream: an async
+// iterable of { text, tokens } chunks (several tokens per ReDrafter step) with `result`, the whole text, tokens,
+// finish reason and statistics. complete() is generate().result.
 import { ErrorCodes, invalidArgument, type ErrorCode, type RedrafterError } from './errors.js';
 import { resolveGenerateOptions, type GenerateOptions, type ResolvedGenerateOptions } from './generation-options.js';
 import type { NativeResponse, NativeSession } from './native.js';
 import { toGenerationStats, type GenerationStats } from './stats.js';
 import { StopStringFilter, type TextCodec } from './text-stream.js';
 
-/** Why generation ended: end of sequence, a stop string, maxTokens, the context limit, or abort (dispose). */
-export type FinishReason = 'eos' | 'stop' | 'length' | 'context' | 'abort';
+/** Why generation ended: end of sequence, a stop string, maxTokens or the context limit. (An abort, a dispose or an
+ *  error rejects instead: see GenerationStream.) */
+export type FinishReason = 'eos' | 'stop' | 'length' | 'context';
 
 export interface GenerateChunk {
   /** The text that became complete with these tokens (never half a character; may be empty). */
@@ -23,6 +25,18 @@ export interface GenerationResult {
   stats: GenerationStats;
 }
 
+/** What a generation had produced when it was aborted, disposed or failed (the tokens are in session.history). */
+export interface PartialGeneration {
+  text: string;
+  tokens: number[];
+}
+
+/** The error a generation ends with when it does not finish: an AbortError (ERR_REDRAFTER_ABORTED), a DISPOSED error
+ *  (ERR_REDRAFTER_DISPOSED) or a backend error, with what was generated before. */
+export interface GenerationError extends RedrafterError {
+  partial: PartialGeneration;
+}
+
 /** A prompt: text (encoded with BOS at the start of a conversation), or token ids appended as they are. */
 export type Prompt = string | readonly number[] | Int32Array;
 
@@ -30,13 +44,15 @@ export type Prompt = string | readonly number[] | Int32Array;
  *  no tokenizing (a text of n bytes has at least n / codec.maxTokenBytes tokens). */
 const ASYNC_ENCODE_BYTES = 16 * 1024;
 
-/** A prompt's token ids: ready, or a long text still to be encoded off the event loop. */
-type PromptSource = number[] | { text: string; bytes: number; bos: boolean };
+/** A prompt's token ids (validated when generate() is called), or a text, encoded when its turn comes (whether it
+ *  starts with BOS depends on the history then). */
+type PromptSource = number[] | { text: string; bytes: number };
 
 /** What a session needs from its engine. @internal */
 export interface SessionHost {
   readonly codec: TextCodec;
   readonly contextLength: number;
+  readonly disposed: boolean;
   /** The backend refuses prompt + maxTokens beyond the context (TensorRT-LLM's max_seq_len): the session lowers
    *  maxTokens to the room left and reports the end as 'context'. */
   readonly maxTokensWithinContext?: boolean;
@@ -58,15 +74,112 @@ function abortError(signal: AbortSignal): RedrafterError {
   return e;
 }
 
+/** How a stream's producer learns that its consumer stopped iterating. @internal */
+interface StreamControl {
+  push(chunk: GenerateChunk): void;
+  /** `listener` is called (once) when the consumer stops iterating before the end. */
+  onStop(listener: () => void): void;
+  isStopped(): boolean;
+}
+
+/**
+ * A generation in progress: iterate it for the chunks as they are generated (`for await`), or await `result` for
+ * the whole of it; both may be used. It runs whether or not it is iterated (chunks not read yet are kept).
+ * - It ends with `result` resolving to { text, tokens, finishReason, stats } and the iteration ending.
+ * - An aborted `signal` rejects `result` and throws from the iteration (after the chunks already generated) an
+ *   AbortError (code ERR_REDRAFTER_ABORTED) with `partial: { text, tokens }`; disposing the session or its engine
+ *   rejects them with code ERR_REDRAFTER_DISPOSED and `partial`; a backend error with its code and `partial`.
+ * - Stopping the iteration early (`break`) cancels the generation: `result` rejects with an AbortError.
+ * An unobserved `result` never causes an unhandled rejection.
+ */
+export class GenerationStream implements AsyncIterableIterator<GenerateChunk> {
+  readonly result: Promise<GenerationResult>;
+  readonly #chunks: GenerateChunk[] = [];
+  readonly #waiters: (() => void)[] = [];
+  readonly #stopListeners: (() => void)[] = [];
+  #ended = false;
+  #failed = false;
+  #thrown = false;
+  #error: unknown;
+  #value: GenerationResult | undefined;
+  #stopped = false;
+
+  /** @internal use session.generate */
+  constructor(run: (control: StreamControl) => Promise<GenerationResult>) {
+    const control: StreamControl = {
+      push: (chunk) => {
+        if (this.#stopped) return;
+        this.#chunks.push(chunk);
+        this.#wake();
+      },
+      onStop: (listener) => this.#stopListeners.push(listener),
+      isStopped: () => this.#stopped,
+    };
+    this.result = run(control).then(
+      (value) => {
+        this.#value = value;
+        this.#end();
+        return value;
+      },
+      (err: unknown) => {
+        this.#error = err;
+        this.#failed = true;
+        this.#end();
+        throw err;
+      },
+    );
+    this.result.catch(() => undefined);  // observed here: a caller that only iterates gets the error from next()
+  }
+
+  async next(): Promise<IteratorResult<GenerateChunk, GenerationResult>> {
+    for (;;) {
+      const chunk = this.#chunks.shift();
+      if (chunk) return { value: chunk, done: false };
+      if (this.#ended) {
+        if (this.#failed && !this.#thrown && !this.#stopped) {
+          this.#thrown = true;
+          throw this.#error;
+        }
+        return { value: this.#value as GenerationResult, done: true };
+      }
+      await new Promise<void>((resolve) => this.#waiters.push(resolve));
+    }
+  }
+
+  /** Stops the iteration; a generation still running is cancelled (`result` rejects with an AbortError). */
+  async return(): Promise<IteratorResult<GenerateChunk, GenerationResult>> {
+    this.#chunks.length = 0;
+    if (!this.#stopped && !this.#ended) {
+      this.#stopped = true;
+      for (const listener of this.#stopListeners.splice(0)) listener();
+    }
+    this.#stopped = true;
+    return { value: this.#value as GenerationResult, done: true };
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+
+  #wake(): void {
+    for (const w of this.#waiters.splice(0)) w();
+  }
+
+  #end(): void {
+    this.#ended = true;
+    this.#wake();
+  }
+}
+
 export class Session {
   readonly beamWidth: number;
   readonly beamLength: number;
   readonly #host: SessionHost;
   readonly #native: NativeSession;
   #history: number[] = [];
-  #busy = false;
   #disposed = false;
-  #previous: Promise<unknown> = Promise.resolve();  // the last request's end (its final response)
+  /** Resolves when the last generation queued so far has ended (its final response included). */
+  #tail: Promise<void> = Promise.resolve();
 
   /**
    * Whether the engine may draft less (or not at all) on steps where that is faster (SessionOptions.adaptiveDraft):
@@ -95,26 +208,31 @@ export class Session {
   }
 
   /**
-   * Streams the continuation of the conversation with `prompt`: an async iterator of { text, tokens } chunks.
-   * Invalid options throw here (TypeError/RangeError naming the field); an aborted `signal` makes the iterator
-   * throw an AbortError (code ERR_REDRAFTER_ABORTED) within one step, and the session stays usable.
+   * Starts the continuation of the conversation with `prompt` and returns it as a GenerationStream: iterate it for
+   * { text, tokens } chunks, or await its `result`. Invalid options and prompt token ids throw here
+   * (TypeError/RangeError naming the field). A call while an earlier generation of this session is still running
+   * queues behind it (calls run in the order they were made, each continuing the conversation the earlier ones
+   * left). An aborted `signal` ends it within one step (or at once while it is queued) with an AbortError carrying
+   * `partial`; the session stays usable.
    */
-  generate(prompt: Prompt, options?: GenerateOptions): AsyncGenerator<GenerateChunk, GenerationResult, undefined> {
+  generate(prompt: Prompt, options?: GenerateOptions): GenerationStream {
     this.#assertUsable();
     const o = resolveGenerateOptions(options);
-    return this.#stream(this.#promptSource(prompt), o);
+    const source = this.#promptSource(prompt);
+    const turn = this.#tail;
+    let release!: () => void;
+    this.#tail = new Promise<void>((resolve) => (release = resolve));
+    // the next call's turn comes when this one has ended and so has every call before it
+    return new GenerationStream((control) => this.#run(source, o, control, turn).finally(() => void turn.then(release)));
   }
 
-  /** Generates to the end and returns the text, tokens, finish reason and statistics. */
+  /** Generates to the end: generate(prompt, options).result. */
   async complete(prompt: Prompt, options?: GenerateOptions): Promise<GenerationResult> {
-    const it = this.generate(prompt, options);
-    for (;;) {
-      const r = await it.next();
-      if (r.done) return r.value;
-    }
+    return this.generate(prompt, options).result;
   }
 
-  /** Ends a generation in flight and frees the session's KV cache. */
+  /** Ends the generation in flight and the queued ones (they reject with ERR_REDRAFTER_DISPOSED) and frees the
+   *  session's KV cache. */
   dispose(): void {
     if (this.#disposed) return;
     this.#disposed = true;
@@ -130,18 +248,13 @@ export class Session {
     this.#host.assertOpen();
   }
 
-  /** The prompt's token ids (short texts are encoded here), validated before anything is enqueued or recorded. */
+  /** A prompt's token ids, validated before anything is queued or recorded; a text is kept to be encoded when its
+   *  turn comes. */
   #promptSource(prompt: Prompt): PromptSource {
-    const codec = this.#host.codec;
-    if (typeof prompt === 'string') {
-      const bos = this.#history.length === 0;
-      const bytes = Buffer.byteLength(prompt, 'utf8');
-      if (bytes > ASYNC_ENCODE_BYTES && codec.encodeAsync) return { text: prompt, bytes, bos };
-      return Array.from(codec.encode(prompt, { bos }));
-    }
+    if (typeof prompt === 'string') return { text: prompt, bytes: Buffer.byteLength(prompt, 'utf8') };
     if (!(prompt instanceof Int32Array) && !Array.isArray(prompt))
       throw invalidArgument('prompt', 'must be a string or an array of token ids');
-    const vocab = codec.vocabSize;
+    const vocab = this.#host.codec.vocabSize;
     const tokens = Array.from(prompt);
     for (const [i, t] of tokens.entries()) {
       if (typeof t !== 'number' || !Number.isInteger(t)) throw invalidArgument(`prompt[${i}]`, `must be a token id, got ${String(t)}`);
@@ -151,10 +264,13 @@ export class Session {
     return tokens;
   }
 
-  /** Token ids of a long text: refused by its byte length alone when it cannot fit the context, else encoded off
-   *  the event loop. */
-  async #encodeLong(source: { text: string; bytes: number; bos: boolean }): Promise<number[]> {
+  /** The prompt's token ids when its turn has come: short texts encoded here, long ones refused by their byte length
+   *  alone when they cannot fit the context, else encoded off the event loop. */
+  async #encode(source: PromptSource): Promise<number[]> {
+    if (Array.isArray(source)) return source;
     const codec = this.#host.codec;
+    const bos = this.#history.length === 0;
+    if (source.bytes <= ASYNC_ENCODE_BYTES || !codec.encodeAsync) return Array.from(codec.encode(source.text, { bos }));
     const room = this.#host.contextLength - this.#history.length;
     const atLeast = codec.maxTokenBytes ? Math.floor(source.bytes / codec.maxTokenBytes) : 0;
     if (atLeast > room)
@@ -163,29 +279,49 @@ export class Session {
           `length ${this.#host.contextLength}`,
         ErrorCodes.CONTEXT_OVERFLOW,
       );
-    return Array.from(await codec.encodeAsync!(source.text, { bos: source.bos }));
+    return Array.from(await codec.encodeAsync(source.text, { bos }));
   }
 
-  async *#stream(source: PromptSource, o: ResolvedGenerateOptions): AsyncGenerator<GenerateChunk, GenerationResult> {
-    if (this.#busy) throw codedError('the session is busy: one generation at a time per session', ErrorCodes.INVALID_ARGUMENT);
-    this.#busy = true;
+  /** Why a request the backend ended with 'abort' did not finish. */
+  #abortReason(o: ResolvedGenerateOptions, control: StreamControl): RedrafterError {
+    if (o.signal?.aborted) return abortError(o.signal);
+    if (control.isStopped()) return codedError('generation was cancelled: its stream was closed before the end', ErrorCodes.ABORTED, 'AbortError');
+    if (this.#disposed) return codedError('the session was disposed during generation', ErrorCodes.DISPOSED);
+    if (this.#host.disposed) return codedError('the engine was disposed during generation', ErrorCodes.DISPOSED);
+    return codedError('generation was aborted by the backend', ErrorCodes.ABORTED, 'AbortError');
+  }
+
+  /** Runs one generation once `turn` (the end of the session's previous one) has come. */
+  async #run(source: PromptSource, o: ResolvedGenerateOptions, control: StreamControl, turn: Promise<void>): Promise<GenerationResult> {
     let input: number[] = [];
     const kept: number[] = [];
+    let text = '';
     let requestId = -1;
     let final: NativeResponse | undefined;
     const queue: NativeResponse[] = [];
     let wake: (() => void) | undefined;
     let resolveDone!: (r: NativeResponse) => void;
     const done = new Promise<NativeResponse>((resolve) => (resolveDone = resolve));
-    const onAbort = () => {
+    // an abort (or the consumer leaving) while queued ends the wait at once; once enqueued, it cancels the request
+    let interrupt: (() => void) | undefined;
+    const onInterrupt = () => {
       if (requestId >= 0) this.#native.cancel(requestId);
+      else interrupt?.();
     };
+    o.signal?.addEventListener('abort', onInterrupt, { once: true });
+    control.onStop(onInterrupt);
     try {
-      await this.#previous;  // a cancelled predecessor ends within one step
+      if (o.signal?.aborted || control.isStopped()) throw this.#abortReason(o, control);
+      await new Promise<void>((resolve, reject) => {
+        interrupt = () => reject(this.#abortReason(o, control));
+        turn.then(resolve);
+      });
+      interrupt = undefined;
       this.#assertUsable();
-      if (o.signal?.aborted) throw abortError(o.signal);
-      input = [...this.#history, ...(Array.isArray(source) ? source : await this.#encodeLong(source))];
-      if (o.signal?.aborted) throw abortError(o.signal);
+      const prompt = await this.#encode(source);
+      if (o.signal?.aborted || control.isStopped()) throw this.#abortReason(o, control);
+      this.#assertUsable();
+      input = [...this.#history, ...prompt];
       if (input.length === 0) throw invalidArgument('prompt', 'must not be empty', 'range');
       if (input.length > this.#host.contextLength)
         throw codedError(
@@ -213,7 +349,6 @@ export class Session {
         adaptive: this.adaptiveDraft === 'greedy' ? o.temperature === 0 : this.adaptiveDraft,
         endIds: Int32Array.from((codec.eosTokenIds ?? [codec.eos]).filter((id) => id >= 0)),
       });
-      this.#previous = done;
       this.#host.track(
         requestId,
         (r) => {
@@ -223,11 +358,9 @@ export class Session {
         },
         done,
       );
-      o.signal?.addEventListener('abort', onAbort, { once: true });
 
-      const decoder = this.#host.codec.createDecoder(input[input.length - 1] ?? -1);
+      const decoder = codec.createDecoder(input[input.length - 1] ?? -1);
       const filter = new StopStringFilter(o.stop);
-      let text = '';
       let stopped = false;
       while (!final) {
         while (queue.length === 0) await new Promise<void>((resolve) => (wake = resolve));
@@ -253,20 +386,21 @@ export class Session {
           stopped ||= f.stopped;
         }
         text += chunk.text;
-        if (chunk.tokens.length > 0 || chunk.text.length > 0) yield chunk;
+        if (chunk.tokens.length > 0 || chunk.text.length > 0) control.push(chunk);
       }
       if (final.finishReason === 'error')
         throw codedError(final.error ?? 'generation failed', (final.errorCode ?? ErrorCodes.INTERNAL) as ErrorCode);
-      if (final.finishReason === 'abort' && o.signal?.aborted) throw abortError(o.signal);
+      if (final.finishReason === 'abort' && !stopped) throw this.#abortReason(o, control);
       let finishReason: FinishReason = stopped ? 'stop' : (final.finishReason as FinishReason);
       if (finishReason === 'length' && fitted && kept.length >= room) finishReason = 'context';
-      return { text, tokens: [...kept], finishReason, stats: toGenerationStats(final.stats) };
+      return { text, tokens: [...kept], finishReason, stats: toGenerationStats(final.stats, this) };
+    } catch (err) {
+      if (err instanceof Error && !('partial' in err)) (err as GenerationError).partial = { text, tokens: [...kept] };
+      throw err;
     } finally {
-      o.signal?.removeEventListener('abort', onAbort);
-      if (requestId >= 0 && !final) this.#native.cancel(requestId);  // the consumer stopped early
+      o.signal?.removeEventListener('abort', onInterrupt);
       // a request the backend refused (final error) leaves the conversation as it was
       if (requestId >= 0 && final?.finishReason !== 'error') this.#history = [...input, ...kept];
-      this.#busy = false;
     }
   }
 }

@@ -13,6 +13,13 @@ export interface GenerationStats {
   tokensPerStep: number;
   /** [k] = decoding steps that emitted k tokens. */
   tokensPerStepHistogram: number[];
+  /**
+   * The beam shapes the decoding steps ran, most steps first: { beamWidth, beamLength, steps } (beamWidth 0: plain
+   * steps). A pinned shape (adaptiveDraft off) runs the session's shape on every step but those that draft no
+   * further than maxTokens or the end of the context allows (a shorter beamLength, or a plain step where one token is
+   * left); an adaptive session also shorter chains and plain steps where they are faster.
+   */
+  beamShapes: BeamShapeSteps[];
   /** generatedTokens / totalSeconds. */
   tokensPerSecond: number;
   /** Decoding speed alone: tokens after the first / decoding seconds. */
@@ -35,7 +42,14 @@ export interface GenerationStats {
   totalSeconds: number;
 }
 
-export function toGenerationStats(s: NativeRequestStats): GenerationStats {
+export interface BeamShapeSteps {
+  beamWidth: number;
+  beamLength: number;
+  steps: number;
+}
+
+/** `shape`: the session's beam shape, what every step of a backend that reports no shapes ran (its shape is fixed). */
+export function toGenerationStats(s: NativeRequestStats, shape?: { beamWidth: number; beamLength: number }): GenerationStats {
   const histogram = [...s.tokensPerStepHistogram];
   const stepTokens = histogram.reduce((sum, count, k) => sum + count * k, 0);
   const totalSeconds = s.totalSeconds + s.queueSeconds;
@@ -48,6 +62,7 @@ export function toGenerationStats(s: NativeRequestStats): GenerationStats {
     generatedTokens: s.generatedTokens,
     tokensPerStep: s.steps > 0 ? stepTokens / s.steps : 0,
     tokensPerStepHistogram: histogram,
+    beamShapes: beamShapes(s, shape),
     tokensPerSecond: totalSeconds > 0 ? s.generatedTokens / totalSeconds : 0,
     decodeTokensPerSecond: decodeSeconds > 0 ? Math.max(0, s.generatedTokens - 1) / decodeSeconds : 0,
     prefillSeconds: s.prefillSeconds,
@@ -60,4 +75,11 @@ export function toGenerationStats(s: NativeRequestStats): GenerationStats {
     otherSeconds: Math.max(0, totalSeconds - s.prefillSeconds - parts),
     totalSeconds,
   };
+}
+
+function beamShapes(s: NativeRequestStats, shape?: { beamWidth: number; beamLength: number }): BeamShapeSteps[] {
+  const reported = (s.shapeSteps ?? []).map((x) => ({ beamWidth: x.beamWidth, beamLength: x.beamLength, steps: x.steps }));
+  if (reported.length === 0 && shape && s.steps > 0)
+    return [{ beamWidth: shape.beamWidth, beamLength: shape.beamWidth > 0 ? shape.beamLength : 1, steps: s.steps }];
+  return reported.sort((a, b) => b.steps - a.steps);
 }

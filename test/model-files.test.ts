@@ -177,7 +177,7 @@ function cli(...args: string[]): { status: number | null; stdout: string; stderr
 
 test('CLI: redrafter convert and inspect, and one-line errors with exit code 1', () => {
   const out = join(dir, 'cli.gguf');
-  const c = cli('convert', fixtures.stories260K, '--tokenizer', fixtures.tok512, '--to', 'gguf', out, '--type', 'f16');
+  const c = cli('convert', fixtures.stories260K, '--tokenizer', fixtures.tok512, '--to', 'gguf', out, '--dtype', 'f16');
   assert.equal(c.status, 0, c.stderr);
   assert.match(c.stdout, /wrote .*cli\.gguf: 47 tensors, f16/);
   const i = cli('inspect', out);

@@ -3,7 +3,15 @@ import { Option, type Command } from 'commander';
 import { existsSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { runBench, type BenchReport, type VariantSummary } from '../bench.js';
-import { intArg } from './generate.js';
+import {
+  adaptiveDraftOption,
+  beamLengthOption,
+  beamWidthOption,
+  intArg,
+  intListArg,
+  noAdaptiveDraftOption,
+  threadsOption,
+} from './args.js';
 
 function formatReport(r: BenchReport): string {
   const f = (x: number, d = 2) => x.toFixed(d);
@@ -22,7 +30,7 @@ function formatReport(r: BenchReport): string {
     `${'decoding'.padEnd(28)} ${'tokens/s median [min-max]'.padEnd(31)} tokens/step`,
     row('autoregressive (redrafter)', r.ar),
     row(`ReDrafter W=${r.settings.beamWidth} L=${r.settings.beamLength}${r.settings.adaptiveDraft ? ' adaptive' : ''}${r.settings.drafterHalfWeights ? ' f16-drafter' : ''}`, r.redrafter),
-    row('autoregressive (llama.cpp)', r.llamaCpp),
+    row('autoregressive (llama.cpp)', r.llamaCpp) + (r.llamaCppSkipped ? `: ${r.llamaCppSkipped}` : ''),
     '',
     `ReDrafter / AR          ${ratio(r.ratios.redrafterOverAr)}`,
     `ReDrafter / llama.cpp   ${ratio(r.ratios.redrafterOverLlamaCpp)}`,
@@ -65,26 +73,19 @@ export function register(program: Command): void {
     .option('--prompt <text...>', 'prompt(s)', defaultPrompts)
     .option('--max-tokens <n>', 'tokens generated per run', intArg(2, 1 << 20), 64)
     .option('--repeats <n>', 'interleaved repeats', intArg(1, 1000), 3)
-    .option('--threads <n>', 'CPU threads, for both engines (default: all cores)', intArg(1, 1024))
-    .option('--beam-width <n>', "ReDrafter beams per step (default: the engine's default for the model's size)", intArg(0, 1024))
-    .option('--beam-length <n>', "tokens per beam, the LLM's own included (default: by the model's size)", intArg(2, 64))
-    .option('--adaptive-draft', "let the engine draft less or not at all where that is measured to be faster (default: the engine's, on below 30M parameters)")
-    .option('--no-adaptive-draft', 'always draft the given beam shape')
+    .addOption(threadsOption())
+    .addOption(beamWidthOption())
+    .addOption(beamLengthOption())
+    .addOption(adaptiveDraftOption())
+    .addOption(noAdaptiveDraftOption())
     .option('--drafter-f16', "draft with float16 copies of the drafter's matrices")
-    .option('--no-llama-cpp', 'skip node-llama-cpp')
-    .option('--forward-cost <list>', 'token counts T for the forward-cost curve ("" to skip)', '1,2,4,8,16,32')
+    .option('--llama-cpp', 'compare with llama.cpp (node-llama-cpp, a devDependency; default: when it is installed and --model is a GGUF)')
+    .option('--no-llama-cpp', 'skip the llama.cpp comparison')
+    .option('--forward-cost <list>', 'token counts T for the forward-cost curve ("" to skip)', intListArg(1, 512), [1, 2, 4, 8, 16, 32])
     .addOption(new Option('--backend <name>', 'the engine backend').choices(['cpu', 'cuda']).default('cpu'))
     .option('--json', 'print one JSON object instead of the table')
     .action(async (opts) => {
       if (!existsSync(opts.model)) throw new Error(`--model ${opts.model}: no such file`);
-      const forwardCost = String(opts.forwardCost)
-        .split(',')
-        .filter((s) => s.trim() !== '')
-        .map((s) => {
-          const n = Number(s);
-          if (!Number.isInteger(n) || n < 1 || n > 512) throw new RangeError(`--forward-cost: '${s}' is not a count in [1, 512]`);
-          return n;
-        });
       const report = await runBench({
         model: opts.model,
         tokenizer: opts.tokenizer,
@@ -99,8 +100,9 @@ export function register(program: Command): void {
         drafterHalfWeights: opts.drafterF16 === true,
         llamaCpp: opts.llamaCpp,
         backend: opts.backend,
-        forwardCost,
+        forwardCost: opts.forwardCost,
         log: opts.json ? undefined : (line) => process.stderr.write(line + '\n'),
+        notice: (line) => process.stderr.write(line + '\n'),
       });
       process.stdout.write(opts.json ? JSON.stringify(report) + '\n' : formatReport(report));
       const bad = report.identical.redrafterEqualsAr === false || report.identical.llamaCppEqualsAr === false;

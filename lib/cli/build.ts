@@ -1,17 +1,12 @@
 // `redrafter build`: base-model TensorRT-LLM checkpoint + Apple-format drafter -> ReDrafter checkpoint -> engine.
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { Command, Option } from 'commander';
 import cliProgress from 'cli-progress';
 import { resolve } from 'node:path';
 import { checkpointDtypes, convertCheckpoint, type CheckpointDtype } from '../trtllm/convert-checkpoint.js';
 import { findOnPath, formatCommand, runTrtllmBuild, trtllmBuildArgs } from '../trtllm/trtllm-build.js';
 import { supportedRangeText } from '../trtllm/versions.js';
-
-function positiveInt(name: string) {
-  return (value: string): number => {
-    if (!/^\d+$/.test(value) || Number(value) < 1) throw new InvalidArgumentError(`${name} must be a positive integer`);
-    return Number(value);
-  };
-}
+import { intArg, noProgressOption } from './args.js';
+import { progressShown } from './progress.js';
 
 interface BuildFlags {
   baseCheckpoint: string;
@@ -47,22 +42,22 @@ export function register(program: Command): void {
     .requiredOption('--checkpoint-out <dir>', 'where the ReDrafter checkpoint is written (must not exist unless --force)')
     .option('--engine-dir <dir>', 'trtllm-build --output_dir (default: <checkpoint-out>-engine)')
     .addOption(new Option('--dtype <dtype>', 'drafter weight dtype (default: the base checkpoint dtype)').choices(checkpointDtypes))
-    .option('--tp-size <n>', 'tensor-parallel size (must equal the base checkpoint mapping.tp_size)', positiveInt('--tp-size'))
-    .option('--num-beams <n>', 'redrafter_num_beams', positiveInt('--num-beams'), 5)
-    .option('--draft-len-per-beam <n>', 'redrafter_draft_len_per_beam', positiveInt('--draft-len-per-beam'), 5)
+    .option('--tp-size <n>', 'tensor-parallel size (must equal the base checkpoint mapping.tp_size)', intArg(1))
+    .option('--num-beams <n>', 'redrafter_num_beams', intArg(1), 5)
+    .option('--draft-len-per-beam <n>', 'redrafter_draft_len_per_beam', intArg(1), 5)
     .option('--no-greedy-search', 'redrafter_greedy_search = false (sample draft tokens; per-request temperature)')
     .option('--force', 'replace an existing --checkpoint-out')
-    .option('--max-batch-size <n>', 'trtllm-build --max_batch_size', positiveInt('--max-batch-size'), 4)
-    .option('--max-input-len <n>', 'trtllm-build --max_input_len', positiveInt('--max-input-len'))
-    .option('--max-seq-len <n>', 'trtllm-build --max_seq_len', positiveInt('--max-seq-len'))
-    .option('--max-num-tokens <n>', 'trtllm-build --max_num_tokens', positiveInt('--max-num-tokens'))
+    .option('--max-batch-size <n>', 'trtllm-build --max_batch_size', intArg(1), 4)
+    .option('--max-input-len <n>', 'trtllm-build --max_input_len', intArg(1))
+    .option('--max-seq-len <n>', 'trtllm-build --max_seq_len', intArg(1))
+    .option('--max-num-tokens <n>', 'trtllm-build --max_num_tokens', intArg(1))
     .option('--trtllm-build <program>', 'the trtllm-build executable', 'trtllm-build')
     .option('--checkpoint-only', 'convert only; print the trtllm-build command instead of running it')
     .option('--trtllm-version <version>', `the TensorRT-LLM release that builds the engine (${supportedRangeText}); ` +
       'decides the checkpoint architecture name; default: the installed one (TRTLLM_ROOT)')
-    .option('--no-progress', 'no progress bar')
+    .addOption(noProgressOption())
     .action(async (flags: BuildFlags) => {
-      const bar = flags.progress && process.stderr.isTTY
+      const bar = progressShown(flags.progress)
         ? new cliProgress.SingleBar({ format: 'converting rank {rank} [{bar}] {value}/{total} {tensor}', hideCursor: true, stream: process.stderr },
           cliProgress.Presets.shades_classic)
         : undefined;

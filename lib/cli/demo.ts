@@ -5,8 +5,20 @@ import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadEngine } from '../engine.js';
+import type { SessionOptions } from '../generation-options.js';
 import type { GenerationResult } from '../session.js';
-import { intArg } from './generate.js';
+import {
+  adaptiveDraftOption,
+  beamLengthOption,
+  beamWidthOption,
+  intArg,
+  noAdaptiveDraftOption,
+  noProgressOption,
+  sessionShape,
+  threadsOption,
+} from './args.js';
+import { formatBeamShapes } from './generate.js';
+import { withProgress } from './progress.js';
 
 const packageRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -15,10 +27,12 @@ interface DemoOptions {
   drafter?: string;
   prompt: string;
   maxTokens: number;
-  beamWidth: number;
-  beamLength: number;
+  beamWidth?: number;
+  beamLength?: number;
+  adaptiveDraft?: boolean;
   threads?: number;
   backend: 'cpu' | 'cuda';
+  progress: boolean;
 }
 
 function histogram(h: number[]): string {
@@ -33,9 +47,12 @@ export function register(program: Command): void {
     .option('--drafter <dir>', 'the drafter (default: models/stories260K-drafter in the package)')
     .option('--prompt <text>', 'the story opening', 'Once upon a time')
     .option('--max-tokens <n>', 'tokens to generate', intArg(1), 200)
-    .option('--beam-width <n>', 'beams drafted per step', intArg(1), 8)
-    .option('--beam-length <n>', "tokens per beam, the LLM's own included", intArg(2), 5)
-    .option('--threads <n>', 'CPU threads (default: all)', intArg(0, 1024))
+    .addOption(beamWidthOption(1))
+    .addOption(beamLengthOption())
+    .addOption(adaptiveDraftOption())
+    .addOption(noAdaptiveDraftOption())
+    .addOption(threadsOption())
+    .addOption(noProgressOption())
     .addOption(new Option('--backend <name>', 'the engine backend').choices(['cpu', 'cuda']).default('cpu'))
     .action(async (o: DemoOptions) => {
       const models = resolve(o.models ?? process.env.REDRAFTER_MODELS ?? join(packageRoot, '..', 'shared', 'models'));
@@ -49,55 +66,61 @@ export function register(program: Command): void {
           `no drafter at ${drafter}: train one with \`redrafter train-drafter --model ${model} --tokenizer ${tokenizer} --out ${drafter}\` or pass --drafter DIR`,
         );
 
-      await using engine = await loadEngine({ model, tokenizer, drafter, backend: o.backend, threads: o.threads });
+      await using engine = await withProgress(`loading stories260K and its drafter (${o.backend})`,
+        () => loadEngine({ model, tokenizer, drafter, backend: o.backend, threads: o.threads }), o.progress);
       const options = { maxTokens: o.maxTokens, temperature: 0 };
-      process.stdout.write(`stories260K + ReDrafter (beam width ${o.beamWidth}, beam length ${o.beamLength}), greedy:\n\n`);
-      const drafting = engine.createSession({ beamWidth: o.beamWidth, beamLength: o.beamLength });
-      const stream = drafting.generate(o.prompt, options);
+      // the shape the user gave, else the engine's default for this model
+      const shape: SessionOptions = sessionShape(o);
+      const drafting = engine.createSession(shape);
+      const name = (w: number, l: number, adaptive: boolean | 'greedy') => `W=${w} L=${l}${adaptive ? ' adaptive' : ''}`;
+      const own = name(drafting.beamWidth, drafting.beamLength, drafting.adaptiveDraft);
+      const given = Object.keys(shape).length > 0 ? '' : ": the engine's default for this model";
+      process.stdout.write(`stories260K + ReDrafter (${own}${given}), greedy:\n\n`);
       process.stdout.write(o.prompt);
-      let drafted: GenerationResult;
-      for (;;) {
-        const r = await stream.next();
-        if (r.done) {
-          drafted = r.value;
-          break;
-        }
-        process.stdout.write(r.value.text);
-      }
+      const stream = drafting.generate(o.prompt, options);
+      for await (const chunk of stream) process.stdout.write(chunk.text);
+      const drafted: GenerationResult = await stream.result;
       process.stdout.write('\n\n');
 
-      // Speed against plain decoding of the same prompt: interleaved repeats, medians of decode tokens/s.
+      // Speed against plain decoding of the same prompt: interleaved repeats, medians of decode tokens/s. The rows:
+      // the demo's own session, then fixed chains and trees of its beam length.
       const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
-      const widths = [...new Set([1, 2, 4, o.beamWidth])].filter((w) => w <= engine.info.maxBeamWidth);
-      const speeds = new Map<number, number[]>(widths.map((w) => [w, []]));
+      const variants: { label: string; options: SessionOptions }[] = [{ label: own, options: shape }];
+      for (const w of [1, 2, 4].filter((w) => w <= engine.info.maxBeamWidth)) {
+        const label = name(w, drafting.beamLength, false);
+        if (label !== own) variants.push({ label, options: { beamWidth: w, beamLength: drafting.beamLength, adaptiveDraft: false } });
+      }
+      const speeds = variants.map(() => [] as number[]);
+      const perStep = variants.map(() => 0);
       const plainSpeeds: number[] = [];
-      const perStep = new Map<number, number>();
       let plain: GenerationResult | undefined;
       let same = true;
       for (let repeat = 0; repeat < 3; ++repeat) {
         plain = await engine.createSession({ beamWidth: 0 }).complete(o.prompt, options);
         plainSpeeds.push(plain.stats.decodeTokensPerSecond);
-        for (const w of widths) {
-          const r = await engine.createSession({ beamWidth: w, beamLength: o.beamLength }).complete(o.prompt, options);
-          speeds.get(w)!.push(r.stats.decodeTokensPerSecond);
-          perStep.set(w, r.stats.tokensPerStep);
-          same &&= r.tokens.length === plain.tokens.length && r.tokens.every((t, i) => t === plain!.tokens[i]);
+        for (const [i, v] of variants.entries()) {
+          const r = await engine.createSession(v.options).complete(o.prompt, options);
+          speeds[i]!.push(r.stats.decodeTokensPerSecond);
+          perStep[i] = r.stats.tokensPerStep;
+          same &&= r.tokens.length === plain.tokens.length && r.tokens.every((t, k) => t === plain!.tokens[k]);
         }
       }
       same &&= drafted.tokens.length === plain!.tokens.length && drafted.tokens.every((t, i) => t === plain!.tokens[i]);
       const d = drafted.stats;
       const plainSpeed = median(plainSpeeds);
+      const width = Math.max(...variants.map((v) => v.label.length));
       const lines = [
-        `ReDrafter W=${o.beamWidth} L=${o.beamLength}: ${d.generatedTokens} tokens in ${d.steps} steps, ` +
+        `ReDrafter ${own}: ${d.generatedTokens} tokens in ${d.steps} steps, ` +
           `${d.tokensPerStep.toFixed(2)} tokens/step (histogram ${histogram(d.tokensPerStepHistogram)}); ` +
           `drafting ${(d.draftingSeconds * 1000).toFixed(1)} ms, verification ${(d.verificationSeconds * 1000).toFixed(1)} ms`,
+        `  shapes run: ${formatBeamShapes(d)}`,
         '',
-        `decoding speed, medians of 3 interleaved runs (beam length ${o.beamLength}):`,
-        `  plain decoding      1.00 tokens/step  ${plainSpeed.toFixed(0).padStart(6)} tokens/s`,
-        ...widths.map((w) => {
-          const v = median(speeds.get(w)!);
-          return `  ReDrafter W=${String(w).padEnd(3)}    ${perStep.get(w)!.toFixed(2)} tokens/step  ${v.toFixed(0).padStart(6)} tokens/s  ` +
-            `${(v / plainSpeed).toFixed(2)}x`;
+        'decoding speed, medians of 3 interleaved runs:',
+        `  plain decoding${' '.repeat(width + 2 - 'plain decoding'.length + 'ReDrafter '.length)}1.00 tokens/step  ${plainSpeed.toFixed(0).padStart(6)} tokens/s`,
+        ...variants.map((v, i) => {
+          const speed = median(speeds[i]!);
+          return `  ReDrafter ${v.label.padEnd(width)}  ${perStep[i]!.toFixed(2)} tokens/step  ${speed.toFixed(0).padStart(6)} tokens/s  ` +
+            `${(speed / plainSpeed).toFixed(2)}x`;
         }),
         `lossless: ${same ? 'every drafted story is token for token the plain greedy story' : 'MISMATCH with plain greedy decoding'}`,
         '',

@@ -20,6 +20,10 @@ export function buildProgram(): Command {
     .description('ReDrafter speculative decoding: generate, serve, benchmark, train drafters, convert and build engines')
     .version(pkg.version)
     .showHelpAfterError(false)
+    // usage errors as every other error: one line, "redrafter: ..." (subcommands inherit this)
+    .configureOutput({
+      outputError: (message, write) => write(`redrafter: ${message.replace(/^error: /, '').trim().replace(/\s*\n\s*/g, ' ')}\n`),
+    })
     .exitOverride();
   registerDemo(program);
   registerGenerate(program);
@@ -36,7 +40,9 @@ export function buildProgram(): Command {
 export function reportError(err: unknown): void {
   const e = err as { message?: string; code?: string };
   const code = e.code && e.code.startsWith('ERR_REDRAFTER') ? ` [${e.code}]` : '';
-  process.stderr.write(`redrafter: ${(e.message ?? String(err)).split('\n')[0]}${code}\n`);
+  // a message that already names the program (the addon loader's) is not prefixed twice
+  const message = (e.message ?? String(err)).split('\n')[0]!.replace(/^redrafter: /, '');
+  process.stderr.write(`redrafter: ${message}${code}\n`);
   process.exitCode = e.code === 'ERR_REDRAFTER_ABORTED' ? 130 : 1;
 }
 

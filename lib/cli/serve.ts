@@ -2,7 +2,7 @@
 import { Option, type Command } from 'commander';
 import type { Backend } from '../engine.js';
 import { invalidArgument } from '../errors.js';
-import { intArg, numberArg } from './generate.js';
+import { intArg, numberArg } from './args.js';
 
 interface ServeCliOptions {
   model?: string;

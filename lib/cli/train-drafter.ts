@@ -1,7 +1,7 @@
 // `redrafter train-drafter`: trains a recurrent drafter for a model by self-distillation and saves it in Apple's
 // layout (config.json + model.safetensors). Ctrl-C saves what was trained so far.
 import type { Command } from 'commander';
-import { InvalidArgumentError, Option } from 'commander';
+import { Option } from 'commander';
 import cliProgress from 'cli-progress';
 import { availableParallelism } from 'node:os';
 import { Model } from '../model.js';
@@ -14,22 +14,8 @@ import {
   type TrainingProgress,
   type TrainingResult,
 } from '../drafter/training.js';
-
-function int(min: number, max = Number.MAX_SAFE_INTEGER) {
-  return (value: string): number => {
-    const n = Number(value);
-    if (!Number.isInteger(n) || n < min || n > max) throw new InvalidArgumentError(`must be an integer in [${min}, ${max}]`);
-    return n;
-  };
-}
-
-function num(min: number, max: number) {
-  return (value: string): number => {
-    const n = Number(value);
-    if (!Number.isFinite(n) || n < min || n > max) throw new InvalidArgumentError(`must be a number in [${min}, ${max}]`);
-    return n;
-  };
-}
+import { intArg as int, noProgressOption, numberArg as num, threadsOption } from './args.js';
+import { progressShown } from './progress.js';
 
 interface CliOptions {
   model: string;
@@ -45,12 +31,12 @@ interface CliOptions {
   rnn: boolean;
   unroll?: number;
   distill: number;
-  evalWidth: number;
-  evalLength: number;
+  evalBeamWidth: number;
+  evalBeamLength: number;
   sequenceLength: number;
   greedyFraction: number;
   seed: number;
-  threads: number;
+  threads?: number;
   dtype: string;
   json: boolean;
   progress: boolean;
@@ -71,18 +57,18 @@ export function register(program: Command): void {
     .option('--exit-dim <n>', 'width of the residual blocks (default 2 x the model hidden size: no input_proj)', int(1))
     .option('--blocks <n>', 'residual blocks (num_draft_layers)', int(0, 64), 2)
     .option('--no-rnn', 'running sum of embeddings instead of the recurrent state')
-    .option('--unroll <n>', 'drafted tokens learned per position (default max(4, eval length - 1))', int(1, 64))
+    .option('--unroll <n>', 'drafted tokens learned per position (default max(4, --eval-beam-length - 1))', int(1, 64))
     .option('--distill <x>', "weight of the model's own next-token distribution in the target (0: hard labels only)",
       num(0, 1), 0)
-    .option('--eval-width <n>', 'beam width W of the acceptance evaluation', int(1, 1024), 8)
-    .option('--eval-length <n>', 'beam length L of the acceptance evaluation (LLM token included)', int(2, 64), 5)
+    .option('--eval-beam-width <n>', 'beam width W of the acceptance evaluation', int(1, 1024), 8)
+    .option('--eval-beam-length <n>', "beam length L of the acceptance evaluation (the LLM's own token included)", int(2, 64), 5)
     .option('--sequence-length <n>', 'tokens per generated text', int(3), 160)
     .option('--greedy-fraction <x>', 'share of texts continued greedily after a sampled prefix', num(0, 1), 0.75)
     .option('--seed <n>', 'seed of the corpus, the initialisation and the batch order', int(0, 2 ** 52), 0)
-    .option('--threads <n>', 'threads', int(1, 1024), availableParallelism())
+    .addOption(threadsOption())
     .addOption(new Option('--dtype <type>', 'stored precision').choices(['f32', 'f16', 'bf16']).default('f32'))
     .option('--json', 'print the report as one JSON object on stdout', false)
-    .option('--no-progress', 'no progress bar')
+    .addOption(noProgressOption())
     .action(async (opts: CliOptions) => {
       await trainDrafterCommand(opts);
     });
@@ -93,7 +79,8 @@ function formatAccuracy(acc: readonly number[] | undefined): string {
 }
 
 async function trainDrafterCommand(opts: CliOptions): Promise<void> {
-  const model = await Model.load(opts.model, { threads: opts.threads });
+  const threads = opts.threads ?? availableParallelism();
+  const model = await Model.load(opts.model, { threads });
   try {
     const options: TrainDrafterOptions = {
       tokens: opts.tokens,
@@ -106,12 +93,12 @@ async function trainDrafterCommand(opts: CliOptions): Promise<void> {
       rnn: opts.rnn,
       unroll: opts.unroll,
       distill: opts.distill,
-      evalWidth: opts.evalWidth,
-      evalLength: opts.evalLength,
+      evalWidth: opts.evalBeamWidth,
+      evalLength: opts.evalBeamLength,
       sequenceLength: Math.min(opts.sequenceLength, model.config.contextLength || opts.sequenceLength),
       greedyFraction: opts.greedyFraction,
       seed: opts.seed,
-      threads: opts.threads,
+      threads,
       stopTokens: [1, 2],
     };
     if (opts.tokenizer) {
@@ -119,8 +106,9 @@ async function trainDrafterCommand(opts: CliOptions): Promise<void> {
       options.prompts = [...defaultTrainingPrompts];
       options.evalPrompts = [...defaultEvaluationPrompts];
     }
-    const show = opts.progress && process.stderr.isTTY !== false;
-    const bars = new cliProgress.MultiBar(
+    const show = progressShown(opts.progress);
+    // no bars object at all when they are not shown (stopping one writes a line break)
+    const bars = show ? new cliProgress.MultiBar(
       {
         stream: process.stderr,
         hideCursor: true,
@@ -128,11 +116,9 @@ async function trainDrafterCommand(opts: CliOptions): Promise<void> {
         format: '{phase} |{bar}| {value}/{total} {unit} | {info} | ETA {eta_formatted}',
         etaBuffer: 50,
         fps: 5,
-        noTTYOutput: !process.stderr.isTTY,
-        notTTYSchedule: 5000,
       },
       cliProgress.Presets.shades_classic,
-    );
+    ) : undefined;
     const current: { phase?: string; bar?: cliProgress.SingleBar } = {};
     const onProgress = (p: TrainingProgress): void => {
       if (!show) return;
@@ -140,7 +126,7 @@ async function trainDrafterCommand(opts: CliOptions): Promise<void> {
         if (current.phase !== p.phase) {
           current.bar?.update(current.bar.getTotal());
           current.phase = p.phase;
-          bars.log('evaluating on held-out prompts: loss, top-1 and the exact greedy acceptance\n');
+          bars!.log('evaluating on held-out prompts: loss, top-1 and the exact greedy acceptance\n');
         }
         return;
       }
@@ -148,7 +134,7 @@ async function trainDrafterCommand(opts: CliOptions): Promise<void> {
         current.bar?.update(current.bar.getTotal());
         current.phase = p.phase;
         const unit = p.phase === 'generate' ? 'tokens' : p.phase === 'train' ? 'steps' : '';
-        current.bar = bars.create(p.total, 0, { phase: p.phase.padEnd(8), unit, info: '' });
+        current.bar = bars!.create(p.total, 0, { phase: p.phase.padEnd(8), unit, info: '' });
       }
       const info = p.phase === 'train'
         ? `loss ${p.loss?.toFixed(3)} | top-1 ${formatAccuracy(p.accuracy)} | epoch ${p.epoch}`
@@ -173,7 +159,7 @@ async function trainDrafterCommand(opts: CliOptions): Promise<void> {
       result = await run.result;
     } finally {
       process.off('SIGINT', onSigint);
-      bars.stop();
+      bars?.stop();
     }
     const seconds = (Date.now() - started) / 1000;
     if (!result.config || !result.tensors) {

@@ -48,6 +48,15 @@ Napi::Object statsToJs(Napi::Env env, const executor::RequestStats& s) {
   Napi::Array h = Napi::Array::New(env, s.tokensPerStepHistogram.size());
   for (size_t i = 0; i < s.tokensPerStepHistogram.size(); ++i) h.Set(uint32_t(i), s.tokensPerStepHistogram[i]);
   o.Set("tokensPerStepHistogram", h);
+  Napi::Array shapes = Napi::Array::New(env, s.shapeSteps.size());
+  for (size_t i = 0; i < s.shapeSteps.size(); ++i) {
+    Napi::Object shape = Napi::Object::New(env);
+    shape.Set("beamWidth", s.shapeSteps[i].beamWidth);
+    shape.Set("beamLength", s.shapeSteps[i].beamLength);
+    shape.Set("steps", s.shapeSteps[i].steps);
+    shapes.Set(uint32_t(i), shape);
+  }
+  o.Set("shapeSteps", shapes);
   o.Set("prefillSeconds", s.prefillSeconds);
   o.Set("draftSeconds", s.draftSeconds);
   o.Set("treeSeconds", s.treeSeconds);

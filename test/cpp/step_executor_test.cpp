@@ -199,3 +199,21 @@ TEST_CASE("releaseSession aborts its in-flight request") {
   for (int i = 0; i < 2000 && released.load() == 0; ++i) std::this_thread::sleep_for(5ms);
   CHECK(released.load() == 1);
 }
+
+TEST_CASE("recordStep counts the steps of each beam shape that ran, in first-run order") {
+  ActiveRequest r(1, Request{});
+  r.recordStep(3, 8, 5);
+  r.recordStep(1, 0, 1);
+  r.recordStep(4, 8, 5);
+  r.recordStep(2, 8, 3);  // a shorter beam (near maxTokens)
+  r.recordStep(1);        // a step of a backend that reports no shape
+  CHECK(r.stats.steps == 5);
+  REQUIRE(r.stats.shapeSteps.size() == 3);
+  CHECK(r.stats.shapeSteps[0].beamWidth == 8);
+  CHECK(r.stats.shapeSteps[0].beamLength == 5);
+  CHECK(r.stats.shapeSteps[0].steps == 2);
+  CHECK(r.stats.shapeSteps[1].beamWidth == 0);
+  CHECK(r.stats.shapeSteps[1].steps == 1);
+  CHECK(r.stats.shapeSteps[2].beamLength == 3);
+  CHECK(r.stats.shapeSteps[2].steps == 1);
+}

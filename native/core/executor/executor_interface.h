@@ -73,6 +73,14 @@ struct RequestStats {
   int32_t steps = 0;             // decoding steps (one LLM forward each) after the prefill
   int32_t generatedTokens = 0;   // tokens emitted (the first, from the prefill, included)
   std::vector<int32_t> tokensPerStepHistogram;  // [k] = steps that emitted k tokens
+  // Decoding steps per beam shape that ran (width 0: a plain step), in the order the shapes first ran; empty when the
+  // backend does not report shapes (a fixed-shape backend: every step ran the request's shape).
+  struct ShapeSteps {
+    int32_t beamWidth = 0;
+    int32_t beamLength = 1;
+    int32_t steps = 0;
+  };
+  std::vector<ShapeSteps> shapeSteps;
   double prefillSeconds = 0;     // the context phase
   double draftSeconds = 0;       // drafter beam search
   double treeSeconds = 0;        // building the packed tree (dedup, positions, mask) from the beams

@@ -40,11 +40,18 @@ int ActiveRequest::emit(const int32_t* tokens, int count) {
   return taken;
 }
 
-void ActiveRequest::recordStep(int tokens) {
+void ActiveRequest::recordStep(int tokens, int32_t beamWidth, int32_t beamLength) {
   stats.steps += 1;
   if (tokens < 0) tokens = 0;
   if (int(stats.tokensPerStepHistogram.size()) <= tokens) stats.tokensPerStepHistogram.resize(tokens + 1, 0);
   stats.tokensPerStepHistogram[tokens] += 1;
+  if (beamWidth < 0) return;
+  for (auto& s : stats.shapeSteps)
+    if (s.beamWidth == beamWidth && s.beamLength == beamLength) {
+      s.steps += 1;
+      return;
+    }
+  stats.shapeSteps.push_back({beamWidth, beamLength, 1});
 }
 
 void ActiveRequest::finish(FinishReason reason) {

@@ -35,8 +35,9 @@ class ActiveRequest {
   // Appends generated tokens in order, applying the stop conditions (end id, stop sequences, maxTokens);
   // tokens after the one that finished the request are dropped. Returns how many were taken.
   int emit(const int32_t* tokens, int count);
-  // Records one decoding step that produced `tokens` tokens (accepted drafts + the LLM's own token).
-  void recordStep(int tokens);
+  // Records one decoding step that produced `tokens` tokens (accepted drafts + the LLM's own token), and the beam
+  // shape it ran when given (beamWidth 0: a plain step; beamWidth < 0: not reported).
+  void recordStep(int tokens, int32_t beamWidth = -1, int32_t beamLength = 1);
   // Ends the request (no effect when already finished).
   void finish(FinishReason reason);
   void fail(ErrorCode code, const std::string& message);

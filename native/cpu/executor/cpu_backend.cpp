@@ -335,7 +335,7 @@ void CpuBackend::step(const std::vector<ActiveRequest*>& requests) {
     const Clock::time_point tEmit = Clock::now();
     std::vector<int32_t> out(v.acceptedTokens);
     out.push_back(v.nextToken);
-    r.recordStep(int(out.size()));
+    r.recordStep(int(out.size()), w.drafted ? w.width : 0, w.drafted ? w.length : 1);
     if (st.policy) st.policy->observe(st.policyChoice, int32_t(out.size()), since(stepStart));
     r.emit(out.data(), int(out.size()));
     r.stats.otherSeconds += since(tEmit);
