@@ -1,7 +1,7 @@
 // Which executor backend loadEngine uses: 'cpu', 'cuda', 'tensorrt-llm', or 'auto' (TensorRT-LLM for an engine
 // directory where the addon was built with it and an NVIDIA GPU is visible; else the CUDA engine where its module is
 // built and a GPU is visible; else the CPU engine), and which options belong to which backend.
-import { ErrorCodes, invalidArgument, type RedrafterError } from './errors.js';
+import { codedError, ErrorCodes, invalidArgument, type RedrafterError } from './errors.js';
 import { backendModulePresent } from './native.js';
 import { nvidiaGpuPresent, resolveAutoBackend, trtLlmOptionKeys } from './trtllm/engine.js';
 
@@ -15,12 +15,6 @@ export const cudaOptionKeys: ReadonlySet<string> = new Set(['model', 'drafter', 
   'maxBeamWidth', 'maxBeamLength', 'cudaGraphs']);
 const sharedKeys = new Set(['backend', 'tokenizer']);
 const optionKeys: Record<ResolvedBackend, ReadonlySet<string>> = { cpu: cpuOptionKeys, cuda: cudaOptionKeys, 'tensorrt-llm': trtLlmOptionKeys };
-
-function coded(code: RedrafterError['code'], message: string): RedrafterError {
-  const e = new Error(message) as RedrafterError;
-  e.code = code;
-  return e;
-}
 
 /** How to get the tensorrt-llm backend into the addon (docs/tensorrt-llm.md "Building it"). */
 export const trtLlmBuildHint =
@@ -36,7 +30,7 @@ export function trtLlmUnavailableReason(builtBackends: readonly string[], gpuPre
 
 /** backend: 'tensorrt-llm' in an addon built without it: ERR_REDRAFTER_UNSUPPORTED with how to build it. */
 export function trtLlmNotBuiltError(): RedrafterError {
-  return coded(ErrorCodes.UNSUPPORTED, `backend 'tensorrt-llm': TensorRT-LLM support was not built into this addon; ${trtLlmBuildHint}`);
+  return codedError(ErrorCodes.UNSUPPORTED, `backend 'tensorrt-llm': TensorRT-LLM support was not built into this addon; ${trtLlmBuildHint}`);
 }
 
 /**
@@ -62,7 +56,7 @@ export function selectBackend(
   if (resolveAutoBackend(builtBackends, gpuPresent) === 'tensorrt-llm') return 'tensorrt-llm';
   if (options.model !== undefined) return cudaUsable() ? 'cuda' : 'cpu';
   const why = trtLlmUnavailableReason(builtBackends, gpuPresent)!;
-  throw coded(ErrorCodes.UNSUPPORTED, `backend 'auto': engineDir is a TensorRT-LLM engine but ${why}` +
+  throw codedError(ErrorCodes.UNSUPPORTED, `backend 'auto': engineDir is a TensorRT-LLM engine but ${why}` +
     (why.includes('not built') ? `; ${trtLlmBuildHint}` : '') + '; for the CPU engine give model');
 }
 

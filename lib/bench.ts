@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { loadEngine, type Engine } from './engine.js';
+import { largeDrafter } from './cpu-backend.js';
 import { Model } from './model.js';
 
 export interface BenchOptions {
@@ -22,7 +23,7 @@ export interface BenchOptions {
   /** ReDrafter sessions may draft less or not at all where that is measured to be faster (SessionOptions.adaptiveDraft);
    *  absent: the engine's default (generation-options.ts defaultAdaptiveDraft: on for models under 30M parameters). */
   adaptiveDraft?: boolean;
-  /** Draft with float16 copies of the drafter's matrices (LoadEngineOptions.drafterHalfWeights). */
+  /** Draft with float16 copies of the drafter's matrices (LoadEngineOptions.drafterHalfWeights; default: the engine's). */
   drafterHalfWeights?: boolean;
   /** Compare with llama.cpp (node-llama-cpp, a devDependency): true: required; false: not; undefined: when
    *  node-llama-cpp is installed and the model is a GGUF (else the report says why it was skipped). */
@@ -304,7 +305,7 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
     tokenizer: o.tokenizer,
     drafter: useDrafter ? o.drafter : null,
     backend: o.backend ?? 'cpu',
-    ...(o.backend === 'cuda' ? {} : { threads: o.threads, drafterHalfWeights: o.drafterHalfWeights === true }),
+    ...(o.backend === 'cuda' ? {} : { threads: o.threads, drafterHalfWeights: o.drafterHalfWeights }),
   });
   // the shape the ReDrafter runs use (the engine's defaults where not given)
   let shape: { beamWidth: number; beamLength: number; adaptiveDraft: boolean | 'greedy' } = { beamWidth: 0, beamLength: 0, adaptiveDraft: false };
@@ -398,7 +399,7 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
       beamWidth: shape.beamWidth,
       beamLength: shape.beamLength,
       adaptiveDraft: shape.adaptiveDraft === true,
-      drafterHalfWeights: useDrafter && o.drafterHalfWeights === true,
+      drafterHalfWeights: useDrafter && o.backend !== 'cuda' && (o.drafterHalfWeights ?? largeDrafter(o.drafter!)),
     },
     ar: summarize(of('ar'), o.repeats),
     redrafter: rd.length ? summarize(rd, o.repeats) : null,

@@ -2,7 +2,7 @@
 // or a file) rendered with @huggingface/jinja as transformers' apply_chat_template renders it. The one home of that
 // rendering for every tokenizer and the server.
 import { Template } from '@huggingface/jinja';
-import { ErrorCodes, type RedrafterError } from './errors.js';
+import { codedError, ErrorCodes, type RedrafterError } from './errors.js';
 
 /** One message of a chat. */
 export interface ChatMessage {
@@ -26,9 +26,7 @@ export class ChatTemplate {
     try {
       this.#template = new Template(source);
     } catch (err) {
-      const e = new Error(`${origin}: not a valid Jinja chat template (${(err as Error).message})`) as RedrafterError;
-      e.code = ErrorCodes.INVALID_MODEL;
-      throw e;
+      throw codedError(ErrorCodes.INVALID_MODEL, `${origin}: not a valid Jinja chat template (${(err as Error).message})`);
     }
   }
 

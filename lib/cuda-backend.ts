@@ -2,7 +2,7 @@
 // engine (native/cuda/engine), which lives in its own module (redrafter_cuda.node) loaded only here.
 import { existsSync } from 'node:fs';
 import type { LoadedBackend } from './cpu-backend.js';
-import { ErrorCodes, invalidArgument, type RedrafterError } from './errors.js';
+import { codedError, ErrorCodes, invalidArgument, type RedrafterError } from './errors.js';
 import { loadBackendModule, type NativeResponse } from './native.js';
 import type { TextCodec } from './text-stream.js';
 import { Tokenizer } from './tokenizer.js';
@@ -21,9 +21,7 @@ function intOption(value: unknown, field: string, min: number, max: number): num
 }
 
 function missing(path: string, field: string): RedrafterError {
-  const e = new Error(`${field} ${path}: no such file or directory`) as RedrafterError;
-  e.code = ErrorCodes.IO;
-  return e;
+  return codedError(ErrorCodes.IO, `${field} ${path}: no such file or directory`);
 }
 
 /** Checks the options and files first, so their errors come before "module not built" and device errors. */
@@ -57,11 +55,7 @@ export async function loadCudaBackend(
   );
   if (codec.vocabSize !== nativeEngine.modelInfo().vocabSize) {
     await nativeEngine.dispose();
-    const e = new Error(
-      `tokenizer ${tokenizer} has ${codec.vocabSize} tokens but model ${model} has a vocabulary of ${nativeEngine.modelInfo().vocabSize}`,
-    ) as RedrafterError;
-    e.code = ErrorCodes.INVALID_MODEL;
-    throw e;
+    throw codedError(ErrorCodes.INVALID_MODEL, `tokenizer ${tokenizer} has ${codec.vocabSize} tokens but model ${model} has a vocabulary of ${nativeEngine.modelInfo().vocabSize}`);
   }
   return { nativeEngine, codec, hasDrafter: drafter !== undefined, fixedBeamShape: false, maxTokensWithinContext: false };
 }

@@ -4,7 +4,7 @@ import { selectBackend, optionsFor, type Backend } from './backend-select.js';
 import { loadCpuBackend, type LoadedBackend } from './cpu-backend.js';
 import { loadCudaBackend } from './cuda-backend.js';
 import type { Drafter } from './drafter/drafter.js';
-import { ErrorCodes, invalidArgument, type RedrafterError } from './errors.js';
+import { codedError, ErrorCodes, invalidArgument, type RedrafterError } from './errors.js';
 import {
   rejectUnknownOptions,
   resolveAdaptiveDraft,
@@ -50,7 +50,8 @@ export interface LoadEngineOptions extends TrtLlmTuning {
   threads?: number;
   /**
    * cpu: draft with float16 copies of the drafter's matrices (half the bytes read per drafting step, which is what
-   * drafting costs with a large drafter); drafts may differ slightly, the output stays exact. Default false.
+   * drafting costs with a large drafter); drafts may differ slightly, the output stays exact. Default: true for
+   * drafters of 16 MB of weights and more (lib/cpu-backend.ts), false for smaller ones.
    */
   drafterHalfWeights?: boolean;
   /** cpu, cuda: KV capacity per session in tokens (default: the model's context length; more than that is a RangeError). */
@@ -120,9 +121,7 @@ export class Engine implements SessionHost {
   /** @internal */
   assertOpen(): void {
     if (this.#disposed) {
-      const e = new Error('the engine was disposed') as RedrafterError;
-      e.code = ErrorCodes.DISPOSED;
-      throw e;
+      throw codedError(ErrorCodes.DISPOSED, 'the engine was disposed');
     }
   }
 
@@ -161,9 +160,7 @@ export class Engine implements SessionHost {
       if (typeof m !== 'object' || m === null || typeof m.role !== 'string' || typeof m.content !== 'string')
         throw invalidArgument(`messages[${i}]`, 'must be { role: string, content: string }');
     if (!this.codec.encodeChat) {
-      const e = new Error(`the ${this.info.backend} engine's tokenizer has no chat templates`) as RedrafterError;
-      e.code = ErrorCodes.UNSUPPORTED;
-      throw e;
+      throw codedError(ErrorCodes.UNSUPPORTED, `the ${this.info.backend} engine's tokenizer has no chat templates`);
     }
     return this.codec.encodeChat(messages, options);
   }

@@ -19,6 +19,19 @@ export interface RedrafterError extends Error {
   code: ErrorCode;
 }
 
+/** An Error with a stable `code` (the one way TypeScript code makes one; `name` e.g. 'AbortError'). */
+export function codedError(code: ErrorCode, message: string, name?: string): RedrafterError {
+  const e = new Error(message) as RedrafterError;
+  e.code = code;
+  if (name !== undefined) e.name = name;
+  return e;
+}
+
+/** ERR_REDRAFTER_INVALID_MODEL: a model, tokenizer or drafter file is malformed (the message names the file). */
+export function invalidModel(message: string): RedrafterError {
+  return codedError(ErrorCodes.INVALID_MODEL, message);
+}
+
 /** A TypeError (wrong type/shape) or RangeError (out of range) naming `field`, with the invalid-argument code. */
 export function invalidArgument(field: string, message: string, kind: 'type' | 'range' = 'type'): RedrafterError {
   const err = (kind === 'range' ? new RangeError(`${field} ${message}`) : new TypeError(`${field} ${message}`)) as

@@ -12,7 +12,7 @@ import { open, rename, rm, type FileHandle } from 'node:fs/promises';
 import { endianness } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { ErrorCodes, type ErrorCode, type RedrafterError } from './errors.js';
+import { codedError, ErrorCodes, type ErrorCode, type RedrafterError } from './errors.js';
 
 export type SafetensorsDType =
   | 'BOOL' | 'U8' | 'I8' | 'F8_E5M2' | 'F8_E4M3' | 'I16' | 'U16' | 'F16' | 'BF16'
@@ -43,12 +43,6 @@ export interface TensorInfo {
 /** Headers larger than this are refused (the reference implementation's limit is 100 MB). */
 export const MAX_HEADER_BYTES = 100_000_000;
 const READ_CHUNK_BYTES = 1 << 30;
-
-function codedError(code: ErrorCode, message: string): RedrafterError {
-  const err = new Error(message) as RedrafterError;
-  err.code = code;
-  return err;
-}
 
 function badFile(path: string, message: string): RedrafterError {
   return codedError(ErrorCodes.INVALID_MODEL, `${path}: not a valid safetensors file: ${message}`);
@@ -258,13 +252,16 @@ async function readExactly(handle: FileHandle, path: string, into: Uint8Array, p
 }
 
 // ---------------------------------------------------------------------------------------------
-// float conversions (round to nearest even; NaN stays NaN, overflow becomes infinity)
+// float conversions: the one home of float16/bfloat16 <-> float32 in TypeScript. Round to nearest even, overflow to
+// infinity, and PyTorch's NaNs (c10::Half: sign | 0x7E00; c10::BFloat16: 0x7FC0), so that converted weights are
+// bit-identical to what torch's `tensor.to(dtype)` writes (lib/trtllm/torch-cast.ts relies on it).
 // ---------------------------------------------------------------------------------------------
 const scratchF32 = new Float32Array(1);
 const scratchU32 = new Uint32Array(scratchF32.buffer);
 let f16Table: Float32Array | undefined;
 
-function f16BitsToF32(h: number): number {
+/** One IEEE half (its bits) -> float32 (exact). */
+export function f16BitsToF32(h: number): number {
   const sign = h & 0x8000 ? -1 : 1;
   const exp = (h >> 10) & 0x1f;
   const mant = h & 0x3ff;
@@ -289,13 +286,13 @@ export function f32ToF16Bits(value: number): number {
   scratchF32[0] = value;
   const x = scratchU32[0]!;
   const sign = (x >>> 16) & 0x8000;
-  const exp = (x >>> 23) & 0xff;
-  const mant = x & 0x7fffff;
-  if (exp === 255) return sign | 0x7c00 | (mant ? 0x200 | (mant >>> 13) : 0);
-  const e = exp - 127 + 15;
-  if (e >= 31) return sign | 0x7c00;
+  const abs = x & 0x7fffffff;
+  if (abs > 0x7f800000) return sign | 0x7e00;  // NaN
+  const mant = abs & 0x7fffff;
+  const e = (abs >>> 23) - 112;  // rebias 127 -> 15
+  if (e >= 31) return sign | 0x7c00;  // overflow (and inf)
   if (e <= 0) {
-    if (e < -10) return sign;
+    if (e < -10) return sign;  // below half the smallest subnormal: +-0
     const m = mant | 0x800000;
     const shift = 14 - e;
     let half = m >>> shift;
@@ -306,13 +303,19 @@ export function f32ToF16Bits(value: number): number {
   }
   let half = (e << 10) | (mant >>> 13);
   const rem = mant & 0x1fff;
-  if (rem > 0x1000 || (rem === 0x1000 && half & 1)) half++;
+  if (rem > 0x1000 || (rem === 0x1000 && half & 1)) half++;  // may carry into the exponent (-> inf): correct
   return sign | half;
 }
 
 export function f32ToF16(values: Float32Array, out: Uint16Array = new Uint16Array(values.length)): Uint16Array {
   for (let i = 0; i < values.length; i++) out[i] = f32ToF16Bits(values[i]!);
   return out;
+}
+
+/** One bfloat16 (its bits) -> float32 (exact). */
+export function bf16BitsToF32(b: number): number {
+  scratchU32[0] = (b << 16) >>> 0;
+  return scratchF32[0]!;
 }
 
 /** bfloat16 bits -> float32 (exact). */
@@ -322,15 +325,19 @@ export function bf16ToF32(bits: Uint16Array, out: Float32Array = new Float32Arra
   return out;
 }
 
+/** One float32 value -> bfloat16 bits. */
+export function f32ToBf16Bits(value: number): number {
+  scratchF32[0] = value;
+  const x = scratchU32[0]!;
+  if ((x & 0x7fffffff) > 0x7f800000) return 0x7fc0;
+  return ((x + 0x7fff + ((x >>> 16) & 1)) >>> 16) & 0xffff;
+}
+
 export function f32ToBf16(values: Float32Array, out: Uint16Array = new Uint16Array(values.length)): Uint16Array {
   const u = new Uint32Array(values.buffer, values.byteOffset, values.length);
   for (let i = 0; i < u.length; i++) {
     const x = u[i]!;
-    if ((x & 0x7f800000) === 0x7f800000 && x & 0x7fffff) {
-      out[i] = (x >>> 16) | 0x40;  // quiet NaN
-    } else {
-      out[i] = ((x + 0x7fff + ((x >>> 16) & 1)) >>> 16) & 0xffff;
-    }
+    out[i] = (x & 0x7fffffff) > 0x7f800000 ? 0x7fc0 : ((x + 0x7fff + ((x >>> 16) & 1)) >>> 16) & 0xffff;
   }
   return out;
 }

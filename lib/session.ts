@@ -2,7 +2,7 @@
 // generate() starts a generation (queued behind the session's earlier ones) and returns a GenerationStream: an async
 // iterable of { text, tokens } chunks (several tokens per ReDrafter step) with `result`, the whole text, tokens,
 // finish reason and statistics. complete() is generate().result.
-import { ErrorCodes, invalidArgument, type ErrorCode, type RedrafterError } from './errors.js';
+import { codedError, ErrorCodes, invalidArgument, type ErrorCode, type RedrafterError } from './errors.js';
 import { resolveGenerateOptions, type GenerateOptions, type ResolvedGenerateOptions } from './generation-options.js';
 import type { NativeResponse, NativeSession } from './native.js';
 import { toGenerationStats, type GenerationStats } from './stats.js';
@@ -61,15 +61,8 @@ export interface SessionHost {
   track(requestId: number, onResponse: (r: NativeResponse) => void, done: Promise<unknown>): void;
 }
 
-function codedError(message: string, code: ErrorCode, name = 'Error'): RedrafterError {
-  const e = new Error(message) as RedrafterError;
-  e.code = code;
-  if (name !== 'Error') e.name = name;
-  return e;
-}
-
 function abortError(signal: AbortSignal): RedrafterError {
-  const e = codedError('generation was aborted', ErrorCodes.ABORTED, 'AbortError');
+  const e = codedError(ErrorCodes.ABORTED, 'generation was aborted', 'AbortError');
   (e as Error).cause = signal.reason;
   return e;
 }
@@ -244,7 +237,7 @@ export class Session {
   }
 
   #assertUsable(): void {
-    if (this.#disposed) throw codedError('the session was disposed', ErrorCodes.DISPOSED);
+    if (this.#disposed) throw codedError(ErrorCodes.DISPOSED, 'the session was disposed');
     this.#host.assertOpen();
   }
 
@@ -275,9 +268,9 @@ export class Session {
     const atLeast = codec.maxTokenBytes ? Math.floor(source.bytes / codec.maxTokenBytes) : 0;
     if (atLeast > room)
       throw codedError(
+        ErrorCodes.CONTEXT_OVERFLOW,
         `prompt of ${source.bytes} bytes has at least ${atLeast} tokens, more than the ${room} left in the context ` +
           `length ${this.#host.contextLength}`,
-        ErrorCodes.CONTEXT_OVERFLOW,
       );
     return Array.from(await codec.encodeAsync(source.text, { bos }));
   }
@@ -285,10 +278,10 @@ export class Session {
   /** Why a request the backend ended with 'abort' did not finish. */
   #abortReason(o: ResolvedGenerateOptions, control: StreamControl): RedrafterError {
     if (o.signal?.aborted) return abortError(o.signal);
-    if (control.isStopped()) return codedError('generation was cancelled: its stream was closed before the end', ErrorCodes.ABORTED, 'AbortError');
-    if (this.#disposed) return codedError('the session was disposed during generation', ErrorCodes.DISPOSED);
-    if (this.#host.disposed) return codedError('the engine was disposed during generation', ErrorCodes.DISPOSED);
-    return codedError('generation was aborted by the backend', ErrorCodes.ABORTED, 'AbortError');
+    if (control.isStopped()) return codedError(ErrorCodes.ABORTED, 'generation was cancelled: its stream was closed before the end', 'AbortError');
+    if (this.#disposed) return codedError(ErrorCodes.DISPOSED, 'the session was disposed during generation');
+    if (this.#host.disposed) return codedError(ErrorCodes.DISPOSED, 'the engine was disposed during generation');
+    return codedError(ErrorCodes.ABORTED, 'generation was aborted by the backend', 'AbortError');
   }
 
   /** Runs one generation once `turn` (the end of the session's previous one) has come. */
@@ -325,15 +318,15 @@ export class Session {
       if (input.length === 0) throw invalidArgument('prompt', 'must not be empty', 'range');
       if (input.length > this.#host.contextLength)
         throw codedError(
-          `prompt has ${input.length} tokens (history included), more than the context length ${this.#host.contextLength}`,
           ErrorCodes.CONTEXT_OVERFLOW,
+          `prompt has ${input.length} tokens (history included), more than the context length ${this.#host.contextLength}`,
         );
       const room = this.#host.contextLength - input.length;
       const fitted = this.#host.maxTokensWithinContext === true && o.maxTokens > room;
       if (fitted && room <= 0)
         throw codedError(
-          `prompt has ${input.length} tokens (history included): no room is left in the context length ${this.#host.contextLength}`,
           ErrorCodes.CONTEXT_OVERFLOW,
+          `prompt has ${input.length} tokens (history included): no room is left in the context length ${this.#host.contextLength}`,
         );
       const codec = this.#host.codec;
       requestId = this.#native.enqueue({
@@ -389,7 +382,7 @@ export class Session {
         if (chunk.tokens.length > 0 || chunk.text.length > 0) control.push(chunk);
       }
       if (final.finishReason === 'error')
-        throw codedError(final.error ?? 'generation failed', (final.errorCode ?? ErrorCodes.INTERNAL) as ErrorCode);
+        throw codedError((final.errorCode ?? ErrorCodes.INTERNAL) as ErrorCode, final.error ?? 'generation failed');
       if (final.finishReason === 'abort' && !stopped) throw this.#abortReason(o, control);
       let finishReason: FinishReason = stopped ? 'stop' : (final.finishReason as FinishReason);
       if (finishReason === 'length' && fitted && kept.length >= room) finishReason = 'context';

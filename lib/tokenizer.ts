@@ -1,7 +1,7 @@
 // Tokenizers from TypeScript: a llama2.c tokenizer.bin or a GGUF's embedded vocabulary, encoding exactly as
 // llama.cpp's SentencePiece tokenizer does and decoding incrementally without splitting UTF-8 characters.
 import { ChatTemplate, type ChatMessage } from './chat-template.js';
-import { ErrorCodes, invalidArgument, type RedrafterError } from './errors.js';
+import { codedError, ErrorCodes, invalidArgument, type RedrafterError } from './errors.js';
 import {
   native,
   type NativeTokenDecoder,
@@ -118,9 +118,7 @@ export class Tokenizer {
   async encodeChat(messages: readonly ChatMessage[], options: { addGenerationPrompt?: boolean } = {}): Promise<Int32Array> {
     const template = this.chatTemplate;
     if (!template) {
-      const e = new Error(`${this.#native.info.path}: the model has no chat template (GGUF tokenizer.chat_template)`) as RedrafterError;
-      e.code = ErrorCodes.UNSUPPORTED;
-      throw e;
+      throw codedError(ErrorCodes.UNSUPPORTED, `${this.#native.info.path}: the model has no chat template (GGUF tokenizer.chat_template)`);
     }
     const text = template.render(messages, {
       addGenerationPrompt: options.addGenerationPrompt,

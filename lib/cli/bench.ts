@@ -78,7 +78,8 @@ export function register(program: Command): void {
     .addOption(beamLengthOption())
     .addOption(adaptiveDraftOption())
     .addOption(noAdaptiveDraftOption())
-    .option('--drafter-f16', "draft with float16 copies of the drafter's matrices")
+    .option('--drafter-f16', "draft with float16 copies of the drafter's matrices (default: for drafters of 16 MB and more)")
+    .option('--no-drafter-f16', "draft with the drafter's float32 matrices")
     .option('--llama-cpp', 'compare with llama.cpp (node-llama-cpp, a devDependency; default: when it is installed and --model is a GGUF)')
     .option('--no-llama-cpp', 'skip the llama.cpp comparison')
     .option('--forward-cost <list>', 'token counts T for the forward-cost curve ("" to skip)', intListArg(1, 512), [1, 2, 4, 8, 16, 32])
@@ -97,7 +98,7 @@ export function register(program: Command): void {
         beamWidth: opts.beamWidth,
         beamLength: opts.beamLength,
         adaptiveDraft: opts.adaptiveDraft,
-        drafterHalfWeights: opts.drafterF16 === true,
+        drafterHalfWeights: opts.drafterF16,
         llamaCpp: opts.llamaCpp,
         backend: opts.backend,
         forwardCost: opts.forwardCost,

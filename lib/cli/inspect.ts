@@ -4,7 +4,7 @@ import type { Command } from 'commander';
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseDrafterConfig, type DrafterConfig } from '../drafter/config.js';
-import { ErrorCodes, type RedrafterError } from '../errors.js';
+import { codedError, ErrorCodes, type RedrafterError } from '../errors.js';
 import { inspectModelFile, type ModelFileSummary } from '../model-file.js';
 import { SafetensorsReader } from '../safetensors.js';
 
@@ -72,17 +72,13 @@ export async function inspectSafetensors(path: string): Promise<SafetensorsSumma
     const weights = join(path, 'model.safetensors');
     const [c, w] = await Promise.all([stat(configFile).catch(() => undefined), stat(weights).catch(() => undefined)]);
     if (!c || !w) {
-      const e = new Error(`${path}: a directory, but not a drafter (config.json + model.safetensors)`) as RedrafterError;
-      e.code = ErrorCodes.INVALID_ARGUMENT;
-      throw e;
+      throw codedError(ErrorCodes.INVALID_ARGUMENT, `${path}: a directory, but not a drafter (config.json + model.safetensors)`);
     }
     let json: unknown;
     try {
       json = JSON.parse(await readFile(configFile, 'utf8'));
     } catch (err) {
-      const e = new Error(`${configFile}: not valid JSON (${(err as Error).message})`) as RedrafterError;
-      e.code = ErrorCodes.INVALID_MODEL;
-      throw e;
+      throw codedError(ErrorCodes.INVALID_MODEL, `${configFile}: not valid JSON (${(err as Error).message})`);
     }
     const drafter = parseDrafterConfig(json, configFile);
     const file = await readSafetensors(weights);

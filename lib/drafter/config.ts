@@ -1,6 +1,6 @@
 // Apple's drafter config.json (apple/ml-recurrent-drafter configuration_drafter.DrafterConfig) and the tensor
 // layout of its model.safetensors (modeling_drafter.Drafter's state dict).
-import { ErrorCodes, type RedrafterError } from '../errors.js';
+import { ErrorCodes, invalidModel, type RedrafterError } from '../errors.js';
 
 export const DRAFTER_MODEL_TYPE = 'recurrent_drafting_drafter';
 
@@ -12,11 +12,7 @@ export interface DrafterConfig {
   readonly rnn: boolean;
 }
 
-export function invalidModel(message: string): RedrafterError {
-  const err = new Error(message) as RedrafterError;
-  err.code = ErrorCodes.INVALID_MODEL;
-  return err;
-}
+export { invalidModel } from '../errors.js';
 
 /** Validates a parsed config.json; errors name `file` and the field. */
 export function parseDrafterConfig(json: unknown, file: string): DrafterConfig {

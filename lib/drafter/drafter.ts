@@ -2,7 +2,7 @@
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { ErrorCodes, invalidArgument, type RedrafterError } from '../errors.js';
+import { codedError, ErrorCodes, invalidArgument, type RedrafterError } from '../errors.js';
 import { native, type NativeDraftResult, type NativeDrafterInstance, type NativeModel } from '../native.js';
 import { Model } from '../model.js';
 import { SafetensorsReader, SafetensorsWriter, type SafetensorsDType } from '../safetensors.js';
@@ -96,9 +96,7 @@ async function readConfig(dir: string): Promise<{ config: DrafterConfig; file: s
   try {
     text = await readFile(file, 'utf8');
   } catch (err) {
-    const e = new Error(`${file}: cannot read the drafter config: ${(err as Error).message}`) as RedrafterError;
-    e.code = ErrorCodes.IO;
-    throw e;
+    throw codedError(ErrorCodes.IO, `${file}: cannot read the drafter config: ${(err as Error).message}`);
   }
   let json: unknown;
   try {
@@ -184,8 +182,6 @@ export async function saveDrafter(dir: string, config: DrafterConfig, tensors: R
     await rename(temp, configFile);
   } catch (err) {
     await rm(temp, { force: true });
-    const e = new Error(`${configFile}: cannot write: ${(err as Error).message}`) as RedrafterError;
-    e.code = ErrorCodes.IO;
-    throw e;
+    throw codedError(ErrorCodes.IO, `${configFile}: cannot write: ${(err as Error).message}`);
   }
 }

@@ -31,7 +31,7 @@ import { existsSync, statSync } from 'node:fs';
 import { mkdir, open, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { basename, dirname, join, resolve } from 'node:path';
-import { ErrorCodes, type ErrorCode, type RedrafterError } from '../errors.js';
+import { codedError, ErrorCodes, type ErrorCode, type RedrafterError } from '../errors.js';
 import { SafetensorsReader, SafetensorsWriter, type SafetensorsDType, type TensorInfo } from '../safetensors.js';
 import { asInt, dumpPythonJson, isDict, parsePythonJson, PyJsonError, type PyDict, type PyValue } from './pyjson.js';
 import { castBytes, castableBytes } from './torch-cast.js';
@@ -96,9 +96,7 @@ export interface ConvertResult {
 }
 
 function err(code: ErrorCode, message: string): RedrafterError {
-  const e = new Error(message) as RedrafterError;
-  e.code = code;
-  return e;
+  return codedError(code, message);
 }
 const invalid = (message: string) => err(ErrorCodes.INVALID_MODEL, message);
 const badArg = (message: string) => err(ErrorCodes.INVALID_ARGUMENT, message);

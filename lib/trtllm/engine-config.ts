@@ -3,7 +3,7 @@
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { ErrorCodes, type RedrafterError } from '../errors.js';
+import { codedError, ErrorCodes, type RedrafterError } from '../errors.js';
 
 export interface TrtLlmEngineInfo {
   engineDir: string;
@@ -26,9 +26,7 @@ export interface TrtLlmEngineInfo {
 }
 
 function invalid(message: string): RedrafterError {
-  const e = new Error(message) as RedrafterError;
-  e.code = ErrorCodes.INVALID_MODEL;
-  return e;
+  return codedError(ErrorCodes.INVALID_MODEL, message);
 }
 
 function int(obj: Record<string, unknown>, key: string, where: string, required: boolean): number | undefined {
@@ -44,9 +42,7 @@ function int(obj: Record<string, unknown>, key: string, where: string, required:
 export async function readTrtLlmEngineInfo(engineDir: string): Promise<TrtLlmEngineInfo> {
   const dir = resolve(engineDir);
   if (!existsSync(dir) || !statSync(dir).isDirectory()) {
-    const e = new Error(`${dir}: the engine directory does not exist`) as RedrafterError;
-    e.code = ErrorCodes.IO;
-    throw e;
+    throw codedError(ErrorCodes.IO, `${dir}: the engine directory does not exist`);
   }
   const file = join(dir, 'config.json');
   let config: Record<string, unknown>;
@@ -55,9 +51,7 @@ export async function readTrtLlmEngineInfo(engineDir: string): Promise<TrtLlmEng
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code) {
-      const e = new Error(`${file}: cannot read the engine config (${code})`) as RedrafterError;
-      e.code = ErrorCodes.IO;
-      throw e;
+      throw codedError(ErrorCodes.IO, `${file}: cannot read the engine config (${code})`);
     }
     throw invalid(`${file}: the engine config is not valid JSON`);
   }

@@ -4,7 +4,7 @@
 // executor.loadEngine takes for its "tensorrt-llm" backend (native/addon/trtllm_engine.cpp). Sessions, generate,
 // complete and stats are the shared executor layer's, exactly as for the CPU backend.
 import { existsSync, readdirSync } from 'node:fs';
-import { invalidArgument, ErrorCodes, type RedrafterError } from '../errors.js';
+import { codedError, ErrorCodes, invalidArgument, type RedrafterError } from '../errors.js';
 import type { TrtLlmNativeOptions } from '../native.js';
 import { readTrtLlmEngineInfo, type TrtLlmEngineInfo } from './engine-config.js';
 import { HfTokenizer } from './hf-tokenizer.js';
@@ -133,9 +133,8 @@ export async function prepareTrtLlmEngine(options: TrtLlmEngineOptions): Promise
   }
   const tokenizer = await HfTokenizer.load(o.tokenizer);
   if (tokenizer.vocabSize > info.vocabSize) {
-    const e = new Error(`${tokenizer.path}: the tokenizer has ${tokenizer.vocabSize} tokens but the engine's vocab_size is ` +
-      `${info.vocabSize}; it is not this model's tokenizer`) as RedrafterError;
-    e.code = ErrorCodes.INVALID_MODEL;
+    const e = codedError(ErrorCodes.INVALID_MODEL, `${tokenizer.path}: the tokenizer has ${tokenizer.vocabSize} tokens but the engine's vocab_size is ` +
+      `${info.vocabSize}; it is not this model's tokenizer`);
     throw e;
   }
   const draft = info.redrafter

@@ -5,7 +5,7 @@ import { existsSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { ChatTemplate, type ChatMessage } from '../chat-template.js';
-import { ErrorCodes, type RedrafterError } from '../errors.js';
+import { codedError, ErrorCodes, type RedrafterError } from '../errors.js';
 
 export type { ChatMessage };
 
@@ -33,19 +33,13 @@ interface TokenizersModule {
   Tokenizer: new (tokenizerJson: object, config: object) => HfTokenizerImpl;
 }
 
-function coded(code: RedrafterError['code'], message: string): RedrafterError {
-  const e = new Error(message) as RedrafterError;
-  e.code = code;
-  return e;
-}
-
 async function importOptional<T>(name: string, what: string): Promise<T> {
   const specifier: string = name;  // not resolved at type-check time: an optional dependency
   try {
     return (await import(specifier)) as T;
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ERR_MODULE_NOT_FOUND') {
-      throw coded(ErrorCodes.UNSUPPORTED, `${what} needs the npm package ${name} (npm install ${name})`);
+      throw codedError(ErrorCodes.UNSUPPORTED, `${what} needs the npm package ${name} (npm install ${name})`);
     }
     throw err;
   }
@@ -56,14 +50,14 @@ async function readJson(path: string): Promise<Record<string, unknown>> {
   try {
     text = await readFile(path, 'utf8');
   } catch (err) {
-    throw coded(ErrorCodes.IO, `${path}: cannot read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+    throw codedError(ErrorCodes.IO, `${path}: cannot read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
   }
   try {
     const value = JSON.parse(text) as unknown;
     if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new Error('not a JSON object');
     return value as Record<string, unknown>;
   } catch (err) {
-    throw coded(ErrorCodes.INVALID_MODEL, `${path}: not a valid tokenizer file (${(err as Error).message})`);
+    throw codedError(ErrorCodes.INVALID_MODEL, `${path}: not a valid tokenizer file (${(err as Error).message})`);
   }
 }
 
@@ -94,12 +88,12 @@ export class HfTokenizer {
    * (special tokens, chat_template) and generation_config.json (eos_token_id).
    */
   static async load(path: string): Promise<HfTokenizer> {
-    if (!existsSync(path)) throw coded(ErrorCodes.IO, `${path}: the tokenizer does not exist`);
+    if (!existsSync(path)) throw codedError(ErrorCodes.IO, `${path}: the tokenizer does not exist`);
     const dir = statSync(path).isDirectory() ? path : dirname(path);
     const file = statSync(path).isDirectory() ? join(path, 'tokenizer.json') : path;
     const tokenizerJson = await readJson(file);
     if (typeof tokenizerJson.model !== 'object' || tokenizerJson.model === null) {
-      throw coded(ErrorCodes.INVALID_MODEL, `${file}: not a Hugging Face tokenizer.json (no "model")`);
+      throw codedError(ErrorCodes.INVALID_MODEL, `${file}: not a Hugging Face tokenizer.json (no "model")`);
     }
     const configPath = join(dir, 'tokenizer_config.json');
     const config = existsSync(configPath) ? await readJson(configPath) : {};
@@ -109,7 +103,7 @@ export class HfTokenizer {
       try {
         templateFile = { text: await readFile(templatePath, 'utf8'), path: templatePath };
       } catch (err) {
-        throw coded(ErrorCodes.IO, `${templatePath}: cannot read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+        throw codedError(ErrorCodes.IO, `${templatePath}: cannot read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
       }
     }
     const { Tokenizer } = await importOptional<TokenizersModule>('@huggingface/tokenizers', 'a tokenizer.json tokenizer');
@@ -117,7 +111,7 @@ export class HfTokenizer {
     try {
       impl = new Tokenizer(tokenizerJson, config);
     } catch (err) {
-      throw coded(ErrorCodes.INVALID_MODEL, `${file}: unsupported tokenizer (${(err as Error).message})`);
+      throw codedError(ErrorCodes.INVALID_MODEL, `${file}: unsupported tokenizer (${(err as Error).message})`);
     }
     const idOf = (value: unknown) => {
       const text = tokenText(value);
@@ -174,7 +168,7 @@ export class HfTokenizer {
       origin = options.template === 'vicuna' ? 'the Vicuna v1.1 template' : 'the template given';
     }
     if (!template) {
-      throw coded(ErrorCodes.UNSUPPORTED, `${this.path}: the tokenizer has no chat template (no chat_template.jinja, no ` +
+      throw codedError(ErrorCodes.UNSUPPORTED, `${this.path}: the tokenizer has no chat template (no chat_template.jinja, no ` +
         "tokenizer_config.json chat_template); Vicuna models take template 'vicuna'");
     }
     return new ChatTemplate(template, origin).render(messages, {

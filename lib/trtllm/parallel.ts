@@ -8,7 +8,7 @@
 // native side (native/trtllm) turns the decision into a ParallelConfig. Not verified on multi-GPU hardware.
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { ErrorCodes, invalidArgument, type RedrafterError } from '../errors.js';
+import { codedError, ErrorCodes, invalidArgument, type RedrafterError } from '../errors.js';
 import { findOnPath, formatCommand } from './trtllm-build.js';
 
 export interface MpiWorld {
@@ -44,9 +44,7 @@ export type ParallelPlan =
   | { mode: 'leader'; worldSize: number; rank: number; serves: boolean };
 
 function unsupported(message: string): RedrafterError {
-  const e = new Error(message) as RedrafterError;
-  e.code = ErrorCodes.UNSUPPORTED;
-  return e;
+  return codedError(ErrorCodes.UNSUPPORTED, message);
 }
 
 /** The command that starts `argv` (e.g. process.argv) as `worldSize` MPI ranks in leader mode. */

@@ -12,7 +12,7 @@
 import { spawn } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import { delimiter, isAbsolute, join } from 'node:path';
-import { ErrorCodes, type RedrafterError } from '../errors.js';
+import { codedError, ErrorCodes, type RedrafterError } from '../errors.js';
 
 export interface TrtllmBuildOptions {
   checkpointDir: string;
@@ -99,16 +99,12 @@ export function runTrtllmBuild(
     child.stdout.on('data', (c: Buffer) => track(c, io.stdout));
     child.stderr.on('data', (c: Buffer) => track(c, io.stderr));
     child.on('error', (e) => {
-      const error = new Error(`trtllm-build could not be started (${program}): ${e.message}`) as RedrafterError;
-      error.code = ErrorCodes.BACKEND;
-      reject(error);
+      reject(codedError(ErrorCodes.BACKEND, `trtllm-build could not be started (${program}): ${e.message}`));
     });
     child.on('close', (code, signal) => {
       if (code === 0) return resolveRun();
       const how = signal ? `was killed by ${signal}` : `exited with code ${code}`;
-      const error = new Error(`trtllm-build ${how}${lastLine ? `: ${lastLine}` : ''}`) as RedrafterError;
-      error.code = ErrorCodes.BACKEND;
-      reject(error);
+      reject(codedError(ErrorCodes.BACKEND, `trtllm-build ${how}${lastLine ? `: ${lastLine}` : ''}`));
     });
   });
 }

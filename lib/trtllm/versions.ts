@@ -9,7 +9,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ErrorCodes, invalidArgument, type RedrafterError } from '../errors.js';
+import { codedError, ErrorCodes, invalidArgument, type RedrafterError } from '../errors.js';
 
 interface SupportedVersions {
   first: string;
@@ -49,7 +49,7 @@ export function parseTrtLlmVersion(text: string): TrtLlmVersion | undefined {
 
 function must(text: string): TrtLlmVersion {
   const v = parseTrtLlmVersion(text);
-  if (!v) throw new Error(`not a TensorRT-LLM version: ${text}`);
+  if (!v) throw codedError(ErrorCodes.INTERNAL, `native/trtllm/supported-versions.json: not a TensorRT-LLM version: ${text}`);
   return v;
 }
 
@@ -73,9 +73,7 @@ export function isSupportedTrtLlmVersion(version: TrtLlmVersion): boolean {
 }
 
 function unsupported(message: string): RedrafterError {
-  const e = new Error(message) as RedrafterError;
-  e.code = ErrorCodes.UNSUPPORTED;
-  return e;
+  return codedError(ErrorCodes.UNSUPPORTED, message);
 }
 
 /**

@@ -57,7 +57,8 @@ executor::Request readRequest(Napi::Object o) {
   // the bound on temperature is lib/generation-options.ts's MAX_TEMPERATURE; here only what a float holds
   r.sampling.temperature = float(numberFieldOr(o, "temperature", 0, 0, std::numeric_limits<float>::max()));
   r.sampling.topK = int32_t(intFieldOr(o, "topK", 0, 0, INT32_MAX));
-  r.sampling.topP = float(numberFieldOr(o, "topP", 1, 0, 1));
+  // the bounds are executor::validateRequest's (native/core/executor/step_executor.h); here only what a float holds
+  r.sampling.topP = float(numberFieldOr(o, "topP", 1, -std::numeric_limits<float>::max(), std::numeric_limits<float>::max()));
   r.sampling.seed = uint64_t(intFieldOr(o, "seed", 0, 0, (int64_t(1) << 53)));
   r.draft.beamWidth = int32_t(intFieldOr(o, "beamWidth", 0, 0, 1 << 16));
   r.draft.beamLength = int32_t(intFieldOr(o, "beamLength", 0, 0, 1 << 16));

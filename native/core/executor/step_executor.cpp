@@ -1,8 +1,32 @@
 #include "core/executor/step_executor.h"
 
 #include <algorithm>
+#include <cmath>
+#include <string>
+
+#include "core/error.h"
 
 namespace redrafter::executor {
+
+void validateRequest(const Request& r, const RequestLimits& limits) {
+  const auto& s = r.sampling;
+  RD_REQUIRE(std::isfinite(s.temperature) && s.temperature >= 0, "temperature", "must be a finite number >= 0");
+  RD_REQUIRE(s.topK >= 0, "topK", "must be an integer >= 0 (0: off)");
+  RD_REQUIRE(std::isfinite(s.topP) && s.topP > 0 && s.topP <= 1, "topP", "must be in (0, 1]");
+  const auto& d = r.draft;
+  RD_REQUIRE(d.beamWidth >= 0, "beamWidth", "must be an integer >= 0");
+  if (d.beamWidth > 0) {
+    RD_REQUIRE(limits.hasDrafter, "beamWidth", "must be 0 without a drafter");
+    RD_REQUIRE(d.beamWidth <= limits.maxBeamWidth, "beamWidth", "must be at most " + std::to_string(limits.maxBeamWidth));
+    RD_REQUIRE(d.beamLength >= 2 && d.beamLength <= limits.maxBeamLength, "beamLength",
+               "must be in [2, " + std::to_string(limits.maxBeamLength) + "]");
+  }
+  for (int32_t t : r.endIds)
+    RD_REQUIRE(t >= 0 && t < limits.vocabSize, "endIds", "holds a token id outside the vocabulary");
+  if (int64_t(r.inputTokenIds.size()) > limits.contextLength)
+    fail(ErrorCode::ContextOverflow, "prompt has " + std::to_string(r.inputTokenIds.size()) +
+                                         " tokens, more than the context length " + std::to_string(limits.contextLength));
+}
 
 namespace {
 double secondsSince(std::chrono::steady_clock::time_point t) {

@@ -74,6 +74,19 @@ class StepBackend {
   virtual void releaseSession(SessionId session) = 0;
 };
 
+// What a step backend can run, for validateRequest.
+struct RequestLimits {
+  bool hasDrafter = false;
+  int32_t maxBeamWidth = 0, maxBeamLength = 0;  // with a drafter
+  int32_t vocabSize = 0;
+  int32_t contextLength = 0;
+};
+
+// The checks every step backend applies to a request, with the one set of native bounds: temperature finite and
+// >= 0, topK >= 0, topP in (0, 1], the beam shape within the limits (beamWidth 0 without a drafter), end ids inside
+// the vocabulary (InvalidArgument naming the field); the prompt inside the context (ContextOverflow).
+void validateRequest(const Request& request, const RequestLimits& limits);
+
 struct StepExecutorOptions {
   int32_t maxActiveRequests = 8;  // requests stepped together; the rest wait in the queue
 };

@@ -95,23 +95,13 @@ executor::ModelInfo CpuBackend::modelInfo() const {
 }
 
 void CpuBackend::validate(const Request& r) const {
-  const auto& s = r.sampling;
-  RD_REQUIRE(std::isfinite(s.temperature) && s.temperature >= 0, "temperature", "must be a finite number >= 0");
-  RD_REQUIRE(s.topK >= 0, "topK", "must be an integer >= 0 (0: off)");
-  RD_REQUIRE(std::isfinite(s.topP) && s.topP > 0 && s.topP <= 1, "topP", "must be in (0, 1]");
-  const auto& d = r.draft;
-  RD_REQUIRE(d.beamWidth >= 0, "beamWidth", "must be an integer >= 0");
-  if (d.beamWidth > 0) {
-    RD_REQUIRE(drafter_ != nullptr, "beamWidth", "must be 0 without a drafter");
-    RD_REQUIRE(d.beamWidth <= drafter_->maxBeamWidth(), "beamWidth",
-               "must be at most " + std::to_string(drafter_->maxBeamWidth()));
-    RD_REQUIRE(d.beamLength >= 2 && d.beamLength <= drafter_->maxBeamLength(), "beamLength",
-               "must be in [2, " + std::to_string(drafter_->maxBeamLength()) + "]");
-  }
-  for (int32_t t : r.endIds) RD_REQUIRE(t >= 0 && t < vocab_, "endIds", "holds a token id outside the vocabulary");
-  if (int64_t(r.inputTokenIds.size()) > capacity_)
-    fail(ErrorCode::ContextOverflow, "prompt has " + std::to_string(r.inputTokenIds.size()) +
-                                         " tokens, more than the context length " + std::to_string(capacity_));
+  executor::RequestLimits limits;
+  limits.hasDrafter = drafter_ != nullptr;
+  limits.maxBeamWidth = drafter_ ? drafter_->maxBeamWidth() : 0;
+  limits.maxBeamLength = drafter_ ? drafter_->maxBeamLength() : 0;
+  limits.vocabSize = vocab_;
+  limits.contextLength = capacity_;
+  executor::validateRequest(r, limits);
 }
 
 CpuBackend::Session& CpuBackend::session(executor::SessionId id) {

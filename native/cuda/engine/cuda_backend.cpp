@@ -325,26 +325,16 @@ executor::ModelInfo CudaBackend::modelInfo() const {
 }
 
 void CudaBackend::validate(const Request& r) const {
-  const auto& s = r.sampling;
-  RD_REQUIRE(std::isfinite(s.temperature) && s.temperature >= 0, "temperature", "must be a finite number >= 0");
-  RD_REQUIRE(s.topK >= 0, "topK", "must be an integer >= 0 (0: off)");
-  RD_REQUIRE(std::isfinite(s.topP) && s.topP > 0 && s.topP <= 1, "topP", "must be in (0, 1]");
-  const auto& d = r.draft;
-  RD_REQUIRE(d.beamWidth >= 0, "beamWidth", "must be an integer >= 0");
-  if (d.beamWidth > 0) {
-    RD_REQUIRE(drafter_ != nullptr, "beamWidth", "must be 0 without a drafter");
-    RD_REQUIRE(d.beamWidth <= limits_.maxBeamWidth, "beamWidth",
-               "must be at most " + std::to_string(limits_.maxBeamWidth) + " (the engine's maxBeamWidth)");
-    RD_REQUIRE(d.beamLength >= 2 && d.beamLength <= limits_.maxBeamLength, "beamLength",
-               "must be in [2, " + std::to_string(limits_.maxBeamLength) + "] (the engine's maxBeamLength)");
-    if (d.acceptance == executor::Acceptance::Apple && s.temperature > 0)
-      fail(ErrorCode::Unsupported, "acceptance 'apple' with sampling is not supported by the cuda backend "
-                                   "(its drafter keeps no log-probabilities); use 'exact'");
-  }
-  for (int32_t t : r.endIds) RD_REQUIRE(t >= 0 && t < dims_.vocab, "endIds", "holds a token id outside the vocabulary");
-  if (int64_t(r.inputTokenIds.size()) > limits_.capacity)
-    fail(ErrorCode::ContextOverflow, "prompt has " + std::to_string(r.inputTokenIds.size()) +
-                                         " tokens, more than the context length " + std::to_string(limits_.capacity));
+  executor::RequestLimits limits;
+  limits.hasDrafter = drafter_ != nullptr;
+  limits.maxBeamWidth = limits_.maxBeamWidth;  // the engine's maxBeamWidth / maxBeamLength (workspace sizes)
+  limits.maxBeamLength = limits_.maxBeamLength;
+  limits.vocabSize = dims_.vocab;
+  limits.contextLength = limits_.capacity;
+  executor::validateRequest(r, limits);
+  if (r.draft.beamWidth > 0 && r.draft.acceptance == executor::Acceptance::Apple && r.sampling.temperature > 0)
+    fail(ErrorCode::Unsupported, "acceptance 'apple' with sampling is not supported by the cuda backend "
+                                 "(its drafter keeps no log-probabilities); use 'exact'");
 }
 
 CudaBackend::Session& CudaBackend::session(executor::SessionId id) {
