@@ -8,17 +8,8 @@ import { inspectModelFile } from './model-file.js';
 import type { NativeEngine, NativeExecutor, NativeResponse } from './native.js';
 import type { TextCodec } from './text-stream.js';
 import { Tokenizer } from './tokenizer.js';
+import { checkTokenizerFits, type LoadedBackend } from './loaded-backend.js';
 
-/** What a backend hands the Engine. */
-export interface LoadedBackend {
-  nativeEngine: NativeEngine;
-  codec: TextCodec;
-  hasDrafter: boolean;
-  /** Sessions must use the engine's beamWidth/beamLength (TensorRT-LLM fixes them at build time). */
-  fixedBeamShape: boolean;
-  /** The backend refuses prompt + maxTokens beyond its context (sessions lower maxTokens to fit). */
-  maxTokensWithinContext: boolean;
-}
 
 function stringOption(value: unknown, field: string): string | undefined {
   if (value === undefined) return undefined;
@@ -96,10 +87,6 @@ export async function loadCpuBackend(
     { backend: 'cpu', model, drafter: loadedDrafter?.nativeDrafter, threads, contextLength, maxKvCacheBytes, maxActiveRequests },
     onResponses,
   );
-  const modelVocab = nativeEngine.modelInfo().vocabSize;
-  if (codec.vocabSize !== modelVocab) {
-    await nativeEngine.dispose();
-    throw codedError(ErrorCodes.INVALID_MODEL, `tokenizer ${tokenizer} has ${codec.vocabSize} tokens but model ${model} has a vocabulary of ${modelVocab}`);
-  }
+  await checkTokenizerFits(codec, tokenizer, nativeEngine, model);
   return { nativeEngine, codec, hasDrafter: drafter !== undefined, fixedBeamShape: false, maxTokensWithinContext: false };
 }

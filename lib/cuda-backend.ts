@@ -1,7 +1,7 @@
 // loadEngine's cuda backend: the model file, its tokenizer and (optionally) a drafter directory on the project's CUDA
 // engine (native/cuda/engine), which lives in its own module (redrafter_cuda.node) loaded only here.
 import { existsSync } from 'node:fs';
-import type { LoadedBackend } from './cpu-backend.js';
+import { checkTokenizerFits, type LoadedBackend } from './loaded-backend.js';
 import { codedError, ErrorCodes, invalidArgument, type RedrafterError } from './errors.js';
 import { loadBackendModule, type NativeResponse } from './native.js';
 import type { TextCodec } from './text-stream.js';
@@ -53,9 +53,6 @@ export async function loadCudaBackend(
     { backend: 'cuda', model, drafter, ...options, cudaGraphs: o.cudaGraphs as boolean | undefined },
     onResponses,
   );
-  if (codec.vocabSize !== nativeEngine.modelInfo().vocabSize) {
-    await nativeEngine.dispose();
-    throw codedError(ErrorCodes.INVALID_MODEL, `tokenizer ${tokenizer} has ${codec.vocabSize} tokens but model ${model} has a vocabulary of ${nativeEngine.modelInfo().vocabSize}`);
-  }
+  await checkTokenizerFits(codec, tokenizer, nativeEngine, model);
   return { nativeEngine, codec, hasDrafter: drafter !== undefined, fixedBeamShape: false, maxTokensWithinContext: false };
 }

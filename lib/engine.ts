@@ -1,7 +1,8 @@
 // loadEngine: a model (and its drafter) behind an executor of some backend; sessions generate on it. Which backend
 // and its loading: lib/backend-select.ts, lib/cpu-backend.ts, lib/trtllm/load.ts.
 import { selectBackend, optionsFor, type Backend } from './backend-select.js';
-import { loadCpuBackend, type LoadedBackend } from './cpu-backend.js';
+import { loadCpuBackend } from './cpu-backend.js';
+import type { LoadedBackend } from './loaded-backend.js';
 import { loadCudaBackend } from './cuda-backend.js';
 import type { Drafter } from './drafter/drafter.js';
 import { codedError, ErrorCodes, invalidArgument, type RedrafterError } from './errors.js';

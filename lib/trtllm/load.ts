@@ -1,7 +1,7 @@
 // loadEngine's tensorrt-llm backend: a TensorRT-LLM ReDrafter engine directory and its Hugging Face tokenizer on the
 // addon's TensorRT-LLM executor (native/trtllm), behind the same Engine/Session code as the CPU engine.
 import { trtLlmNotBuiltError } from '../backend-select.js';
-import type { LoadedBackend } from '../cpu-backend.js';
+import type { LoadedBackend } from '../loaded-backend.js';
 import type { NativeExecutor, NativeResponse } from '../native.js';
 import { prepareTrtLlmEngine, type TrtLlmEngineOptions } from './engine.js';
 import { HfTextCodec } from './text-codec.js';
