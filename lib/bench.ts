@@ -3,11 +3,12 @@
 // (node-llama-cpp) on the same GGUF with the same threads, as interleaved repeats in one process; medians with
 // min-max spread, tokens per step, paired ratios, whether the greedy outputs were identical, where a ReDrafter
 // step's time goes, and the cost of one forward of T tokens relative to T = 1.
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { loadEngine, type Engine } from './engine.js';
 import { largeDrafter } from './cpu-backend.js';
 import { Model } from './model.js';
+import type { NativeRoofline } from './native.js';
 
 export interface BenchOptions {
   model: string;
@@ -32,6 +33,8 @@ export interface BenchOptions {
   backend?: 'cpu' | 'cuda';
   /** Token counts for the forward-cost curve; empty: skip it. */
   forwardCost: number[];
+  /** Measure this machine's read bandwidth and FMA peak first and report against them (default true; cpu only). */
+  roofline?: boolean;
   /** Progress lines (stderr). */
   log?: (line: string) => void;
   /** Notices (stderr), also where progress lines are off; default: log. */
@@ -104,6 +107,21 @@ export interface BenchReport {
   } | null;
   /** forward of T tokens (after a 32-token prefix) relative to T = 1: median seconds and ratio. */
   forwardCost: { tokens: number; seconds: number; relative: number }[];
+  /**
+   * The limits measured in the same run (Model.measureRoofline: the bench's threads and the engine's ISA) and the
+   * figures against them: `arBandwidth` = the weight bytes autoregressive decoding reads per second (the file's size
+   * x AR tokens/s) over the read bandwidth; `forward[T].overBound` = the forward of T tokens over the larger of the
+   * T = 1 forward and the time its 2 x parameters x T flops take at 80% of the FMA peak.
+   */
+  roofline: {
+    readGBs: number;
+    fmaGflops: number;
+    threads: number;
+    isa: string;
+    weightBytes: number;
+    arBandwidth: number;
+    forward: { tokens: number; overBound: number }[];
+  } | null;
   runs: RunRecord[];
 }
 
@@ -300,6 +318,12 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
   const probe = await Model.load(o.model, { threads: 1 });
   const config = probe.config;
   probe.dispose();
+  const cpuBackend = (o.backend ?? 'cpu') === 'cpu';
+  let roof: NativeRoofline | null = null;
+  if (cpuBackend && o.roofline !== false) {
+    log('measuring the read bandwidth and the FMA peak ...');
+    roof = await Model.measureRoofline({ threads: o.threads, isa: config.isa });
+  }
   const engine = await loadEngine({
     model: o.model,
     tokenizer: o.tokenizer,
@@ -317,6 +341,7 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
   const runs: RunRecord[] = [];
   let llama: LlamaCppRunner | null = null;
   let llamaCppSkipped: string | undefined;
+  const engineParameters = engine.info.parameters;
   try {
     const info = engine.info;
     const prompts = o.prompts.map((p) => [...engine.codec.encode(p, { bos: true })]);
@@ -388,7 +413,22 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
       arStep: (1000 * ar.reduce((s, x) => s + x.decodeSeconds, 0)) / Math.max(1, ar.reduce((s, x) => s + x.steps, 0)),
     };
   }
-  const forwardCost = o.forwardCost.length ? await forwardCostCurve(o.model, o.threads, o.forwardCost) : [];
+  const forwardCost = o.forwardCost.length && cpuBackend ? await forwardCostCurve(o.model, o.threads, o.forwardCost) : [];
+  const weightBytes = statSync(o.model).size;
+  const arSummary = summarize(of('ar'), o.repeats);
+  const t1 = forwardCost.find((f) => f.tokens === 1)?.seconds;
+  const roofline = roof && {
+    readGBs: roof.readBytesPerSecond / 1e9,
+    fmaGflops: roof.fmaFlopsPerSecond / 1e9,
+    threads: roof.threads,
+    isa: roof.isa,
+    weightBytes,
+    arBandwidth: (weightBytes * arSummary.tokensPerSecond.median) / roof.readBytesPerSecond,
+    forward: t1 === undefined ? [] : forwardCost.map(({ tokens, seconds }) => ({
+      tokens,
+      overBound: seconds / Math.max(t1, (2 * engineParameters * tokens) / (0.8 * roof!.fmaFlopsPerSecond)),
+    })),
+  };
   return {
     machine: { cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, threads: o.threads, isa: config.isa },
     model: { path: o.model, dim: config.dim, nLayers: config.nLayers, weightType: config.weightType },
@@ -401,7 +441,7 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
       adaptiveDraft: shape.adaptiveDraft === true,
       drafterHalfWeights: useDrafter && o.backend !== 'cuda' && (o.drafterHalfWeights ?? largeDrafter(o.drafter!)),
     },
-    ar: summarize(of('ar'), o.repeats),
+    ar: arSummary,
     redrafter: rd.length ? summarize(rd, o.repeats) : null,
     llamaCpp: of('llamacpp').length ? summarize(of('llamacpp'), o.repeats) : null,
     ...(llamaCppSkipped === undefined ? {} : { llamaCppSkipped }),
@@ -416,6 +456,7 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
     },
     stepBreakdownMs,
     forwardCost,
+    roofline,
     runs,
   };
 }

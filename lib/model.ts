@@ -6,6 +6,7 @@ import {
   type NativeForwardResult,
   type NativeModel,
   type NativeModelConfig,
+  type NativeRoofline,
 } from './native.js';
 
 export type ModelConfig = NativeModelConfig;
@@ -133,6 +134,14 @@ export class Model {
   }
 
   /** Loads (memory-maps) a model file off the event loop. */
+  /**
+   * This machine's limits for the CPU engine, measured with `threads` (default: all) and `isa` (default: the best):
+   * the memory read bandwidth and the f32 FMA peak (native/cpu/engine/roofline.h); takes about a second.
+   */
+  static async measureRoofline(options: { threads?: number; isa?: string } = {}): Promise<NativeRoofline> {
+    return native().Model.measureRoofline(options);
+  }
+
   static async load(path: string, options: LoadModelOptions = {}): Promise<Model> {
     if (typeof path !== 'string' || path.length === 0) throw invalidArgument('path', 'must be a non-empty string');
     if (typeof options !== 'object' || options === null) throw invalidArgument('options', 'must be an object');

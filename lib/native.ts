@@ -154,8 +154,18 @@ export interface NativeModel {
   dispose(): void;
 }
 
+/** Model.measureRoofline (native/cpu/engine/roofline.h): this machine's limits for the CPU engine. */
+export interface NativeRoofline {
+  readonly readBytesPerSecond: number;
+  readonly fmaFlopsPerSecond: number;
+  readonly threads: number;
+  readonly isa: string;
+}
+
 export interface NativeModelClass {
   load(path: string, options?: NativeModelLoadOptions): Promise<NativeModel>;
+  /** Read bandwidth and f32 FMA peak with these threads and ISA (default: all, the best); about a second. */
+  measureRoofline(options?: { threads?: number; isa?: string }): Promise<NativeRoofline>;
 }
 
 /** Tokenizer.info (native/addon/tokenizer.cpp). */

@@ -179,3 +179,12 @@ test('forwardBatch runs several contexts in one pass with the bits each gets alo
   model.dispose();
   other.dispose();
 });
+
+test('Model.measureRoofline: this machine\'s read bandwidth and FMA peak, per ISA; a bad ISA name is refused', async () => {
+  const r = await Model.measureRoofline({ threads: 1, isa: 'portable' });
+  assert.equal(r.threads, 1);
+  assert.equal(r.isa, 'portable');
+  assert.ok(r.readBytesPerSecond > 1e8 && r.readBytesPerSecond < 1e13, String(r.readBytesPerSecond));
+  assert.ok(r.fmaFlopsPerSecond > 1e7 && r.fmaFlopsPerSecond < 1e13, String(r.fmaFlopsPerSecond));
+  await assert.rejects(Model.measureRoofline({ isa: 'sse9' }), { code: 'ERR_REDRAFTER_INVALID_ARGUMENT' });
+});

@@ -37,6 +37,15 @@ function formatReport(r: BenchReport): string {
     `AR / llama.cpp          ${ratio(r.ratios.arOverLlamaCpp)}`,
     `identical greedy output ReDrafter = AR: ${yes(r.identical.redrafterEqualsAr)}; llama.cpp = AR: ${yes(r.identical.llamaCppEqualsAr)}`,
   ];
+  if (r.roofline) {
+    const m = r.roofline;
+    lines.push(
+      '',
+      `roofline ${f(m.readGBs, 1)} GB/s read, ${f(m.fmaGflops, 0)} GFLOP/s f32 FMA (${m.threads} threads, ${m.isa}); ` +
+        `autoregressive decoding reads ${f((m.weightBytes * r.ar.tokensPerSecond.median) / 1e9, 1)} GB/s of weights = ` +
+        `${f(100 * m.arBandwidth, 0)}% of the read bandwidth`,
+    );
+  }
   if (r.stepBreakdownMs) {
     const b = r.stepBreakdownMs;
     const pct = (x: number) => `${f(x, 1)} ms (${f((100 * x) / Math.max(1e-9, b.total), 0)}%)`;
@@ -57,6 +66,9 @@ function formatReport(r: BenchReport): string {
     lines.push('  T        ' + r.forwardCost.map((c) => String(c.tokens).padStart(7)).join(''));
     lines.push('  ms       ' + r.forwardCost.map((c) => f(c.seconds * 1000, 1).padStart(7)).join(''));
     lines.push('  relative ' + r.forwardCost.map((c) => f(c.relative).padStart(7)).join(''));
+    if (r.roofline?.forward.length)
+      lines.push('  / bound  ' + r.roofline.forward.map((c) => f(c.overBound).padStart(7)).join('') +
+        '   (bound: the larger of T=1 and the flops at 80% of the FMA peak)');
   }
   return lines.join('\n') + '\n';
 }
@@ -84,6 +96,7 @@ export function register(program: Command): void {
     .option('--no-llama-cpp', 'skip the llama.cpp comparison')
     .option('--forward-cost <list>', 'token counts T for the forward-cost curve ("" to skip)', intListArg(1, 512), [1, 2, 4, 8, 16, 32])
     .addOption(new Option('--backend <name>', 'the engine backend').choices(['cpu', 'cuda']).default('cpu'))
+    .option('--no-roofline', "skip measuring the machine's read bandwidth and FMA peak")
     .option('--json', 'print one JSON object instead of the table')
     .action(async (opts) => {
       if (!existsSync(opts.model)) throw new Error(`--model ${opts.model}: no such file`);
@@ -102,6 +115,7 @@ export function register(program: Command): void {
         llamaCpp: opts.llamaCpp,
         backend: opts.backend,
         forwardCost: opts.forwardCost,
+        roofline: opts.roofline,
         log: opts.json ? undefined : (line) => process.stderr.write(line + '\n'),
         notice: (line) => process.stderr.write(line + '\n'),
       });

@@ -10,7 +10,9 @@
 #include "addon/errors.h"
 #include "addon/registry.h"
 #include "core/error.h"
+#include "cpu/engine/roofline.h"
 #include "cpu/engine/weight_packing.h"
+#include "cpu/kernels/isa.h"
 
 namespace redrafter::addon {
 
@@ -41,12 +43,35 @@ class LoadModelWorker : public PromiseWorker {
   std::shared_ptr<cpu::Transformer> transformer_;
 };
 
+// Model.measureRoofline: the machine's read bandwidth and FMA peak, off the event loop (about a second).
+class RooflineWorker : public PromiseWorker {
+ public:
+  RooflineWorker(Napi::Env env, cpu::kernels::Isa isa, int32_t threads) : PromiseWorker(env), isa_(isa), threads_(threads) {}
+
+ protected:
+  void Run() override { result_ = cpu::measureRoofline(isa_, threads_); }
+  Napi::Value Resolve(Napi::Env env) override {
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("readBytesPerSecond", result_.readBytesPerSecond);
+    o.Set("fmaFlopsPerSecond", result_.fmaFlopsPerSecond);
+    o.Set("threads", result_.threads);
+    o.Set("isa", cpu::kernels::isaName(result_.isa));
+    return o;
+  }
+
+ private:
+  cpu::kernels::Isa isa_;
+  int32_t threads_;
+  cpu::Roofline result_;
+};
+
 }  // namespace
 
 void Model::Init(Napi::Env env, Napi::Object exports) {
   Napi::Function cls = DefineClass(env, "Model",
                                    {
                                        StaticMethod<&Model::Load>("load"),
+                                       StaticMethod<&Model::MeasureRoofline>("measureRoofline"),
                                        InstanceAccessor<&Model::GetConfig>("config"),
                                        InstanceAccessor<&Model::GetDisposed>("disposed"),
                                        InstanceMethod<&Model::CreateContext>("createContext"),
@@ -92,6 +117,22 @@ Napi::Value Model::Load(const Napi::CallbackInfo& info) {
         fail(ErrorCode::InvalidArgument, "isa must be \"avx512\", \"avx2\" or \"portable\"");
     }
     auto* worker = new LoadModelWorker(info.Env(), path, options);
+    Napi::Promise promise = worker->Promise();
+    worker->Queue();
+    return promise;
+  });
+}
+
+Napi::Value Model::MeasureRoofline(const Napi::CallbackInfo& info) {
+  return guarded(info.Env(), [&]() -> Napi::Value {
+    int32_t threads = 0;
+    std::string isa;
+    if (info.Length() >= 1 && !info[0].IsUndefined()) {
+      Napi::Object o = objectArg(info, 0, "options");
+      threads = static_cast<int32_t>(intFieldOr(o, "threads", 0, 0, 1024));
+      isa = stringFieldOr(o, "isa", "");
+    }
+    auto* worker = new RooflineWorker(info.Env(), cpu::kernels::selectIsa(isa), threads);
     Napi::Promise promise = worker->Promise();
     worker->Queue();
     return promise;

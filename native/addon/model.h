@@ -29,6 +29,8 @@ class Model : public Napi::ObjectWrap<Model> {
 
  private:
   static Napi::Value Load(const Napi::CallbackInfo& info);
+  // Model.measureRoofline({ threads, isa }) -> Promise<{ readBytesPerSecond, fmaFlopsPerSecond, threads, isa }>
+  static Napi::Value MeasureRoofline(const Napi::CallbackInfo& info);
   Napi::Value GetConfig(const Napi::CallbackInfo& info);
   Napi::Value GetDisposed(const Napi::CallbackInfo& info);
   Napi::Value CreateContext(const Napi::CallbackInfo& info);
