@@ -319,11 +319,6 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
   const config = probe.config;
   probe.dispose();
   const cpuBackend = (o.backend ?? 'cpu') === 'cpu';
-  let roof: NativeRoofline | null = null;
-  if (cpuBackend && o.roofline !== false) {
-    log('measuring the read bandwidth and the FMA peak ...');
-    roof = await Model.measureRoofline({ threads: o.threads, isa: config.isa });
-  }
   const engine = await loadEngine({
     model: o.model,
     tokenizer: o.tokenizer,
@@ -412,6 +407,11 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
       total: ms(sum((x) => x.decodeSeconds)),
       arStep: (1000 * ar.reduce((s, x) => s + x.decodeSeconds, 0)) / Math.max(1, ar.reduce((s, x) => s + x.steps, 0)),
     };
+  }
+  let roof: NativeRoofline | null = null;
+  if (cpuBackend && o.roofline !== false) {
+    log('measuring the read bandwidth and the FMA peak ...');
+    roof = await Model.measureRoofline({ threads: o.threads, isa: config.isa });
   }
   const forwardCost = o.forwardCost.length && cpuBackend ? await forwardCostCurve(o.model, o.threads, o.forwardCost) : [];
   const weightBytes = statSync(o.model).size;
