@@ -310,6 +310,22 @@ export interface NativeDrafterClass {
     source: string,
     options?: { threads?: number; halfWeights?: boolean },
   ): NativeDrafterInstance;
+  /** Reads a drafter directory off the event loop (native/model/drafter_file.h); `model`: the LLM it must fit. */
+  load(
+    dir: string,
+    options?: { threads?: number; halfWeights?: boolean; model?: { dim: number; vocabSize: number; path?: string } },
+  ): Promise<NativeDrafterInstance>;
+  /** Writes a drafter directory off the event loop (each file under a temporary name, then renamed into place). */
+  save(
+    dir: string,
+    config: NativeDrafterConfig,
+    tensors: Record<string, Float32Array>,
+    options?: { dtype?: 'F32' | 'F16' | 'BF16'; metadata?: Record<string, string> },
+  ): Promise<void>;
+  /** config.json of a drafter directory, validated. */
+  readConfig(dir: string): NativeDrafterConfig;
+  /** Every tensor of a drafter with this config, in the canonical (state dict) order. */
+  tensorShapes(config: NativeDrafterConfig): { name: string; shape: number[] }[];
 }
 
 export interface NativeDrafterTrainingOptions {
