@@ -320,6 +320,22 @@ export interface NativeDrafterClass {
     source: string,
     options?: { threads?: number; halfWeights?: boolean },
   ): NativeDrafterInstance;
+  /** Reads a drafter directory off the event loop (native/model/drafter_file.h); `model`: the LLM it must fit. */
+  load(
+    dir: string,
+    options?: { threads?: number; halfWeights?: boolean; model?: { dim: number; vocabSize: number; path?: string } },
+  ): Promise<NativeDrafterInstance>;
+  /** Writes a drafter directory off the event loop (each file under a temporary name, then renamed into place). */
+  save(
+    dir: string,
+    config: NativeDrafterConfig,
+    tensors: Record<string, Float32Array>,
+    options?: { dtype?: 'F32' | 'F16' | 'BF16'; metadata?: Record<string, string> },
+  ): Promise<void>;
+  /** config.json of a drafter directory, validated. */
+  readConfig(dir: string): NativeDrafterConfig;
+  /** Every tensor of a drafter with this config, in the canonical (state dict) order. */
+  tensorShapes(config: NativeDrafterConfig): { name: string; shape: number[] }[];
 }
 
 export interface NativeDrafterTrainingOptions {
@@ -484,12 +500,13 @@ export interface NativeResponse {
   readonly finishReason: NativeFinishReason;
   readonly errorCode?: string;
   readonly error?: string;
-  readonly stats: NativeRequestStats;
+  /** on the final response only (a streamed piece carries none) */
+  readonly stats?: NativeRequestStats;
 }
 
 export interface NativeExecutorRequest {
-  /** the whole context: the session's conversation so far + the new prompt */
-  inputTokenIds: Int32Array;
+  /** the turn's new prompt tokens: the native session appends them to its history to make the whole context */
+  promptTokenIds: Int32Array;
   maxTokens: number;
   temperature?: number;
   topK?: number;
@@ -531,11 +548,23 @@ export interface NativeModelInfo {
 }
 
 /** One session of an engine (native/addon/session.cpp): its KV cache is kept between requests. */
+/** A session of a NativeEngine; it owns the conversation (native/core/executor/conversations.h). */
 export interface NativeSession {
-  /** Queues a request; its responses arrive through loadEngine's onResponses. Returns the request id. */
+  /** Queues a turn (its new prompt tokens continue the history); its responses arrive through loadEngine's
+   *  onResponses. Returns the request id. */
   enqueue(request: NativeExecutorRequest): number;
   cancel(requestId: number): void;
   release(): void;
+  /** The conversation: prompts and generated tokens kept (committed before a request's final response arrives;
+   *  readable after release). */
+  history(): Int32Array;
+  historyLength(): number;
+  /** The history's last token, -1 when it is empty. */
+  lastToken(): number;
+  /** Forgets the conversation (the backend's KV cache stays, reused by prefix). */
+  reset(): void;
+  /** Of that ended request's generated tokens, the history keeps the first `count` (a stop string ended it). */
+  keepOutput(requestId: number, count: number): void;
 }
 
 /** A loaded executor of any backend (native/addon/engine.cpp). */

@@ -3,7 +3,7 @@
 import type { Command } from 'commander';
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { parseDrafterConfig, type DrafterConfig } from '../drafter/config.js';
+import { readDrafterConfig, type DrafterConfig } from '../drafter/config.js';
 import { codedError, ErrorCodes, type RedrafterError } from '../errors.js';
 import { inspectModelFile, type ModelFileSummary } from '../model-file.js';
 import { SafetensorsReader } from '../safetensors.js';
@@ -74,13 +74,8 @@ export async function inspectSafetensors(path: string): Promise<SafetensorsSumma
     if (!c || !w) {
       throw codedError(ErrorCodes.INVALID_ARGUMENT, `${path}: a directory, but not a drafter (config.json + model.safetensors)`);
     }
-    let json: unknown;
-    try {
-      json = JSON.parse(await readFile(configFile, 'utf8'));
-    } catch (err) {
-      throw codedError(ErrorCodes.INVALID_MODEL, `${configFile}: not valid JSON (${(err as Error).message})`);
-    }
-    const drafter = parseDrafterConfig(json, configFile);
+    const drafter = readDrafterConfig(path);  // validated natively; the JSON below is only shown
+    const json: unknown = JSON.parse(await readFile(configFile, 'utf8'));
     const file = await readSafetensors(weights);
     const parameters = file.tensors.reduce((n, t) => n + t.shape.reduce((a, b) => a * b, 1), 0);
     return { path, kind: 'drafter', ...file, config: { file: configFile, json: json as Record<string, unknown>, drafter, parameters } };

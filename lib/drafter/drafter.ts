@@ -1,21 +1,9 @@
-// Loading and saving Apple-format drafter directories (config.json + model.safetensors), and the Drafter class.
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
-import { randomBytes } from 'node:crypto';
-import { codedError, ErrorCodes, invalidArgument, type RedrafterError } from '../errors.js';
+// Loading and saving Apple-format drafter directories (config.json + model.safetensors; read and written natively), and
+// the Drafter class.
+import { invalidArgument } from '../errors.js';
 import { native, type NativeDraftResult, type NativeDrafterInstance, type NativeModel } from '../native.js';
 import { Model } from '../model.js';
-import { SafetensorsReader, SafetensorsWriter, type SafetensorsDType } from '../safetensors.js';
-import {
-  checkDrafterMatchesModel,
-  checkDraftLayersFit,
-  drafterConfigJson,
-  drafterTensorShapes,
-  invalidModel,
-  parseDrafterConfig,
-  type DrafterConfig,
-  type DrafterModelInfo,
-} from './config.js';
+import type { DrafterConfig, DrafterModelInfo } from './config.js';
 
 export type DrafterDType = 'F32' | 'F16' | 'BF16';
 
@@ -90,57 +78,18 @@ export class Drafter {
   }
 }
 
-async function readConfig(dir: string): Promise<{ config: DrafterConfig; file: string }> {
-  const file = join(dir, 'config.json');
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (err) {
-    throw codedError(ErrorCodes.IO, `${file}: cannot read the drafter config: ${(err as Error).message}`);
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (err) {
-    throw invalidModel(`${file}: not valid JSON (${(err as Error).message})`);
-  }
-  return { config: parseDrafterConfig(json, file), file };
-}
-
-/** Reads a drafter directory (config.json + model.safetensors in F32, F16 or BF16) into a native Drafter. */
+/** Reads a drafter directory (config.json + model.safetensors in F32, F16 or BF16) into a native Drafter, off the event
+ *  loop (the native reader: native/model/drafter_file.h). Errors are coded and name the file and the field:
+ *  ERR_REDRAFTER_IO for a file that cannot be read, ERR_REDRAFTER_INVALID_MODEL for a malformed one or one made for
+ *  another model (`options.model`). */
 export async function loadDrafter(dir: string, options: LoadDrafterOptions = {}): Promise<Drafter> {
   if (typeof dir !== 'string' || dir === '') throw invalidArgument('drafter', 'must be a directory path');
-  const { config, file: configFile } = await readConfig(dir);
-  if (options.model) {
-    const info = options.model instanceof Model ? options.model.config : options.model;
-    checkDrafterMatchesModel(config, dir, info);
-  }
-  const file = join(dir, 'model.safetensors');
-  await using reader = await SafetensorsReader.open(file);
-  checkDraftLayersFit(config.numDraftLayers, configFile, file, reader.names().length);
-  const tensors: Record<string, Float32Array> = {};
-  const expected = drafterTensorShapes(config);
-  const names = new Set(expected.map((t) => t.name));
-  for (const name of reader.names()) {
-    if (!names.has(name)) {
-      throw invalidModel(`${file}: unexpected tensor ${name} for the config (exit_dim ${config.exitDim}, hidden_size ` +
-        `${config.hiddenSize}, num_draft_layers ${config.numDraftLayers}, rnn ${config.rnn})`);
-    }
-  }
-  for (const { name, shape } of expected) {
-    const info = reader.info(name);
-    if (info.shape.length !== shape.length || info.shape.some((d, i) => d !== shape[i])) {
-      throw invalidModel(`${file}: tensor ${name} has shape [${info.shape.join(', ')}], the config needs ` +
-        `[${shape.join(', ')}]`);
-    }
-    if (info.dtype !== 'F32' && info.dtype !== 'F16' && info.dtype !== 'BF16') {
-      throw invalidModel(`${file}: tensor ${name} has dtype ${info.dtype}; drafters are F32, F16 or BF16`);
-    }
-    tensors[name] = await reader.readFloat32(name);
-  }
-  return new Drafter(
-    new (native().Drafter)(config, tensors, dir, { threads: options.threads ?? 1, halfWeights: options.halfWeights === true }),
-  );
+  const m = options.model instanceof Model ? options.model.config : options.model;
+  return new Drafter(await native().Drafter.load(dir, {
+    threads: options.threads ?? 1,
+    halfWeights: options.halfWeights === true,
+    model: m ? { dim: m.dim, vocabSize: m.vocabSize, ...(m.path ? { path: m.path } : {}) } : undefined,
+  }));
 }
 
 export interface SaveDrafterOptions {
@@ -150,38 +99,13 @@ export interface SaveDrafterOptions {
   metadata?: Record<string, string>;
 }
 
-const torchDtypes: Record<DrafterDType, string> = { F32: 'float32', F16: 'float16', BF16: 'bfloat16' };
-
 /**
- * Writes a drafter directory in Apple's layout. Each file goes to a temporary name first and is renamed into place
- * when complete, so a failure never leaves a half-written drafter.
+ * Writes a drafter directory in Apple's layout (the native writer: native/model/drafter_file.h), off the event loop.
+ * Each file goes to a temporary name first and is renamed into place when complete, so a failure never leaves a
+ * half-written drafter.
  */
 export async function saveDrafter(dir: string, config: DrafterConfig, tensors: Record<string, Float32Array>,
   options: SaveDrafterOptions = {}): Promise<void> {
-  const dtype: SafetensorsDType = options.dtype ?? 'F32';
-  if (!(dtype in torchDtypes)) throw invalidArgument('dtype', 'must be "F32", "F16" or "BF16"', 'range');
-  const shapes = drafterTensorShapes(config);
-  for (const { name, shape } of shapes) {
-    const t = tensors[name];
-    const n = shape.reduce((a, b) => a * b, 1);
-    if (!(t instanceof Float32Array)) throw invalidArgument(`tensors["${name}"]`, 'must be a Float32Array');
-    if (t.length !== n) throw invalidArgument(`tensors["${name}"]`, `must hold ${n} values, got ${t.length}`, 'range');
-  }
-  await mkdir(dir, { recursive: true });
-  const writer = await SafetensorsWriter.create(
-    join(dir, 'model.safetensors'),
-    shapes.map(({ name, shape }) => ({ name, dtype, shape })),
-    { format: 'pt', ...options.metadata },
-  );
-  for (const { name } of shapes) await writer.write(name, tensors[name]!);
-  await writer.finish();
-  const configFile = join(dir, 'config.json');
-  const temp = join(dir, `.config.json.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
-  try {
-    await writeFile(temp, `${JSON.stringify(drafterConfigJson(config, torchDtypes[dtype as DrafterDType]), null, 2)}\n`);
-    await rename(temp, configFile);
-  } catch (err) {
-    await rm(temp, { force: true });
-    throw codedError(ErrorCodes.IO, `${configFile}: cannot write: ${(err as Error).message}`);
-  }
+  if (typeof dir !== 'string' || dir === '') throw invalidArgument('dir', 'must be a directory path');
+  await native().Drafter.save(dir, config, tensors, { dtype: options.dtype ?? 'F32', metadata: options.metadata });
 }

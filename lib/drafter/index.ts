@@ -1,13 +1,10 @@
 // The recurrent drafter: Apple's format, beam-search drafting, self-distillation training.
 export {
-  DRAFTER_MODEL_TYPE,
   type DrafterConfig,
   type DrafterModelInfo,
   type DrafterTensorShape,
-  parseDrafterConfig,
-  drafterConfigJson,
   drafterTensorShapes,
-  checkDrafterMatchesModel,
+  readDrafterConfig,
 } from './config.js';
 export {
   Drafter,

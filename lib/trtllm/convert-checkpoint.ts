@@ -35,7 +35,6 @@ import { codedError, ErrorCodes, type ErrorCode, type RedrafterError } from '../
 import { SafetensorsReader, SafetensorsWriter, type SafetensorsDType, type TensorInfo } from '../safetensors.js';
 import { asInt, dumpPythonJson, isDict, parsePythonJson, PyJsonError, type PyDict, type PyValue } from './pyjson.js';
 import { castBytes, castableBytes } from './torch-cast.js';
-import { checkDraftLayersFit } from '../drafter/config.js';
 import { redrafterArchitecture, redrafterBaseArchitectures, resolveTargetTrtLlmVersion, type TrtLlmVersion } from './versions.js';
 
 export { REDRAFTER_MAP } from './versions.js';
@@ -141,8 +140,10 @@ interface DrafterSource {
 }
 
 /** Resolves and validates every drafter tensor against the drafter config and the base model's sizes. */
+// The converter reads drafters as TensorRT-LLM's convert_checkpoint.py does (name variants lm_heads.* and 0.*, F64
+// weights, no model_type required), more than the loader (native/model/drafter_file.h) accepts, so it resolves the
+// tensors itself; a num_draft_layers beyond what the file holds fails at the first missing block.
 function planDrafter(reader: SafetensorsReader, shape: DrafterShape, file: string): DrafterSource[] {
-  checkDraftLayersFit(shape.numLayers, join(dirname(file), 'config.json'), file, reader.names().length);
   const out: DrafterSource[] = [];
   const { hiddenSize: h, exitDim: x, vocabSize: v } = shape;
   const expectShape = (info: TensorInfo, want: number[]) => {

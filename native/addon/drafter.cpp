@@ -1,8 +1,11 @@
-// JS class Drafter: new Drafter(config, tensors, source, {threads}), config, source, tensors(), checkModel(model),
-// draft(embeddings, hidden, lastToken, {beamWidth, beamLength}) -> Promise<{beams, logProbs, scores}>.
+// JS class Drafter: Drafter.load(dir, {threads, halfWeights, model}) -> Promise<Drafter>, Drafter.save(dir, config,
+// tensors, {dtype, metadata}) -> Promise<void>, Drafter.readConfig(dir), Drafter.tensorShapes(config), new Drafter(config, tensors, source,
+// {threads, halfWeights}), config, source, tensors(), checkModel(model), draft(embeddings, hidden, lastToken,
+// {beamWidth, beamLength}) -> Promise<{beams, logProbs, scores}>. The directory format is model/drafter_file.h's.
 #include "addon/drafter.h"
 
 #include <cstring>
+#include <functional>
 #include <set>
 #include <string>
 #include <vector>
@@ -13,6 +16,7 @@
 #include "addon/model.h"
 #include "addon/registry.h"
 #include "core/error.h"
+#include "model/drafter_file.h"
 
 namespace redrafter::addon {
 
@@ -34,36 +38,39 @@ model::DrafterConfig readConfig(Napi::Object o, const std::string& source) {
 }
 
 // The drafter's tensors from {name: Float32Array}: every tensor the config needs, of the right size, and no other.
-model::DrafterWeights readTensors(Napi::Object tensors, const model::DrafterConfig& config, const std::string& source) {
+// `code`: what a missing, extra or mis-sized tensor is (InvalidModel for a drafter being built, InvalidArgument for
+// tensors given to save).
+model::DrafterWeights readTensors(Napi::Object tensors, const model::DrafterConfig& config, const std::string& source,
+                                  ErrorCode code = ErrorCode::InvalidModel) {
   model::DrafterWeights w = model::DrafterWeights::zeros(config, source);
   std::set<std::string> expected;
   for (const auto& spec : w.specs) {
     expected.insert(spec.name);
     Napi::Value v = tensors.Get(spec.name);
     if (v.IsUndefined())
-      fail(ErrorCode::InvalidModel, source + ": tensor " + spec.name + " is missing (the config " +
-                                        (config.hasInputProj() ? "has" : "has no") + " input_proj, rnn " +
-                                        (config.rnn ? "true" : "false") + ", num_draft_layers " +
-                                        std::to_string(config.numDraftLayers) + ")");
+      fail(code, source + ": tensor " + spec.name + " is missing (the config " +
+                 (config.hasInputProj() ? "has" : "has no") + " input_proj, rnn " +
+                 (config.rnn ? "true" : "false") + ", num_draft_layers " +
+                 std::to_string(config.numDraftLayers) + ")");
     if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
       fail(ErrorCode::InvalidArgument, "tensors[\"" + spec.name + "\"] must be a Float32Array");
     auto a = v.As<Napi::Float32Array>();
     if (int64_t(a.ElementLength()) != spec.elements())
-      fail(ErrorCode::InvalidModel, source + ": tensor " + spec.name + " has " + std::to_string(a.ElementLength()) +
-                                        " values, the config needs [" +
-                                        (spec.rank == 2 ? std::to_string(spec.rows) + ", " : std::string()) +
-                                        std::to_string(spec.cols) + "] = " + std::to_string(spec.elements()));
+      fail(code, source + ": tensor " + spec.name + " has " + std::to_string(a.ElementLength()) +
+                 " values, the config needs [" +
+                 (spec.rank == 2 ? std::to_string(spec.rows) + ", " : std::string()) +
+                 std::to_string(spec.cols) + "] = " + std::to_string(spec.elements()));
     std::memcpy(w.data.data() + spec.offset, a.Data(), sizeof(float) * a.ElementLength());
   }
   Napi::Array names = tensors.GetPropertyNames();
   for (uint32_t i = 0; i < names.Length(); i++) {
     std::string name = names.Get(i).As<Napi::String>().Utf8Value();
     if (!expected.count(name))
-      fail(ErrorCode::InvalidModel, source + ": unexpected tensor " + name + " for this config (exit_dim " +
-                                        std::to_string(config.exitDim) + ", hidden_size " +
-                                        std::to_string(config.hiddenSize) + ", num_draft_layers " +
-                                        std::to_string(config.numDraftLayers) + ", rnn " +
-                                        (config.rnn ? "true" : "false") + ")");
+      fail(code, source + ": unexpected tensor " + name + " for this config (exit_dim " +
+                 std::to_string(config.exitDim) + ", hidden_size " +
+                 std::to_string(config.hiddenSize) + ", num_draft_layers " +
+                 std::to_string(config.numDraftLayers) + ", rnn " +
+                 (config.rnn ? "true" : "false") + ")");
   }
   return w;
 }
@@ -120,6 +127,151 @@ class DraftWorker : public PromiseWorker {
   std::vector<float> logProbs_, scores_;
 };
 
+// Drafter.load off the event loop: the directory read (model/drafter_file.h) and the drafter built from it.
+class LoadDrafterWorker : public PromiseWorker {
+ public:
+  struct Expected {  // the model it must fit (options.model), when given
+    bool given = false;
+    model::ModelConfig config;
+    std::string source;
+  };
+  LoadDrafterWorker(Napi::Env env, std::string dir, int32_t threads, bool halfWeights, Expected expected)
+      : PromiseWorker(env), dir_(std::move(dir)), threads_(threads), half_(halfWeights), expected_(std::move(expected)) {}
+
+ protected:
+  void Run() override {
+    std::function<void(const model::DrafterConfig&)> check;
+    if (expected_.given)
+      check = [this](const model::DrafterConfig& c) {
+        model::checkDrafterMatchesModel(c, dir_, expected_.config, expected_.source);
+      };
+    drafter_ = std::make_shared<const cpu::Drafter>(model::readDrafterDirectory(dir_, check), dir_, threads_, half_);
+  }
+  Napi::Value Resolve(Napi::Env env) override {
+    return constructorOf(env, kClassName).New({Napi::External<std::shared_ptr<const cpu::Drafter>>::New(env, &drafter_)});
+  }
+
+ private:
+  std::string dir_;
+  int32_t threads_;
+  bool half_;
+  Expected expected_;
+  std::shared_ptr<const cpu::Drafter> drafter_;
+};
+
+// Drafter.save off the event loop (the tensors were copied on the main thread).
+class SaveDrafterWorker : public PromiseWorker {
+ public:
+  SaveDrafterWorker(Napi::Env env, std::string dir, model::DrafterWeights weights, DType dtype,
+                    std::vector<std::pair<std::string, std::string>> metadata)
+      : PromiseWorker(env), dir_(std::move(dir)), weights_(std::move(weights)), dtype_(dtype),
+        metadata_(std::move(metadata)) {}
+
+ protected:
+  void Run() override { model::writeDrafterDirectory(dir_, weights_, dtype_, metadata_); }
+  Napi::Value Resolve(Napi::Env env) override { return env.Undefined(); }
+
+ private:
+  std::string dir_;
+  model::DrafterWeights weights_;
+  DType dtype_;
+  std::vector<std::pair<std::string, std::string>> metadata_;
+};
+
+std::string stringArg(const Napi::CallbackInfo& info, size_t index, const char* name) {
+  if (info.Length() <= index || !info[index].IsString() || info[index].As<Napi::String>().Utf8Value().empty())
+    fail(ErrorCode::InvalidArgument, std::string(name) + " must be a directory path");
+  return info[index].As<Napi::String>().Utf8Value();
+}
+
+// Drafter.load(dir, {threads, halfWeights, model: {dim, vocabSize, path}}) -> Promise<Drafter>
+Napi::Value LoadDrafter(const Napi::CallbackInfo& info) {
+  return guarded(info.Env(), [&]() -> Napi::Value {
+    const std::string dir = stringArg(info, 0, "drafter");
+    int32_t threads = 1;
+    bool half = false;
+    LoadDrafterWorker::Expected expected;
+    if (info.Length() >= 2 && !info[1].IsUndefined()) {
+      Napi::Object o = objectArg(info, 1, "options");
+      threads = int32_t(intFieldOr(o, "threads", 1, 1, 1024));
+      half = boolFieldOr(o, "halfWeights", false);
+      Napi::Value m = o.Get("model");
+      if (!m.IsUndefined()) {
+        if (!m.IsObject()) fail(ErrorCode::InvalidArgument, "model must be a Model or { dim, vocabSize }");
+        Napi::Object mo = m.As<Napi::Object>();
+        expected.given = true;
+        expected.config.dim = int32_t(intField(mo, "dim", 1, INT32_MAX));
+        expected.config.vocabSize = int32_t(intField(mo, "vocabSize", 1, INT32_MAX));
+        expected.source = stringFieldOr(mo, "path", "");
+      }
+    }
+    auto* worker = new LoadDrafterWorker(info.Env(), dir, threads, half, std::move(expected));
+    Napi::Promise promise = worker->Promise();
+    worker->Queue();
+    return promise;
+  });
+}
+
+// Drafter.save(dir, config, tensors, {dtype: 'F32' | 'F16' | 'BF16', metadata: {key: string}}) -> Promise<void>
+Napi::Value SaveDrafter(const Napi::CallbackInfo& info) {
+  return guarded(info.Env(), [&]() -> Napi::Value {
+    const std::string dir = stringArg(info, 0, "dir");
+    model::DrafterConfig config = readConfig(objectArg(info, 1, "config"), dir);
+    model::DrafterWeights weights = readTensors(objectArg(info, 2, "tensors"), config, dir, ErrorCode::InvalidArgument);
+    DType dtype = DType::F32;
+    std::vector<std::pair<std::string, std::string>> metadata;
+    if (info.Length() >= 4 && !info[3].IsUndefined()) {
+      Napi::Object o = objectArg(info, 3, "options");
+      const std::string name = stringFieldOr(o, "dtype", "F32");
+      if (name == "F16") dtype = DType::F16;
+      else if (name == "BF16") dtype = DType::BF16;
+      else if (name != "F32") failRange("dtype", "must be \"F32\", \"F16\" or \"BF16\"");
+      Napi::Value m = o.Get("metadata");
+      if (!m.IsUndefined()) {
+        if (!m.IsObject()) fail(ErrorCode::InvalidArgument, "metadata must be an object of strings");
+        Napi::Object mo = m.As<Napi::Object>();
+        Napi::Array keys = mo.GetPropertyNames();
+        for (uint32_t i = 0; i < keys.Length(); i++) {
+          const std::string key = keys.Get(i).As<Napi::String>().Utf8Value();
+          Napi::Value v = mo.Get(key);
+          if (!v.IsString()) fail(ErrorCode::InvalidArgument, "metadata." + key + " must be a string");
+          metadata.emplace_back(key, v.As<Napi::String>().Utf8Value());
+        }
+      }
+    }
+    auto* worker = new SaveDrafterWorker(info.Env(), dir, std::move(weights), dtype, std::move(metadata));
+    Napi::Promise promise = worker->Promise();
+    worker->Queue();
+    return promise;
+  });
+}
+
+// Drafter.readConfig(dir) -> config: config.json alone, validated (inspect).
+Napi::Value ReadConfig(const Napi::CallbackInfo& info) {
+  return guarded(info.Env(), [&]() -> Napi::Value {
+    return drafterConfigObject(info.Env(), model::readDrafterConfig(stringArg(info, 0, "drafter")));
+  });
+}
+
+// Drafter.tensorShapes(config) -> [{name, shape}]: every tensor of a drafter with this config, in the canonical order.
+Napi::Value TensorShapes(const Napi::CallbackInfo& info) {
+  return guarded(info.Env(), [&]() -> Napi::Value {
+    model::DrafterConfig config = readConfig(objectArg(info, 0, "config"), "config");
+    const auto specs = model::drafterTensorSpecs(config);
+    Napi::Array out = Napi::Array::New(info.Env(), specs.size());
+    for (size_t i = 0; i < specs.size(); i++) {
+      Napi::Object o = Napi::Object::New(info.Env());
+      o.Set("name", specs[i].name);
+      Napi::Array shape = Napi::Array::New(info.Env());
+      if (specs[i].rank == 2) shape.Set(uint32_t(0), double(specs[i].rows));
+      shape.Set(shape.Length(), double(specs[i].cols));
+      o.Set("shape", shape);
+      out.Set(uint32_t(i), o);
+    }
+    return out;
+  });
+}
+
 }  // namespace
 
 Napi::Object drafterConfigObject(Napi::Env env, const model::DrafterConfig& c) {
@@ -147,6 +299,10 @@ void Drafter::Init(Napi::Env env, Napi::Object exports) {
                                        InstanceMethod<&Drafter::Tensors>("tensors"),
                                        InstanceMethod<&Drafter::CheckModel>("checkModel"),
                                        InstanceMethod<&Drafter::Draft>("draft"),
+                                       StaticMethod("load", &LoadDrafter),
+                                       StaticMethod("save", &SaveDrafter),
+                                       StaticMethod("tensorShapes", &TensorShapes),
+                                       StaticMethod("readConfig", &ReadConfig),
                                    });
   storeConstructor(env, kClassName, cls);
   exports.Set(kClassName, cls);
@@ -155,6 +311,10 @@ void Drafter::Init(Napi::Env env, Napi::Object exports) {
 Drafter::Drafter(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Drafter>(info) {
   guarded(info.Env(), [&] {
     if (!info.IsConstructCall()) fail(ErrorCode::InvalidArgument, "Drafter must be called with new");
+    if (info.Length() == 1 && info[0].IsExternal()) {  // Drafter.load's result
+      drafter_ = *info[0].As<Napi::External<std::shared_ptr<const cpu::Drafter>>>().Data();
+      return;
+    }
     if (info.Length() < 3 || !info[2].IsString()) fail(ErrorCode::InvalidArgument, "source must be a string");
     const std::string source = info[2].As<Napi::String>().Utf8Value();
     model::DrafterConfig config = readConfig(objectArg(info, 0, "config"), source);

@@ -1,6 +1,6 @@
-// JS class Drafter: Apple's recurrent drafter (cpu/drafter/drafter.h) built from float32 tensors that
-// lib/drafter/ read from a drafter directory. Other addon parts (the executor) reach the C++ drafter through
-// Drafter::drafterOf.
+// JS class Drafter: Apple's recurrent drafter (cpu/drafter/drafter.h), read from a drafter directory by Drafter.load
+// (model/drafter_file.h) or built from float32 tensors (a training result). Other addon parts (the executor) reach
+// the C++ drafter through Drafter::drafterOf.
 #pragma once
 #include <napi.h>
 
@@ -14,7 +14,7 @@ class Drafter : public Napi::ObjectWrap<Drafter> {
  public:
   static void Init(Napi::Env env, Napi::Object exports);
   // new Drafter(config {vocabSize, hiddenSize, exitDim, numDraftLayers, rnn}, tensors {name: Float32Array},
-  //             source: string, options? {threads})
+  //             source: string, options? {threads, halfWeights}); Drafter.load's result is made from an External
   explicit Drafter(const Napi::CallbackInfo& info);
 
   // The C++ drafter of a JS Drafter object; throws InvalidArgument naming `field` for anything else.

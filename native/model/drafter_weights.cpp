@@ -28,14 +28,14 @@ void validateDrafterConfig(const DrafterConfig& c, const std::string& source) {
 
 void checkDrafterMatchesModel(const DrafterConfig& drafter, const std::string& drafterSource,
                               const ModelConfig& model, const std::string& modelSource) {
+  const std::string where = modelSource.empty() ? "" : " (" + modelSource + ")";
   if (drafter.hiddenSize != model.dim)
     fail(ErrorCode::InvalidModel, drafterSource + ": drafter hidden_size " + std::to_string(drafter.hiddenSize) +
-                                      " does not match the model's hidden size " + std::to_string(model.dim) +
-                                      " (" + modelSource + ")");
+                                      " does not match the model's hidden size " + std::to_string(model.dim) + where);
   if (drafter.vocabSize != model.vocabSize)
     fail(ErrorCode::InvalidModel, drafterSource + ": drafter vocab_size " + std::to_string(drafter.vocabSize) +
                                       " does not match the model's vocabulary size " +
-                                      std::to_string(model.vocabSize) + " (" + modelSource + ")");
+                                      std::to_string(model.vocabSize) + where);
 }
 
 std::vector<DrafterTensorSpec> drafterTensorSpecs(const DrafterConfig& c) {

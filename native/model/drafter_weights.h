@@ -28,7 +28,8 @@ struct DrafterConfig {
 void validateDrafterConfig(const DrafterConfig& config, const std::string& source);
 
 // Throws InvalidModel unless the drafter was made for this LLM: the message names both values, e.g.
-// "<source>: drafter hidden_size 32 does not match the model's hidden size 64 (<model path>)".
+// "<source>: drafter hidden_size 32 does not match the model's hidden size 64 (<model path>)" (no parenthesis when
+// modelSource is empty).
 void checkDrafterMatchesModel(const DrafterConfig& drafter, const std::string& drafterSource,
                               const ModelConfig& model, const std::string& modelSource);
 

@@ -4,9 +4,11 @@
 // The addon's poller thread calls awaitResponses and hands results to JS; it never depends on the backend.
 //
 // Sessions: a request names a session (createSession); the backend keeps that session's KV cache between
-// requests and reuses the longest prefix it already holds of the request's inputTokenIds (so a multi-turn
-// conversation sends its whole history each turn and only the new tokens are prefilled). At most one request
-// per session is in flight. TensorRT-LLM backends may implement sessions with KV-cache block reuse.
+// requests and reuses the longest prefix it already holds of the request's inputTokenIds, the whole context (so of
+// a multi-turn conversation only the new tokens are prefilled). At most one request per session is in flight.
+// TensorRT-LLM backends may implement sessions with KV-cache block reuse. The conversation itself (the history a
+// turn continues) is kept once, above the backend, by Conversations (conversations.h), which makes each request's
+// context from the session's history and the turn's new tokens.
 #pragma once
 #include <chrono>
 #include <cstdint>
@@ -66,7 +68,7 @@ struct Request {
   bool streaming = true;                    // false: one final response holding all tokens
 };
 
-// Per-request statistics, cumulative over the request (sent with every response).
+// Per-request statistics, cumulative over the request (sent with its final response).
 struct RequestStats {
   int32_t promptTokens = 0;      // inputTokenIds.size()
   int32_t reusedTokens = 0;      // prompt tokens whose KV was reused from the session
@@ -99,7 +101,7 @@ struct Response {
   FinishReason finishReason = FinishReason::NotFinished;  // set when isFinal
   ErrorCode errorCode = ErrorCode::Internal;              // when finishReason == Error
   std::string error;                                      // when finishReason == Error
-  RequestStats stats;
+  RequestStats stats;  // on the final response only (a streamed piece copies none)
 };
 
 // What the loaded model offers (for validation in JS and the tokenizer's end id).

@@ -2,7 +2,6 @@
 
 #include "core/error.h"
 #include "core/executor/step_executor.h"
-#include "engine/drafter_file.h"
 
 namespace redrafter::cuda::engine {
 

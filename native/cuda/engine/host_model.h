@@ -1,10 +1,12 @@
 // The one place the CUDA engine names the shared model room (native/model: model weights, half-precision
-// conversions, dequantisation, the drafter's weight layout) and the tensor vocabulary (native/core/tensor.h).
+// conversions, dequantisation, the drafter's weight layout and directory reader) and the tensor vocabulary
+// (native/core/tensor.h).
 // Nothing of the CPU engine is used by the CUDA engine.
 #pragma once
 
 #include "core/tensor.h"
 #include "model/dequantize.h"
+#include "model/drafter_file.h"
 #include "model/drafter_weights.h"
 #include "model/half.h"
 #include "model/weights.h"
@@ -23,6 +25,7 @@ using model::bf16ToF32;
 using model::checkDrafterMatchesModel;
 using model::drafterTensorSpecs;
 using model::validateDrafterConfig;
+using model::readDrafterDirectory;
 using model::dequantizeRow;
 using model::f32ToBf16;
 using model::f32ToFp16;

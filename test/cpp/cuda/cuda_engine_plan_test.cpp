@@ -1,5 +1,5 @@
-// The CUDA engine's host-side decisions (native/cuda/engine/engine_plan.h, cublas_library.h, drafter_file.h), without
-// a GPU: which models it takes, how the weights are laid out and converted, the workspace and step-record layouts,
+// The CUDA engine's host-side decisions (native/cuda/engine/engine_plan.h, cublas_library.h), without a
+// GPU: which models it takes, how the weights are laid out and converted, the workspace and step-record layouts,
 // the paged KV cache's bookkeeping, the step shapes and graph keys, and where cuBLAS is looked for.
 #include <doctest/doctest.h>
 
@@ -13,7 +13,6 @@
 
 #include "core/error.h"
 #include "engine/cublas_library.h"
-#include "engine/drafter_file.h"
 #include "engine/engine_plan.h"
 #include "model/dequantize.h"
 #include "synthetic_model.h"
@@ -347,38 +346,4 @@ TEST_CASE("cuBLAS search from the environment: REDRAFTER_CUBLAS_PATH first, /usr
   CHECK(s.soname.rfind("libcublas.so.", 0) == 0);
   CHECK(std::find(s.toolkitDirs.begin(), s.toolkitDirs.end(), "/usr/local/cuda/lib64") != s.toolkitDirs.end());
   CHECK(ce::cublasCandidates(s).front() == "/nowhere/cublas/" + s.soname);
-}
-
-TEST_CASE("drafter directory: the repository's drafter reads as the TypeScript reader sees it; bad files are named") {
-  ce::DrafterWeights d = ce::readDrafterDirectory(std::string(REDRAFTER_SOURCE_DIR) + "/models/stories260K-drafter");
-  CHECK(d.config.vocabSize == 512);
-  CHECK(d.config.hiddenSize == 64);
-  CHECK(d.config.exitDim == 128);
-  CHECK(d.config.numDraftLayers == 2);
-  CHECK(d.config.rnn);
-  CHECK_FALSE(d.config.hasInputProj());
-  float sum = 0;
-  for (float v : d.data) sum += std::fabs(v);
-  CHECK(sum > 0);  // trained weights, not the zeros it started from
-
-  ErrorCode code{};
-  CHECK(errorOf([] { ce::readDrafterDirectory("/nonexistent-drafter"); }, &code).find("/nonexistent-drafter/config.json") == 0);
-  CHECK(code == ErrorCode::Io);
-  const std::string dir = redrafter::test::tempPath("drafter-dir");
-  std::system(("mkdir -p " + dir).c_str());
-  std::ofstream(dir + "/config.json") << "{\"vocab_size\": 8, \"hidden_size\": 4, \"exit_dim\": 8, \"num_draft_layers\": 0, \"rnn\": fals}";
-  CHECK(errorOf([&] { ce::readDrafterDirectory(dir); }, &code).find("config.json: invalid JSON") != std::string::npos);
-  CHECK(code == ErrorCode::InvalidModel);
-  std::ofstream(dir + "/config.json") << "{\"vocab_size\": 8, \"hidden_size\": 4, \"exit_dim\": 8, \"num_draft_layers\": 0}";
-  {
-    // a safetensors file lacking lm_head.0.weight
-    const std::string header = "{\"x\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}";
-    std::ofstream f(dir + "/model.safetensors", std::ios::binary);
-    uint64_t n = header.size();
-    f.write(reinterpret_cast<const char*>(&n), 8);
-    f << header;
-    f.write("\0\0\0\0", 4);
-  }
-  CHECK(errorOf([&] { ce::readDrafterDirectory(dir); }, &code).find("tensor lm_head.0.weight is missing") != std::string::npos);
-  std::system(("rm -rf " + dir).c_str());
 }
