@@ -477,6 +477,11 @@ int32_t* CudaBackend::draft(int batch, int width, int length) {
   auto f32 = [&](int index) {
     return index < 0 ? nullptr : reinterpret_cast<const float*>(d.weights + plan_.tensors[size_t(index)].offset);
   };
+  // The beam search's completion counters sit at the head of its workspace, laid out for this (batch, width): a
+  // launch leaves its own counters at zero, but a step of another shape wrote its candidate lists over bytes that are
+  // this shape's counters. Zero them once per draft (all of this draft's launches share the shape).
+  check(cudaMemsetAsync(d.at(ws_.beamSearch), 0, beamSearchCounterBytes(batch, width), s),
+        "zeroing the beam search counters");
   checkLaunch(launchDraftInit(T, slotHidden, slots, lastTokens, batch, width, length, H, in16, state[0], beams[0],
                               scores[0], s),
               "draft init");
