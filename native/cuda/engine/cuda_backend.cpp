@@ -37,7 +37,7 @@ void check(cudaError_t err, const std::string& what) {
 
 // A launcher's refusal or failure: its own sentence (launch_error.h).
 void checkLaunch(cudaError_t err, const char* launcher) {
-  if (err != cudaSuccess) fail(ErrorCode::Backend, std::string(launcher) + ": " + lastLaunchError());
+  if (err != cudaSuccess) fail(ErrorCode::Backend, launchFailureMessage(launcher, err, lastLaunchError()));
 }
 
 void* deviceAlloc(size_t bytes, const std::string& what) {

@@ -14,7 +14,10 @@
 #include "core/error.h"
 #include "engine/cublas_library.h"
 #include "engine/drafter_file.h"
+#include "build_tree.h"
 #include "engine/engine_plan.h"
+#include "engine/kernels.h"
+#include "launch_error.h"
 #include "model/dequantize.h"
 #include "synthetic_model.h"
 #include "temp_files.h"
@@ -381,4 +384,22 @@ TEST_CASE("drafter directory: the repository's drafter reads as the TypeScript r
   }
   CHECK(errorOf([&] { ce::readDrafterDirectory(dir); }, &code).find("tensor lm_head.0.weight is missing") != std::string::npos);
   std::system(("rm -rf " + dir).c_str());
+}
+
+TEST_CASE("a failed engine launch names itself and the CUDA error, never an earlier launcher's message") {
+  // the text the engine throws: the launcher's own record where there is one, else the CUDA error
+  CHECK(ce::launchFailureMessage("rms norm", cudaErrorInvalidConfiguration, "") ==
+        "rms norm: cudaErrorInvalidConfiguration (" + std::string(cudaGetErrorString(cudaErrorInvalidConfiguration)) +
+            ")");
+  const std::string refusal = "BuildTreeParams.batch (0) must be positive";
+  CHECK(ce::launchFailureMessage("launchBuildTree", cudaErrorInvalidValue, refusal) == "launchBuildTree: " + refusal);
+  // a ReDrafter launcher's refusal leaves its sentence; the engine's next launch replaces it with its own outcome
+  redrafter::cuda::BuildTreeParams bad;
+  CHECK(redrafter::cuda::launchBuildTree(bad, nullptr) == cudaErrorInvalidValue);
+  CHECK(std::string(redrafter::cuda::lastLaunchError()).find("BuildTreeParams.batch") == 0);
+  // zero rows: an invalid launch on a GPU, and no launch at all without one; either way it fails and says so
+  const cudaError_t err = ce::launchArgmaxRows(nullptr, 0, 40, nullptr, nullptr);
+  CHECK(err != cudaSuccess);
+  CHECK(std::string(redrafter::cuda::lastLaunchError()).find("launchArgmaxRows: ") == 0);
+  cudaGetLastError();
 }
