@@ -615,8 +615,8 @@ void CudaBackend::runGreedy(Group& g, int bucket) {
     bool captured = true;
     try {
       enqueueStep(g, bucket, true);
-    } catch (const Error&) {
-      captured = false;  // something refused to be captured: end the capture, run this shape directly from now on
+    } catch (...) {  // something refused to be captured: end the capture (else the stream stays capturing), run
+      captured = false;  // this shape directly from now on (where it fails again, that error is the step's)
     }
     cudaError_t err = cudaStreamEndCapture(d.stream, &graph);
     if (!captured && err == cudaSuccess) err = cudaErrorStreamCaptureInvalidated;
@@ -752,35 +752,43 @@ void CudaBackend::start(ActiveRequest& r) {
   int32_t* hostTreeLength = d.hostAux + 2 * limits_.prefillChunk;
   d.hostIn[records_.slots()] = st->slot;
   kv_->writeBlockTable(q.session, d.hostIn + records_.blockTable());
-  for (size_t i = common; i < input.size(); i += size_t(limits_.prefillChunk)) {
-    const int n = int(std::min<size_t>(size_t(limits_.prefillChunk), input.size() - i));
-    const bool lastChunk = i + size_t(n) == input.size();
-    d.hostIn[records_.pastLengths()] = s.length;
-    for (int j = 0; j < n; ++j) {
-      hostTokens[j] = input[i + size_t(j)];
-      hostPositions[j] = s.length + j;
+  try {
+    for (size_t i = common; i < input.size(); i += size_t(limits_.prefillChunk)) {
+      const int n = int(std::min<size_t>(size_t(limits_.prefillChunk), input.size() - i));
+      const bool lastChunk = i + size_t(n) == input.size();
+      d.hostIn[records_.pastLengths()] = s.length;
+      for (int j = 0; j < n; ++j) {
+        hostTokens[j] = input[i + size_t(j)];
+        hostPositions[j] = s.length + j;
+      }
+      *hostTreeLength = n;
+      check(cudaMemcpyAsync(d.devIn, d.hostIn, records_.inputInts() * 4, cudaMemcpyHostToDevice, stream),
+            "prefill upload");
+      check(cudaMemcpyAsync(d.at(ws_.tokens), hostTokens, size_t(n) * 4, cudaMemcpyHostToDevice, stream),
+            "prefill upload");
+      check(cudaMemcpyAsync(d.at(ws_.positions), hostPositions, size_t(n) * 4, cudaMemcpyHostToDevice, stream),
+            "prefill upload");
+      check(cudaMemcpyAsync(d.at(ws_.treeLengths), hostTreeLength, 4, cudaMemcpyHostToDevice, stream),
+            "prefill upload");
+      checkLaunch(launchCausalMask(n, d.at<int32_t>(ws_.mask), stream), "causal mask");
+      forward(1, n, pastBucket(s.length, limits_.capacity), d.at<int32_t>(ws_.tokens), d.at<int32_t>(ws_.positions),
+              d.devIn + records_.pastLengths(), d.at<int32_t>(ws_.treeLengths), d.at<int32_t>(ws_.mask), n - 1,
+              lastChunk ? 1 : 0);
+      if (lastChunk) {
+        check(cudaMemcpyAsync(d.at<float>(ws_.slotHidden) + size_t(st->slot) * dims_.dim, d.at<float>(ws_.hidden),
+                              size_t(dims_.dim) * 4, cudaMemcpyDeviceToDevice, stream),
+              "prefill hidden state");
+        check(cudaMemcpyAsync(d.hostLogits, d.at<float>(ws_.logits), size_t(dims_.vocab) * 4, cudaMemcpyDeviceToHost,
+                              stream),
+              "prefill logits");
+      }
+      check(cudaStreamSynchronize(stream), "prefill");  // the pinned records are reused by the next chunk
+      s.length += n;
+      s.tokens.insert(s.tokens.end(), input.begin() + long(i), input.begin() + long(i) + n);
     }
-    *hostTreeLength = n;
-    check(cudaMemcpyAsync(d.devIn, d.hostIn, records_.inputInts() * 4, cudaMemcpyHostToDevice, stream), "prefill upload");
-    check(cudaMemcpyAsync(d.at(ws_.tokens), hostTokens, size_t(n) * 4, cudaMemcpyHostToDevice, stream), "prefill upload");
-    check(cudaMemcpyAsync(d.at(ws_.positions), hostPositions, size_t(n) * 4, cudaMemcpyHostToDevice, stream),
-          "prefill upload");
-    check(cudaMemcpyAsync(d.at(ws_.treeLengths), hostTreeLength, 4, cudaMemcpyHostToDevice, stream), "prefill upload");
-    checkLaunch(launchCausalMask(n, d.at<int32_t>(ws_.mask), stream), "causal mask");
-    forward(1, n, pastBucket(s.length, limits_.capacity), d.at<int32_t>(ws_.tokens), d.at<int32_t>(ws_.positions),
-            d.devIn + records_.pastLengths(), d.at<int32_t>(ws_.treeLengths), d.at<int32_t>(ws_.mask), n - 1,
-            lastChunk ? 1 : 0);
-    if (lastChunk) {
-      check(cudaMemcpyAsync(d.at<float>(ws_.slotHidden) + size_t(st->slot) * dims_.dim, d.at<float>(ws_.hidden),
-                            size_t(dims_.dim) * 4, cudaMemcpyDeviceToDevice, stream),
-            "prefill hidden state");
-      check(cudaMemcpyAsync(d.hostLogits, d.at<float>(ws_.logits), size_t(dims_.vocab) * 4, cudaMemcpyDeviceToHost,
-                            stream),
-            "prefill logits");
-    }
-    check(cudaStreamSynchronize(stream), "prefill");  // the pinned records are reused by the next chunk
-    s.length += n;
-    s.tokens.insert(s.tokens.end(), input.begin() + long(i), input.begin() + long(i) + n);
+  } catch (...) {  // nothing left on the device reading the pinned records the next request rewrites
+    cudaStreamSynchronize(stream);
+    throw;
   }
   int32_t first;
   if (st->greedy) {
@@ -842,10 +850,16 @@ void CudaBackend::step(const std::vector<ActiveRequest*>& requests) {
       maxPast = std::max(maxPast, g.past[size_t(b)]);
     }
     const int bucket = pastBucket(maxPast, limits_.capacity);
-    if (g.greedy)
-      runGreedy(g, bucket);
-    else
-      runSampling(g, bucket);
+    try {
+      if (g.greedy)
+        runGreedy(g, bucket);
+      else
+        runSampling(g, bucket);
+    } catch (...) {
+      // the work enqueued before the failure may still read the pinned records the next step rewrites
+      cudaStreamSynchronize(d.stream);
+      throw;
+    }
     const double seconds = since(t0);
 
     for (int b = 0; b < B; ++b) {
