@@ -159,7 +159,10 @@ CudaBackend::CudaBackend(std::shared_ptr<const ModelWeights> weights, std::share
   theta_ = c.ropeTheta;
   RD_REQUIRE(options_.contextLength >= 0, "contextLength", "must be >= 0");
   const int32_t modelContext = c.contextLength > 0 ? c.contextLength : 2048;
-  limits_.capacity = options_.contextLength > 0 ? std::min(options_.contextLength, modelContext) : modelContext;
+  if (options_.contextLength > modelContext)  // as the CPU engine: refused, not silently cut
+    failRange("contextLength", std::to_string(options_.contextLength) + " is larger than the model's context length " +
+                                   std::to_string(modelContext) + " (" + weights_->path + ")");
+  limits_.capacity = options_.contextLength > 0 ? options_.contextLength : modelContext;
   limits_.maxBatch = options_.maxActiveRequests;
   limits_.prefillChunk = options_.prefillChunk;
   limits_.blockSize = options_.kvBlockSize;
