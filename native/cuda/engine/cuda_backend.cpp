@@ -881,7 +881,7 @@ void CudaBackend::step(const std::vector<ActiveRequest*>& requests) {
       const Clock::time_point tEmit = Clock::now();
       std::vector<int32_t> out(drafted, drafted + accepted);
       out.push_back(next);
-      r.recordStep(int(out.size()));
+      r.recordStep(int(out.size()), g.shape.drafted ? g.shape.width : 0, g.shape.drafted ? L : 1);
       r.emit(out.data(), int(out.size()));
       r.stats.otherSeconds += since(tEmit);
     }
