@@ -254,15 +254,6 @@ CudaBackend::CudaBackend(std::shared_ptr<const ModelWeights> weights, std::share
   const DType kvType = plan_.type == ElemType::BF16 ? DType::BF16 : DType::F16;
   size_t attentionBytes = 0;
   {
-    std::set<int> trees = {1, limits_.prefillChunk};
-    for (int p = 1; p <= limits_.prefillChunk; ++p) trees.insert(p);
-    for (int w = 1; w <= limits_.maxBeamWidth; ++w)
-      for (int l = 2; l <= limits_.maxBeamLength; ++l) trees.insert(w * l);
-    std::set<int> buckets;
-    for (int past = 0;; past = past == 0 ? 257 : past * 2) {
-      buckets.insert(pastBucket(std::min(past, limits_.capacity), limits_.capacity));
-      if (past >= limits_.capacity) break;
-    }
     TreeAttentionParams p;
     p.dtype = kvType;
     p.qHeads = dims_.heads;
@@ -271,14 +262,12 @@ CudaBackend::CudaBackend(std::shared_ptr<const ModelWeights> weights, std::share
     p.cache.headDim = dims_.headDim;
     p.cache.blockSize = limits_.blockSize;
     p.cache.maxBlocksPerSeq = limits_.maxBlocksPerSeq();
-    for (int t : trees)
-      for (int bucket : buckets)
-        for (int b = 1; b <= (t > limits_.treeTokens() ? 1 : limits_.maxBatch); ++b) {
-          p.batch = b;
-          p.treeTokens = t;
-          p.maxPastLength = bucket;
-          attentionBytes = std::max(attentionBytes, treeAttentionWorkspaceBytes(p, d.smCount));
-        }
+    for (const AttentionShape& shape : attentionShapes(limits_)) {
+      p.batch = shape.batch;
+      p.treeTokens = shape.treeTokens;
+      p.maxPastLength = shape.pastBucket;
+      attentionBytes = std::max(attentionBytes, treeAttentionWorkspaceBytes(p, d.smCount));
+    }
   }
   size_t beamBytes = 0;
   if (drafter_)

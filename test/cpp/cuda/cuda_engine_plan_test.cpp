@@ -403,3 +403,41 @@ TEST_CASE("a failed engine launch names itself and the CUDA error, never an earl
   CHECK(std::string(redrafter::cuda::lastLaunchError()).find("launchArgmaxRows: ") == 0);
   cudaGetLastError();
 }
+
+TEST_CASE("tree attention's workspace is sized over every shape a step or a prefill launches it with") {
+  for (int32_t capacity : {100, 256, 300, 512, 2048, 3000}) {
+    CAPTURE(capacity);
+    const std::vector<int32_t> buckets = ce::pastBuckets(capacity);
+    CHECK(std::is_sorted(buckets.begin(), buckets.end()));
+    CHECK(buckets.back() == capacity);
+    for (int32_t past = 0; past <= capacity; ++past)
+      CHECK(std::binary_search(buckets.begin(), buckets.end(), ce::pastBucket(past, capacity)));
+  }
+  CHECK(ce::pastBuckets(2048) == std::vector<int32_t>{256, 512, 1024, 2048});
+  CHECK(ce::pastBuckets(3000) == std::vector<int32_t>{256, 512, 1024, 2048, 3000});
+
+  ce::EngineLimits l;
+  l.capacity = 600, l.maxBatch = 3, l.maxBeamWidth = 3, l.maxBeamLength = 4, l.prefillChunk = 20;
+  const std::vector<ce::AttentionShape> shapes = ce::attentionShapes(l);
+  auto has = [&](int32_t batch, int32_t tree, int32_t bucket) {
+    return std::binary_search(shapes.begin(), shapes.end(), ce::AttentionShape{batch, tree, bucket});
+  };
+  // every step the backend can take: a group of b requests sharing the shape chooseStepShape gives them
+  int steps = 0;
+  for (int32_t width = 0; width <= l.maxBeamWidth; ++width)
+    for (int32_t length = 2; length <= l.maxBeamLength; ++length)
+      for (int32_t remaining : {1, 2, 3, 100})
+        for (int32_t cached = 1; cached < l.capacity; cached += 7) {
+          const ce::StepShape s = ce::chooseStepShape(width, length, remaining, cached, l.capacity);
+          const int32_t tree = s.drafted ? s.width * s.length : 1;
+          for (int32_t b = 1; b <= l.maxBatch; ++b, ++steps)
+            REQUIRE(has(b, tree, ce::pastBucket(cached, l.capacity)));
+        }
+  CHECK(steps > 1000);
+  // every prefill chunk: one sequence, up to prefillChunk tokens after any cached prefix
+  for (int32_t cached = 0; cached < l.capacity; cached += 5)
+    for (int32_t n = 1; n <= std::min(l.prefillChunk, l.capacity - cached); ++n)
+      REQUIRE(has(1, n, ce::pastBucket(cached, l.capacity)));
+  // and nothing the engine never launches (a prefill-sized tree for several sequences)
+  CHECK_FALSE(has(2, 20, 256));
+}
