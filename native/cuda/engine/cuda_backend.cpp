@@ -37,7 +37,7 @@ void check(cudaError_t err, const std::string& what) {
 
 // A launcher's refusal or failure: its own sentence (launch_error.h).
 void checkLaunch(cudaError_t err, const char* launcher) {
-  if (err != cudaSuccess) fail(ErrorCode::Backend, std::string(launcher) + ": " + lastLaunchError());
+  if (err != cudaSuccess) fail(ErrorCode::Backend, launchFailureMessage(launcher, err, lastLaunchError()));
 }
 
 void* deviceAlloc(size_t bytes, const std::string& what) {
@@ -159,7 +159,10 @@ CudaBackend::CudaBackend(std::shared_ptr<const ModelWeights> weights, std::share
   theta_ = c.ropeTheta;
   RD_REQUIRE(options_.contextLength >= 0, "contextLength", "must be >= 0");
   const int32_t modelContext = c.contextLength > 0 ? c.contextLength : 2048;
-  limits_.capacity = options_.contextLength > 0 ? std::min(options_.contextLength, modelContext) : modelContext;
+  if (options_.contextLength > modelContext)  // as the CPU engine: refused, not silently cut
+    failRange("contextLength", std::to_string(options_.contextLength) + " is larger than the model's context length " +
+                                   std::to_string(modelContext) + " (" + weights_->path + ")");
+  limits_.capacity = options_.contextLength > 0 ? options_.contextLength : modelContext;
   limits_.maxBatch = options_.maxActiveRequests;
   limits_.prefillChunk = options_.prefillChunk;
   limits_.blockSize = options_.kvBlockSize;
@@ -251,15 +254,6 @@ CudaBackend::CudaBackend(std::shared_ptr<const ModelWeights> weights, std::share
   const DType kvType = plan_.type == ElemType::BF16 ? DType::BF16 : DType::F16;
   size_t attentionBytes = 0;
   {
-    std::set<int> trees = {1, limits_.prefillChunk};
-    for (int p = 1; p <= limits_.prefillChunk; ++p) trees.insert(p);
-    for (int w = 1; w <= limits_.maxBeamWidth; ++w)
-      for (int l = 2; l <= limits_.maxBeamLength; ++l) trees.insert(w * l);
-    std::set<int> buckets;
-    for (int past = 0;; past = past == 0 ? 257 : past * 2) {
-      buckets.insert(pastBucket(std::min(past, limits_.capacity), limits_.capacity));
-      if (past >= limits_.capacity) break;
-    }
     TreeAttentionParams p;
     p.dtype = kvType;
     p.qHeads = dims_.heads;
@@ -268,14 +262,12 @@ CudaBackend::CudaBackend(std::shared_ptr<const ModelWeights> weights, std::share
     p.cache.headDim = dims_.headDim;
     p.cache.blockSize = limits_.blockSize;
     p.cache.maxBlocksPerSeq = limits_.maxBlocksPerSeq();
-    for (int t : trees)
-      for (int bucket : buckets)
-        for (int b = 1; b <= (t > limits_.treeTokens() ? 1 : limits_.maxBatch); ++b) {
-          p.batch = b;
-          p.treeTokens = t;
-          p.maxPastLength = bucket;
-          attentionBytes = std::max(attentionBytes, treeAttentionWorkspaceBytes(p, d.smCount));
-        }
+    for (const AttentionShape& shape : attentionShapes(limits_)) {
+      p.batch = shape.batch;
+      p.treeTokens = shape.treeTokens;
+      p.maxPastLength = shape.pastBucket;
+      attentionBytes = std::max(attentionBytes, treeAttentionWorkspaceBytes(p, d.smCount));
+    }
   }
   size_t beamBytes = 0;
   if (drafter_)
@@ -477,6 +469,11 @@ int32_t* CudaBackend::draft(int batch, int width, int length) {
   auto f32 = [&](int index) {
     return index < 0 ? nullptr : reinterpret_cast<const float*>(d.weights + plan_.tensors[size_t(index)].offset);
   };
+  // The beam search's completion counters sit at the head of its workspace, laid out for this (batch, width): a
+  // launch leaves its own counters at zero, but a step of another shape wrote its candidate lists over bytes that are
+  // this shape's counters. Zero them once per draft (all of this draft's launches share the shape).
+  check(cudaMemsetAsync(d.at(ws_.beamSearch), 0, beamSearchCounterBytes(batch, width), s),
+        "zeroing the beam search counters");
   checkLaunch(launchDraftInit(T, slotHidden, slots, lastTokens, batch, width, length, H, in16, state[0], beams[0],
                               scores[0], s),
               "draft init");
@@ -610,8 +607,8 @@ void CudaBackend::runGreedy(Group& g, int bucket) {
     bool captured = true;
     try {
       enqueueStep(g, bucket, true);
-    } catch (const Error&) {
-      captured = false;  // something refused to be captured: end the capture, run this shape directly from now on
+    } catch (...) {  // something refused to be captured: end the capture (else the stream stays capturing), run
+      captured = false;  // this shape directly from now on (where it fails again, that error is the step's)
     }
     cudaError_t err = cudaStreamEndCapture(d.stream, &graph);
     if (!captured && err == cudaSuccess) err = cudaErrorStreamCaptureInvalidated;
@@ -747,35 +744,43 @@ void CudaBackend::start(ActiveRequest& r) {
   int32_t* hostTreeLength = d.hostAux + 2 * limits_.prefillChunk;
   d.hostIn[records_.slots()] = st->slot;
   kv_->writeBlockTable(q.session, d.hostIn + records_.blockTable());
-  for (size_t i = common; i < input.size(); i += size_t(limits_.prefillChunk)) {
-    const int n = int(std::min<size_t>(size_t(limits_.prefillChunk), input.size() - i));
-    const bool lastChunk = i + size_t(n) == input.size();
-    d.hostIn[records_.pastLengths()] = s.length;
-    for (int j = 0; j < n; ++j) {
-      hostTokens[j] = input[i + size_t(j)];
-      hostPositions[j] = s.length + j;
+  try {
+    for (size_t i = common; i < input.size(); i += size_t(limits_.prefillChunk)) {
+      const int n = int(std::min<size_t>(size_t(limits_.prefillChunk), input.size() - i));
+      const bool lastChunk = i + size_t(n) == input.size();
+      d.hostIn[records_.pastLengths()] = s.length;
+      for (int j = 0; j < n; ++j) {
+        hostTokens[j] = input[i + size_t(j)];
+        hostPositions[j] = s.length + j;
+      }
+      *hostTreeLength = n;
+      check(cudaMemcpyAsync(d.devIn, d.hostIn, records_.inputInts() * 4, cudaMemcpyHostToDevice, stream),
+            "prefill upload");
+      check(cudaMemcpyAsync(d.at(ws_.tokens), hostTokens, size_t(n) * 4, cudaMemcpyHostToDevice, stream),
+            "prefill upload");
+      check(cudaMemcpyAsync(d.at(ws_.positions), hostPositions, size_t(n) * 4, cudaMemcpyHostToDevice, stream),
+            "prefill upload");
+      check(cudaMemcpyAsync(d.at(ws_.treeLengths), hostTreeLength, 4, cudaMemcpyHostToDevice, stream),
+            "prefill upload");
+      checkLaunch(launchCausalMask(n, d.at<int32_t>(ws_.mask), stream), "causal mask");
+      forward(1, n, pastBucket(s.length, limits_.capacity), d.at<int32_t>(ws_.tokens), d.at<int32_t>(ws_.positions),
+              d.devIn + records_.pastLengths(), d.at<int32_t>(ws_.treeLengths), d.at<int32_t>(ws_.mask), n - 1,
+              lastChunk ? 1 : 0);
+      if (lastChunk) {
+        check(cudaMemcpyAsync(d.at<float>(ws_.slotHidden) + size_t(st->slot) * dims_.dim, d.at<float>(ws_.hidden),
+                              size_t(dims_.dim) * 4, cudaMemcpyDeviceToDevice, stream),
+              "prefill hidden state");
+        check(cudaMemcpyAsync(d.hostLogits, d.at<float>(ws_.logits), size_t(dims_.vocab) * 4, cudaMemcpyDeviceToHost,
+                              stream),
+              "prefill logits");
+      }
+      check(cudaStreamSynchronize(stream), "prefill");  // the pinned records are reused by the next chunk
+      s.length += n;
+      s.tokens.insert(s.tokens.end(), input.begin() + long(i), input.begin() + long(i) + n);
     }
-    *hostTreeLength = n;
-    check(cudaMemcpyAsync(d.devIn, d.hostIn, records_.inputInts() * 4, cudaMemcpyHostToDevice, stream), "prefill upload");
-    check(cudaMemcpyAsync(d.at(ws_.tokens), hostTokens, size_t(n) * 4, cudaMemcpyHostToDevice, stream), "prefill upload");
-    check(cudaMemcpyAsync(d.at(ws_.positions), hostPositions, size_t(n) * 4, cudaMemcpyHostToDevice, stream),
-          "prefill upload");
-    check(cudaMemcpyAsync(d.at(ws_.treeLengths), hostTreeLength, 4, cudaMemcpyHostToDevice, stream), "prefill upload");
-    checkLaunch(launchCausalMask(n, d.at<int32_t>(ws_.mask), stream), "causal mask");
-    forward(1, n, pastBucket(s.length, limits_.capacity), d.at<int32_t>(ws_.tokens), d.at<int32_t>(ws_.positions),
-            d.devIn + records_.pastLengths(), d.at<int32_t>(ws_.treeLengths), d.at<int32_t>(ws_.mask), n - 1,
-            lastChunk ? 1 : 0);
-    if (lastChunk) {
-      check(cudaMemcpyAsync(d.at<float>(ws_.slotHidden) + size_t(st->slot) * dims_.dim, d.at<float>(ws_.hidden),
-                            size_t(dims_.dim) * 4, cudaMemcpyDeviceToDevice, stream),
-            "prefill hidden state");
-      check(cudaMemcpyAsync(d.hostLogits, d.at<float>(ws_.logits), size_t(dims_.vocab) * 4, cudaMemcpyDeviceToHost,
-                            stream),
-            "prefill logits");
-    }
-    check(cudaStreamSynchronize(stream), "prefill");  // the pinned records are reused by the next chunk
-    s.length += n;
-    s.tokens.insert(s.tokens.end(), input.begin() + long(i), input.begin() + long(i) + n);
+  } catch (...) {  // nothing left on the device reading the pinned records the next request rewrites
+    cudaStreamSynchronize(stream);
+    throw;
   }
   int32_t first;
   if (st->greedy) {
@@ -837,10 +842,16 @@ void CudaBackend::step(const std::vector<ActiveRequest*>& requests) {
       maxPast = std::max(maxPast, g.past[size_t(b)]);
     }
     const int bucket = pastBucket(maxPast, limits_.capacity);
-    if (g.greedy)
-      runGreedy(g, bucket);
-    else
-      runSampling(g, bucket);
+    try {
+      if (g.greedy)
+        runGreedy(g, bucket);
+      else
+        runSampling(g, bucket);
+    } catch (...) {
+      // the work enqueued before the failure may still read the pinned records the next step rewrites
+      cudaStreamSynchronize(d.stream);
+      throw;
+    }
     const double seconds = since(t0);
 
     for (int b = 0; b < B; ++b) {
@@ -859,7 +870,7 @@ void CudaBackend::step(const std::vector<ActiveRequest*>& requests) {
       const Clock::time_point tEmit = Clock::now();
       std::vector<int32_t> out(drafted, drafted + accepted);
       out.push_back(next);
-      r.recordStep(int(out.size()));
+      r.recordStep(int(out.size()), g.shape.drafted ? g.shape.width : 0, g.shape.drafted ? L : 1);
       r.emit(out.data(), int(out.size()));
       r.stats.otherSeconds += since(tEmit);
     }

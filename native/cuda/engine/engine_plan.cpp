@@ -379,6 +379,33 @@ int32_t pastBucket(int32_t maxPast, int32_t capacity) {
   return std::max(maxPast, std::min(b, capacity));
 }
 
+std::vector<int32_t> pastBuckets(int32_t capacity) {
+  std::vector<int32_t> out;
+  for (int64_t b = 256;; b *= 2) {  // pastBucket's values: the powers of two from 256 under the capacity, then it
+    const int32_t v = int32_t(std::min<int64_t>(b, capacity));
+    if (out.empty() || out.back() != v) out.push_back(v);
+    if (b >= capacity) break;
+  }
+  return out;
+}
+
+bool AttentionShape::operator<(const AttentionShape& o) const {
+  return std::tie(batch, treeTokens, pastBucket) < std::tie(o.batch, o.treeTokens, o.pastBucket);
+}
+
+std::vector<AttentionShape> attentionShapes(const EngineLimits& l) {
+  std::set<int32_t> stepTrees = {1};
+  for (int32_t w = 1; w <= l.maxBeamWidth; ++w)
+    for (int32_t len = 2; len <= l.maxBeamLength; ++len) stepTrees.insert(w * len);
+  std::set<AttentionShape> shapes;
+  for (int32_t bucket : pastBuckets(l.capacity)) {
+    for (int32_t t : stepTrees)
+      for (int32_t b = 1; b <= l.maxBatch; ++b) shapes.insert({b, t, bucket});
+    for (int32_t t = 1; t <= l.prefillChunk; ++t) shapes.insert({1, t, bucket});
+  }
+  return {shapes.begin(), shapes.end()};
+}
+
 bool GraphKey::operator<(const GraphKey& o) const {
   return std::tie(batch, width, length, pastBucket, drafted) < std::tie(o.batch, o.width, o.length, o.pastBucket, o.drafted);
 }

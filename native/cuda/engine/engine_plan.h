@@ -227,6 +227,18 @@ StepShape chooseStepShape(int32_t width, int32_t length, int32_t remainingTokens
 // at most `capacity` (shapes under one bucket share a graph; the kernel reads the true lengths on the device).
 int32_t pastBucket(int32_t maxPast, int32_t capacity);
 
+// Every bucket pastBucket gives for a cached length in [0, capacity], ascending.
+std::vector<int32_t> pastBuckets(int32_t capacity);
+
+// The shapes the engine launches tree attention with, for sizing its workspace once: a step's group (batch 1 ..
+// maxBatch; a plain tree of 1 token or a drafted one of width * length tokens, width <= maxBeamWidth, 2 <= length <=
+// maxBeamLength) and a prefill chunk (batch 1, 1 .. prefillChunk tokens), each at every past bucket.
+struct AttentionShape {
+  int32_t batch = 0, treeTokens = 0, pastBucket = 0;
+  bool operator<(const AttentionShape& o) const;
+};
+std::vector<AttentionShape> attentionShapes(const EngineLimits& limits);
+
 // One captured step: the requests in flight (batch), their beam shape and the attention's past bucket. Greedy
 // steps only (sampling steps stop on the host between device work and are launched directly).
 struct GraphKey {

@@ -7,6 +7,7 @@
 #include <climits>
 
 #include "kv_address.cuh"
+#include "launch_error.h"
 
 namespace redrafter::cuda::engine {
 namespace {
@@ -314,6 +315,10 @@ __global__ void draftRegroupKernel(const int32_t* parent, const int32_t* token, 
     stateNext[static_cast<long long>(r) * H + j] = state[static_cast<long long>(src) * H + j];
 }
 
+// The launch's outcome, recorded for lastLaunchError() as the ReDrafter launchers do ("" on success, else the
+// launcher and the CUDA error), so that a failure names itself rather than an earlier launcher's message.
+cudaError_t finished(const char* launcher) { return cuda::detail::finishLaunch(launcher, cudaGetLastError()); }
+
 unsigned gridFor(long long total) {
   const long long blocks = (total + kThreads - 1) / kThreads;
   return unsigned(blocks < 65535 * 8 ? (blocks > 0 ? blocks : 1) : 65535 * 8);
@@ -321,46 +326,51 @@ unsigned gridFor(long long total) {
 
 }  // namespace
 
+std::string launchFailureMessage(const std::string& what, cudaError_t err, const std::string& recorded) {
+  if (!recorded.empty()) return what + ": " + recorded;
+  return what + ": " + cudaGetErrorName(err) + " (" + cudaGetErrorString(err) + ")";
+}
+
 cudaError_t launchEmbed(ElemType type, const void* table, const int32_t* tokens, int n, int dim, float* x,
                         cudaStream_t stream) {
   RD_DISPATCH(type, embedKernel<T><<<gridFor(1LL * n * dim), kThreads, 0, stream>>>(static_cast<const T*>(table),
                                                                                      tokens, n, dim, x));
-  return cudaGetLastError();
+  return finished("launchEmbed");
 }
 
 cudaError_t launchRmsNorm(ElemType type, const float* x, const float* weight, float eps, int n, int dim, void* out16,
                           float* out32, cudaStream_t stream) {
   RD_DISPATCH(type, rmsNormKernel<T><<<n, kThreads, 0, stream>>>(x, weight, eps, dim, static_cast<T*>(out16), out32));
-  return cudaGetLastError();
+  return finished("launchRmsNorm");
 }
 
 cudaError_t launchRopeAndCache(ElemType type, const RopeCacheParams& p, cudaStream_t stream) {
   RD_DISPATCH(type, ropeCacheKernel<T><<<p.n, 128, 0, stream>>>(p));
-  return cudaGetLastError();
+  return finished("launchRopeAndCache");
 }
 
 cudaError_t launchSiluMul(ElemType type, const float* h13, int n, int hidden, void* g, cudaStream_t stream) {
   RD_DISPATCH(type, siluMulKernel<T><<<gridFor(1LL * n * hidden), kThreads, 0, stream>>>(h13, n, hidden,
                                                                                         static_cast<T*>(g)));
-  return cudaGetLastError();
+  return finished("launchSiluMul");
 }
 
 cudaError_t launchArgmaxRows(const float* logits, int n, int vocab, int32_t* out, cudaStream_t stream) {
   argmaxKernel<<<n, kThreads, 0, stream>>>(logits, vocab, out);
-  return cudaGetLastError();
+  return finished("launchArgmaxRows");
 }
 
 cudaError_t launchTreePositions(const int32_t* pastLengths, const int32_t* offsets, int batch, int treeTokens,
                                 int32_t* positions, cudaStream_t stream) {
   treePositionsKernel<<<blocksFor(1LL * batch * treeTokens), kThreads, 0, stream>>>(pastLengths, offsets, batch,
                                                                                     treeTokens, positions);
-  return cudaGetLastError();
+  return finished("launchTreePositions");
 }
 
 cudaError_t launchCausalMask(int treeTokens, int32_t* mask, cudaStream_t stream) {
   const long long n = 1LL * treeTokens * ((treeTokens + 31) / 32);
   causalMaskKernel<<<blocksFor(n), kThreads, 0, stream>>>(treeTokens, mask);
-  return cudaGetLastError();
+  return finished("launchCausalMask");
 }
 
 cudaError_t launchGatherHidden(const float* hidden, const int32_t* acceptedPacked, const int32_t* acceptedLength,
@@ -368,7 +378,7 @@ cudaError_t launchGatherHidden(const float* hidden, const int32_t* acceptedPacke
                                cudaStream_t stream) {
   gatherHiddenKernel<<<batch, kThreads, 0, stream>>>(hidden, acceptedPacked, acceptedLength, slots, treeTokens, length,
                                                       dim, slotHidden);
-  return cudaGetLastError();
+  return finished("launchGatherHidden");
 }
 
 cudaError_t launchCommitPath(const KvCacheView& cache, int layers, const int32_t* pastLengths,
@@ -377,7 +387,7 @@ cudaError_t launchCommitPath(const KvCacheView& cache, int layers, const int32_t
   const size_t shared = sizeof(uint16_t) * size_t(length) * size_t(cache.headDim);
   dim3 grid(unsigned(layers * 2 * cache.kvHeads), unsigned(batch));
   commitPathKernel<<<grid, kThreads, shared, stream>>>(cache, pastLengths, acceptedPacked, counts, length);
-  return cudaGetLastError();
+  return finished("launchCommitPath");
 }
 
 cudaError_t launchDraftInit(ElemType type, const float* slotHidden, const int32_t* slots, const int32_t* lastTokens,
@@ -386,7 +396,7 @@ cudaError_t launchDraftInit(ElemType type, const float* slotHidden, const int32_
   RD_DISPATCH(type, draftInitKernel<T><<<batch * width, kThreads, 0, stream>>>(
                         slotHidden, slots, lastTokens, width, length, hiddenSize, static_cast<T*>(in16), state, beams,
                         scores));
-  return cudaGetLastError();
+  return finished("launchDraftInit");
 }
 
 cudaError_t launchDraftEmbed(ElemType type, const void* table, const int32_t* beams, int rows, int length, int step,
@@ -394,35 +404,35 @@ cudaError_t launchDraftEmbed(ElemType type, const void* table, const int32_t* be
   RD_DISPATCH(type, draftEmbedKernel<T><<<rows, kThreads, 0, stream>>>(static_cast<const T*>(table), beams, length,
                                                                        step, hiddenSize, state,
                                                                        static_cast<T*>(emb16), static_cast<T*>(in16)));
-  return cudaGetLastError();
+  return finished("launchDraftEmbed");
 }
 
 cudaError_t launchDraftState(ElemType type, bool rnn, const float* a, const float* bias, const void* emb16, int rows,
                              int hiddenSize, float* state, void* in16, cudaStream_t stream) {
   RD_DISPATCH(type, draftStateKernel<T><<<rows, kThreads, 0, stream>>>(rnn, a, bias, static_cast<const T*>(emb16),
                                                                        hiddenSize, state, static_cast<T*>(in16)));
-  return cudaGetLastError();
+  return finished("launchDraftState");
 }
 
 cudaError_t launchDraftConcat(ElemType type, const float* slotHidden, const int32_t* slots, const float* state,
                               int rows, int width, int hiddenSize, float* x, void* x16, cudaStream_t stream) {
   RD_DISPATCH(type, draftConcatKernel<T><<<rows, kThreads, 0, stream>>>(slotHidden, slots, state, width, hiddenSize,
                                                                         x, static_cast<T*>(x16)));
-  return cudaGetLastError();
+  return finished("launchDraftConcat");
 }
 
 cudaError_t launchAddBias(ElemType type, float* x, const float* bias, int rows, int cols, void* x16,
                           cudaStream_t stream) {
   RD_DISPATCH(type, addBiasKernel<T><<<gridFor(1LL * rows * cols), kThreads, 0, stream>>>(x, bias, rows, cols,
                                                                                          static_cast<T*>(x16)));
-  return cudaGetLastError();
+  return finished("launchAddBias");
 }
 
 cudaError_t launchResidualSilu(ElemType type, float* x, const float* t, const float* bias, int rows, int cols,
                                void* x16, cudaStream_t stream) {
   RD_DISPATCH(type, residualSiluKernel<T><<<gridFor(1LL * rows * cols), kThreads, 0, stream>>>(
                         x, t, bias, rows, cols, static_cast<T*>(x16)));
-  return cudaGetLastError();
+  return finished("launchResidualSilu");
 }
 
 cudaError_t launchDraftRegroup(const int32_t* parent, const int32_t* token, const int32_t* cur, const float* state,
@@ -430,7 +440,7 @@ cudaError_t launchDraftRegroup(const int32_t* parent, const int32_t* token, cons
                                float* stateNext, cudaStream_t stream) {
   draftRegroupKernel<<<rows, kThreads, 0, stream>>>(parent, token, cur, state, width, length, step, hiddenSize, next,
                                                     stateNext);
-  return cudaGetLastError();
+  return finished("launchDraftRegroup");
 }
 
 }  // namespace redrafter::cuda::engine

@@ -3,6 +3,7 @@
 // is the element type of the `T` buffers (ElemType: f16 or bf16). Shapes in brackets; rows are row-major.
 #pragma once
 #include <cstdint>
+#include <string>
 
 #include <cuda_runtime_api.h>
 
@@ -10,6 +11,10 @@
 #include "kv_cache.h"
 
 namespace redrafter::cuda::engine {
+
+// The engine's error text for a launcher that returned `err`: "<what>: <recorded>" where the launcher recorded why
+// (launch_error.h's lastLaunchError, passed as `recorded`), else "<what>: <CUDA error name> (<its text>)".
+std::string launchFailureMessage(const std::string& what, cudaError_t err, const std::string& recorded);
 
 // x [N, dim] f32 = table [vocab, dim] (T) rows of tokens [N].
 cudaError_t launchEmbed(ElemType type, const void* table, const int32_t* tokens, int n, int dim, float* x,

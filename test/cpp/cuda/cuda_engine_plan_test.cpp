@@ -13,7 +13,10 @@
 
 #include "core/error.h"
 #include "engine/cublas_library.h"
+#include "build_tree.h"
 #include "engine/engine_plan.h"
+#include "engine/kernels.h"
+#include "launch_error.h"
 #include "model/dequantize.h"
 #include "synthetic_model.h"
 #include "temp_files.h"
@@ -346,4 +349,60 @@ TEST_CASE("cuBLAS search from the environment: REDRAFTER_CUBLAS_PATH first, /usr
   CHECK(s.soname.rfind("libcublas.so.", 0) == 0);
   CHECK(std::find(s.toolkitDirs.begin(), s.toolkitDirs.end(), "/usr/local/cuda/lib64") != s.toolkitDirs.end());
   CHECK(ce::cublasCandidates(s).front() == "/nowhere/cublas/" + s.soname);
+}
+
+TEST_CASE("a failed engine launch names itself and the CUDA error, never an earlier launcher's message") {
+  // the text the engine throws: the launcher's own record where there is one, else the CUDA error
+  CHECK(ce::launchFailureMessage("rms norm", cudaErrorInvalidConfiguration, "") ==
+        "rms norm: cudaErrorInvalidConfiguration (" + std::string(cudaGetErrorString(cudaErrorInvalidConfiguration)) +
+            ")");
+  const std::string refusal = "BuildTreeParams.batch (0) must be positive";
+  CHECK(ce::launchFailureMessage("launchBuildTree", cudaErrorInvalidValue, refusal) == "launchBuildTree: " + refusal);
+  // a ReDrafter launcher's refusal leaves its sentence; the engine's next launch replaces it with its own outcome
+  redrafter::cuda::BuildTreeParams bad;
+  CHECK(redrafter::cuda::launchBuildTree(bad, nullptr) == cudaErrorInvalidValue);
+  CHECK(std::string(redrafter::cuda::lastLaunchError()).find("BuildTreeParams.batch") == 0);
+  // zero rows: an invalid launch on a GPU, and no launch at all without one; either way it fails and says so
+  const cudaError_t err = ce::launchArgmaxRows(nullptr, 0, 40, nullptr, nullptr);
+  CHECK(err != cudaSuccess);
+  CHECK(std::string(redrafter::cuda::lastLaunchError()).find("launchArgmaxRows: ") == 0);
+  cudaGetLastError();
+}
+
+TEST_CASE("tree attention's workspace is sized over every shape a step or a prefill launches it with") {
+  for (int32_t capacity : {100, 256, 300, 512, 2048, 3000}) {
+    CAPTURE(capacity);
+    const std::vector<int32_t> buckets = ce::pastBuckets(capacity);
+    CHECK(std::is_sorted(buckets.begin(), buckets.end()));
+    CHECK(buckets.back() == capacity);
+    for (int32_t past = 0; past <= capacity; ++past)
+      CHECK(std::binary_search(buckets.begin(), buckets.end(), ce::pastBucket(past, capacity)));
+  }
+  CHECK(ce::pastBuckets(2048) == std::vector<int32_t>{256, 512, 1024, 2048});
+  CHECK(ce::pastBuckets(3000) == std::vector<int32_t>{256, 512, 1024, 2048, 3000});
+
+  ce::EngineLimits l;
+  l.capacity = 600, l.maxBatch = 3, l.maxBeamWidth = 3, l.maxBeamLength = 4, l.prefillChunk = 20;
+  const std::vector<ce::AttentionShape> shapes = ce::attentionShapes(l);
+  auto has = [&](int32_t batch, int32_t tree, int32_t bucket) {
+    return std::binary_search(shapes.begin(), shapes.end(), ce::AttentionShape{batch, tree, bucket});
+  };
+  // every step the backend can take: a group of b requests sharing the shape chooseStepShape gives them
+  int steps = 0;
+  for (int32_t width = 0; width <= l.maxBeamWidth; ++width)
+    for (int32_t length = 2; length <= l.maxBeamLength; ++length)
+      for (int32_t remaining : {1, 2, 3, 100})
+        for (int32_t cached = 1; cached < l.capacity; cached += 7) {
+          const ce::StepShape s = ce::chooseStepShape(width, length, remaining, cached, l.capacity);
+          const int32_t tree = s.drafted ? s.width * s.length : 1;
+          for (int32_t b = 1; b <= l.maxBatch; ++b, ++steps)
+            REQUIRE(has(b, tree, ce::pastBucket(cached, l.capacity)));
+        }
+  CHECK(steps > 1000);
+  // every prefill chunk: one sequence, up to prefillChunk tokens after any cached prefix
+  for (int32_t cached = 0; cached < l.capacity; cached += 5)
+    for (int32_t n = 1; n <= std::min(l.prefillChunk, l.capacity - cached); ++n)
+      REQUIRE(has(1, n, ce::pastBucket(cached, l.capacity)));
+  // and nothing the engine never launches (a prefill-sized tree for several sequences)
+  CHECK_FALSE(has(2, 20, 256));
 }
