@@ -75,7 +75,7 @@ struct Builder {
       return v;
     }
     if (type != GgmlType::F32 && type != GgmlType::F16 && type != GgmlType::BF16)
-      fail(ErrorCode::Unsupported, g.path() + ": vector tensor '" + name + "' has type " +
+      fail(ErrorCode::Unsupported, g.path() + ": norm tensor '" + name + "' has type " +
                                        ggmlTypeTraits(t.type)->name + " (supported: f32, f16, bf16)");
     auto copy = std::shared_ptr<float>(new float[n], std::default_delete<float[]>());
     for (int64_t i = 0; i < n; ++i) {
