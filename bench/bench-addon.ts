@@ -31,11 +31,31 @@ export interface NativeGgufTensorSpec {
   produce(): Float32Array;
 }
 
+/** A byte-level BPE vocabulary in GGUF's terms (tokenizer.ggml.model = gpt2). */
+export interface NativeBpeVocabulary {
+  /** tokenizer.ggml.pre, e.g. 'llama-bpe', 'qwen2' */
+  readonly pre: string;
+  readonly tokens: readonly string[];
+  /** tokenizer.ggml.token_type per token (1 normal, 3 control, 4 user-defined, 5 unused) */
+  readonly types: Int32Array;
+  /** "left right", in rank order */
+  readonly merges: readonly string[];
+  readonly bos: number;
+  readonly eos: number;
+  readonly addBos: boolean;
+  readonly addEos?: boolean;
+}
+
 export interface NativeGgufSpec {
   /** Matrix type of the file; vectors stay f32. */
   readonly type: 'f32' | 'f16';
-  /** A tokenizer file (llama2.c tokenizer.bin or GGUF) whose vocabulary goes into the metadata. */
-  readonly tokenizer: string;
+  /** general.architecture (default llama) */
+  readonly architecture?: 'llama' | 'qwen2' | 'qwen3';
+  /** A tokenizer file (llama2.c tokenizer.bin or GGUF) whose vocabulary goes into the metadata ... */
+  readonly tokenizer?: string;
+  /** ... or a byte-level BPE vocabulary given in full. */
+  readonly vocabulary?: NativeBpeVocabulary;
+  readonly chatTemplate?: string;
   readonly name?: string;
   readonly config: Omit<ModelArchitecture, 'headDim' | 'tiedClassifier'>;
   /** In file order; a tied classifier has no output.weight. */

@@ -175,11 +175,18 @@ export interface NativeTokenizerInfo {
   readonly vocabSize: number;
   readonly bos: number;
   readonly eos: number;
+  /** -1 when the vocabulary has none (byte-level BPE) */
   readonly unk: number;
   readonly addBos: boolean;
   readonly addSpacePrefix: boolean;
   /** the longest token text in bytes (so a text of n bytes has at least n / maxTokenLength tokens) */
   readonly maxTokenLength: number;
+  /** GGUF tokenizer.ggml.model: 'llama' (SentencePiece) or 'gpt2' (byte-level BPE) */
+  readonly model: 'llama' | 'gpt2';
+  /** GGUF tokenizer.ggml.pre (byte-level BPE only), e.g. 'llama-bpe', 'qwen2' */
+  readonly pre?: string;
+  /** the tokens that end generation (EOS, <|eot_id|>, <|im_end|>, ...), ascending */
+  readonly eogTokens: readonly number[];
   /** GGUF tokenizer.chat_template, where the file has one */
   readonly chatTemplate?: string;
 }

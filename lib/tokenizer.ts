@@ -1,5 +1,5 @@
-// Tokenizers from TypeScript: a llama2.c tokenizer.bin or a GGUF's embedded vocabulary, encoding exactly as
-// llama.cpp's SentencePiece tokenizer does and decoding incrementally without splitting UTF-8 characters.
+// Tokenizers from TypeScript: a llama2.c tokenizer.bin or a GGUF's embedded vocabulary (SentencePiece or byte-level
+// BPE), encoding exactly as llama.cpp does and decoding incrementally without splitting UTF-8 characters.
 import { ChatTemplate, type ChatMessage } from './chat-template.js';
 import { codedError, ErrorCodes, invalidArgument, type RedrafterError } from './errors.js';
 import {
@@ -85,6 +85,10 @@ export class Tokenizer {
   }
   get eos(): number {
     return this.#native.info.eos;
+  }
+  /** Every token that ends generation: EOS and end-of-turn tokens such as <|eot_id|> and <|im_end|> (as llama.cpp). */
+  get eosTokenIds(): readonly number[] {
+    return this.#native.info.eogTokens;
   }
 
   /** Token ids of `text`, with SentencePiece's dummy space prefix and byte fallback. */

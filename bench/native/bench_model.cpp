@@ -88,6 +88,46 @@ Napi::Value ReadModelTensors(const Napi::CallbackInfo& info) {
   });
 }
 
+std::vector<std::string> stringArray(Napi::Object o, const char* key) {
+  Napi::Value v = o.Get(key);
+  if (!v.IsArray()) fail(ErrorCode::InvalidArgument, std::string("spec.vocabulary.") + key + " must be an array of strings");
+  Napi::Array a = v.As<Napi::Array>();
+  std::vector<std::string> out(a.Length());
+  for (uint32_t i = 0; i < a.Length(); ++i) {
+    Napi::Value e = a.Get(i);
+    if (!e.IsString())
+      fail(ErrorCode::InvalidArgument, std::string("spec.vocabulary.") + key + "[" + std::to_string(i) + "] must be a string");
+    out[i] = e.As<Napi::String>().Utf8Value();
+  }
+  return out;
+}
+
+// A byte-level BPE vocabulary given field by field (as a tokenizer.json holds it, already in GGUF's terms):
+// {pre, tokens: string[], types: Int32Array, merges: string[], bos, eos, addBos, addEos}.
+tokenizer::Vocab vocabularyFromJs(Napi::Object o, int32_t vocabSize) {
+  tokenizer::Vocab v;
+  v.model = tokenizer::VocabModel::Bpe;
+  v.pre = stringFieldOr(o, "pre", "");
+  std::vector<std::string> texts = stringArray(o, "tokens");
+  if (int64_t(texts.size()) != vocabSize)
+    fail(ErrorCode::InvalidArgument, "spec.vocabulary.tokens has " + std::to_string(texts.size()) +
+                                         " tokens but spec.config.vocabSize is " + std::to_string(vocabSize));
+  auto types = typedArray<int32_t>(o.Get("types"), "spec.vocabulary.types");
+  if (types.length != texts.size()) fail(ErrorCode::InvalidArgument, "spec.vocabulary.types must have one entry per token");
+  v.tokens.resize(texts.size());
+  for (size_t i = 0; i < texts.size(); ++i) {
+    v.tokens[i].text = std::move(texts[i]);
+    v.tokens[i].type = tokenizer::TokenType(types.data[i]);
+  }
+  v.merges = stringArray(o, "merges");
+  v.bos = int32_t(intField(o, "bos", 0, vocabSize - 1));
+  v.eos = int32_t(intField(o, "eos", 0, vocabSize - 1));
+  v.unk = -1;
+  v.addBos = boolFieldOr(o, "addBos", false);
+  v.addEos = boolFieldOr(o, "addEos", false);
+  return v;
+}
+
 int32_t configInt(Napi::Object o, const char* key, int64_t max) {
   return int32_t(intField(o, key, 1, max));
 }
@@ -101,11 +141,19 @@ Napi::Value WriteGguf(const Napi::CallbackInfo& info) {
     std::string type = stringFieldOr(spec, "type", "f32");
     if (type != "f32" && type != "f16") fail(ErrorCode::InvalidArgument, "spec.type must be 'f32' or 'f16'");
     std::string tokenizerPath = stringFieldOr(spec, "tokenizer", "");
-    if (tokenizerPath.empty()) fail(ErrorCode::InvalidArgument, "spec.tokenizer must be a tokenizer file path");
+    const bool ownVocabulary = spec.Get("vocabulary").IsObject();
+    if (tokenizerPath.empty() && !ownVocabulary)
+      fail(ErrorCode::InvalidArgument, "spec.tokenizer must be a tokenizer file path (or spec.vocabulary an object)");
     std::string name = stringFieldOr(spec, "name", "llama");
     if (!spec.Get("config").IsObject()) fail(ErrorCode::InvalidArgument, "spec.config must be an object");
     Napi::Object co = spec.Get("config").As<Napi::Object>();
     model::ModelConfig c;
+    const std::string arch = stringFieldOr(spec, "architecture", "llama");
+    if (arch == "llama") c.architecture = model::Architecture::Llama;
+    else if (arch == "qwen2") c.architecture = model::Architecture::Qwen2;
+    else if (arch == "qwen3") c.architecture = model::Architecture::Qwen3;
+    else fail(ErrorCode::InvalidArgument, "spec.architecture must be 'llama', 'qwen2' or 'qwen3'");
+    c.ropeNeox = c.architecture != model::Architecture::Llama;
     c.dim = configInt(co, "dim", 1 << 16);
     c.hiddenDim = configInt(co, "hiddenDim", 1 << 18);
     c.nLayers = configInt(co, "nLayers", 4096);
@@ -117,10 +165,15 @@ Napi::Value WriteGguf(const Napi::CallbackInfo& info) {
     c.ropeTheta = float(numberFieldOr(co, "ropeTheta", 10000, 1, 1e9));
     if (c.dim % c.nHeads != 0 || c.nHeads % c.nKvHeads != 0)
       fail(ErrorCode::InvalidArgument, "spec.config: dim must be a multiple of nHeads and nHeads of nKvHeads");
-    auto tokenizer = tokenizer::Tokenizer::load(tokenizerPath);
-
     model::GgufWriter w;
-    tools::addLlamaMetadata(w, c, *tokenizer, path, name, type == "f16" ? 1 : 0, 32);
+    if (ownVocabulary) {
+      tools::addArchitectureMetadata(w, c, name, type == "f16" ? 1 : 0, 32);
+      tools::addVocabularyMetadata(w, vocabularyFromJs(spec.Get("vocabulary").As<Napi::Object>(), c.vocabSize),
+                                   stringFieldOr(spec, "chatTemplate", ""), "spec.vocabulary");
+    } else {
+      auto tokenizer = tokenizer::Tokenizer::load(tokenizerPath);
+      tools::addLlamaMetadata(w, c, *tokenizer, path, name, type == "f16" ? 1 : 0, 32);
+    }
 
     if (!spec.Get("tensors").IsArray()) fail(ErrorCode::InvalidArgument, "spec.tensors must be an array");
     Napi::Array tensors = spec.Get("tensors").As<Napi::Array>();

@@ -115,6 +115,11 @@ Napi::Value Tokenizer::GetInfo(const Napi::CallbackInfo& info) {
   o.Set("addBos", v.addBos);
   o.Set("addSpacePrefix", v.addSpacePrefix);
   o.Set("maxTokenLength", v.maxTokenLength);
+  o.Set("model", tokenizer::vocabModelName(v.model));
+  if (!v.pre.empty()) o.Set("pre", v.pre);
+  Napi::Array eog = Napi::Array::New(env, v.eog.size());
+  for (size_t i = 0; i < v.eog.size(); ++i) eog.Set(uint32_t(i), v.eog[i]);
+  o.Set("eogTokens", eog);
   if (!tokenizer_->chatTemplate().empty()) o.Set("chatTemplate", tokenizer_->chatTemplate());
   return o;
 }

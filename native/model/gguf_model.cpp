@@ -1,6 +1,8 @@
-// GGUF `llama` model loader: llama.* hyperparameters, token_embd / blk.N.* / output_norm / output tensors
-// (output.weight absent = tied classifier). Matrices of F32, F16, BF16 or Q8_0 are views into the mapping;
-// norms are used as F32 (F16/BF16 norms are converted into owned copies).
+// GGUF model loader for the architectures `llama`, `qwen2` and `qwen3` (weights.h: Architecture): <arch>.*
+// hyperparameters, token_embd / blk.N.* / output_norm / output tensors (output.weight absent = tied classifier),
+// qwen2's attn_{q,k,v}.bias, qwen3's attn_{q,k}_norm, llama's optional rope_freqs. Matrices of F32, F16, BF16 or
+// Q8_0 are views into the mapping; vectors (norms, biases, rope_freqs) are used as F32 (F16/BF16 ones are
+// converted into owned copies).
 #include <cstring>
 
 #include "core/error.h"
@@ -94,33 +96,54 @@ struct Builder {
 }  // namespace
 
 ModelConfig ggufModelConfig(const GgufFile& g) {
-  std::string arch = g.getString("general.architecture", "", true);
-  if (arch != "llama")
-    fail(ErrorCode::Unsupported, g.path() + ": GGUF architecture '" + arch + "' is not supported (supported: llama)");
+  const std::string arch = g.getString("general.architecture", "", true);
   ModelConfig c;
-  c.dim = int32_t(g.getUint("llama.embedding_length", 0, true, kMaxDim));
-  c.hiddenDim = int32_t(g.getUint("llama.feed_forward_length", 0, true, kMaxHiddenDim));
-  c.nLayers = int32_t(g.getUint("llama.block_count", 0, true, kMaxLayers));
-  c.nHeads = int32_t(g.getUint("llama.attention.head_count", 0, true, kMaxDim));
-  c.nKvHeads = int32_t(g.getUint("llama.attention.head_count_kv", uint64_t(c.nHeads), false, kMaxDim));
-  c.contextLength = int32_t(g.getUint("llama.context_length", 0, true, kMaxContext));
-  c.normEps = float(g.getFloat("llama.attention.layer_norm_rms_epsilon", 1e-5, false));
-  c.ropeTheta = float(g.getFloat("llama.rope.freq_base", 10000.0, false));
+  if (arch == "llama") {
+    c.architecture = Architecture::Llama;
+  } else if (arch == "qwen2") {
+    c.architecture = Architecture::Qwen2;
+  } else if (arch == "qwen3") {
+    c.architecture = Architecture::Qwen3;
+  } else {
+    fail(ErrorCode::Unsupported,
+         g.path() + ": general.architecture '" + arch + "' is not supported (supported: llama, qwen2, qwen3)");
+  }
+  c.ropeNeox = c.architecture != Architecture::Llama;
+  const std::string a = arch + ".";
+  c.dim = int32_t(g.getUint(a + "embedding_length", 0, true, kMaxDim));
+  c.hiddenDim = int32_t(g.getUint(a + "feed_forward_length", 0, true, kMaxHiddenDim));
+  c.nLayers = int32_t(g.getUint(a + "block_count", 0, true, kMaxLayers));
+  c.nHeads = int32_t(g.getUint(a + "attention.head_count", 0, true, kMaxDim));
+  c.nKvHeads = int32_t(g.getUint(a + "attention.head_count_kv", uint64_t(c.nHeads), false, kMaxDim));
+  c.contextLength = int32_t(g.getUint(a + "context_length", 0, true, kMaxContext));
+  c.normEps = float(g.getFloat(a + "attention.layer_norm_rms_epsilon", 1e-5, false));
+  c.ropeTheta = float(g.getFloat(a + "rope.freq_base", 10000.0, false));
+  const std::string scaling = g.getString(a + "rope.scaling.type", "none", false);
+  if (scaling != "none")
+    fail(ErrorCode::Unsupported, g.path() + ": " + a + "rope.scaling.type '" + scaling +
+                                     "' is not supported (supported: none; Llama 3's scaling comes as rope_freqs)");
+  for (const char* key : {"attention.key_length", "attention.value_length"}) {
+    if (!g.find(a + key) || c.nHeads <= 0) continue;
+    const uint64_t n = g.getUint(a + key, 0, false, kMaxDim);
+    if (n != uint64_t(c.dim / c.nHeads))
+      fail(ErrorCode::Unsupported, g.path() + ": " + a + key + " " + std::to_string(n) +
+                                       " differs from embedding_length / head_count " +
+                                       std::to_string(c.dim / c.nHeads) + " (heads wider than dim / heads)");
+  }
   const GgufTensorInfo* embd = g.findTensor("token_embd.weight");
   if (!embd) g.invalid("tensor 'token_embd.weight' is missing");
   if (embd->ne[1] > uint64_t(kMaxVocab)) g.invalid("token_embd.weight has an absurd vocabulary of " + std::to_string(embd->ne[1]));
   c.vocabSize = int32_t(embd->ne[1]);
-  if (const GgufValue* v = g.find("llama.vocab_size")) {
-    (void)v;
-    uint64_t n = g.getUint("llama.vocab_size", 0, false, kMaxVocab);
+  if (g.find(a + "vocab_size")) {
+    uint64_t n = g.getUint(a + "vocab_size", 0, false, kMaxVocab);
     if (n != uint64_t(c.vocabSize))
-      g.invalid("llama.vocab_size " + std::to_string(n) + " differs from token_embd.weight's " + std::to_string(c.vocabSize) + " rows");
+      g.invalid(a + "vocab_size " + std::to_string(n) + " differs from token_embd.weight's " + std::to_string(c.vocabSize) + " rows");
   }
   c.tiedClassifier = g.findTensor("output.weight") == nullptr;
   validateConfig(c, g.path());
-  uint64_t rot = g.getUint("llama.rope.dimension_count", uint64_t(c.headDim()), false, kMaxDim);
+  uint64_t rot = g.getUint(a + "rope.dimension_count", uint64_t(c.headDim()), false, kMaxDim);
   if (rot != uint64_t(c.headDim()))
-    fail(ErrorCode::Unsupported, g.path() + ": llama.rope.dimension_count " + std::to_string(rot) +
+    fail(ErrorCode::Unsupported, g.path() + ": " + a + "rope.dimension_count " + std::to_string(rot) +
                                      " differs from the head size " + std::to_string(c.headDim()) + " (partial RoPE)");
   return c;
 }
@@ -147,7 +170,18 @@ std::shared_ptr<ModelWeights> loadGgufModel(const std::shared_ptr<MappedFile>& f
     L.w1 = b.matrix(p + "ffn_gate.weight", c.hiddenDim, c.dim);
     L.w2 = b.matrix(p + "ffn_down.weight", c.dim, c.hiddenDim);
     L.w3 = b.matrix(p + "ffn_up.weight", c.hiddenDim, c.dim);
+    if (c.architecture == Architecture::Qwen2) {
+      L.bq = b.norm(p + "attn_q.bias", c.dim);
+      L.bk = b.norm(p + "attn_k.bias", c.kvDim());
+      L.bv = b.norm(p + "attn_v.bias", c.kvDim());
+    }
+    if (c.architecture == Architecture::Qwen3) {
+      L.qNorm = b.norm(p + "attn_q_norm.weight", c.headDim());
+      L.kNorm = b.norm(p + "attn_k_norm.weight", c.headDim());
+    }
   }
+  if (c.architecture == Architecture::Llama && g->findTensor("rope_freqs.weight"))
+    w->ropeFreqs = b.norm("rope_freqs.weight", c.headDim() / 2);
   w->finalNorm = b.norm("output_norm.weight", c.dim);
   w->output = c.tiedClassifier ? w->tokenEmbedding : b.matrix("output.weight", c.vocabSize, c.dim);
   w->mapping = file;

@@ -26,6 +26,8 @@ class GgufWriter {
   // ne[0] is the contiguous (column) dimension, as GGUF stores it.
   void addTensor(const std::string& name, GgmlType type, std::vector<uint64_t> ne, Producer producer);
 
+  size_t tensorCount() const { return tensors_.size(); }
+
   // Writes everything to `path` (through `path`.tmp-*, renamed at the end). Throws Io naming the file.
   // `progress`, when set, is called after each tensor with (tensors written, tensors in all).
   void write(const std::string& path, uint32_t alignment = 32,

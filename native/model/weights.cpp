@@ -9,6 +9,15 @@
 
 namespace redrafter::model {
 
+const char* architectureName(Architecture a) {
+  switch (a) {
+    case Architecture::Llama: return "llama";
+    case Architecture::Qwen2: return "qwen2";
+    case Architecture::Qwen3: return "qwen3";
+  }
+  return "llama";
+}
+
 void validateConfig(const ModelConfig& c, const std::string& path) {
   auto bad = [&](const std::string& problem) { fail(ErrorCode::InvalidModel, path + ": " + problem); };
   auto range = [&](const char* name, int64_t value, int64_t max) {

@@ -14,7 +14,14 @@
 
 namespace redrafter::model {
 
+// GGUF general.architecture values the engines run. Llama: RoPE on interleaved pairs (GGUF `llama` stores q/k
+// permuted for it), optional rope_freqs (Llama 3.1+ rope scaling), tied or untied classifier (Llama 2/3, Mistral).
+// Qwen2: q/k/v biases, NeoX RoPE (rotating the two halves of a head). Qwen3: RMS norms of each q and k head, NeoX RoPE.
+enum class Architecture { Llama, Qwen2, Qwen3 };
+const char* architectureName(Architecture a);  // "llama", "qwen2", "qwen3"
+
 struct ModelConfig {
+  Architecture architecture = Architecture::Llama;
   int32_t dim = 0;          // residual width D
   int32_t hiddenDim = 0;    // FFN width
   int32_t nLayers = 0;
@@ -25,6 +32,7 @@ struct ModelConfig {
   float normEps = 1e-5f;
   float ropeTheta = 10000.0f;
   bool tiedClassifier = true;  // output projection shares the token embedding
+  bool ropeNeox = false;       // RoPE pairs (i, i + headDim/2) instead of (2i, 2i+1): qwen2, qwen3
   int32_t headDim() const { return dim / nHeads; }
   int32_t kvDim() const { return headDim() * nKvHeads; }
 };
@@ -39,6 +47,8 @@ struct LayerWeights {
   TensorView w1;        // [hiddenDim, dim]  gate
   TensorView w2;        // [dim, hiddenDim]  down
   TensorView w3;        // [hiddenDim, dim]  up
+  TensorView bq, bk, bv;  // [1, dim], [1, kvDim], [1, kvDim] F32 biases (qwen2), empty otherwise
+  TensorView qNorm, kNorm;  // [1, headDim] F32 RMS norm weights of each q / k head (qwen3), empty otherwise
 };
 
 struct ModelWeights {
@@ -49,6 +59,7 @@ struct ModelWeights {
   std::vector<LayerWeights> layers;
   TensorView finalNorm;       // [1, dim] F32
   TensorView output;          // [vocab, dim] (== tokenEmbedding when tied)
+  TensorView ropeFreqs;       // [1, headDim/2] F32 divisors of each RoPE frequency (GGUF rope_freqs), or empty
   std::shared_ptr<void> mapping;                 // keeps the memory-mapped file alive
   std::vector<std::shared_ptr<void>> owned;      // converted tensors
 };

@@ -1,4 +1,6 @@
 // Decoding: token pieces (llama2.c's BOS rule), UTF-8 completion, the incremental decoder.
+#include <cstdio>
+
 #include "core/error.h"
 #include "tokenizer/tokenizer.h"
 
@@ -73,6 +75,26 @@ std::string Tokenizer::piece(int32_t token, int32_t previous) const {
     case TokenType::UserDefined:
       return t.text;  // verbatim, as llama.cpp
     case TokenType::Normal: {
+      if (vocab_.model == VocabModel::Bpe) {  // GPT-2's printable code points back to bytes
+        std::string out;
+        for (uint32_t cp : utf8ToCodepoints(t.text)) {
+          int b = unicodeToByte(cp);
+          if (b >= 0) {
+            out += char(b);
+          } else {  // not a byte's code point: written as llama.cpp's llama_decode_text does
+            std::string utf8;
+            appendUtf8(cp, utf8);
+            out += "[UNK_BYTE_0x";
+            for (char c : utf8) {
+              char hex[3];
+              std::snprintf(hex, sizeof hex, "%02x", unsigned(static_cast<unsigned char>(c)));
+              out += hex;
+            }
+            out += t.text + "]";
+          }
+        }
+        return out;
+      }
       std::string out;
       out.reserve(t.text.size());
       for (size_t i = 0; i < t.text.size(); ++i) {

@@ -3,6 +3,7 @@
 // when it starts the text or follows a special token, spaces become "▁", the fragment is split into UTF-8
 // characters, and the adjacent pair whose concatenation is the best-scoring token is merged repeatedly (ties: the
 // leftmost pair). Symbols that are not tokens fall back to their bytes' <0xXX> tokens.
+#include <algorithm>
 #include <queue>
 #include <string_view>
 
@@ -99,6 +100,11 @@ void Tokenizer::encodeText(const std::string& text, std::vector<int32_t>& out) c
   encodeFragment(vocab_, escaped, out);
 }
 
+bool Tokenizer::isEog(int32_t token) const {
+  return std::binary_search(vocab_.eog.begin(), vocab_.eog.end(), token);
+}
+
+// Both models: special-token texts split the text into fragments, then each raw fragment is encoded.
 std::vector<int32_t> Tokenizer::encode(const std::string& text, bool addBos, bool parseSpecial) const {
   // Fragments: [offset, length, token] with token -1 for raw text.
   struct Fragment {
@@ -140,12 +146,17 @@ std::vector<int32_t> Tokenizer::encode(const std::string& text, bool addBos, boo
       previousSpecial = true;
       continue;
     }
-    std::string fragment;
-    if (vocab_.addSpacePrefix && previousSpecial) fragment = " ";
-    fragment.append(text, f.offset, f.length);
-    encodeText(fragment, out);
+    if (vocab_.model == VocabModel::Bpe) {
+      encodeBpe(text.substr(f.offset, f.length), out);
+    } else {
+      std::string fragment;
+      if (vocab_.addSpacePrefix && previousSpecial) fragment = " ";
+      fragment.append(text, f.offset, f.length);
+      encodeText(fragment, out);
+    }
     previousSpecial = false;
   }
+  if (addBos && vocab_.model == VocabModel::Bpe && vocab_.addEos) out.push_back(vocab_.eos);  // llama.cpp add_special
   return out;
 }
 

@@ -1,13 +1,19 @@
-// The SentencePiece (llama) tokenizer: encoding exactly as llama.cpp's SPM tokenizer does (dummy space prefix,
-// spaces as "▁", best-score adjacent pair merges with ties to the leftmost pair, byte fallback through <0xXX>
-// tokens, optional parsing of control-token texts), and decoding with llama2.c's rule that a piece right after
-// BOS drops its leading space.
+// The tokenizers llama.cpp runs from GGUF metadata, behind one interface (the vocabulary's model says which):
+//   SentencePiece ("llama", spm_encode.cpp): encoding exactly as llama.cpp's SPM tokenizer does (dummy space
+//     prefix, spaces as "▁", best-score adjacent pair merges with ties to the leftmost pair, byte fallback through
+//     <0xXX> tokens), decoding with llama2.c's rule that a piece right after BOS drops its leading space;
+//   byte-level BPE ("gpt2", bpe_encode.cpp): the text split into words by the pre-tokenizer that
+//     tokenizer.ggml.pre names (unicode.h), each word's bytes mapped to GPT-2's printable code points and merged by
+//     rank, as llama.cpp's BPE tokenizer; decoding maps the code points back to bytes.
+// Both split the text at special-token texts first (user-defined always, control and unknown when parsing
+// specials) and stream decoded text without splitting UTF-8 characters.
 #pragma once
 #include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "tokenizer/unicode.h"
 #include "tokenizer/vocab.h"
 
 namespace redrafter::model {
@@ -23,7 +29,8 @@ class Tokenizer {
   // llama2.c tokenizer.bin: int32 max_token_length, then per token float32 score, int32 length, bytes. The token
   // count is the file's (all of it must be tokens) and, when `expectedVocab` > 0, must equal it.
   static std::shared_ptr<const Tokenizer> fromLlama2c(const std::string& path, int32_t expectedVocab = 0);
-  // tokenizer.ggml.* of a GGUF (model "llama").
+  // tokenizer.ggml.* of a GGUF: model "llama" (SentencePiece) or "gpt2" (byte-level BPE with a pre-tokenizer
+  // llama.cpp names "llama-bpe" or "qwen2"); anything else is refused (Unsupported naming the key and value).
   static std::shared_ptr<const Tokenizer> fromGguf(const GgufFile& gguf);
   // Either, by the file's first bytes (GGUF magic or not).
   static std::shared_ptr<const Tokenizer> load(const std::string& path);
@@ -36,6 +43,9 @@ class Tokenizer {
   int32_t size() const { return vocab_.size(); }
   int32_t bos() const { return vocab_.bos; }
   int32_t eos() const { return vocab_.eos; }
+  // The tokens that end generation (EOS, end-of-turn tokens such as <|eot_id|> and <|im_end|>), ascending.
+  const std::vector<int32_t>& eogTokens() const { return vocab_.eog; }
+  bool isEog(int32_t token) const;
 
   // Token ids of `text` (UTF-8). `addBos` prepends BOS; `parseSpecial` turns control/unknown token texts in
   // `text` (e.g. "<s>") into those tokens, as llama.cpp's parse_special.
@@ -49,12 +59,14 @@ class Tokenizer {
   std::string decode(const std::vector<int32_t>& tokens, int32_t previous = -1) const;
 
  private:
-  void encodeText(const std::string& text, std::vector<int32_t>& out) const;
+  void encodeText(const std::string& text, std::vector<int32_t>& out) const;  // SentencePiece, one fragment
+  void encodeBpe(const std::string& text, std::vector<int32_t>& out) const;   // byte-level BPE, one fragment
   Vocab vocab_;
   std::string path_;
   std::string format_;
   std::string chatTemplate_;
   std::vector<int32_t> specials_;  // control/unknown/user-defined ids, longest text first
+  PreTokenizer pre_ = PreTokenizer::Llama3;  // BPE only
   friend struct TokenizerBuilder;
 };
 

@@ -33,12 +33,32 @@ std::string escapeSpaces(const std::string& text) {
 }
 }  // namespace
 
+// llama.cpp's end-of-generation tokens: EOS, tokenizer.ggml.eot/eom_token_id (already in `eog`), and the tokens with
+// these texts (made control tokens if they were not, as llama.cpp does).
+void findEndOfGeneration(Vocab& v) {
+  static const char* const kTexts[] = {
+      "<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "<|eom_id|>", "<EOT>", "_<EOT>",
+      "<|end_of_text|>", "<end_of_utterance>", "</s>",
+      // fill-in-the-middle pad / repository / file separators (Qwen's among them)
+      "<|fim_pad|>", "<fim-pad>", "<fim_pad>", "<|fim_repo|>", "<|repo_name|>", "<fim-repo>", "<|file_sep|>"};
+  for (const char* text : kTexts) {
+    auto it = v.index.find(text);
+    if (it == v.index.end()) continue;
+    v.eog.push_back(it->second);
+    if (v.tokens[it->second].type != TokenType::Unused) v.tokens[it->second].type = TokenType::Control;
+  }
+  if (v.eos >= 0) v.eog.push_back(v.eos);
+  std::sort(v.eog.begin(), v.eog.end());
+  v.eog.erase(std::unique(v.eog.begin(), v.eog.end()), v.eog.end());
+}
+
 struct TokenizerBuilder {
   static void finish(Tokenizer& t) {
     Vocab& v = t.vocab_;
     for (auto& token : v.tokens)
       if (token.text.empty()) token.text = "[EMPTY_" + std::to_string(&token - v.tokens.data()) + "]";  // llama.cpp
     v.finish();
+    findEndOfGeneration(v);
     for (int32_t id = 0; id < v.size(); ++id) {
       TokenType type = v.tokens[id].type;
       if (type == TokenType::Control || type == TokenType::Unknown || type == TokenType::UserDefined)
@@ -111,8 +131,15 @@ std::shared_ptr<const Tokenizer> Tokenizer::fromLlama2c(const std::string& path,
 
 std::shared_ptr<const Tokenizer> Tokenizer::fromGguf(const GgufFile& g) {
   std::string model = g.getString("tokenizer.ggml.model", "", true);
-  if (model != "llama")
-    fail(ErrorCode::Unsupported, g.path() + ": tokenizer.ggml.model '" + model + "' is not supported (supported: llama)");
+  if (model != "llama" && model != "gpt2")
+    fail(ErrorCode::Unsupported,
+         g.path() + ": tokenizer.ggml.model '" + model + "' is not supported (supported: llama, gpt2)");
+  const bool bpe = model == "gpt2";
+  std::string pre = g.getString("tokenizer.ggml.pre", "default", false);
+  PreTokenizer preTokenizer = PreTokenizer::Llama3;
+  if (bpe && !parsePreTokenizer(pre, preTokenizer))
+    fail(ErrorCode::Unsupported, g.path() + ": tokenizer.ggml.pre '" + pre +
+                                     "' is not supported (supported: llama-bpe, llama3, llama-v3, qwen2, deepseek-r1-qwen)");
   const GgufValue* tokens = g.find("tokenizer.ggml.tokens");
   if (!tokens) g.invalid("metadata 'tokenizer.ggml.tokens' is missing");
   if (tokens->type != GgufType::Array || tokens->arrayType != GgufType::String)
@@ -129,6 +156,22 @@ std::shared_ptr<const Tokenizer> Tokenizer::fromGguf(const GgufFile& g) {
   t->path_ = g.path();
   t->format_ = "gguf";
   Vocab& v = t->vocab_;
+  if (bpe) {
+    v.model = VocabModel::Bpe;
+    v.pre = pre;
+    t->pre_ = preTokenizer;
+    v.ignoreMerges = preTokenizer == PreTokenizer::Llama3;  // llama.cpp: llama-bpe sets ignore_merges
+    const GgufValue* merges = g.find("tokenizer.ggml.merges");
+    if (!merges) g.invalid("metadata 'tokenizer.ggml.merges' is missing (a gpt2 tokenizer needs its merges)");
+    if (merges->type != GgufType::Array || merges->arrayType != GgufType::String)
+      g.invalid("metadata 'tokenizer.ggml.merges' is not an array of strings");
+    v.merges.reserve(merges->strings.size());
+    v.mergeRanks.reserve(merges->strings.size() * 2);
+    for (size_t i = 0; i < merges->strings.size(); ++i) {  // the first of duplicate merges keeps its rank
+      v.merges.emplace_back(merges->strings[i]);
+      v.mergeRanks.emplace(v.merges.back(), int32_t(i));
+    }
+  }
   v.tokens.resize(n);
   for (uint64_t i = 0; i < n; ++i) {
     VocabToken& token = v.tokens[i];
@@ -149,11 +192,22 @@ std::shared_ptr<const Tokenizer> Tokenizer::fromGguf(const GgufFile& g) {
                               std::to_string(n) + "-token vocabulary");
     return int32_t(value);
   };
-  v.bos = id("tokenizer.ggml.bos_token_id", 1);
-  v.eos = id("tokenizer.ggml.eos_token_id", 2);
-  v.unk = id("tokenizer.ggml.unknown_token_id", 0);
-  v.addBos = g.getBool("tokenizer.ggml.add_bos_token", true);
-  v.addSpacePrefix = g.getBool("tokenizer.ggml.add_space_prefix", true);
+  if (bpe) {  // llama.cpp's defaults for gpt2 vocabularies; Llama 3 adds BOS unless the file says otherwise
+    v.bos = id("tokenizer.ggml.bos_token_id", 11);
+    v.eos = id("tokenizer.ggml.eos_token_id", 11);
+    v.unk = g.find("tokenizer.ggml.unknown_token_id") ? id("tokenizer.ggml.unknown_token_id", 0) : -1;
+    v.addBos = g.getBool("tokenizer.ggml.add_bos_token", preTokenizer == PreTokenizer::Llama3);
+    v.addEos = g.getBool("tokenizer.ggml.add_eos_token", false);
+    v.addSpacePrefix = false;
+  } else {
+    v.bos = id("tokenizer.ggml.bos_token_id", 1);
+    v.eos = id("tokenizer.ggml.eos_token_id", 2);
+    v.unk = id("tokenizer.ggml.unknown_token_id", 0);
+    v.addBos = g.getBool("tokenizer.ggml.add_bos_token", true);
+    v.addSpacePrefix = g.getBool("tokenizer.ggml.add_space_prefix", true);
+  }
+  for (const char* key : {"tokenizer.ggml.eot_token_id", "tokenizer.ggml.eom_token_id"})
+    if (g.find(key)) v.eog.push_back(id(key, 0));
   t->chatTemplate_ = g.getString("tokenizer.chat_template", "", false);
   TokenizerBuilder::finish(*t);
   return t;

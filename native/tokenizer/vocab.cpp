@@ -17,6 +17,8 @@ const char* tokenTypeName(TokenType type) {
   return "undefined";
 }
 
+const char* vocabModelName(VocabModel model) { return model == VocabModel::Bpe ? "gpt2" : "llama"; }
+
 int parseByteToken(const std::string& t) {
   if (t.size() != 6 || t[0] != '<' || t[1] != '0' || t[2] != 'x' || t[5] != '>') return -1;
   auto hex = [](char c) -> int {
@@ -38,6 +40,10 @@ void Vocab::finish() {
     const VocabToken& t = tokens[id];
     index[t.text] = id;
     maxTokenLength = std::max<int32_t>(maxTokenLength, int32_t(t.text.size()));
+  }
+  if (model == VocabModel::Bpe) {
+    std::fill(byteTokens, byteTokens + 256, -1);  // byte-level BPE has no <0xXX> tokens
+    return;
   }
   // llama.cpp's byte_to_token: the "<0xXX>" text looked up among all tokens (whatever their type).
   static const char* hexDigits = "0123456789ABCDEF";

@@ -1,6 +1,8 @@
-// A SentencePiece vocabulary in llama.cpp's form: piece texts with spaces as U+2581 ("▁"), a score and a type
-// per token. Built from a llama2.c tokenizer.bin (normalised exactly as llama.cpp's convert-llama2c-to-ggml does)
-// or from a GGUF's tokenizer.ggml.* metadata.
+// A vocabulary in llama.cpp's form, of one of two models (GGUF tokenizer.ggml.model):
+//   "llama" (SentencePiece): piece texts with spaces as U+2581 ("▁"), a score and a type per token; built from a
+//           llama2.c tokenizer.bin (normalised exactly as llama.cpp's convert-llama2c-to-ggml does) or a GGUF;
+//   "gpt2"  (byte-level BPE): texts of bytes mapped to printable code points (GPT-2's bytes_to_unicode, "Ġ" for a
+//           space), merges ranked by their order (tokenizer.ggml.merges), a pre-tokenizer (tokenizer.ggml.pre).
 #pragma once
 #include <cstdint>
 #include <string>
@@ -19,12 +21,25 @@ struct VocabToken {
   TokenType type = TokenType::Normal;
 };
 
+enum class VocabModel { Spm, Bpe };
+const char* vocabModelName(VocabModel model);  // "llama", "gpt2" (tokenizer.ggml.model)
+
 struct Vocab {
+  VocabModel model = VocabModel::Spm;
+  std::string pre;  // tokenizer.ggml.pre (BPE; "" for SentencePiece)
   std::vector<VocabToken> tokens;
   std::unordered_map<std::string, int32_t> index;  // text -> id (the last id wins for duplicate texts, as llama.cpp)
   int32_t bos = 1, eos = 2, unk = 0;
   bool addBos = true;          // tokenizer.ggml.add_bos_token
-  bool addSpacePrefix = true;  // tokenizer.ggml.add_space_prefix (SentencePiece dummy prefix)
+  bool addEos = false;         // tokenizer.ggml.add_eos_token (BPE: appended when encoding adds BOS)
+  bool addSpacePrefix = true;  // tokenizer.ggml.add_space_prefix (SentencePiece dummy prefix; never for BPE)
+  bool ignoreMerges = false;   // BPE: a pre-tokenized word that is a token is that token (llama.cpp: Llama 3)
+  std::vector<std::string> merges;  // BPE: tokenizer.ggml.merges, "left right", in rank order
+  // "left right" -> rank (its index in `merges`; lower merges first; the first of duplicates)
+  std::unordered_map<std::string, int32_t> mergeRanks;
+  // End-of-generation tokens, ascending: EOS, tokenizer.ggml.eot_token_id / eom_token_id, and the tokens that
+  // llama.cpp treats as such by their text (<|eot_id|>, <|im_end|>, <|endoftext|>, <|end|>, <end_of_turn>, ...).
+  std::vector<int32_t> eog;
   int32_t byteTokens[256];     // byte value -> id of its <0xXX> token, -1 when absent
   int32_t maxTokenLength = 0;  // longest text in bytes (llama2.c header value when loaded from tokenizer.bin)
 

@@ -62,39 +62,20 @@ GgufWriter::Producer matrixProducer(const TensorView& t, GgmlType type) {
 
 }  // namespace
 
-void addLlamaMetadata(GgufWriter& w, const ModelConfig& c, const Tokenizer& tokenizer, const std::string& modelPath,
-                      const std::string& name, uint32_t fileType, uint32_t alignment, const std::string& chatTemplate) {
-  const Vocab& vocab = tokenizer.vocab();
-  if (vocab.size() != c.vocabSize)
-    fail(ErrorCode::InvalidModel, tokenizer.path() + ": the tokenizer has " + std::to_string(vocab.size()) +
-                                      " tokens but the model " + modelPath + " has a vocabulary of " +
-                                      std::to_string(c.vocabSize));
+void addVocabularyMetadata(GgufWriter& w, const Vocab& vocab, const std::string& chatTemplate,
+                           const std::string& source) {
   {  // llama.cpp requires unique token texts
     std::unordered_map<std::string, int32_t> seen;
     for (int32_t id = 0; id < vocab.size(); ++id) {
       auto [it, inserted] = seen.emplace(vocab.tokens[id].text, id);
       if (!inserted)
-        fail(ErrorCode::InvalidModel, tokenizer.path() + ": tokens " + std::to_string(it->second) + " and " +
+        fail(ErrorCode::InvalidModel, source + ": tokens " + std::to_string(it->second) + " and " +
                                           std::to_string(id) + " have the same text, which GGUF does not allow");
     }
   }
-
-  w.setString("general.architecture", "llama");
-  w.setString("general.name", name.empty() ? "llama" : name);
-  w.setU32("general.file_type", fileType);
-  w.setU32("general.quantization_version", 2);
-  w.setU32("general.alignment", alignment);
-  w.setU32("llama.vocab_size", uint32_t(c.vocabSize));
-  w.setU32("llama.context_length", uint32_t(c.contextLength));
-  w.setU32("llama.embedding_length", uint32_t(c.dim));
-  w.setU32("llama.feed_forward_length", uint32_t(c.hiddenDim));
-  w.setU32("llama.block_count", uint32_t(c.nLayers));
-  w.setU32("llama.attention.head_count", uint32_t(c.nHeads));
-  w.setU32("llama.attention.head_count_kv", uint32_t(c.nKvHeads));
-  w.setU32("llama.rope.dimension_count", uint32_t(c.headDim()));
-  w.setF32("llama.rope.freq_base", c.ropeTheta);
-  w.setF32("llama.attention.layer_norm_rms_epsilon", c.normEps);
-  w.setString("tokenizer.ggml.model", "llama");
+  const bool bpe = vocab.model == tokenizer::VocabModel::Bpe;
+  w.setString("tokenizer.ggml.model", tokenizer::vocabModelName(vocab.model));
+  if (bpe) w.setString("tokenizer.ggml.pre", vocab.pre);
   std::vector<std::string> texts;
   std::vector<float> scores;
   std::vector<int32_t> types;
@@ -104,16 +85,48 @@ void addLlamaMetadata(GgufWriter& w, const ModelConfig& c, const Tokenizer& toke
     types.push_back(int32_t(t.type == TokenType::Undefined ? TokenType::Normal : t.type));
   }
   w.setStringArray("tokenizer.ggml.tokens", texts);
-  w.setF32Array("tokenizer.ggml.scores", scores);
+  if (!bpe) w.setF32Array("tokenizer.ggml.scores", scores);
   w.setI32Array("tokenizer.ggml.token_type", types);
+  if (bpe) w.setStringArray("tokenizer.ggml.merges", vocab.merges);
   w.setU32("tokenizer.ggml.bos_token_id", uint32_t(vocab.bos));
   w.setU32("tokenizer.ggml.eos_token_id", uint32_t(vocab.eos));
-  w.setU32("tokenizer.ggml.unknown_token_id", uint32_t(vocab.unk));
+  if (vocab.unk >= 0) w.setU32("tokenizer.ggml.unknown_token_id", uint32_t(vocab.unk));
   w.setBool("tokenizer.ggml.add_bos_token", vocab.addBos);
-  w.setBool("tokenizer.ggml.add_eos_token", false);
-  w.setBool("tokenizer.ggml.add_space_prefix", vocab.addSpacePrefix);
-  const std::string& chat = chatTemplate.empty() ? tokenizer.chatTemplate() : chatTemplate;
-  if (!chat.empty()) w.setString("tokenizer.chat_template", chat);
+  w.setBool("tokenizer.ggml.add_eos_token", vocab.addEos);
+  if (!bpe) w.setBool("tokenizer.ggml.add_space_prefix", vocab.addSpacePrefix);
+  if (!chatTemplate.empty()) w.setString("tokenizer.chat_template", chatTemplate);
+}
+
+void addArchitectureMetadata(GgufWriter& w, const ModelConfig& c, const std::string& name, uint32_t fileType,
+                             uint32_t alignment) {
+  const std::string arch = model::architectureName(c.architecture);
+  const std::string a = arch + ".";
+  w.setString("general.architecture", arch);
+  w.setString("general.name", name.empty() ? arch : name);
+  w.setU32("general.file_type", fileType);
+  w.setU32("general.quantization_version", 2);
+  w.setU32("general.alignment", alignment);
+  w.setU32(a + "vocab_size", uint32_t(c.vocabSize));
+  w.setU32(a + "context_length", uint32_t(c.contextLength));
+  w.setU32(a + "embedding_length", uint32_t(c.dim));
+  w.setU32(a + "feed_forward_length", uint32_t(c.hiddenDim));
+  w.setU32(a + "block_count", uint32_t(c.nLayers));
+  w.setU32(a + "attention.head_count", uint32_t(c.nHeads));
+  w.setU32(a + "attention.head_count_kv", uint32_t(c.nKvHeads));
+  w.setU32(a + "rope.dimension_count", uint32_t(c.headDim()));
+  w.setF32(a + "rope.freq_base", c.ropeTheta);
+  w.setF32(a + "attention.layer_norm_rms_epsilon", c.normEps);
+}
+
+void addLlamaMetadata(GgufWriter& w, const ModelConfig& c, const Tokenizer& tokenizer, const std::string& modelPath,
+                      const std::string& name, uint32_t fileType, uint32_t alignment, const std::string& chatTemplate) {
+  const Vocab& vocab = tokenizer.vocab();
+  if (vocab.size() != c.vocabSize)
+    fail(ErrorCode::InvalidModel, tokenizer.path() + ": the tokenizer has " + std::to_string(vocab.size()) +
+                                      " tokens but the model " + modelPath + " has a vocabulary of " +
+                                      std::to_string(c.vocabSize));
+  addArchitectureMetadata(w, c, name, fileType, alignment);
+  addVocabularyMetadata(w, vocab, chatTemplate.empty() ? tokenizer.chatTemplate() : chatTemplate, tokenizer.path());
 }
 
 ConvertResult convertToGguf(const ConvertOptions& o) {
@@ -167,8 +180,12 @@ ConvertResult convertToGguf(const ConvertOptions& o) {
     matrix(p + "ffn_gate.weight", L.w1);
     matrix(p + "ffn_down.weight", L.w2);
     matrix(p + "ffn_up.weight", L.w3);
+    for (auto [suffix, t] : {std::pair<const char*, const TensorView*>{"attn_q.bias", &L.bq}, {"attn_k.bias", &L.bk},
+                             {"attn_v.bias", &L.bv}, {"attn_q_norm.weight", &L.qNorm}, {"attn_k_norm.weight", &L.kNorm}})
+      if (!t->empty()) norm(p + suffix, *t);
   }
-  result.tensors = 2 + (c.tiedClassifier ? 0 : 1) + 9 * c.nLayers;
+  if (!weights->ropeFreqs.empty()) norm("rope_freqs.weight", weights->ropeFreqs);
+  result.tensors = int32_t(w.tensorCount());
   w.write(o.outPath, o.alignment, o.progress);
   result.bytes = MappedFile::open(o.outPath)->size();
   return result;

@@ -1,5 +1,6 @@
-// `redrafter convert`: any model file we load (llama2.c v0/v1/v2, GGUF) plus a tokenizer -> a GGUF v3 `llama`
-// file that llama.cpp loads, with matrices in one type (f32, f16, bf16, q8_0) and norms in f32.
+// `redrafter convert`: any model file we load (llama2.c v0/v1/v2, GGUF llama/qwen2/qwen3) plus a tokenizer -> a
+// GGUF v3 file of the same architecture that llama.cpp loads, with matrices in one type (f32, f16, bf16, q8_0) and
+// vectors (norms, biases, rope_freqs) in f32.
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -12,6 +13,7 @@ struct ModelConfig;
 }  // namespace redrafter::model
 namespace redrafter::tokenizer {
 class Tokenizer;
+struct Vocab;
 }  // namespace redrafter::tokenizer
 
 namespace redrafter::tools {
@@ -39,9 +41,20 @@ struct ConvertResult {
 using model::GgufWriter;
 using model::ModelConfig;
 using tokenizer::Tokenizer;
+using tokenizer::Vocab;
 
-// The GGUF metadata of a `llama` model with this config and tokenizer (architecture, shape, RoPE, norm epsilon,
-// the full SentencePiece vocabulary and the tokenizer's chat template), as convertToGguf writes it; fileType is general.file_type (0 f32, 1 f16,
+// The tokenizer.ggml.* metadata of `vocab` as llama.cpp reads it (SentencePiece: tokens, scores, types, space
+// prefix; byte-level BPE: tokens, types, merges, pre-tokenizer), BOS/EOS/UNK ids, add_bos/add_eos, and
+// tokenizer.chat_template when not empty. Throws InvalidModel naming `source` when two tokens share a text.
+void addVocabularyMetadata(GgufWriter& w, const Vocab& vocab, const std::string& chatTemplate,
+                           const std::string& source);
+
+// general.* and the <architecture>.* hyperparameters of `c` (shape, RoPE base, norm epsilon).
+void addArchitectureMetadata(GgufWriter& w, const ModelConfig& c, const std::string& name, uint32_t fileType,
+                             uint32_t alignment = 32);
+
+// The GGUF metadata of a model with this config and tokenizer (architecture, shape, RoPE, norm epsilon, under the
+// config's architecture's key prefix; the tokenizer's vocabulary and chat template: addVocabularyMetadata), as convertToGguf writes it; fileType is general.file_type (0 f32, 1 f16,
 // 7 q8_0, 32 bf16), alignment general.alignment and chatTemplate tokenizer.chat_template (empty: the tokenizer's own). Throws InvalidModel (naming the tokenizer file and modelPath) when the vocabularies differ or
 // two tokens have the same text (GGUF forbids it).
 void addLlamaMetadata(GgufWriter& w, const ModelConfig& c, const Tokenizer& tokenizer, const std::string& modelPath,

@@ -53,6 +53,9 @@ std::vector<float> normVector(const ModelWeights& w, const TensorView& t, const 
 struct TransformerState {
   std::vector<std::vector<float>> attnNorm, ffnNorm;  // [layers][dim]
   std::vector<float> finalNorm;                       // [dim]
+  std::vector<std::vector<float>> bq, bk, bv;         // [layers][dim | kvDim] (qwen2), else empty
+  std::vector<std::vector<float>> qNorm, kNorm;       // [layers][headDim] (qwen3), else empty
+  std::vector<float> ropeFreqs;                       // [headDim/2] frequency divisors, or empty
 };
 
 Transformer::Transformer(std::shared_ptr<const ModelWeights> weights, const TransformerOptions& options)
@@ -94,6 +97,19 @@ Transformer::Transformer(std::shared_ptr<const ModelWeights> weights, const Tran
     state->ffnNorm.push_back(normVector(w, w.layers[l].ffnNorm, p + "ffn_norm", D));
   }
   state->finalNorm = normVector(w, w.finalNorm, "output_norm", D);
+  auto optional = [&](const TensorView& t, const std::string& name, int64_t n) {
+    return t.empty() ? std::vector<float>() : normVector(w, t, name, n);
+  };
+  for (int32_t l = 0; l < c.nLayers; ++l) {
+    const LayerWeights& L = w.layers[l];
+    std::string p = "blk." + std::to_string(l) + ".";
+    state->bq.push_back(optional(L.bq, p + "attn_q.bias", D));
+    state->bk.push_back(optional(L.bk, p + "attn_k.bias", KV));
+    state->bv.push_back(optional(L.bv, p + "attn_v.bias", KV));
+    state->qNorm.push_back(optional(L.qNorm, p + "attn_q_norm", c.headDim()));
+    state->kNorm.push_back(optional(L.kNorm, p + "attn_k_norm", c.headDim()));
+  }
+  state->ropeFreqs = optional(w.ropeFreqs, "rope_freqs", c.headDim() / 2);
   state_ = std::move(state);
 
   isa_ = static_cast<int>(kernels::selectIsa(options.isa));
@@ -175,10 +191,12 @@ void rmsNorm(Isa isa, const float* x, const float* weight, float eps, int64_t di
   for (int64_t i = 0; i < dim; ++i) out[i] = weight[i] * (scale * x[i]);
 }
 
-// The RoPE rotation of position `pos` for each pair of a head: cosSin [headDim/2][2], as llama2.c computes it.
-void ropeTable(int32_t pos, int64_t headDim, float theta, float* cosSin) {
+// The RoPE rotation of position `pos` for each pair of a head: cosSin [headDim/2][2], as llama2.c computes it;
+// pair i's frequency divided by factors[i] when given (GGUF rope_freqs, Llama 3's rope scaling).
+void ropeTable(int32_t pos, int64_t headDim, float theta, const float* factors, float* cosSin) {
   for (int64_t i = 0; i < headDim; i += 2) {
     float freq = 1.0f / std::pow(theta, static_cast<float>(i) / static_cast<float>(headDim));
+    if (factors) freq /= factors[i / 2];
     float angle = static_cast<float>(pos) * freq;
     cosSin[i] = std::cos(angle);
     cosSin[i + 1] = std::sin(angle);
@@ -193,6 +211,19 @@ void rope(float* vec, int64_t width, int64_t headDim, const float* cosSin) {
     float v0 = vec[i], v1 = vec[i + 1];
     vec[i] = v0 * c - v1 * s;
     vec[i + 1] = v0 * s + v1 * c;
+  }
+}
+
+// NeoX RoPE (qwen2, qwen3): pair i of each head is (x[i], x[i + headDim/2]), rotated by cosSin[2i], cosSin[2i+1].
+void ropeNeox(float* vec, int64_t width, int64_t headDim, const float* cosSin) {
+  const int64_t half = headDim / 2;
+  for (int64_t h = 0; h < width; h += headDim) {
+    for (int64_t i = 0; i < half; ++i) {
+      float c = cosSin[2 * i], s = cosSin[2 * i + 1];
+      float v0 = vec[h + i], v1 = vec[h + i + half];
+      vec[h + i] = v0 * c - v1 * s;
+      vec[h + i + half] = v0 * s + v1 * c;
+    }
   }
 }
 
@@ -276,7 +307,7 @@ void Transformer::forwardBatch(const ForwardRequest* requests, size_t count) {
   for (int64_t g = 0; g < T; ++g) {
     const ForwardRequest& rq = requests[reqOf[g]];
     model::dequantizeRow(w.tokenEmbedding, rq.tokens[idxOf[g]], x.data() + g * D);
-    ropeTable(posOf[g], hd, c.ropeTheta, rot.data() + g * hd);
+    ropeTable(posOf[g], hd, c.ropeTheta, st.ropeFreqs.empty() ? nullptr : st.ropeFreqs.data(), rot.data() + g * hd);
     maxSlots = std::max(maxSlots, slotOf[g] + 1);
   }
   // (token, head) attention jobs per thread range: enough work to pay for a wake-up
@@ -290,8 +321,25 @@ void Transformer::forwardBatch(const ForwardRequest* requests, size_t count) {
     MatmulPart qkv[3] = {{&L.wq, q.data(), D}, {&L.wk, k.data(), KV}, {&L.wv, v.data(), KV}};
     parallelMatmul(pool, isa, xn.data(), T, D, qkv, 3);
     for (int64_t g = 0; g < T; ++g) {
-      rope(q.data() + g * D, D, hd, rot.data() + g * hd);
-      rope(k.data() + g * KV, KV, hd, rot.data() + g * hd);
+      float* qg = q.data() + g * D;
+      float* kg = k.data() + g * KV;
+      float* vg = v.data() + g * KV;
+      if (!st.bq[l].empty()) {  // qwen2
+        for (int64_t i = 0; i < D; ++i) qg[i] += st.bq[l][i];
+        for (int64_t i = 0; i < KV; ++i) kg[i] += st.bk[l][i];
+        for (int64_t i = 0; i < KV; ++i) vg[i] += st.bv[l][i];
+      }
+      if (!st.qNorm[l].empty()) {  // qwen3: RMS norm of each head
+        for (int64_t h = 0; h < D; h += hd) rmsNorm(isa, qg + h, st.qNorm[l].data(), c.normEps, hd, qg + h);
+        for (int64_t h = 0; h < KV; h += hd) rmsNorm(isa, kg + h, st.kNorm[l].data(), c.normEps, hd, kg + h);
+      }
+      if (c.ropeNeox) {
+        ropeNeox(qg, D, hd, rot.data() + g * hd);
+        ropeNeox(kg, KV, hd, rot.data() + g * hd);
+      } else {
+        rope(qg, D, hd, rot.data() + g * hd);
+        rope(kg, KV, hd, rot.data() + g * hd);
+      }
       KvCache& cache = *requests[reqOf[g]].cache;
       std::copy(k.data() + g * KV, k.data() + (g + 1) * KV, cache.key(l, slotOf[g]));
       std::copy(v.data() + g * KV, v.data() + (g + 1) * KV, cache.value(l, slotOf[g]));

@@ -17,6 +17,9 @@ std::string modelShapeError(const ModelConfig& c, const std::string& path) {
     return path + ": dim " + std::to_string(c.dim) + " is not a multiple of heads " + std::to_string(c.nHeads);
   if (c.nHeads % c.nKvHeads != 0)
     return path + ": heads " + std::to_string(c.nHeads) + " is not a multiple of kv heads " + std::to_string(c.nKvHeads);
+  if (c.architecture != model::Architecture::Llama || c.ropeNeox)
+    return path + ": general.architecture '" + model::architectureName(c.architecture) +
+           "' is not supported by the cuda backend yet (supported: llama; the cpu backend runs it)";
   const int32_t hd = c.headDim();
   if (hd != 64 && hd != 128)
     return path + ": head size " + std::to_string(hd) + " is not supported by the cuda backend (head sizes 64 and 128)";
@@ -98,6 +101,9 @@ WeightPlan planModelWeights(const ModelWeights& w) {
   if (int64_t(w.layers.size()) != c.nLayers)
     fail(ErrorCode::InvalidModel, w.path + ": has " + std::to_string(w.layers.size()) + " layers, config says " +
                                       std::to_string(c.nLayers));
+  if (!w.ropeFreqs.empty())
+    fail(ErrorCode::Unsupported, w.path + ": tensor rope_freqs (Llama 3 rope scaling) is not supported by the cuda "
+                                          "backend yet (the cpu backend runs it)");
   WeightPlan plan;
   const bool bf16 = !w.layers.empty() && w.layers[0].wq.type == HostDType::BF16;
   plan.type = bf16 ? ElemType::BF16 : ElemType::F16;
