@@ -494,8 +494,8 @@ export interface NativeResponse {
 }
 
 export interface NativeExecutorRequest {
-  /** the whole context: the session's conversation so far + the new prompt */
-  inputTokenIds: Int32Array;
+  /** the turn's new prompt tokens: the native session appends them to its history to make the whole context */
+  promptTokenIds: Int32Array;
   maxTokens: number;
   temperature?: number;
   topK?: number;
@@ -537,11 +537,23 @@ export interface NativeModelInfo {
 }
 
 /** One session of an engine (native/addon/session.cpp): its KV cache is kept between requests. */
+/** A session of a NativeEngine; it owns the conversation (native/core/executor/conversations.h). */
 export interface NativeSession {
-  /** Queues a request; its responses arrive through loadEngine's onResponses. Returns the request id. */
+  /** Queues a turn (its new prompt tokens continue the history); its responses arrive through loadEngine's
+   *  onResponses. Returns the request id. */
   enqueue(request: NativeExecutorRequest): number;
   cancel(requestId: number): void;
   release(): void;
+  /** The conversation: prompts and generated tokens kept (committed before a request's final response arrives;
+   *  readable after release). */
+  history(): Int32Array;
+  historyLength(): number;
+  /** The history's last token, -1 when it is empty. */
+  lastToken(): number;
+  /** Forgets the conversation (the backend's KV cache stays, reused by prefix). */
+  reset(): void;
+  /** Of that ended request's generated tokens, the history keeps the first `count` (a stop string ended it). */
+  keepOutput(requestId: number, count: number): void;
 }
 
 /** A loaded executor of any backend (native/addon/engine.cpp). */

@@ -1,4 +1,5 @@
-// A conversation with an engine: its KV cache and drafting state live in the backend and are reused across turns.
+// A conversation with an engine: its history is kept by the native session (native/core/executor/conversations.h),
+// its KV cache and drafting state by the backend, reused across turns; a turn sends only its new prompt tokens.
 // generate() starts a generation (queued behind the session's earlier ones) and returns a GenerationStream: an async
 // iterable of { text, tokens } chunks (several tokens per ReDrafter step) with `result`, the whole text, tokens,
 // finish reason and statistics. complete() is generate().result.
@@ -169,7 +170,6 @@ export class Session {
   readonly beamLength: number;
   readonly #host: SessionHost;
   readonly #native: NativeSession;
-  #history: number[] = [];
   #disposed = false;
   /** Resolves when the last generation queued so far has ended (its final response included). */
   #tail: Promise<void> = Promise.resolve();
@@ -189,15 +189,15 @@ export class Session {
     this.beamLength = beamLength;
   }
 
-  /** The conversation so far as token ids (prompts and generated tokens). */
+  /** The conversation so far as token ids (prompts and generated tokens), a copy of the native session's. */
   get history(): readonly number[] {
-    return this.#history;
+    return Array.from(this.#native.history());
   }
 
   /** Forgets the conversation (the next prompt starts with BOS). */
   reset(): void {
     this.#assertUsable();
-    this.#history = [];
+    this.#native.reset();
   }
 
   /**
@@ -262,9 +262,10 @@ export class Session {
   async #encode(source: PromptSource): Promise<number[]> {
     if (Array.isArray(source)) return source;
     const codec = this.#host.codec;
-    const bos = this.#history.length === 0;
+    const past = this.#native.historyLength();
+    const bos = past === 0;
     if (source.bytes <= ASYNC_ENCODE_BYTES || !codec.encodeAsync) return Array.from(codec.encode(source.text, { bos }));
-    const room = this.#host.contextLength - this.#history.length;
+    const room = this.#host.contextLength - past;
     const atLeast = codec.maxTokenBytes ? Math.floor(source.bytes / codec.maxTokenBytes) : 0;
     if (atLeast > room)
       throw codedError(
@@ -286,7 +287,6 @@ export class Session {
 
   /** Runs one generation once `turn` (the end of the session's previous one) has come. */
   async #run(source: PromptSource, o: ResolvedGenerateOptions, control: StreamControl, turn: Promise<void>): Promise<GenerationResult> {
-    let input: number[] = [];
     const kept: number[] = [];
     let text = '';
     let requestId = -1;
@@ -314,23 +314,24 @@ export class Session {
       const prompt = await this.#encode(source);
       if (o.signal?.aborted || control.isStopped()) throw this.#abortReason(o, control);
       this.#assertUsable();
-      input = [...this.#history, ...prompt];
-      if (input.length === 0) throw invalidArgument('prompt', 'must not be empty', 'range');
-      if (input.length > this.#host.contextLength)
+      const inputLength = this.#native.historyLength() + prompt.length;  // the whole context the backend runs
+      if (inputLength === 0) throw invalidArgument('prompt', 'must not be empty', 'range');
+      if (inputLength > this.#host.contextLength)
         throw codedError(
           ErrorCodes.CONTEXT_OVERFLOW,
-          `prompt has ${input.length} tokens (history included), more than the context length ${this.#host.contextLength}`,
+          `prompt has ${inputLength} tokens (history included), more than the context length ${this.#host.contextLength}`,
         );
-      const room = this.#host.contextLength - input.length;
+      const room = this.#host.contextLength - inputLength;
       const fitted = this.#host.maxTokensWithinContext === true && o.maxTokens > room;
       if (fitted && room <= 0)
         throw codedError(
           ErrorCodes.CONTEXT_OVERFLOW,
-          `prompt has ${input.length} tokens (history included): no room is left in the context length ${this.#host.contextLength}`,
+          `prompt has ${inputLength} tokens (history included): no room is left in the context length ${this.#host.contextLength}`,
         );
       const codec = this.#host.codec;
+      const lastInput = prompt.length > 0 ? prompt[prompt.length - 1]! : this.#native.lastToken();
       requestId = this.#native.enqueue({
-        inputTokenIds: Int32Array.from(input),
+        promptTokenIds: Int32Array.from(prompt),
         maxTokens: fitted ? room : o.maxTokens,
         temperature: o.temperature,
         topK: o.topK,
@@ -352,7 +353,7 @@ export class Session {
         done,
       );
 
-      const decoder = codec.createDecoder(input[input.length - 1] ?? -1);
+      const decoder = codec.createDecoder(lastInput);
       const filter = new StopStringFilter(o.stop);
       let stopped = false;
       while (!final) {
@@ -392,8 +393,9 @@ export class Session {
       throw err;
     } finally {
       o.signal?.removeEventListener('abort', onInterrupt);
-      // a request the backend refused (final error) leaves the conversation as it was
-      if (requestId >= 0 && final?.finishReason !== 'error') this.#history = [...input, ...kept];
+      // The native session committed the request's context and output to the history before its final response came
+      // (or left it as it was, for a request the backend refused); a stop string keeps only the tokens before it.
+      if (requestId >= 0 && final && final.finishReason !== 'error') this.#native.keepOutput(requestId, kept.length);
     }
   }
 }

@@ -101,13 +101,13 @@ Engine::Engine(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Engine>(info) 
 Engine::~Engine() { shutdownAndJoin(); }
 
 void Engine::attach(Napi::Env env, std::unique_ptr<executor::Executor> ex, Napi::Function onResponses) {
-  executor_ = std::move(ex);
+  executor_ = std::make_shared<executor::Conversations>(std::move(ex));
   tsfn_ = Napi::ThreadSafeFunction::New(env, onResponses, "redrafter responses", 0, 1);
   tsfn_.Unref(env);  // referenced only while requests are in flight
   poller_ = std::thread([this] { poll(); });
 }
 
-executor::Executor& Engine::executor() {
+executor::Conversations& Engine::executor() {
   if (!executor_ || disposing_) fail(ErrorCode::Disposed, "the engine was disposed");
   return *executor_;
 }
@@ -179,7 +179,7 @@ Napi::Value Engine::ModelInfo(const Napi::CallbackInfo& info) {
 
 Napi::Value Engine::CreateSession(const Napi::CallbackInfo& info) {
   return guarded(info.Env(), [&]() -> Napi::Value {
-    executor::SessionId id = executor().createSession();
+    executor::SessionId id = executor().open();
     return Session::create(info.Env(), Value(), id);
   });
 }

@@ -1,5 +1,6 @@
-// The JS class Engine: one loaded executor (any backend), its poller thread and the ThreadSafeFunction that
-// streams responses to JS. Sessions (session.cpp) enqueue requests on it.
+// The JS class Engine: one loaded executor (any backend) with its sessions' conversations (executor::Conversations),
+// its poller thread and the ThreadSafeFunction that streams responses to JS. Sessions (session.cpp) enqueue turns on
+// it.
 #pragma once
 #include <napi.h>
 
@@ -8,6 +9,7 @@
 #include <thread>
 
 #include "addon/executor_backends.h"
+#include "core/executor/conversations.h"
 #include "core/executor/executor_interface.h"
 
 namespace redrafter::addon {
@@ -20,8 +22,8 @@ class Engine : public Napi::ObjectWrap<Engine> {
 
   // Takes ownership of a loaded executor and starts streaming its responses to `onResponses`.
   void attach(Napi::Env env, std::unique_ptr<executor::Executor> executor, Napi::Function onResponses);
-  executor::Executor& executor();  // throws Disposed after dispose()
-  std::shared_ptr<executor::Executor> sharedExecutor() const { return executor_; }
+  executor::Conversations& executor();  // throws Disposed after dispose()
+  std::shared_ptr<executor::Conversations> sharedExecutor() const { return executor_; }
   bool disposed() const { return disposing_; }
   // A request was enqueued / its final response reached JS: keeps the event loop alive while any is in flight.
   void requestStarted(Napi::Env env);
@@ -35,7 +37,7 @@ class Engine : public Napi::ObjectWrap<Engine> {
   Napi::Value Dispose(const Napi::CallbackInfo& info);
   void poll();
 
-  std::shared_ptr<executor::Executor> executor_;
+  std::shared_ptr<executor::Conversations> executor_;
   Napi::ThreadSafeFunction tsfn_;
   std::thread poller_;
   std::atomic<bool> stopPolling_{false};

@@ -1,5 +1,6 @@
-// The Session JS class: enqueue a request (its responses stream through the Engine's callback), cancel it,
-// release the session's KV cache.
+// The Session JS class: enqueue a turn (its new prompt tokens; its responses stream through the Engine's callback),
+// cancel it, read or reset the conversation (kept natively by executor::Conversations), release the session's KV
+// cache.
 #include "addon/session.h"
 
 #include <cmath>
@@ -16,7 +17,12 @@ Napi::Function Session::Define(Napi::Env env) {
   Napi::Function f = DefineClass(env, "Session",
                                  {InstanceMethod("enqueue", &Session::Enqueue),
                                   InstanceMethod("cancel", &Session::Cancel),
-                                  InstanceMethod("release", &Session::Release)});
+                                  InstanceMethod("release", &Session::Release),
+                                  InstanceMethod("history", &Session::History),
+                                  InstanceMethod("historyLength", &Session::HistoryLength),
+                                  InstanceMethod("lastToken", &Session::LastToken),
+                                  InstanceMethod("reset", &Session::Reset),
+                                  InstanceMethod("keepOutput", &Session::KeepOutput)});
   storeConstructor(env, "Session", f);
   return f;
 }
@@ -34,9 +40,10 @@ Napi::Object Session::create(Napi::Env env, Napi::Object engine, executor::Sessi
 Session::Session(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Session>(info) {}
 
 Session::~Session() {
-  if (released_ || !executor_) return;
+  if (!executor_) return;
   try {
-    if (!executor_->isShutdown()) executor_->releaseSession(id_);
+    if (!released_ && !executor_->isShutdown()) executor_->release(id_);
+    executor_->forget(id_);
   } catch (...) {
   }
 }
@@ -50,9 +57,9 @@ std::vector<int32_t> int32Vector(Napi::Object o, const char* key) {
   return std::vector<int32_t>(view.data, view.data + view.length);
 }
 
+// A turn's parameters; its prompt (the new tokens) is read by Enqueue.
 executor::Request readRequest(Napi::Object o) {
   executor::Request r;
-  r.inputTokenIds = int32Vector(o, "inputTokenIds");
   r.maxTokens = int32_t(intField(o, "maxTokens", 1, INT32_MAX));
   // the bound on temperature is lib/generation-options.ts's MAX_TEMPERATURE; here only what a float holds
   r.sampling.temperature = float(numberFieldOr(o, "temperature", 0, 0, std::numeric_limits<float>::max()));
@@ -82,13 +89,13 @@ executor::Request readRequest(Napi::Object o) {
 
 }  // namespace
 
-// enqueue(request) -> requestId
+// enqueue(request {promptTokenIds, ...}) -> requestId: the turn continues the session's history with promptTokenIds.
 Napi::Value Session::Enqueue(const Napi::CallbackInfo& info) {
   return guarded(info.Env(), [&]() -> Napi::Value {
     if (released_) fail(ErrorCode::Disposed, "the session was disposed");
-    executor::Request r = readRequest(objectArg(info, 0, "request"));
-    r.session = id_;
-    executor::RequestId id = engine_->executor().enqueueRequest(std::move(r));
+    Napi::Object o = objectArg(info, 0, "request");
+    executor::Request r = readRequest(o);
+    executor::RequestId id = engine_->executor().enqueue(id_, int32Vector(o, "promptTokenIds"), std::move(r));
     engine_->requestStarted(info.Env());
     return Napi::Number::New(info.Env(), double(id));
   });
@@ -104,8 +111,41 @@ Napi::Value Session::Cancel(const Napi::CallbackInfo& info) {
 
 Napi::Value Session::Release(const Napi::CallbackInfo& info) {
   return guarded(info.Env(), [&]() -> Napi::Value {
-    if (!released_ && !engine_->disposed()) engine_->executor().releaseSession(id_);
+    if (!released_ && !engine_->disposed()) engine_->executor().release(id_);
     released_ = true;
+    return info.Env().Undefined();
+  });
+}
+
+// The conversation stays readable after release() and the engine's dispose (executor_ outlives both).
+Napi::Value Session::History(const Napi::CallbackInfo& info) {
+  return guarded(info.Env(), [&]() -> Napi::Value {
+    const std::vector<int32_t> h = executor_->history(id_);
+    return newTypedArray<int32_t>(info.Env(), h.size(), h.data());
+  });
+}
+
+Napi::Value Session::HistoryLength(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), double(executor_->historyLength(id_)));
+}
+
+Napi::Value Session::LastToken(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), executor_->lastToken(id_));
+}
+
+Napi::Value Session::Reset(const Napi::CallbackInfo& info) {
+  executor_->reset(id_);
+  return info.Env().Undefined();
+}
+
+// keepOutput(requestId, count): of that ended request's tokens the history keeps the first `count`.
+Napi::Value Session::KeepOutput(const Napi::CallbackInfo& info) {
+  return guarded(info.Env(), [&]() -> Napi::Value {
+    if (info.Length() < 2 || !info[0].IsNumber() || !info[1].IsNumber())
+      fail(ErrorCode::InvalidArgument, "keepOutput(requestId, count) needs two numbers");
+    const double count = info[1].As<Napi::Number>().DoubleValue();
+    if (!(count >= 0)) fail(ErrorCode::InvalidArgument, "count must be >= 0");
+    executor_->keepOutput(id_, executor::RequestId(info[0].As<Napi::Number>().DoubleValue()), size_t(count));
     return info.Env().Undefined();
   });
 }

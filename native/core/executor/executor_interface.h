@@ -4,9 +4,11 @@
 // The addon's poller thread calls awaitResponses and hands results to JS; it never depends on the backend.
 //
 // Sessions: a request names a session (createSession); the backend keeps that session's KV cache between
-// requests and reuses the longest prefix it already holds of the request's inputTokenIds (so a multi-turn
-// conversation sends its whole history each turn and only the new tokens are prefilled). At most one request
-// per session is in flight. TensorRT-LLM backends may implement sessions with KV-cache block reuse.
+// requests and reuses the longest prefix it already holds of the request's inputTokenIds, the whole context (so of
+// a multi-turn conversation only the new tokens are prefilled). At most one request per session is in flight.
+// TensorRT-LLM backends may implement sessions with KV-cache block reuse. The conversation itself (the history a
+// turn continues) is kept once, above the backend, by Conversations (conversations.h), which makes each request's
+// context from the session's history and the turn's new tokens.
 #pragma once
 #include <chrono>
 #include <cstdint>
