@@ -490,7 +490,8 @@ export interface NativeResponse {
   readonly finishReason: NativeFinishReason;
   readonly errorCode?: string;
   readonly error?: string;
-  readonly stats: NativeRequestStats;
+  /** on the final response only (a streamed piece carries none) */
+  readonly stats?: NativeRequestStats;
 }
 
 export interface NativeExecutorRequest {

@@ -387,7 +387,7 @@ export class Session {
       if (final.finishReason === 'abort' && !stopped) throw this.#abortReason(o, control);
       let finishReason: FinishReason = stopped ? 'stop' : (final.finishReason as FinishReason);
       if (finishReason === 'length' && fitted && kept.length >= room) finishReason = 'context';
-      return { text, tokens: [...kept], finishReason, stats: toGenerationStats(final.stats, this) };
+      return { text, tokens: [...kept], finishReason, stats: toGenerationStats(final.stats!, this) };
     } catch (err) {
       if (err instanceof Error && !('partial' in err)) (err as GenerationError).partial = { text, tokens: [...kept] };
       throw err;

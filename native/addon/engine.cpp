@@ -79,7 +79,7 @@ Napi::Object responseToJs(Napi::Env env, const Response& r) {
     o.Set("errorCode", errorCodeName(r.errorCode));
     o.Set("error", r.error);
   }
-  o.Set("stats", statsToJs(env, r.stats));
+  if (r.isFinal) o.Set("stats", statsToJs(env, r.stats));  // built once, for the end of the request
   return o;
 }
 

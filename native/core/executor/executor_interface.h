@@ -68,7 +68,7 @@ struct Request {
   bool streaming = true;                    // false: one final response holding all tokens
 };
 
-// Per-request statistics, cumulative over the request (sent with every response).
+// Per-request statistics, cumulative over the request (sent with its final response).
 struct RequestStats {
   int32_t promptTokens = 0;      // inputTokenIds.size()
   int32_t reusedTokens = 0;      // prompt tokens whose KV was reused from the session
@@ -101,7 +101,7 @@ struct Response {
   FinishReason finishReason = FinishReason::NotFinished;  // set when isFinal
   ErrorCode errorCode = ErrorCode::Internal;              // when finishReason == Error
   std::string error;                                      // when finishReason == Error
-  RequestStats stats;
+  RequestStats stats;  // on the final response only (a streamed piece copies none)
 };
 
 // What the loaded model offers (for validation in JS and the tokenizer's end id).

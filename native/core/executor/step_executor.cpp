@@ -187,8 +187,10 @@ void StepExecutor::deliver(ActiveRequest& r) {
   response.finishReason = r.finish_;
   response.errorCode = r.errorCode_;
   response.error = r.error_;
-  r.stats.totalSeconds = secondsSince(r.started_);
-  response.stats = r.stats;
+  if (final) {  // statistics go with the final response only: a streamed piece copies none
+    r.stats.totalSeconds = secondsSince(r.started_);
+    response.stats = r.stats;
+  }
   responses_.push(std::move(response));
 }
 

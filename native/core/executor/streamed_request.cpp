@@ -83,6 +83,7 @@ Response StreamedRequest::makeResponse(bool final, Clock::time_point now) {
   sent_ = out.size();
   r.isFinal = final;
   r.finishReason = final ? active_.finishReason() : FinishReason::NotFinished;
+  if (!final) return r;  // statistics go with the final response only
   RequestStats s = active_.stats;
   s.generatedTokens = int32_t(out.size());
   s.totalSeconds = seconds(now - enqueued_);
