@@ -139,6 +139,24 @@ test('the cuda module, where built, loads without a GPU and registers only its b
   assert.equal(typeof m.executor.loadEngine, 'function');
 });
 
+test('the native options readers parse each backend\'s options once, by name, refusing a wrong type naming the field', () => {
+  const onResponses = () => undefined;
+  const cpu = native().executor;
+  const raw = (o: Record<string, unknown>) => o as unknown as Parameters<typeof cpu.loadEngine>[0];  // wrong types on purpose
+  assert.throws(() => cpu.loadEngine(raw({ backend: 'cpu', model: fixtures.stories260K, threads: 'two' }), onResponses),
+    (e: NodeJS.ErrnoException) => e.code === 'ERR_REDRAFTER_INVALID_ARGUMENT' && /^threads must be an integer/.test(e.message));
+  assert.throws(() => cpu.loadEngine(raw({ backend: 'cpu', model: fixtures.stories260K, drafter: {} }), onResponses),
+    { message: /^drafter must be a Drafter/ });
+  assert.throws(() => cpu.loadEngine(raw({ backend: 'cpu' }), onResponses), { message: /^model must be a path to a model file/ });
+  if (!backendModulePresent('cuda')) return;
+  // the cuda reader refuses before any device is touched (a map of numbers used to skip a string silently)
+  const cuda = loadBackendModule('cuda').executor;
+  assert.throws(() => cuda.loadEngine(raw({ backend: 'cuda', model: fixtures.stories260K, maxBeamWidth: '8' }), onResponses),
+    (e: NodeJS.ErrnoException) => e.code === 'ERR_REDRAFTER_INVALID_ARGUMENT' && /^maxBeamWidth must be an integer/.test(e.message));
+  assert.throws(() => cuda.loadEngine(raw({ backend: 'cuda', model: fixtures.stories260K, cudaGraphs: 1 }), onResponses),
+    { message: /^cudaGraphs must be a boolean/ });
+});
+
 test('optionsFor: auto drops the other backend\'s options, an explicit backend names the stray one', () => {
   const options = { model: 'm', engineDir: 'e', tokenizer: 't', threads: 2, freeGpuMemoryFraction: 0.5, drafter: null, contextLength: undefined };
   assert.deepEqual(optionsFor(options, 'cpu', false), { backend: 'cpu', model: 'm', tokenizer: 't', threads: 2, drafter: null });

@@ -21,7 +21,7 @@ export interface TrtLlmEngineOptions {
   tokenizer: string;
   /** Fraction of the GPU memory free after loading the engine that the KV cache takes (0, 1]; default 0.9. */
   freeGpuMemoryFraction?: number;
-  /** Reuse KV-cache blocks of shared prefixes (multi-turn sessions resend their history); default true. */
+  /** Reuse KV-cache blocks of shared prefixes (each turn reaches the engine as its whole context); default true. */
   enableBlockReuse?: boolean;
   /** Upper bound on KV-cache tokens (the smaller of this and freeGpuMemoryFraction wins). */
   maxTokensInKvCache?: number;

@@ -47,6 +47,32 @@ bool boolFieldOr(Napi::Object obj, const char* key, bool fallback) {
   return v.As<Napi::Boolean>().Value();
 }
 
+std::optional<int64_t> optionalInt(Napi::Object obj, const char* key, int64_t min, int64_t max) {
+  Napi::Value v = obj.Get(key);
+  if (v.IsUndefined() || v.IsNull()) return std::nullopt;
+  return intField(obj, key, min, max);
+}
+
+std::optional<double> optionalNumber(Napi::Object obj, const char* key) {
+  Napi::Value v = obj.Get(key);
+  if (v.IsUndefined() || v.IsNull()) return std::nullopt;
+  if (!v.IsNumber() || !std::isfinite(v.As<Napi::Number>().DoubleValue()))
+    fail(ErrorCode::InvalidArgument, std::string(key) + " must be a finite number");
+  return v.As<Napi::Number>().DoubleValue();
+}
+
+std::optional<bool> optionalBool(Napi::Object obj, const char* key) {
+  Napi::Value v = obj.Get(key);
+  if (v.IsUndefined() || v.IsNull()) return std::nullopt;
+  return boolFieldOr(obj, key, false);
+}
+
+std::optional<std::string> optionalString(Napi::Object obj, const char* key) {
+  Napi::Value v = obj.Get(key);
+  if (v.IsUndefined() || v.IsNull()) return std::nullopt;
+  return stringFieldOr(obj, key, "");
+}
+
 Napi::Object objectArg(const Napi::CallbackInfo& info, size_t index, const char* name) {
   if (info.Length() <= index || !info[index].IsObject())
     fail(ErrorCode::InvalidArgument, std::string(name) + " must be an object");

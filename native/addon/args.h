@@ -3,6 +3,7 @@
 #include <napi.h>
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "core/error.h"
@@ -47,6 +48,11 @@ double numberFieldOr(Napi::Object obj, const char* key, double fallback, double 
 std::string stringFieldOr(Napi::Object obj, const char* key, const std::string& fallback);
 // obj[key] if present (else `fallback`), a boolean.
 bool boolFieldOr(Napi::Object obj, const char* key, bool fallback);
+// obj[key] if present (not undefined or null): an integer in [min, max], a finite number, a boolean, a string.
+std::optional<int64_t> optionalInt(Napi::Object obj, const char* key, int64_t min, int64_t max);
+std::optional<double> optionalNumber(Napi::Object obj, const char* key);
+std::optional<bool> optionalBool(Napi::Object obj, const char* key);
+std::optional<std::string> optionalString(Napi::Object obj, const char* key);
 // info[index] must be an object; `name` names it in the error.
 Napi::Object objectArg(const Napi::CallbackInfo& info, size_t index, const char* name);
 

@@ -1,4 +1,6 @@
 // The "cpu" executor backend of the addon's Engine: the embedded CPU engine, with a JS Drafter object as its drafter.
+// Its options reader fills cpu::CpuExecutorOptions.
+#include "addon/args.h"
 #include "addon/drafter.h"
 #include "addon/executor_backends.h"
 #include "cpu/executor/cpu_executor.h"
@@ -7,27 +9,21 @@ namespace redrafter::addon {
 
 namespace {
 
-std::unique_ptr<executor::Executor> createCpu(const EngineOptions& o) {
-  RD_REQUIRE(!o.model.empty(), "model", "must be a path to a model file");
+ExecutorLoader readCpu(Napi::Object o) {
   cpu::CpuExecutorOptions c;
-  c.model = o.model;
-  c.drafter = o.cpuDrafter;
-  c.threads = o.threads;
-  c.contextLength = o.contextLength;
-  c.maxKvCacheBytes = o.maxKvCacheBytes;
-  c.maxActiveRequests = o.maxActiveRequests;
-  return cpu::createCpuExecutor(c);
-}
-
-// options.drafter: a JS Drafter (lib/drafter) for the cpu backend.
-void readCpuDrafter(Napi::Object o, EngineOptions& e) {
-  if (e.backend != "cpu") return;
-  Napi::Value drafter = o.Get("drafter");
-  if (!drafter.IsUndefined() && !drafter.IsNull()) e.cpuDrafter = Drafter::drafterOf(drafter, "drafter");
+  c.model = stringFieldOr(o, "model", "");
+  RD_REQUIRE(!c.model.empty(), "model", "must be a path to a model file");
+  Napi::Value drafter = o.Get("drafter");  // a JS Drafter (lib/drafter)
+  if (!drafter.IsUndefined() && !drafter.IsNull()) c.drafter = Drafter::drafterOf(drafter, "drafter");
+  c.threads = int32_t(intFieldOr(o, "threads", 0, 0, 1024));
+  c.contextLength = contextLengthOption(o);
+  c.maxKvCacheBytes = intFieldOr(o, "maxKvCacheBytes", 0, 0, int64_t(1) << 53);
+  c.maxActiveRequests = maxActiveRequestsOption(o);
+  return [c] { return cpu::createCpuExecutor(c); };
 }
 
 }  // namespace
 
 }  // namespace redrafter::addon
 
-REDRAFTER_EXECUTOR_BACKEND(cpu, "cpu", redrafter::addon::createCpu, redrafter::addon::readCpuDrafter)
+REDRAFTER_EXECUTOR_BACKEND(cpu, "cpu", redrafter::addon::readCpu)

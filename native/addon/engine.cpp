@@ -2,6 +2,8 @@
 #include "addon/engine.h"
 
 #include <chrono>
+#include <map>
+#include <string>
 #include <vector>
 
 #include "addon/args.h"
@@ -17,23 +19,21 @@ using executor::Response;
 // ---- backend registry -------------------------------------------------------------------------------
 
 namespace {
-std::map<std::string, ExecutorFactory>& backends() {
-  static std::map<std::string, ExecutorFactory> registered;
-  return registered;
-}
-std::vector<EngineOptionsReader>& optionReaders() {
-  static std::vector<EngineOptionsReader> registered;
+std::map<std::string, ExecutorOptionsReader>& backends() {
+  static std::map<std::string, ExecutorOptionsReader> registered;
   return registered;
 }
 }  // namespace
 
-void registerExecutorBackend(const char* name, ExecutorFactory factory) { backends()[name] = factory; }
-void registerEngineOptionsReader(EngineOptionsReader reader) { optionReaders().push_back(reader); }
+void registerExecutorBackend(const char* name, ExecutorOptionsReader reader) { backends()[name] = reader; }
 
-ExecutorFactory findExecutorBackend(const std::string& name) {
+ExecutorOptionsReader findExecutorBackend(const std::string& name) {
   auto it = backends().find(name);
   return it == backends().end() ? nullptr : it->second;
 }
+
+int32_t contextLengthOption(Napi::Object o) { return int32_t(intFieldOr(o, "contextLength", 0, 0, 1 << 24)); }
+int32_t maxActiveRequestsOption(Napi::Object o) { return int32_t(intFieldOr(o, "maxActiveRequests", 8, 1, 1024)); }
 
 // ---- responses -> JS ---------------------------------------------------------------------------------
 
@@ -214,12 +214,11 @@ namespace {
 
 class LoadEngineWorker : public PromiseWorker {
  public:
-  LoadEngineWorker(Napi::Env env, EngineOptions options, ExecutorFactory factory, Napi::Function onResponses)
-      : PromiseWorker(env), options_(std::move(options)), factory_(factory),
-        onResponses_(Napi::Persistent(onResponses)) {}
+  LoadEngineWorker(Napi::Env env, ExecutorLoader loader, Napi::Function onResponses)
+      : PromiseWorker(env), loader_(std::move(loader)), onResponses_(Napi::Persistent(onResponses)) {}
 
  protected:
-  void Run() override { executor_ = factory_(options_); }
+  void Run() override { executor_ = loader_(); }
   Napi::Value Resolve(Napi::Env env) override {
     Napi::Object object = constructorOf(env, "Engine").New({});
     Engine::Unwrap(object)->attach(env, std::move(executor_), onResponses_.Value());
@@ -227,42 +226,21 @@ class LoadEngineWorker : public PromiseWorker {
   }
 
  private:
-  EngineOptions options_;
-  ExecutorFactory factory_;
+  ExecutorLoader loader_;
   Napi::FunctionReference onResponses_;
   std::unique_ptr<executor::Executor> executor_;
 };
 
-EngineOptions readEngineOptions(Napi::Object o) {
-  EngineOptions e;
-  e.backend = stringFieldOr(o, "backend", "cpu");
-  e.model = stringFieldOr(o, "model", "");
-  e.engineDir = stringFieldOr(o, "engineDir", "");
-  e.threads = int32_t(intFieldOr(o, "threads", 0, 0, 1024));
-  e.contextLength = int32_t(intFieldOr(o, "contextLength", 0, 0, 1 << 24));
-  e.maxKvCacheBytes = intFieldOr(o, "maxKvCacheBytes", 0, 0, int64_t(1) << 53);
-  e.maxActiveRequests = int32_t(intFieldOr(o, "maxActiveRequests", 8, 1, 1024));
-  for (EngineOptionsReader read : optionReaders()) read(o, e);
-  Napi::Array keys = o.GetPropertyNames();
-  for (uint32_t i = 0; i < keys.Length(); ++i) {
-    std::string k = keys.Get(i).As<Napi::String>().Utf8Value();
-    Napi::Value v = o.Get(k);
-    if (v.IsString()) e.strings[k] = v.As<Napi::String>().Utf8Value();
-    else if (v.IsNumber()) e.numbers[k] = v.As<Napi::Number>().DoubleValue();
-    else if (v.IsBoolean()) e.booleans[k] = v.As<Napi::Boolean>().Value();
-  }
-  return e;
-}
-
-// loadEngine(options, onResponses) -> Promise<Engine>
+// loadEngine(options, onResponses) -> Promise<Engine>: options.backend names the backend, whose reader parses the rest.
 Napi::Value LoadEngine(const Napi::CallbackInfo& info) {
   return guarded(info.Env(), [&]() -> Napi::Value {
-    EngineOptions options = readEngineOptions(objectArg(info, 0, "options"));
+    Napi::Object options = objectArg(info, 0, "options");
+    const std::string backend = stringFieldOr(options, "backend", "cpu");
     if (info.Length() < 2 || !info[1].IsFunction())
       fail(ErrorCode::InvalidArgument, "onResponses must be a function");
-    ExecutorFactory factory = findExecutorBackend(options.backend);
-    if (!factory) fail(ErrorCode::Unsupported, "backend '" + options.backend + "' is not built into this addon");
-    auto* worker = new LoadEngineWorker(info.Env(), std::move(options), factory, info[1].As<Napi::Function>());
+    ExecutorOptionsReader reader = findExecutorBackend(backend);
+    if (!reader) fail(ErrorCode::Unsupported, "backend '" + backend + "' is not built into this addon");
+    auto* worker = new LoadEngineWorker(info.Env(), reader(options), info[1].As<Napi::Function>());
     worker->Queue();
     return worker->Promise();
   });

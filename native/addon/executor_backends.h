@@ -1,58 +1,42 @@
 // The executor backends the addon's Engine can load, by name ("cpu", "tensorrt-llm"; "cuda" in the separate module
-// redrafter_cuda.node, which compiles the same Engine/Session glue). A backend registers a factory
-// (REDRAFTER_EXECUTOR_BACKEND in an addon .cpp); the factory runs off the event loop.
+// redrafter_cuda.node, which compiles the same Engine/Session glue). A backend registers its options reader
+// (REDRAFTER_EXECUTOR_BACKEND in an addon .cpp): it parses loadEngine's options once, into the backend's typed
+// options struct, and returns the loader that runs off the event loop.
 #pragma once
 #include <napi.h>
 
-#include <map>
+#include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
 #include "core/executor/executor_interface.h"
 
-namespace redrafter::cpu {
-class Drafter;
-}
-
 namespace redrafter::addon {
 
-// loadEngine's options, read on the main thread. Backend-specific fields arrive in strings/numbers/booleans by
-// their JS names (e.g. numbers["freeGpuMemoryFraction"]).
-struct EngineOptions {
-  std::string backend;  // "cpu", "tensorrt-llm"
-  std::string model;    // cpu: model file
-  std::string engineDir;  // tensorrt-llm: engine directory
-  std::shared_ptr<const cpu::Drafter> cpuDrafter;  // cpu: options.drafter (a JS Drafter); null = none
-  int32_t threads = 0;
-  int32_t contextLength = 0;
-  int64_t maxKvCacheBytes = 0;  // cpu: 0 = the default budget
-  int32_t maxActiveRequests = 8;
-  std::map<std::string, std::string> strings;
-  std::map<std::string, double> numbers;
-  std::map<std::string, bool> booleans;
-};
+// A backend's loader: creates the executor from the options its reader has already parsed (runs off the event loop).
+using ExecutorLoader = std::function<std::unique_ptr<executor::Executor>()>;
 
-using ExecutorFactory = std::unique_ptr<executor::Executor> (*)(const EngineOptions& options);
+// A backend's one options reader: loadEngine's options object -> the backend's typed options struct (cpu::
+// CpuExecutorOptions, cuda::engine::CudaExecutorOptions, trtllm::TrtLlmOptions), each field read once, by its JS name,
+// with its type and bounds checked (InvalidArgument naming it); returns the loader bound to them. Runs on the main
+// thread (it may read JS objects, such as the cpu backend's Drafter).
+using ExecutorOptionsReader = ExecutorLoader (*)(Napi::Object options);
 
-// Reads the options a backend takes as JS objects (the cpu backend's Drafter) on the main thread; registered by the
-// part that owns them (cpu_engine.cpp), absent from a module without it.
-using EngineOptionsReader = void (*)(Napi::Object options, EngineOptions& out);
-void registerEngineOptionsReader(EngineOptionsReader reader);
-
-void registerExecutorBackend(const char* name, ExecutorFactory factory);
+void registerExecutorBackend(const char* name, ExecutorOptionsReader reader);
 // Null when no backend of that name was built.
-ExecutorFactory findExecutorBackend(const std::string& name);
+ExecutorOptionsReader findExecutorBackend(const std::string& name);
+
+// The options the step-executor backends (cpu, cuda) share, with one set of bounds.
+int32_t contextLengthOption(Napi::Object options);      // contextLength: 0 (the model's) .. 2^24
+int32_t maxActiveRequestsOption(Napi::Object options);  // maxActiveRequests: 1 .. 1024, default 8
 
 struct ExecutorBackendRegistrar {
-  ExecutorBackendRegistrar(const char* name, ExecutorFactory factory) { registerExecutorBackend(name, factory); }
-  ExecutorBackendRegistrar(const char* name, ExecutorFactory factory, EngineOptionsReader reader) {
-    registerExecutorBackend(name, factory);
-    registerEngineOptionsReader(reader);
-  }
+  ExecutorBackendRegistrar(const char* name, ExecutorOptionsReader reader) { registerExecutorBackend(name, reader); }
 };
 
 }  // namespace redrafter::addon
 
-// REDRAFTER_EXECUTOR_BACKEND(id, "name", factory[, optionsReader])
-#define REDRAFTER_EXECUTOR_BACKEND(id, name, ...) \
-  static ::redrafter::addon::ExecutorBackendRegistrar redrafter_executor_backend_##id(name, __VA_ARGS__);
+// REDRAFTER_EXECUTOR_BACKEND(id, "name", optionsReader)
+#define REDRAFTER_EXECUTOR_BACKEND(id, name, reader) \
+  static ::redrafter::addon::ExecutorBackendRegistrar redrafter_executor_backend_##id(name, reader);

@@ -45,7 +45,7 @@ RequestId Conversations::enqueue(SessionId session, const std::vector<int32_t>& 
   Turn turn;
   turn.session = session;
   turn.input.reserve(c.tokens.size() + prompt.size());
-  turn.input = c.tokens;
+  turn.input.insert(turn.input.end(), c.tokens.begin(), c.tokens.end());
   turn.input.insert(turn.input.end(), prompt.begin(), prompt.end());
   RD_REQUIRE(!turn.input.empty(), "prompt", "must not be empty");
   turn.streaming = request.streaming;
