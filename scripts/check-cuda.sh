@@ -44,7 +44,7 @@ for f in native/cuda/*.cpp; do
 done
 # the CUDA engine's plain C++ (needs cuBLAS headers: CUBLAS_INC, else the pip wheel's or the toolkit's)
 CUBLAS_INC=${CUBLAS_INC:-$(python3 -c "import site; print('\n'.join(site.getsitepackages()+[site.getusersitepackages()]))" 2>/dev/null \
-  | while read -r d; do for s in nvidia/cu13/include nvidia/cublas/include; do [ -f "$d/$s/cublas_api.h" ] && echo "$d/$s" && break 2; done; done)}
+  | while read -r d; do for s in nvidia/cu13/include nvidia/cublas/include; do [ -f "$d/$s/cublas_api.h" ] && echo "$d/$s" && break 2; done; done || true)}
 [ -n "$CUBLAS_INC" ] || { [ -f "$CUDA_INC/cublas_api.h" ] && CUBLAS_INC=$CUDA_INC; }
 if [ -n "$CUBLAS_INC" ]; then
   for f in native/cuda/engine/*.cpp; do
