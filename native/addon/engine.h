@@ -1,11 +1,19 @@
-// The JS class Engine: one loaded executor (any backend), its poller thread and the ThreadSafeFunction that
+// The JS class Engine: one loaded executor (any backend), its poller thread and the thread-safe function that
 // streams responses to JS. Sessions (session.cpp) enqueue requests on it.
+//
+// Shutdown, on every path, without blocking the event loop and without anything outliving what it uses:
+//   dispose()            a worker thread cancels everything, lets the backend report it (drain) and joins the poller;
+//   garbage collection   an undisposed Engine's finalizer hands the same shutdown, without the drain, to a
+//                        background thread (a finalizer never waits for threads);
+//   environment exit     an environment cleanup hook (the process returning from main, process.exit in a worker
+//                        thread, worker.terminate()) cancels everything and shuts the executor down without
+//                        draining, then joins the poller, before Node closes the thread-safe function.
+// The poller, the response callbacks and the cleanup hook share one Runtime that lives until the thread-safe
+// function's finalizer, which is also where the cleanup hook is removed: no callback or hook can see it freed.
 #pragma once
 #include <napi.h>
 
-#include <atomic>
 #include <memory>
-#include <thread>
 
 #include "addon/executor_backends.h"
 #include "core/executor/executor_interface.h"
@@ -20,28 +28,20 @@ class Engine : public Napi::ObjectWrap<Engine> {
 
   // Takes ownership of a loaded executor and starts streaming its responses to `onResponses`.
   void attach(Napi::Env env, std::unique_ptr<executor::Executor> executor, Napi::Function onResponses);
-  executor::Executor& executor();  // throws Disposed after dispose()
-  std::shared_ptr<executor::Executor> sharedExecutor() const { return executor_; }
-  bool disposed() const { return disposing_; }
-  // A request was enqueued / its final response reached JS: keeps the event loop alive while any is in flight.
+  executor::Executor& executor();  // throws Disposed once dispose() was called
+  std::shared_ptr<executor::Executor> sharedExecutor() const;
+  bool disposed() const;
+  // A request was enqueued (main thread): keeps the event loop alive until its final response reached JS.
   void requestStarted(Napi::Env env);
-  void requestEnded(Napi::Env env);
-  // Off the event loop: shut the executor down (in-flight requests end with abort) and stop the poller.
-  void shutdownAndJoin();
+
+  struct Runtime;  // engine.cpp
 
  private:
   Napi::Value ModelInfo(const Napi::CallbackInfo& info);
   Napi::Value CreateSession(const Napi::CallbackInfo& info);
   Napi::Value Dispose(const Napi::CallbackInfo& info);
-  void poll();
 
-  std::shared_ptr<executor::Executor> executor_;
-  Napi::ThreadSafeFunction tsfn_;
-  std::thread poller_;
-  std::atomic<bool> stopPolling_{false};
-  std::atomic<bool> disposing_{false};
-  int inFlight_ = 0;  // main thread only
-  bool referenced_ = false;
+  std::shared_ptr<Runtime> runtime_;  // null until attach()
 };
 
 }  // namespace redrafter::addon
