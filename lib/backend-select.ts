@@ -1,8 +1,8 @@
 // Which executor backend loadEngine uses: 'cpu', 'cuda', 'tensorrt-llm', or 'auto' (TensorRT-LLM for an engine
-// directory where the addon was built with it and an NVIDIA GPU is visible; else the CUDA engine where its module is
-// built and a GPU is visible; else the CPU engine), and which options belong to which backend.
-import { codedError, ErrorCodes, invalidArgument, type RedrafterError } from './errors.js';
-import { backendModulePresent } from './native.js';
+// directory where its module, redrafter_trtllm.node, is built and an NVIDIA GPU is visible; else the CUDA engine where
+// its module is built and a GPU is visible; else the CPU engine), and which options belong to which backend.
+import { codedError, ErrorCodes, invalidArgument } from './errors.js';
+import { backendModules, backendModulePresent } from './native.js';
 import { nvidiaGpuPresent, resolveAutoBackend, trtLlmOptionKeys } from './trtllm/engine.js';
 
 export type Backend = 'cpu' | 'cuda' | 'tensorrt-llm' | 'auto';
@@ -16,32 +16,27 @@ export const cudaOptionKeys: ReadonlySet<string> = new Set(['model', 'drafter', 
 const sharedKeys = new Set(['backend', 'tokenizer']);
 const optionKeys: Record<ResolvedBackend, ReadonlySet<string>> = { cpu: cpuOptionKeys, cuda: cudaOptionKeys, 'tensorrt-llm': trtLlmOptionKeys };
 
-/** How to get the tensorrt-llm backend into the addon (docs/tensorrt-llm.md "Building it"). */
-export const trtLlmBuildHint =
-  'rebuild the addon on a machine with TensorRT-LLM: TRTLLM_ROOT=<TensorRT-LLM cpp tree or pip tensorrt_llm package dir> ' +
-  'TENSORRT_ROOT=<TensorRT> npx cmake-js compile --out build-cmake (see docs/tensorrt-llm.md)';
-
 /** Why 'auto' does not pick TensorRT-LLM here, or undefined when it would. */
-export function trtLlmUnavailableReason(builtBackends: readonly string[], gpuPresent: () => boolean = nvidiaGpuPresent): string | undefined {
-  if (!builtBackends.includes('tensorrt-llm')) return 'TensorRT-LLM support was not built into this addon';
+export function trtLlmUnavailableReason(
+  trtLlmModulePresent: () => boolean = () => backendModulePresent('tensorrt-llm'),
+  gpuPresent: () => boolean = nvidiaGpuPresent,
+): string | undefined {
+  const m = backendModules['tensorrt-llm'];
+  if (!trtLlmModulePresent()) return `the TensorRT-LLM module ${m.file} is not built; ${m.build}`;
   if (!gpuPresent()) return 'no NVIDIA GPU is visible to this process (CUDA_VISIBLE_DEVICES, /dev/nvidia*)';
   return undefined;
 }
 
-/** backend: 'tensorrt-llm' in an addon built without it: ERR_REDRAFTER_UNSUPPORTED with how to build it. */
-export function trtLlmNotBuiltError(): RedrafterError {
-  return codedError(ErrorCodes.UNSUPPORTED, `backend 'tensorrt-llm': TensorRT-LLM support was not built into this addon; ${trtLlmBuildHint}`);
-}
-
 /**
- * The backend for `options`. 'auto' is TensorRT-LLM when it is usable here and `engineDir` is given (without one
- * there is nothing for it to load); else, for a model, the CUDA engine when a GPU is visible and its module was built
- * (and the drafter, if any, is a directory: a loaded Drafter is the CPU engine's); else the CPU engine. `engineDir`
- * without `model` where TensorRT-LLM is not usable is ERR_REDRAFTER_UNSUPPORTED saying why.
+ * The backend for `options`. 'auto' is TensorRT-LLM when it is usable here (its module is present and a GPU visible)
+ * and `engineDir` is given (without one there is nothing for it to load); else, for a model, the CUDA engine when a
+ * GPU is visible and its module was built (and the drafter, if any, is a directory: a loaded Drafter is the CPU
+ * engine's); else the CPU engine. `engineDir` without `model` where TensorRT-LLM is not usable is
+ * ERR_REDRAFTER_UNSUPPORTED saying why. Nothing is loaded here: "usable" means the module file exists.
  */
 export function selectBackend(
   options: { backend?: unknown; model?: unknown; engineDir?: unknown; drafter?: unknown },
-  builtBackends: readonly string[],
+  trtLlmModulePresent: () => boolean = () => backendModulePresent('tensorrt-llm'),
   gpuPresent: () => boolean = nvidiaGpuPresent,
   cudaModulePresent: () => boolean = () => backendModulePresent('cuda'),
 ): ResolvedBackend {
@@ -53,11 +48,10 @@ export function selectBackend(
     (options.drafter === undefined || options.drafter === null || typeof options.drafter === 'string') &&
     gpuPresent() && cudaModulePresent();
   if (options.engineDir === undefined) return cudaUsable() ? 'cuda' : 'cpu';
-  if (resolveAutoBackend(builtBackends, gpuPresent) === 'tensorrt-llm') return 'tensorrt-llm';
+  if (resolveAutoBackend(trtLlmModulePresent, gpuPresent) === 'tensorrt-llm') return 'tensorrt-llm';
   if (options.model !== undefined) return cudaUsable() ? 'cuda' : 'cpu';
-  const why = trtLlmUnavailableReason(builtBackends, gpuPresent)!;
-  throw codedError(ErrorCodes.UNSUPPORTED, `backend 'auto': engineDir is a TensorRT-LLM engine but ${why}` +
-    (why.includes('not built') ? `; ${trtLlmBuildHint}` : '') + '; for the CPU engine give model');
+  const why = trtLlmUnavailableReason(trtLlmModulePresent, gpuPresent)!;
+  throw codedError(ErrorCodes.UNSUPPORTED, `backend 'auto': engineDir is a TensorRT-LLM engine but ${why}; for the CPU engine give model`);
 }
 
 /**

@@ -35,9 +35,9 @@ export interface LoadEngineOptions extends TrtLlmTuning {
    *  autoregressive decoding. cuda: its directory. tensorrt-llm: the drafter is built into the engine (only
    *  null/absent allowed). */
   drafter?: string | Drafter | null;
-  /** 'auto' (default): TensorRT-LLM when the addon was built with it, an NVIDIA GPU is visible and engineDir is
-   *  given; else the CUDA engine when its module (redrafter_cuda.node) was built and a GPU is visible; else the CPU
-   *  engine. With 'auto', the other backends' options are ignored. */
+  /** 'auto' (default): TensorRT-LLM when its module (redrafter_trtllm.node) was built, an NVIDIA GPU is visible and
+   *  engineDir is given; else the CUDA engine when its module (redrafter_cuda.node) was built and a GPU is visible;
+   *  else the CPU engine. With 'auto', the other backends' options are ignored. */
   backend?: Backend;
   /** cuda: the CUDA device index (default 0). */
   device?: number;
@@ -187,14 +187,13 @@ export class Engine implements SessionHost {
 /**
  * Loads a model (and drafter) on a backend: 'cpu' (model, tokenizer, drafter), 'cuda' (model, tokenizer, drafter
  * directory, device), 'tensorrt-llm' (engineDir, tokenizer) or 'auto'. Invalid options throw TypeError/RangeError
- * naming the field; 'tensorrt-llm' in an addon built without it, or 'cuda' without its module, is
- * ERR_REDRAFTER_UNSUPPORTED (after the options are checked).
+ * naming the field; 'tensorrt-llm' or 'cuda' without its module is ERR_REDRAFTER_UNSUPPORTED saying how to build
+ * it (after the options are checked), a module that cannot be loaded ERR_REDRAFTER_BACKEND with the loader's reason.
  */
 export async function loadEngine(options: LoadEngineOptions): Promise<Engine> {
   if (typeof options !== 'object' || options === null) throw invalidArgument('options', 'must be an object');
   rejectUnknownOptions(options, loadEngineOptionNames, 'a loadEngine');
-  const executor = native().executor;
-  const backend = selectBackend(options, executor.backends);
+  const backend = selectBackend(options);
   const o = optionsFor(options, backend, options.backend !== undefined && options.backend !== 'auto');
 
   const requests = new Map<number, Tracked>();
@@ -211,6 +210,6 @@ export async function loadEngine(options: LoadEngineOptions): Promise<Engine> {
     }
   };
   if (backend === 'cuda') return new Engine(await loadCudaBackend(o, onResponses), requests);
-  const load = backend === 'tensorrt-llm' ? loadTrtLlmBackend : loadCpuBackend;
-  return new Engine(await load(o, executor, onResponses), requests);
+  if (backend === 'tensorrt-llm') return new Engine(await loadTrtLlmBackend(o, onResponses), requests);
+  return new Engine(await loadCpuBackend(o, native().executor, onResponses), requests);
 }

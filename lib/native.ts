@@ -5,6 +5,8 @@ import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+import { codedError, ErrorCodes } from './errors.js';
+
 // ---------------------------------------------------------------------------------------------
 // ops (native/addon/ops.cpp): the ReDrafter core operators, for tests and engine-building scripts
 // ---------------------------------------------------------------------------------------------
@@ -589,12 +591,12 @@ export interface NativeExecutor {
 }
 
 // ---------------------------------------------------------------------------------------------
-// TensorRT-LLM backend (native/trtllm via native/addon), present only where it was built
+// TensorRT-LLM backend (native/trtllm via native/addon/trtllm_engine.cpp): the backend module redrafter_trtllm.node
 // ---------------------------------------------------------------------------------------------
 /**
  * The options executor.loadEngine takes for backend "tensorrt-llm" (native/addon/trtllm_engine.cpp), made by
- * lib/trtllm/engine.ts prepareTrtLlmEngine from the engine's config.json and the user's options. The backend is
- * listed in executor.backends (and features.trtllm is true) only in an addon built against TensorRT-LLM.
+ * lib/trtllm/engine.ts prepareTrtLlmEngine from the engine's config.json and the user's options. Only the executor of
+ * the backend module redrafter_trtllm.node (loadBackendModule('tensorrt-llm')) has this backend.
  */
 export interface TrtLlmNativeOptions {
   backend: 'tensorrt-llm';
@@ -628,7 +630,6 @@ export interface NativeTrtLlm {
 export interface NativeModule {
   /** Names of the addon parts that registered themselves. */
   readonly parts: readonly string[];
-  readonly features: { readonly trtllm: boolean };
   readonly ops: NativeOps;
   /** cpu engine */
   readonly Model: NativeCpu['Model'];
@@ -656,9 +657,10 @@ export function addonCandidates(): string[] {
 }
 
 // ---------------------------------------------------------------------------------------------
-// optional backend modules: each its own .node beside the addon (redrafter_cuda.node: the CUDA engine), loaded only
-// when its backend is asked for, so the addon itself never needs a GPU driver or GPU libraries. They carry the same
-// executor glue (native/addon/engine.cpp) with their backend registered.
+// optional backend modules: each its own .node beside the addon (redrafter_cuda.node: the CUDA engine;
+// redrafter_trtllm.node: the TensorRT-LLM backend, linked to libtensorrt_llm), loaded only when its backend is asked
+// for, so the addon itself never needs a GPU driver or GPU libraries and loads where they are absent. They carry the
+// same executor glue (native/addon/engine.cpp) with their backend registered.
 // ---------------------------------------------------------------------------------------------
 /** A backend module's surface: the executor, with only its own backend in `backends`. */
 export interface NativeBackendModule {
@@ -673,6 +675,13 @@ export const backendModules = {
     env: 'REDRAFTER_CUDA_ADDON',
     build: 'it is built by `npm run build` on a machine with nvcc (the CUDA toolkit) and cuBLAS headers ' +
       '(`pip install nvidia-cublas`); see docs/gpu.md',
+  },
+  'tensorrt-llm': {
+    file: 'redrafter_trtllm.node',
+    env: 'REDRAFTER_TRTLLM_ADDON',
+    build: 'it is built by `npm run build` where TensorRT-LLM of a supported release and TensorRT\'s headers are found: ' +
+      'TRTLLM_ROOT=<TensorRT-LLM cpp tree or pip tensorrt_llm package dir> TENSORRT_ROOT=<TensorRT> ' +
+      'npx cmake-js compile --out build-cmake (configure says why when it is not built); see docs/tensorrt-llm.md',
   },
 } as const;
 export type BackendModuleName = keyof typeof backendModules;
@@ -695,8 +704,9 @@ export function backendModulePresent(name: BackendModuleName): boolean {
 const loadedModules = new Map<BackendModuleName, NativeBackendModule>();
 
 /**
- * Loads backend module `name` once. Not built: ERR_REDRAFTER_UNSUPPORTED naming where it looked and how to build it;
- * present but not loadable (a missing shared library): ERR_REDRAFTER_BACKEND with the loader's reason.
+ * Loads backend module `name` once, the first candidate that exists. Not built: ERR_REDRAFTER_UNSUPPORTED naming where
+ * it looked and how to build it; present but not loadable (a shared library it needs is missing or elsewhere than at
+ * build time): ERR_REDRAFTER_BACKEND with the loader's (dlopen's) message and how to build it.
  */
 export function loadBackendModule(name: BackendModuleName): NativeBackendModule {
   const done = loadedModules.get(name);
@@ -705,19 +715,16 @@ export function loadBackendModule(name: BackendModuleName): NativeBackendModule 
   const candidates = backendModuleCandidates(name);
   const found = candidates.find((p) => existsSync(p));
   if (!found) {
-    const err = new Error(
-      `backend '${name}': the module ${m.file} is not built (looked in ${candidates.join(', ')}); ${m.build}`,
-    ) as Error & { code: string };
-    err.code = 'ERR_REDRAFTER_UNSUPPORTED';
-    throw err;
+    throw codedError(ErrorCodes.UNSUPPORTED,
+      `backend '${name}': the module ${m.file} is not built (looked in ${candidates.join(', ')}); ${m.build}`);
   }
   let loaded: NativeBackendModule;
   try {
     loaded = createRequire(import.meta.url)(found) as NativeBackendModule;
   } catch (cause) {
-    const err = new Error(`backend '${name}': ${found} could not be loaded: ${(cause as Error).message}`, { cause }) as
-      Error & { code: string };
-    err.code = 'ERR_REDRAFTER_BACKEND';
+    const err = codedError(ErrorCodes.BACKEND,
+      `backend '${name}': ${found} could not be loaded: ${(cause as Error).message.trim()}; ${m.build}`);
+    (err as Error).cause = cause;
     throw err;
   }
   loadedModules.set(name, loaded);

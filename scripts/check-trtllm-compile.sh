@@ -14,11 +14,14 @@
 #
 # Checks, each must pass:
 #   1. native/trtllm/*.cpp compile (-c) with _GLIBCXX_USE_CXX11_ABI=0 and =1 (TensorRT-LLM ships both);
-#   2. native/addon/trtllm_engine.cpp compiles with REDRAFTER_HAVE_TRTLLM defined (the addon glue);
+#   2. native/addon/trtllm_engine.cpp compiles with REDRAFTER_TRTLLM_MODULE defined (the module's backend glue);
 #   3. every TensorRT-LLM symbol the backend needs is listed (nm -C -u), for comparison with the libraries' exports;
-#   4. with --cmake: the CMake wiring (cmake/TrtLlm.cmake -> native/trtllm/CMakeLists.txt, ABI detection,
-#      REDRAFTER_HAVE_TRTLLM) configures and builds the backend's objects in a scratch build folder, with empty
-#      placeholder .so files standing in for libtensorrt_llm / libnvinfer_plugin_tensorrt_llm at configure time only.
+#   4. with --cmake: the CMake wiring (cmake/TrtLlm.cmake -> native/trtllm/CMakeLists.txt, ABI detection, the module
+#      redrafter_trtllm.node) configures and builds in a scratch build folder, with placeholder .so files (no symbols)
+#      standing in for libtensorrt_llm / libnvinfer_plugin_tensorrt_llm: the module links against them (a shared
+#      object may leave symbols undefined) and must NEED them with their folder as its RUNPATH, every object in it must
+#      carry TensorRT-LLM's ABI setting (=0 here, unlike GCC's usual default), and the CPU addon
+#      redrafter.node must need neither library, carry no such RUNPATH and no object built with that setting.
 set -euo pipefail
 
 if [[ $# -lt 1 || ! -d "$1" ]]; then
@@ -51,8 +54,8 @@ for abi in 0 1; do
   done
 done
 
-echo "== 2. native/addon/trtllm_engine.cpp with REDRAFTER_HAVE_TRTLLM"
-$CXX -std=c++17 -Wall -Wextra -Wno-unused-parameter -Werror -DREDRAFTER_HAVE_TRTLLM=1 -DNAPI_VERSION=8 \
+echo "== 2. native/addon/trtllm_engine.cpp with REDRAFTER_TRTLLM_MODULE"
+$CXX -std=c++17 -Wall -Wextra -Wno-unused-parameter -Werror -DREDRAFTER_TRTLLM_MODULE=1 -DNAPI_VERSION=8 \
   -DNAPI_CPP_EXCEPTIONS -DNODE_ADDON_API_DISABLE_DEPRECATED -I"$REPO/native" -I"$NODE_INC" -I"$REPO/$ADDON_INC" -I"$ADDON_INC" \
   -fsyntax-only "$REPO/native/addon/trtllm_engine.cpp"
 echo "   ok  trtllm_engine.cpp"
@@ -61,7 +64,7 @@ echo "== 3. TensorRT-LLM symbols the backend links against"
 nm -C -u "$OUT"/*.abi1.o | sed -n 's/^ *U //p' | grep -E 'tensorrt_llm::|initTrtLlmPlugins' | sed 's/(.*//' | sort -u | sed 's/^/   /'
 
 if [[ "$WITH_CMAKE" == "--cmake" ]]; then
-  echo "== 4. CMake wiring (scratch build; placeholder libraries are never linked)"
+  echo "== 4. CMake wiring (scratch build; placeholder libraries)"
   B="$OUT/build"
   mkdir -p "$B/fake/lib"
   echo 'int redrafter_placeholder_only;' > "$B/fake/p.c"
@@ -69,14 +72,24 @@ if [[ "$WITH_CMAKE" == "--cmake" ]]; then
   cp "$B/fake/lib/libtensorrt_llm.so" "$B/fake/lib/libnvinfer_plugin_tensorrt_llm.so"
   cmake -S "$REPO" -B "$B" -G Ninja -DREDRAFTER_TRTLLM=ON -DREDRAFTER_TESTS=OFF -DREDRAFTER_CUDA=OFF \
     -DTRTLLM_INCLUDE_DIR="$HEADERS/trtllm" -DTRTLLM_LIBRARY="$B/fake/lib/libtensorrt_llm.so" \
-    -DTENSORRT_INCLUDE_DIR="$HEADERS/tensorrt" -DCUDAToolkit_ROOT="$CUDA_HOME" -DTRTLLM_CXX11_ABI=1 \
+    -DTENSORRT_INCLUDE_DIR="$HEADERS/tensorrt" -DCUDAToolkit_ROOT="$CUDA_HOME" -DTRTLLM_CXX11_ABI=0 \
     ${TRTLLM_VERSION:+-DTRTLLM_VERSION=$TRTLLM_VERSION} \
     -DCMAKE_JS_VERSION=check -DCMAKE_JS_INC="$NODE_INC" > "$B/configure.log"
   grep -E 'redrafter: TensorRT-LLM' "$B/configure.log" | sed 's/^/   /'
-  ninja -C "$B" redrafter_trtllm CMakeFiles/redrafter.dir/native/addon/trtllm_engine.cpp.o > "$B/build.log" || { cat "$B/build.log"; exit 1; }
-  grep -q -- '-D_GLIBCXX_USE_CXX11_ABI=1' "$B/compile_commands.json" 2>/dev/null || \
-    grep -rq '_GLIBCXX_USE_CXX11_ABI=1' "$B/build.ninja"
-  grep -q 'REDRAFTER_HAVE_TRTLLM' "$B/build.ninja"
-  echo "   ok  redrafter_trtllm and the addon's trtllm_engine.cpp.o built with _GLIBCXX_USE_CXX11_ABI=1 and REDRAFTER_HAVE_TRTLLM"
+  ninja -C "$B" redrafter.node redrafter_trtllm.node > "$B/build.log" || { cat "$B/build.log"; exit 1; }
+  module="$B/redrafter_trtllm.node"; addon="$B/redrafter.node"
+  readelf -d "$module" | grep -q 'NEEDED.*\[libtensorrt_llm.so\]'
+  readelf -d "$module" | grep -q 'NEEDED.*\[libnvinfer_plugin_tensorrt_llm.so\]'
+  readelf -d "$module" | grep -E 'RUNPATH|RPATH' | grep -q "$B/fake/lib"
+  fail() { echo "   FAIL $*" >&2; exit 1; }
+  if readelf -d "$addon" | grep -E 'tensorrt|nvinfer'; then fail "redrafter.node needs or looks for TensorRT-LLM"; fi
+  if ninja -C "$B" -t commands redrafter_trtllm.node | grep -- ' -c ' | grep -v -- '-D_GLIBCXX_USE_CXX11_ABI=0'; then
+    fail "an object of redrafter_trtllm.node was built without TensorRT-LLM's ABI setting"
+  fi
+  if ninja -C "$B" -t commands redrafter.node | grep -- '_GLIBCXX_USE_CXX11_ABI'; then
+    fail "an object of redrafter.node was built with TensorRT-LLM's ABI setting"
+  fi
+  echo "   ok  redrafter_trtllm.node needs libtensorrt_llm and its plugins with their folder as RUNPATH, every object"
+  echo "       built with _GLIBCXX_USE_CXX11_ABI=0; redrafter.node needs neither and has no object built with it"
 fi
 echo "all checks passed"

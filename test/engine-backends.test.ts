@@ -1,17 +1,18 @@
-// loadEngine's backends: 'auto' selection, the tensorrt-llm backend's options and its "not built" error, and the
+// loadEngine's backends: 'auto' selection, the tensorrt-llm backend's options, its module (redrafter_trtllm.node: the
+// loader's search and errors, a CPU addon without TensorRT-LLM), and the
 // Hugging Face tokenizer as the sessions' TextCodec (test/fixtures/hf-tokenizer: a byte-level BPE tokenizer.json with a
 // chat template and two end ids). Runs without a GPU; running a TensorRT-LLM engine needs one (docs/tensorrt-llm.md).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import { optionsFor, selectBackend } from '../lib/backend-select.ts';
 import { loadEngine } from '../lib/engine.ts';
 import { resolveSessionOptions } from '../lib/generation-options.ts';
-import { backendModulePresent, loadBackendModule, native } from '../lib/native.ts';
+import { addonCandidates, backendModuleCandidates, backendModulePresent, loadBackendModule, native } from '../lib/native.ts';
 import { resolveAutoBackend } from '../lib/trtllm/engine.ts';
 import { HfTokenizer } from '../lib/trtllm/hf-tokenizer.ts';
 import { HfTextCodec } from '../lib/trtllm/text-codec.ts';
@@ -19,11 +20,13 @@ import { fixtures, knownGoodFirstTokens, repoRoot, requireFixtures } from './hel
 
 requireFixtures();
 const tokenizerDir = join(repoRoot, 'test', 'fixtures', 'hf-tokenizer');
-const trtLlmBuilt = native().executor.backends.includes('tensorrt-llm');
+const trtLlmBuilt = backendModulePresent('tensorrt-llm');
 const gpu = () => true;
 const noGpu = () => false;
 const cudaBuilt = () => true;
 const noCuda = () => false;
+const trt = () => true;
+const noTrt = () => false;
 
 /** An engine directory as trtllm-build lays it out (config.json + rank0.engine; the engine bytes are not read). */
 function engineDir(root: string): string {
@@ -51,15 +54,15 @@ async function withRoot(fn: (root: string) => Promise<void>): Promise<void> {
   }
 }
 
-test('resolveAutoBackend: tensorrt-llm only when it is built and a GPU is present', () => {
-  assert.equal(resolveAutoBackend(['cpu'], gpu), 'cpu');
-  assert.equal(resolveAutoBackend(['cpu'], noGpu), 'cpu');
-  assert.equal(resolveAutoBackend(['cpu', 'tensorrt-llm'], gpu), 'tensorrt-llm');
-  assert.equal(resolveAutoBackend(['cpu', 'tensorrt-llm'], noGpu), 'cpu');
+test('resolveAutoBackend: tensorrt-llm only when its module is present and a GPU is', () => {
+  assert.equal(resolveAutoBackend(noTrt, gpu), 'cpu');
+  assert.equal(resolveAutoBackend(noTrt, noGpu), 'cpu');
+  assert.equal(resolveAutoBackend(trt, gpu), 'tensorrt-llm');
+  assert.equal(resolveAutoBackend(trt, noGpu), 'cpu');
   const saved = process.env.CUDA_VISIBLE_DEVICES;
   process.env.CUDA_VISIBLE_DEVICES = '';  // no device visible: the real GPU probe says no
   try {
-    assert.equal(resolveAutoBackend(['cpu', 'tensorrt-llm']), 'cpu');
+    assert.equal(resolveAutoBackend(trt), 'cpu');
   } finally {
     if (saved === undefined) delete process.env.CUDA_VISIBLE_DEVICES;
     else process.env.CUDA_VISIBLE_DEVICES = saved;
@@ -67,33 +70,32 @@ test('resolveAutoBackend: tensorrt-llm only when it is built and a GPU is presen
 });
 
 test('selectBackend: explicit backends pass, auto needs engineDir for TensorRT-LLM, and says why it cannot', () => {
-  const both = ['cpu', 'tensorrt-llm'];
-  assert.equal(selectBackend({ backend: 'cpu', engineDir: 'e' }, both, gpu, cudaBuilt), 'cpu');
-  assert.equal(selectBackend({ backend: 'tensorrt-llm' }, ['cpu'], noGpu, noCuda), 'tensorrt-llm');
-  assert.equal(selectBackend({ backend: 'cuda' }, ['cpu'], noGpu, noCuda), 'cuda');  // explicit: its loader says why not
-  assert.equal(selectBackend({ model: 'm' }, both, gpu, noCuda), 'cpu');  // nothing for TensorRT-LLM to load
-  assert.equal(selectBackend({ engineDir: 'e' }, both, gpu, noCuda), 'tensorrt-llm');
-  assert.equal(selectBackend({ backend: 'auto', engineDir: 'e', model: 'm' }, both, gpu, cudaBuilt), 'tensorrt-llm');
-  assert.equal(selectBackend({ engineDir: 'e', model: 'm' }, both, noGpu, cudaBuilt), 'cpu');
-  assert.equal(selectBackend({ engineDir: 'e', model: 'm' }, ['cpu'], gpu, noCuda), 'cpu');
-  assert.throws(() => selectBackend({ engineDir: 'e' }, ['cpu'], gpu, noCuda),
-    { code: 'ERR_REDRAFTER_UNSUPPORTED', message: /TensorRT-LLM support was not built.*TRTLLM_ROOT=.*give model/ });
-  assert.throws(() => selectBackend({ engineDir: 'e' }, both, noGpu, noCuda),
+  assert.equal(selectBackend({ backend: 'cpu', engineDir: 'e' }, trt, gpu, cudaBuilt), 'cpu');
+  assert.equal(selectBackend({ backend: 'tensorrt-llm' }, noTrt, noGpu, noCuda), 'tensorrt-llm');
+  assert.equal(selectBackend({ backend: 'cuda' }, noTrt, noGpu, noCuda), 'cuda');  // explicit: its loader says why not
+  assert.equal(selectBackend({ model: 'm' }, trt, gpu, noCuda), 'cpu');  // nothing for TensorRT-LLM to load
+  assert.equal(selectBackend({ engineDir: 'e' }, trt, gpu, noCuda), 'tensorrt-llm');
+  assert.equal(selectBackend({ backend: 'auto', engineDir: 'e', model: 'm' }, trt, gpu, cudaBuilt), 'tensorrt-llm');
+  assert.equal(selectBackend({ engineDir: 'e', model: 'm' }, trt, noGpu, cudaBuilt), 'cpu');
+  assert.equal(selectBackend({ engineDir: 'e', model: 'm' }, noTrt, gpu, noCuda), 'cpu');
+  assert.throws(() => selectBackend({ engineDir: 'e' }, noTrt, gpu, noCuda),
+    { code: 'ERR_REDRAFTER_UNSUPPORTED', message: /^backend 'auto': engineDir is a TensorRT-LLM engine but the TensorRT-LLM module redrafter_trtllm\.node is not built; .*TRTLLM_ROOT=.*give model$/ });
+  assert.throws(() => selectBackend({ engineDir: 'e' }, trt, noGpu, noCuda),
     { code: 'ERR_REDRAFTER_UNSUPPORTED', message: /no NVIDIA GPU is visible/ });
-  assert.throws(() => selectBackend({ backend: 'metal' }, both, gpu, noCuda), { name: 'RangeError', message: /^backend must be 'cpu', 'cuda'/ });
+  assert.throws(() => selectBackend({ backend: 'metal' }, trt, gpu, noCuda), { name: 'RangeError', message: /^backend must be 'cpu', 'cuda'/ });
 });
 
 test('selectBackend auto: the CUDA engine for a model where a GPU is visible and its module is built, else the CPU engine', () => {
-  assert.equal(selectBackend({ model: 'm' }, ['cpu'], gpu, cudaBuilt), 'cuda');
-  assert.equal(selectBackend({ model: 'm', drafter: 'dir' }, ['cpu'], gpu, cudaBuilt), 'cuda');
-  assert.equal(selectBackend({ model: 'm', drafter: null }, ['cpu'], gpu, cudaBuilt), 'cuda');
-  assert.equal(selectBackend({ model: 'm' }, ['cpu'], noGpu, cudaBuilt), 'cpu');
-  assert.equal(selectBackend({ model: 'm' }, ['cpu'], gpu, noCuda), 'cpu');
+  assert.equal(selectBackend({ model: 'm' }, noTrt, gpu, cudaBuilt), 'cuda');
+  assert.equal(selectBackend({ model: 'm', drafter: 'dir' }, noTrt, gpu, cudaBuilt), 'cuda');
+  assert.equal(selectBackend({ model: 'm', drafter: null }, noTrt, gpu, cudaBuilt), 'cuda');
+  assert.equal(selectBackend({ model: 'm' }, noTrt, noGpu, cudaBuilt), 'cpu');
+  assert.equal(selectBackend({ model: 'm' }, noTrt, gpu, noCuda), 'cpu');
   // a loaded Drafter belongs to the CPU engine
-  assert.equal(selectBackend({ model: 'm', drafter: {} }, ['cpu'], gpu, cudaBuilt), 'cpu');
+  assert.equal(selectBackend({ model: 'm', drafter: {} }, noTrt, gpu, cudaBuilt), 'cpu');
   // an engine directory TensorRT-LLM cannot run here, with a model: the CUDA engine runs the model
-  assert.equal(selectBackend({ engineDir: 'e', model: 'm' }, ['cpu'], gpu, cudaBuilt), 'cuda');
-  assert.equal(selectBackend({ engineDir: 'e', model: 'm' }, ['cpu', 'tensorrt-llm'], gpu, cudaBuilt), 'tensorrt-llm');
+  assert.equal(selectBackend({ engineDir: 'e', model: 'm' }, noTrt, gpu, cudaBuilt), 'cuda');
+  assert.equal(selectBackend({ engineDir: 'e', model: 'm' }, trt, gpu, cudaBuilt), 'tensorrt-llm');
 });
 
 test('optionsFor cuda: the CPU engine\'s own options are dropped by auto and named when cuda is explicit', () => {
@@ -213,23 +215,127 @@ test('backend tensorrt-llm: option errors name the field or file, before anythin
   });
 });
 
-test('backend tensorrt-llm in an addon built without it: ERR_REDRAFTER_UNSUPPORTED saying how to build it', { skip: trtLlmBuilt && 'this addon has tensorrt-llm' }, async () => {
+test('backend tensorrt-llm without its module: ERR_REDRAFTER_UNSUPPORTED saying how to build it', { skip: trtLlmBuilt && 'redrafter_trtllm.node is built here' }, async () => {
   await withRoot(async (root) => {
     const dir = engineDir(root);
     await assert.rejects(loadEngine({ backend: 'tensorrt-llm', engineDir: dir, tokenizer: tokenizerDir, drafter: null }), (e: Error & { code?: string }) => {
       assert.equal(e.code, 'ERR_REDRAFTER_UNSUPPORTED');
-      assert.match(e.message, /^backend 'tensorrt-llm': TensorRT-LLM support was not built into this addon; rebuild .*TRTLLM_ROOT=.*npx cmake-js compile/);
+      assert.match(e.message, /^backend 'tensorrt-llm': the module redrafter_trtllm\.node is not built \(looked in .*build-cmake\/Release\/redrafter_trtllm\.node\); it is built by `npm run build` where TensorRT-LLM .*TRTLLM_ROOT=.*npx cmake-js compile/);
       return true;
     });
     // 'auto' with only an engine directory says why it cannot run it
     await assert.rejects(loadEngine({ engineDir: dir, tokenizer: tokenizerDir }),
-      { code: 'ERR_REDRAFTER_UNSUPPORTED', message: /^backend 'auto': engineDir is a TensorRT-LLM engine but (TensorRT-LLM support was not built|no NVIDIA GPU)/ });
+      { code: 'ERR_REDRAFTER_UNSUPPORTED', message: /^backend 'auto': engineDir is a TensorRT-LLM engine but (the TensorRT-LLM module redrafter_trtllm\.node is not built|no NVIDIA GPU)/ });
     // the CLI: one line on stderr, exit code 1
     const cli = spawnSync(process.execPath, ['--import', 'tsx', join(repoRoot, 'lib', 'cli', 'main.ts'), 'generate',
       '--backend', 'tensorrt-llm', '--engine-dir', dir, '--tokenizer', tokenizerDir, '--prompt', 'once'], { cwd: repoRoot, encoding: 'utf8', timeout: 60_000 });
     assert.equal(cli.status, 1, cli.stderr);
-    assert.match(cli.stderr, /^redrafter: backend 'tensorrt-llm': TensorRT-LLM support was not built.*\[ERR_REDRAFTER_UNSUPPORTED\]\n$/);
+    assert.match(cli.stderr, /^redrafter: backend 'tensorrt-llm': the module redrafter_trtllm\.node is not built .*\[ERR_REDRAFTER_UNSUPPORTED\]\n$/);
   });
+});
+
+/** Runs `fn` with environment variable `name` set to `value`, restoring it afterwards. */
+async function withEnv(name: string, value: string, fn: () => Promise<void> | void): Promise<void> {
+  const saved = process.env[name];
+  process.env[name] = value;
+  try {
+    await fn();
+  } finally {
+    if (saved === undefined) delete process.env[name];
+    else process.env[name] = saved;
+  }
+}
+
+test('backend modules are looked for at their variable first, then in the cmake-js build', async () => {
+  for (const [name, variable, file] of [['tensorrt-llm', 'REDRAFTER_TRTLLM_ADDON', 'redrafter_trtllm.node'], ['cuda', 'REDRAFTER_CUDA_ADDON', 'redrafter_cuda.node']] as const) {
+    await withEnv(variable, '/elsewhere/custom.node', () => {
+      assert.deepEqual(backendModuleCandidates(name), ['/elsewhere/custom.node', join(repoRoot, 'build-cmake', 'Release', file)]);
+    });
+  }
+  await withRoot(async (root) => {
+    const missing = join(root, 'missing.node');
+    await withEnv('REDRAFTER_TRTLLM_ADDON', missing, () => {
+      if (existsSync(join(repoRoot, 'build-cmake', 'Release', 'redrafter_trtllm.node'))) return;  // found there instead
+      assert.equal(backendModulePresent('tensorrt-llm'), false);
+      assert.throws(() => loadBackendModule('tensorrt-llm'), (e: Error & { code?: string }) => {
+        assert.equal(e.code, 'ERR_REDRAFTER_UNSUPPORTED');
+        assert.ok(e.message.includes(`(looked in ${missing}, ${join(repoRoot, 'build-cmake', 'Release', 'redrafter_trtllm.node')})`), e.message);
+        return true;
+      });
+    });
+  });
+});
+
+/**
+ * A stand-in for redrafter_trtllm.node whose libtensorrt_llm.so is gone (built against one, then it was removed: the
+ * "absent or moved" case), made with the C compiler; undefined without one.
+ */
+function moduleWithMissingLibrary(root: string): string | undefined {
+  const cc = process.env.CC ?? 'cc';
+  if (spawnSync(cc, ['--version'], { encoding: 'utf8' }).status !== 0) return undefined;
+  const lib = join(root, 'lib');
+  mkdirSync(lib);
+  writeFileSync(join(root, 'lib.c'), 'int tensorrt_llm_stand_in(void) { return 1; }\n');
+  writeFileSync(join(root, 'module.c'), 'int tensorrt_llm_stand_in(void);\nint module_uses_it(void) { return tensorrt_llm_stand_in(); }\n');
+  const module = join(root, 'redrafter_trtllm.node');
+  for (const args of [
+    ['-shared', '-fPIC', '-o', join(lib, 'libtensorrt_llm.so'), join(root, 'lib.c')],
+    ['-shared', '-fPIC', '-o', module, join(root, 'module.c'), '-Wl,--no-as-needed', `-L${lib}`, '-ltensorrt_llm'],
+  ]) {
+    const r = spawnSync(cc, args, { encoding: 'utf8' });
+    if (r.status !== 0) return undefined;
+  }
+  rmSync(lib, { recursive: true });
+  return module;
+}
+
+test('a backend module that cannot be loaded (libtensorrt_llm missing): ERR_REDRAFTER_BACKEND with the loader\'s message and how to build it; the CPU addon is unaffected', { skip: process.platform !== 'linux' && 'ELF shared objects' }, async (t) => {
+  await withRoot(async (root) => {
+    const module = moduleWithMissingLibrary(root);
+    if (!module) return t.skip('no C compiler to make the stand-in module');
+    await withEnv('REDRAFTER_TRTLLM_ADDON', module, async () => {
+      assert.equal(backendModulePresent('tensorrt-llm'), true);
+      const expected = (e: Error & { code?: string }) => {
+        assert.equal(e.code, 'ERR_REDRAFTER_BACKEND');
+        assert.ok(e.message.startsWith(`backend 'tensorrt-llm': ${module} could not be loaded: `), e.message);
+        assert.match(e.message, /libtensorrt_llm\.so: cannot open shared object file: No such file or directory; it is built by `npm run build` where TensorRT-LLM .*TRTLLM_ROOT=/);
+        return true;
+      };
+      assert.throws(() => loadBackendModule('tensorrt-llm'), expected);
+      const dir = engineDir(root);
+      await assert.rejects(loadEngine({ backend: 'tensorrt-llm', engineDir: dir, tokenizer: tokenizerDir }), expected);
+    });
+  });
+  const engine = await loadEngine({ backend: 'cpu', model: fixtures.stories260K, tokenizer: fixtures.tok512, threads: 1 });
+  try {
+    assert.deepEqual((await engine.createSession({ beamWidth: 0 }).complete('', { maxTokens: knownGoodFirstTokens.length })).tokens, knownGoodFirstTokens);
+  } finally {
+    await engine.dispose();
+  }
+});
+
+test('the CPU addon has no TensorRT-LLM (or other GPU) part, backend, library or symbol', () => {
+  const addon = native();
+  assert.deepEqual([...addon.executor.backends], ['cpu']);
+  assert.ok(!addon.parts.some((p) => /trt|cuda/i.test(p)), addon.parts.join(', '));
+  assert.equal('features' in addon, false, 'the addon reports no optional features');
+  const file = addonCandidates().find((p) => existsSync(p))!;
+  if (process.platform !== 'linux' || spawnSync('readelf', ['--version']).status !== 0) return;
+  // its dynamic section: the libraries it needs and where it looks for them
+  const dynamic = execFileSync('readelf', ['-d', '-W', file], { encoding: 'utf8' });
+  const needed = [...dynamic.matchAll(/\(NEEDED\)\s+Shared library: \[([^\]]+)\]/g)].map((m) => m[1]!);
+  assert.notEqual(needed.length, 0, dynamic);
+  for (const lib of needed) assert.doesNotMatch(lib, /tensorrt|nvinfer|cuda|cublas|nccl|mpi/i, `${file} needs ${lib}`);
+  assert.doesNotMatch(dynamic, /\((RUNPATH|RPATH)\).*(tensorrt|nvinfer|cuda)/i);
+  // every symbol it defines or uses
+  const symbols = execFileSync('readelf', ['--dyn-syms', '-W', file], { encoding: 'utf8', maxBuffer: 64 << 20 });
+  assert.doesNotMatch(symbols, /tensorrt_llm|TrtLlm|initTrtLlmPlugins|nvinfer/);
+});
+
+test('the tensorrt-llm module, where built, registers only its backend', { skip: !trtLlmBuilt && 'redrafter_trtllm.node is not built here' }, () => {
+  const m = loadBackendModule('tensorrt-llm');
+  assert.deepEqual([...m.executor.backends], ['tensorrt-llm']);
+  assert.equal(typeof m.executor.loadEngine, 'function');
 });
 
 test('sessions on a fixed-shape (TensorRT-LLM) engine use its beamWidth/beamLength; other values are RangeErrors naming the field', () => {

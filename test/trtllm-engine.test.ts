@@ -128,12 +128,12 @@ test('the engine\'s TensorRT-LLM version must be in the supported range; the pro
   }
 }));
 
-test('backend auto picks tensorrt-llm only when the addon has it (and a GPU is present)', () => {
-  assert.equal(resolveAutoBackend(['cpu']), 'cpu');
+test('backend auto picks tensorrt-llm only when its module is present (and a GPU is)', () => {
+  assert.equal(resolveAutoBackend(() => false), 'cpu');
   const saved = process.env.CUDA_VISIBLE_DEVICES;
   process.env.CUDA_VISIBLE_DEVICES = '';
   try {
-    assert.equal(resolveAutoBackend(['cpu', 'tensorrt-llm']), 'cpu');
+    assert.equal(resolveAutoBackend(() => true), 'cpu');
   } finally {
     if (saved === undefined) delete process.env.CUDA_VISIBLE_DEVICES;
     else process.env.CUDA_VISIBLE_DEVICES = saved;

@@ -170,7 +170,7 @@ export function nvidiaGpuPresent(): boolean {
   return existsSync('/dev/nvidia0');
 }
 
-/** backend: 'auto' -> 'tensorrt-llm' when the addon was built with it and a GPU is present, else 'cpu'. */
-export function resolveAutoBackend(builtBackends: readonly string[], gpuPresent: () => boolean = nvidiaGpuPresent): 'tensorrt-llm' | 'cpu' {
-  return builtBackends.includes('tensorrt-llm') && gpuPresent() ? 'tensorrt-llm' : 'cpu';
+/** backend: 'auto' -> 'tensorrt-llm' when its module (redrafter_trtllm.node) is present and a GPU is, else 'cpu'. */
+export function resolveAutoBackend(trtLlmModulePresent: () => boolean, gpuPresent: () => boolean = nvidiaGpuPresent): 'tensorrt-llm' | 'cpu' {
+  return trtLlmModulePresent() && gpuPresent() ? 'tensorrt-llm' : 'cpu';
 }

@@ -1,9 +1,13 @@
 // The Engine JS class, loadEngine's async worker, the dispose worker, and the response poller.
 #include "addon/engine.h"
 
+#include <atomic>
 #include <chrono>
 #include <map>
+#include <mutex>
 #include <string>
+#include <system_error>
+#include <thread>
 #include <vector>
 
 #include "addon/args.h"
@@ -85,6 +89,110 @@ Napi::Object responseToJs(Napi::Env env, const Response& r) {
 
 }  // namespace
 
+// ---- Engine::Runtime ---------------------------------------------------------------------------------
+
+// What the poller thread, the response callbacks and the environment cleanup hook use. Owned jointly by the Engine,
+// the thread-safe function (its context, released by its finalizer) and whoever is running stop(); the poller and
+// the hook hold plain pointers, which that ownership keeps valid: the poller ends (releasing the thread-safe function)
+// before its finalizer can run, and the finalizer removes the hook.
+struct Engine::Runtime {
+  struct Batch {
+    std::vector<Response> responses;
+  };
+  using Keeper = std::shared_ptr<Runtime>;
+  static void deliver(Napi::Env env, Napi::Function callback, Keeper* keeper, Batch* batch);
+  using Tsfn = Napi::TypedThreadSafeFunction<Keeper, Batch, &Runtime::deliver>;
+
+  std::shared_ptr<executor::Conversations> executor;  // the backend's executor under the sessions' conversations
+  Tsfn tsfn;
+  std::thread poller;
+  std::atomic<bool> disposing{false};    // set by whatever stops it (dispose, the hook, ~Engine): no new requests
+  std::atomic<bool> stopPolling{false};  // the poller drains what is queued once more and ends
+  std::atomic<bool> quiet{false};        // the environment is exiting: nothing more is handed to JS
+  std::mutex stopMutex;                  // one stop() at a time: one thread joins the poller
+  bool stopped = false;                  // stopMutex
+  int inFlight = 0;                      // main thread: requests enqueued whose final response has not reached JS
+  bool referenced = false;               // main thread: the thread-safe function keeps the event loop alive
+
+  ~Runtime() {
+    if (poller.joinable()) poller.detach();  // not reached: whoever stops the poller joins it (stop())
+  }
+
+  void poll();
+  // Ends every request, stops the executor (drain: let the backend report the cancelled requests first, as dispose()
+  // does; else at once) and joins the poller. Idempotent; any thread but the poller's.
+  void stop(bool drain);
+  void requestEnded(Napi::Env env);
+  static void onEnvironmentExit(void* runtime);
+};
+
+void Engine::Runtime::requestEnded(Napi::Env env) {
+  if (inFlight > 0 && --inFlight == 0 && referenced) {
+    tsfn.Unref(env);
+    referenced = false;
+  }
+}
+
+// Main thread: one batch of responses to JS. Also called with a null env when the environment exits with batches
+// still queued: then it only frees them. Nothing may escape: an exception out of a thread-safe function callback
+// while the environment is exiting would end the process.
+void Engine::Runtime::deliver(Napi::Env env, Napi::Function callback, Keeper* keeper, Batch* batch) {
+  std::unique_ptr<Batch> owned(batch);
+  if (env == nullptr || callback == nullptr || keeper == nullptr || !owned) return;
+  Runtime& rt = **keeper;
+  if (rt.quiet) return;
+  try {
+    Napi::HandleScope scope(env);
+    Napi::Array array = Napi::Array::New(env, owned->responses.size());
+    for (size_t i = 0; i < owned->responses.size(); ++i) {
+      array.Set(uint32_t(i), responseToJs(env, owned->responses[i]));
+      if (owned->responses[i].isFinal) rt.requestEnded(env);
+    }
+    callback.Call({array});
+  } catch (...) {
+    // the JS side never throws here, and JS cannot run while the environment exits: nothing to report to
+  }
+}
+
+// The poller thread: hands every batch of responses to JS without blocking the event loop.
+void Engine::Runtime::poll() {
+  for (;;) {
+    const bool last = stopPolling.load();
+    std::vector<Response> got = executor->awaitResponses(std::chrono::milliseconds(last ? 0 : 50));
+    if (!got.empty() && !quiet) {
+      auto* batch = new Batch{std::move(got)};
+      if (tsfn.NonBlockingCall(batch) != napi_ok) delete batch;
+    }
+    if (last) break;
+  }
+  Tsfn fn = tsfn;
+  fn.Release();  // the last use of this Runtime by this thread: the finalizer may run from here on
+}
+
+void Engine::Runtime::stop(bool drain) {
+  std::lock_guard<std::mutex> lock(stopMutex);
+  if (stopped) return;
+  disposing = true;
+  try {
+    if (drain) executor->shutdown();  // every final response is queued when this returns
+    else executor->shutdownNow();
+  } catch (...) {
+    // a backend that fails to stop still ends its requests (shutdown's contract); the poller stops regardless
+  }
+  stopPolling = true;
+  if (poller.joinable()) poller.join();
+  stopped = true;
+}
+
+// The environment exits (the main thread's loop ended, process.exit() or terminate() of a worker thread): no JS runs
+// from here on. Stop at once, before Node closes the thread-safe function (this hook was added after it was made, and
+// hooks run newest first), so the poller never calls a closed one.
+void Engine::Runtime::onEnvironmentExit(void* runtime) {
+  auto* rt = static_cast<Runtime*>(runtime);
+  rt->quiet = true;
+  rt->stop(/*drain=*/false);
+}
+
 // ---- Engine ------------------------------------------------------------------------------------------
 
 Napi::Function Engine::Define(Napi::Env env) {
@@ -98,69 +206,62 @@ Napi::Function Engine::Define(Napi::Env env) {
 
 Engine::Engine(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Engine>(info) {}
 
-Engine::~Engine() { shutdownAndJoin(); }
+// The garbage collector's finalizer (also run at the environment's teardown, after the cleanup hook): never waits
+// for threads. An engine that nothing is stopping yet is stopped by a background thread, which holds the Runtime
+// (and so the executor) until it is done.
+Engine::~Engine() {
+  if (!runtime_ || runtime_->disposing.exchange(true)) return;  // dispose() or the cleanup hook is stopping it
+  try {
+    std::thread([rt = runtime_] { rt->stop(/*drain=*/false); }).detach();
+  } catch (const std::system_error&) {
+    // no thread to be had: the cleanup hook stops it when the environment exits
+  }
+}
 
 void Engine::attach(Napi::Env env, std::unique_ptr<executor::Executor> ex, Napi::Function onResponses) {
-  executor_ = std::make_shared<executor::Conversations>(std::move(ex));
-  tsfn_ = Napi::ThreadSafeFunction::New(env, onResponses, "redrafter responses", 0, 1);
-  tsfn_.Unref(env);  // referenced only while requests are in flight
-  poller_ = std::thread([this] { poll(); });
+  auto rt = std::make_shared<Runtime>();
+  rt->executor = std::make_shared<executor::Conversations>(std::move(ex));
+  auto keeper = std::make_unique<Runtime::Keeper>(rt);
+  rt->tsfn = Runtime::Tsfn::New(env, onResponses, "redrafter responses", 0, 1, keeper.get(),
+                                [](Napi::Env env, void*, Runtime::Keeper* k) {
+                                  // main thread, once the poller released it (or the environment closed it)
+                                  napi_remove_env_cleanup_hook(env, &Runtime::onEnvironmentExit, k->get());
+                                  delete k;
+                                },
+                                static_cast<void*>(nullptr));
+  keeper.release();  // the finalizer's now
+  rt->tsfn.Unref(env);  // referenced only while requests are in flight
+  // Added after the thread-safe function was made, so that it runs before Node's own hook closes that.
+  if (napi_add_env_cleanup_hook(env, &Runtime::onEnvironmentExit, rt.get()) != napi_ok) {
+    rt->tsfn.Release();
+    fail(ErrorCode::Internal, "cannot register the engine's environment cleanup hook");
+  }
+  try {
+    rt->poller = std::thread([raw = rt.get()] { raw->poll(); });
+  } catch (...) {
+    rt->tsfn.Release();
+    throw;
+  }
+  runtime_ = std::move(rt);
 }
 
 executor::Conversations& Engine::executor() {
-  if (!executor_ || disposing_) fail(ErrorCode::Disposed, "the engine was disposed");
-  return *executor_;
+  if (!runtime_ || runtime_->disposing) fail(ErrorCode::Disposed, "the engine was disposed");
+  return *runtime_->executor;
 }
+
+std::shared_ptr<executor::Conversations> Engine::sharedExecutor() const {
+  return runtime_ ? runtime_->executor : nullptr;
+}
+
+bool Engine::disposed() const { return !runtime_ || runtime_->disposing; }
 
 void Engine::requestStarted(Napi::Env env) {
-  if (inFlight_++ == 0 && !referenced_) {
-    tsfn_.Ref(env);
-    referenced_ = true;
+  Runtime& rt = *runtime_;
+  if (rt.inFlight++ == 0 && !rt.referenced) {
+    rt.tsfn.Ref(env);
+    rt.referenced = true;
   }
-}
-
-void Engine::requestEnded(Napi::Env env) {
-  if (inFlight_ > 0 && --inFlight_ == 0 && referenced_) {
-    tsfn_.Unref(env);
-    referenced_ = false;
-  }
-}
-
-// The poller thread: hands every batch of responses to JS without blocking the event loop.
-void Engine::poll() {
-  auto deliver = [this](std::vector<Response>* batch) {
-    auto status = tsfn_.NonBlockingCall(batch, [this](Napi::Env env, Napi::Function callback, std::vector<Response>* b) {
-      std::unique_ptr<std::vector<Response>> owned(b);
-      if (!env || !callback) return;
-      Napi::HandleScope scope(env);
-      Napi::Array array = Napi::Array::New(env, owned->size());
-      for (size_t i = 0; i < owned->size(); ++i) {
-        array.Set(uint32_t(i), responseToJs(env, (*owned)[i]));
-        if ((*owned)[i].isFinal) requestEnded(env);
-      }
-      try {
-        callback.Call({array});
-      } catch (const Napi::Error&) {
-        // the JS side never throws here; a bug there must not take the process down from a poller callback
-      }
-    });
-    if (status != napi_ok) delete batch;
-  };
-  for (;;) {
-    const bool last = stopPolling_.load();
-    std::vector<Response> got = executor_->awaitResponses(std::chrono::milliseconds(last ? 0 : 50));
-    if (!got.empty()) deliver(new std::vector<Response>(std::move(got)));
-    if (last) break;
-  }
-  tsfn_.Release();
-}
-
-void Engine::shutdownAndJoin() {
-  if (!executor_) return;
-  disposing_ = true;
-  executor_->shutdown();  // every final response is queued when this returns
-  stopPolling_ = true;
-  if (poller_.joinable() && poller_.get_id() != std::this_thread::get_id()) poller_.join();
 }
 
 Napi::Value Engine::ModelInfo(const Napi::CallbackInfo& info) {
@@ -188,22 +289,24 @@ namespace {
 
 class DisposeWorker : public PromiseWorker {
  public:
-  DisposeWorker(Napi::Env env, Engine* engine, Napi::Object keep)
-      : PromiseWorker(env), engine_(engine), keep_(Napi::Persistent(keep)) {}
+  DisposeWorker(Napi::Env env, std::shared_ptr<Engine::Runtime> runtime)
+      : PromiseWorker(env), runtime_(std::move(runtime)) {}
 
  protected:
-  void Run() override { engine_->shutdownAndJoin(); }
+  void Run() override {
+    if (runtime_) runtime_->stop(/*drain=*/true);
+  }
   Napi::Value Resolve(Napi::Env env) override { return env.Undefined(); }
 
  private:
-  Engine* engine_;
-  Napi::ObjectReference keep_;  // the Engine stays alive until its shutdown is done
+  std::shared_ptr<Engine::Runtime> runtime_;  // alive until the shutdown is done, whatever becomes of the Engine
 };
 
 }  // namespace
 
 Napi::Value Engine::Dispose(const Napi::CallbackInfo& info) {
-  auto* worker = new DisposeWorker(info.Env(), this, Value());
+  if (runtime_) runtime_->disposing = true;  // from now on requests and sessions are refused
+  auto* worker = new DisposeWorker(info.Env(), runtime_);
   worker->Queue();
   return worker->Promise();
 }

@@ -1,12 +1,20 @@
 // The JS class Engine: one loaded executor (any backend) with its sessions' conversations (executor::Conversations),
-// its poller thread and the ThreadSafeFunction that streams responses to JS. Sessions (session.cpp) enqueue turns on
-// it.
+// its poller thread and the thread-safe function that streams responses to JS. Sessions (session.cpp) enqueue turns
+// on it.
+//
+// Shutdown, on every path, without blocking the event loop and without anything outliving what it uses:
+//   dispose()            a worker thread cancels everything, lets the backend report it (drain) and joins the poller;
+//   garbage collection   an undisposed Engine's finalizer hands the same shutdown, without the drain, to a
+//                        background thread (a finalizer never waits for threads);
+//   environment exit     an environment cleanup hook (the process returning from main, process.exit in a worker
+//                        thread, worker.terminate()) cancels everything and shuts the executor down without
+//                        draining, then joins the poller, before Node closes the thread-safe function.
+// The poller, the response callbacks and the cleanup hook share one Runtime that lives until the thread-safe
+// function's finalizer, which is also where the cleanup hook is removed: no callback or hook can see it freed.
 #pragma once
 #include <napi.h>
 
-#include <atomic>
 #include <memory>
-#include <thread>
 
 #include "addon/executor_backends.h"
 #include "core/executor/conversations.h"
@@ -22,28 +30,20 @@ class Engine : public Napi::ObjectWrap<Engine> {
 
   // Takes ownership of a loaded executor and starts streaming its responses to `onResponses`.
   void attach(Napi::Env env, std::unique_ptr<executor::Executor> executor, Napi::Function onResponses);
-  executor::Conversations& executor();  // throws Disposed after dispose()
-  std::shared_ptr<executor::Conversations> sharedExecutor() const { return executor_; }
-  bool disposed() const { return disposing_; }
-  // A request was enqueued / its final response reached JS: keeps the event loop alive while any is in flight.
+  executor::Conversations& executor();  // throws Disposed once dispose() was called
+  std::shared_ptr<executor::Conversations> sharedExecutor() const;
+  bool disposed() const;
+  // A request was enqueued (main thread): keeps the event loop alive until its final response reached JS.
   void requestStarted(Napi::Env env);
-  void requestEnded(Napi::Env env);
-  // Off the event loop: shut the executor down (in-flight requests end with abort) and stop the poller.
-  void shutdownAndJoin();
+
+  struct Runtime;  // engine.cpp
 
  private:
   Napi::Value ModelInfo(const Napi::CallbackInfo& info);
   Napi::Value CreateSession(const Napi::CallbackInfo& info);
   Napi::Value Dispose(const Napi::CallbackInfo& info);
-  void poll();
 
-  std::shared_ptr<executor::Conversations> executor_;
-  Napi::ThreadSafeFunction tsfn_;
-  std::thread poller_;
-  std::atomic<bool> stopPolling_{false};
-  std::atomic<bool> disposing_{false};
-  int inFlight_ = 0;  // main thread only
-  bool referenced_ = false;
+  std::shared_ptr<Runtime> runtime_;  // null until attach()
 };
 
 }  // namespace redrafter::addon

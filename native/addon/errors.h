@@ -53,7 +53,21 @@ class PromiseWorker : public Napi::AsyncWorker {
       failed_ = true;
     }
   }
+  // Settling the promise fails only where JS cannot run any more (the environment is exiting, e.g. a worker thread
+  // terminated while this ran): nothing is left to tell, and an exception out of here would end the process.
   void OnOK() override {
+    try {
+      settle();
+    } catch (const Napi::Error&) {
+    }
+  }
+  void OnError(const Napi::Error& e) override {
+    try {
+      deferred_.Reject(e.Value());
+    } catch (const Napi::Error&) {
+    }
+  }
+  void settle() {
     Napi::Env env = Env();
     if (failed_) {
       deferred_.Reject(makeError(env, error_.code, error_.message, error_.outOfRange).Value());
@@ -68,7 +82,6 @@ class PromiseWorker : public Napi::AsyncWorker {
       deferred_.Reject(makeError(env, e.code, e.message, e.outOfRange).Value());
     }
   }
-  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
 
   Napi::Promise::Deferred deferred_;
   CaughtError error_;

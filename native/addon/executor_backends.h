@@ -1,7 +1,7 @@
-// The executor backends the addon's Engine can load, by name ("cpu", "tensorrt-llm"; "cuda" in the separate module
-// redrafter_cuda.node, which compiles the same Engine/Session glue). A backend registers its options reader
-// (REDRAFTER_EXECUTOR_BACKEND in an addon .cpp): it parses loadEngine's options once, into the backend's typed
-// options struct, and returns the loader that runs off the event loop.
+// The executor backends the addon's Engine can load, by name ("cpu"; "cuda" and "tensorrt-llm" in the separate modules
+// redrafter_cuda.node and redrafter_trtllm.node, which compile the same Engine/Session glue). A backend registers its
+// options reader (REDRAFTER_EXECUTOR_BACKEND in an addon .cpp): it parses loadEngine's options once, into the
+// backend's typed options struct, and returns the loader that runs off the event loop.
 #pragma once
 #include <napi.h>
 

@@ -1,4 +1,5 @@
-// The addon's entry point: every part registered with REDRAFTER_ADDON_PART adds its exports here.
+// The entry point of the addon and of each backend module (CMakeLists.txt): every part registered with
+// REDRAFTER_ADDON_PART adds its exports here.
 #include "addon/registry.h"
 
 namespace redrafter::addon {
@@ -18,13 +19,6 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
     names.Set(i++, Napi::String::New(env, name));
   }
   exports.Set("parts", names);
-  Napi::Object features = Napi::Object::New(env);
-#ifdef REDRAFTER_HAVE_TRTLLM
-  features.Set("trtllm", true);
-#else
-  features.Set("trtllm", false);
-#endif
-  exports.Set("features", features);
   return exports;
 }
 

@@ -1,9 +1,10 @@
 // The "tensorrt-llm" executor backend for loadEngine: reads its options from loadEngine's options object into
-// trtllm::TrtLlmOptions and creates the TensorRT-LLM executor (native/trtllm). Compiled to nothing unless the build
-// found TensorRT-LLM (REDRAFTER_HAVE_TRTLLM, defined by CMakeLists.txt when the redrafter_trtllm target exists), so
-// the CPU-only addon is unaffected. Everything else (Engine, sessions, the poller thread, the ThreadSafeFunction, cancellation) is the
-// executor part's (engine.cpp, session.cpp), shared with the CPU backend.
-#ifdef REDRAFTER_HAVE_TRTLLM
+// trtllm::TrtLlmOptions and creates the TensorRT-LLM executor (native/trtllm). Compiled only into the separate module
+// redrafter_trtllm.node (REDRAFTER_TRTLLM_MODULE, CMakeLists.txt's redrafter_trtllm_node), which lib/ loads when
+// backend 'tensorrt-llm' is asked for, so the CPU addon never links libtensorrt_llm. Everything else (Engine,
+// sessions, the poller thread, the ThreadSafeFunction, cancellation, shutdown) is the executor glue (engine.cpp,
+// session.cpp) every backend shares.
+#ifdef REDRAFTER_TRTLLM_MODULE
 
 #include <cmath>
 #include <limits>
@@ -53,4 +54,4 @@ ExecutorLoader readTrtLlm(Napi::Object o) {
 
 REDRAFTER_EXECUTOR_BACKEND(trtllm, "tensorrt-llm", redrafter::addon::readTrtLlm)
 
-#endif  // REDRAFTER_HAVE_TRTLLM
+#endif  // REDRAFTER_TRTLLM_MODULE

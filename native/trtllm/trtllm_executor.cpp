@@ -113,8 +113,9 @@ class TrtLlmExecutor final : public executor::Executor {
     leader_ = engine_->canEnqueueRequests();
   }
 
-  // The addon's Engine calls shutdown() first (its dispose worker, or its destructor); then this returns at once.
-  ~TrtLlmExecutor() override { shutdown(); }
+  // The addon's Engine stops it first (dispose: shutdown(); garbage collection or the environment exiting:
+  // shutdownNow()); then this returns at once.
+  ~TrtLlmExecutor() override { shutdownNow(); }
 
   executor::ModelInfo modelInfo() const override { return info_; }
 
@@ -220,7 +221,18 @@ class TrtLlmExecutor final : public executor::Executor {
     if (engineId) cancelInEngine(*engineId);
   }
 
-  void shutdown() override {
+  // Lets the cancelled requests' final results arrive (through whoever is awaiting) for up to 10 s.
+  void shutdown() override { stop(std::chrono::seconds(10)); }
+  // The process is exiting: no waiting for the engine to report the cancellations.
+  void shutdownNow() override { stop(std::chrono::seconds(0)); }
+
+  bool isShutdown() const override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return table_.closed();
+  }
+
+ private:
+  void stop(std::chrono::milliseconds drainFor) {
     std::vector<EngineRequestId> cancel;
     {
       std::lock_guard<std::mutex> lock(mutex_);
@@ -228,8 +240,7 @@ class TrtLlmExecutor final : public executor::Executor {
       cancel = table_.close();
     }
     for (EngineRequestId id : cancel) cancelInEngine(id);
-    // Let the cancelled requests' final results arrive (through whoever is awaiting), for up to 10 s.
-    const auto deadline = Clock::now() + std::chrono::seconds(10);
+    const auto deadline = Clock::now() + drainFor;
     while (Clock::now() < deadline) {
       {
         std::lock_guard<std::mutex> lock(mutex_);
@@ -251,12 +262,6 @@ class TrtLlmExecutor final : public executor::Executor {
     std::move(aborted.begin(), aborted.end(), std::back_inserter(pending_));
   }
 
-  bool isShutdown() const override {
-    std::lock_guard<std::mutex> lock(mutex_);
-    return table_.closed();
-  }
-
- private:
   void validate(const executor::Request& r) const {
     RD_REQUIRE(!r.inputTokenIds.empty(), "inputTokenIds", "must not be empty");
     RD_REQUIRE(r.maxTokens > 0, "maxTokens", "must be > 0");

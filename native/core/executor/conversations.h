@@ -60,6 +60,7 @@ class Conversations {
   std::vector<Response> awaitResponses(std::chrono::milliseconds timeout);
   void cancelRequest(RequestId id) { backend_->cancelRequest(id); }
   void shutdown() { backend_->shutdown(); }
+  void shutdownNow() { backend_->shutdownNow(); }
   bool isShutdown() const { return backend_->isShutdown(); }
 
  private:

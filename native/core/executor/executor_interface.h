@@ -134,6 +134,10 @@ class Executor {
   // Returns once every final response has been queued for awaitResponses; awaitResponses then drains and
   // returns empty without waiting. Idempotent.
   virtual void shutdown() = 0;
+  // shutdown() when nothing will read the results (the process or worker thread is exiting, the engine was garbage
+  // collected): every request ends with Abort without waiting for the engine to report its cancellation. The default
+  // is shutdown(), for backends whose shutdown waits for nothing but their own current step.
+  virtual void shutdownNow() { shutdown(); }
   virtual bool isShutdown() const = 0;
 };
 
