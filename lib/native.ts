@@ -600,12 +600,37 @@ export interface NativeModule {
 const here = dirname(fileURLToPath(import.meta.url));
 const root = resolve(here, '..');
 
-/** Where the addon may be: $REDRAFTER_ADDON, the cmake-js build, then the node-gyp build. */
+/** pkg-prebuilds' naming of prebuilt addons (its lib/prebuild.js, which has no types of its own). */
+interface PrebuildNaming {
+  getPrebuildName(o: { name: string; platform: string; arch: string; libc?: string; napi_version: number; runtime: string }): string;
+  isAlpine(platform: string): boolean;
+}
+
+/**
+ * The prebuilt addon `npm pack` puts in the package for this platform (scripts/prebuild.mjs: linux-x64 only), one
+ * per Node-API version package.json declares, named as pkg-prebuilds names them
+ * (prebuilds/redrafter-linux-x64/node-napi-v8.node); scripts/install.mjs uses it when it loads.
+ */
+function prebuiltAddons(): string[] {
+  const require = createRequire(import.meta.url);
+  const naming = require('pkg-prebuilds/lib/prebuild.js') as PrebuildNaming;
+  const pkg = require('../package.json') as { binary: { napi_versions: number[] } };
+  const libc = naming.isAlpine(process.platform) ? 'musl' : undefined;
+  return pkg.binary.napi_versions.map((v) =>
+    join(root, 'prebuilds', naming.getPrebuildName({ name: 'redrafter', platform: process.platform, arch: process.arch,
+      libc, napi_version: v, runtime: 'node' })));
+}
+
+/**
+ * Where the addon may be, in order: $REDRAFTER_ADDON, the cmake-js build (`npm install` where no prebuild loads,
+ * `npm run build`), the node-gyp build (`npm run build:gyp`), then the package's prebuilt addon.
+ */
 export function addonCandidates(): string[] {
   const list: string[] = [];
   if (process.env.REDRAFTER_ADDON) list.push(resolve(process.env.REDRAFTER_ADDON));
   list.push(join(root, 'build-cmake', 'Release', 'redrafter.node'));
   list.push(join(root, 'build', 'Release', 'redrafter.node'));
+  list.push(...prebuiltAddons());
   return list;
 }
 
@@ -688,7 +713,9 @@ export function native(): NativeModule {
   const found = candidates.find((p) => existsSync(p));
   if (!found) {
     const err = new Error(
-      `redrafter: the native addon is not built (looked in ${candidates.join(', ')}); run \`npm run build\``,
+      `redrafter: the native addon is not built (looked in ${candidates.join(', ')}); no prebuilt ` +
+        `addon for ${process.platform}-${process.arch} is in this package: build it with \`npm install-scripts approve ` +
+        'redrafter && npm rebuild redrafter` (a C++17 compiler and CMake >= 3.18; in a checkout: `npm run build`)',
     ) as Error & { code: string };
     err.code = 'ERR_REDRAFTER_ADDON_NOT_FOUND';
     throw err;
