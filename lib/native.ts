@@ -705,7 +705,14 @@ export function loadBackendModule(name: BackendModuleName): NativeBackendModule 
 
 let cached: NativeModule | undefined;
 
-/** Loads the native addon once. Throws an Error with code ERR_REDRAFTER_ADDON_NOT_FOUND if it was not built. */
+const buildHint = 'build it from source with `npm rebuild redrafter --build-from-source` (a C++17 compiler and ' +
+  'CMake >= 3.18; approve the install script first where npm asks: `npm install-scripts approve redrafter`; in a ' +
+  'checkout: `npm run build`)';
+
+/**
+ * Loads the native addon once: the first of addonCandidates() that exists. Throws an Error with code
+ * ERR_REDRAFTER_ADDON_NOT_FOUND where none exists or the one found does not load here (the loader's reason).
+ */
 export function native(): NativeModule {
   if (cached) return cached;
   const require = createRequire(import.meta.url);
@@ -713,13 +720,20 @@ export function native(): NativeModule {
   const found = candidates.find((p) => existsSync(p));
   if (!found) {
     const err = new Error(
-      `redrafter: the native addon is not built (looked in ${candidates.join(', ')}); no prebuilt ` +
-        `addon for ${process.platform}-${process.arch} is in this package: build it with \`npm install-scripts approve ` +
-        'redrafter && npm rebuild redrafter` (a C++17 compiler and CMake >= 3.18; in a checkout: `npm run build`)',
+      `redrafter: the native addon is not built (looked in ${candidates.join(', ')}; this package has no prebuilt ` +
+        `addon for ${process.platform}-${process.arch}): ${buildHint}`,
     ) as Error & { code: string };
     err.code = 'ERR_REDRAFTER_ADDON_NOT_FOUND';
     throw err;
   }
-  cached = require(found) as NativeModule;
+  try {
+    cached = require(found) as NativeModule;
+  } catch (cause) {
+    const reason = String((cause as Error).message).split('\n')[0];
+    const err = new Error(`redrafter: the native addon ${found} does not load here (${reason}): ${buildHint}`, { cause }) as
+      Error & { code: string };
+    err.code = 'ERR_REDRAFTER_ADDON_NOT_FOUND';
+    throw err;
+  }
   return cached;
 }
