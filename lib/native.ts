@@ -647,12 +647,37 @@ export interface NativeModule {
 const here = dirname(fileURLToPath(import.meta.url));
 const root = resolve(here, '..');
 
-/** Where the addon may be: $REDRAFTER_ADDON, the cmake-js build, then the node-gyp build. */
+/** pkg-prebuilds' naming of prebuilt addons (its lib/prebuild.js, which has no types of its own). */
+interface PrebuildNaming {
+  getPrebuildName(o: { name: string; platform: string; arch: string; libc?: string; napi_version: number; runtime: string }): string;
+  isAlpine(platform: string): boolean;
+}
+
+/**
+ * The prebuilt addon `npm pack` puts in the package for this platform (scripts/prebuild.mjs: linux-x64 only), one
+ * per Node-API version package.json declares, named as pkg-prebuilds names them
+ * (prebuilds/redrafter-linux-x64/node-napi-v8.node); scripts/install.mjs uses it when it loads.
+ */
+function prebuiltAddons(): string[] {
+  const require = createRequire(import.meta.url);
+  const naming = require('pkg-prebuilds/lib/prebuild.js') as PrebuildNaming;
+  const pkg = require('../package.json') as { binary: { napi_versions: number[] } };
+  const libc = naming.isAlpine(process.platform) ? 'musl' : undefined;
+  return pkg.binary.napi_versions.map((v) =>
+    join(root, 'prebuilds', naming.getPrebuildName({ name: 'redrafter', platform: process.platform, arch: process.arch,
+      libc, napi_version: v, runtime: 'node' })));
+}
+
+/**
+ * Where the addon may be, in order: $REDRAFTER_ADDON, the cmake-js build (`npm install` where no prebuild loads,
+ * `npm run build`), the node-gyp build (`npm run build:gyp`), then the package's prebuilt addon.
+ */
 export function addonCandidates(): string[] {
   const list: string[] = [];
   if (process.env.REDRAFTER_ADDON) list.push(resolve(process.env.REDRAFTER_ADDON));
   list.push(join(root, 'build-cmake', 'Release', 'redrafter.node'));
   list.push(join(root, 'build', 'Release', 'redrafter.node'));
+  list.push(...prebuiltAddons());
   return list;
 }
 
@@ -733,7 +758,14 @@ export function loadBackendModule(name: BackendModuleName): NativeBackendModule 
 
 let cached: NativeModule | undefined;
 
-/** Loads the native addon once. Throws an Error with code ERR_REDRAFTER_ADDON_NOT_FOUND if it was not built. */
+const buildHint = 'build it from source with `npm rebuild redrafter --build-from-source` (a C++17 compiler and ' +
+  'CMake >= 3.18; approve the install script first where npm asks: `npm install-scripts approve redrafter`; in a ' +
+  'checkout: `npm run build`)';
+
+/**
+ * Loads the native addon once: the first of addonCandidates() that exists. Throws an Error with code
+ * ERR_REDRAFTER_ADDON_NOT_FOUND where none exists or the one found does not load here (the loader's reason).
+ */
 export function native(): NativeModule {
   if (cached) return cached;
   const require = createRequire(import.meta.url);
@@ -741,11 +773,20 @@ export function native(): NativeModule {
   const found = candidates.find((p) => existsSync(p));
   if (!found) {
     const err = new Error(
-      `redrafter: the native addon is not built (looked in ${candidates.join(', ')}); run \`npm run build\``,
+      `redrafter: the native addon is not built (looked in ${candidates.join(', ')}; this package has no prebuilt ` +
+        `addon for ${process.platform}-${process.arch}): ${buildHint}`,
     ) as Error & { code: string };
     err.code = 'ERR_REDRAFTER_ADDON_NOT_FOUND';
     throw err;
   }
-  cached = require(found) as NativeModule;
+  try {
+    cached = require(found) as NativeModule;
+  } catch (cause) {
+    const reason = String((cause as Error).message).split('\n')[0];
+    const err = new Error(`redrafter: the native addon ${found} does not load here (${reason}): ${buildHint}`, { cause }) as
+      Error & { code: string };
+    err.code = 'ERR_REDRAFTER_ADDON_NOT_FOUND';
+    throw err;
+  }
   return cached;
 }

@@ -2,11 +2,16 @@
 // builds the C++ unit tests and the benchmark addon (targets redrafter_tests, redrafter_bench, which `npm install`
 // does not build) in the cmake-js build folder, then runs the tests with ctest. A prerequisite found missing by an
 // earlier configure (doctest) is looked for again.
+//   node scripts/ctest.mjs [--out DIR] [--configure-only]
+// --out: another build folder (default build-cmake); --configure-only: stop once the tests are configured (the check
+// that doctest installed after a failed run is found: scripts/check-doctest-pickup.sh).
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
+import { parseArgs } from 'node:util';
 
-const dir = 'build-cmake';
+const { values: opts } = parseArgs({ options: { out: { type: 'string' }, 'configure-only': { type: 'boolean' } } });
+const dir = opts.out ?? 'build-cmake';
 const run = (cmd, args) => {
   const r = spawnSync(cmd, args, { stdio: 'inherit', shell: process.platform === 'win32' });
   if (r.status !== 0) process.exit(r.status ?? 1);
@@ -23,6 +28,7 @@ if (!existsSync(`${dir}/CTestTestfile.cmake`)) {
   console.error(`C++ unit tests are missing: ${why}.`);
   process.exit(1);
 }
+if (opts['configure-only']) process.exit(0);
 const jobs = String(Math.min(2, cpus().length));
 run('cmake', ['--build', dir, '--config', 'Release', '--parallel', jobs, '--target', 'redrafter', 'redrafter_tests', 'redrafter_bench']);
 run('ctest', ['--test-dir', dir, '--output-on-failure', '--no-tests=error', '-j', jobs, '-C', 'Release']);
