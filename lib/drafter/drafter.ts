@@ -121,16 +121,17 @@ export async function loadDrafter(dir: string, options: LoadDrafterOptions = {})
   const tensors: Record<string, Float32Array> = {};
   const expected = drafterTensorShapes(config);
   const names = new Set(expected.map((t) => t.name));
+  // the tensors must be the ones the config declares: the messages name both files, either may be the wrong one
+  const declared = `${configFile} (exit_dim ${config.exitDim}, hidden_size ${config.hiddenSize}, num_draft_layers ` +
+    `${config.numDraftLayers}, rnn ${config.rnn})`;
   for (const name of reader.names()) {
-    if (!names.has(name)) {
-      throw invalidModel(`${file}: unexpected tensor ${name} for the config (exit_dim ${config.exitDim}, hidden_size ` +
-        `${config.hiddenSize}, num_draft_layers ${config.numDraftLayers}, rnn ${config.rnn})`);
-    }
+    if (!names.has(name)) throw invalidModel(`${file}: unexpected tensor ${name} for ${declared}`);
   }
   for (const { name, shape } of expected) {
+    if (!reader.has(name)) throw invalidModel(`${file}: tensor ${name} is missing; ${declared} needs it`);
     const info = reader.info(name);
     if (info.shape.length !== shape.length || info.shape.some((d, i) => d !== shape[i])) {
-      throw invalidModel(`${file}: tensor ${name} has shape [${info.shape.join(', ')}], the config needs ` +
+      throw invalidModel(`${file}: tensor ${name} has shape [${info.shape.join(', ')}], ${configFile} needs ` +
         `[${shape.join(', ')}]`);
     }
     if (info.dtype !== 'F32' && info.dtype !== 'F16' && info.dtype !== 'BF16') {

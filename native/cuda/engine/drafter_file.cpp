@@ -218,6 +218,7 @@ DrafterWeights readDrafterDirectory(const std::string& dir) {
   for (const auto& [name, t] : header.object)
     if (name != "__metadata__" && !expected.count(name))
       fail(ErrorCode::InvalidModel, tensorsPath + ": unexpected tensor " + name + " for this config");
+  requireFiniteWeights(w, tensorsPath);
   return w;
 }
 
