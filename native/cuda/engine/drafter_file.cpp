@@ -1,6 +1,8 @@
 #include "engine/drafter_file.h"
 
+#include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <map>
@@ -25,8 +27,11 @@ struct Json {
   std::map<std::string, Json> object;
 };
 
+// Untrusted text: nesting is bounded (no recursion past kMaxDepth), numbers must parse whole and be finite, escapes
+// must be well-formed; every problem is InvalidModel naming the file and the byte.
 class JsonParser {
  public:
+  static constexpr int kMaxDepth = 64;
   JsonParser(const std::string& text, const std::string& file) : s_(text), file_(file) {}
   Json parseDocument() {
     Json v = value();
@@ -67,11 +72,19 @@ class JsonParser {
           case 'r': out += '\r'; break;
           case 'b': out += '\b'; break;
           case 'f': out += '\f'; break;
-          case 'u':  // names here are ASCII; keep the escape's code unit as '?' when it is not
+          case 'u': {  // names here are ASCII; keep the escape's code unit as '?' when it is not
             if (i_ + 4 > s_.size()) bad("short \\u escape");
-            out += char(std::stoi(s_.substr(i_, 4), nullptr, 16) < 128 ? std::stoi(s_.substr(i_, 4), nullptr, 16) : '?');
+            int unit = 0;
+            for (int k = 0; k < 4; ++k) {
+              const char h = s_[i_ + k];
+              const int digit = h >= '0' && h <= '9' ? h - '0' : h >= 'a' && h <= 'f' ? h - 'a' + 10 : h >= 'A' && h <= 'F' ? h - 'A' + 10 : -1;
+              if (digit < 0) bad("invalid \\u escape");
+              unit = unit * 16 + digit;
+            }
+            out += unit < 128 ? char(unit) : '?';
             i_ += 4;
             break;
+          }
           default: out += e;
         }
       } else {
@@ -82,11 +95,12 @@ class JsonParser {
     ++i_;
     return out;
   }
-  Json value() {
+  Json value(int depth = 0) {
     space();
     if (i_ >= s_.size()) bad("unexpected end");
     Json v;
     const char c = s_[i_];
+    if ((c == '{' || c == '[') && depth >= kMaxDepth) bad("nested more than " + std::to_string(kMaxDepth) + " deep");
     if (c == '{') {
       ++i_;
       v.kind = Json::Object;
@@ -95,14 +109,14 @@ class JsonParser {
         space();
         std::string key = str();
         expect(':');
-        v.object[key] = value();
+        v.object[key] = value(depth + 1);
       } while (eat(','));
       expect('}');
     } else if (c == '[') {
       ++i_;
       v.kind = Json::Array;
       if (eat(']')) return v;
-      do v.array.push_back(value());
+      do v.array.push_back(value(depth + 1));
       while (eat(','));
       expect(']');
     } else if (c == '"') {
@@ -119,7 +133,10 @@ class JsonParser {
       while (end < s_.size() && std::strchr("+-0123456789.eE", s_[end])) ++end;
       if (end == i_) bad("unexpected character");
       v.kind = Json::Number;
-      v.number = std::stod(s_.substr(i_, end - i_));
+      const std::string token = s_.substr(i_, end - i_);
+      char* parsed = nullptr;
+      v.number = std::strtod(token.c_str(), &parsed);
+      if (parsed != token.c_str() + token.size() || !std::isfinite(v.number)) bad("invalid number " + token);
       i_ = end;
     }
     return v;
@@ -142,9 +159,16 @@ int32_t intKey(const Json& o, const char* key, int32_t min, const std::string& f
   auto it = o.object.find(key);
   if (it == o.object.end()) fail(ErrorCode::InvalidModel, file + ": " + key + " is missing");
   const double v = it->second.number;
-  if (it->second.kind != Json::Number || v != double(int64_t(v)) || v < min || v > (1 << 24))
+  if (it->second.kind != Json::Number || !(v >= min && v <= (1 << 24)) || v != std::floor(v))
     fail(ErrorCode::InvalidModel, file + ": " + key + " must be an integer >= " + std::to_string(min));
   return int32_t(v);
+}
+
+// A safetensors shape dimension or data offset: an integer in [0, 2^53] (beyond it doubles skip integers).
+uint64_t sizeValue(const Json& j, const std::string& what, const std::string& file) {
+  if (j.kind != Json::Number || !(j.number >= 0 && j.number <= 9007199254740992.0) || j.number != std::floor(j.number))
+    fail(ErrorCode::InvalidModel, file + ": " + what + " must be a non-negative integer");
+  return uint64_t(j.number);
 }
 
 float halfToFloat(uint16_t h, bool bf16) { return bf16 ? bf16ToF32(h) : fp16ToF32(h); }
@@ -196,11 +220,17 @@ DrafterWeights readDrafterDirectory(const std::string& dir) {
       fail(ErrorCode::InvalidModel, tensorsPath + ": tensor " + spec.name + " has dtype " + dtype +
                                         " (F32, F16 or BF16 expected)");
     int64_t count = 1;
-    for (const Json& d : field("shape").array) count *= int64_t(d.number);
+    for (const Json& d : field("shape").array) {
+      const uint64_t n = sizeValue(d, "tensor " + spec.name + " shape", tensorsPath);
+      if (n > 0 && uint64_t(count) > (uint64_t(1) << 40) / n)
+        fail(ErrorCode::InvalidModel, tensorsPath + ": tensor " + spec.name + " has an absurd shape");
+      count *= int64_t(n);
+    }
     const Json& offsets = field("data_offsets");
     if (offsets.array.size() != 2) fail(ErrorCode::InvalidModel, tensorsPath + ": tensor " + spec.name + " data_offsets");
-    const size_t begin = size_t(offsets.array[0].number), end = size_t(offsets.array[1].number);
-    if (count != spec.elements() || end < begin || end > dataBytes || end - begin != size_t(count) * elem)
+    const uint64_t begin = sizeValue(offsets.array[0], "tensor " + spec.name + " data_offsets", tensorsPath);
+    const uint64_t end = sizeValue(offsets.array[1], "tensor " + spec.name + " data_offsets", tensorsPath);
+    if (count != spec.elements() || end < begin || end > dataBytes || end - begin != uint64_t(count) * elem)
       fail(ErrorCode::InvalidModel, tensorsPath + ": tensor " + spec.name + " has " + std::to_string(count) +
                                         " values, the config needs " + std::to_string(spec.elements()));
     const char* src = file.data() + dataStart + begin;
