@@ -450,7 +450,7 @@ export function makeCase(corpus: Corpus, seed: number, index: number): FuzzCase 
   // loads, and what it computes is exercised
   const valuesOnly = rng.chance(0.33);
   const binary = (source: BinarySource, name: string) => {
-    let d = Buffer.from(source.bytes);
+    let d: Buffer = Buffer.from(source.bytes);
     const layout = valuesOnly && source.layout.dataBegin > 0 ? { ...source.layout, fields: [] } : source.layout;
     for (let i = 0; i < edits; i++) d = valuesOnly && layout.dataBegin > 0 ? mutateValues(rng, d, layout, notes) : mutateBinary(rng, d, layout, notes);
     const file = join(caseDir, name);
@@ -498,7 +498,7 @@ export function makeCase(corpus: Corpus, seed: number, index: number): FuzzCase 
       named = drafterDir;
       const configFile = join(drafterDir, 'config.json');
       const weightsFile = join(drafterDir, 'model.safetensors');
-      let config = Buffer.from(JSON.stringify(source.config, null, 2));
+      let config: Buffer = Buffer.from(JSON.stringify(source.config, null, 2));
       let weights = source.weights;
       if (kind === 'drafter-config') {
         config = rng.chance(0.75) ? Buffer.from(mutateConfig(rng, structuredClone(source.config), notes)) : mutateText(rng, config, notes);
