@@ -4,7 +4,7 @@
 // GGUF conversion and inspection, the drafter's own beam search, a few steps of drafter training, and mutated files
 // through the public API (test/helpers/file-fuzz.ts). AddressSanitizer or UBSan end the process on any report.
 import assert from 'node:assert/strict';
-import { readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
@@ -34,6 +34,7 @@ step(`addon ${expected} loaded with libasan`);
 
 const story = knownGoodStory();
 const dir = join(tmpdir(), `redrafter-sanitizer-${process.pid}`);
+mkdirSync(dir, { recursive: true });
 try {
   const tok = await Tokenizer.load(fixtures.tok512);
   for (const text of ['Once upon a time', '😀 ünïcödé \u0000 <s>', '']) assert.equal(tok.decode(tok.encode(text)), text);
@@ -62,9 +63,9 @@ try {
       });
       await Promise.all(runs);
       // disposing with requests in flight
-      const inFlight = engine.createSession().complete('Once', { maxTokens: 300 });
+      const inFlight = assert.rejects(engine.createSession().complete('Once', { maxTokens: 300 }), { code: 'ERR_REDRAFTER_DISPOSED' });
       await engine.dispose();
-      await assert.rejects(inFlight, { code: 'ERR_REDRAFTER_DISPOSED' });
+      await inFlight;
     } finally {
       await engine.dispose();
     }
@@ -92,7 +93,7 @@ try {
   void d;
   step('model forward, drafter load and training');
 
-  const fuzz = await fuzzInChild({ seed: 7, count: Number(process.env.SANITIZE_FUZZ_CASES ?? 700), dir: join(dir, 'fuzz'), caseLimitMs: 60_000 });
+  const fuzz = await fuzzInChild({ seed: 7, count: Number(process.env.SANITIZE_FUZZ_CASES ?? 2000), dir: join(dir, 'fuzz'), caseLimitMs: 60_000 });
   assert.deepEqual(fuzz.failures, []);
   step(`${fuzz.cases} mutated files through the public API (${fuzz.loaded} loaded, ${fuzz.rejected} refused)`);
 } finally {
