@@ -1,6 +1,6 @@
 // Long runs of the file fuzzers (CI runs a few thousand cases of each):
 //   node --import tsx bench/fuzz-files.ts [--seed 1] [--count 100000] [--cpp-count 104000] [--jobs 2]
-// --count mutated files through the public API (test/helpers/file-fuzz.ts: loadEngine, Tokenizer.load, loadDrafter,
+// --count mutated files through the public API (bench/file-fuzz.ts: loadEngine, Tokenizer.load, loadDrafter,
 // in --jobs child processes, each watched for crashes and hangs), and --cpp-count mutated loads by the C++ readers
 // with the heap counted per load (test/cpp/fuzz_files_test.cpp, 13 files: --cpp-count / 13 rounds each; built here
 // in build-cmake if needed). Defaults: 200k loads in all. A failing case is rerun alone with
@@ -11,7 +11,7 @@ import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import { fuzzInChild, type FuzzSummary } from '../test/helpers/file-fuzz.js';
+import { fuzzInChild, type FuzzSummary } from './file-fuzz.js';
 import { repoRoot } from './fixtures.js';
 
 const CPP_FILES = 13;  // the files fuzz_files_test mutates

@@ -1,4 +1,4 @@
-// Regression tests for what the file fuzzer (test/helpers/file-fuzz.ts, test/cpp/fuzz_files_test.cpp) found: each
+// Regression tests for what the file fuzzer (bench/file-fuzz.ts, test/cpp/fuzz_files_test.cpp) found: each
 // fails on the code before its fix. (The fuzzer itself runs in CI: test/reliability/.)
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -135,4 +135,18 @@ test('a drafter config that does not match its weights file: the message names b
       return true;
     });
   }
+});
+
+test('a declared context whose KV cache is over the memory budget: OUT_OF_MEMORY names the model file', async () => {
+  // llama2.c v2 (ak42): seq_len (offset 32) does not change the file's size; 2^24 tokens need 21 GB of cache
+  const bytes = readFileSync(fixtures.stories260KQ80);
+  bytes.writeInt32LE(1 << 24, 32);
+  const model = join(dir, 'q80-context-2^24.bin');
+  writeFileSync(model, bytes);
+  await assert.rejects(loadEngine({ model, tokenizer: fixtures.tok512, backend: 'cpu', threads: 1, drafter: null, maxKvCacheBytes: 1 << 30 }),
+    (e: NodeJS.ErrnoException) => {
+      assert.equal(e.code, 'ERR_REDRAFTER_OUT_OF_MEMORY');
+      assert.ok(e.message.startsWith(`${model}: a context of 16777216 tokens needs a KV cache of 21474836480 bytes`), e.message);
+      return true;
+    });
 });

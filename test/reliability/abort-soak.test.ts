@@ -10,7 +10,7 @@ import { setFlagsFromString } from 'node:v8';
 
 import { loadEngine, type Engine } from '../../lib/engine.js';
 import type { GenerationError, GenerationResult, GenerationStream } from '../../lib/session.js';
-import { Rng } from '../helpers/file-fuzz.js';
+import { Rng } from '../../bench/file-fuzz.js';
 import { fixtures, knownGoodStory, requireFixtures } from '../helpers/fixtures.js';
 import { stories260KDrafter } from '../helpers/drafter.js';
 

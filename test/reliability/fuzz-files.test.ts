@@ -1,4 +1,4 @@
-// The file fuzzer through the public API (test/helpers/file-fuzz.ts): mutated model files, tokenizers and drafter
+// The file fuzzer through the public API (bench/file-fuzz.ts): mutated model files, tokenizers and drafter
 // directories given to loadEngine, Tokenizer.load and loadDrafter. No crash, no hang (a per-case limit), every
 // failure a redrafter error naming the mutated file, and the process's peak resident memory flat after a warm-up
 // (a load that allocated what a header declares, rather than what the file holds, would raise it). Run in CI
@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import { fuzzInChild } from '../helpers/file-fuzz.js';
+import { fuzzInChild } from '../../bench/file-fuzz.js';
 import { requireFixtures } from '../helpers/fixtures.js';
 
 requireFixtures();

@@ -2,7 +2,7 @@
 // instrumented addon ($REDRAFTER_SANITIZER_ADDON), it exercises what a user does: tokenizer, plain and drafted
 // generation (greedy: the known-good story; sampled, Apple's acceptance), several sessions at once, aborts, disposal,
 // GGUF conversion and inspection, the drafter's own beam search, a few steps of drafter training, and mutated files
-// through the public API (test/helpers/file-fuzz.ts). AddressSanitizer or UBSan end the process on any report.
+// through the public API (bench/file-fuzz.ts). AddressSanitizer or UBSan end the process on any report.
 import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -15,7 +15,7 @@ import { convertModelFile, inspectModelFile } from '../../lib/model-file.js';
 import { Model } from '../../lib/model.js';
 import { native } from '../../lib/native.js';
 import { Tokenizer } from '../../lib/tokenizer.js';
-import { fuzzInChild } from '../helpers/file-fuzz.js';
+import { fuzzInChild } from '../../bench/file-fuzz.js';
 import { fixtures, knownGoodFirstTokens, knownGoodStory, requireFixtures } from '../helpers/fixtures.js';
 import { stories260KDrafter } from '../helpers/drafter.js';
 

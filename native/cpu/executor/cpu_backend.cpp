@@ -79,7 +79,8 @@ CpuBackend::CpuBackend(std::shared_ptr<Transformer> model, std::shared_ptr<Draft
   const int64_t cacheBytes = kvCacheBytes(c, capacity_);
   if (cacheBytes > budget)
     fail(ErrorCode::OutOfMemory,
-         "a context of " + std::to_string(capacity_) + " tokens needs a KV cache of " + std::to_string(cacheBytes) +
+         model_->weights().path + ": a context of " + std::to_string(capacity_) + " tokens needs a KV cache of " +
+             std::to_string(cacheBytes) +
              " bytes per session, more than maxKvCacheBytes " + std::to_string(budget) +
              (options_.maxKvCacheBytes > 0 ? "" : " (the default: half the machine's memory)") +
              "; pass a smaller contextLength or a larger maxKvCacheBytes");

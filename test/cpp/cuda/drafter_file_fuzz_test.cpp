@@ -1,6 +1,6 @@
 // Mutation fuzzer over the CUDA engine's C++ reader of drafter directories (engine/drafter_file.h: config.json and
 // model.safetensors, what backend 'cuda' reads; the TypeScript reader is fuzzed through loadDrafter by
-// test/helpers/file-fuzz.ts). Each round mutates the repository's drafter (its config values and JSON text, the
+// bench/file-fuzz.ts). Each round mutates the repository's drafter (its config values and JSON text, the
 // safetensors header's numbers, strings and nesting, the header length, truncations, NaN weights) and reads it: the
 // read must succeed or throw a redrafter::Error (INVALID_MODEL, IO) naming the file. Runs on the host, no GPU needed.
 // Rounds: REDRAFTER_FUZZ_ROUNDS (default 1500); seed: REDRAFTER_FUZZ_SEED (default 1).

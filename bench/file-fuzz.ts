@@ -9,18 +9,20 @@
 // so a crash or a hang (no report within the per-case time limit) is caught and named with its seed and case.
 // The child also reports its peak resident memory after a warm-up and at the end.
 //
-// Used by test/fuzz-files.test.ts (CI) and bench/fuzz-files.ts (long runs).
+// Used by test/reliability/fuzz-files.test.ts (CI), test/reliability/sanitizer-smoke.ts (under ASan) and
+// bench/fuzz-files.ts (long runs).
 import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-import { loadDrafter, saveDrafter } from '../../lib/drafter/drafter.js';
-import { loadEngine } from '../../lib/engine.js';
-import { isRedrafterError } from '../../lib/errors.js';
-import { convertModelFile } from '../../lib/model-file.js';
-import { Tokenizer } from '../../lib/tokenizer.js';
+import { loadDrafter, saveDrafter } from '../lib/drafter/drafter.js';
+import { loadEngine } from '../lib/engine.js';
+import { isRedrafterError } from '../lib/errors.js';
+import { convertModelFile } from '../lib/model-file.js';
+import { Tokenizer } from '../lib/tokenizer.js';
 import { fixtures, repoRoot } from './fixtures.js';
-import { stories260KDrafterDir } from './drafter.js';
+
+const stories260KDrafterDir = join(repoRoot, 'models', 'stories260K-drafter');
 
 // ---- seeded randomness --------------------------------------------------------------------------------------------
 export class Rng {
@@ -577,7 +579,7 @@ export interface FuzzOptions {
 /** Runs the cases in a child process (file-fuzz-child.ts); rejects naming the case on a crash or a hang. */
 export function fuzzInChild(options: FuzzOptions): Promise<FuzzSummary> {
   const limit = options.caseLimitMs ?? 10_000;
-  const child = spawn(process.execPath, ['--import', 'tsx', join(repoRoot, 'test', 'helpers', 'file-fuzz-child.ts'), JSON.stringify({ ...options, onProgress: undefined })], {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(repoRoot, 'bench', 'file-fuzz-child.ts'), JSON.stringify({ ...options, onProgress: undefined })], {
     stdio: ['ignore', 'inherit', 'inherit', 'pipe'],
   });
   return new Promise((resolve, reject) => {
