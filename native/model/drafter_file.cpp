@@ -380,14 +380,12 @@ DrafterWeights readDrafterDirectory(const std::string& dir, const std::function<
   for (const auto& spec : w.specs) expected.insert(spec.name);
   for (const std::string& name : header.keys)
     if (name != "__metadata__" && !expected.count(name))
-      fail(ErrorCode::InvalidModel, file + ": unexpected tensor " + name + " for the config (" + configText(config) + ")");
+      fail(ErrorCode::InvalidModel, file + ": unexpected tensor " + name + " for " + configPath + " (" + configText(config) + ")");
   for (const auto& spec : w.specs) {
     const Json* t = header.get(spec.name);
     if (!t)
-      fail(ErrorCode::InvalidModel, file + ": tensor " + spec.name + " is missing (the config " +
-                                        (config.hasInputProj() ? "has" : "has no") + " input_proj, rnn " +
-                                        (config.rnn ? "true" : "false") + ", num_draft_layers " +
-                                        std::to_string(config.numDraftLayers) + ")");
+      fail(ErrorCode::InvalidModel, file + ": tensor " + spec.name + " is missing; " + configPath + " (" +
+                                        configText(config) + ") needs it");
     const std::string what = file + ": tensor " + spec.name;
     const Json* dtype = t->get("dtype");
     const Json* shape = t->get("shape");
@@ -402,7 +400,7 @@ DrafterWeights readDrafterDirectory(const std::string& dir, const std::function<
       dims.push_back(int64_t(d.number));
     }
     if (dims != specShape(spec))
-      fail(ErrorCode::InvalidModel, what + " has shape " + shapeText(dims) + ", the config needs " +
+      fail(ErrorCode::InvalidModel, what + " has shape " + shapeText(dims) + ", " + configPath + " needs " +
                                         shapeText(specShape(spec)));
     const size_t elem = dtype->string == "F32" ? 4 : (dtype->string == "F16" || dtype->string == "BF16") ? 2 : 0;
     if (!elem)

@@ -1,6 +1,7 @@
 #include "model/drafter_weights.h"
 
 #include "core/error.h"
+#include "core/finite.h"
 
 namespace redrafter::model {
 
@@ -24,6 +25,17 @@ void validateDrafterConfig(const DrafterConfig& c, const std::string& source) {
   if (c.numDraftLayers < 0 || c.numDraftLayers > kMaxBlocks)
     fail(ErrorCode::InvalidModel, source + ": drafter num_draft_layers must be in [0, " +
                                       std::to_string(kMaxBlocks) + "], got " + std::to_string(c.numDraftLayers));
+}
+
+void requireFiniteWeights(const DrafterWeights& w, const std::string& source) {
+  for (const auto& spec : w.specs) {
+    const size_t n = size_t(spec.elements());
+    if (spec.offset + n > w.data.size()) continue;  // a size mismatch: reported by whoever checks the sizes
+    const size_t i = firstNonFinite(w.data.data() + spec.offset, n);
+    if (i < n)
+      fail(ErrorCode::InvalidModel, source + ": tensor " + spec.name + " holds a non-finite value (" +
+                                        std::to_string(w.data[spec.offset + i]) + ") at index " + std::to_string(i));
+  }
 }
 
 void checkDrafterMatchesModel(const DrafterConfig& drafter, const std::string& drafterSource,

@@ -27,6 +27,10 @@ struct DrafterConfig {
 // Throws InvalidModel naming `source` and the field unless every size is positive and sane.
 void validateDrafterConfig(const DrafterConfig& config, const std::string& source);
 
+struct DrafterWeights;
+// Throws InvalidModel naming `source`, the tensor and the index unless every weight is finite (no NaN, no infinity).
+void requireFiniteWeights(const DrafterWeights& weights, const std::string& source);
+
 // Throws InvalidModel unless the drafter was made for this LLM: the message names both values, e.g.
 // "<source>: drafter hidden_size 32 does not match the model's hidden size 64 (<model path>)" (no parenthesis when
 // modelSource is empty).

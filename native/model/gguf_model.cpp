@@ -156,6 +156,12 @@ std::shared_ptr<ModelWeights> loadGgufModel(const std::shared_ptr<MappedFile>& f
   w->config = ggufModelConfig(*g);
   const ModelConfig& c = w->config;
   Builder b{*g, *w};
+  // 9 tensors per layer, with token_embd and output_norm: a block_count the file cannot back fails before anything
+  // is allocated for it
+  const uint64_t needed = 9ull * uint64_t(c.nLayers) + 2;
+  if (g->tensors().size() < needed)
+    g->invalid("llama.block_count " + std::to_string(c.nLayers) + " needs at least " + std::to_string(needed) +
+               " tensors, the file has " + std::to_string(g->tensors().size()));
   w->tokenEmbedding = b.matrix("token_embd.weight", c.vocabSize, c.dim);
   w->layers.resize(c.nLayers);
   for (int32_t l = 0; l < c.nLayers; ++l) {

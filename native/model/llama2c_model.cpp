@@ -53,28 +53,28 @@ ModelConfig toConfig(const Header& h, bool tied, const std::string& path) {
   return c;
 }
 
-// Element counts of the matrices in file order (one entry per tensor, per layer), with where each goes.
-struct MatrixSlot {
-  TensorView* view;
+// The v1/v2 matrices in file order: their shape, and where they go (a model-level view, or the same view of every
+// layer, stored layer after layer). The file's size is checked against these shapes before anything is allocated.
+struct MatrixRun {
+  TensorView ModelWeights::*model;  // or null
+  TensorView LayerWeights::*layer;  // or null
   int64_t rows, cols;
+  int64_t count(const ModelConfig& c) const { return layer ? c.nLayers : 1; }
 };
 
-std::vector<MatrixSlot> matricesInOrder(ModelWeights& w, bool withClassifier) {
-  const ModelConfig& c = w.config;
-  std::vector<MatrixSlot> slots;
-  slots.push_back({&w.tokenEmbedding, c.vocabSize, c.dim});
-  auto each = [&](TensorView LayerWeights::*member, int64_t rows, int64_t cols) {
-    for (auto& layer : w.layers) slots.push_back({&(layer.*member), rows, cols});
+std::vector<MatrixRun> matricesInOrder(const ModelConfig& c) {
+  std::vector<MatrixRun> runs = {
+      {&ModelWeights::tokenEmbedding, nullptr, c.vocabSize, c.dim},
+      {nullptr, &LayerWeights::wq, c.dim, c.dim},
+      {nullptr, &LayerWeights::wk, c.kvDim(), c.dim},
+      {nullptr, &LayerWeights::wv, c.kvDim(), c.dim},
+      {nullptr, &LayerWeights::wo, c.dim, c.dim},
+      {nullptr, &LayerWeights::w1, c.hiddenDim, c.dim},
+      {nullptr, &LayerWeights::w2, c.dim, c.hiddenDim},
+      {nullptr, &LayerWeights::w3, c.hiddenDim, c.dim},
   };
-  each(&LayerWeights::wq, c.dim, c.dim);
-  each(&LayerWeights::wk, c.kvDim(), c.dim);
-  each(&LayerWeights::wv, c.kvDim(), c.dim);
-  each(&LayerWeights::wo, c.dim, c.dim);
-  each(&LayerWeights::w1, c.hiddenDim, c.dim);
-  each(&LayerWeights::w2, c.dim, c.hiddenDim);
-  each(&LayerWeights::w3, c.hiddenDim, c.dim);
-  if (withClassifier) slots.push_back({&w.output, c.vocabSize, c.dim});
-  return slots;
+  if (!c.tiedClassifier) runs.push_back({&ModelWeights::output, nullptr, c.vocabSize, c.dim});
+  return runs;
 }
 
 TensorView f32View(const uint8_t* p, int64_t rows, int64_t cols) {
@@ -154,36 +154,33 @@ std::shared_ptr<ModelWeights> loadAk42(const std::shared_ptr<MappedFile>& file) 
   const ModelConfig& c = w->config;
   if (version == 2 && (groupSize <= 0 || groupSize > c.dim || c.dim % groupSize != 0))
     r.invalid("group_size " + std::to_string(groupSize) + " must be positive and divide dim " + std::to_string(c.dim));
-  w->layers.resize(c.nLayers);
-  auto slots = matricesInOrder(*w, !w->config.tiedClassifier);
-  // Check the total size before mapping anything.
+  // Check the total size before allocating or mapping anything (the layer count comes from the header).
+  const std::vector<MatrixRun> runs = matricesInOrder(c);
   uint64_t expected = 256 + 4ull * (2ull * c.nLayers * c.dim + c.dim);
-  for (const auto& s : slots) {
-    uint64_t n = uint64_t(s.rows) * uint64_t(s.cols);
+  for (const auto& run : runs) {
+    uint64_t n = uint64_t(run.rows) * uint64_t(run.cols);
     if (version == 1) {
-      expected += 4 * n;
+      expected += run.count(c) * 4 * n;
     } else {
       if (n % uint64_t(groupSize) != 0)
-        r.invalid("a [" + std::to_string(s.rows) + ", " + std::to_string(s.cols) +
+        r.invalid("a [" + std::to_string(run.rows) + ", " + std::to_string(run.cols) +
                   "] tensor is not a whole number of quantisation groups of " + std::to_string(groupSize));
-      expected += n + 4 * (n / groupSize);
+      expected += run.count(c) * (n + 4 * (n / groupSize));
     }
   }
   if (file->size() != expected)
     sizeMismatch(file->path(), file->size(), expected,
                  version == 1 ? "llama2.c version 1, float32" : "llama2.c version 2, int8 groups");
+  w->layers.resize(c.nLayers);
   r.seek(256, "weights");
   mapNorms(*w, r);
-  for (const auto& s : slots) {
-    uint64_t n = uint64_t(s.rows) * uint64_t(s.cols);
-    if (version == 1) {
-      *s.view = f32View(r.take(4 * n, "weights"), s.rows, s.cols);
-      continue;
-    }
+  auto map = [&](int64_t rows, int64_t cols) {
+    uint64_t n = uint64_t(rows) * uint64_t(cols);
+    if (version == 1) return f32View(r.take(4 * n, "weights"), rows, cols);
     TensorView v;
     v.type = DType::Q8_G_F32;
-    v.rows = s.rows;
-    v.cols = s.cols;
+    v.rows = rows;
+    v.cols = cols;
     v.groupSize = groupSize;
     v.data = r.take(n, "int8 weights");
     const uint8_t* scales = r.take(4 * (n / groupSize), "scales");
@@ -195,7 +192,11 @@ std::shared_ptr<ModelWeights> loadAk42(const std::shared_ptr<MappedFile>& file) 
     } else {
       v.scales = reinterpret_cast<const float*>(scales);
     }
-    *s.view = v;
+    return v;
+  };
+  for (const auto& run : runs) {
+    if (run.model) (*w).*run.model = map(run.rows, run.cols);
+    else for (auto& layer : w->layers) layer.*run.layer = map(run.rows, run.cols);
   }
   if (c.tiedClassifier) w->output = w->tokenEmbedding;
   w->mapping = file;

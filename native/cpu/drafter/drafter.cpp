@@ -6,6 +6,7 @@
 
 #include "core/beam_search.h"
 #include "core/error.h"
+#include "core/finite.h"
 #include "cpu/drafter/linalg.h"
 #include "cpu/engine/thread_pool.h"
 #include "cpu/kernels/isa.h"
@@ -56,6 +57,7 @@ Drafter::Drafter(DrafterWeights weights, std::string source, int32_t threads, bo
     fail(ErrorCode::InvalidModel, source_ + ": drafter weights hold " + std::to_string(weights_.data.size()) +
                                       " values, the config needs " + std::to_string(total));
   weights_.specs = std::move(specs);
+  requireFiniteWeights(weights_, source_);
   views_ = weights_.views();
   if (halfWeights) {
     isa_ = int(kernels::detectIsa());
@@ -200,6 +202,8 @@ void Drafter::draft(const float* hidden, const int32_t* lastToken, int32_t batch
     for (int64_t r = 0; r < rows; r++)
       std::memcpy(input.data() + r * 2 * H + H, state.data() + r * H, sizeof(float) * H);
     headLogits(input.data(), rows, logp.data(), scratch, parallel);
+    if (firstNonFinite(logp.data(), size_t(rows) * V) < size_t(rows) * V)  // finite weights whose products overflow
+      fail(ErrorCode::InvalidModel, source_ + ": the drafter computed non-finite logits (its weights overflow float32)");
     for (int64_t r = 0; r < rows; r++) appleProcessLogits(logp.data() + r * V, int(V));
     beamSearchStep(scores.data(), logp.data(), batch, W, int(V), step == 0, newScores.data(), parent.data(),
                    token.data());

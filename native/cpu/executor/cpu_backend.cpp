@@ -6,6 +6,7 @@
 #include <string>
 
 #include "core/build_tree.h"
+#include "core/finite.h"
 #include "core/kv_commit.h"
 #include "core/rng.h"
 #include "core/verify_greedy.h"
@@ -29,6 +30,14 @@ int32_t argmax(const float* logits, int vocab) {
   for (int i = 1; i < vocab; ++i)
     if (logits[i] > logits[best]) best = i;
   return best;
+}
+
+// Logits that are NaN or infinite come from the model's weights (NaN/Inf in the file, or finite values whose
+// products overflow): the request fails naming the file rather than decoding arbitrary tokens from them.
+bool finiteLogits(const std::vector<float>& logits) { return firstNonFinite(logits.data(), logits.size()) == logits.size(); }
+std::string nonFiniteLogits(const std::string& modelPath) {
+  return modelPath + ": the model computed non-finite logits (its weights hold NaN or infinite values, or overflow "
+                     "float32)";
 }
 
 }  // namespace
@@ -70,7 +79,8 @@ CpuBackend::CpuBackend(std::shared_ptr<Transformer> model, std::shared_ptr<Draft
   const int64_t cacheBytes = kvCacheBytes(c, capacity_);
   if (cacheBytes > budget)
     fail(ErrorCode::OutOfMemory,
-         "a context of " + std::to_string(capacity_) + " tokens needs a KV cache of " + std::to_string(cacheBytes) +
+         model_->weights().path + ": a context of " + std::to_string(capacity_) + " tokens needs a KV cache of " +
+             std::to_string(cacheBytes) +
              " bytes per session, more than maxKvCacheBytes " + std::to_string(budget) +
              (options_.maxKvCacheBytes > 0 ? "" : " (the default: half the machine's memory)") +
              "; pass a smaller contextLength or a larger maxKvCacheBytes");
@@ -148,6 +158,7 @@ void CpuBackend::start(ActiveRequest& r) {
                     lastChunk ? 1 : 0, lastChunk ? logits.data() : nullptr, lastChunk ? hidden.data() : nullptr);
     s.tokens.insert(s.tokens.end(), input.begin() + i, input.begin() + i + n);
   }
+  if (!finiteLogits(logits)) fail(ErrorCode::InvalidModel, nonFiniteLogits(model_->weights().path));
   int32_t first;
   if (st->greedy) {
     first = argmax(logits.data(), vocab_);
@@ -292,6 +303,10 @@ void CpuBackend::step(const std::vector<ActiveRequest*>& requests) {
     const int32_t n = cache.length() - w.tree.lengths[0];  // the cached length before the forward
     const int32_t treeLength = w.tree.lengths[0];
     const Clock::time_point tVerify = Clock::now();
+    if (!finiteLogits(w.logits)) {  // this request only: the others' logits may be fine
+      r.fail(ErrorCode::InvalidModel, nonFiniteLogits(model_->weights().path));
+      continue;
+    }
     Verification v;
     if (st.greedy) {
       std::vector<int32_t> best(treeLength);  // [treeLength] the LLM's argmax at each packed position
