@@ -374,6 +374,14 @@ DrafterWeights readDrafterDirectory(const std::string& dir, const std::function<
                                       std::to_string(tensorsInFile) + " tensors)");
   const DrafterConfig config = bounded(fields, dir);
   if (checkConfig) checkConfig(config);
+  // Nothing is allocated past what the file can hold: every value takes at least 2 bytes (F16/BF16) in the file.
+  const std::vector<model::DrafterTensorSpec> specs = drafterTensorSpecs(config);
+  const uint64_t values = specs.back().offset + uint64_t(specs.back().elements());
+  if (values > dataBytes / 2)
+    fail(ErrorCode::InvalidModel, configPath + ": the drafter it declares (" + configText(config) + ", vocab_size " +
+                                      std::to_string(config.vocabSize) + ") has " + std::to_string(values) +
+                                      " values, more than " + file + " can hold (" + std::to_string(dataBytes) +
+                                      " data bytes)");
 
   DrafterWeights w = DrafterWeights::zeros(config, dir);
   std::set<std::string> expected;
