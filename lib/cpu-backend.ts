@@ -8,25 +8,7 @@ import { inspectModelFile } from './model-file.js';
 import type { NativeEngine, NativeExecutor, NativeResponse } from './native.js';
 import type { TextCodec } from './text-stream.js';
 import { Tokenizer } from './tokenizer.js';
-import { checkTokenizerFits, type LoadedBackend } from './loaded-backend.js';
-
-
-function stringOption(value: unknown, field: string): string | undefined {
-  if (value === undefined) return undefined;
-  if (typeof value !== 'string' || value.length === 0) throw invalidArgument(field, 'must be a non-empty path string');
-  return value;
-}
-
-function intOption(value: unknown, field: string, min: number, max: number): number | undefined {
-  if (value === undefined) return undefined;
-  if (typeof value !== 'number' || !Number.isInteger(value)) throw invalidArgument(field, 'must be an integer');
-  if (value < min || value > max) throw invalidArgument(field, `must be in [${min}, ${max}], got ${value}`, 'range');
-  return value;
-}
-
-function fileMissing(path: string, field: string): RedrafterError {
-  return codedError(ErrorCodes.IO, `${field} ${path}: no such file or directory`);
-}
+import { checkTokenizerFits, fileMissing, intOption, pathOption, type LoadedBackend } from './loaded-backend.js';
 
 /** The model file itself as its tokenizer when it carries one (GGUF); a llama2.c checkpoint has none inside. */
 async function ownTokenizer(model: string): Promise<string> {
@@ -58,11 +40,11 @@ export async function loadCpuBackend(
   executor: NativeExecutor,
   onResponses: (responses: NativeResponse[]) => void,
 ): Promise<LoadedBackend> {
-  const model = stringOption(o.model, 'model');
+  const model = pathOption(o.model, 'model');
   if (model === undefined) throw invalidArgument('model', 'is required for the cpu backend');
-  const givenTokenizer = stringOption(o.tokenizer, 'tokenizer');
+  const givenTokenizer = pathOption(o.tokenizer, 'tokenizer');
   const drafter =
-    o.drafter === null || o.drafter instanceof Drafter ? (o.drafter ?? undefined) : stringOption(o.drafter, 'drafter');
+    o.drafter === null || o.drafter instanceof Drafter ? (o.drafter ?? undefined) : pathOption(o.drafter, 'drafter');
   const threads = intOption(o.threads, 'threads', 0, 1024);
   const contextLength = intOption(o.contextLength, 'contextLength', 1, 1 << 24);
   const maxActiveRequests = intOption(o.maxActiveRequests, 'maxActiveRequests', 1, 1024);

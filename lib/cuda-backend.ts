@@ -1,28 +1,11 @@
 // loadEngine's cuda backend: the model file, its tokenizer and (optionally) a drafter directory on the project's CUDA
 // engine (native/cuda/engine), which lives in its own module (redrafter_cuda.node) loaded only here.
 import { existsSync } from 'node:fs';
-import { checkTokenizerFits, type LoadedBackend } from './loaded-backend.js';
+import { checkTokenizerFits, fileMissing, intOption, pathOption, type LoadedBackend } from './loaded-backend.js';
 import { codedError, ErrorCodes, invalidArgument, type RedrafterError } from './errors.js';
 import { loadBackendModule, type NativeResponse } from './native.js';
 import type { TextCodec } from './text-stream.js';
 import { Tokenizer } from './tokenizer.js';
-
-function pathOption(value: unknown, field: string): string | undefined {
-  if (value === undefined) return undefined;
-  if (typeof value !== 'string' || value.length === 0) throw invalidArgument(field, 'must be a non-empty path string');
-  return value;
-}
-
-function intOption(value: unknown, field: string, min: number, max: number): number | undefined {
-  if (value === undefined) return undefined;
-  if (typeof value !== 'number' || !Number.isInteger(value)) throw invalidArgument(field, 'must be an integer');
-  if (value < min || value > max) throw invalidArgument(field, `must be in [${min}, ${max}], got ${value}`, 'range');
-  return value;
-}
-
-function missing(path: string, field: string): RedrafterError {
-  return codedError(ErrorCodes.IO, `${field} ${path}: no such file or directory`);
-}
 
 /** Checks the options and files first, so their errors come before "module not built" and device errors. */
 export async function loadCudaBackend(
@@ -43,9 +26,9 @@ export async function loadCudaBackend(
     maxBeamLength: intOption(o.maxBeamLength, 'maxBeamLength', 2, 64),
   };
   if (o.cudaGraphs !== undefined && typeof o.cudaGraphs !== 'boolean') throw invalidArgument('cudaGraphs', 'must be a boolean');
-  if (!existsSync(model)) throw missing(model, 'model');
-  if (!existsSync(tokenizer)) throw missing(tokenizer, 'tokenizer');
-  if (drafter !== undefined && !existsSync(drafter)) throw missing(drafter, 'drafter');
+  if (!existsSync(model)) throw fileMissing(model, 'model');
+  if (!existsSync(tokenizer)) throw fileMissing(tokenizer, 'tokenizer');
+  if (drafter !== undefined && !existsSync(drafter)) throw fileMissing(drafter, 'drafter');
 
   const executor = loadBackendModule('cuda').executor;
   const codec: TextCodec = await Tokenizer.load(tokenizer);
