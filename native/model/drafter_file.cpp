@@ -374,8 +374,13 @@ DrafterWeights readDrafterDirectory(const std::string& dir, const std::function<
                                       std::to_string(tensorsInFile) + " tensors)");
   const DrafterConfig config = bounded(fields, dir);
   if (checkConfig) checkConfig(config);
-  // Nothing is allocated past what the file can hold: every value takes at least 2 bytes (F16/BF16) in the file.
   const std::vector<model::DrafterTensorSpec> specs = drafterTensorSpecs(config);
+  std::set<std::string> expected;
+  for (const auto& spec : specs) expected.insert(spec.name);
+  for (const std::string& name : header.keys)
+    if (name != "__metadata__" && !expected.count(name))
+      fail(ErrorCode::InvalidModel, file + ": unexpected tensor " + name + " for " + configPath + " (" + configText(config) + ")");
+  // Nothing is allocated past what the file can hold: every value takes at least 2 bytes (F16/BF16) in the file.
   const uint64_t values = specs.back().offset + uint64_t(specs.back().elements());
   if (values > dataBytes / 2)
     fail(ErrorCode::InvalidModel, configPath + ": the drafter it declares (" + configText(config) + ", vocab_size " +
@@ -384,11 +389,6 @@ DrafterWeights readDrafterDirectory(const std::string& dir, const std::function<
                                       " data bytes)");
 
   DrafterWeights w = DrafterWeights::zeros(config, dir);
-  std::set<std::string> expected;
-  for (const auto& spec : w.specs) expected.insert(spec.name);
-  for (const std::string& name : header.keys)
-    if (name != "__metadata__" && !expected.count(name))
-      fail(ErrorCode::InvalidModel, file + ": unexpected tensor " + name + " for " + configPath + " (" + configText(config) + ")");
   for (const auto& spec : w.specs) {
     const Json* t = header.get(spec.name);
     if (!t)
