@@ -6,14 +6,15 @@
 // in the header, header fields (dimensions, counts, dtype tags, tensor offsets, string lengths) set to huge,
 // negative, zero or off-by-one values, NaN/Inf in float fields and in the weights, garbage appended.
 //
-// Also measured per load (a counting operator new in this binary): the heap a load holds at its peak, and its
-// largest single request. Sizes come from what the file holds, never from what its header declares: a rejected
-// load stays within a small multiple of the file's size (kRejectedBound), a successful one within kLoadedBound.
+// Also measured per load (malloc and its family replaced in this binary, on glibc without ASan): the heap a load
+// holds at its peak and its largest single request. Sizes come from what the file holds, never from what its header
+// declares: a rejected load holds at most the file's size (plus kSlackBytes of bookkeeping), a successful one twice
+// that, and no single request exceeds the file's size (plus kSlackBytes).
 // A watchdog ends the process, naming the round, when one load runs past its time limit (a hang).
 //
-// Rounds per file: REDRAFTER_FUZZ_ROUNDS (default kDefaultRounds); seed: REDRAFTER_FUZZ_SEED (default 1); per-load
-// limit in ms: REDRAFTER_FUZZ_LOAD_LIMIT_MS (default 5000). bench/fuzz-files.ts runs this binary with 200k rounds.
-// A failing round prints its seed, file and round; rerun with that seed to reproduce it (rounds are independent).
+// Rounds per file: REDRAFTER_FUZZ_ROUNDS (default kDefaultRounds, 13 files); seed: REDRAFTER_FUZZ_SEED (default 1);
+// per-load limit in ms: REDRAFTER_FUZZ_LOAD_LIMIT_MS (default 5000). bench/fuzz-files.ts runs it for 100k loads and
+// more. A failing round prints its file, round and seed; a round's mutation depends only on those.
 #include <doctest/doctest.h>
 
 #ifndef _WIN32
