@@ -14,8 +14,10 @@ import { checkTokenizerFits, fileMissing, intOption, pathOption, type LoadedBack
 async function ownTokenizer(model: string): Promise<string> {
   const summary = await inspectModelFile(model);
   if (summary.kind !== 'model' || summary.tokenizer) return model;
-  throw invalidArgument('tokenizer', `is required for ${model}: a ${summary.format === 'llama2c' ? 'llama2.c' : summary.format} checkpoint has no tokenizer inside; ` +
-    'give its tokenizer.bin (tok512.bin for the stories260K models); GGUF models carry their own');
+  throw invalidArgument('tokenizer', `is required for ${model}: ` + (summary.format === 'llama2c'
+    ? 'a llama2.c checkpoint has no tokenizer inside; give its tokenizer.bin (tok512.bin for the stories260K models); ' +
+      'GGUF models carry their own'
+    : `this ${summary.format} file carries no tokenizer (no tokenizer.ggml.* metadata); give its tokenizer`));
 }
 
 /**

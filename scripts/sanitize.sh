@@ -22,9 +22,12 @@ ADDON="$DIR/Release/redrafter.node"
 
 # Instrumented for real: the flags reached the compile lines, the addon needs libasan and calls UBSan's handlers.
 grep -q -- "-fsanitize=address,undefined" "$DIR/CMakeCache.txt" || { echo "sanitize: the flags are not in $DIR's cache"; exit 1; }
-ldd "$ADDON" | grep 'libasan\.so' >/dev/null || { echo "sanitize: $ADDON does not link libasan"; exit 1; }
-nm -D --undefined-only "$ADDON" | grep '__asan_report_load' >/dev/null || { echo "sanitize: $ADDON has no ASan checks"; exit 1; }
-nm -D --undefined-only "$ADDON" | grep '__ubsan_handle_' >/dev/null || { echo "sanitize: $ADDON has no UBSan checks"; exit 1; }
+# (whole outputs first: grep -q stopping a pipe early would fail it under pipefail)
+libs=$(ldd "$ADDON")
+syms=$(nm -D --undefined-only "$ADDON")
+grep -q 'libasan\.so' <<<"$libs" || { echo "sanitize: $ADDON does not link libasan"; exit 1; }
+grep -q '__asan_report_load' <<<"$syms" || { echo "sanitize: $ADDON has no ASan checks"; exit 1; }
+grep -q '__ubsan_handle_' <<<"$syms" || { echo "sanitize: $ADDON has no UBSan checks"; exit 1; }
 echo "sanitize: $ADDON is instrumented (libasan, ASan and UBSan checks), built in $((SECONDS - t0)) s"
 
 # The C++ unit tests (all, or the ones named), instrumented the same way.

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 
 import { Drafter, loadDrafter, saveDrafter } from '../lib/drafter/drafter.js';
 import { loadEngine } from '../lib/engine.js';
+import { convertModelFile } from '../lib/model-file.js';
 import { fixtures, knownGoodFirstTokens, requireFixtures } from './helpers/fixtures.js';
 import { stories260KDrafterDir } from './helpers/drafter.js';
 
@@ -149,4 +150,21 @@ test('a declared context whose KV cache is over the memory budget: OUT_OF_MEMORY
       assert.ok(e.message.startsWith(`${model}: a context of 16777216 tokens needs a KV cache of 21474836480 bytes`), e.message);
       return true;
     });
+});
+
+test('a GGUF model without tokenizer metadata, loaded without a tokenizer: the error says so of that file', async () => {
+  // stories260K converted with its tokenizer, then every tokenizer.ggml.* key renamed (same length)
+  const path = join(dir, 'no-tokenizer.gguf');
+  await convertModelFile({ model: fixtures.stories260K, tokenizer: fixtures.tok512, out: path, type: 'f32' });
+  const bytes = readFileSync(path);
+  for (let at = bytes.indexOf('tokenizer.ggml.'); at >= 0; at = bytes.indexOf('tokenizer.ggml.', at + 1)) bytes.write('xokenizer', at);
+  writeFileSync(path, bytes);
+  await assert.rejects(loadEngine({ model: path, backend: 'cpu', threads: 1, drafter: null }), (e: NodeJS.ErrnoException) => {
+    assert.equal(e.code, 'ERR_REDRAFTER_INVALID_ARGUMENT');
+    assert.equal(e.message, `tokenizer is required for ${path}: this gguf file carries no tokenizer (no tokenizer.ggml.* metadata); give its tokenizer`);
+    return true;
+  });
+  // with one, it loads
+  await using engine = await loadEngine({ model: path, tokenizer: fixtures.tok512, backend: 'cpu', threads: 1, drafter: null });
+  assert.deepEqual((await engine.createSession().complete('', { maxTokens: 10 })).tokens, knownGoodFirstTokens);
 });

@@ -78,7 +78,7 @@ void readValue(ByteReader& r, GgufValue& v, GgufType type, const std::string& ke
         if (v.arrayCount > r.remaining() / 8)  // each string needs at least its 8-byte length
           r.invalid("metadata '" + key + "' claims " + std::to_string(v.arrayCount) +
                     " strings, more than the file can hold");
-        v.strings.reserve(std::min<uint64_t>(v.arrayCount, 1 << 16));  // grows only with strings actually read
+        v.strings.reserve(std::min<uint64_t>(v.arrayCount, 4096));  // grows only with strings actually read
         for (uint64_t k = 0; k < v.arrayCount; ++k)
           v.strings.push_back(readString(r, ("metadata '" + key + "' string").c_str(), r.size()));
       } else if (v.arrayType == GgufType::Array) {
@@ -149,7 +149,9 @@ std::shared_ptr<const GgufFile> GgufFile::parse(const std::shared_ptr<MappedFile
     r.invalid("metadata_kv_count " + std::to_string(kvCount) + " is more than the file can hold");
   if (tensorCount > kMaxTensors || tensorCount > r.remaining() / 32)
     r.invalid("tensor_count " + std::to_string(tensorCount) + " is more than the file can hold");
-  g->kv_.reserve(std::min<uint64_t>(kvCount, 4096));  // the vectors grow only with entries actually read
+  // The vectors grow with the entries actually read: a count in the header reserves little (a 4096-entry reservation
+  // was half a megabyte from a header of a few bytes).
+  g->kv_.reserve(std::min<uint64_t>(kvCount, 256));
   for (uint64_t k = 0; k < kvCount; ++k) {
     std::string key(readString(r, "metadata key", kMaxKeyLength));
     if (key.empty()) r.invalid("metadata key " + std::to_string(k) + " is empty");
@@ -161,7 +163,7 @@ std::shared_ptr<const GgufFile> GgufFile::parse(const std::shared_ptr<MappedFile
   g->alignment_ = g->getUint("general.alignment", 32, false, 1u << 30);
   if (g->alignment_ == 0 || (g->alignment_ & (g->alignment_ - 1)) != 0)
     r.invalid("general.alignment " + std::to_string(g->alignment_) + " is not a power of two");
-  g->tensors_.reserve(std::min<uint64_t>(tensorCount, 4096));
+  g->tensors_.reserve(std::min<uint64_t>(tensorCount, 256));
   for (uint64_t t = 0; t < tensorCount; ++t) {
     GgufTensorInfo info;
     info.name = std::string(readString(r, "tensor name", kMaxKeyLength));

@@ -6,14 +6,15 @@
 // in the header, header fields (dimensions, counts, dtype tags, tensor offsets, string lengths) set to huge,
 // negative, zero or off-by-one values, NaN/Inf in float fields and in the weights, garbage appended.
 //
-// Also measured per load (a counting operator new in this binary): the heap a load holds at its peak, and its
-// largest single request. Sizes come from what the file holds, never from what its header declares: a rejected
-// load stays within a small multiple of the file's size (kRejectedBound), a successful one within kLoadedBound.
+// Also measured per load (malloc and its family replaced in this binary, on glibc without ASan): the heap a load
+// holds at its peak and its largest single request. Sizes come from what the file holds, never from what its header
+// declares: a rejected load holds at most the file's size (plus kSlackBytes of bookkeeping), a successful one twice
+// that, and no single request exceeds the file's size (plus kSlackBytes).
 // A watchdog ends the process, naming the round, when one load runs past its time limit (a hang).
 //
-// Rounds per file: REDRAFTER_FUZZ_ROUNDS (default kDefaultRounds); seed: REDRAFTER_FUZZ_SEED (default 1); per-load
-// limit in ms: REDRAFTER_FUZZ_LOAD_LIMIT_MS (default 5000). bench/fuzz-files.ts runs this binary with 200k rounds.
-// A failing round prints its seed, file and round; rerun with that seed to reproduce it (rounds are independent).
+// Rounds per file: REDRAFTER_FUZZ_ROUNDS (default kDefaultRounds, 13 files); seed: REDRAFTER_FUZZ_SEED (default 1);
+// per-load limit in ms: REDRAFTER_FUZZ_LOAD_LIMIT_MS (default 5000). bench/fuzz-files.ts runs it for 100k loads and
+// more. A failing round prints its file, round and seed; a round's mutation depends only on those.
 #include <doctest/doctest.h>
 
 #ifndef _WIN32
@@ -132,8 +133,8 @@ constexpr int kDefaultRounds = 400;  // x 13 files: 5200 loads in CI
 // Heap a load holds at its peak beyond what was held before it, and its largest single request: a rejected load
 // (all it allocated was before validation failed) stays within the file's own size, a successful one (vocabulary
 // strings and index, the CPU engine's packed copies) within twice that; plus a fixed allowance for bookkeeping
-// (a GGUF's key/value table: up to 4096 entries reserved at once).
-constexpr int64_t kRejectedFactor = 1, kLoadedFactor = 2, kSlackBytes = 512 << 10;
+// (a GGUF's key/value and tensor tables reserve up to 256 entries at once).
+constexpr int64_t kRejectedFactor = 1, kLoadedFactor = 2, kSlackBytes = 256 << 10;
 
 int64_t envInt(const char* name, int64_t fallback) {
   const char* v = std::getenv(name);
@@ -560,9 +561,10 @@ TEST_CASE("mutated model and tokenizer files load or fail with a coded error nam
                 << std::string(kCountingHeap ? "" : "; the heap is not counted in this build (AddressSanitizer or not glibc)"));
 }
 
-// Regression (found by the fuzzer above): a header's layer count was trusted before the file's size was checked,
-// allocating ~2 MB of layer views (and a list of tensor slots) for a 4096-layer claim from a 300 KB file.
-TEST_CASE("a layer count the file cannot back is refused before anything is allocated for it") {
+// Regressions (found by the fuzzer above): a header's layer count was trusted before the file's size was checked,
+// allocating ~2 MB of layer views (and a list of tensor slots) for a 4096-layer claim from a 300 KB file; a GGUF's
+// key/value count reserved up to 4096 entries (half a megabyte) before any was read.
+TEST_CASE("a layer or key count the file cannot back is refused before anything is allocated for it") {
   if (!kCountingHeap) return;
   auto check = [](const std::string& name, std::vector<uint8_t> data, const char* expect, auto load) {
     test::TempFile f(name);
@@ -599,4 +601,9 @@ TEST_CASE("a layer count the file cannot back is refused before anything is allo
   REQUIRE(readLe(bytes, value - 4, 4) == 4);  // GGUF u32
   Mutator::write(bytes, value, 4, 4096);
   check("layers.gguf", bytes, "llama.block_count 4096 needs at least 36866 tensors, the file has", loadModel);
+  // GGUF: metadata_kv_count (offset 16) raised to 4000 in a file cut to 64 KB (it could hold that many)
+  auto cut = test::readFile(gguf.path);
+  cut.resize(64 * 1024);
+  Mutator::write(cut, 16, 8, 4000);
+  check("kv-count.gguf", cut, "beyond the file", loadTokenizer);
 }

@@ -13,7 +13,7 @@ import { requireFixtures } from '../helpers/fixtures.js';
 
 requireFixtures();
 
-const CASES = Number(process.env.REDRAFTER_FUZZ_CASES ?? 3000);
+const CASES = Number(process.env.REDRAFTER_FUZZ_CASES ?? 6000);
 const SEED = Number(process.env.REDRAFTER_FUZZ_SEED ?? 1);
 // The largest file fuzzed is 1 MB: peak RSS may rise after the warm-up by a few times that, not by what a header claims.
 const RSS_BOUND = 48 * 2 ** 20;
