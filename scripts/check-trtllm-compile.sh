@@ -17,11 +17,12 @@
 #   2. native/addon/trtllm_engine.cpp compiles with REDRAFTER_TRTLLM_MODULE defined (the module's backend glue);
 #   3. every TensorRT-LLM symbol the backend needs is listed (nm -C -u), for comparison with the libraries' exports;
 #   4. with --cmake: the CMake wiring (cmake/TrtLlm.cmake -> native/trtllm/CMakeLists.txt, ABI detection, the module
-#      redrafter_trtllm.node) configures and builds in a scratch build folder, with placeholder .so files (no symbols)
-#      standing in for libtensorrt_llm / libnvinfer_plugin_tensorrt_llm: the module links against them (a shared
-#      object may leave symbols undefined) and must NEED them with their folder as its RUNPATH, every object in it must
-#      carry TensorRT-LLM's ABI setting (=0 here, unlike GCC's usual default), and the CPU addon
-#      redrafter.node must need neither library, carry no such RUNPATH and no object built with that setting.
+#      redrafter_trtllm.node) configures and builds in a scratch build folder, with placeholder .so files (one
+#      symbol each, one the backend calls) standing in for libtensorrt_llm / libnvinfer_plugin_tensorrt_llm: the
+#      module links against them (a shared object may leave symbols undefined) and must NEED them with their folder
+#      as its RUNPATH, every object in it must carry TensorRT-LLM's ABI setting (=0 here, unlike GCC's usual
+#      default), and the CPU addon redrafter.node must need neither library, carry no such RUNPATH and no object
+#      built with that setting. JOBS=<n> limits the build's parallel jobs; KEEP_SCRATCH=1 keeps the scratch folder.
 set -euo pipefail
 
 if [[ $# -lt 1 || ! -d "$1" ]]; then
@@ -42,7 +43,7 @@ for f in "$HEADERS/trtllm/tensorrt_llm/executor/executor.h" "$HEADERS/trtllm/ten
 done
 
 OUT=$(mktemp -d)
-trap 'rm -rf "$OUT"' EXIT
+if [[ -n "${KEEP_SCRATCH:-}" ]]; then echo "scratch folder (kept): $OUT"; else trap 'rm -rf "$OUT"' EXIT; fi
 COMMON=(-std=c++17 -Wall -Wextra -Wno-unused-parameter -Werror -I"$REPO/native"
         -isystem "$HEADERS/trtllm" -isystem "$HEADERS/tensorrt" -isystem "$CUDA_HOME/include")
 
@@ -67,22 +68,31 @@ if [[ "$WITH_CMAKE" == "--cmake" ]]; then
   echo "== 4. CMake wiring (scratch build; placeholder libraries)"
   B="$OUT/build"
   mkdir -p "$B/fake/lib"
-  echo 'int redrafter_placeholder_only;' > "$B/fake/p.c"
-  cc -shared -o "$B/fake/lib/libtensorrt_llm.so" "$B/fake/p.c"
-  cp "$B/fake/lib/libtensorrt_llm.so" "$B/fake/lib/libnvinfer_plugin_tensorrt_llm.so"
+  # Each placeholder defines one symbol the backend really calls (tensorrt_llm::executor::version(), mangled, and
+  # initTrtLlmPlugins): the linker's --as-needed (GCC's default on Debian/Ubuntu) records a library as NEEDED only
+  # when it resolves one of the module's references, which a symbol-less placeholder never does.
+  echo 'void _ZN12tensorrt_llm8executor7versionEv(void) {}' > "$B/fake/trtllm.c"
+  echo 'int initTrtLlmPlugins(void) { return 1; }' > "$B/fake/plugins.c"
+  cc -shared -o "$B/fake/lib/libtensorrt_llm.so" "$B/fake/trtllm.c"
+  cc -shared -o "$B/fake/lib/libnvinfer_plugin_tensorrt_llm.so" "$B/fake/plugins.c"
   cmake -S "$REPO" -B "$B" -G Ninja -DREDRAFTER_TRTLLM=ON -DREDRAFTER_TESTS=OFF -DREDRAFTER_CUDA=OFF \
     -DTRTLLM_INCLUDE_DIR="$HEADERS/trtllm" -DTRTLLM_LIBRARY="$B/fake/lib/libtensorrt_llm.so" \
     -DTENSORRT_INCLUDE_DIR="$HEADERS/tensorrt" -DCUDAToolkit_ROOT="$CUDA_HOME" -DTRTLLM_CXX11_ABI=0 \
     ${TRTLLM_VERSION:+-DTRTLLM_VERSION=$TRTLLM_VERSION} \
     -DCMAKE_JS_VERSION=check -DCMAKE_JS_INC="$NODE_INC" > "$B/configure.log"
   grep -E 'redrafter: TensorRT-LLM' "$B/configure.log" | sed 's/^/   /'
-  ninja -C "$B" redrafter.node redrafter_trtllm.node > "$B/build.log" || { cat "$B/build.log"; exit 1; }
+  ninja -C "$B" ${JOBS:+-j "$JOBS"} redrafter.node redrafter_trtllm.node > "$B/build.log" || { cat "$B/build.log"; exit 1; }
   module="$B/redrafter_trtllm.node"; addon="$B/redrafter.node"
-  readelf -d "$module" | grep -q 'NEEDED.*\[libtensorrt_llm.so\]'
-  readelf -d "$module" | grep -q 'NEEDED.*\[libnvinfer_plugin_tensorrt_llm.so\]'
-  readelf -d "$module" | grep -E 'RUNPATH|RPATH' | grep -q "$B/fake/lib"
   fail() { echo "   FAIL $*" >&2; exit 1; }
-  if readelf -d "$addon" | grep -E 'tensorrt|nvinfer'; then fail "redrafter.node needs or looks for TensorRT-LLM"; fi
+  # readelf's whole output is captured first: `readelf | grep -q` can fail under pipefail when grep closes the pipe
+  module_dyn=$(readelf -d "$module") || fail "readelf -d $module"
+  addon_dyn=$(readelf -d "$addon") || fail "readelf -d $addon"
+  for lib in libtensorrt_llm.so libnvinfer_plugin_tensorrt_llm.so; do
+    grep -q "NEEDED.*\[$lib\]" <<<"$module_dyn" || fail "redrafter_trtllm.node does not need $lib:"$'\n'"$module_dyn"
+  done
+  runpath=$(grep -E 'RUNPATH|RPATH' <<<"$module_dyn" || true)
+  [[ "$runpath" == *"$B/fake/lib"* ]] || fail "redrafter_trtllm.node has no RUNPATH to $B/fake/lib:"$'\n'"$module_dyn"
+  if grep -E 'tensorrt|nvinfer' <<<"$addon_dyn"; then fail "redrafter.node needs or looks for TensorRT-LLM"; fi
   if ninja -C "$B" -t commands redrafter_trtllm.node | grep -- ' -c ' | grep -v -- '-D_GLIBCXX_USE_CXX11_ABI=0'; then
     fail "an object of redrafter_trtllm.node was built without TensorRT-LLM's ABI setting"
   fi
