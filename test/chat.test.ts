@@ -1,8 +1,8 @@
 // Chat (issue 20, item 2): sessions take chat messages, rendered with the model's GGUF tokenizer.chat_template
 // (Llama 3's and Qwen 3's real templates and vocabularies, random weights at a small shape); a later turn sends only
 // what the template adds after the previous reply, so the KV cache of the earlier turns (their replies' generated
-// tokens included) is reused, which the stats show; <|eot_id|> and <|im_end|> end a turn; `redrafter chat` reads
-// turns from a pipe. About 20 s on a loaded 2-core machine (most of it loading the 128K-152K vocabularies).
+// tokens included) is reused, which the stats show (and a template that renders the earlier turns differently sends
+// the whole chat again); <|eot_id|> and <|im_end|> end a turn; `redrafter chat` reads turns from a pipe. About 20 s on a loaded 2-core machine (most of it loading the 128K-152K vocabularies).
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -14,7 +14,8 @@ import { loadEngine } from '../lib/engine.js';
 import { Tokenizer } from '../lib/tokenizer.js';
 import { fixtures, repoRoot } from './helpers/fixtures.js';
 import { bpeFixture } from './helpers/bpe-vocab.js';
-import { writeRandomModel } from './helpers/random-gguf.js';
+import { benchModel } from '../bench/bench-addon.js';
+import { randomModelTensors, smallShape, writeRandomModel } from './helpers/random-gguf.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'redrafter-chat-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -111,4 +112,32 @@ test('redrafter chat reads turns line by line from a pipe: one reply per turn, e
     fixtures.stories260K, '--tokenizer', fixtures.tok512, '--threads', '1'], { cwd: repoRoot, encoding: 'utf8', input: 'Hi\n', timeout: 120_000 });
   assert.equal(noTemplate.status, 1);
   assert.match(noTemplate.stderr, /^redrafter: .*chat template.*\[ERR_REDRAFTER_UNSUPPORTED\]\n$/);
+});
+
+test('a template that renders earlier turns differently: the whole chat is sent again, the shared prefix reused', async () => {
+  // past replies are written as "[reply]" (as templates that drop past reasoning do): a turn's text is no longer a
+  // continuation of the conversation the KV cache holds
+  const path = join(dir, 'llama3-forgetful.gguf');
+  const { vocabulary } = bpeFixture('llama3');
+  benchModel().writeGguf(path, {
+    type: 'f32', architecture: 'llama', vocabulary, name: 'forgetful',
+    chatTemplate: "{{ bos_token }}{% for m in messages %}{% if m.role == 'assistant' %}<|start_header_id|>assistant<|end_header_id|>" +
+      "{% if loop.last %}{{ m.content }}{% else %}[reply]{% endif %}<|eot_id|>{% else %}<|start_header_id|>{{ m.role }}" +
+      "<|end_header_id|>{{ m.content }}<|eot_id|>{% endif %}{% endfor %}{% if add_generation_prompt %}" +
+      '<|start_header_id|>assistant<|end_header_id|>{% endif %}',
+    config: { ...smallShape, nLayers: 1, vocabSize: vocabulary.tokens.length },
+    tensors: randomModelTensors({ arch: 'llama', vocab: 'llama3', tied: true, seed: 9, shape: { ...smallShape, nLayers: 1 } }, vocabulary.tokens.length),
+  });
+  await using engine = await loadEngine({ model: path, backend: 'cpu', threads: 1 });
+  using session = engine.createSession({ beamWidth: 0 });
+  const first = [{ role: 'user', content: 'Hello' }];
+  const r1 = await session.complete(first, { maxTokens: 4 });
+  const prompt1 = await engine.encodeChat(first);
+  const r2 = await session.complete([{ role: 'user', content: 'Again' }], { maxTokens: 4 });
+  const whole = await engine.encodeChat([...first, { role: 'assistant', content: '[reply]' }, { role: 'user', content: 'Again' }]);
+  assert.equal(r2.stats.promptTokens, whole.length, 'the whole chat, as the template renders it now');
+  assert.deepEqual(session.history.slice(0, whole.length), [...whole]);
+  // the first turn's prompt is still reused (up to where the old reply began)
+  assert.ok(r2.stats.reusedPromptTokens >= prompt1.length, `${r2.stats.reusedPromptTokens} >= ${prompt1.length}`);
+  assert.ok(r2.stats.reusedPromptTokens < prompt1.length + r1.tokens.length);
 });
