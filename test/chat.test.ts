@@ -2,7 +2,8 @@
 // (Llama 3's and Qwen 3's real templates and vocabularies, random weights at a small shape); a later turn sends only
 // what the template adds after the previous reply, so the KV cache of the earlier turns (their replies' generated
 // tokens included) is reused, which the stats show (and a template that renders the earlier turns differently sends
-// the whole chat again); <|eot_id|> and <|im_end|> end a turn; `redrafter chat` reads turns from a pipe. About 20 s on a loaded 2-core machine (most of it loading the 128K-152K vocabularies).
+// the whole chat again); <|eot_id|> and <|im_end|> end a turn; `redrafter chat` reads turns from a pipe.
+// 20-40 s on a loaded 2-core machine (most of it writing and loading the 128K-152K vocabularies).
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
