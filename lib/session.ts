@@ -329,7 +329,7 @@ export class Session {
     const codec = this.#host.codec;
     const render = async (m: readonly ChatMessage[]) => {
       const text = await codec.renderChat!(m, { addGenerationPrompt: true });
-      if (typeof text !== 'string') throw invalidArgument('messages', 'the chat template rendered no text');
+      if (typeof text !== 'string') throw invalidArgument('prompt', '(chat messages): the chat template rendered no text');
       return text;
     };
     const encode = async (text: string) =>
@@ -393,7 +393,10 @@ export class Session {
       else prompt = await this.#encode(source);
       if (o.signal?.aborted || control.isStopped()) throw this.#abortReason(o, control);
       this.#assertUsable();
-      if (chatTurn?.replace) this.#native.reset();
+      if (chatTurn?.replace) {
+        this.#native.reset();
+        this.#chat = undefined;
+      }
       const inputLength = this.#native.historyLength() + prompt.length;  // the whole context the backend runs
       if (inputLength === 0) throw invalidArgument('prompt', 'must not be empty', 'range');
       if (inputLength > this.#host.contextLength)

@@ -304,7 +304,7 @@ void Transformer::forwardBatch(const ForwardRequest* requests, size_t count) {
 
   std::vector<float> x(T * D), xn(T * D), tmp(T * D);                // [T, dim] residual, normed, block output
   std::vector<float> q(T * QD), att(T * QD), k(T * KV), v(T * KV);  // [T, qDim] queries, attention; [T, kvDim]
-  std::vector<float> h1(T * H), h3(T * H);                                                            // [T, hidden]
+  std::vector<float> h1(T * H), h3(T * H);                           // [T, hidden]
 
   std::vector<float> rot(T * hd);  // [T, headDim/2, 2] cos and sin of each token's position
   int32_t maxSlots = 0;              // the most slots a token attends to
