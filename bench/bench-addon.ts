@@ -57,7 +57,9 @@ export interface NativeGgufSpec {
   readonly vocabulary?: NativeBpeVocabulary;
   readonly chatTemplate?: string;
   readonly name?: string;
-  readonly config: Omit<ModelArchitecture, 'headDim' | 'tiedClassifier'>;
+  /** headDim: heads wider than dim / nHeads (written as <arch>.attention.key_length, as Qwen3 0.6B's); default
+   *  dim / nHeads. */
+  readonly config: Omit<ModelArchitecture, 'headDim' | 'tiedClassifier'> & { readonly headDim?: number };
   /** In file order; a tied classifier has no output.weight. */
   readonly tensors: readonly NativeGgufTensorSpec[];
 }

@@ -13,7 +13,8 @@ import { checkTokenizerFits, fileMissing, intOption, pathOption, type LoadedBack
 /** The model file itself as its tokenizer when it carries one (GGUF); a llama2.c checkpoint has none inside. */
 async function ownTokenizer(model: string): Promise<string> {
   const summary = await inspectModelFile(model);
-  if (summary.kind !== 'model' || summary.tokenizer) return model;
+  // a tokenizer the file names but redrafter does not read is refused by Tokenizer.load, naming it
+  if (summary.kind !== 'model' || summary.tokenizer || summary.tokenizerModel) return model;
   throw invalidArgument('tokenizer', `is required for ${model}: ` + (summary.format === 'llama2c'
     ? 'a llama2.c checkpoint has no tokenizer inside; give its tokenizer.bin (tok512.bin for the stories260K models); ' +
       'GGUF models carry their own'

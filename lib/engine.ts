@@ -151,8 +151,9 @@ export class Engine implements SessionHost {
 
   /**
    * Chat messages as prompt token ids through the model's chat template (a GGUF's tokenizer.chat_template, a Hugging
-   * Face tokenizer's chat_template; the template writes BOS):
-   * `session.reset(); session.generate(await engine.encodeChat(messages))`. ERR_REDRAFTER_UNSUPPORTED without one.
+   * Face tokenizer's chat_template; the template writes BOS). ERR_REDRAFTER_UNSUPPORTED without one. A session
+   * takes chat messages as its prompt too, and keeps the chat across turns (reusing the earlier turns' KV cache):
+   * `session.generate([{ role: 'user', content }])`.
    */
   async encodeChat(messages: readonly ChatMessage[], options: { addGenerationPrompt?: boolean } = {}): Promise<Int32Array> {
     this.assertOpen();

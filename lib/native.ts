@@ -234,8 +234,17 @@ export interface NativeFileSummary {
   readonly fileBytes: number;
   readonly version: number;
   readonly config: ModelArchitecture | null;
-  /** Why redrafter cannot run this file (another GGUF architecture, tensor type, ...); null when it can. */
+  /** Why redrafter cannot run this file (another GGUF architecture, tensor type, tokenizer model, ...: the loaders'
+   *  own messages); null when it can. */
   readonly unsupported: string | null;
+  /** A model the loaders accept (the native loaders' verdict, with the GGUF's own tokenizer where it has one). */
+  readonly runnable: boolean;
+  /** GGUF general.architecture ('llama' for a llama2.c checkpoint), tokenizer.ggml.model and tokenizer.ggml.pre, as
+   *  the file says them (null when absent), and whether it has tokenizer.chat_template. */
+  readonly architecture: string | null;
+  readonly tokenizerModel: string | null;
+  readonly tokenizerPre: string | null;
+  readonly chatTemplate: boolean;
   /** shape: outermost dimension first. */
   readonly tensors: readonly { name: string; type: string; shape: number[]; bytes: number; offset: number }[];
   readonly tokenizer: {

@@ -3,6 +3,12 @@
 // generate() starts a generation (queued behind the session's earlier ones) and returns a GenerationStream: an async
 // iterable of { text, tokens } chunks (several tokens per ReDrafter step) with `result`, the whole text, tokens,
 // finish reason and statistics. complete() is generate().result.
+//
+// A prompt may be chat messages: the session keeps the chat (its messages and the replies generated) and renders it
+// through the model's chat template (codec.renderChat, lib/chat-template.ts); a later turn sends only what the
+// template writes after the previous reply (its end-of-turn token, the new messages, the assistant's header), so
+// the KV cache of the earlier turns is reused as it is, the replies' generated tokens included.
+import type { ChatMessage } from './chat-template.js';
 import { codedError, ErrorCodes, invalidArgument, type ErrorCode, type RedrafterError } from './errors.js';
 import { resolveGenerateOptions, type GenerateOptions, type ResolvedGenerateOptions } from './generation-options.js';
 import type { NativeResponse, NativeSession } from './native.js';
@@ -38,8 +44,9 @@ export interface GenerationError extends RedrafterError {
   partial: PartialGeneration;
 }
 
-/** A prompt: text (encoded with BOS at the start of a conversation), or token ids appended as they are. */
-export type Prompt = string | readonly number[] | Int32Array;
+/** A prompt: text (encoded with BOS at the start of a conversation), token ids appended as they are, or the chat
+ *  messages of a turn (at least one; the session keeps the chat's earlier messages and its replies). */
+export type Prompt = string | readonly number[] | Int32Array | readonly ChatMessage[];
 
 /** Text prompts longer than this (UTF-8 bytes) are tokenized off the event loop, after a length check that needs
  *  no tokenizing (a text of n bytes has at least n / codec.maxTokenBytes tokens). */
@@ -47,7 +54,27 @@ const ASYNC_ENCODE_BYTES = 16 * 1024;
 
 /** A prompt's token ids (validated when generate() is called), or a text, encoded when its turn comes (whether it
  *  starts with BOS depends on the history then). */
-type PromptSource = number[] | { text: string; bytes: number };
+type PromptSource = number[] | { text: string; bytes: number } | { chat: ChatMessage[] };
+
+/** The chat a session holds: its messages (replies included), the template's text of it up to the last reply (its
+ *  generation prompt included), and the history length that text and the last reply's tokens make. */
+interface ChatState {
+  messages: ChatMessage[];
+  text: string;
+  historyLength: number;
+}
+
+/** Stands for the last reply while the next turn is rendered: what the template writes after it is the new turn's
+ *  text (a private-use character, so no template trims it and no reply holds it). */
+const REPLY_MARK = '\u{E000}redrafter-reply\u{E000}';
+
+/** A chat turn's prompt tokens: `replace`: the template rendered the earlier turns differently (the whole chat is
+ *  sent again; the backend still reuses the KV of the longest prefix it shares with the old one). */
+interface ChatTurn {
+  messages: ChatMessage[];
+  text: string;
+  replace: boolean;
+}
 
 /** What a session needs from its engine. @internal */
 export interface SessionHost {
@@ -173,6 +200,8 @@ export class Session {
   #disposed = false;
   /** Resolves when the last generation queued so far has ended (its final response included). */
   #tail: Promise<void> = Promise.resolve();
+  /** The chat the history holds, when its turns were chat messages. */
+  #chat: ChatState | undefined;
 
   /**
    * Whether the engine may draft less (or not at all) on steps where that is faster (SessionOptions.adaptiveDraft):
@@ -194,10 +223,11 @@ export class Session {
     return Array.from(this.#native.history());
   }
 
-  /** Forgets the conversation (the next prompt starts with BOS). */
+  /** Forgets the conversation (the next prompt starts with BOS, the next chat turn a new chat). */
   reset(): void {
     this.#assertUsable();
     this.#native.reset();
+    this.#chat = undefined;
   }
 
   /**
@@ -246,7 +276,19 @@ export class Session {
   #promptSource(prompt: Prompt): PromptSource {
     if (typeof prompt === 'string') return { text: prompt, bytes: Buffer.byteLength(prompt, 'utf8') };
     if (!(prompt instanceof Int32Array) && !Array.isArray(prompt))
-      throw invalidArgument('prompt', 'must be a string or an array of token ids');
+      throw invalidArgument('prompt', 'must be a string, an array of token ids or an array of chat messages');
+    if (Array.isArray(prompt) && prompt.length > 0 && typeof prompt[0] === 'object') {
+      const messages: ChatMessage[] = [];
+      for (const [i, m] of (prompt as readonly unknown[]).entries()) {
+        const e = m as ChatMessage | null;
+        if (typeof e !== 'object' || e === null || typeof e.role !== 'string' || typeof e.content !== 'string')
+          throw invalidArgument(`prompt[${i}]`, 'must be a chat message { role: string, content: string }');
+        messages.push({ role: e.role, content: e.content });
+      }
+      if (!this.#host.codec.renderChat)
+        throw codedError(ErrorCodes.UNSUPPORTED, "chat messages need a tokenizer with a chat template; this engine's has none");
+      return { chat: messages };
+    }
     const vocab = this.#host.codec.vocabSize;
     const tokens = Array.from(prompt);
     for (const [i, t] of tokens.entries()) {
@@ -261,6 +303,7 @@ export class Session {
    *  alone when they cannot fit the context, else encoded off the event loop. */
   async #encode(source: PromptSource): Promise<number[]> {
     if (Array.isArray(source)) return source;
+    if ('chat' in source) throw new Error('unreachable: chat turns are encoded by #encodeChat');
     const codec = this.#host.codec;
     const past = this.#native.historyLength();
     const bos = past === 0;
@@ -274,6 +317,38 @@ export class Session {
           `length ${this.#host.contextLength}`,
       );
     return Array.from(await codec.encodeAsync(source.text, { bos }));
+  }
+
+  /**
+   * A chat turn's prompt tokens when its turn has come: the whole chat rendered on an empty history; else what the
+   * template writes after the previous reply (rendered with REPLY_MARK in its place), appended to the history as it is
+   * (the replies' tokens as generated), when the template renders the earlier turns as it did before; else the whole
+   * chat again (ChatTurn.replace).
+   */
+  async #encodeChat(messages: ChatMessage[]): Promise<{ prompt: number[]; turn: ChatTurn }> {
+    const codec = this.#host.codec;
+    const render = async (m: readonly ChatMessage[]) => {
+      const text = await codec.renderChat!(m, { addGenerationPrompt: true });
+      if (typeof text !== 'string') throw invalidArgument('prompt', '(chat messages): the chat template rendered no text');
+      return text;
+    };
+    const encode = async (text: string) =>
+      Array.from(codec.encodeAsync ? await codec.encodeAsync(text, { bos: false, special: true })
+        : codec.encode(text, { bos: false, special: true }));
+    const past = this.#native.historyLength();
+    const chat = this.#chat;
+    if (past > 0 && chat?.historyLength !== past)
+      throw invalidArgument('prompt', `(chat messages) continue a chat, but this session's conversation (${past} tokens) ` +
+        'came from text or token prompts: reset() it first');
+    const prior = past > 0 ? chat!.messages : [];
+    const all = [...prior, ...messages];
+    const text = await render(all);
+    if (past === 0) return { prompt: await encode(text), turn: { messages: all, text, replace: false } };
+    const marked = await render([...prior.slice(0, -1), { role: 'assistant', content: REPLY_MARK }, ...messages]);
+    const at = marked.indexOf(REPLY_MARK);
+    if (at >= 0 && marked.slice(0, at) === chat!.text)
+      return { prompt: await encode(marked.slice(at + REPLY_MARK.length)), turn: { messages: all, text, replace: false } };
+    return { prompt: await encode(text), turn: { messages: all, text, replace: true } };
   }
 
   /** Why a request the backend ended with 'abort' did not finish. */
@@ -290,6 +365,8 @@ export class Session {
     const kept: number[] = [];
     let text = '';
     let requestId = -1;
+    let chatTurn: ChatTurn | undefined;
+    let lastInput = -1;
     let final: NativeResponse | undefined;
     const queue: NativeResponse[] = [];
     let wake: (() => void) | undefined;
@@ -311,9 +388,15 @@ export class Session {
       });
       interrupt = undefined;
       this.#assertUsable();
-      const prompt = await this.#encode(source);
+      let prompt: number[];
+      if (!Array.isArray(source) && 'chat' in source) ({ prompt, turn: chatTurn } = await this.#encodeChat(source.chat));
+      else prompt = await this.#encode(source);
       if (o.signal?.aborted || control.isStopped()) throw this.#abortReason(o, control);
       this.#assertUsable();
+      if (chatTurn?.replace) {
+        this.#native.reset();
+        this.#chat = undefined;
+      }
       const inputLength = this.#native.historyLength() + prompt.length;  // the whole context the backend runs
       if (inputLength === 0) throw invalidArgument('prompt', 'must not be empty', 'range');
       if (inputLength > this.#host.contextLength)
@@ -329,7 +412,7 @@ export class Session {
           `prompt has ${inputLength} tokens (history included): no room is left in the context length ${this.#host.contextLength}`,
         );
       const codec = this.#host.codec;
-      const lastInput = prompt.length > 0 ? prompt[prompt.length - 1]! : this.#native.lastToken();
+      lastInput = prompt.length > 0 ? prompt[prompt.length - 1]! : this.#native.lastToken();
       requestId = this.#native.enqueue({
         promptTokenIds: Int32Array.from(prompt),
         maxTokens: fitted ? room : o.maxTokens,
@@ -395,7 +478,23 @@ export class Session {
       o.signal?.removeEventListener('abort', onInterrupt);
       // The native session committed the request's context and output to the history before its final response came
       // (or left it as it was, for a request the backend refused); a stop string keeps only the tokens before it.
-      if (requestId >= 0 && final && final.finishReason !== 'error') this.#native.keepOutput(requestId, kept.length);
+      if (requestId >= 0 && final && final.finishReason !== 'error') {
+        this.#native.keepOutput(requestId, kept.length);
+        this.#chat = chatTurn && !this.#disposed ? this.#chatAfter(chatTurn, kept, lastInput) : undefined;
+      }
     }
+  }
+
+  /** The chat once a turn's reply (`kept`: the tokens the history keeps) was generated. */
+  #chatAfter(turn: ChatTurn, kept: readonly number[], lastInput: number): ChatState {
+    const decoder = this.#host.codec.createDecoder(lastInput);
+    let reply = '';
+    for (const t of kept) reply += decoder.push(t);
+    reply += decoder.flush();
+    return {
+      messages: [...turn.messages, { role: 'assistant', content: reply }],
+      text: turn.text,
+      historyLength: this.#native.historyLength(),
+    };
   }
 }

@@ -7,14 +7,18 @@ export interface TextCodec {
   /** Every token id that ends generation (default: [eos]); none are part of the output. */
   readonly eosTokenIds?: readonly number[];
   readonly vocabSize: number;
-  /** Token ids of `text`, with BOS first when `bos`. */
-  encode(text: string, options: { bos?: boolean }): Int32Array | readonly number[];
+  /** Token ids of `text`, with BOS first when `bos`; `special`: control-token texts (a rendered chat template's
+   *  <|eot_id|>) become their tokens (codecs that always do so ignore it). */
+  encode(text: string, options: { bos?: boolean; special?: boolean }): Int32Array | readonly number[];
   /** encode() off the event loop, where the codec can (sessions use it for long prompts). */
-  encodeAsync?(text: string, options: { bos?: boolean }): Promise<Int32Array | readonly number[]>;
+  encodeAsync?(text: string, options: { bos?: boolean; special?: boolean }): Promise<Int32Array | readonly number[]>;
   /** The longest token in bytes, where known: a text of n bytes has at least n / maxTokenBytes tokens. */
   readonly maxTokenBytes?: number;
   /** An incremental decoder: push() returns only whole UTF-8 characters; `previous` is the token before. */
   createDecoder(previous: number): { push(token: number): string; flush(): string };
+  /** Chat messages as text through the tokenizer's chat template (tokenizers that have one; throws
+   *  ERR_REDRAFTER_UNSUPPORTED when there is none): encode it with { bos: false, special: true }. */
+  renderChat?(messages: readonly { role: string; content: string }[], options: { addGenerationPrompt?: boolean }): string | Promise<string>;
   /** Chat messages as prompt token ids through the tokenizer's chat template (tokenizers that have one). */
   encodeChat?(messages: readonly { role: string; content: string }[], options: { addGenerationPrompt?: boolean }): Promise<Int32Array>;
 }

@@ -120,16 +120,21 @@ export class Tokenizer {
    * file has no template.
    */
   async encodeChat(messages: readonly ChatMessage[], options: { addGenerationPrompt?: boolean } = {}): Promise<Int32Array> {
+    return this.encodeAsync(this.renderChat(messages, options), { bos: false, special: true });
+  }
+
+  /** A chat as text through the model's chat template (what encodeChat encodes, with { bos: false, special: true }).
+   *  ERR_REDRAFTER_UNSUPPORTED when the file has no template. */
+  renderChat(messages: readonly ChatMessage[], options: { addGenerationPrompt?: boolean } = {}): string {
     const template = this.chatTemplate;
     if (!template) {
       throw codedError(ErrorCodes.UNSUPPORTED, `${this.#native.info.path}: the model has no chat template (GGUF tokenizer.chat_template)`);
     }
-    const text = template.render(messages, {
+    return template.render(messages, {
       addGenerationPrompt: options.addGenerationPrompt,
       bosToken: this.bos >= 0 ? this.token(this.bos).text : '',
       eosToken: this.eos >= 0 ? this.token(this.eos).text : '',
     });
-    return this.encodeAsync(text, { bos: false, special: true });
   }
 
   /** The longest token text in bytes: a text of n bytes has at least n / maxTokenBytes tokens. */

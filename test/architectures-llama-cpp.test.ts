@@ -2,11 +2,16 @@
 // shape (dim 64, 2 layers, 4 heads, 2 KV heads) with a real vocabulary, written by the project's GGUF writer:
 //   llama + Llama 3 vocabulary, untied classifier, rope_freqs (Llama 3 rope scaling);
 //   qwen2 + Qwen vocabulary, q/k/v biases, tied embeddings;
-//   qwen3 + Qwen vocabulary, q/k head norms, tied embeddings.
-// For 10 prompts x 32 greedy tokens the tokens are identical, and at every position (prompt and generated) the
-// log-probabilities of llama.cpp's 16 most likely tokens agree with ours within 2e-3 (measured worst: about 5e-4;
-// f32 KV cache on both sides). About 4 minutes per architecture on a loaded 2-core machine (llama.cpp returns
-// probabilities over the whole 128K-152K vocabulary at every position).
+//   qwen3 + Qwen vocabulary, q/k head norms, tied embeddings;
+//   qwen3 with heads wider than dim / heads (attention.key_length 32 with dim 64 and 4 heads, as Qwen3 0.6B's 128
+//     with 1024 and 16): q [128, 64], k/v [64, 64], attn_output [64, 128];
+//   llama + Llama 3 vocabulary, tied embeddings and rope_freqs (as Llama 3.2 1B).
+// (Mistral's GGUFs are `llama` files: no sliding window in their metadata, which llama.cpp ignores for llama too;
+// llama-cpp.test.ts compares a llama file with a SentencePiece vocabulary and grouped-query attention.)
+// For 10 prompts (3 for the last two cases) x 32 greedy tokens the tokens are identical, and at every position
+// (prompt and generated) the log-probabilities of llama.cpp's 16 most likely tokens agree with ours within 2e-3
+// (measured worst: about 5e-4; f32 KV cache on both sides). About 4 minutes per architecture for 10 prompts on a
+// loaded 2-core machine (llama.cpp returns probabilities over the whole 128K-152K vocabulary at every position).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -15,10 +20,10 @@ import { join } from 'node:path';
 
 import { getLlama, type Llama, type Token, type ControlledEvaluateInputItem } from 'node-llama-cpp';
 
-import { benchModel, type NativeGgufTensorSpec } from '../bench/bench-addon.js';
 import { Model } from '../lib/model.js';
 import { Tokenizer } from '../lib/tokenizer.js';
-import { bpeFixture, type BpeVocabularyName } from './helpers/bpe-vocab.js';
+import type { BpeVocabularyName } from './helpers/bpe-vocab.js';
+import { writeRandomModel, type Arch } from './helpers/random-gguf.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'redrafter-arch-'));
 let llama: Llama;
@@ -29,54 +34,6 @@ after(async () => {
 before(async () => {
   llama = await getLlama({ gpu: false, build: 'never', logLevel: 'error' as never });
 });
-
-const shape = { dim: 64, hiddenDim: 160, nLayers: 2, nHeads: 4, nKvHeads: 2, contextLength: 512, normEps: 1e-6, ropeTheta: 500000 };
-const headDim = shape.dim / shape.nHeads;
-const kvDim = headDim * shape.nKvHeads;
-
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-type Arch = 'llama' | 'qwen2' | 'qwen3';
-function tensors(arch: Arch, vocab: number, tied: boolean, seed: number): NativeGgufTensorSpec[] {
-  const next = rng(seed);
-  const t = (name: string, rows: number, cols: number, scale: number, base = 0): NativeGgufTensorSpec => ({
-    name, rows, cols,
-    produce: () => Float32Array.from({ length: rows * cols }, () => base + scale * (2 * next() - 1)),
-  });
-  const D = shape.dim, H = shape.hiddenDim;
-  const out: NativeGgufTensorSpec[] = [t('token_embd.weight', vocab, D, 1), t('output_norm.weight', 1, D, 0.2, 1)];
-  if (!tied) out.push(t('output.weight', vocab, D, 0.5));
-  if (arch === 'llama')  // Llama 3 rope scaling: the low frequencies divided by up to 8
-    out.push({ name: 'rope_freqs.weight', rows: 1, cols: headDim / 2, produce: () => Float32Array.from({ length: headDim / 2 }, (_, i) => 1 + (7 * i) / (headDim / 2 - 1)) });
-  for (let l = 0; l < shape.nLayers; ++l) {
-    const p = `blk.${l}.`;
-    out.push(t(p + 'attn_norm.weight', 1, D, 0.2, 1), t(p + 'attn_q.weight', D, D, 0.4), t(p + 'attn_k.weight', kvDim, D, 0.4),
-      t(p + 'attn_v.weight', kvDim, D, 0.4), t(p + 'attn_output.weight', D, D, 0.3), t(p + 'ffn_norm.weight', 1, D, 0.2, 1),
-      t(p + 'ffn_gate.weight', H, D, 0.3), t(p + 'ffn_down.weight', D, H, 0.3), t(p + 'ffn_up.weight', H, D, 0.3));
-    if (arch === 'qwen2')
-      out.push(t(p + 'attn_q.bias', 1, D, 0.5), t(p + 'attn_k.bias', 1, kvDim, 0.5), t(p + 'attn_v.bias', 1, kvDim, 0.5));
-    if (arch === 'qwen3') out.push(t(p + 'attn_q_norm.weight', 1, headDim, 0.3, 1), t(p + 'attn_k_norm.weight', 1, headDim, 0.3, 1));
-  }
-  return out;
-}
-
-function writeRandomModel(path: string, arch: Arch, vocabName: BpeVocabularyName, tied: boolean, seed: number): void {
-  const { vocabulary, chatTemplate } = bpeFixture(vocabName);
-  benchModel().writeGguf(path, {
-    type: 'f32', architecture: arch, vocabulary, chatTemplate, name: `random-${arch}`,
-    config: { ...shape, vocabSize: vocabulary.tokens.length },
-    tensors: tensors(arch, vocabulary.tokens.length, tied, seed),
-  });
-}
 
 const prompts = [
   'Once upon a time', 'def fibonacci(n):', '你好，世界', 'The capital of France is', '1, 2, 3, 4,',
@@ -92,16 +49,19 @@ function logSoftmax(v: Float32Array): Float64Array {
   return Float64Array.from(v, (x) => x - lse);
 }
 
-const cases: { arch: Arch; vocab: BpeVocabularyName; tied: boolean }[] = [
+const cases: { arch: Arch; vocab: BpeVocabularyName; tied: boolean; headDim?: number; prompts?: number }[] = [
   { arch: 'llama', vocab: 'llama3', tied: false },
   { arch: 'qwen2', vocab: 'qwen3', tied: true },
   { arch: 'qwen3', vocab: 'qwen3', tied: true },
+  { arch: 'qwen3', vocab: 'qwen3', tied: true, headDim: 32, prompts: 3 },
+  { arch: 'llama', vocab: 'llama3', tied: true, prompts: 3 },
 ];
 
 for (const c of cases) {
-  test(`${c.arch} (${c.vocab} vocabulary${c.tied ? ', tied' : ''}): greedy tokens and log-probabilities match llama.cpp`, async (t) => {
-    const path = join(dir, `${c.arch}.gguf`);
-    writeRandomModel(path, c.arch, c.vocab, c.tied, 7 + cases.indexOf(c));
+  const heads = c.headDim ? `, heads of ${c.headDim} (wider than dim / heads)` : '';
+  test(`${c.arch} (${c.vocab} vocabulary${c.tied ? ', tied' : ''}${heads}): greedy tokens and log-probabilities match llama.cpp`, async (t) => {
+    const path = join(dir, `${c.arch}-${cases.indexOf(c)}.gguf`);
+    writeRandomModel(path, { arch: c.arch, vocab: c.vocab, tied: c.tied, seed: 7 + cases.indexOf(c), headDim: c.headDim });
     const theirModel = await llama.loadModel({ modelPath: path });
     const context = await theirModel.createContext({
       contextSize: 256, batchSize: 256, threads: 1, sequences: 1, flashAttention: false,
@@ -113,7 +73,7 @@ for (const c of cases) {
     const seq = context.getSequence();
     let worst = 0;
     try {
-      for (const prompt of prompts) {
+      for (const prompt of prompts.slice(0, c.prompts ?? prompts.length)) {
         const tokens = Array.from(tokenizer.encode(prompt));
         const bos = tokenizer.info.addBos ? [tokenizer.bos] : [];
         assert.deepEqual(tokens, [...bos, ...Array.from(theirModel.tokenize(prompt, false)).map(Number)], 'prompt tokens');

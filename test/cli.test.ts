@@ -23,7 +23,7 @@ function cli(args: string[], options: { imports?: string[]; cwd?: string; script
   });
 }
 
-const commands = ['demo', 'generate', 'bench', 'train-drafter', 'inspect', 'convert', 'build'];
+const commands = ['demo', 'generate', 'chat', 'bench', 'train-drafter', 'inspect', 'convert', 'build'];
 
 /** Every long flag a command's --help lists. */
 function helpFlags(command: string): string[] {
@@ -44,8 +44,8 @@ test('one spelling per concept across commands: threads, beam width and length, 
       if (/progress/.test(f)) assert.equal(f, '--no-progress', `${command} ${f}`);
     }
   }
-  for (const c of ['demo', 'generate', 'bench', 'train-drafter']) assert.ok(all.get(c)!.includes('--threads'), c);
-  for (const c of ['demo', 'generate', 'bench']) {
+  for (const c of ['demo', 'generate', 'chat', 'bench', 'train-drafter']) assert.ok(all.get(c)!.includes('--threads'), c);
+  for (const c of ['demo', 'generate', 'chat', 'bench']) {
     for (const f of ['--beam-width', '--beam-length', '--adaptive-draft', '--no-adaptive-draft']) assert.ok(all.get(c)!.includes(f), `${c} ${f}`);
   }
   assert.ok(all.get('convert')!.includes('--dtype') && all.get('train-drafter')!.includes('--dtype'));

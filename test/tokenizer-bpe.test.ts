@@ -127,5 +127,5 @@ test('a tokenizer.ggml.pre this tokenizer does not implement is refused, naming 
     tensors: [],
   });
   await assert.rejects(Tokenizer.load(path), (e: Error & { code?: string }) =>
-    e.code === 'ERR_REDRAFTER_UNSUPPORTED' && /tokenizer\.ggml\.pre 'gpt-4o' is not supported/.test(e.message));
+    e.code === 'ERR_REDRAFTER_UNSUPPORTED' && /tokenizer\.ggml\.pre = "gpt-4o" is not supported/.test(e.message));
 });

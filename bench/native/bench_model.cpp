@@ -163,8 +163,10 @@ Napi::Value WriteGguf(const Napi::CallbackInfo& info) {
     c.contextLength = configInt(co, "contextLength", 1 << 24);
     c.normEps = float(numberFieldOr(co, "normEps", 1e-5, 0, 1));
     c.ropeTheta = float(numberFieldOr(co, "ropeTheta", 10000, 1, 1e9));
-    if (c.dim % c.nHeads != 0 || c.nHeads % c.nKvHeads != 0)
-      fail(ErrorCode::InvalidArgument, "spec.config: dim must be a multiple of nHeads and nHeads of nKvHeads");
+    // headDim: heads wider than dim / nHeads (written as attention.key_length, as Qwen3 0.6B's)
+    c.headSize = co.Has("headDim") ? configInt(co, "headDim", 1 << 16) : 0;
+    if ((c.headSize == 0 && c.dim % c.nHeads != 0) || c.nHeads % c.nKvHeads != 0)
+      fail(ErrorCode::InvalidArgument, "spec.config: dim must be a multiple of nHeads (or headDim given) and nHeads of nKvHeads");
     model::GgufWriter w;
     if (ownVocabulary) {
       tools::addArchitectureMetadata(w, c, name, type == "f16" ? 1 : 0, 32);

@@ -112,7 +112,12 @@ export function formatSummary(s: ModelFileSummary, options: { metadata?: boolean
   const lines: string[] = [];
   const version = s.version ? ` v${s.version}` : '';
   lines.push(`${s.path}: ${s.kind}, ${s.format}${version}, ${bytes(s.fileBytes)} (${s.fileBytes} bytes)`);
-  if (s.unsupported) lines.push(`not supported by redrafter: ${s.unsupported}`);
+  if (s.architecture) lines.push(`architecture: ${s.architecture}`);
+  if (s.format === 'gguf')
+    lines.push(`tokenizer model: ${s.tokenizerModel ?? '(none)'}${s.tokenizerPre ? `, pre-tokenizer ${s.tokenizerPre}` : ''}; ` +
+      `chat template: ${s.chatTemplate ? 'yes' : 'no'}`);
+  if (s.kind === 'model') lines.push(s.runnable ? 'runs: yes' : `runs: no: ${s.unsupported ?? 'not a model'}`);
+  else if (s.unsupported) lines.push(`not supported by redrafter: ${s.unsupported}`);
   if (s.config) {
     const c = s.config;
     lines.push('config:');

@@ -4,6 +4,7 @@ import { Command, CommanderError } from 'commander';
 import { readFileSync } from 'node:fs';
 import { register as registerDemo } from './demo.js';
 import { register as registerGenerate } from './generate.js';
+import { register as registerChat } from './chat.js';
 import { register as registerBench } from './bench.js';
 import { register as registerTrainDrafter } from './train-drafter.js';
 import { register as registerInspect } from './inspect.js';
@@ -17,7 +18,7 @@ export function buildProgram(): Command {
   const program = new Command();
   program
     .name('redrafter')
-    .description('ReDrafter speculative decoding: generate, serve, benchmark, train drafters, convert and build engines')
+    .description('ReDrafter speculative decoding: generate, chat, serve, benchmark, train drafters, convert and build engines')
     .version(pkg.version)
     .showHelpAfterError(false)
     // usage errors as every other error: one line, "redrafter: ..." (subcommands inherit this)
@@ -27,6 +28,7 @@ export function buildProgram(): Command {
     .exitOverride();
   registerDemo(program);
   registerGenerate(program);
+  registerChat(program);
   registerBench(program);
   registerTrainDrafter(program);
   registerInspect(program);

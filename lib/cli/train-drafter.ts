@@ -5,6 +5,8 @@ import { Option } from 'commander';
 import cliProgress from 'cli-progress';
 import { availableParallelism } from 'node:os';
 import { Model } from '../model.js';
+import { inspectModelFile } from '../model-file.js';
+import { Tokenizer } from '../tokenizer.js';
 import { saveDrafter, type DrafterDType } from '../drafter/drafter.js';
 import {
   defaultEvaluationPrompts,
@@ -33,6 +35,7 @@ interface CliOptions {
   distill: number;
   evalBeamWidth: number;
   evalBeamLength: number;
+  evalTexts: number;
   sequenceLength: number;
   greedyFraction: number;
   seed: number;
@@ -47,7 +50,7 @@ export function register(program: Command): void {
     .command('train-drafter')
     .description('train a recurrent drafter for a model by self-distillation (the model writes its own training text)')
     .requiredOption('--model <file>', 'the target model (llama2.c .bin or GGUF)')
-    .option('--tokenizer <file>', 'its tokenizer: enables text prompts for training and held-out evaluation')
+    .option('--tokenizer <file>', "its tokenizer (default: a GGUF model's own): enables text prompts for training and held-out evaluation")
     .requiredOption('--out <dir>', 'output drafter directory (config.json + model.safetensors)')
     .option('--tokens <n>', 'token budget of the self-distilled corpus', int(3), 96000)
     .option('--epochs <n>', 'passes over the corpus', num(1e-6, 1e6), 6)
@@ -62,6 +65,7 @@ export function register(program: Command): void {
       num(0, 1), 0)
     .option('--eval-beam-width <n>', 'beam width W of the acceptance evaluation', int(1, 1024), 8)
     .option('--eval-beam-length <n>', "beam length L of the acceptance evaluation (the LLM's own token included)", int(2, 64), 5)
+    .option('--eval-texts <n>', 'held-out texts of the evaluation, at most (0: none; with a tokenizer, one per held-out prompt)', int(0, 1 << 20), 32)
     .option('--sequence-length <n>', 'tokens per generated text', int(3), 160)
     .option('--greedy-fraction <x>', 'share of texts continued greedily after a sampled prefix', num(0, 1), 0.75)
     .option('--seed <n>', 'seed of the corpus, the initialisation and the batch order', int(0, 2 ** 52), 0)
@@ -80,6 +84,11 @@ function formatAccuracy(acc: readonly number[] | undefined): string {
 
 async function trainDrafterCommand(opts: CliOptions): Promise<void> {
   const threads = opts.threads ?? availableParallelism();
+  // the tokenizer given, else a GGUF model's own: its BOS starts the texts and its end-of-generation tokens end them
+  // (EOS, <|eot_id|>, <|im_end|>); without one, llama2.c's BOS 1 and EOS 2
+  const tokenizer = opts.tokenizer ?? ((await inspectModelFile(opts.model)).tokenizerModel ? opts.model : undefined);
+  const tok = tokenizer === undefined ? undefined : await Tokenizer.load(tokenizer);
+  const stopTokens = tok ? [...new Set([...tok.eosTokenIds, ...(tok.bos >= 0 ? [tok.bos] : [])])] : [1, 2];
   const model = await Model.load(opts.model, { threads });
   try {
     const options: TrainDrafterOptions = {
@@ -95,16 +104,17 @@ async function trainDrafterCommand(opts: CliOptions): Promise<void> {
       distill: opts.distill,
       evalWidth: opts.evalBeamWidth,
       evalLength: opts.evalBeamLength,
+      evalTexts: opts.evalTexts,
       sequenceLength: Math.min(opts.sequenceLength, model.config.contextLength || opts.sequenceLength),
       greedyFraction: opts.greedyFraction,
       seed: opts.seed,
       threads,
-      stopTokens: [1, 2],
+      stopTokens,
     };
-    if (opts.tokenizer) {
-      options.tokenizer = opts.tokenizer;
+    if (tokenizer !== undefined) {
+      options.tokenizer = tokenizer;
       options.prompts = [...defaultTrainingPrompts];
-      options.evalPrompts = [...defaultEvaluationPrompts];
+      options.evalPrompts = defaultEvaluationPrompts.slice(0, opts.evalTexts);
     }
     const show = progressShown(opts.progress);
     // no bars object at all when they are not shown (stopping one writes a line break)

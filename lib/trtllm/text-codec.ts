@@ -84,7 +84,11 @@ export class HfTextCodec implements TextCodec {
    * apply_chat_template does.
    */
   async encodeChat(messages: readonly ChatMessage[], options: { addGenerationPrompt?: boolean } = {}): Promise<Int32Array> {
-    const text = await this.tokenizer.applyChatTemplate(messages, { ...options, template: this.chatTemplate });
-    return this.tokenizer.encode(text, { addSpecialTokens: false });
+    return this.tokenizer.encode(await this.renderChat(messages, options), { addSpecialTokens: false });
+  }
+
+  /** A chat as text through the chat template (what encodeChat encodes). */
+  renderChat(messages: readonly ChatMessage[], options: { addGenerationPrompt?: boolean } = {}): Promise<string> {
+    return this.tokenizer.applyChatTemplate(messages, { ...options, template: this.chatTemplate });
   }
 }

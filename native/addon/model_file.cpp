@@ -59,6 +59,11 @@ class InspectWorker : public PromiseWorker {
     o.Set("version", s.version);
     o.Set("config", s.config ? Napi::Value(setModelArchitecture(Napi::Object::New(env), *s.config)) : env.Null());
     o.Set("unsupported", s.unsupported.empty() ? env.Null() : Napi::Value(utf8String(env, s.unsupported)));
+    o.Set("runnable", s.runnable);
+    o.Set("architecture", s.architecture.empty() ? env.Null() : Napi::Value(utf8String(env, s.architecture)));
+    o.Set("tokenizerModel", s.tokenizerModel.empty() ? env.Null() : Napi::Value(utf8String(env, s.tokenizerModel)));
+    o.Set("tokenizerPre", s.tokenizerPre.empty() ? env.Null() : Napi::Value(utf8String(env, s.tokenizerPre)));
+    o.Set("chatTemplate", s.chatTemplate);
     Napi::Array tensors = Napi::Array::New(env, s.tensors.size());
     for (size_t i = 0; i < s.tensors.size(); ++i) {
       const tools::TensorSummary& t = s.tensors[i];

@@ -1,5 +1,6 @@
 // GGUF model loader for the architectures `llama`, `qwen2` and `qwen3` (weights.h: Architecture): <arch>.*
-// hyperparameters, token_embd / blk.N.* / output_norm / output tensors (output.weight absent = tied classifier),
+// hyperparameters (attention.key_length: heads wider than dim / heads), token_embd / blk.N.* / output_norm / output
+// tensors (output.weight absent = tied classifier),
 // qwen2's attn_{q,k,v}.bias, qwen3's attn_{q,k}_norm, llama's optional rope_freqs. Matrices of F32, F16, BF16 or
 // Q8_0 are views into the mapping; vectors (norms, biases, rope_freqs) are used as F32 (F16/BF16 ones are
 // converted into owned copies).
@@ -106,7 +107,7 @@ ModelConfig ggufModelConfig(const GgufFile& g) {
     c.architecture = Architecture::Qwen3;
   } else {
     fail(ErrorCode::Unsupported,
-         g.path() + ": general.architecture '" + arch + "' is not supported (supported: llama, qwen2, qwen3)");
+         g.path() + ": general.architecture = \"" + arch + "\" is not supported (supported: llama, qwen2, qwen3)");
   }
   c.ropeNeox = c.architecture != Architecture::Llama;
   const std::string a = arch + ".";
@@ -120,15 +121,19 @@ ModelConfig ggufModelConfig(const GgufFile& g) {
   c.ropeTheta = float(g.getFloat(a + "rope.freq_base", 10000.0, false));
   const std::string scaling = g.getString(a + "rope.scaling.type", "none", false);
   if (scaling != "none")
-    fail(ErrorCode::Unsupported, g.path() + ": " + a + "rope.scaling.type '" + scaling +
-                                     "' is not supported (supported: none; Llama 3's scaling comes as rope_freqs)");
-  for (const char* key : {"attention.key_length", "attention.value_length"}) {
-    if (!g.find(a + key) || c.nHeads <= 0) continue;
-    const uint64_t n = g.getUint(a + key, 0, false, kMaxDim);
-    if (n != uint64_t(c.dim / c.nHeads))
-      fail(ErrorCode::Unsupported, g.path() + ": " + a + key + " " + std::to_string(n) +
-                                       " differs from embedding_length / head_count " +
-                                       std::to_string(c.dim / c.nHeads) + " (heads wider than dim / heads)");
+    fail(ErrorCode::Unsupported, g.path() + ": " + a + "rope.scaling.type = \"" + scaling +
+                                     "\" is not supported (supported: none; Llama 3's scaling comes as rope_freqs)");
+  // Heads as wide as attention.key_length (Qwen3 0.6B: 128, with dim 1024 and 16 heads); values as wide as keys
+  if (g.find(a + "attention.key_length") && c.nHeads > 0) {
+    const uint64_t k = g.getUint(a + "attention.key_length", 0, false, kMaxDim);
+    if (c.dim % c.nHeads != 0 || k != uint64_t(c.dim / c.nHeads)) c.headSize = int32_t(k);
+  }
+  if (g.find(a + "attention.value_length") && c.nHeads > 0) {
+    const uint64_t v = g.getUint(a + "attention.value_length", 0, false, kMaxDim);
+    if (v != uint64_t(c.headDim()))
+      fail(ErrorCode::Unsupported, g.path() + ": " + a + "attention.value_length = " + std::to_string(v) +
+                                       " is not supported (supported: the key width " + std::to_string(c.headDim()) +
+                                       ")");
   }
   const GgufTensorInfo* embd = g.findTensor("token_embd.weight");
   if (!embd) g.invalid("tensor 'token_embd.weight' is missing");
@@ -143,8 +148,9 @@ ModelConfig ggufModelConfig(const GgufFile& g) {
   validateConfig(c, g.path());
   uint64_t rot = g.getUint(a + "rope.dimension_count", uint64_t(c.headDim()), false, kMaxDim);
   if (rot != uint64_t(c.headDim()))
-    fail(ErrorCode::Unsupported, g.path() + ": " + a + "rope.dimension_count " + std::to_string(rot) +
-                                     " differs from the head size " + std::to_string(c.headDim()) + " (partial RoPE)");
+    fail(ErrorCode::Unsupported, g.path() + ": " + a + "rope.dimension_count = " + std::to_string(rot) +
+                                     " is not supported (supported: the head size " + std::to_string(c.headDim()) +
+                                     "; partial RoPE)");
   return c;
 }
 
@@ -168,16 +174,16 @@ std::shared_ptr<ModelWeights> loadGgufModel(const std::shared_ptr<MappedFile>& f
     std::string p = "blk." + std::to_string(l) + ".";
     LayerWeights& L = w->layers[l];
     L.attnNorm = b.norm(p + "attn_norm.weight", c.dim);
-    L.wq = b.matrix(p + "attn_q.weight", c.dim, c.dim);
+    L.wq = b.matrix(p + "attn_q.weight", c.qDim(), c.dim);
     L.wk = b.matrix(p + "attn_k.weight", c.kvDim(), c.dim);
     L.wv = b.matrix(p + "attn_v.weight", c.kvDim(), c.dim);
-    L.wo = b.matrix(p + "attn_output.weight", c.dim, c.dim);
+    L.wo = b.matrix(p + "attn_output.weight", c.dim, c.qDim());
     L.ffnNorm = b.norm(p + "ffn_norm.weight", c.dim);
     L.w1 = b.matrix(p + "ffn_gate.weight", c.hiddenDim, c.dim);
     L.w2 = b.matrix(p + "ffn_down.weight", c.dim, c.hiddenDim);
     L.w3 = b.matrix(p + "ffn_up.weight", c.hiddenDim, c.dim);
     if (c.architecture == Architecture::Qwen2) {
-      L.bq = b.norm(p + "attn_q.bias", c.dim);
+      L.bq = b.norm(p + "attn_q.bias", c.qDim());
       L.bk = b.norm(p + "attn_k.bias", c.kvDim());
       L.bv = b.norm(p + "attn_v.bias", c.kvDim());
     }

@@ -31,7 +31,8 @@ void validateConfig(const ModelConfig& c, const std::string& path) {
   range("n_kv_heads", c.nKvHeads, c.nHeads > 0 ? c.nHeads : 1);
   range("vocab_size", c.vocabSize, kMaxVocab);
   range("context_length", c.contextLength, kMaxContext);
-  if (c.dim % c.nHeads != 0)
+  if (c.headSize != 0) range("head size", c.headSize, kMaxDim);
+  else if (c.dim % c.nHeads != 0)
     bad("dim " + std::to_string(c.dim) + " is not a multiple of n_heads " + std::to_string(c.nHeads));
   if (c.nHeads % c.nKvHeads != 0)
     bad("n_heads " + std::to_string(c.nHeads) + " is not a multiple of n_kv_heads " + std::to_string(c.nKvHeads));

@@ -33,21 +33,25 @@ struct ModelConfig {
   float ropeTheta = 10000.0f;
   bool tiedClassifier = true;  // output projection shares the token embedding
   bool ropeNeox = false;       // RoPE pairs (i, i + headDim/2) instead of (2i, 2i+1): qwen2, qwen3
-  int32_t headDim() const { return dim / nHeads; }
-  int32_t kvDim() const { return headDim() * nKvHeads; }
+  // The width of one attention head when it is not dim / nHeads (GGUF <arch>.attention.key_length: Qwen3 0.6B has
+  // dim 1024, 16 heads of 128); 0 = dim / nHeads.
+  int32_t headSize = 0;
+  int32_t headDim() const { return headSize > 0 ? headSize : dim / nHeads; }
+  int32_t qDim() const { return headDim() * nHeads; }    // the queries' (and attention output's) width
+  int32_t kvDim() const { return headDim() * nKvHeads; }  // the keys' and values' width
 };
 
 struct LayerWeights {
   TensorView attnNorm;  // [1, dim] F32
-  TensorView wq;        // [dim, dim]
+  TensorView wq;        // [qDim, dim]  (qDim = nHeads * headDim: dim unless the heads are wider)
   TensorView wk;        // [kvDim, dim]
   TensorView wv;        // [kvDim, dim]
-  TensorView wo;        // [dim, dim]
+  TensorView wo;        // [dim, qDim]
   TensorView ffnNorm;   // [1, dim] F32
   TensorView w1;        // [hiddenDim, dim]  gate
   TensorView w2;        // [dim, hiddenDim]  down
   TensorView w3;        // [hiddenDim, dim]  up
-  TensorView bq, bk, bv;  // [1, dim], [1, kvDim], [1, kvDim] F32 biases (qwen2), empty otherwise
+  TensorView bq, bk, bv;  // [1, qDim], [1, kvDim], [1, kvDim] F32 biases (qwen2), empty otherwise
   TensorView qNorm, kNorm;  // [1, headDim] F32 RMS norm weights of each q / k head (qwen3), empty otherwise
 };
 

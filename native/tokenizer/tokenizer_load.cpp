@@ -133,13 +133,13 @@ std::shared_ptr<const Tokenizer> Tokenizer::fromGguf(const GgufFile& g) {
   std::string model = g.getString("tokenizer.ggml.model", "", true);
   if (model != "llama" && model != "gpt2")
     fail(ErrorCode::Unsupported,
-         g.path() + ": tokenizer.ggml.model '" + model + "' is not supported (supported: llama, gpt2)");
+         g.path() + ": tokenizer.ggml.model = \"" + model + "\" is not supported (supported: llama, gpt2)");
   const bool bpe = model == "gpt2";
   std::string pre = g.getString("tokenizer.ggml.pre", "default", false);
   PreTokenizer preTokenizer = PreTokenizer::Llama3;
   if (bpe && !parsePreTokenizer(pre, preTokenizer))
-    fail(ErrorCode::Unsupported, g.path() + ": tokenizer.ggml.pre '" + pre +
-                                     "' is not supported (supported: llama-bpe, llama3, llama-v3, qwen2, deepseek-r1-qwen)");
+    fail(ErrorCode::Unsupported, g.path() + ": tokenizer.ggml.pre = \"" + pre +
+                                     "\" is not supported (supported: llama-bpe, llama3, llama-v3, qwen2, deepseek-r1-qwen)");
   const GgufValue* tokens = g.find("tokenizer.ggml.tokens");
   if (!tokens) g.invalid("metadata 'tokenizer.ggml.tokens' is missing");
   if (tokens->type != GgufType::Array || tokens->arrayType != GgufType::String)

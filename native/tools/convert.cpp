@@ -113,6 +113,10 @@ void addArchitectureMetadata(GgufWriter& w, const ModelConfig& c, const std::str
   w.setU32(a + "block_count", uint32_t(c.nLayers));
   w.setU32(a + "attention.head_count", uint32_t(c.nHeads));
   w.setU32(a + "attention.head_count_kv", uint32_t(c.nKvHeads));
+  if (c.headSize != 0) {  // heads wider than dim / heads
+    w.setU32(a + "attention.key_length", uint32_t(c.headSize));
+    w.setU32(a + "attention.value_length", uint32_t(c.headSize));
+  }
   w.setU32(a + "rope.dimension_count", uint32_t(c.headDim()));
   w.setF32(a + "rope.freq_base", c.ropeTheta);
   w.setF32(a + "attention.layer_norm_rms_epsilon", c.normEps);

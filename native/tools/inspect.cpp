@@ -136,6 +136,14 @@ FileSummary inspectGguf(const std::shared_ptr<MappedFile>& file) {
   }
   bool hasModel = g->find("general.architecture") != nullptr && !g->tensors().empty();
   s.kind = hasModel ? "model" : "tokenizer";
+  auto text = [&](const char* key) {
+    const GgufValue* v = g->find(key);
+    return v && v->type == GgufType::String ? std::string(v->str) : std::string();
+  };
+  s.architecture = text("general.architecture");
+  s.tokenizerModel = text("tokenizer.ggml.model");
+  s.tokenizerPre = text("tokenizer.ggml.pre");
+  s.chatTemplate = g->find("tokenizer.chat_template") != nullptr;
   try {
     if (hasModel) {
       s.config = ggufModelConfig(*g);
@@ -153,6 +161,7 @@ FileSummary inspectGguf(const std::shared_ptr<MappedFile>& file) {
     s.unsupported += (s.unsupported.empty() ? "" : "; ") + problemOf(e, file->path());
   }
   if (!hasModel && !s.tokenizer) g->invalid("holds neither a model nor a tokenizer");
+  s.runnable = hasModel && s.unsupported.empty();
   return s;
 }
 
@@ -179,6 +188,8 @@ FileSummary inspectLlama2c(const std::shared_ptr<MappedFile>& file) {
   std::memcpy(&magic, file->data(), 4);
   if (magic == 0x616b3432) std::memcpy(&s.version, file->data() + 4, 4);
   s.config = w->config;
+  s.architecture = architectureName(w->config.architecture);
+  s.runnable = true;  // with its tokenizer.bin
   addTensor(s, *w, "tok_embeddings.weight", w->tokenEmbedding);
   for (size_t l = 0; l < w->layers.size(); ++l) {
     const LayerWeights& L = w->layers[l];

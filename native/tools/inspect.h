@@ -41,7 +41,14 @@ struct FileSummary {
   uint64_t fileBytes = 0;
   uint32_t version = 0;  // llama2.c checkpoint version or GGUF version
   std::optional<ModelConfig> config;
-  std::string unsupported;  // why redrafter cannot run this model (e.g. another GGUF architecture), else empty
+  // What the file says it is, whether redrafter runs it or not: GGUF general.architecture ("llama" for llama2.c),
+  // tokenizer.ggml.model and tokenizer.ggml.pre ("" when absent), whether tokenizer.chat_template is present.
+  std::string architecture, tokenizerModel, tokenizerPre;
+  bool chatTemplate = false;
+  // The loaders' verdict: a model file the engines' loader accepts (with its tokenizer, for a GGUF that carries one),
+  // else the loaders' reasons (UNSUPPORTED errors, e.g. `general.architecture = "mamba" is not supported ...`).
+  bool runnable = false;
+  std::string unsupported;  // why redrafter cannot run this model, "; "-separated, else empty
   std::vector<TensorSummary> tensors;
   std::optional<TokenizerSummary> tokenizer;
   std::vector<MetadataEntry> metadata;

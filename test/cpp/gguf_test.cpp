@@ -296,6 +296,65 @@ TEST_CASE("inspect reports an unsupported GGUF architecture instead of failing")
   CHECK(s.tensors.size() == 1);
 }
 
+namespace {
+
+// A qwen3 GGUF of zeros, 1 layer, dim 64, 4 heads (2 KV heads) of `headDim` (key_length), value_length `valueLength`.
+void writeWideHeads(const std::string& path, uint32_t headDim, uint32_t valueLength) {
+  ModelConfig c;
+  c.architecture = Architecture::Qwen3;
+  c.ropeNeox = true;
+  c.dim = 64, c.hiddenDim = 96, c.nLayers = 1, c.nHeads = 4, c.nKvHeads = 2, c.vocabSize = 8, c.contextLength = 32;
+  GgufWriter w;
+  if (valueLength == headDim) {  // as convert writes it
+    c.headSize = int32_t(headDim);
+    addArchitectureMetadata(w, c, "wide", 0, 32);
+  } else {
+    addArchitectureMetadata(w, c, "wide", 0, 32);
+    w.setU32("qwen3.attention.key_length", headDim);
+    w.setU32("qwen3.attention.value_length", valueLength);
+  }
+  auto zeros = [&](const std::string& name, uint64_t rows, uint64_t cols) {
+    std::vector<uint64_t> ne = rows == 1 ? std::vector<uint64_t>{cols} : std::vector<uint64_t>{cols, rows};
+    w.addTensor(name, GgmlType::F32, ne, [n = rows * cols](std::vector<uint8_t>& b) { b.assign(4 * n, 0); });
+  };
+  const uint64_t q = 4 * headDim, kv = 2 * headDim;
+  zeros("token_embd.weight", 8, 64);
+  zeros("output_norm.weight", 1, 64);
+  for (const auto& [name, rows, cols] : std::vector<std::tuple<std::string, uint64_t, uint64_t>>{
+           {"attn_norm.weight", 1, 64}, {"attn_q.weight", q, 64}, {"attn_k.weight", kv, 64}, {"attn_v.weight", kv, 64},
+           {"attn_output.weight", 64, q}, {"ffn_norm.weight", 1, 64}, {"ffn_gate.weight", 96, 64},
+           {"ffn_down.weight", 64, 96}, {"ffn_up.weight", 96, 64}, {"attn_q_norm.weight", 1, headDim},
+           {"attn_k_norm.weight", 1, headDim}})
+    zeros("blk.0." + name, rows, cols);
+  w.write(path);
+}
+
+}  // namespace
+
+TEST_CASE("heads wider than dim / heads (attention.key_length, as Qwen3 0.6B): q [heads * headDim, dim], o [dim, heads * headDim]") {
+  test::TempFile f("wide-heads.gguf");
+  writeWideHeads(f.path, 32, 32);
+  auto w = loadModelWeights(f.path);
+  CHECK(w->config.headDim() == 32);
+  CHECK(w->config.qDim() == 128);
+  CHECK(w->config.kvDim() == 64);
+  CHECK(w->layers[0].wq.rows == 128);
+  CHECK(w->layers[0].wq.cols == 64);
+  CHECK(w->layers[0].wo.rows == 64);
+  CHECK(w->layers[0].wo.cols == 128);
+  CHECK(w->layers[0].qNorm.cols == 32);
+  // values narrower than keys: refused naming the key and value
+  test::TempFile g("narrow-values.gguf");
+  writeWideHeads(g.path, 32, 16);
+  try {
+    loadModelWeights(g.path);
+    FAIL("loaded");
+  } catch (const Error& e) {
+    CHECK(e.code() == ErrorCode::Unsupported);
+    CHECK_MESSAGE(std::string(e.what()).find("qwen3.attention.value_length = 16 is not supported") != std::string::npos, e.what());
+  }
+}
+
 TEST_CASE("a GGUF with general.alignment 1 loads: misaligned tensors are copied, not misread") {
   test::TempFile f("align1.gguf");
   ConvertOptions o = fixtureConversion("stories260K.bin", f.path, "f16");

@@ -53,7 +53,7 @@ std::vector<float> normVector(const ModelWeights& w, const TensorView& t, const 
 struct TransformerState {
   std::vector<std::vector<float>> attnNorm, ffnNorm;  // [layers][dim]
   std::vector<float> finalNorm;                       // [dim]
-  std::vector<std::vector<float>> bq, bk, bv;         // [layers][dim | kvDim] (qwen2), else empty
+  std::vector<std::vector<float>> bq, bk, bv;         // [layers][qDim | kvDim] (qwen2), else empty
   std::vector<std::vector<float>> qNorm, kNorm;       // [layers][headDim] (qwen3), else empty
   std::vector<float> ropeFreqs;                       // [headDim/2] frequency divisors, or empty
 };
@@ -68,7 +68,9 @@ Transformer::Transformer(std::shared_ptr<const ModelWeights> weights, const Tran
     bad("config has a non-positive size (dim " + std::to_string(c.dim) + ", hidden " + std::to_string(c.hiddenDim) +
         ", layers " + std::to_string(c.nLayers) + ", heads " + std::to_string(c.nHeads) + ", kv heads " +
         std::to_string(c.nKvHeads) + ", vocab " + std::to_string(c.vocabSize) + ")");
-  if (c.dim % c.nHeads != 0) bad("dim " + std::to_string(c.dim) + " is not a multiple of heads " + std::to_string(c.nHeads));
+  if (c.headSize == 0 && c.dim % c.nHeads != 0)
+    bad("dim " + std::to_string(c.dim) + " is not a multiple of heads " + std::to_string(c.nHeads));
+  if (c.headSize < 0) bad("head size " + std::to_string(c.headSize) + " is negative");
   if (c.nHeads % c.nKvHeads != 0)
     bad("heads " + std::to_string(c.nHeads) + " is not a multiple of kv heads " + std::to_string(c.nKvHeads));
   if (c.headDim() % 2 != 0) bad("head size " + std::to_string(c.headDim()) + " is odd (RoPE needs pairs)");
@@ -78,14 +80,14 @@ Transformer::Transformer(std::shared_ptr<const ModelWeights> weights, const Tran
     bad("has " + std::to_string(w.layers.size()) + " layers, config says " + std::to_string(c.nLayers));
   checkTensor(w, w.tokenEmbedding, "token_embd", c.vocabSize, c.dim);
   checkTensor(w, w.output, "output", c.vocabSize, c.dim);
-  const int64_t D = c.dim, H = c.hiddenDim, KV = c.kvDim();
+  const int64_t D = c.dim, H = c.hiddenDim, QD = c.qDim(), KV = c.kvDim();
   for (int32_t l = 0; l < c.nLayers; ++l) {
     const LayerWeights& L = w.layers[l];
     std::string p = "blk." + std::to_string(l) + ".";
-    checkTensor(w, L.wq, p + "attn_q", D, D);
+    checkTensor(w, L.wq, p + "attn_q", QD, D);
     checkTensor(w, L.wk, p + "attn_k", KV, D);
     checkTensor(w, L.wv, p + "attn_v", KV, D);
-    checkTensor(w, L.wo, p + "attn_output", D, D);
+    checkTensor(w, L.wo, p + "attn_output", D, QD);
     checkTensor(w, L.w1, p + "ffn_gate", H, D);
     checkTensor(w, L.w2, p + "ffn_down", D, H);
     checkTensor(w, L.w3, p + "ffn_up", H, D);
@@ -103,7 +105,7 @@ Transformer::Transformer(std::shared_ptr<const ModelWeights> weights, const Tran
   for (int32_t l = 0; l < c.nLayers; ++l) {
     const LayerWeights& L = w.layers[l];
     std::string p = "blk." + std::to_string(l) + ".";
-    state->bq.push_back(optional(L.bq, p + "attn_q.bias", D));
+    state->bq.push_back(optional(L.bq, p + "attn_q.bias", QD));
     state->bk.push_back(optional(L.bk, p + "attn_k.bias", KV));
     state->bv.push_back(optional(L.bv, p + "attn_v.bias", KV));
     state->qNorm.push_back(optional(L.qNorm, p + "attn_q_norm", c.headDim()));
@@ -279,7 +281,8 @@ void Transformer::forwardBatch(const ForwardRequest* requests, size_t count) {
   const Isa isa = static_cast<Isa>(isa_);
   ThreadPool& pool = *pool_;
   const TransformerState& st = *state_;
-  const int64_t D = c.dim, H = c.hiddenDim, KV = c.kvDim(), hd = c.headDim(), V = c.vocabSize;
+  // qDim = heads * headDim: dim, unless the heads are wider (GGUF attention.key_length, Qwen3 0.6B)
+  const int64_t D = c.dim, H = c.hiddenDim, QD = c.qDim(), KV = c.kvDim(), hd = c.headDim(), V = c.vocabSize;
   const int64_t kvMul = c.nHeads / c.nKvHeads;
 
   // ---- per token bookkeeping: which request, which index, which cache slot, which position -------------
@@ -299,8 +302,9 @@ void Transformer::forwardBatch(const ForwardRequest* requests, size_t count) {
     }
   }
 
-  std::vector<float> x(T * D), xn(T * D), q(T * D), k(T * KV), v(T * KV), att(T * D), tmp(T * D);  // [T, *]
-  std::vector<float> h1(T * H), h3(T * H);                                                            // [T, hidden]
+  std::vector<float> x(T * D), xn(T * D), tmp(T * D);                // [T, dim] residual, normed, block output
+  std::vector<float> q(T * QD), att(T * QD), k(T * KV), v(T * KV);  // [T, qDim] queries, attention; [T, kvDim]
+  std::vector<float> h1(T * H), h3(T * H);                           // [T, hidden]
 
   std::vector<float> rot(T * hd);  // [T, headDim/2, 2] cos and sin of each token's position
   int32_t maxSlots = 0;              // the most slots a token attends to
@@ -318,26 +322,26 @@ void Transformer::forwardBatch(const ForwardRequest* requests, size_t count) {
     const LayerWeights& L = w.layers[l];
     // attention block
     for (int64_t g = 0; g < T; ++g) rmsNorm(isa, x.data() + g * D, st.attnNorm[l].data(), c.normEps, D, xn.data() + g * D);
-    MatmulPart qkv[3] = {{&L.wq, q.data(), D}, {&L.wk, k.data(), KV}, {&L.wv, v.data(), KV}};
+    MatmulPart qkv[3] = {{&L.wq, q.data(), QD}, {&L.wk, k.data(), KV}, {&L.wv, v.data(), KV}};
     parallelMatmul(pool, isa, xn.data(), T, D, qkv, 3);
     for (int64_t g = 0; g < T; ++g) {
-      float* qg = q.data() + g * D;
+      float* qg = q.data() + g * QD;
       float* kg = k.data() + g * KV;
       float* vg = v.data() + g * KV;
       if (!st.bq[l].empty()) {  // qwen2
-        for (int64_t i = 0; i < D; ++i) qg[i] += st.bq[l][i];
+        for (int64_t i = 0; i < QD; ++i) qg[i] += st.bq[l][i];
         for (int64_t i = 0; i < KV; ++i) kg[i] += st.bk[l][i];
         for (int64_t i = 0; i < KV; ++i) vg[i] += st.bv[l][i];
       }
       if (!st.qNorm[l].empty()) {  // qwen3: RMS norm of each head
-        for (int64_t h = 0; h < D; h += hd) rmsNorm(isa, qg + h, st.qNorm[l].data(), c.normEps, hd, qg + h);
+        for (int64_t h = 0; h < QD; h += hd) rmsNorm(isa, qg + h, st.qNorm[l].data(), c.normEps, hd, qg + h);
         for (int64_t h = 0; h < KV; h += hd) rmsNorm(isa, kg + h, st.kNorm[l].data(), c.normEps, hd, kg + h);
       }
       if (c.ropeNeox) {
-        ropeNeox(qg, D, hd, rot.data() + g * hd);
+        ropeNeox(qg, QD, hd, rot.data() + g * hd);
         ropeNeox(kg, KV, hd, rot.data() + g * hd);
       } else {
-        rope(qg, D, hd, rot.data() + g * hd);
+        rope(qg, QD, hd, rot.data() + g * hd);
         rope(kg, KV, hd, rot.data() + g * hd);
       }
       KvCache& cache = *requests[reqOf[g]].cache;
@@ -358,7 +362,7 @@ void Transformer::forwardBatch(const ForwardRequest* requests, size_t count) {
         for (int32_t j = 0; j <= i; ++j)
           if (rq.mask ? rq.mask[static_cast<size_t>(i) * n + j] != 0 : true) slots.push_back(L0 + j);
         scores.resize(slots.size());
-        const float* qh = q.data() + g * D + h * hd;
+        const float* qh = q.data() + g * QD + h * hd;
         const int64_t kvOff = (h / kvMul) * hd;
         float maxScore = -std::numeric_limits<float>::infinity();
         for (size_t s = 0; s < slots.size(); ++s) {
@@ -370,14 +374,14 @@ void Transformer::forwardBatch(const ForwardRequest* requests, size_t count) {
           scores[s] = std::exp(scores[s] - maxScore);
           sum += scores[s];
         }
-        float* out = att.data() + g * D + h * hd;
+        float* out = att.data() + g * QD + h * hd;
         std::fill(out, out + hd, 0.0f);
         for (size_t s = 0; s < slots.size(); ++s)
           kernels::axpy(isa, scores[s] / sum, cache.value(l, slots[s]) + kvOff, out, hd);
       }
     });
     MatmulPart o[1] = {{&L.wo, tmp.data(), D}};
-    parallelMatmul(pool, isa, att.data(), T, D, o, 1);
+    parallelMatmul(pool, isa, att.data(), T, QD, o, 1);
     for (int64_t i = 0; i < T * D; ++i) x[i] += tmp[i];
 
     // feed-forward block: w2(silu(w1 x) * w3 x)

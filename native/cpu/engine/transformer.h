@@ -1,6 +1,7 @@
 // The CPU forward pass of a decoder-only LLaMA-family model (RMSNorm, RoPE on interleaved pairs or NeoX halves with
 // optional frequency factors, grouped-query attention with optional q/k/v biases (qwen2) or q/k head norms
-// (qwen3), SwiGLU, tied or untied classifier) over shared, read-only ModelWeights.
+// (qwen3), heads wider than dim / heads (qwen3 0.6B: queries [qDim = heads * headDim] projected back to [dim]),
+// SwiGLU, tied or untied classifier) over shared, read-only ModelWeights.
 //
 // One forward computes n new tokens of a sequence against its KvCache with an explicit attention mask: the tokens
 // are written at cache slots cache.length()..cache.length()+n-1 and each attends to every cached slot plus, among

@@ -13,13 +13,17 @@ const char* elemTypeName(ElemType type) { return type == ElemType::BF16 ? "bf16"
 std::string modelShapeError(const ModelConfig& c, const std::string& path) {
   if (c.dim <= 0 || c.nHeads <= 0 || c.nKvHeads <= 0 || c.hiddenDim <= 0 || c.nLayers <= 0 || c.vocabSize <= 0)
     return path + ": the model's config has a non-positive size";
-  if (c.dim % c.nHeads != 0)
+  if (c.headSize == 0 && c.dim % c.nHeads != 0)
     return path + ": dim " + std::to_string(c.dim) + " is not a multiple of heads " + std::to_string(c.nHeads);
   if (c.nHeads % c.nKvHeads != 0)
     return path + ": heads " + std::to_string(c.nHeads) + " is not a multiple of kv heads " + std::to_string(c.nKvHeads);
   if (c.architecture != model::Architecture::Llama || c.ropeNeox)
     return path + ": general.architecture '" + model::architectureName(c.architecture) +
            "' is not supported by the cuda backend yet (supported: llama; the cpu backend runs it)";
+  if (c.qDim() != c.dim)
+    return path + ": attention.key_length " + std::to_string(c.headDim()) + " (heads wider than dim " +
+           std::to_string(c.dim) + " / heads " + std::to_string(c.nHeads) +
+           ") is not supported by the cuda backend yet (the cpu backend runs it)";
   const int32_t hd = c.headDim();
   if (hd != 64 && hd != 128)
     return path + ": head size " + std::to_string(hd) + " is not supported by the cuda backend (head sizes 64 and 128)";
