@@ -1,0 +1,555 @@
+// Integer dot products of 4-6 bit weight blocks with 8-bit quantised activations (quant_matmul.h). Per call: the
+// tokens in groups of kTokenGroup, the columns in chunks of kChunkValues (activations of a group x chunk quantised
+// into a stack buffer: no allocation), and for each weight row of the chunk the ISA's integer kernel fills
+// isum[token][block] (weights unpacked once per block, applied to every token of the group), then the one scalar
+// combine of the type folds the blocks into y[t, r] in block order (y holds the running sum between chunks).
+#include "cpu/kernels/quant_matmul.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "core/error.h"
+#include "cpu/kernels/avx2_reduce.h"
+#include "cpu/kernels/simd.h"
+#include "model/dequantize.h"
+#include "model/half.h"
+
+#if REDRAFTER_X86_SIMD
+#include <immintrin.h>
+#if defined(__GNUC__) && !defined(__clang__)
+// GCC 12's AVX-512 intrinsic headers trip its own (false) uninitialised-variable warnings.
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+#endif
+
+namespace redrafter::cpu::kernels {
+namespace {
+
+using model::fp16ToF32;
+using model::kQuantScaleMin;
+
+constexpr int kTokenGroup = 16;
+constexpr int64_t kChunkValues = 4096;  // 16 blocks of 256, 128 of 32
+
+// ggml's Q8_K (activations of the K types): 256 values q = round(x * -127 / max) (max: the value of largest
+// magnitude), d = 1 / that scale, and the sums of each 16 consecutive q.
+struct ActK {
+  float d;
+  int16_t bsums[16];
+  int8_t qs[256];
+};
+// ggml's Q8_0 (activations of Q4_0): 32 values q = round(x * 127 / amax), d = amax / 127 rounded to fp16, and the
+// sum of the q (for Q4_0's zero point of 8).
+struct Act32 {
+  float d;
+  int32_t sum;
+  int8_t qs[32];
+};
+constexpr size_t kActBytes = std::max(sizeof(ActK) * kTokenGroup * (kChunkValues / 256),
+                                      sizeof(Act32) * kTokenGroup * (kChunkValues / 32));
+
+inline int nearestInt(float v) {  // ggml's nearest_int (ties to even), |v| <= 4194303
+  float f = v + 12582912.f;
+  int32_t i;
+  std::memcpy(&i, &f, 4);
+  return (i & 0x007fffff) - 0x00400000;
+}
+
+inline float halfAt(const uint8_t* p) {
+  uint16_t h;
+  std::memcpy(&h, p, 2);
+  return fp16ToF32(h);
+}
+
+void quantizeActK(const float* x, ActK* a) {
+  float max = 0, amax = 0;
+  for (int j = 0; j < 256; ++j)
+    if (std::fabs(x[j]) > amax) {
+      amax = std::fabs(x[j]);
+      max = x[j];
+    }
+  if (amax == 0.0f) {
+    std::memset(a, 0, sizeof *a);
+    return;
+  }
+  const float iscale = -127.f / max;
+  for (int j = 0; j < 256; ++j) a->qs[j] = int8_t(std::min(127, nearestInt(iscale * x[j])));
+  for (int j = 0; j < 16; ++j) {
+    int s = 0;
+    for (int i = 0; i < 16; ++i) s += a->qs[16 * j + i];
+    a->bsums[j] = int16_t(s);
+  }
+  a->d = 1 / iscale;
+}
+
+void quantizeAct32(const float* x, Act32* a) {
+  float amax = 0;
+  for (int j = 0; j < 32; ++j) amax = std::max(amax, std::fabs(x[j]));
+  const float d = amax / 127.f;
+  const float id = d != 0.0f ? 1.0f / d : 0.0f;
+  int32_t sum = 0;
+  for (int j = 0; j < 32; ++j) {
+    a->qs[j] = int8_t(nearestInt(x[j] * id));
+    sum += a->qs[j];
+  }
+  a->sum = sum;
+  a->d = fp16ToF32(model::f32ToFp16(d));
+}
+
+// ---- the combine (one per type, shared by every ISA; never inlined into an ISA-targeted function, so its float
+// arithmetic is compiled once) --------------------------------------------------------------------------------
+
+__attribute__((noinline)) float combineQ4_0(float acc, const uint8_t* w, int64_t nb, const Act32* a,
+                                            const int32_t* isum) {
+  for (int64_t b = 0; b < nb; ++b) {
+    const float d = halfAt(w + 18 * b) * a[b].d;
+    acc += d * float(isum[b] - 8 * a[b].sum);
+  }
+  return acc;
+}
+
+__attribute__((noinline)) float combineQ45_K(float acc, const uint8_t* w, int64_t blockBytes, int64_t nb,
+                                             const ActK* a, const int32_t* isum) {
+  for (int64_t b = 0; b < nb; ++b) {
+    const uint8_t* blk = w + blockBytes * b;
+    int32_t mins = 0;
+    for (int j = 0; j < 8; ++j) {
+      uint8_t sc, m;
+      kQuantScaleMin(blk + 4, j, &sc, &m);
+      mins += int32_t(m) * (a[b].bsums[2 * j] + a[b].bsums[2 * j + 1]);
+    }
+    const float d = halfAt(blk) * a[b].d;
+    const float dmin = halfAt(blk + 2) * a[b].d;
+    acc += d * float(isum[b]);
+    acc -= dmin * float(mins);
+  }
+  return acc;
+}
+
+__attribute__((noinline)) float combineQ6_K(float acc, const uint8_t* w, int64_t nb, const ActK* a,
+                                            const int32_t* isum) {
+  for (int64_t b = 0; b < nb; ++b) {
+    const uint8_t* blk = w + 210 * b;
+    const int8_t* sc = reinterpret_cast<const int8_t*>(blk + 192);
+    int32_t offset = 0;
+    for (int j = 0; j < 16; ++j) offset += int32_t(sc[j]) * a[b].bsums[j];
+    const float d = halfAt(blk + 208) * a[b].d;
+    acc += d * float(isum[b] - 32 * offset);
+  }
+  return acc;
+}
+
+// ---- integer kernels: isum[t * nb + b] for the nt tokens' activations (act + t * stride) ---------------------
+
+void dotsQ4_0Portable(const uint8_t* w, int64_t nb, const Act32* act, int64_t stride, int nt, int32_t* isum) {
+  for (int64_t b = 0; b < nb; ++b) {
+    const uint8_t* q = w + 18 * b + 2;
+    for (int t = 0; t < nt; ++t) {
+      const int8_t* a = act[t * stride + b].qs;
+      int32_t s = 0;
+      for (int j = 0; j < 16; ++j) s += (q[j] & 15) * a[j] + (q[j] >> 4) * a[16 + j];
+      isum[t * nb + b] = s;
+    }
+  }
+}
+
+void dotsQ45_KPortable(bool five, const uint8_t* w, int64_t nb, const ActK* act, int64_t stride, int nt,
+                       int32_t* isum) {
+  const int64_t blockBytes = five ? 176 : 144;
+  for (int64_t b = 0; b < nb; ++b) {
+    const uint8_t* blk = w + blockBytes * b;
+    const uint8_t* qh = blk + 16;
+    const uint8_t* qs = blk + (five ? 48 : 16);
+    uint8_t sc[8], m;
+    for (int j = 0; j < 8; ++j) kQuantScaleMin(blk + 4, j, &sc[j], &m);
+    uint8_t q[256];
+    for (int p = 0; p < 4; ++p)
+      for (int l = 0; l < 32; ++l) {
+        q[64 * p + l] = uint8_t((qs[32 * p + l] & 15) | (five ? ((qh[l] >> (2 * p)) & 1) << 4 : 0));
+        q[64 * p + 32 + l] = uint8_t((qs[32 * p + l] >> 4) | (five ? ((qh[l] >> (2 * p + 1)) & 1) << 4 : 0));
+      }
+    for (int t = 0; t < nt; ++t) {
+      const int8_t* a = act[t * stride + b].qs;
+      int32_t s = 0;
+      for (int j = 0; j < 8; ++j) {
+        int32_t sj = 0;
+        for (int l = 0; l < 32; ++l) sj += q[32 * j + l] * a[32 * j + l];
+        s += int32_t(sc[j]) * sj;
+      }
+      isum[t * nb + b] = s;
+    }
+  }
+}
+
+void dotsQ6_KPortable(const uint8_t* w, int64_t nb, const ActK* act, int64_t stride, int nt, int32_t* isum) {
+  for (int64_t b = 0; b < nb; ++b) {
+    const uint8_t* blk = w + 210 * b;
+    const int8_t* sc = reinterpret_cast<const int8_t*>(blk + 192);
+    uint8_t q[256];
+    for (int h = 0; h < 2; ++h) {
+      const uint8_t* ql = blk + 64 * h;
+      const uint8_t* qh = blk + 128 + 32 * h;
+      for (int l = 0; l < 32; ++l) {
+        q[128 * h + l] = uint8_t((ql[l] & 15) | (qh[l] & 3) << 4);
+        q[128 * h + 32 + l] = uint8_t((ql[32 + l] & 15) | ((qh[l] >> 2) & 3) << 4);
+        q[128 * h + 64 + l] = uint8_t((ql[l] >> 4) | ((qh[l] >> 4) & 3) << 4);
+        q[128 * h + 96 + l] = uint8_t((ql[32 + l] >> 4) | ((qh[l] >> 6) & 3) << 4);
+      }
+    }
+    for (int t = 0; t < nt; ++t) {
+      const int8_t* a = act[t * stride + b].qs;
+      int32_t s = 0;
+      for (int j = 0; j < 16; ++j) {
+        int32_t sj = 0;
+        for (int l = 0; l < 16; ++l) sj += q[16 * j + l] * a[16 * j + l];
+        s += int32_t(sc[j]) * sj;
+      }
+      isum[t * nb + b] = s;
+    }
+  }
+}
+
+#if REDRAFTER_X86_SIMD
+// ---- AVX2: maddubs (unsigned weight quants x signed activations, pairs into int16), madd with the sub-block
+// scales (pairs into int32), exact int32 adds ---------------------------------------------------------------
+
+REDRAFTER_TARGET_AVX2 inline int32_t hsumI32(__m256i v) {
+  __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
+  return _mm_cvtsi128_si32(s);
+}
+
+// the sums of 8 vectors' lanes, as 8 int32 (lane i: the sum of v[i])
+REDRAFTER_TARGET_AVX2 inline __m256i hsum8I32(const __m256i* v) {
+  __m256i a = _mm256_hadd_epi32(v[0], v[1]);  // per 128: v0 pairs, v1 pairs
+  __m256i b = _mm256_hadd_epi32(v[2], v[3]);
+  __m256i c = _mm256_hadd_epi32(v[4], v[5]);
+  __m256i d = _mm256_hadd_epi32(v[6], v[7]);
+  __m256i ab = _mm256_hadd_epi32(a, b);  // per 128: v0 v1 v2 v3 (halves)
+  __m256i cd = _mm256_hadd_epi32(c, d);
+  __m256i lo = _mm256_permute2x128_si256(ab, cd, 0x20);
+  __m256i hi = _mm256_permute2x128_si256(ab, cd, 0x31);
+  return _mm256_add_epi32(lo, hi);  // v0..v3 (from ab), v4..v7 (from cd)
+}
+
+REDRAFTER_TARGET_AVX2 void dotsQ4_0Avx2(const uint8_t* w, int64_t nb, const Act32* act, int64_t stride, int nt,
+                                        int32_t* isum) {
+  const __m128i m4 = _mm_set1_epi8(0x0F);
+  const __m256i ones = _mm256_set1_epi16(1);
+  int64_t b = 0;
+  for (; b + 8 <= nb; b += 8) {  // 8 blocks at a time: their sums reduced together
+    __m256i q[8];
+    for (int i = 0; i < 8; ++i) {
+      __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w + 18 * (b + i) + 2));
+      q[i] = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(v, 4), m4), _mm_and_si128(v, m4));
+    }
+    for (int t = 0; t < nt; ++t) {
+      const Act32* a = act + t * stride + b;
+      __m256i s[8];
+      for (int i = 0; i < 8; ++i)
+        s[i] = _mm256_madd_epi16(
+            _mm256_maddubs_epi16(q[i], _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[i].qs))), ones);
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(isum + t * nb + b), hsum8I32(s));
+    }
+  }
+  for (; b < nb; ++b) {
+    __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w + 18 * b + 2));
+    __m256i q = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(v, 4), m4), _mm_and_si128(v, m4));
+    for (int t = 0; t < nt; ++t) {
+      __m256i a = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(act[t * stride + b].qs));
+      isum[t * nb + b] = hsumI32(_mm256_madd_epi16(_mm256_maddubs_epi16(q, a), ones));
+    }
+  }
+}
+
+template <bool kFive>
+REDRAFTER_TARGET_AVX2 void dotsQ45_KAvx2(const uint8_t* w, int64_t nb, const ActK* act, int64_t stride, int nt,
+                                         int32_t* isum) {
+  constexpr int64_t kBlockBytes = kFive ? 176 : 144;
+  const __m256i m4 = _mm256_set1_epi8(0x0F);
+  const __m256i one = _mm256_set1_epi8(1);
+  for (int64_t b = 0; b < nb; ++b) {
+    const uint8_t* blk = w + kBlockBytes * b;
+    const uint8_t* qs = blk + (kFive ? 48 : 16);
+    __m256i q[8], sc[8];
+    for (int j = 0; j < 8; ++j) {
+      uint8_t s, m;
+      kQuantScaleMin(blk + 4, j, &s, &m);
+      sc[j] = _mm256_set1_epi16(s);
+    }
+    __m256i qh = kFive ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 16)) : _mm256_setzero_si256();
+    for (int p = 0; p < 4; ++p) {
+      __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qs + 32 * p));
+      q[2 * p] = _mm256_and_si256(v, m4);
+      q[2 * p + 1] = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+      if (kFive) {
+        __m256i h0 = _mm256_and_si256(_mm256_srli_epi16(qh, 2 * p), one);
+        __m256i h1 = _mm256_and_si256(_mm256_srli_epi16(qh, 2 * p + 1), one);
+        q[2 * p] = _mm256_or_si256(q[2 * p], _mm256_slli_epi16(h0, 4));
+        q[2 * p + 1] = _mm256_or_si256(q[2 * p + 1], _mm256_slli_epi16(h1, 4));
+      }
+    }
+    for (int t = 0; t < nt; ++t) {
+      const int8_t* a = act[t * stride + b].qs;
+      __m256i acc0 = _mm256_setzero_si256(), acc1 = _mm256_setzero_si256();
+      for (int j = 0; j < 8; j += 2) {
+        __m256i a0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a + 32 * j));
+        __m256i a1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a + 32 * j + 32));
+        acc0 = _mm256_add_epi32(acc0, _mm256_madd_epi16(_mm256_maddubs_epi16(q[j], a0), sc[j]));
+        acc1 = _mm256_add_epi32(acc1, _mm256_madd_epi16(_mm256_maddubs_epi16(q[j + 1], a1), sc[j + 1]));
+      }
+      isum[t * nb + b] = hsumI32(_mm256_add_epi32(acc0, acc1));
+    }
+  }
+}
+
+REDRAFTER_TARGET_AVX2 void dotsQ6_KAvx2(const uint8_t* w, int64_t nb, const ActK* act, int64_t stride, int nt,
+                                        int32_t* isum) {
+  const __m256i m4 = _mm256_set1_epi8(0x0F);
+  const __m256i m2 = _mm256_set1_epi8(3);
+  for (int64_t b = 0; b < nb; ++b) {
+    const uint8_t* blk = w + 210 * b;
+    const int8_t* scales = reinterpret_cast<const int8_t*>(blk + 192);
+    __m256i q[8], sc[8];  // q[k]: values 32k..32k+31; sc[k]: scales 2k (lanes 0-7), 2k+1 (lanes 8-15)
+    for (int h = 0; h < 2; ++h) {
+      __m256i ql0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 64 * h));
+      __m256i ql1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 64 * h + 32));
+      __m256i qh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 128 + 32 * h));
+      q[4 * h + 0] = _mm256_or_si256(_mm256_and_si256(ql0, m4), _mm256_slli_epi16(_mm256_and_si256(qh, m2), 4));
+      q[4 * h + 1] = _mm256_or_si256(_mm256_and_si256(ql1, m4),
+                                     _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2), m2), 4));
+      q[4 * h + 2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), m4),
+                                     _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 4), m2), 4));
+      q[4 * h + 3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), m4),
+                                     _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), m2), 4));
+    }
+    for (int k = 0; k < 8; ++k)
+      sc[k] = _mm256_set_m128i(_mm_set1_epi16(scales[2 * k + 1]), _mm_set1_epi16(scales[2 * k]));
+    for (int t = 0; t < nt; ++t) {
+      const int8_t* a = act[t * stride + b].qs;
+      __m256i acc0 = _mm256_setzero_si256(), acc1 = _mm256_setzero_si256();
+      for (int k = 0; k < 8; k += 2) {
+        __m256i a0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a + 32 * k));
+        __m256i a1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a + 32 * k + 32));
+        acc0 = _mm256_add_epi32(acc0, _mm256_madd_epi16(_mm256_maddubs_epi16(q[k], a0), sc[k]));
+        acc1 = _mm256_add_epi32(acc1, _mm256_madd_epi16(_mm256_maddubs_epi16(q[k + 1], a1), sc[k + 1]));
+      }
+      isum[t * nb + b] = hsumI32(_mm256_add_epi32(acc0, acc1));
+    }
+  }
+}
+
+// ---- AVX-512 (BW): the same products on 64-byte vectors, two 32-value sub-blocks per instruction ------------
+
+REDRAFTER_TARGET_AVX512BW inline int32_t hsumI32x16(__m512i v) {
+  __m256i s = _mm256_add_epi32(_mm512_castsi512_si256(v), _mm512_extracti64x4_epi64(v, 1));
+  return hsumI32(s);
+}
+
+template <bool kFive>
+REDRAFTER_TARGET_AVX512BW void dotsQ45_KAvx512(const uint8_t* w, int64_t nb, const ActK* act, int64_t stride,
+                                               int nt, int32_t* isum) {
+  constexpr int64_t kBlockBytes = kFive ? 176 : 144;
+  const __m512i m4 = _mm512_set1_epi8(0x0F);
+  const __m512i one = _mm512_set1_epi8(1);
+  for (int64_t b = 0; b < nb; ++b) {
+    const uint8_t* blk = w + kBlockBytes * b;
+    const uint8_t* qs = blk + (kFive ? 48 : 16);
+    uint8_t s[8], m;
+    for (int j = 0; j < 8; ++j) kQuantScaleMin(blk + 4, j, &s[j], &m);
+    // pair p (64 quants bytes qs[32p..32p+63]... ) -> q[i]: values 64i..64i+63 (sub-blocks 2i, 2i+1)
+    __m512i q[4], sc[4];
+    __m512i qh = kFive ? _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 16)))
+                       : _mm512_setzero_si512();
+    for (int p = 0; p < 4; ++p) {
+      __m512i v = _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(qs + 32 * p)));
+      // low 256 bits: low nibbles (sub-block 2p), high 256 bits: high nibbles (sub-block 2p + 1)
+      __m512i shifted = _mm512_mask_blend_epi64(0xF0, v, _mm512_srli_epi16(v, 4));
+      q[p] = _mm512_and_si512(shifted, m4);
+      if (kFive) {
+        __m512i h = _mm512_mask_blend_epi64(0xF0, _mm512_srli_epi16(qh, 2 * p), _mm512_srli_epi16(qh, 2 * p + 1));
+        q[p] = _mm512_or_si512(q[p], _mm512_slli_epi16(_mm512_and_si512(h, one), 4));
+      }
+      sc[p] = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set1_epi16(s[2 * p])), _mm256_set1_epi16(s[2 * p + 1]),
+                                 1);
+    }
+    for (int t = 0; t < nt; ++t) {
+      const int8_t* a = act[t * stride + b].qs;
+      __m512i acc = _mm512_setzero_si512();
+      for (int p = 0; p < 4; ++p) {
+        __m512i av = _mm512_loadu_si512(a + 64 * p);
+        acc = _mm512_add_epi32(acc, _mm512_madd_epi16(_mm512_maddubs_epi16(q[p], av), sc[p]));
+      }
+      isum[t * nb + b] = hsumI32x16(acc);
+    }
+  }
+}
+
+REDRAFTER_TARGET_AVX512BW void dotsQ6_KAvx512(const uint8_t* w, int64_t nb, const ActK* act, int64_t stride, int nt,
+                                              int32_t* isum) {
+  const __m512i m4 = _mm512_set1_epi8(0x0F);
+  const __m512i m2 = _mm512_set1_epi8(3);
+  for (int64_t b = 0; b < nb; ++b) {
+    const uint8_t* blk = w + 210 * b;
+    const int8_t* scales = reinterpret_cast<const int8_t*>(blk + 192);
+    __m512i q[4], sc[4];  // q[i]: values 64i..64i+63; sc[i]: scales 4i..4i+3, 8 int16 lanes each
+    for (int h = 0; h < 2; ++h) {
+      __m512i ql = _mm512_loadu_si512(blk + 64 * h);  // ql0 (low 256), ql1 (high 256)
+      __m512i qh = _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 128 + 32 * h)));
+      // values 0..63 of the half: low nibbles of ql0/ql1 with qh bits 0-1 / 2-3
+      __m512i hb01 = _mm512_mask_blend_epi64(0xF0, qh, _mm512_srli_epi16(qh, 2));
+      __m512i hb23 = _mm512_mask_blend_epi64(0xF0, _mm512_srli_epi16(qh, 4), _mm512_srli_epi16(qh, 6));
+      q[2 * h] = _mm512_or_si512(_mm512_and_si512(ql, m4), _mm512_slli_epi16(_mm512_and_si512(hb01, m2), 4));
+      q[2 * h + 1] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(ql, 4), m4),
+                                     _mm512_slli_epi16(_mm512_and_si512(hb23, m2), 4));
+    }
+    for (int i = 0; i < 4; ++i) {
+      __m128i s0 = _mm_set1_epi16(scales[4 * i]), s1 = _mm_set1_epi16(scales[4 * i + 1]);
+      __m128i s2 = _mm_set1_epi16(scales[4 * i + 2]), s3 = _mm_set1_epi16(scales[4 * i + 3]);
+      sc[i] = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set_m128i(s1, s0)), _mm256_set_m128i(s3, s2), 1);
+    }
+    for (int t = 0; t < nt; ++t) {
+      const int8_t* a = act[t * stride + b].qs;
+      __m512i acc = _mm512_setzero_si512();
+      for (int i = 0; i < 4; ++i)
+        acc = _mm512_add_epi32(acc, _mm512_madd_epi16(_mm512_maddubs_epi16(q[i], _mm512_loadu_si512(a + 64 * i)), sc[i]));
+      isum[t * nb + b] = hsumI32x16(acc);
+    }
+  }
+}
+#endif  // REDRAFTER_X86_SIMD
+
+void dotsQ4_0(Isa isa, const uint8_t* w, int64_t nb, const Act32* act, int64_t stride, int nt, int32_t* isum) {
+#if REDRAFTER_X86_SIMD
+  if (isa != Isa::Portable) return dotsQ4_0Avx2(w, nb, act, stride, nt, isum);
+#endif
+  (void)isa;
+  dotsQ4_0Portable(w, nb, act, stride, nt, isum);
+}
+
+void dotsK(Isa isa, DType type, const uint8_t* w, int64_t nb, const ActK* act, int64_t stride, int nt,
+           int32_t* isum) {
+#if REDRAFTER_X86_SIMD
+  static const bool avx512bw = __builtin_cpu_supports("avx512bw");
+  if (isa == Isa::Avx512 && avx512bw) {
+    if (type == DType::Q4_K) return dotsQ45_KAvx512<false>(w, nb, act, stride, nt, isum);
+    if (type == DType::Q5_K) return dotsQ45_KAvx512<true>(w, nb, act, stride, nt, isum);
+    return dotsQ6_KAvx512(w, nb, act, stride, nt, isum);
+  }
+  if (isa != Isa::Portable) {  // AVX2, or AVX-512 without BW
+    if (type == DType::Q4_K) return dotsQ45_KAvx2<false>(w, nb, act, stride, nt, isum);
+    if (type == DType::Q5_K) return dotsQ45_KAvx2<true>(w, nb, act, stride, nt, isum);
+    return dotsQ6_KAvx2(w, nb, act, stride, nt, isum);
+  }
+#endif
+  (void)isa;
+  if (type == DType::Q6_K) return dotsQ6_KPortable(w, nb, act, stride, nt, isum);
+  dotsQ45_KPortable(type == DType::Q5_K, w, nb, act, stride, nt, isum);
+}
+
+// ---- dequantise-and-FMA (the bench's alternative) -----------------------------------------------------------
+
+#if REDRAFTER_X86_SIMD
+REDRAFTER_TARGET_AVX2 void dequantizedAvx2(const TensorView& w, const float* x, int64_t T, int64_t ldx, float* y,
+                                           int64_t ldy, int64_t rowBegin, int64_t rowEnd) {
+  const BlockFormat f = blockFormat(w.type);
+  const int64_t nb = w.cols / f.elements, rowBytes = nb * f.bytes;
+  alignas(32) float v[256];
+  for (int64_t t0 = 0; t0 < T; t0 += kTokenGroup) {
+    const int nt = int(std::min<int64_t>(kTokenGroup, T - t0));
+    for (int64_t r = rowBegin; r < rowEnd; ++r) {
+      const uint8_t* row = static_cast<const uint8_t*>(w.data) + r * rowBytes;
+      __m256 acc[kTokenGroup];
+      for (int t = 0; t < nt; ++t) acc[t] = _mm256_setzero_ps();
+      for (int64_t b = 0; b < nb; ++b) {
+        model::dequantizeBlock(w.type, row + b * f.bytes, v);
+        for (int t = 0; t < nt; ++t) {
+          const float* xt = x + (t0 + t) * ldx + b * f.elements;
+          for (int64_t k = 0; k < f.elements; k += 8)
+            acc[t] = _mm256_fmadd_ps(_mm256_load_ps(v + k), _mm256_loadu_ps(xt + k), acc[t]);
+        }
+      }
+      for (int t = 0; t < nt; ++t) y[(t0 + t) * ldy + r] = detail::hsum8(acc[t]);
+    }
+  }
+}
+#endif
+
+}  // namespace
+
+bool isQuantType(DType type) {
+  return type == DType::Q4_0 || type == DType::Q4_K || type == DType::Q5_K || type == DType::Q6_K;
+}
+
+void matmulQuant(Isa isa, const TensorView& w, const float* x, int64_t T, int64_t ldx, float* y, int64_t ldy,
+                 int64_t rowBegin, int64_t rowEnd) {
+  if (T <= 0 || rowBegin >= rowEnd) return;
+  const BlockFormat f = blockFormat(w.type);
+  if (!isQuantType(w.type) || w.layout != Layout::RowMajor || w.cols % f.elements != 0)
+    fail(ErrorCode::Internal, "matmulQuant: not a row-major 4-6 bit matrix with whole blocks");
+  const int64_t K = w.cols, rowBytes = K / f.elements * f.bytes;
+  const int64_t chunkBlocks = kChunkValues / f.elements;
+  alignas(64) unsigned char actBuffer[kActBytes];
+  int32_t isum[kTokenGroup * (kChunkValues / 32)];
+  const bool q40 = w.type == DType::Q4_0;
+  for (int64_t t0 = 0; t0 < T; t0 += kTokenGroup) {
+    const int nt = int(std::min<int64_t>(kTokenGroup, T - t0));
+    for (int64_t k0 = 0; k0 < K; k0 += kChunkValues) {
+      const int64_t nb = std::min(kChunkValues, K - k0) / f.elements;
+      const bool first = k0 == 0;
+      if (q40) {
+        Act32* act = reinterpret_cast<Act32*>(actBuffer);
+        for (int t = 0; t < nt; ++t)
+          for (int64_t b = 0; b < nb; ++b) quantizeAct32(x + (t0 + t) * ldx + k0 + 32 * b, act + t * chunkBlocks + b);
+        for (int64_t r = rowBegin; r < rowEnd; ++r) {
+          const uint8_t* wr = static_cast<const uint8_t*>(w.data) + r * rowBytes + (k0 / 32) * 18;
+          dotsQ4_0(isa, wr, nb, act, chunkBlocks, nt, isum);
+          for (int t = 0; t < nt; ++t) {
+            float* out = y + (t0 + t) * ldy + r;
+            *out = combineQ4_0(first ? 0.0f : *out, wr, nb, act + t * chunkBlocks, isum + t * nb);
+          }
+        }
+      } else {
+        ActK* act = reinterpret_cast<ActK*>(actBuffer);
+        for (int t = 0; t < nt; ++t)
+          for (int64_t b = 0; b < nb; ++b) quantizeActK(x + (t0 + t) * ldx + k0 + 256 * b, act + t * chunkBlocks + b);
+        for (int64_t r = rowBegin; r < rowEnd; ++r) {
+          const uint8_t* wr = static_cast<const uint8_t*>(w.data) + r * rowBytes + (k0 / 256) * f.bytes;
+          dotsK(isa, w.type, wr, nb, act, chunkBlocks, nt, isum);
+          for (int t = 0; t < nt; ++t) {
+            float* out = y + (t0 + t) * ldy + r;
+            const float acc = first ? 0.0f : *out;
+            *out = w.type == DType::Q6_K ? combineQ6_K(acc, wr, nb, act + t * chunkBlocks, isum + t * nb)
+                                         : combineQ45_K(acc, wr, f.bytes, nb, act + t * chunkBlocks, isum + t * nb);
+          }
+        }
+      }
+    }
+  }
+}
+
+void matmulQuantDequantized(Isa isa, const TensorView& w, const float* x, int64_t T, int64_t ldx, float* y,
+                            int64_t ldy, int64_t rowBegin, int64_t rowEnd) {
+  if (T <= 0 || rowBegin >= rowEnd) return;
+#if REDRAFTER_X86_SIMD
+  if (isa != Isa::Portable) return dequantizedAvx2(w, x, T, ldx, y, ldy, rowBegin, rowEnd);
+#endif
+  (void)isa;
+  const BlockFormat f = blockFormat(w.type);
+  const int64_t nb = w.cols / f.elements;
+  float v[256];
+  for (int64_t r = rowBegin; r < rowEnd; ++r)
+    for (int64_t t = 0; t < T; ++t) {
+      float s = 0;
+      for (int64_t b = 0; b < nb; ++b) {
+        model::dequantizeBlock(w.type, static_cast<const uint8_t*>(w.data) + (r * nb + b) * f.bytes, v);
+        for (int64_t k = 0; k < f.elements; ++k) s += v[k] * x[t * ldx + b * f.elements + k];
+      }
+      y[t * ldy + r] = s;
+    }
+}
+
+}  // namespace redrafter::cpu::kernels
