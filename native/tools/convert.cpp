@@ -173,6 +173,8 @@ void addLlamaMetadata(GgufWriter& w, const ModelConfig& c, const Tokenizer& toke
   addVocabularyMetadata(w, vocab, chatTemplate.empty() ? tokenizer.chatTemplate() : chatTemplate, tokenizer.path());
 }
 
+void checkConvertType(const std::string& type) { parseType(type); }
+
 ConvertResult convertToGguf(const ConvertOptions& o) {
   TargetType target = parseType(o.type);
   if (o.outPath.empty()) fail(ErrorCode::InvalidArgument, "out must be a file path");

@@ -63,6 +63,9 @@ void addLlamaMetadata(GgufWriter& w, const ModelConfig& c, const Tokenizer& toke
                       const std::string& name, uint32_t fileType, uint32_t alignment = 32,
                       const std::string& chatTemplate = "");
 
+// Throws InvalidArgument naming the valid types unless `type` is one ConvertOptions::type takes.
+void checkConvertType(const std::string& type);
+
 // Throws InvalidArgument (bad type, same input and output), InvalidModel (bad inputs, naming the file), Io.
 ConvertResult convertToGguf(const ConvertOptions& options);
 
