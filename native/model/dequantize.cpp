@@ -148,12 +148,12 @@ void quantizeKBlockHeader(const float* x, int nmax, float rmin, int nstep, uint8
   putHalf(out, maxScale / 63.f);
   putHalf(out + 2, maxMin / 63.f);
   const float d = getHalf(out), dmin = getHalf(out + 2);
+  uint8_t ls[8], lm[8];
+  kQuantScalesMins(sc, ls, lm);
   for (int j = 0; j < 8; ++j) {
-    uint8_t s, m;
-    kQuantScaleMin(sc, j, &s, &m);
-    const float dj = d * s;
+    const float dj = d * ls[j];
     if (dj == 0.0f) continue;
-    const float dm = dmin * m;
+    const float dm = dmin * lm[j];
     for (int i = 0; i < 32; ++i) L[32 * j + i] = uint8_t(std::max(0, std::min(nmax, nearestInt((x[32 * j + i] + dm) / dj))));
   }
 }
@@ -292,12 +292,11 @@ void dequantizeBlock(DType type, const uint8_t* b, float* out) {
       const uint8_t* scales = b + 4;
       const uint8_t* qh = b + 16;
       const uint8_t* q = b + (five ? 48 : 16);
+      uint8_t sc[8], m[8];
+      kQuantScalesMins(scales, sc, m);
       for (int p = 0; p < 4; ++p, q += 32) {
-        uint8_t sc, m;
-        kQuantScaleMin(scales, 2 * p, &sc, &m);
-        const float d1 = d * sc, m1 = dmin * m;
-        kQuantScaleMin(scales, 2 * p + 1, &sc, &m);
-        const float d2 = d * sc, m2 = dmin * m;
+        const float d1 = d * sc[2 * p], m1 = dmin * m[2 * p];
+        const float d2 = d * sc[2 * p + 1], m2 = dmin * m[2 * p + 1];
         for (int l = 0; l < 32; ++l) {
           const int hi1 = five && (qh[l] >> (2 * p) & 1) ? 16 : 0;
           const int hi2 = five && (qh[l] >> (2 * p + 1) & 1) ? 16 : 0;

@@ -1,6 +1,7 @@
 // Reading any TensorView's values as float32 (for conversion, tests and reference paths; not the hot kernels).
 #pragma once
 #include <cstdint>
+#include <cstring>
 
 #include "model/weights.h"
 
@@ -22,15 +23,23 @@ void quantizeRow(DType type, const float* x, int64_t n, uint8_t* out);
 // values at `out`.
 void dequantizeBlock(DType type, const uint8_t* block, float* out);
 
-// Sub-block j (< 8) of a Q4_K/Q5_K block's packed 6-bit scales: its scale and min (core/tensor.h).
-inline void kQuantScaleMin(const uint8_t* scales, int j, uint8_t* sc, uint8_t* m) {
-  if (j < 4) {
-    *sc = scales[j] & 63;
-    *m = scales[j + 4] & 63;
-  } else {
-    *sc = uint8_t((scales[j + 4] & 15) | ((scales[j - 4] >> 6) << 4));
-    *m = uint8_t((scales[j + 4] >> 4) | ((scales[j] >> 6) << 4));
-  }
+// The 8 sub-block scales and mins of a Q4_K/Q5_K block's packed 6-bit `scales` (core/tensor.h), four to a word:
+// packed[0] = sc[0..3], packed[1] = sc[4..7], packed[2] = m[0..3], packed[3] = m[4..7] (little-endian bytes).
+inline void kQuantScalesMinsPacked(const uint8_t* scales, uint32_t* packed) {
+  uint32_t u[3];
+  std::memcpy(u, scales, 12);
+  packed[0] = u[0] & 0x3f3f3f3fu;
+  packed[1] = (u[2] & 0x0f0f0f0fu) | (((u[0] >> 6) & 0x03030303u) << 4);
+  packed[2] = u[1] & 0x3f3f3f3fu;
+  packed[3] = ((u[2] >> 4) & 0x0f0f0f0fu) | (((u[1] >> 6) & 0x03030303u) << 4);
+}
+
+// The same as bytes: sc[8] and m[8].
+inline void kQuantScalesMins(const uint8_t* scales, uint8_t* sc, uint8_t* m) {
+  uint32_t packed[4];
+  kQuantScalesMinsPacked(scales, packed);
+  std::memcpy(sc, packed, 8);
+  std::memcpy(m, packed + 2, 8);
 }
 
 }  // namespace redrafter::model

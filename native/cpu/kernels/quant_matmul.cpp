@@ -12,6 +12,7 @@
 #include "core/error.h"
 #include "cpu/kernels/avx2_reduce.h"
 #include "cpu/kernels/simd.h"
+#include "cpu/kernels/weight_access.h"
 #include "model/dequantize.h"
 #include "model/half.h"
 
@@ -28,7 +29,9 @@ namespace redrafter::cpu::kernels {
 namespace {
 
 using model::fp16ToF32;
-using model::kQuantScaleMin;
+using detail::loadU16;
+using model::kQuantScalesMins;
+using model::kQuantScalesMinsPacked;
 
 constexpr int kTokenGroup = 16;
 constexpr int64_t kChunkValues = 4096;  // 16 blocks of 256, 128 of 32
@@ -98,72 +101,63 @@ void quantizeAct32(const float* x, Act32* a) {
   a->d = fp16ToF32(model::f32ToFp16(d));
 }
 
-// ---- the combine (one per type, shared by every ISA; never inlined into an ISA-targeted function, so its float
-// arithmetic is compiled once) --------------------------------------------------------------------------------
+// ---- the combine: one per call of an integer kernel, shared by every ISA (never inlined into an ISA-targeted
+// function, so its float arithmetic is compiled once). For each block b of the row chunk, in order:
+//   acc += (dw[b] * dx[b]) * isum[b]  or, with mins,  acc += (dw[b] * dx[b]) * isum[b] - (dmin[b] * dx[b]) * msum[b]
+// dw/dmin are the row's block scales as float (exact fp16 conversions), dx the token's activation block scales.
 
-__attribute__((noinline)) float combineQ4_0(float acc, const uint8_t* w, int64_t nb, const Act32* a,
-                                            const int32_t* isum) {
+__attribute__((noinline)) float combine(float acc, int64_t nb, const float* dw, const float* dmin, const float* dx,
+                                        const int32_t* isum, const int32_t* msum) {
+  if (!dmin) {
+    for (int64_t b = 0; b < nb; ++b) acc += (dw[b] * dx[b]) * float(isum[b]);
+    return acc;
+  }
   for (int64_t b = 0; b < nb; ++b) {
-    const float d = halfAt(w + 18 * b) * a[b].d;
-    acc += d * float(isum[b] - 8 * a[b].sum);
+    const float term = (dw[b] * dx[b]) * float(isum[b]) - (dmin[b] * dx[b]) * float(msum[b]);
+    acc += term;
   }
   return acc;
 }
 
-__attribute__((noinline)) float combineQ45_K(float acc, const uint8_t* w, int64_t blockBytes, int64_t nb,
-                                             const ActK* a, const int32_t* isum) {
-  for (int64_t b = 0; b < nb; ++b) {
-    const uint8_t* blk = w + blockBytes * b;
-    int32_t mins = 0;
-    for (int j = 0; j < 8; ++j) {
-      uint8_t sc, m;
-      kQuantScaleMin(blk + 4, j, &sc, &m);
-      mins += int32_t(m) * (a[b].bsums[2 * j] + a[b].bsums[2 * j + 1]);
-    }
-    const float d = halfAt(blk) * a[b].d;
-    const float dmin = halfAt(blk + 2) * a[b].d;
-    acc += d * float(isum[b]);
-    acc -= dmin * float(mins);
-  }
-  return acc;
-}
+// ---- integer kernels. For the nt tokens (activations act + t * stride) and the nb blocks of a row chunk at w:
+// isum[t * nb + b] = the block's exact weight x activation sum with the weights' zero points applied
+// (Q4_0: sum (q - 8) a; Q6_K: sum_s sc_s sum (q - 32) a; Q4_K/Q5_K: sum_s sc_s sum q a), msum[t * nb + b]
+// (Q4_K/Q5_K) = sum_s m_s sum_s a, and the row's block scales dw[b] (and dmin[b]) as float.
 
-__attribute__((noinline)) float combineQ6_K(float acc, const uint8_t* w, int64_t nb, const ActK* a,
-                                            const int32_t* isum) {
-  for (int64_t b = 0; b < nb; ++b) {
-    const uint8_t* blk = w + 210 * b;
-    const int8_t* sc = reinterpret_cast<const int8_t*>(blk + 192);
-    int32_t offset = 0;
-    for (int j = 0; j < 16; ++j) offset += int32_t(sc[j]) * a[b].bsums[j];
-    const float d = halfAt(blk + 208) * a[b].d;
-    acc += d * float(isum[b] - 32 * offset);
-  }
-  return acc;
-}
+struct RowScratch {
+  float dw[kChunkValues / 32];
+  float dmin[kChunkValues / 256];
+  int32_t isum[kTokenGroup * (kChunkValues / 32)];
+  int32_t msum[kTokenGroup * (kChunkValues / 256)];
+  // the SIMD K kernels' 8 int32 partial sums per (token, block), reduced 8 blocks at a time at the end
+  alignas(32) int32_t ilanes[kTokenGroup * (kChunkValues / 256)][8];
+  alignas(32) int32_t mlanes[kTokenGroup * (kChunkValues / 256)][8];
+};
 
-// ---- integer kernels: isum[t * nb + b] for the nt tokens' activations (act + t * stride) ---------------------
-
-void dotsQ4_0Portable(const uint8_t* w, int64_t nb, const Act32* act, int64_t stride, int nt, int32_t* isum) {
+void dotsQ4_0Portable(const uint8_t* w, int64_t nb, const Act32* act, int64_t stride, int nt, RowScratch& s) {
   for (int64_t b = 0; b < nb; ++b) {
     const uint8_t* q = w + 18 * b + 2;
+    s.dw[b] = halfAt(w + 18 * b);
     for (int t = 0; t < nt; ++t) {
       const int8_t* a = act[t * stride + b].qs;
-      int32_t s = 0;
-      for (int j = 0; j < 16; ++j) s += (q[j] & 15) * a[j] + (q[j] >> 4) * a[16 + j];
-      isum[t * nb + b] = s;
+      int32_t sum = 0;
+      for (int j = 0; j < 16; ++j) sum += (q[j] & 15) * a[j] + (q[j] >> 4) * a[16 + j];
+      s.isum[t * nb + b] = sum - 8 * act[t * stride + b].sum;
     }
   }
 }
 
 void dotsQ45_KPortable(bool five, const uint8_t* w, int64_t nb, const ActK* act, int64_t stride, int nt,
-                       int32_t* isum) {
+                       RowScratch& s) {
   const int64_t blockBytes = five ? 176 : 144;
   for (int64_t b = 0; b < nb; ++b) {
     const uint8_t* blk = w + blockBytes * b;
     const uint8_t* qh = blk + 16;
     const uint8_t* qs = blk + (five ? 48 : 16);
-    uint8_t sc[8], m;
-    for (int j = 0; j < 8; ++j) kQuantScaleMin(blk + 4, j, &sc[j], &m);
+    uint8_t sc[8], m[8];
+    kQuantScalesMins(blk + 4, sc, m);
+    s.dw[b] = halfAt(blk);
+    s.dmin[b] = halfAt(blk + 2);
     uint8_t q[256];
     for (int p = 0; p < 4; ++p)
       for (int l = 0; l < 32; ++l) {
@@ -171,22 +165,25 @@ void dotsQ45_KPortable(bool five, const uint8_t* w, int64_t nb, const ActK* act,
         q[64 * p + 32 + l] = uint8_t((qs[32 * p + l] >> 4) | (five ? ((qh[l] >> (2 * p + 1)) & 1) << 4 : 0));
       }
     for (int t = 0; t < nt; ++t) {
-      const int8_t* a = act[t * stride + b].qs;
-      int32_t s = 0;
+      const ActK& a = act[t * stride + b];
+      int32_t sum = 0, mins = 0;
       for (int j = 0; j < 8; ++j) {
         int32_t sj = 0;
-        for (int l = 0; l < 32; ++l) sj += q[32 * j + l] * a[32 * j + l];
-        s += int32_t(sc[j]) * sj;
+        for (int l = 0; l < 32; ++l) sj += q[32 * j + l] * a.qs[32 * j + l];
+        sum += int32_t(sc[j]) * sj;
+        mins += int32_t(m[j]) * (a.bsums[2 * j] + a.bsums[2 * j + 1]);
       }
-      isum[t * nb + b] = s;
+      s.isum[t * nb + b] = sum;
+      s.msum[t * nb + b] = mins;
     }
   }
 }
 
-void dotsQ6_KPortable(const uint8_t* w, int64_t nb, const ActK* act, int64_t stride, int nt, int32_t* isum) {
+void dotsQ6_KPortable(const uint8_t* w, int64_t nb, const ActK* act, int64_t stride, int nt, RowScratch& s) {
   for (int64_t b = 0; b < nb; ++b) {
     const uint8_t* blk = w + 210 * b;
     const int8_t* sc = reinterpret_cast<const int8_t*>(blk + 192);
+    s.dw[b] = halfAt(blk + 208);
     uint8_t q[256];
     for (int h = 0; h < 2; ++h) {
       const uint8_t* ql = blk + 64 * h;
@@ -199,14 +196,14 @@ void dotsQ6_KPortable(const uint8_t* w, int64_t nb, const ActK* act, int64_t str
       }
     }
     for (int t = 0; t < nt; ++t) {
-      const int8_t* a = act[t * stride + b].qs;
-      int32_t s = 0;
+      const ActK& a = act[t * stride + b];
+      int32_t sum = 0;
       for (int j = 0; j < 16; ++j) {
         int32_t sj = 0;
-        for (int l = 0; l < 16; ++l) sj += q[16 * j + l] * a[16 * j + l];
-        s += int32_t(sc[j]) * sj;
+        for (int l = 0; l < 16; ++l) sj += q[16 * j + l] * a.qs[16 * j + l];
+        sum += int32_t(sc[j]) * (sj - 32 * a.bsums[j]);
       }
-      isum[t * nb + b] = s;
+      s.isum[t * nb + b] = sum;
     }
   }
 }
@@ -224,62 +221,104 @@ REDRAFTER_TARGET_AVX2 inline int32_t hsumI32(__m256i v) {
 
 // the sums of 8 vectors' lanes, as 8 int32 (lane i: the sum of v[i])
 REDRAFTER_TARGET_AVX2 inline __m256i hsum8I32(const __m256i* v) {
-  __m256i a = _mm256_hadd_epi32(v[0], v[1]);  // per 128: v0 pairs, v1 pairs
+  __m256i a = _mm256_hadd_epi32(v[0], v[1]);
   __m256i b = _mm256_hadd_epi32(v[2], v[3]);
   __m256i c = _mm256_hadd_epi32(v[4], v[5]);
   __m256i d = _mm256_hadd_epi32(v[6], v[7]);
-  __m256i ab = _mm256_hadd_epi32(a, b);  // per 128: v0 v1 v2 v3 (halves)
+  __m256i ab = _mm256_hadd_epi32(a, b);  // per 128-bit half: partial sums of v0, v1, v2, v3
   __m256i cd = _mm256_hadd_epi32(c, d);
-  __m256i lo = _mm256_permute2x128_si256(ab, cd, 0x20);
-  __m256i hi = _mm256_permute2x128_si256(ab, cd, 0x31);
-  return _mm256_add_epi32(lo, hi);  // v0..v3 (from ab), v4..v7 (from cd)
+  return _mm256_add_epi32(_mm256_permute2x128_si256(ab, cd, 0x20), _mm256_permute2x128_si256(ab, cd, 0x31));
+}
+
+// sums[t * nb + b] = the sum of lanes[t * nb + b]'s 8 int32, 8 blocks per transposed reduction
+REDRAFTER_TARGET_AVX2 void reduceLanes(int nt, int64_t nb, const int32_t (*lanes)[8], int32_t* sums) {
+  for (int64_t i = 0; i < nt * nb;) {
+    if (i + 8 <= nt * nb) {
+      __m256i v[8];
+      for (int j = 0; j < 8; ++j) v[j] = _mm256_load_si256(reinterpret_cast<const __m256i*>(lanes[i + j]));
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(sums + i), hsum8I32(v));
+      i += 8;
+    } else {
+      sums[i] = hsumI32(_mm256_load_si256(reinterpret_cast<const __m256i*>(lanes[i])));
+      ++i;
+    }
+  }
+}
+
+// A Q4_K/Q5_K block's scales and mins in registers: sc16 = the 8 scales as int16 in both 128-bit halves, mins =
+// [m0, m0, m1, m1, ..., m7, m7] as 16 int16 (each against a pair of 16-value activation sums).
+struct KScales {
+  __m256i sc16, mins;
+};
+REDRAFTER_TARGET_AVX2 inline KScales kScalesAvx2(const uint8_t* scales) {
+  uint32_t p[4];
+  kQuantScalesMinsPacked(scales, p);
+  const __m128i v = _mm_setr_epi32(int(p[0]), int(p[1]), int(p[2]), int(p[3]));
+  const __m128i sc16 = _mm_cvtepu8_epi16(v), m16 = _mm_cvtepu8_epi16(_mm_srli_si128(v, 8));
+  return {_mm256_broadcastsi128_si256(sc16),
+          _mm256_set_m128i(_mm_unpackhi_epi16(m16, m16), _mm_unpacklo_epi16(m16, m16))};
+}
+// scale j of sc16 (as KScales holds it) in all 16 int16 lanes
+template <int J>
+REDRAFTER_TARGET_AVX2 inline __m256i scaleAt(__m256i sc16) {
+  return _mm256_shuffle_epi8(sc16, _mm256_set1_epi16(int16_t(((2 * J + 1) << 8) | (2 * J))));
 }
 
 REDRAFTER_TARGET_AVX2 void dotsQ4_0Avx2(const uint8_t* w, int64_t nb, const Act32* act, int64_t stride, int nt,
-                                        int32_t* isum) {
+                                        RowScratch& s) {
   const __m128i m4 = _mm_set1_epi8(0x0F);
   const __m256i ones = _mm256_set1_epi16(1);
+  const __m256i eight = _mm256_set1_epi32(8);
   int64_t b = 0;
   for (; b + 8 <= nb; b += 8) {  // 8 blocks at a time: their sums reduced together
     __m256i q[8];
     for (int i = 0; i < 8; ++i) {
-      __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w + 18 * (b + i) + 2));
+      const uint8_t* blk = w + 18 * (b + i);
+      s.dw[b + i] = _cvtsh_ss(loadU16(blk));
+      __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 2));
       q[i] = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(v, 4), m4), _mm_and_si128(v, m4));
     }
     for (int t = 0; t < nt; ++t) {
       const Act32* a = act + t * stride + b;
-      __m256i s[8];
+      __m256i p[8];
       for (int i = 0; i < 8; ++i)
-        s[i] = _mm256_madd_epi16(
+        p[i] = _mm256_madd_epi16(
             _mm256_maddubs_epi16(q[i], _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[i].qs))), ones);
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(isum + t * nb + b), hsum8I32(s));
+      const __m256i sums = _mm256_setr_epi32(a[0].sum, a[1].sum, a[2].sum, a[3].sum, a[4].sum, a[5].sum, a[6].sum,
+                                             a[7].sum);
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(s.isum + t * nb + b),
+                          _mm256_sub_epi32(hsum8I32(p), _mm256_mullo_epi32(sums, eight)));
     }
   }
   for (; b < nb; ++b) {
-    __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w + 18 * b + 2));
+    const uint8_t* blk = w + 18 * b;
+    s.dw[b] = _cvtsh_ss(loadU16(blk));
+    __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 2));
     __m256i q = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(v, 4), m4), _mm_and_si128(v, m4));
     for (int t = 0; t < nt; ++t) {
-      __m256i a = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(act[t * stride + b].qs));
-      isum[t * nb + b] = hsumI32(_mm256_madd_epi16(_mm256_maddubs_epi16(q, a), ones));
+      const Act32& a = act[t * stride + b];
+      __m256i av = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.qs));
+      s.isum[t * nb + b] = hsumI32(_mm256_madd_epi16(_mm256_maddubs_epi16(q, av), ones)) - 8 * a.sum;
     }
   }
 }
 
 template <bool kFive>
 REDRAFTER_TARGET_AVX2 void dotsQ45_KAvx2(const uint8_t* w, int64_t nb, const ActK* act, int64_t stride, int nt,
-                                         int32_t* isum) {
+                                         RowScratch& s) {
   constexpr int64_t kBlockBytes = kFive ? 176 : 144;
   const __m256i m4 = _mm256_set1_epi8(0x0F);
   const __m256i one = _mm256_set1_epi8(1);
   for (int64_t b = 0; b < nb; ++b) {
     const uint8_t* blk = w + kBlockBytes * b;
     const uint8_t* qs = blk + (kFive ? 48 : 16);
-    __m256i q[8], sc[8];
-    for (int j = 0; j < 8; ++j) {
-      uint8_t s, m;
-      kQuantScaleMin(blk + 4, j, &s, &m);
-      sc[j] = _mm256_set1_epi16(s);
-    }
+    s.dw[b] = _cvtsh_ss(loadU16(blk));
+    s.dmin[b] = _cvtsh_ss(loadU16(blk + 2));
+    const KScales ks = kScalesAvx2(blk + 4);
+    const __m256i sc[8] = {scaleAt<0>(ks.sc16), scaleAt<1>(ks.sc16), scaleAt<2>(ks.sc16), scaleAt<3>(ks.sc16),
+                           scaleAt<4>(ks.sc16), scaleAt<5>(ks.sc16), scaleAt<6>(ks.sc16), scaleAt<7>(ks.sc16)};
+    const __m256i mins = ks.mins;
+    __m256i q[8];
     __m256i qh = kFive ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 16)) : _mm256_setzero_si256();
     for (int p = 0; p < 4; ++p) {
       __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qs + 32 * p));
@@ -293,26 +332,31 @@ REDRAFTER_TARGET_AVX2 void dotsQ45_KAvx2(const uint8_t* w, int64_t nb, const Act
       }
     }
     for (int t = 0; t < nt; ++t) {
-      const int8_t* a = act[t * stride + b].qs;
+      const ActK& a = act[t * stride + b];
       __m256i acc0 = _mm256_setzero_si256(), acc1 = _mm256_setzero_si256();
       for (int j = 0; j < 8; j += 2) {
-        __m256i a0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a + 32 * j));
-        __m256i a1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a + 32 * j + 32));
+        __m256i a0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.qs + 32 * j));
+        __m256i a1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.qs + 32 * j + 32));
         acc0 = _mm256_add_epi32(acc0, _mm256_madd_epi16(_mm256_maddubs_epi16(q[j], a0), sc[j]));
         acc1 = _mm256_add_epi32(acc1, _mm256_madd_epi16(_mm256_maddubs_epi16(q[j + 1], a1), sc[j + 1]));
       }
-      isum[t * nb + b] = hsumI32(_mm256_add_epi32(acc0, acc1));
+      _mm256_store_si256(reinterpret_cast<__m256i*>(s.ilanes[t * nb + b]), _mm256_add_epi32(acc0, acc1));
+      _mm256_store_si256(reinterpret_cast<__m256i*>(s.mlanes[t * nb + b]),
+                         _mm256_madd_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.bsums)), mins));
     }
   }
+  reduceLanes(nt, nb, s.ilanes, s.isum);
+  reduceLanes(nt, nb, s.mlanes, s.msum);
 }
 
 REDRAFTER_TARGET_AVX2 void dotsQ6_KAvx2(const uint8_t* w, int64_t nb, const ActK* act, int64_t stride, int nt,
-                                        int32_t* isum) {
+                                        RowScratch& s) {
   const __m256i m4 = _mm256_set1_epi8(0x0F);
   const __m256i m2 = _mm256_set1_epi8(3);
   for (int64_t b = 0; b < nb; ++b) {
     const uint8_t* blk = w + 210 * b;
     const int8_t* scales = reinterpret_cast<const int8_t*>(blk + 192);
+    s.dw[b] = _cvtsh_ss(loadU16(blk + 208));
     __m256i q[8], sc[8];  // q[k]: values 32k..32k+31; sc[k]: scales 2k (lanes 0-7), 2k+1 (lanes 8-15)
     for (int h = 0; h < 2; ++h) {
       __m256i ql0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 64 * h));
@@ -326,80 +370,93 @@ REDRAFTER_TARGET_AVX2 void dotsQ6_KAvx2(const uint8_t* w, int64_t nb, const ActK
       q[4 * h + 3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), m4),
                                      _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), m2), 4));
     }
+    const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(scales)));
     for (int k = 0; k < 8; ++k)
       sc[k] = _mm256_set_m128i(_mm_set1_epi16(scales[2 * k + 1]), _mm_set1_epi16(scales[2 * k]));
     for (int t = 0; t < nt; ++t) {
-      const int8_t* a = act[t * stride + b].qs;
+      const ActK& a = act[t * stride + b];
       __m256i acc0 = _mm256_setzero_si256(), acc1 = _mm256_setzero_si256();
       for (int k = 0; k < 8; k += 2) {
-        __m256i a0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a + 32 * k));
-        __m256i a1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a + 32 * k + 32));
+        __m256i a0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.qs + 32 * k));
+        __m256i a1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.qs + 32 * k + 32));
         acc0 = _mm256_add_epi32(acc0, _mm256_madd_epi16(_mm256_maddubs_epi16(q[k], a0), sc[k]));
         acc1 = _mm256_add_epi32(acc1, _mm256_madd_epi16(_mm256_maddubs_epi16(q[k + 1], a1), sc[k + 1]));
       }
-      isum[t * nb + b] = hsumI32(_mm256_add_epi32(acc0, acc1));
+      // the zero point: 32 sum_s sc_s sum_s a
+      __m256i offset = _mm256_madd_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.bsums)), sc16);
+      _mm256_store_si256(reinterpret_cast<__m256i*>(s.ilanes[t * nb + b]),
+                         _mm256_sub_epi32(_mm256_add_epi32(acc0, acc1), _mm256_slli_epi32(offset, 5)));
     }
   }
+  reduceLanes(nt, nb, s.ilanes, s.isum);
 }
 
 // ---- AVX-512 (BW): the same products on 64-byte vectors, two 32-value sub-blocks per instruction ------------
 
-REDRAFTER_TARGET_AVX512BW inline int32_t hsumI32x16(__m512i v) {
-  __m256i s = _mm256_add_epi32(_mm512_castsi512_si256(v), _mm512_extracti64x4_epi64(v, 1));
-  return hsumI32(s);
+// a 16-lane int32 vector's two halves added (8 lanes with the same total)
+REDRAFTER_TARGET_AVX512BW inline __m256i half512(__m512i v) {
+  return _mm256_add_epi32(_mm512_castsi512_si256(v), _mm512_extracti64x4_epi64(v, 1));
 }
 
 template <bool kFive>
 REDRAFTER_TARGET_AVX512BW void dotsQ45_KAvx512(const uint8_t* w, int64_t nb, const ActK* act, int64_t stride,
-                                               int nt, int32_t* isum) {
+                                               int nt, RowScratch& s) {
   constexpr int64_t kBlockBytes = kFive ? 176 : 144;
   const __m512i m4 = _mm512_set1_epi8(0x0F);
   const __m512i one = _mm512_set1_epi8(1);
   for (int64_t b = 0; b < nb; ++b) {
     const uint8_t* blk = w + kBlockBytes * b;
     const uint8_t* qs = blk + (kFive ? 48 : 16);
-    uint8_t s[8], m;
-    for (int j = 0; j < 8; ++j) kQuantScaleMin(blk + 4, j, &s[j], &m);
-    // pair p (64 quants bytes qs[32p..32p+63]... ) -> q[i]: values 64i..64i+63 (sub-blocks 2i, 2i+1)
+    s.dw[b] = _cvtsh_ss(loadU16(blk));
+    s.dmin[b] = _cvtsh_ss(loadU16(blk + 2));
+    const KScales ks = kScalesAvx2(blk + 4);
+    const __m256i mins = ks.mins;
+    const __m256i scp[4] = {_mm256_blend_epi32(scaleAt<0>(ks.sc16), scaleAt<1>(ks.sc16), 0xF0),
+                            _mm256_blend_epi32(scaleAt<2>(ks.sc16), scaleAt<3>(ks.sc16), 0xF0),
+                            _mm256_blend_epi32(scaleAt<4>(ks.sc16), scaleAt<5>(ks.sc16), 0xF0),
+                            _mm256_blend_epi32(scaleAt<6>(ks.sc16), scaleAt<7>(ks.sc16), 0xF0)};
+    // q[p]: values 64p..64p+63 (low 256 bits: low nibbles, sub-block 2p; high 256 bits: high nibbles, 2p + 1)
     __m512i q[4], sc[4];
     __m512i qh = kFive ? _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 16)))
                        : _mm512_setzero_si512();
     for (int p = 0; p < 4; ++p) {
       __m512i v = _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(qs + 32 * p)));
-      // low 256 bits: low nibbles (sub-block 2p), high 256 bits: high nibbles (sub-block 2p + 1)
-      __m512i shifted = _mm512_mask_blend_epi64(0xF0, v, _mm512_srli_epi16(v, 4));
-      q[p] = _mm512_and_si512(shifted, m4);
+      q[p] = _mm512_and_si512(_mm512_mask_blend_epi64(0xF0, v, _mm512_srli_epi16(v, 4)), m4);
       if (kFive) {
         __m512i h = _mm512_mask_blend_epi64(0xF0, _mm512_srli_epi16(qh, 2 * p), _mm512_srli_epi16(qh, 2 * p + 1));
         q[p] = _mm512_or_si512(q[p], _mm512_slli_epi16(_mm512_and_si512(h, one), 4));
       }
-      sc[p] = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set1_epi16(s[2 * p])), _mm256_set1_epi16(s[2 * p + 1]),
-                                 1);
+      // scale 2p for the low 256 bits, 2p + 1 for the high: each 256-bit half of scp[p] broadcast
+      sc[p] = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_permute2x128_si256(scp[p], scp[p], 0x00)),
+                                 _mm256_permute2x128_si256(scp[p], scp[p], 0x11), 1);
     }
     for (int t = 0; t < nt; ++t) {
-      const int8_t* a = act[t * stride + b].qs;
+      const ActK& a = act[t * stride + b];
       __m512i acc = _mm512_setzero_si512();
-      for (int p = 0; p < 4; ++p) {
-        __m512i av = _mm512_loadu_si512(a + 64 * p);
-        acc = _mm512_add_epi32(acc, _mm512_madd_epi16(_mm512_maddubs_epi16(q[p], av), sc[p]));
-      }
-      isum[t * nb + b] = hsumI32x16(acc);
+      for (int p = 0; p < 4; ++p)
+        acc = _mm512_add_epi32(acc, _mm512_madd_epi16(_mm512_maddubs_epi16(q[p], _mm512_loadu_si512(a.qs + 64 * p)),
+                                                      sc[p]));
+      _mm256_store_si256(reinterpret_cast<__m256i*>(s.ilanes[t * nb + b]), half512(acc));
+      _mm256_store_si256(reinterpret_cast<__m256i*>(s.mlanes[t * nb + b]),
+                         _mm256_madd_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.bsums)), mins));
     }
   }
+  reduceLanes(nt, nb, s.ilanes, s.isum);
+  reduceLanes(nt, nb, s.mlanes, s.msum);
 }
 
 REDRAFTER_TARGET_AVX512BW void dotsQ6_KAvx512(const uint8_t* w, int64_t nb, const ActK* act, int64_t stride, int nt,
-                                              int32_t* isum) {
+                                              RowScratch& s) {
   const __m512i m4 = _mm512_set1_epi8(0x0F);
   const __m512i m2 = _mm512_set1_epi8(3);
   for (int64_t b = 0; b < nb; ++b) {
     const uint8_t* blk = w + 210 * b;
     const int8_t* scales = reinterpret_cast<const int8_t*>(blk + 192);
+    s.dw[b] = _cvtsh_ss(loadU16(blk + 208));
     __m512i q[4], sc[4];  // q[i]: values 64i..64i+63; sc[i]: scales 4i..4i+3, 8 int16 lanes each
     for (int h = 0; h < 2; ++h) {
-      __m512i ql = _mm512_loadu_si512(blk + 64 * h);  // ql0 (low 256), ql1 (high 256)
+      __m512i ql = _mm512_loadu_si512(blk + 64 * h);  // ql0 (low 256 bits), ql1 (high)
       __m512i qh = _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 128 + 32 * h)));
-      // values 0..63 of the half: low nibbles of ql0/ql1 with qh bits 0-1 / 2-3
       __m512i hb01 = _mm512_mask_blend_epi64(0xF0, qh, _mm512_srli_epi16(qh, 2));
       __m512i hb23 = _mm512_mask_blend_epi64(0xF0, _mm512_srli_epi16(qh, 4), _mm512_srli_epi16(qh, 6));
       q[2 * h] = _mm512_or_si512(_mm512_and_si512(ql, m4), _mm512_slli_epi16(_mm512_and_si512(hb01, m2), 4));
@@ -411,43 +468,98 @@ REDRAFTER_TARGET_AVX512BW void dotsQ6_KAvx512(const uint8_t* w, int64_t nb, cons
       __m128i s2 = _mm_set1_epi16(scales[4 * i + 2]), s3 = _mm_set1_epi16(scales[4 * i + 3]);
       sc[i] = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set_m128i(s1, s0)), _mm256_set_m128i(s3, s2), 1);
     }
+    const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(scales)));
     for (int t = 0; t < nt; ++t) {
-      const int8_t* a = act[t * stride + b].qs;
+      const ActK& a = act[t * stride + b];
       __m512i acc = _mm512_setzero_si512();
       for (int i = 0; i < 4; ++i)
-        acc = _mm512_add_epi32(acc, _mm512_madd_epi16(_mm512_maddubs_epi16(q[i], _mm512_loadu_si512(a + 64 * i)), sc[i]));
-      isum[t * nb + b] = hsumI32x16(acc);
+        acc = _mm512_add_epi32(acc, _mm512_madd_epi16(_mm512_maddubs_epi16(q[i], _mm512_loadu_si512(a.qs + 64 * i)), sc[i]));
+      __m256i offset = _mm256_madd_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.bsums)), sc16);
+      _mm256_store_si256(reinterpret_cast<__m256i*>(s.ilanes[t * nb + b]),
+                         _mm256_sub_epi32(half512(acc), _mm256_slli_epi32(offset, 5)));
     }
   }
+  reduceLanes(nt, nb, s.ilanes, s.isum);
+}
+
+// ---- activation quantisation, vectorised (the same values as the scalar code: exact max, one scalar scale,
+// round-to-nearest-even conversion, the same clamp) ---------------------------------------------------------
+
+REDRAFTER_TARGET_AVX2 void quantizeActKAvx2(const float* x, ActK* a) {
+  const __m256 signBit = _mm256_set1_ps(-0.0f);
+  __m256 vmax = _mm256_setzero_ps();
+  for (int j = 0; j < 256; j += 8) vmax = _mm256_max_ps(vmax, _mm256_andnot_ps(signBit, _mm256_loadu_ps(x + j)));
+  alignas(32) float lanes[8];
+  _mm256_store_ps(lanes, vmax);
+  float amax = 0;
+  for (float l : lanes) amax = std::max(amax, l);
+  if (amax == 0.0f) {
+    std::memset(a, 0, sizeof *a);
+    return;
+  }
+  float max = 0;  // the first value of largest magnitude, with its sign (as the scalar search finds it)
+  for (int j = 0; j < 256; ++j)
+    if (std::fabs(x[j]) == amax) {
+      max = x[j];
+      break;
+    }
+  const float iscale = -127.f / max;
+  const __m256 vs = _mm256_set1_ps(iscale);
+  const __m256i top = _mm256_set1_epi32(127);
+  for (int j = 0; j < 256; j += 32) {
+    __m256i i0 = _mm256_min_epi32(_mm256_cvtps_epi32(_mm256_mul_ps(vs, _mm256_loadu_ps(x + j))), top);
+    __m256i i1 = _mm256_min_epi32(_mm256_cvtps_epi32(_mm256_mul_ps(vs, _mm256_loadu_ps(x + j + 8))), top);
+    __m256i i2 = _mm256_min_epi32(_mm256_cvtps_epi32(_mm256_mul_ps(vs, _mm256_loadu_ps(x + j + 16))), top);
+    __m256i i3 = _mm256_min_epi32(_mm256_cvtps_epi32(_mm256_mul_ps(vs, _mm256_loadu_ps(x + j + 24))), top);
+    __m256i p01 = _mm256_packs_epi32(i0, i1), p23 = _mm256_packs_epi32(i2, i3);  // lanes interleaved per 128
+    __m256i p = _mm256_packs_epi16(p01, p23);
+    p = _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(a->qs + j), p);
+    // 16-value sums of the two halves
+    __m256i w16 = _mm256_cvtepi8_epi16(_mm256_castsi256_si128(p));
+    __m256i w16b = _mm256_cvtepi8_epi16(_mm256_extracti128_si256(p, 1));
+    __m256i s32 = _mm256_madd_epi16(w16, _mm256_set1_epi16(1)), s32b = _mm256_madd_epi16(w16b, _mm256_set1_epi16(1));
+    a->bsums[j / 16] = int16_t(hsumI32(s32));
+    a->bsums[j / 16 + 1] = int16_t(hsumI32(s32b));
+  }
+  a->d = 1 / iscale;
 }
 #endif  // REDRAFTER_X86_SIMD
 
-void dotsQ4_0(Isa isa, const uint8_t* w, int64_t nb, const Act32* act, int64_t stride, int nt, int32_t* isum) {
+void quantizeActKFor(Isa isa, const float* x, ActK* a) {
 #if REDRAFTER_X86_SIMD
-  if (isa != Isa::Portable) return dotsQ4_0Avx2(w, nb, act, stride, nt, isum);
+  if (isa != Isa::Portable) return quantizeActKAvx2(x, a);
 #endif
   (void)isa;
-  dotsQ4_0Portable(w, nb, act, stride, nt, isum);
+  quantizeActK(x, a);
+}
+
+void dotsQ4_0(Isa isa, const uint8_t* w, int64_t nb, const Act32* act, int64_t stride, int nt, RowScratch& s) {
+#if REDRAFTER_X86_SIMD
+  if (isa != Isa::Portable) return dotsQ4_0Avx2(w, nb, act, stride, nt, s);
+#endif
+  (void)isa;
+  dotsQ4_0Portable(w, nb, act, stride, nt, s);
 }
 
 void dotsK(Isa isa, DType type, const uint8_t* w, int64_t nb, const ActK* act, int64_t stride, int nt,
-           int32_t* isum) {
+           RowScratch& s) {
 #if REDRAFTER_X86_SIMD
   static const bool avx512bw = __builtin_cpu_supports("avx512bw");
   if (isa == Isa::Avx512 && avx512bw) {
-    if (type == DType::Q4_K) return dotsQ45_KAvx512<false>(w, nb, act, stride, nt, isum);
-    if (type == DType::Q5_K) return dotsQ45_KAvx512<true>(w, nb, act, stride, nt, isum);
-    return dotsQ6_KAvx512(w, nb, act, stride, nt, isum);
+    if (type == DType::Q4_K) return dotsQ45_KAvx512<false>(w, nb, act, stride, nt, s);
+    if (type == DType::Q5_K) return dotsQ45_KAvx512<true>(w, nb, act, stride, nt, s);
+    return dotsQ6_KAvx512(w, nb, act, stride, nt, s);
   }
   if (isa != Isa::Portable) {  // AVX2, or AVX-512 without BW
-    if (type == DType::Q4_K) return dotsQ45_KAvx2<false>(w, nb, act, stride, nt, isum);
-    if (type == DType::Q5_K) return dotsQ45_KAvx2<true>(w, nb, act, stride, nt, isum);
-    return dotsQ6_KAvx2(w, nb, act, stride, nt, isum);
+    if (type == DType::Q4_K) return dotsQ45_KAvx2<false>(w, nb, act, stride, nt, s);
+    if (type == DType::Q5_K) return dotsQ45_KAvx2<true>(w, nb, act, stride, nt, s);
+    return dotsQ6_KAvx2(w, nb, act, stride, nt, s);
   }
 #endif
   (void)isa;
-  if (type == DType::Q6_K) return dotsQ6_KPortable(w, nb, act, stride, nt, isum);
-  dotsQ45_KPortable(type == DType::Q5_K, w, nb, act, stride, nt, isum);
+  if (type == DType::Q6_K) return dotsQ6_KPortable(w, nb, act, stride, nt, s);
+  dotsQ45_KPortable(type == DType::Q5_K, w, nb, act, stride, nt, s);
 }
 
 // ---- dequantise-and-FMA (the bench's alternative) -----------------------------------------------------------
@@ -493,38 +605,31 @@ void matmulQuant(Isa isa, const TensorView& w, const float* x, int64_t T, int64_
   const int64_t K = w.cols, rowBytes = K / f.elements * f.bytes;
   const int64_t chunkBlocks = kChunkValues / f.elements;
   alignas(64) unsigned char actBuffer[kActBytes];
-  int32_t isum[kTokenGroup * (kChunkValues / 32)];
-  const bool q40 = w.type == DType::Q4_0;
+  float dx[kTokenGroup][kChunkValues / 32];  // the activation blocks' scales, per token
+  RowScratch scratch;
+  const bool q40 = w.type == DType::Q4_0, mins = w.type == DType::Q4_K || w.type == DType::Q5_K;
   for (int64_t t0 = 0; t0 < T; t0 += kTokenGroup) {
     const int nt = int(std::min<int64_t>(kTokenGroup, T - t0));
     for (int64_t k0 = 0; k0 < K; k0 += kChunkValues) {
       const int64_t nb = std::min(kChunkValues, K - k0) / f.elements;
       const bool first = k0 == 0;
-      if (q40) {
-        Act32* act = reinterpret_cast<Act32*>(actBuffer);
-        for (int t = 0; t < nt; ++t)
-          for (int64_t b = 0; b < nb; ++b) quantizeAct32(x + (t0 + t) * ldx + k0 + 32 * b, act + t * chunkBlocks + b);
-        for (int64_t r = rowBegin; r < rowEnd; ++r) {
-          const uint8_t* wr = static_cast<const uint8_t*>(w.data) + r * rowBytes + (k0 / 32) * 18;
-          dotsQ4_0(isa, wr, nb, act, chunkBlocks, nt, isum);
-          for (int t = 0; t < nt; ++t) {
-            float* out = y + (t0 + t) * ldy + r;
-            *out = combineQ4_0(first ? 0.0f : *out, wr, nb, act + t * chunkBlocks, isum + t * nb);
-          }
+      Act32* act32 = reinterpret_cast<Act32*>(actBuffer);
+      ActK* actK = reinterpret_cast<ActK*>(actBuffer);
+      for (int t = 0; t < nt; ++t)
+        for (int64_t b = 0; b < nb; ++b) {
+          const float* xb = x + (t0 + t) * ldx + k0 + f.elements * b;
+          if (q40) quantizeAct32(xb, act32 + t * chunkBlocks + b);
+          else quantizeActKFor(isa, xb, actK + t * chunkBlocks + b);
+          dx[t][b] = q40 ? act32[t * chunkBlocks + b].d : actK[t * chunkBlocks + b].d;
         }
-      } else {
-        ActK* act = reinterpret_cast<ActK*>(actBuffer);
-        for (int t = 0; t < nt; ++t)
-          for (int64_t b = 0; b < nb; ++b) quantizeActK(x + (t0 + t) * ldx + k0 + 256 * b, act + t * chunkBlocks + b);
-        for (int64_t r = rowBegin; r < rowEnd; ++r) {
-          const uint8_t* wr = static_cast<const uint8_t*>(w.data) + r * rowBytes + (k0 / 256) * f.bytes;
-          dotsK(isa, w.type, wr, nb, act, chunkBlocks, nt, isum);
-          for (int t = 0; t < nt; ++t) {
-            float* out = y + (t0 + t) * ldy + r;
-            const float acc = first ? 0.0f : *out;
-            *out = w.type == DType::Q6_K ? combineQ6_K(acc, wr, nb, act + t * chunkBlocks, isum + t * nb)
-                                         : combineQ45_K(acc, wr, f.bytes, nb, act + t * chunkBlocks, isum + t * nb);
-          }
+      for (int64_t r = rowBegin; r < rowEnd; ++r) {
+        const uint8_t* wr = static_cast<const uint8_t*>(w.data) + r * rowBytes + (k0 / f.elements) * f.bytes;
+        if (q40) dotsQ4_0(isa, wr, nb, act32, chunkBlocks, nt, scratch);
+        else dotsK(isa, w.type, wr, nb, actK, chunkBlocks, nt, scratch);
+        for (int t = 0; t < nt; ++t) {
+          float* out = y + (t0 + t) * ldy + r;
+          *out = combine(first ? 0.0f : *out, nb, scratch.dw, mins ? scratch.dmin : nullptr, dx[t],
+                         scratch.isum + t * nb, scratch.msum + t * nb);
         }
       }
     }
