@@ -245,6 +245,34 @@ REDRAFTER_TARGET_AVX2 void reduceLanes(int nt, int64_t nb, const int32_t (*lanes
   }
 }
 
+// The 8 sub-block products of a 256-value block (q[j]: 32 unsigned quants, sc[j]: their scale in every int16 lane)
+// with one token's activations: 8 int32 partial sums into lanes.
+REDRAFTER_TARGET_AVX2 inline void token1Avx2(const __m256i* q, const __m256i* sc, const ActK& a, int32_t* lanes) {
+  __m256i acc0 = _mm256_setzero_si256(), acc1 = _mm256_setzero_si256();
+  for (int j = 0; j < 8; j += 2) {
+    __m256i a0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.qs + 32 * j));
+    __m256i a1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.qs + 32 * j + 32));
+    acc0 = _mm256_add_epi32(acc0, _mm256_madd_epi16(_mm256_maddubs_epi16(q[j], a0), sc[j]));
+    acc1 = _mm256_add_epi32(acc1, _mm256_madd_epi16(_mm256_maddubs_epi16(q[j + 1], a1), sc[j + 1]));
+  }
+  _mm256_store_si256(reinterpret_cast<__m256i*>(lanes), _mm256_add_epi32(acc0, acc1));
+}
+
+// The same for 4 tokens (act, act + stride, ...; lanes, lanes + nb, ...), sub-block by sub-block: 4 accumulators
+// and one sub-block's quants and scale live in registers (AVX2 has 16), instead of all 8 sub-blocks per token.
+REDRAFTER_TARGET_AVX2 inline void tokens4Avx2(const __m256i* q, const __m256i* sc, const ActK* act, int64_t stride,
+                                              int32_t (*lanes)[8], int64_t nb) {
+  __m256i acc[4] = {_mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256()};
+  for (int j = 0; j < 8; ++j) {
+    const __m256i qj = q[j], sj = sc[j];
+    for (int u = 0; u < 4; ++u) {
+      __m256i a = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(act[u * stride].qs + 32 * j));
+      acc[u] = _mm256_add_epi32(acc[u], _mm256_madd_epi16(_mm256_maddubs_epi16(qj, a), sj));
+    }
+  }
+  for (int u = 0; u < 4; ++u) _mm256_store_si256(reinterpret_cast<__m256i*>(lanes[u * nb]), acc[u]);
+}
+
 // A Q4_K/Q5_K block's scales and mins in registers: sc16 = the 8 scales as int16 in both 128-bit halves, mins =
 // [m0, m0, m1, m1, ..., m7, m7] as 16 int16 (each against a pair of 16-value activation sums).
 struct KScales {
@@ -331,19 +359,12 @@ REDRAFTER_TARGET_AVX2 void dotsQ45_KAvx2(const uint8_t* w, int64_t nb, const Act
         q[2 * p + 1] = _mm256_or_si256(q[2 * p + 1], _mm256_slli_epi16(h1, 4));
       }
     }
-    for (int t = 0; t < nt; ++t) {
-      const ActK& a = act[t * stride + b];
-      __m256i acc0 = _mm256_setzero_si256(), acc1 = _mm256_setzero_si256();
-      for (int j = 0; j < 8; j += 2) {
-        __m256i a0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.qs + 32 * j));
-        __m256i a1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.qs + 32 * j + 32));
-        acc0 = _mm256_add_epi32(acc0, _mm256_madd_epi16(_mm256_maddubs_epi16(q[j], a0), sc[j]));
-        acc1 = _mm256_add_epi32(acc1, _mm256_madd_epi16(_mm256_maddubs_epi16(q[j + 1], a1), sc[j + 1]));
-      }
-      _mm256_store_si256(reinterpret_cast<__m256i*>(s.ilanes[t * nb + b]), _mm256_add_epi32(acc0, acc1));
+    int t = 0;
+    for (; t + 4 <= nt; t += 4) tokens4Avx2(q, sc, act + t * stride + b, stride, s.ilanes + t * nb + b, nb);
+    for (; t < nt; ++t) token1Avx2(q, sc, act[t * stride + b], s.ilanes[t * nb + b]);
+    for (t = 0; t < nt; ++t)
       _mm256_store_si256(reinterpret_cast<__m256i*>(s.mlanes[t * nb + b]),
-                         _mm256_madd_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.bsums)), mins));
-    }
+                         _mm256_madd_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(act[t * stride + b].bsums)), mins));
   }
   reduceLanes(nt, nb, s.ilanes, s.isum);
   reduceLanes(nt, nb, s.mlanes, s.msum);
@@ -373,19 +394,14 @@ REDRAFTER_TARGET_AVX2 void dotsQ6_KAvx2(const uint8_t* w, int64_t nb, const ActK
     const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(scales)));
     for (int k = 0; k < 8; ++k)
       sc[k] = _mm256_set_m128i(_mm_set1_epi16(scales[2 * k + 1]), _mm_set1_epi16(scales[2 * k]));
-    for (int t = 0; t < nt; ++t) {
-      const ActK& a = act[t * stride + b];
-      __m256i acc0 = _mm256_setzero_si256(), acc1 = _mm256_setzero_si256();
-      for (int k = 0; k < 8; k += 2) {
-        __m256i a0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.qs + 32 * k));
-        __m256i a1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.qs + 32 * k + 32));
-        acc0 = _mm256_add_epi32(acc0, _mm256_madd_epi16(_mm256_maddubs_epi16(q[k], a0), sc[k]));
-        acc1 = _mm256_add_epi32(acc1, _mm256_madd_epi16(_mm256_maddubs_epi16(q[k + 1], a1), sc[k + 1]));
-      }
-      // the zero point: 32 sum_s sc_s sum_s a
-      __m256i offset = _mm256_madd_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.bsums)), sc16);
-      _mm256_store_si256(reinterpret_cast<__m256i*>(s.ilanes[t * nb + b]),
-                         _mm256_sub_epi32(_mm256_add_epi32(acc0, acc1), _mm256_slli_epi32(offset, 5)));
+    int t = 0;
+    for (; t + 4 <= nt; t += 4) tokens4Avx2(q, sc, act + t * stride + b, stride, s.ilanes + t * nb + b, nb);
+    for (; t < nt; ++t) token1Avx2(q, sc, act[t * stride + b], s.ilanes[t * nb + b]);
+    for (t = 0; t < nt; ++t) {  // the zero point: 32 sum_s sc_s sum_s a
+      const __m256i offset =
+          _mm256_madd_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(act[t * stride + b].bsums)), sc16);
+      __m256i* lanes = reinterpret_cast<__m256i*>(s.ilanes[t * nb + b]);
+      _mm256_store_si256(lanes, _mm256_sub_epi32(_mm256_load_si256(lanes), _mm256_slli_epi32(offset, 5)));
     }
   }
   reduceLanes(nt, nb, s.ilanes, s.isum);
