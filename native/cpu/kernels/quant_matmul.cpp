@@ -34,6 +34,15 @@ using model::kQuantScalesMins;
 using model::kQuantScalesMinsPacked;
 
 constexpr int kTokenGroup = 16;
+constexpr int64_t kPrefetchRows = 8;
+
+inline void prefetchLine(const void* p) {
+#if REDRAFTER_X86_SIMD
+  _mm_prefetch(static_cast<const char*>(p), _MM_HINT_T0);
+#else
+  (void)p;
+#endif
+}
 constexpr int64_t kChunkValues = 4096;  // 16 blocks of 256, 128 of 32
 
 // ggml's Q8_K (activations of the K types): 256 values q = round(x * -127 / max) (max: the value of largest
@@ -427,10 +436,7 @@ REDRAFTER_TARGET_AVX512BW void dotsQ45_KAvx512(const uint8_t* w, int64_t nb, con
     s.dmin[b] = _cvtsh_ss(loadU16(blk + 2));
     const KScales ks = kScalesAvx2(blk + 4);
     const __m256i mins = ks.mins;
-    const __m256i scp[4] = {_mm256_blend_epi32(scaleAt<0>(ks.sc16), scaleAt<1>(ks.sc16), 0xF0),
-                            _mm256_blend_epi32(scaleAt<2>(ks.sc16), scaleAt<3>(ks.sc16), 0xF0),
-                            _mm256_blend_epi32(scaleAt<4>(ks.sc16), scaleAt<5>(ks.sc16), 0xF0),
-                            _mm256_blend_epi32(scaleAt<6>(ks.sc16), scaleAt<7>(ks.sc16), 0xF0)};
+    const __m512i sc16 = _mm512_castsi256_si512(ks.sc16);  // the 8 scales as int16 in lanes 0-7
     // q[p]: values 64p..64p+63 (low 256 bits: low nibbles, sub-block 2p; high 256 bits: high nibbles, 2p + 1)
     __m512i q[4], sc[4];
     __m512i qh = kFive ? _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 16)))
@@ -442,9 +448,10 @@ REDRAFTER_TARGET_AVX512BW void dotsQ45_KAvx512(const uint8_t* w, int64_t nb, con
         __m512i h = _mm512_mask_blend_epi64(0xF0, _mm512_srli_epi16(qh, 2 * p), _mm512_srli_epi16(qh, 2 * p + 1));
         q[p] = _mm512_or_si512(q[p], _mm512_slli_epi16(_mm512_and_si512(h, one), 4));
       }
-      // scale 2p for the low 256 bits, 2p + 1 for the high: each 256-bit half of scp[p] broadcast
-      sc[p] = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_permute2x128_si256(scp[p], scp[p], 0x00)),
-                                 _mm256_permute2x128_si256(scp[p], scp[p], 0x11), 1);
+      // scale 2p in the low 16 int16 lanes, 2p + 1 in the high 16
+      sc[p] = _mm512_permutexvar_epi16(
+          _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set1_epi16(int16_t(2 * p))), _mm256_set1_epi16(int16_t(2 * p + 1)), 1),
+          sc16);
     }
     for (int t = 0; t < nt; ++t) {
       const ActK& a = act[t * stride + b];
@@ -479,12 +486,12 @@ REDRAFTER_TARGET_AVX512BW void dotsQ6_KAvx512(const uint8_t* w, int64_t nb, cons
       q[2 * h + 1] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(ql, 4), m4),
                                      _mm512_slli_epi16(_mm512_and_si512(hb23, m2), 4));
     }
-    for (int i = 0; i < 4; ++i) {
-      __m128i s0 = _mm_set1_epi16(scales[4 * i]), s1 = _mm_set1_epi16(scales[4 * i + 1]);
-      __m128i s2 = _mm_set1_epi16(scales[4 * i + 2]), s3 = _mm_set1_epi16(scales[4 * i + 3]);
-      sc[i] = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set_m128i(s1, s0)), _mm256_set_m128i(s3, s2), 1);
-    }
     const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(scales)));
+    for (int i = 0; i < 4; ++i) {  // int16 lane e of sc[i]: scale 4i + e / 8
+      const __m512i index = _mm512_add_epi16(_mm512_set1_epi16(int16_t(4 * i)),
+                                             _mm512_srli_epi16(_mm512_set_epi16(31, 30, 29, 28, 27, 26, 25, 24, 23, 22, 21, 20, 19, 18, 17, 16, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0), 3));
+      sc[i] = _mm512_permutexvar_epi16(index, _mm512_castsi256_si512(sc16));
+    }
     for (int t = 0; t < nt; ++t) {
       const ActK& a = act[t * stride + b];
       __m512i acc = _mm512_setzero_si512();
@@ -638,8 +645,11 @@ void matmulQuant(Isa isa, const TensorView& w, const float* x, int64_t T, int64_
           else quantizeActKFor(isa, xb, actK + t * chunkBlocks + b);
           dx[t][b] = q40 ? act32[t * chunkBlocks + b].d : actK[t * chunkBlocks + b].d;
         }
+      const int64_t chunkBytes = nb * f.bytes;
       for (int64_t r = rowBegin; r < rowEnd; ++r) {
         const uint8_t* wr = static_cast<const uint8_t*>(w.data) + r * rowBytes + (k0 / f.elements) * f.bytes;
+        if (r + kPrefetchRows < rowEnd)  // this chunk of a row kPrefetchRows ahead, while this one is computed
+          for (int64_t off = 0; off < chunkBytes; off += 64) prefetchLine(wr + kPrefetchRows * rowBytes + off);
         if (q40) dotsQ4_0(isa, wr, nb, act32, chunkBlocks, nt, scratch);
         else dotsK(isa, w.type, wr, nb, actK, chunkBlocks, nt, scratch);
         for (int t = 0; t < nt; ++t) {
