@@ -416,15 +416,16 @@ REDRAFTER_TARGET_AVX2 void dotsQ6_KAvx2(const uint8_t* w, int64_t nb, const ActK
   reduceLanes(nt, nb, s.ilanes, s.isum);
 }
 
-// ---- AVX-512 (BW): the same products on 64-byte vectors, two 32-value sub-blocks per instruction ------------
+// ---- AVX-512 (BW + VNNI): the same products on 64-byte vectors, two 32-value sub-blocks per instruction, the
+// scale product and the add fused (vpdpwssd) ------------------------------------------------------------------
 
 // a 16-lane int32 vector's two halves added (8 lanes with the same total)
-REDRAFTER_TARGET_AVX512BW inline __m256i half512(__m512i v) {
+REDRAFTER_TARGET_AVX512VNNI inline __m256i half512(__m512i v) {
   return _mm256_add_epi32(_mm512_castsi512_si256(v), _mm512_extracti64x4_epi64(v, 1));
 }
 
 template <bool kFive>
-REDRAFTER_TARGET_AVX512BW void dotsQ45_KAvx512(const uint8_t* w, int64_t nb, const ActK* act, int64_t stride,
+REDRAFTER_TARGET_AVX512VNNI void dotsQ45_KAvx512(const uint8_t* w, int64_t nb, const ActK* act, int64_t stride,
                                                int nt, RowScratch& s) {
   constexpr int64_t kBlockBytes = kFive ? 176 : 144;
   const __m512i m4 = _mm512_set1_epi8(0x0F);
@@ -457,8 +458,7 @@ REDRAFTER_TARGET_AVX512BW void dotsQ45_KAvx512(const uint8_t* w, int64_t nb, con
       const ActK& a = act[t * stride + b];
       __m512i acc = _mm512_setzero_si512();
       for (int p = 0; p < 4; ++p)
-        acc = _mm512_add_epi32(acc, _mm512_madd_epi16(_mm512_maddubs_epi16(q[p], _mm512_loadu_si512(a.qs + 64 * p)),
-                                                      sc[p]));
+        acc = _mm512_dpwssd_epi32(acc, _mm512_maddubs_epi16(q[p], _mm512_loadu_si512(a.qs + 64 * p)), sc[p]);
       _mm256_store_si256(reinterpret_cast<__m256i*>(s.ilanes[t * nb + b]), half512(acc));
       _mm256_store_si256(reinterpret_cast<__m256i*>(s.mlanes[t * nb + b]),
                          _mm256_madd_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.bsums)), mins));
@@ -468,7 +468,7 @@ REDRAFTER_TARGET_AVX512BW void dotsQ45_KAvx512(const uint8_t* w, int64_t nb, con
   reduceLanes(nt, nb, s.mlanes, s.msum);
 }
 
-REDRAFTER_TARGET_AVX512BW void dotsQ6_KAvx512(const uint8_t* w, int64_t nb, const ActK* act, int64_t stride, int nt,
+REDRAFTER_TARGET_AVX512VNNI void dotsQ6_KAvx512(const uint8_t* w, int64_t nb, const ActK* act, int64_t stride, int nt,
                                               RowScratch& s) {
   const __m512i m4 = _mm512_set1_epi8(0x0F);
   const __m512i m2 = _mm512_set1_epi8(3);
@@ -496,7 +496,7 @@ REDRAFTER_TARGET_AVX512BW void dotsQ6_KAvx512(const uint8_t* w, int64_t nb, cons
       const ActK& a = act[t * stride + b];
       __m512i acc = _mm512_setzero_si512();
       for (int i = 0; i < 4; ++i)
-        acc = _mm512_add_epi32(acc, _mm512_madd_epi16(_mm512_maddubs_epi16(q[i], _mm512_loadu_si512(a.qs + 64 * i)), sc[i]));
+        acc = _mm512_dpwssd_epi32(acc, _mm512_maddubs_epi16(q[i], _mm512_loadu_si512(a.qs + 64 * i)), sc[i]);
       __m256i offset = _mm256_madd_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.bsums)), sc16);
       _mm256_store_si256(reinterpret_cast<__m256i*>(s.ilanes[t * nb + b]),
                          _mm256_sub_epi32(half512(acc), _mm256_slli_epi32(offset, 5)));
@@ -568,13 +568,13 @@ void dotsQ4_0(Isa isa, const uint8_t* w, int64_t nb, const Act32* act, int64_t s
 void dotsK(Isa isa, DType type, const uint8_t* w, int64_t nb, const ActK* act, int64_t stride, int nt,
            RowScratch& s) {
 #if REDRAFTER_X86_SIMD
-  static const bool avx512bw = __builtin_cpu_supports("avx512bw");
-  if (isa == Isa::Avx512 && avx512bw) {
+  static const bool vnni = __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vnni");
+  if (isa == Isa::Avx512 && vnni) {
     if (type == DType::Q4_K) return dotsQ45_KAvx512<false>(w, nb, act, stride, nt, s);
     if (type == DType::Q5_K) return dotsQ45_KAvx512<true>(w, nb, act, stride, nt, s);
     return dotsQ6_KAvx512(w, nb, act, stride, nt, s);
   }
-  if (isa != Isa::Portable) {  // AVX2, or AVX-512 without BW
+  if (isa != Isa::Portable) {  // AVX2, or AVX-512 without BW and VNNI
     if (type == DType::Q4_K) return dotsQ45_KAvx2<false>(w, nb, act, stride, nt, s);
     if (type == DType::Q5_K) return dotsQ45_KAvx2<true>(w, nb, act, stride, nt, s);
     return dotsQ6_KAvx2(w, nb, act, stride, nt, s);

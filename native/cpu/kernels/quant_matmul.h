@@ -8,8 +8,10 @@
 //   Q4_K/Q5_K: acc += (d_w * d_x) * sum_s sc_s sum q_w q_x;  acc -= (dmin_w * d_x) * sum_s m_s sum_s q_x
 //   Q6_K:      acc += (d_w * d_x) * sum_s sc_s (sum q_w q_x - 32 sum_s q_x)
 // So y[t, r] depends only on row r and token t's activations: the same for every T, thread split and ISA (the
-// portable, AVX2 and AVX-512 paths differ only in how they compute the exact integer sums). Chosen over
-// dequantising to float and FMA-ing by measurement (bench/cpp/quant_matmul_bench.cpp, bench/RESULTS.md).
+// portable, AVX2 and AVX-512 (BW + VNNI; AVX-512 CPUs without them take the AVX2 path) kernels differ only in how
+// they compute the exact integer sums; Q4_0 has no AVX-512 kernel of its own and takes the AVX2 one). Chosen over
+// dequantising to float and FMA-ing by measurement (bench/cpp/quant_matmul_bench.cpp, bench/RESULTS.md). Each call
+// software-prefetches the weight rows 8 ahead of the one it computes.
 #pragma once
 #include <cstdint>
 
