@@ -134,8 +134,8 @@ TEST_CASE("hand-built 4-6 bit blocks dequantise to their documented values") {
 
 TEST_CASE("the quantisers write ggml's bytes") {
   // 1024 values of a 32-bit LCG in [-1, 1), a zero block (256..511) and an all-positive block (512..767). The
-  // hashes are of ggml-quants.c's quantize_row_{q4_0,q4_K,q5_K,q6_K}_ref output for this input (llama.cpp
-  // b7000-era source, built once outside the repository).
+  // hashes are of ggml-quants.c's quantize_row_{q4_0,q4_K,q5_K,q6_K}_ref output for this input (the llama.cpp
+  // source node-llama-cpp 3.21.1 bundles, commit 80fb11a, built once outside the repository).
   std::vector<float> x(1024);
   uint32_t s = 12345;
   for (auto& v : x) {
