@@ -4,8 +4,9 @@ import { native, type NativeConvertResult, type NativeFileSummary } from './nati
 
 export type ModelFileSummary = NativeFileSummary;
 export type ConvertResult = NativeConvertResult;
-export type GgufType = 'f32' | 'f16' | 'bf16' | 'q8_0';
-export const ggufTypes: readonly GgufType[] = ['f32', 'f16', 'bf16', 'q8_0'];
+/** Matrix types `convert` writes: one type for every matrix, or `q4_k_m`, llama.cpp's mix of q4_k and q6_k. */
+export type GgufType = 'f32' | 'f16' | 'bf16' | 'q8_0' | 'q4_0' | 'q4_k' | 'q5_k' | 'q6_k' | 'q4_k_m';
+export const ggufTypes: readonly GgufType[] = ['f32', 'f16', 'bf16', 'q8_0', 'q4_0', 'q4_k', 'q5_k', 'q6_k', 'q4_k_m'];
 
 export interface ConvertOptions {
   /** The model: a llama2.c checkpoint (.bin v0/v1/v2) or a GGUF. */
@@ -14,7 +15,8 @@ export interface ConvertOptions {
   tokenizer?: string;
   /** The GGUF to write (written to a temporary file beside it, then renamed). */
   out: string;
-  /** Matrix type (default f32); norms stay f32. */
+  /** Matrix type (default f32); norms stay f32. A matrix whose columns are not whole blocks of the type is written as
+   * q8_0 (when 32 divides them) or f16 and listed in the result's `fallbacks`. */
   type?: GgufType;
   /** A Jinja chat template to store as tokenizer.chat_template (default: the tokenizer's own, when it is a GGUF with one). */
   chatTemplate?: string;

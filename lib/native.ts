@@ -266,7 +266,7 @@ export interface NativeConvertOptions {
   /** tokenizer.bin or GGUF; may be left out when the model is a GGUF. */
   tokenizer?: string;
   out: string;
-  type?: 'f32' | 'f16' | 'bf16' | 'q8_0';
+  type?: 'f32' | 'f16' | 'bf16' | 'q8_0' | 'q4_0' | 'q4_k' | 'q5_k' | 'q6_k' | 'q4_k_m';
   /** tokenizer.chat_template to write (default: the tokenizer's own) */
   chatTemplate?: string;
   /** Called on the main thread after each tensor is written. */

@@ -40,7 +40,8 @@ test('one spelling per concept across commands: threads, beam width and length, 
       if (/(^|-)width/.test(f)) assert.match(f, /^--(eval-)?beam-width$/, `${command} ${f}`);
       if (/(^|-)length$/.test(f) && !/context|seq|input|sequence|draft-len/.test(f))
         assert.match(f, /^--(eval-)?beam-length$/, `${command} ${f}`);
-      if (/type$/.test(f)) assert.equal(f, '--dtype', `${command} ${f}`);
+      // convert's --type (issue 20) also names quantised formats, which are not a dtype; its --dtype is a hidden alias
+      if (/type$/.test(f)) assert.equal(f, command === 'convert' ? '--type' : '--dtype', `${command} ${f}`);
       if (/progress/.test(f)) assert.equal(f, '--no-progress', `${command} ${f}`);
     }
   }
@@ -48,7 +49,7 @@ test('one spelling per concept across commands: threads, beam width and length, 
   for (const c of ['demo', 'generate', 'chat', 'bench']) {
     for (const f of ['--beam-width', '--beam-length', '--adaptive-draft', '--no-adaptive-draft']) assert.ok(all.get(c)!.includes(f), `${c} ${f}`);
   }
-  assert.ok(all.get('convert')!.includes('--dtype') && all.get('train-drafter')!.includes('--dtype'));
+  assert.ok(all.get('convert')!.includes('--type') && all.get('train-drafter')!.includes('--dtype'));
 });
 
 test('one number parser: every command refuses a non-integer or out-of-range count with the same one-line message', () => {
@@ -61,7 +62,8 @@ test('one number parser: every command refuses a non-integer or out-of-range cou
     [['build', '--base-checkpoint', 'a', '--drafter', 'b', '--checkpoint-out', 'c', '--num-beams', '0'], /must be in \[1, \d+\], got 0\./],
     [['bench', '--model', fixtures.stories260K, '--forward-cost', '1,x'], /option '--forward-cost <list>' argument '1,x' is invalid\. must be an integer, got 'x'\./],
     // commander's suggestions stay on the one line
-    [['convert', 'a.bin', 'b.gguf', '--type', 'f16'], /unknown option '--type' \(Did you mean --dtype\?\)/],
+    [['convert', 'a.bin', 'b.gguf', '--typ', 'f16'], /unknown option '--typ' \(Did you mean --type\?\)/],
+    [['convert', 'a.bin', 'b.gguf', '--type', 'f16', '--dtype', 'q8_0'], /--dtype is the former name of --type and differs from it \(q8_0 vs f16\)/],
     [['generat'], /unknown command 'generat' \(Did you mean generate\?\)/],
   ];
   for (const [args, message] of cases) {

@@ -1,5 +1,5 @@
-// `redrafter convert MODEL OUT --tokenizer TOK [--to gguf] [--dtype f32|f16|bf16|q8_0] [--chat-template FILE]`:
-// writes a GGUF llama.cpp loads.
+// `redrafter convert MODEL OUT --tokenizer TOK [--to gguf] [--type f32|f16|bf16|q8_0|q4_0|q4_k|q5_k|q6_k|q4_k_m]
+// [--chat-template FILE]`: writes a GGUF llama.cpp loads (--dtype: the former name of --type).
 import { readFile } from 'node:fs/promises';
 import { Option, type Command } from 'commander';
 import { convertModelFile, ggufTypes, type GgufType } from '../model-file.js';
@@ -15,11 +15,15 @@ export function register(program: Command): void {
     .argument('<out>', 'the GGUF file to write')
     .option('--tokenizer <file>', 'tokenizer.bin (or a GGUF); needed for llama2.c checkpoints')
     .addOption(new Option('--to <format>', 'output format').choices(['gguf']).default('gguf'))
-    .addOption(new Option('--dtype <type>', 'matrix type (norms stay f32)').choices([...ggufTypes]).default('f32'))
+    .addOption(new Option('--type <type>', 'matrix type (norms stay f32; q4_k_m: llama.cpp\'s mix of q4_k and q6_k)').choices([...ggufTypes]))
+    .addOption(new Option('--dtype <type>', 'the former name of --type').choices([...ggufTypes]).hideHelp())
     .option('--chat-template <file>', "a Jinja chat template to store as tokenizer.chat_template (default: the tokenizer's own)")
     .addOption(noProgressOption())
-    .action(async (model: string, out: string, opts: { tokenizer?: string; to: string; dtype: GgufType; chatTemplate?: string; progress: boolean }) => {
+    .action(async (model: string, out: string, opts: { tokenizer?: string; to: string; type?: GgufType; dtype?: GgufType; chatTemplate?: string; progress: boolean }) => {
       if (opts.to !== 'gguf') throw invalidArgument('--to', 'must be gguf', 'range');
+      if (opts.type !== undefined && opts.dtype !== undefined && opts.type !== opts.dtype)
+        throw invalidArgument('--dtype', `is the former name of --type and differs from it (${opts.dtype} vs ${opts.type})`);
+      const type = opts.type ?? opts.dtype ?? 'f32';
       const chatTemplate = opts.chatTemplate === undefined ? undefined : await readFile(opts.chatTemplate, 'utf8');
       const started = Date.now();
       const bar = itemBar('converting [{bar}] {value}/{total} tensors', opts.progress);
@@ -29,7 +33,7 @@ export function register(program: Command): void {
           model,
           tokenizer: opts.tokenizer,
           out,
-          type: opts.dtype,
+          type,
           chatTemplate,
           onProgress: bar ? (done, total) => bar.update(done, total) : undefined,
         });
@@ -39,6 +43,6 @@ export function register(program: Command): void {
       const seconds = ((Date.now() - started) / 1000).toFixed(1);
       process.stdout.write(`wrote ${result.out}: ${result.tensors} tensors, ${result.type}, ${result.bytes} bytes in ${seconds} s\n`);
       if (result.fallbacks.length > 0)
-        process.stdout.write(`  ${result.fallbacks.length} tensors kept as f16 (q8_0 needs a multiple of 32 columns): ${result.fallbacks.join(', ')}\n`);
+        process.stdout.write(`  ${result.fallbacks.length} tensors written as q8_0 or f16 (their columns are not whole ${type} blocks): ${result.fallbacks.join(', ')}\n`);
     });
 }

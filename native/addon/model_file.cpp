@@ -168,8 +168,7 @@ Napi::Value ConvertModel(const Napi::CallbackInfo& info) {
     o.chatTemplate = stringFieldOr(options, "chatTemplate", "");
     if (o.modelPath.empty()) fail(ErrorCode::InvalidArgument, "model must be a file path");
     if (o.outPath.empty()) fail(ErrorCode::InvalidArgument, "out must be a file path");
-    if (o.type != "f32" && o.type != "f16" && o.type != "bf16" && o.type != "q8_0")
-      fail(ErrorCode::InvalidArgument, "type must be one of f32, f16, bf16, q8_0");
+    tools::checkConvertType(o.type);
     Napi::Value onProgress = options.Get("onProgress");
     if (!onProgress.IsUndefined() && !onProgress.IsNull() && !onProgress.IsFunction())
       fail(ErrorCode::InvalidArgument, "onProgress must be a function");

@@ -1,8 +1,8 @@
 // GGUF model loader for the architectures `llama`, `qwen2` and `qwen3` (weights.h: Architecture): <arch>.*
 // hyperparameters (attention.key_length: heads wider than dim / heads), token_embd / blk.N.* / output_norm / output
-// tensors (output.weight absent = tied classifier),
-// qwen2's attn_{q,k,v}.bias, qwen3's attn_{q,k}_norm, llama's optional rope_freqs. Matrices of F32, F16, BF16 or
-// Q8_0 are views into the mapping; vectors (norms, biases, rope_freqs) are used as F32 (F16/BF16 ones are
+// tensors (output.weight absent = tied classifier), qwen2's attn_{q,k,v}.bias, qwen3's attn_{q,k}_norm, llama's
+// optional rope_freqs. Matrices of F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q5_K or Q6_K are views into the mapping; vectors
+// (norms, biases, rope_freqs) are used as F32 (F16/BF16 ones are
 // converted into owned copies).
 #include <cstring>
 
@@ -34,7 +34,8 @@ struct Builder {
                 std::to_string(cols) + ", " + std::to_string(rows) + "] (GGUF order: columns first)");
   }
 
-  // A matrix [rows, cols] of F32, F16, BF16 or Q8_0.
+  // A matrix [rows, cols] of F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q5_K or Q6_K (the reader checked that a row is whole
+  // blocks of its type).
   TensorView matrix(const std::string& name, int64_t rows, int64_t cols) {
     const GgufTensorInfo& t = tensor(name);
     checkShape(t, rows, cols);
@@ -48,9 +49,13 @@ struct Builder {
       case GgmlType::F16: v.type = DType::F16; align = 2; break;
       case GgmlType::BF16: v.type = DType::BF16; align = 2; break;
       case GgmlType::Q8_0: v.type = DType::Q8_0; break;
+      case GgmlType::Q4_0: v.type = DType::Q4_0; break;
+      case GgmlType::Q4_K: v.type = DType::Q4_K; break;
+      case GgmlType::Q5_K: v.type = DType::Q5_K; break;
+      case GgmlType::Q6_K: v.type = DType::Q6_K; break;
       default:
         fail(ErrorCode::Unsupported, g.path() + ": tensor '" + name + "' has type " + ggmlTypeTraits(t.type)->name +
-                                         " (supported: f32, f16, bf16, q8_0)");
+                                         " (supported: f32, f16, bf16, q8_0, q4_0, q4_k, q5_k, q6_k)");
     }
     if (reinterpret_cast<uintptr_t>(t.data) % align != 0) {  // only with general.alignment < 4: copy
       auto copy = std::shared_ptr<uint8_t>(new uint8_t[t.bytes + 8], std::default_delete<uint8_t[]>());

@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "core/error.h"
+#include "model/dequantize.h"
 #include "model/half.h"
 #include "model/loaders.h"
 
@@ -99,6 +100,10 @@ void matrixRow(const TensorView& e, int32_t token, float* out) {
       for (int64_t i = 0; i < cols; ++i) out[i] = float(q[base + i]) * e.scales[(base + i) / e.groupSize];
       return;
     }
+    case DType::Q4_0:
+    case DType::Q4_K:
+    case DType::Q5_K:
+    case DType::Q6_K: return dequantizeRow(e, token, out);
   }
   fail(ErrorCode::Internal, "matrixRow: unknown tensor type");
 }

@@ -19,9 +19,11 @@ using redrafter::tokenizer::Vocab;
 
 namespace {
 
+// --type: one matrix type for every matrix, or llama.cpp's q4_k_m mix (mixed = true, ggml = Q4_K).
 struct TargetType {
   GgmlType ggml;
   uint32_t fileType;  // general.file_type (llama_ftype)
+  bool mixed = false;
 };
 
 TargetType parseType(const std::string& type) {
@@ -29,7 +31,50 @@ TargetType parseType(const std::string& type) {
   if (type == "f16") return {GgmlType::F16, 1};
   if (type == "q8_0") return {GgmlType::Q8_0, 7};
   if (type == "bf16") return {GgmlType::BF16, 32};
-  fail(ErrorCode::InvalidArgument, "type must be one of f32, f16, bf16, q8_0 (got '" + type + "')");
+  if (type == "q4_0") return {GgmlType::Q4_0, 2};
+  if (type == "q4_k") return {GgmlType::Q4_K, 14};  // llama.cpp has no all-Q4_K ftype: Q4_K_S's id
+  if (type == "q5_k") return {GgmlType::Q5_K, 16};  // likewise Q5_K_S's
+  if (type == "q6_k") return {GgmlType::Q6_K, 18};
+  if (type == "q4_k_m") return {GgmlType::Q4_K, 15, true};
+  fail(ErrorCode::InvalidArgument,
+       "type must be one of f32, f16, bf16, q8_0, q4_0, q4_k, q5_k, q6_k, q4_k_m (got '" + type + "')");
+}
+
+DType dtypeOf(GgmlType type) {
+  switch (type) {
+    case GgmlType::F32: return DType::F32;
+    case GgmlType::F16: return DType::F16;
+    case GgmlType::BF16: return DType::BF16;
+    case GgmlType::Q8_0: return DType::Q8_0;
+    case GgmlType::Q4_0: return DType::Q4_0;
+    case GgmlType::Q4_K: return DType::Q4_K;
+    case GgmlType::Q5_K: return DType::Q5_K;
+    case GgmlType::Q6_K: return DType::Q6_K;
+    default: fail(ErrorCode::Internal, "convert: unexpected type");
+  }
+}
+
+// llama.cpp's use_more_bits: the first and last eighth of the layers and every third one between them.
+bool useMoreBits(int32_t layer, int32_t layers) {
+  return layer < layers / 8 || layer >= 7 * layers / 8 || (layer - layers / 8) % 3 == 2;
+}
+
+// The type of one matrix. q4_k_m follows llama.cpp's llama_tensor_get_type for Q4_K_M (no importance matrix, no
+// experts): the classifier (output.weight, or token_embd.weight when the embeddings are tied) Q6_K; attn_v and
+// ffn_down Q6_K in the layers useMoreBits picks, Q4_K elsewhere; everything else Q4_K. A matrix whose columns are
+// not whole blocks falls back (llama.cpp's tensor_type_fallback): Q6_K to Q8_0; Q4_K and Q5_K to Q8_0 (llama.cpp
+// picks Q5_0/Q5_1, which this project does not read); anything to F16 when even 32 does not divide the columns.
+GgmlType matrixType(const TargetType& target, const std::string& name, bool classifier, int32_t layer,
+                    int32_t layers, int64_t cols) {
+  GgmlType type = target.ggml;
+  if (target.mixed) {
+    const bool v = name.find(".attn_v.weight") != std::string::npos;
+    const bool down = name.find(".ffn_down.weight") != std::string::npos;
+    if (classifier || ((v || down) && useMoreBits(layer, layers))) type = GgmlType::Q6_K;
+  }
+  const GgmlTypeTraits* traits = ggmlTypeTraits(uint32_t(type));
+  if (cols % traits->blockSize != 0) type = cols % 32 == 0 ? GgmlType::Q8_0 : GgmlType::F16;
+  return type;
 }
 
 // Row-by-row conversion of `t` [rows, cols] into `type`.
@@ -37,9 +82,9 @@ GgufWriter::Producer matrixProducer(const TensorView& t, GgmlType type) {
   return [t, type](std::vector<uint8_t>& bytes) {
     std::vector<float> row(size_t(t.cols));
     const int64_t cols = t.cols;
-    const size_t rowBytes = type == GgmlType::F32 ? 4 * cols
-                            : type == GgmlType::Q8_0 ? 34 * (cols / 32)
-                                                     : 2 * cols;
+    const DType dtype = dtypeOf(type);
+    const BlockFormat f = blockFormat(dtype);
+    const size_t rowBytes = size_t(cols / f.elements * f.bytes);
     bytes.resize(rowBytes * size_t(t.rows));
     for (int64_t r = 0; r < t.rows; ++r) {
       dequantizeRow(t, r, row.data());
@@ -53,8 +98,7 @@ GgufWriter::Producer matrixProducer(const TensorView& t, GgmlType type) {
             std::memcpy(out + 2 * i, &h, 2);
           }
           break;
-        case GgmlType::Q8_0: quantizeQ8_0(row.data(), cols, out); break;
-        default: fail(ErrorCode::Internal, "convert: unexpected type");
+        default: quantizeRow(dtype, row.data(), cols, out); break;
       }
     }
   };
@@ -133,6 +177,8 @@ void addLlamaMetadata(GgufWriter& w, const ModelConfig& c, const Tokenizer& toke
   addVocabularyMetadata(w, vocab, chatTemplate.empty() ? tokenizer.chatTemplate() : chatTemplate, tokenizer.path());
 }
 
+void checkConvertType(const std::string& type) { parseType(type); }
+
 ConvertResult convertToGguf(const ConvertOptions& o) {
   TargetType target = parseType(o.type);
   if (o.outPath.empty()) fail(ErrorCode::InvalidArgument, "out must be a file path");
@@ -158,12 +204,11 @@ ConvertResult convertToGguf(const ConvertOptions& o) {
   ConvertResult result;
   result.outPath = o.outPath;
   result.type = o.type;
-  auto matrix = [&](const std::string& tensorName, const TensorView& t) {
-    GgmlType type = target.ggml;
-    if (type == GgmlType::Q8_0 && t.cols % 32 != 0) {
-      type = GgmlType::F16;
-      result.fallbacks.push_back(tensorName);
-    }
+  auto matrix = [&](const std::string& tensorName, const TensorView& t, int32_t layer = -1) {
+    const bool classifier = tensorName == "output.weight" || (c.tiedClassifier && tensorName == "token_embd.weight");
+    const GgmlType type = matrixType(target, tensorName, classifier, layer, c.nLayers, t.cols);
+    const GgmlTypeTraits* traits = ggmlTypeTraits(uint32_t(target.ggml));
+    if (t.cols % traits->blockSize != 0) result.fallbacks.push_back(tensorName);
     w.addTensor(tensorName, type, {uint64_t(t.cols), uint64_t(t.rows)}, matrixProducer(t, type));
   };
   auto norm = [&](const std::string& tensorName, const TensorView& t) {
@@ -176,14 +221,14 @@ ConvertResult convertToGguf(const ConvertOptions& o) {
     const LayerWeights& L = weights->layers[l];
     std::string p = "blk." + std::to_string(l) + ".";
     norm(p + "attn_norm.weight", L.attnNorm);
-    matrix(p + "attn_q.weight", L.wq);
-    matrix(p + "attn_k.weight", L.wk);
-    matrix(p + "attn_v.weight", L.wv);
-    matrix(p + "attn_output.weight", L.wo);
+    matrix(p + "attn_q.weight", L.wq, l);
+    matrix(p + "attn_k.weight", L.wk, l);
+    matrix(p + "attn_v.weight", L.wv, l);
+    matrix(p + "attn_output.weight", L.wo, l);
     norm(p + "ffn_norm.weight", L.ffnNorm);
-    matrix(p + "ffn_gate.weight", L.w1);
-    matrix(p + "ffn_down.weight", L.w2);
-    matrix(p + "ffn_up.weight", L.w3);
+    matrix(p + "ffn_gate.weight", L.w1, l);
+    matrix(p + "ffn_down.weight", L.w2, l);
+    matrix(p + "ffn_up.weight", L.w3, l);
     for (auto [suffix, t] : {std::pair<const char*, const TensorView*>{"attn_q.bias", &L.bq}, {"attn_k.bias", &L.bk},
                              {"attn_v.bias", &L.bv}, {"attn_q_norm.weight", &L.qNorm}, {"attn_k_norm.weight", &L.kNorm}})
       if (!t->empty()) norm(p + suffix, *t);

@@ -1,6 +1,7 @@
 // `redrafter convert`: any model file we load (llama2.c v0/v1/v2, GGUF llama/qwen2/qwen3) plus a tokenizer -> a
-// GGUF v3 file of the same architecture that llama.cpp loads, with matrices in one type (f32, f16, bf16, q8_0) and
-// vectors (norms, biases, rope_freqs) in f32.
+// GGUF v3 file of the same architecture that llama.cpp loads, with matrices in one type (f32, f16, bf16, q8_0, q4_0,
+// q4_k, q5_k, q6_k) or llama.cpp's q4_k_m mix of q4_k and q6_k (convert.cpp: matrixType), and vectors (norms,
+// biases, rope_freqs) in f32. Any input converts, quantised GGUFs included (dequantised, then re-quantised).
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -22,7 +23,7 @@ struct ConvertOptions {
   std::string modelPath;
   std::string tokenizerPath;  // a tokenizer.bin or GGUF; empty: the model's own (GGUF models only)
   std::string outPath;
-  std::string type = "f32";   // f32 | f16 | bf16 | q8_0
+  std::string type = "f32";   // f32 | f16 | bf16 | q8_0 | q4_0 | q4_k | q5_k | q6_k | q4_k_m
   uint32_t alignment = 32;    // general.alignment: a power of two (GGUF's default is 32)
   std::string chatTemplate;   // tokenizer.chat_template to write; empty: the tokenizer's own (a GGUF's), if any
   // Called (on the converting thread) after each tensor is written: tensors done, tensors in all.
@@ -34,7 +35,8 @@ struct ConvertResult {
   std::string type;
   uint64_t bytes = 0;
   int32_t tensors = 0;
-  // Tensors that could not take the asked-for type (q8_0 needs a multiple of 32 columns) and were written as f16.
+  // Tensors that could not take the asked-for type (its block does not divide their columns: 32 for q8_0/q4_0,
+  // 256 for the k types) and were written as q8_0 (when 32 divides them) or f16.
   std::vector<std::string> fallbacks;
 };
 
@@ -55,11 +57,14 @@ void addArchitectureMetadata(GgufWriter& w, const ModelConfig& c, const std::str
 
 // The GGUF metadata of a model with this config and tokenizer (architecture, shape, RoPE, norm epsilon, under the
 // config's architecture's key prefix; the tokenizer's vocabulary and chat template: addVocabularyMetadata), as convertToGguf writes it; fileType is general.file_type (0 f32, 1 f16,
-// 7 q8_0, 32 bf16), alignment general.alignment and chatTemplate tokenizer.chat_template (empty: the tokenizer's own). Throws InvalidModel (naming the tokenizer file and modelPath) when the vocabularies differ or
+// 7 q8_0, 32 bf16, 2 q4_0, 14 q4_k, 15 q4_k_m, 16 q5_k, 18 q6_k), alignment general.alignment and chatTemplate tokenizer.chat_template (empty: the tokenizer's own). Throws InvalidModel (naming the tokenizer file and modelPath) when the vocabularies differ or
 // two tokens have the same text (GGUF forbids it).
 void addLlamaMetadata(GgufWriter& w, const ModelConfig& c, const Tokenizer& tokenizer, const std::string& modelPath,
                       const std::string& name, uint32_t fileType, uint32_t alignment = 32,
                       const std::string& chatTemplate = "");
+
+// Throws InvalidArgument naming the valid types unless `type` is one ConvertOptions::type takes.
+void checkConvertType(const std::string& type);
 
 // Throws InvalidArgument (bad type, same input and output), InvalidModel (bad inputs, naming the file), Io.
 ConvertResult convertToGguf(const ConvertOptions& options);

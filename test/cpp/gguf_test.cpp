@@ -148,7 +148,7 @@ TEST_CASE("the runq model converts too, and a GGUF converts from its own tokeniz
 
 TEST_CASE("convert rejects bad arguments and leaves no output behind") {
   test::TempFile out("bad.gguf");
-  ConvertOptions o = fixtureConversion("stories260K.bin", out.path, "q4_0");
+  ConvertOptions o = fixtureConversion("stories260K.bin", out.path, "q3_k");
   CHECK_THROWS_AS(convertToGguf(o), Error);
   o.type = "f16";
   o.tokenizerPath = "";

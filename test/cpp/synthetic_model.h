@@ -1,5 +1,6 @@
 // A LLaMA model with seeded random weights built in memory, in any weight DType, for engine tests that need
-// shapes the fixtures lack (wide rows for the SIMD main loops, odd tails, F16/BF16/Q8_0 tensors).
+// shapes the fixtures lack (wide rows for the SIMD main loops, odd tails, F16/BF16/Q8_0 and Q4_0/Q4_K/Q5_K/Q6_K
+// tensors; the K types need dim and hiddenDim multiples of 256).
 #pragma once
 #include <cmath>
 #include <cstring>
@@ -7,6 +8,7 @@
 #include <random>
 #include <vector>
 
+#include "model/dequantize.h"
 #include "model/half.h"
 #include "model/weights.h"
 
@@ -70,6 +72,11 @@ inline std::shared_ptr<const model::ModelWeights> syntheticModel(const Synthetic
           (*buf)[b * 34 + 2 + i] = static_cast<uint8_t>(static_cast<int8_t>(q));
         }
       }
+      view.data = buf->data();
+      w->owned.push_back(buf);
+    } else if (t == DType::Q4_0 || t == DType::Q4_K || t == DType::Q5_K || t == DType::Q6_K) {
+      auto buf = std::make_shared<std::vector<uint8_t>>(values.size() / blockFormat(t).elements * blockFormat(t).bytes);
+      quantizeRow(t, values.data(), static_cast<int64_t>(values.size()), buf->data());
       view.data = buf->data();
       w->owned.push_back(buf);
     } else {  // Q8_G_F32 with groups of 32

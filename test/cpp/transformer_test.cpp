@@ -133,6 +133,12 @@ TEST_CASE("prefill equals token-by-token decode, and batch invariance is bit-exa
   models.push_back({"synthetic bf16", test::syntheticModel({}, DType::BF16)});
   models.push_back({"synthetic q8_0", test::syntheticModel({}, DType::Q8_0)});
   models.push_back({"synthetic q8_g", test::syntheticModel({}, DType::Q8_G_F32)});
+  models.push_back({"synthetic q4_0", test::syntheticModel({}, DType::Q4_0)});
+  test::SyntheticShape wide;  // whole 256-value blocks for the K types
+  wide.dim = 256;
+  wide.hiddenDim = 512;
+  for (DType type : {DType::Q4_K, DType::Q5_K, DType::Q6_K})
+    models.push_back({std::string("synthetic ") + dtypeName(type), test::syntheticModel(wide, type)});
   models.push_back({"stories260K packed", packed(stories())});
   models.push_back({"synthetic f32 tail packed", packed(test::syntheticModel(tail, DType::F32))});
   models.push_back({"synthetic f16 packed", packed(test::syntheticModel({}, DType::F16))});

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "cpu/kernels/packed_matmul.h"
+#include "cpu/kernels/quant_matmul.h"
 #include "cpu/kernels/simd.h"
 #include "cpu/kernels/weight_access.h"
 #include "cpu/kernels/avx2_reduce.h"
@@ -284,6 +285,7 @@ REDRAFTER_TARGET_AVX2 void matmulAvx2(const TensorView& w, const float* x, int64
     case DType::Q8_G_F32:
       return matmulAvx2With(Q8GAvx2{static_cast<const int8_t*>(w.data), w.scales, w.cols, w.groupSize}, w, x, T, ldx,
                             y, ldy, rowBegin, rowEnd, prefetchNext);
+    default: return;  // the 4-6 bit types: matmulQuant (quant_matmul.h)
   }
 }
 
@@ -427,6 +429,7 @@ REDRAFTER_TARGET_AVX512 void matmulAvx512(const TensorView& w, const float* x, i
     case DType::Q8_G_F32:
       return matmulAvx512With(Q8GAvx512{static_cast<const int8_t*>(w.data), w.scales, w.cols, w.groupSize}, w, x, T,
                               ldx, y, ldy, rowBegin, rowEnd);
+    default: return;  // the 4-6 bit types: matmulQuant (quant_matmul.h)
   }
 }
 
@@ -445,6 +448,7 @@ REDRAFTER_TARGET_AVX512 float dotAvx512(const float* a, const float* b, int64_t 
 void matmulRows(Isa isa, const TensorView& w, const float* x, int64_t T, int64_t ldx, float* y, int64_t ldy,
                 int64_t rowBegin, int64_t rowEnd) {
   if (T <= 0 || rowBegin >= rowEnd) return;
+  if (isQuantType(w.type)) return matmulQuant(isa, w, x, T, ldx, y, ldy, rowBegin, rowEnd);
   if (w.layout == Layout::Panels16) return matmulPacked(isa, w, x, T, ldx, y, ldy, rowBegin, rowEnd);
 #if REDRAFTER_X86_SIMD
   if (isa == Isa::Avx512) return matmulAvx512(w, x, T, ldx, y, ldy, rowBegin, rowEnd);
@@ -456,6 +460,7 @@ void matmulRows(Isa isa, const TensorView& w, const float* x, int64_t T, int64_t
 void matmulRowsWithoutPrefetch(Isa isa, const TensorView& w, const float* x, int64_t T, int64_t ldx, float* y,
                          int64_t ldy, int64_t rowBegin, int64_t rowEnd) {
   if (T <= 0 || rowBegin >= rowEnd) return;
+  if (isQuantType(w.type)) return matmulQuant(isa, w, x, T, ldx, y, ldy, rowBegin, rowEnd);
   if (w.layout == Layout::Panels16) return matmulPacked(isa, w, x, T, ldx, y, ldy, rowBegin, rowEnd);
 #if REDRAFTER_X86_SIMD
   if (isa == Isa::Avx512) return matmulAvx512(w, x, T, ldx, y, ldy, rowBegin, rowEnd);
@@ -482,6 +487,12 @@ void axpy(Isa isa, float a, const float* x, float* y, int64_t n) {
 bool supportsLayout(const TensorView& w, std::string* why) {
   if (w.type == DType::Q8_0 && w.cols % kQ8Block != 0) {
     if (why) *why = "Q8_0 tensor with " + std::to_string(w.cols) + " columns (not a multiple of 32)";
+    return false;
+  }
+  if (isQuantType(w.type) && w.cols % blockFormat(w.type).elements != 0) {
+    if (why)
+      *why = std::string(dtypeName(w.type)) + " tensor with " + std::to_string(w.cols) + " columns (not a multiple of " +
+             std::to_string(blockFormat(w.type).elements) + ")";
     return false;
   }
   if (w.type == DType::Q8_G_F32) {

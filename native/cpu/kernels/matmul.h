@@ -3,6 +3,8 @@
 // per ISA (lane-strided over k, a fixed horizontal sum, then the tail in order), whatever the number of tokens T
 // or which rows a thread gets: that is what makes the forward batch-invariant. F32/F16 tensors packed into 16-row
 // panels (Layout::Panels16) go to the packed kernel, whose one order per ISA is documented in packed_matmul.h.
+// Q4_0/Q4_K/Q5_K/Q6_K weights go to quant_matmul.h (integer dot products against 8-bit quantised activations,
+// batch-invariant and the same on every ISA).
 #pragma once
 #include <cstdint>
 #include <string>
@@ -28,7 +30,8 @@ float dot(Isa isa, const float* a, const float* b, int64_t n);
 // y[k] += a * x[k].
 void axpy(Isa isa, float a, const float* x, float* y, int64_t n);
 
-// Whether matmulRows supports W's layout (Q8_0 needs cols % 32 == 0; Q8_G_F32 needs scales and a group size > 0;
+// Whether matmulRows supports W's layout (Q8_0 and Q4_0 need cols % 32 == 0, Q4_K/Q5_K/Q6_K cols % 256 == 0;
+// Q8_G_F32 needs scales and a group size > 0;
 // its groups run over the flattened tensor, as llama2.c runq writes them).
 bool supportsLayout(const TensorView& w, std::string* why);
 

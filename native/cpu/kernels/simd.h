@@ -6,6 +6,8 @@
 #define REDRAFTER_X86_SIMD 1
 #define REDRAFTER_TARGET_AVX2 __attribute__((target("avx2,fma,f16c")))
 #define REDRAFTER_TARGET_AVX512 __attribute__((target("avx512f,avx2,fma,f16c")))
+// AVX-512 with byte/word integer instructions and VNNI (Cascade Lake, Ice Lake, Zen 4 and later; checked at run time)
+#define REDRAFTER_TARGET_AVX512VNNI __attribute__((target("avx512f,avx512bw,avx512vnni,avx2,fma,f16c")))
 #else
 #define REDRAFTER_X86_SIMD 0
 #endif

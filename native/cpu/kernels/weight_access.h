@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "core/tensor.h"
+#include "model/dequantize.h"
 #include "model/half.h"
 
 namespace redrafter::cpu::kernels::detail {
@@ -37,6 +38,17 @@ inline float weightAt(const TensorView& w, int64_t r, int64_t k) {
     case DType::Q8_G_F32: {
       int64_t i = r * w.cols + k;
       return w.scales[i / w.groupSize] * static_cast<float>(static_cast<const int8_t*>(w.data)[i]);
+    }
+    case DType::Q4_0:
+    case DType::Q4_K:
+    case DType::Q5_K:
+    case DType::Q6_K: {  // never on a hot path: their matmul is quant_matmul.h's
+      const BlockFormat f = blockFormat(w.type);
+      float block[256];
+      model::dequantizeBlock(w.type,
+                             static_cast<const uint8_t*>(w.data) + (r * (w.cols / f.elements) + k / f.elements) * f.bytes,
+                             block);
+      return block[k % f.elements];
     }
   }
   return 0.0f;

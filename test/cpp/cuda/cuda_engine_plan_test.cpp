@@ -69,9 +69,13 @@ TEST_CASE("the cuda engine takes head sizes 64 and 128 and refuses others in one
 
 TEST_CASE("weight plan: q/k/v and gate/up stacked, aligned, every row converted from its own file tensor") {
   using redrafter::DType;
-  for (DType type : {DType::F32, DType::F16, DType::Q8_0, DType::BF16}) {
+  // the 4-6 bit types are dequantised at upload like Q8_0 (the K types need rows of whole 256-value blocks)
+  for (DType type : {DType::F32, DType::F16, DType::Q8_0, DType::BF16, DType::Q4_0, DType::Q4_K, DType::Q6_K}) {
     CAPTURE(int(type));
-    auto w = redrafter::test::syntheticModel(headShape(128, 2, 1), type);  // head 64, GQA 2
+    const bool k = type == DType::Q4_K || type == DType::Q6_K;
+    redrafter::test::SyntheticShape shape = k ? headShape(256, 4, 2) : headShape(128, 2, 1);  // head 64, GQA 2
+    if (k) shape.hiddenDim = 256;
+    auto w = redrafter::test::syntheticModel(shape, type);
     const auto& c = w->config;
     ce::WeightPlan plan = ce::planModelWeights(*w);
     CHECK(plan.type == (type == DType::BF16 ? ce::ElemType::BF16 : ce::ElemType::F16));
