@@ -27,6 +27,7 @@ import { Model } from '../lib/model.js';
 import { convertModelFile, type GgufType } from '../lib/model-file.js';
 import { Tokenizer } from '../lib/tokenizer.js';
 import { bpeFixture, type BpeVocabularyName } from './helpers/bpe-vocab.js';
+import { rng, type Arch } from './helpers/random-gguf.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'redrafter-quant-'));
 let llama: Llama;
@@ -46,18 +47,6 @@ const kvDim = headDim * shape.nKvHeads;
 // `maxDivergences` of the 10 prompts (measured: medians <= 2e-6, worst 0.29, gaps <= 0.071, at most 2 prompts).
 const median = 1e-4, bound = 0.5, tieGap = 0.15, maxDivergences = 3;
 
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-type Arch = 'llama' | 'qwen2' | 'qwen3';
 function tensors(arch: Arch, vocab: number, tied: boolean, seed: number): NativeGgufTensorSpec[] {
   const next = rng(seed);
   const t = (name: string, rows: number, cols: number, scale: number, base = 0): NativeGgufTensorSpec => ({
