@@ -121,3 +121,21 @@ TEST_CASE("draft policy: a tie goes to plain decoding, a real slowdown is follow
   runSteps(p, {{3, 1, 0, 0}, {0.0004, 0.0003, 0, 0}}, 100, after);
   CHECK(after[0] > 85);
 }
+
+TEST_CASE("draft policy: a resumed policy (the next request) skips the warm-up and keeps the probe spacing") {
+  DraftPolicy p(1, 4);
+  const Sim s{{3.4, 1, 0, 0}, {0.00050, 0.00013, 0, 0}};
+  int first[4] = {0, 0, 0, 0};
+  runSteps(p, s, 200, first);
+  CHECK(first[0] >= 2);  // warm-up and probes
+  DraftPolicy next = p;
+  next.resume();
+  int again[4] = {0, 0, 0, 0};
+  runSteps(next, s, 30, again);
+  CHECK(again[0] == 0);  // no warm-up; the next probe is due later
+  CHECK(next.probeInterval() == p.probeInterval());
+  int rest[4] = {0, 0, 0, 0};
+  runSteps(next, s, 500, rest);
+  CHECK(rest[0] >= 1);  // still probed now and then
+  CHECK(rest[0] <= 5);
+}

@@ -74,9 +74,7 @@ Drafter::Drafter(DrafterWeights weights, std::string source, int32_t threads, bo
     const DrafterConfig& c = weights_.config;
     const int64_t H = c.hiddenSize, E = c.exitDim;
     // the first matrix applied to concat[h, s], [firstOut(), 2H], as its two column halves
-    const float* first = c.hasInputProj() ? views_.inputProjWeight
-                         : c.numDraftLayers > 0 ? views_.blockWeight[0]
-                                                : views_.lmHead;
+    const float* first = firstWeight();
     const int64_t out = firstOut();
     auto halfColumns = [&](int64_t col0) {
       std::vector<float> part(size_t(out * H));  // [out, H]
@@ -87,13 +85,17 @@ Drafter::Drafter(DrafterWeights weights, std::string source, int32_t threads, bo
     half_.reserve(size_t(6 + c.numDraftLayers));
     halfViews_->firstH = halfColumns(0);
     halfViews_->firstS = halfColumns(H);
-    if (c.hasInputProj()) halfViews_->inputProj = TensorView();
     for (int32_t i = 0; i < c.numDraftLayers; i++)
       halfViews_->blocks.push_back(!c.hasInputProj() && i == 0 ? TensorView() : half(views_.blockWeight[i], E, E));
     if (c.hasInputProj() || c.numDraftLayers > 0) halfViews_->lmHead = half(views_.lmHead, c.vocabSize, E);
     halfViews_->rnnW = half(views_.rnnWWeight, H, H);
     halfViews_->rnnU = half(views_.rnnUWeight, H, H);
   }
+}
+
+const float* Drafter::firstWeight() const {
+  const DrafterConfig& c = weights_.config;
+  return c.hasInputProj() ? views_.inputProjWeight : c.numDraftLayers > 0 ? views_.blockWeight[0] : views_.lmHead;
 }
 
 int64_t Drafter::firstOut() const {
@@ -171,10 +173,7 @@ void Drafter::head(const float* input, int64_t rows, float* logits, std::vector<
   float* t = x + rows * E;         // [rows, E]
   // the first matrix's product into y [rows, out] (row stride ldy): whole, or split (half weights)
   auto first = [&](float* y, int64_t ldy) {
-    if (!halfViews_) {
-      const float* w = c.hasInputProj() ? views_.inputProjWeight : c.numDraftLayers > 0 ? views_.blockWeight[0] : views_.lmHead;
-      return linear(input, rows, in, in, w, nullptr, firstBias(), y, ldy, out, parallel);
-    }
+    if (!halfViews_) return linear(input, rows, in, in, firstWeight(), nullptr, firstBias(), y, ldy, out, parallel);
     const float* part = hiddenPart;
     if (!part) {  // h's part of every row: firstH h + bias
       float* own = t + rows * E;  // [rows, out]

@@ -117,7 +117,8 @@ class Drafter {
   mutable std::mutex poolMutex_;
   void linear(const float* x, int64_t rows, int64_t in, int64_t ldx, const float* w, const TensorView* half,
               const float* b, float* y, int64_t ldy, int64_t out, const ParallelFor* parallel) const;
-  // The first matrix's output dimension and bias (see HalfViews).
+  // The first matrix (see HalfViews): its float32 weights [firstOut(), 2H], output dimension and bias.
+  const float* firstWeight() const;
   int64_t firstOut() const;
   const float* firstBias() const;
   // headLogits; with hiddenPart ([rows / perHidden, firstOut()]: firstH h + bias of each row's h, half weights

@@ -40,6 +40,13 @@ size_t DraftPolicy::best() const {
   return b;
 }
 
+void DraftPolicy::resume() {
+  for (Candidate& c : candidates_) c.lastStep -= step_;  // the same order, all before the new request's first step
+  lastProbe_ -= step_;
+  step_ = 0;
+  probing_ = -1;
+}
+
 size_t DraftPolicy::next() {
   const int64_t step = step_++;
   for (size_t i = 0; i < candidates_.size(); ++i)
