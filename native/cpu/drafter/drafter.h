@@ -101,7 +101,7 @@ class Drafter {
   // halfWeights: float16 copies of the matrices, as [out, in] F16 views for kernels::matmulRows. The first matrix
   // applied to concat[h, s] (input_proj, else the first block, else lm_head) is kept as its two column halves,
   // firstH [out, H] (applied to the LLM's hidden state h) and firstS [out, H] (applied to the recurrent state s): h
-  // is the same for every drafted token of a step, so draft() applies firstH once per step, not once per token.
+  // is the same for every drafted token of a draft() call, so draft() applies firstH once per call, not per token.
   std::vector<std::vector<uint16_t>> half_;
   struct HalfViews {
     TensorView inputProj, rnnW, rnnU, lmHead;
