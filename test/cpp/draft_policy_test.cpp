@@ -86,3 +86,56 @@ TEST_CASE("draft policy: probes back off while they confirm the best, and reset 
   CHECK(after[1] > 400 - found - 20);  // then used
   CHECK(minInterval == 16);        // the probe changed the best: probing restarted at probeEvery
 }
+
+TEST_CASE("draft policy: a stalled step does not hand the choice to a slower shape") {
+  // stories260K-like: the chain of 4 gives 3.4 tokens in 3.8 plain steps' time (0.9x plain decoding)
+  DraftPolicy p(1, 4);
+  REQUIRE(p.candidates().size() == 2);
+  const Sim s{{3.4, 1, 0, 0}, {0.00050, 0.00013, 0, 0}};
+  int warm[4] = {0, 0, 0, 0};
+  runSteps(p, s, 100, warm);
+  CHECK(warm[1] > 85);
+  // the thread is preempted during some plain steps: 40x and 10x their time, twice in a row
+  int after[4] = {0, 0, 0, 0};
+  for (int i = 0; i < 300; ++i) {
+    size_t c = p.next();
+    after[c]++;
+    double seconds = s.seconds[c];
+    if (c == 1 && (i == 10 || i == 120 || i == 121)) seconds *= i == 10 ? 40 : 10;
+    p.observe(c, int(s.tokens[c]), seconds);
+  }
+  CHECK(after[0] <= 8);  // probes only
+}
+
+TEST_CASE("draft policy: a tie goes to plain decoding, a real slowdown is followed") {
+  DraftPolicy tie(1, 4);
+  int t[4] = {0, 0, 0, 0};
+  runSteps(tie, {{4, 1, 0, 0}, {0.0004, 0.0001, 0, 0}}, 200, t);  // 4 tokens in 4 plain steps' time
+  CHECK(t[1] > 180);
+  // plain decoding becomes 3x slower for good (say, a larger context): the chain takes over within a few steps
+  DraftPolicy p(1, 4);
+  int before[4] = {0, 0, 0, 0};
+  runSteps(p, {{3, 1, 0, 0}, {0.0004, 0.0001, 0, 0}}, 100, before);
+  CHECK(before[1] > 85);
+  int after[4] = {0, 0, 0, 0};
+  runSteps(p, {{3, 1, 0, 0}, {0.0004, 0.0003, 0, 0}}, 100, after);
+  CHECK(after[0] > 85);
+}
+
+TEST_CASE("draft policy: a resumed policy (the next request) skips the warm-up and keeps the probe spacing") {
+  DraftPolicy p(1, 4);
+  const Sim s{{3.4, 1, 0, 0}, {0.00050, 0.00013, 0, 0}};
+  int first[4] = {0, 0, 0, 0};
+  runSteps(p, s, 200, first);
+  CHECK(first[0] >= 2);  // warm-up and probes
+  DraftPolicy next = p;
+  next.resume();
+  int again[4] = {0, 0, 0, 0};
+  runSteps(next, s, 30, again);
+  CHECK(again[0] == 0);  // no warm-up; the next probe is due later
+  CHECK(next.probeInterval() == p.probeInterval());
+  int rest[4] = {0, 0, 0, 0};
+  runSteps(next, s, 500, rest);
+  CHECK(rest[0] >= 1);  // still probed now and then
+  CHECK(rest[0] <= 5);
+}

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "core/beam_search.h"
 #include "core/error.h"
 #include "core/rng.h"
 #include "cpu/drafter/acceptance.h"
@@ -149,7 +150,58 @@ void checkAgainstReference(const DrafterConfig& c, int32_t batch, int32_t W, int
   }
 }
 
+// Half weights: draft() applies the first matrix's part on h once per call; its log-probabilities equal, bit for bit,
+// a step-by-step chain through the public headLogits/updateState (which apply the whole first matrix to every row),
+// each step's token is that row's argmax, and the processed log-probabilities stay within float16's error of the
+// float32 drafter's.
+void checkHalfChain(const DrafterConfig& c, int32_t L, uint64_t seed) {
+  DrafterWeights w = randomWeights(c, seed, 0.3f);
+  Rng rng(seed + 5);
+  std::vector<float> emb(size_t(c.vocabSize) * c.hiddenSize), hidden(size_t(2) * c.hiddenSize);
+  for (float& v : emb) v = float(rng.uniform() * 2 - 1);
+  for (float& v : hidden) v = float(rng.uniform() * 4 - 2);
+  const int32_t last[2] = {3, 7};
+  const EmbeddingLookup table = tableEmbeddings(emb.data(), c.vocabSize, c.hiddenSize);
+  Drafter half(w, "test-drafter", 1, true), full(w, "test-drafter");
+  const int64_t H = c.hiddenSize, V = c.vocabSize;
+  std::vector<int32_t> beams(size_t(2) * L), fullBeams(beams.size());
+  std::vector<float> lp(size_t(2) * (L - 1) * V), fullLp(lp.size());
+  DraftScratch scratch;
+  half.draft(hidden.data(), last, 2, {1, L}, table, beams.data(), lp.data(), nullptr, &scratch);
+  full.draft(hidden.data(), last, 2, {1, L}, table, fullBeams.data(), fullLp.data());
+  for (int32_t b = 0; b < 2; b++) {
+    std::vector<float> state(static_cast<size_t>(H), 0.0f), input(static_cast<size_t>(2 * H)), work;
+    std::vector<float> logits(static_cast<size_t>(V)), e(static_cast<size_t>(H));
+    std::copy_n(hidden.data() + b * H, H, input.data());
+    int32_t token = last[b];
+    for (int32_t step = 0; step < L - 1; step++) {
+      table(&token, 1, e.data());
+      half.updateState(e.data(), 1, state.data(), work);
+      std::copy(state.begin(), state.end(), input.begin() + H);
+      half.headLogits(input.data(), 1, logits.data(), work);
+      appleProcessLogits(logits.data(), int(V));
+      const float* got = lp.data() + (size_t(b) * (L - 1) + step) * V;
+      CHECK(std::equal(logits.begin(), logits.end(), got));
+      token = int32_t(std::max_element(logits.begin(), logits.end()) - logits.begin());
+      CHECK(beams[size_t(b) * L + step + 1] == token);
+    }
+    // against float32 weights: the first step's log-probabilities (same input), within float16's rounding
+    double worst = 0;
+    for (int64_t t = 0; t < V; t++) {
+      const float a = lp[size_t(b) * (L - 1) * V + t], f = fullLp[size_t(b) * (L - 1) * V + t];
+      if (a > -1000 && f > -1000) worst = std::max(worst, double(std::fabs(a - f)));
+    }
+    CHECK(worst < 0.05);
+  }
+}
+
 }  // namespace
+
+TEST_CASE("half weights: the first matrix's part on h, applied once per draft, drafts what the whole matrix does") {
+  checkHalfChain({97, 6, 10, 2, true}, 5, 11);   // input_proj
+  checkHalfChain({60, 4, 8, 1, false}, 4, 12);   // no input_proj: the first block takes concat[h, s]
+  checkHalfChain({60, 4, 8, 0, false}, 3, 13);   // no blocks either: lm_head takes it
+}
 
 TEST_CASE("draft equals Apple's beam search, computed plainly: rnn, input_proj, 2 blocks, vocab > top-50") {
   checkAgainstReference({97, 6, 10, 2, true}, 3, 4, 4, 1);

@@ -73,13 +73,39 @@ Drafter::Drafter(DrafterWeights weights, std::string source, int32_t threads, bo
     };
     const DrafterConfig& c = weights_.config;
     const int64_t H = c.hiddenSize, E = c.exitDim;
-    half_.reserve(size_t(4 + c.numDraftLayers));
-    halfViews_->inputProj = half(views_.inputProjWeight, E, 2 * H);
-    for (int32_t i = 0; i < c.numDraftLayers; i++) halfViews_->blocks.push_back(half(views_.blockWeight[i], E, E));
-    halfViews_->lmHead = half(views_.lmHead, c.vocabSize, E);
+    // the first matrix applied to concat[h, s], [firstOut(), 2H], as its two column halves
+    const float* first = firstWeight();
+    const int64_t out = firstOut();
+    auto halfColumns = [&](int64_t col0) {
+      std::vector<float> part(size_t(out * H));  // [out, H]
+      for (int64_t o = 0; o < out; o++)
+        std::memcpy(part.data() + o * H, first + o * 2 * H + col0, sizeof(float) * size_t(H));
+      return half(part.data(), out, H);
+    };
+    half_.reserve(size_t(6 + c.numDraftLayers));
+    halfViews_->firstH = halfColumns(0);
+    halfViews_->firstS = halfColumns(H);
+    for (int32_t i = 0; i < c.numDraftLayers; i++)
+      halfViews_->blocks.push_back(!c.hasInputProj() && i == 0 ? TensorView() : half(views_.blockWeight[i], E, E));
+    if (c.hasInputProj() || c.numDraftLayers > 0) halfViews_->lmHead = half(views_.lmHead, c.vocabSize, E);
     halfViews_->rnnW = half(views_.rnnWWeight, H, H);
     halfViews_->rnnU = half(views_.rnnUWeight, H, H);
   }
+}
+
+const float* Drafter::firstWeight() const {
+  const DrafterConfig& c = weights_.config;
+  return c.hasInputProj() ? views_.inputProjWeight : c.numDraftLayers > 0 ? views_.blockWeight[0] : views_.lmHead;
+}
+
+int64_t Drafter::firstOut() const {
+  const DrafterConfig& c = weights_.config;
+  return c.hasInputProj() || c.numDraftLayers > 0 ? c.exitDim : c.vocabSize;
+}
+
+const float* Drafter::firstBias() const {
+  const DrafterConfig& c = weights_.config;
+  return c.hasInputProj() ? views_.inputProjBias : c.numDraftLayers > 0 ? views_.blockBias[0] : nullptr;
 }
 
 Drafter::~Drafter() = default;
@@ -134,18 +160,43 @@ void Drafter::updateState(const float* emb, int64_t rows, float* state, std::vec
 
 void Drafter::headLogits(const float* input, int64_t rows, float* logits, std::vector<float>& scratch,
                          const ParallelFor* parallel) const {
+  head(input, rows, logits, scratch, parallel, nullptr, 1);
+}
+
+void Drafter::head(const float* input, int64_t rows, float* logits, std::vector<float>& scratch,
+                   const ParallelFor* parallel, const float* hiddenPart, int64_t perHidden) const {
   const DrafterConfig& c = weights_.config;
-  const int64_t E = c.exitDim, V = c.vocabSize, in = 2 * int64_t(c.hiddenSize);
-  scratch.resize(size_t(2 * rows * E));
+  const int64_t E = c.exitDim, V = c.vocabSize, H = c.hiddenSize, in = 2 * H;
+  const int64_t out = firstOut();
+  scratch.resize(size_t(2 * rows * E + (halfViews_ && !hiddenPart ? rows * out : 0)));
   float* x = scratch.data();       // [rows, E]
   float* t = x + rows * E;         // [rows, E]
+  // the first matrix's product into y [rows, out] (row stride ldy): whole, or split (half weights)
+  auto first = [&](float* y, int64_t ldy) {
+    if (!halfViews_) return linear(input, rows, in, in, firstWeight(), nullptr, firstBias(), y, ldy, out, parallel);
+    const float* part = hiddenPart;
+    if (!part) {  // h's part of every row: firstH h + bias
+      float* own = t + rows * E;  // [rows, out]
+      linear(input, rows, H, in, nullptr, &halfViews_->firstH, firstBias(), own, out, out, parallel);
+      part = own;
+      perHidden = 1;
+    }
+    linear(input + H, rows, H, in, nullptr, &halfViews_->firstS, nullptr, y, ldy, out, parallel);
+    for (int64_t r = 0; r < rows; r++)
+      for (int64_t o = 0; o < out; o++) y[r * ldy + o] += part[(r / perHidden) * out + o];
+  };
+  int32_t i = 0;
   if (c.hasInputProj()) {
-    linear(input, rows, in, in, views_.inputProjWeight, halfViews_ ? &halfViews_->inputProj : nullptr,
-           views_.inputProjBias, x, E, E, parallel);
-  } else {
+    first(x, E);
+  } else if (c.numDraftLayers > 0) {
     std::memcpy(x, input, sizeof(float) * size_t(rows * E));
+    first(t, E);
+    for (int64_t j = 0; j < rows * E; j++) x[j] += silu(t[j]);
+    i = 1;
+  } else {
+    return first(logits, V);
   }
-  for (int32_t i = 0; i < c.numDraftLayers; i++) {
+  for (; i < c.numDraftLayers; i++) {
     linear(x, rows, E, E, views_.blockWeight[i], halfViews_ ? &halfViews_->blocks[i] : nullptr, views_.blockBias[i],
            t, E, E, parallel);
     for (int64_t j = 0; j < rows * E; j++) x[j] += silu(t[j]);
@@ -193,6 +244,14 @@ void Drafter::draft(const float* hidden, const int32_t* lastToken, int32_t batch
       cur[(size_t(b) * W + w) * L] = lastToken[b];
       std::memcpy(input.data() + (size_t(b) * W + w) * 2 * H, hidden + size_t(b) * H, sizeof(float) * H);
     }
+  // half weights: the first matrix's part on h, once for all steps and beams: [batch, firstOut()]
+  const float* hiddenPart = nullptr;
+  if (halfViews_) {
+    s.hiddenPart.resize(size_t(batch * firstOut()));
+    linear(hidden, batch, H, H, nullptr, &halfViews_->firstH, firstBias(), s.hiddenPart.data(), firstOut(),
+           firstOut(), parallel);
+    hiddenPart = s.hiddenPart.data();
+  }
 
   for (int32_t step = 0; step < L - 1; step++) {
     // Every beam's last token: the LLM's token on the first step, then the token the beam just grew.
@@ -201,7 +260,7 @@ void Drafter::draft(const float* hidden, const int32_t* lastToken, int32_t batch
     updateState(emb.data(), rows, state.data(), scratch, parallel);
     for (int64_t r = 0; r < rows; r++)
       std::memcpy(input.data() + r * 2 * H + H, state.data() + r * H, sizeof(float) * H);
-    headLogits(input.data(), rows, logp.data(), scratch, parallel);
+    head(input.data(), rows, logp.data(), scratch, parallel, hiddenPart, W);
     if (firstNonFinite(logp.data(), size_t(rows) * V) < size_t(rows) * V)  // finite weights whose products overflow
       fail(ErrorCode::InvalidModel, source_ + ": the drafter computed non-finite logits (its weights overflow float32)");
     for (int64_t r = 0; r < rows; r++) appleProcessLogits(logp.data() + r * V, int(V));

@@ -45,7 +45,7 @@ using ParallelFor =
 // draft()'s working memory, reused across calls by a caller that drafts every step (its vectors keep their
 // capacity, so a step allocates nothing once the largest shape has been seen). Not shared between threads.
 struct DraftScratch {
-  std::vector<float> input, state, stateNext, emb, logp, scores, newScores, curLp, nextLp, linear;
+  std::vector<float> input, state, stateNext, emb, logp, scores, newScores, curLp, nextLp, linear, hiddenPart;
   std::vector<int32_t> parent, token, cur, next, lastOfBeam;
 };
 
@@ -98,11 +98,15 @@ class Drafter {
   DrafterWeights::Views<const float> views_;
   std::string source_;
   int32_t threads_ = 1;
-  // halfWeights: float16 copies of the matrices, as [out, in] F16 views for kernels::matmulRows
+  // halfWeights: float16 copies of the matrices, as [out, in] F16 views for kernels::matmulRows. The first matrix
+  // applied to concat[h, s] (input_proj, else the first block, else lm_head) is kept as its two column halves,
+  // firstH [out, H] (applied to the LLM's hidden state h) and firstS [out, H] (applied to the recurrent state s): h
+  // is the same for every drafted token of a draft() call, so draft() applies firstH once per call, not per token.
   std::vector<std::vector<uint16_t>> half_;
   struct HalfViews {
     TensorView inputProj, rnnW, rnnU, lmHead;
     std::vector<TensorView> blocks;
+    TensorView firstH, firstS;  // the split first matrix (its whole view above stays empty)
   };
   std::unique_ptr<HalfViews> halfViews_;
   int isa_ = 0;
@@ -113,6 +117,14 @@ class Drafter {
   mutable std::mutex poolMutex_;
   void linear(const float* x, int64_t rows, int64_t in, int64_t ldx, const float* w, const TensorView* half,
               const float* b, float* y, int64_t ldy, int64_t out, const ParallelFor* parallel) const;
+  // The first matrix (see HalfViews): its float32 weights [firstOut(), 2H], output dimension and bias.
+  const float* firstWeight() const;
+  int64_t firstOut() const;
+  const float* firstBias() const;
+  // headLogits; with hiddenPart ([rows / perHidden, firstOut()]: firstH h + bias of each row's h, half weights
+  // only), the first matrix is applied as hiddenPart + firstS s.
+  void head(const float* input, int64_t rows, float* logits, std::vector<float>& scratch, const ParallelFor* parallel,
+            const float* hiddenPart, int64_t perHidden) const;
 };
 
 }  // namespace redrafter::cpu

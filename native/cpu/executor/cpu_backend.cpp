@@ -11,7 +11,6 @@
 #include "core/rng.h"
 #include "core/verify_greedy.h"
 #include "core/verify_sampling.h"
-#include "cpu/executor/draft_policy.h"
 
 namespace redrafter::cpu {
 
@@ -135,8 +134,15 @@ void CpuBackend::start(ActiveRequest& r) {
   st->width = drafter_ ? q.draft.beamWidth : 0;
   st->length = st->width > 0 ? q.draft.beamLength : 1;
   st->apple = q.draft.acceptance == executor::Acceptance::Apple;
-  if (q.draft.adaptive && st->width > 0 && st->length >= 2)
-    st->policy = std::make_unique<DraftPolicy>(st->width, st->length);
+  if (q.draft.adaptive && st->width > 0 && st->length >= 2) {
+    auto last = policies_.find({st->width, st->length, st->greedy});
+    if (last != policies_.end()) {
+      st->policy = std::make_unique<DraftPolicy>(last->second);
+      st->policy->resume();
+    } else {
+      st->policy = std::make_unique<DraftPolicy>(st->width, st->length);
+    }
+  }
   r.state = st;
 
   // Reuse the longest prefix of the prompt the session's cache already holds (at least one token is run).
@@ -349,7 +355,11 @@ void CpuBackend::step(const std::vector<ActiveRequest*>& requests) {
 
 CpuBackend::~CpuBackend() = default;
 
-void CpuBackend::end(ActiveRequest& r) { r.state.reset(); }
+void CpuBackend::end(ActiveRequest& r) {
+  auto* st = static_cast<RequestState*>(r.state.get());
+  if (st && st->policy) policies_.insert_or_assign({st->width, st->length, st->greedy}, *st->policy);
+  r.state.reset();
+}
 
 void CpuBackend::releaseSession(executor::SessionId id) { sessions_.erase(id); }
 

@@ -10,10 +10,12 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <tuple>
 #include <vector>
 
 #include "core/executor/step_executor.h"
 #include "cpu/engine/transformer.h"
+#include "cpu/executor/draft_policy.h"
 #include "cpu/executor/draft_source.h"
 
 namespace redrafter::cpu {
@@ -47,6 +49,9 @@ class CpuBackend : public executor::StepBackend {
   CpuBackendOptions options_;
   int32_t vocab_ = 0, dim_ = 0, capacity_ = 0;
   std::map<executor::SessionId, std::unique_ptr<Session>> sessions_;  // worker thread only
+  // the adaptive draft policy of the last request that ended, per (width, length, greedy): where the next request
+  // of that shape starts (DraftPolicy::resume); worker thread only
+  std::map<std::tuple<int32_t, int32_t, bool>, DraftPolicy> policies_;
 };
 
 }  // namespace redrafter::cpu
