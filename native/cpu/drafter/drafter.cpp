@@ -60,7 +60,7 @@ Drafter::Drafter(DrafterWeights weights, std::string source, int32_t threads, bo
   requireFiniteWeights(weights_, source_);
   views_ = weights_.views();
   if (halfWeights) {
-    isa_ = int(kernels::detectIsa());
+    isa_ = int(kernels::selectIsa(""));  // as the engine's default: $REDRAFTER_CPU_ISA if set, else the best
     halfViews_ = std::make_unique<HalfViews>();
     auto half = [&](const float* w, int64_t rows, int64_t cols) {
       TensorView v;

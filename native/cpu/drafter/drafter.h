@@ -109,7 +109,7 @@ class Drafter {
     TensorView firstH, firstS;  // the split first matrix (its whole view above stays empty)
   };
   std::unique_ptr<HalfViews> halfViews_;
-  int isa_ = 0;
+  int isa_ = 0;  // kernels::Isa of the half-weight products: $REDRAFTER_CPU_ISA if set, else the best the CPU has
   // For callers that lend no ParallelFor (the JS Drafter's draft(), training tools): threads_ workers started on
   // the first such call, then used by one call at a time (a concurrent call runs on its own thread alone). A
   // drafter used only by an engine never starts them.

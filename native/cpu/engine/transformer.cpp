@@ -58,6 +58,14 @@ struct TransformerState {
   std::vector<float> ropeFreqs;                       // [headDim/2] frequency divisors, or empty
 };
 
+// Transformer::forwardBatch's working buffers (shapes there); T = the tokens of all requests of one forward.
+struct Transformer::ForwardScratch {
+  std::vector<int32_t> reqOf, idxOf, slotOf, posOf;        // [T]
+  std::vector<int64_t> firstRow, outBase;                  // [requests]
+  std::vector<float> x, xn, tmp, q, att, k, v, h1, h3, rot;  // [T, *]
+  std::vector<float> outHidden, outLogits;                 // [outputs, dim], [outputs, vocab]
+};
+
 Transformer::Transformer(std::shared_ptr<const ModelWeights> weights, const TransformerOptions& options)
     : weights_(std::move(weights)) {
   if (!weights_) fail(ErrorCode::InvalidArgument, "weights must not be null");
@@ -119,6 +127,7 @@ Transformer::Transformer(std::shared_ptr<const ModelWeights> weights, const Tran
   RD_REQUIRE(threads >= 0 && threads <= 1024, "threads", "must be in [0, 1024] (got " + std::to_string(threads) + ")");
   if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
   pool_ = std::make_unique<ThreadPool>(threads);
+  scratch_ = std::make_unique<ForwardScratch>();
 }
 
 Transformer::~Transformer() = default;
@@ -286,8 +295,13 @@ void Transformer::forwardBatch(const ForwardRequest* requests, size_t count) {
   const int64_t kvMul = c.nHeads / c.nKvHeads;
 
   // ---- per token bookkeeping: which request, which index, which cache slot, which position -------------
-  std::vector<int32_t> reqOf(T), idxOf(T), slotOf(T), posOf(T);  // [T]
-  std::vector<int64_t> firstRow(count);                          // [count] first global row of each request
+  ForwardScratch& sc = *scratch_;
+  // resize() within the capacity kept from earlier forwards allocates nothing
+  std::vector<int32_t>& reqOf = sc.reqOf; std::vector<int32_t>& idxOf = sc.idxOf;  // [T]
+  std::vector<int32_t>& slotOf = sc.slotOf; std::vector<int32_t>& posOf = sc.posOf;  // [T]
+  reqOf.resize(T), idxOf.resize(T), slotOf.resize(T), posOf.resize(T);
+  std::vector<int64_t>& firstRow = sc.firstRow;  // [count] first global row of each request
+  firstRow.resize(count);
   {
     int64_t g = 0;
     for (size_t r = 0; r < count; ++r) {
@@ -302,11 +316,17 @@ void Transformer::forwardBatch(const ForwardRequest* requests, size_t count) {
     }
   }
 
-  std::vector<float> x(T * D), xn(T * D), tmp(T * D);                // [T, dim] residual, normed, block output
-  std::vector<float> q(T * QD), att(T * QD), k(T * KV), v(T * KV);  // [T, qDim] queries, attention; [T, kvDim]
-  std::vector<float> h1(T * H), h3(T * H);                           // [T, hidden]
+  std::vector<float>& x = sc.x; std::vector<float>& xn = sc.xn; std::vector<float>& tmp = sc.tmp;
+  x.resize(T * D), xn.resize(T * D), tmp.resize(T * D);  // [T, dim] residual, normed, block output
+  std::vector<float>& q = sc.q; std::vector<float>& att = sc.att;
+  q.resize(T * QD), att.resize(T * QD);  // [T, qDim] queries, attention
+  std::vector<float>& k = sc.k; std::vector<float>& v = sc.v;
+  k.resize(T * KV), v.resize(T * KV);  // [T, kvDim]
+  std::vector<float>& h1 = sc.h1; std::vector<float>& h3 = sc.h3;
+  h1.resize(T * H), h3.resize(T * H);  // [T, hidden]
 
-  std::vector<float> rot(T * hd);  // [T, headDim/2, 2] cos and sin of each token's position
+  std::vector<float>& rot = sc.rot;  // [T, headDim/2, 2] cos and sin of each token's position
+  rot.resize(T * hd);
   int32_t maxSlots = 0;              // the most slots a token attends to
   for (int64_t g = 0; g < T; ++g) {
     const ForwardRequest& rq = requests[reqOf[g]];
@@ -350,8 +370,9 @@ void Transformer::forwardBatch(const ForwardRequest* requests, size_t count) {
     }
     // scores and weighted values per (token, head), over the cached slots then the allowed new tokens, in slot order
     pool.parallelFor(T * c.nHeads, attGrain, [&](int64_t begin, int64_t end) {
-      std::vector<float> scores;
-      std::vector<int32_t> slots;
+      // per pool thread, kept between forwards: they grow with the context, not per forward
+      thread_local std::vector<float> scores;
+      thread_local std::vector<int32_t> slots;
       for (int64_t job = begin; job < end; ++job) {
         int64_t g = job / c.nHeads, h = job % c.nHeads;
         const ForwardRequest& rq = requests[reqOf[g]];
@@ -395,8 +416,10 @@ void Transformer::forwardBatch(const ForwardRequest* requests, size_t count) {
   }
 
   // ---- outputs: final norm of the requested rows, then the classifier --------------------------------------
-  std::vector<float> outHidden(nOutTotal * D);  // [nOutTotal, dim]
-  std::vector<int64_t> outBase(count);
+  std::vector<float>& outHidden = sc.outHidden;  // [nOutTotal, dim]
+  outHidden.resize(nOutTotal * D);
+  std::vector<int64_t>& outBase = sc.outBase;  // [count]
+  outBase.resize(count);
   {
     int64_t o = 0;
     for (size_t r = 0; r < count; ++r) {
@@ -411,7 +434,7 @@ void Transformer::forwardBatch(const ForwardRequest* requests, size_t count) {
   }
   bool anyLogits = false;
   for (size_t r = 0; r < count; ++r) anyLogits = anyLogits || requests[r].logits;
-  std::vector<float> outLogits;  // [nOutTotal, vocab]
+  std::vector<float>& outLogits = sc.outLogits;  // [nOutTotal, vocab]
   if (anyLogits && nOutTotal > 0) {
     outLogits.resize(nOutTotal * V);
     MatmulPart cls[1] = {{&w.output, outLogits.data(), V}};

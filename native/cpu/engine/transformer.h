@@ -87,6 +87,10 @@ class Transformer {
   std::unique_ptr<ThreadPool> pool_;
   int isa_ = 0;
   std::mutex mutex_;
+  // The forward's working buffers, kept between forwards (under mutex_) so that a forward allocates only when it is
+  // larger than every one before it; shapes where forwardBatch sizes them.
+  struct ForwardScratch;
+  std::unique_ptr<ForwardScratch> scratch_;
 };
 
 }  // namespace redrafter::cpu
