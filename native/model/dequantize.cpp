@@ -12,22 +12,9 @@ namespace redrafter::model {
 
 namespace {
 
-// ggml's nearest_int: round to nearest (ties to even) through the float mantissa, for |v| <= 4194303.
-inline int nearestInt(float v) {
-  float f = v + 12582912.f;
-  int32_t i;
-  std::memcpy(&i, &f, 4);
-  return (i & 0x007fffff) - 0x00400000;
-}
-
 inline void putHalf(uint8_t* p, float v) {
   uint16_t h = f32ToFp16(v);
   std::memcpy(p, &h, 2);
-}
-inline float getHalf(const uint8_t* p) {
-  uint16_t h;
-  std::memcpy(&h, p, 2);
-  return fp16ToF32(h);
 }
 
 // ---- quantisers: ggml-quants.c's *_ref algorithms (the specification), written out here ----------------------
@@ -147,7 +134,7 @@ void quantizeKBlockHeader(const float* x, int nmax, float rmin, int nstep, uint8
   }
   putHalf(out, maxScale / 63.f);
   putHalf(out + 2, maxMin / 63.f);
-  const float d = getHalf(out), dmin = getHalf(out + 2);
+  const float d = fp16AtToF32(out), dmin = fp16AtToF32(out + 2);
   uint8_t ls[8], lm[8];
   kQuantScalesMins(sc, ls, lm);
   for (int j = 0; j < 8; ++j) {
@@ -252,7 +239,7 @@ void quantizeQ6_KBlock(const float* x, uint8_t* out) {
   const float iscale = -128.f / maxScale;
   putHalf(out + 208, 1 / iscale);
   for (int b = 0; b < 16; ++b) sc[b] = int8_t(std::min(127, nearestInt(iscale * scales[b])));
-  const float d = getHalf(out + 208);
+  const float d = fp16AtToF32(out + 208);
   for (int j = 0; j < 16; ++j) {
     const float dj = d * sc[j];
     if (dj == 0.0f) continue;
@@ -273,12 +260,12 @@ void quantizeQ6_KBlock(const float* x, uint8_t* out) {
 void dequantizeBlock(DType type, const uint8_t* b, float* out) {
   switch (type) {
     case DType::Q8_0: {
-      const float d = getHalf(b);
+      const float d = fp16AtToF32(b);
       for (int i = 0; i < 32; ++i) out[i] = d * float(int8_t(b[2 + i]));
       return;
     }
     case DType::Q4_0: {
-      const float d = getHalf(b);
+      const float d = fp16AtToF32(b);
       for (int j = 0; j < 16; ++j) {
         out[j] = float((b[2 + j] & 0xF) - 8) * d;
         out[16 + j] = float((b[2 + j] >> 4) - 8) * d;
@@ -288,7 +275,7 @@ void dequantizeBlock(DType type, const uint8_t* b, float* out) {
     case DType::Q4_K:
     case DType::Q5_K: {
       const bool five = type == DType::Q5_K;
-      const float d = getHalf(b), dmin = getHalf(b + 2);
+      const float d = fp16AtToF32(b), dmin = fp16AtToF32(b + 2);
       const uint8_t* scales = b + 4;
       const uint8_t* qh = b + 16;
       const uint8_t* q = b + (five ? 48 : 16);
@@ -307,7 +294,7 @@ void dequantizeBlock(DType type, const uint8_t* b, float* out) {
       return;
     }
     case DType::Q6_K: {
-      const float d = getHalf(b + 208);
+      const float d = fp16AtToF32(b + 208);
       const uint8_t* ql = b;
       const uint8_t* qh = b + 128;
       const int8_t* sc = reinterpret_cast<const int8_t*>(b + 192);

@@ -23,6 +23,15 @@ void quantizeRow(DType type, const float* x, int64_t n, uint8_t* out);
 // values at `out`.
 void dequantizeBlock(DType type, const uint8_t* block, float* out);
 
+// ggml's nearest_int: round to nearest (ties to even) through the float mantissa, for |v| <= 4194303 (the quantisers
+// here and the CPU kernels' activation quantisation round with it, as ggml does).
+inline int nearestInt(float v) {
+  float f = v + 12582912.f;
+  int32_t i;
+  std::memcpy(&i, &f, 4);
+  return (i & 0x007fffff) - 0x00400000;
+}
+
 // The 8 sub-block scales and mins of a Q4_K/Q5_K block's packed 6-bit `scales` (core/tensor.h), four to a word:
 // packed[0] = sc[0..3], packed[1] = sc[4..7], packed[2] = m[0..3], packed[3] = m[4..7] (little-endian bytes).
 inline void kQuantScalesMinsPacked(const uint8_t* scales, uint32_t* packed) {

@@ -68,4 +68,11 @@ inline uint16_t f32ToBf16(float f) {
   return static_cast<uint16_t>((x + (0x7fffu + ((x >> 16) & 1u))) >> 16);
 }
 
+// The float16 stored (unaligned, little-endian) at p as float32: the scales inside ggml's blocks.
+inline float fp16AtToF32(const void* p) {
+  uint16_t h;
+  std::memcpy(&h, p, 2);
+  return fp16ToF32(h);
+}
+
 }  // namespace redrafter::model

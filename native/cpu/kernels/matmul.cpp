@@ -12,14 +12,7 @@
 #include "cpu/kernels/weight_access.h"
 #include "cpu/kernels/avx2_reduce.h"
 
-#if REDRAFTER_X86_SIMD
-#include <immintrin.h>
-#if defined(__GNUC__) && !defined(__clang__)
-// GCC 12's AVX-512 intrinsic headers trip its own (false) uninitialised-variable warnings.
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
-#endif
+#include "cpu/kernels/x86_intrinsics.h"
 
 namespace redrafter::cpu::kernels {
 namespace {

@@ -16,14 +16,7 @@
 #include "model/dequantize.h"
 #include "model/half.h"
 
-#if REDRAFTER_X86_SIMD
-#include <immintrin.h>
-#if defined(__GNUC__) && !defined(__clang__)
-// GCC 12's AVX-512 intrinsic headers trip its own (false) uninitialised-variable warnings.
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
-#endif
+#include "cpu/kernels/x86_intrinsics.h"
 
 namespace redrafter::cpu::kernels {
 namespace {
@@ -62,18 +55,6 @@ struct Act32 {
 constexpr size_t kActBytes = std::max(sizeof(ActK) * kTokenGroup * (kChunkValues / 256),
                                       sizeof(Act32) * kTokenGroup * (kChunkValues / 32));
 
-inline int nearestInt(float v) {  // ggml's nearest_int (ties to even), |v| <= 4194303
-  float f = v + 12582912.f;
-  int32_t i;
-  std::memcpy(&i, &f, 4);
-  return (i & 0x007fffff) - 0x00400000;
-}
-
-inline float halfAt(const uint8_t* p) {
-  uint16_t h;
-  std::memcpy(&h, p, 2);
-  return fp16ToF32(h);
-}
 
 void quantizeActK(const float* x, ActK* a) {
   float max = 0, amax = 0;
@@ -87,7 +68,7 @@ void quantizeActK(const float* x, ActK* a) {
     return;
   }
   const float iscale = -127.f / max;
-  for (int j = 0; j < 256; ++j) a->qs[j] = int8_t(std::min(127, nearestInt(iscale * x[j])));
+  for (int j = 0; j < 256; ++j) a->qs[j] = int8_t(std::min(127, model::nearestInt(iscale * x[j])));
   for (int j = 0; j < 16; ++j) {
     int s = 0;
     for (int i = 0; i < 16; ++i) s += a->qs[16 * j + i];
@@ -103,7 +84,7 @@ void quantizeAct32(const float* x, Act32* a) {
   const float id = d != 0.0f ? 1.0f / d : 0.0f;
   int32_t sum = 0;
   for (int j = 0; j < 32; ++j) {
-    a->qs[j] = int8_t(nearestInt(x[j] * id));
+    a->qs[j] = int8_t(model::nearestInt(x[j] * id));
     sum += a->qs[j];
   }
   a->sum = sum;
@@ -146,7 +127,7 @@ struct RowScratch {
 void dotsQ4_0Portable(const uint8_t* w, int64_t nb, const Act32* act, int64_t stride, int nt, RowScratch& s) {
   for (int64_t b = 0; b < nb; ++b) {
     const uint8_t* q = w + 18 * b + 2;
-    s.dw[b] = halfAt(w + 18 * b);
+    s.dw[b] = model::fp16AtToF32(w + 18 * b);
     for (int t = 0; t < nt; ++t) {
       const int8_t* a = act[t * stride + b].qs;
       int32_t sum = 0;
@@ -165,8 +146,8 @@ void dotsQ45_KPortable(bool five, const uint8_t* w, int64_t nb, const ActK* act,
     const uint8_t* qs = blk + (five ? 48 : 16);
     uint8_t sc[8], m[8];
     kQuantScalesMins(blk + 4, sc, m);
-    s.dw[b] = halfAt(blk);
-    s.dmin[b] = halfAt(blk + 2);
+    s.dw[b] = model::fp16AtToF32(blk);
+    s.dmin[b] = model::fp16AtToF32(blk + 2);
     uint8_t q[256];
     for (int p = 0; p < 4; ++p)
       for (int l = 0; l < 32; ++l) {
@@ -192,7 +173,7 @@ void dotsQ6_KPortable(const uint8_t* w, int64_t nb, const ActK* act, int64_t str
   for (int64_t b = 0; b < nb; ++b) {
     const uint8_t* blk = w + 210 * b;
     const int8_t* sc = reinterpret_cast<const int8_t*>(blk + 192);
-    s.dw[b] = halfAt(blk + 208);
+    s.dw[b] = model::fp16AtToF32(blk + 208);
     uint8_t q[256];
     for (int h = 0; h < 2; ++h) {
       const uint8_t* ql = blk + 64 * h;
