@@ -18,11 +18,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import { getLlama, type Llama, type Token, type ControlledEvaluateInputItem } from 'node-llama-cpp';
+import { getLlama, type Llama } from 'node-llama-cpp';
 
 import { Model } from '../lib/model.js';
 import { Tokenizer } from '../lib/tokenizer.js';
 import type { BpeVocabularyName } from './helpers/bpe-vocab.js';
+import { argmax, llamaCppGreedy, llamaCppNextProbabilities, logSoftmax, mixedPrompts, openLlamaCpp } from './helpers/llama-cpp-compare.js';
 import { writeRandomModel, type Arch } from './helpers/random-gguf.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'redrafter-arch-'));
@@ -35,19 +36,7 @@ before(async () => {
   llama = await getLlama({ gpu: false, build: 'never', logLevel: 'error' as never });
 });
 
-const prompts = [
-  'Once upon a time', 'def fibonacci(n):', '你好，世界', 'The capital of France is', '1, 2, 3, 4,',
-  "I'm sure they'll", '🎉 party', 'SELECT * FROM', 'Ελληνικά και русский', '    indented\n\tcode',
-];
-
-function logSoftmax(v: Float32Array): Float64Array {
-  let max = -Infinity;
-  for (const x of v) max = Math.max(max, x);
-  let sum = 0;
-  for (const x of v) sum += Math.exp(x - max);
-  const lse = max + Math.log(sum);
-  return Float64Array.from(v, (x) => x - lse);
-}
+const prompts = mixedPrompts;
 
 const cases: { arch: Arch; vocab: BpeVocabularyName; tied: boolean; headDim?: number; prompts?: number }[] = [
   { arch: 'llama', vocab: 'llama3', tied: false },
@@ -62,33 +51,22 @@ for (const c of cases) {
   test(`${c.arch} (${c.vocab} vocabulary${c.tied ? ', tied' : ''}${heads}): greedy tokens and log-probabilities match llama.cpp`, async (t) => {
     const path = join(dir, `${c.arch}-${cases.indexOf(c)}.gguf`);
     writeRandomModel(path, { arch: c.arch, vocab: c.vocab, tied: c.tied, seed: 7 + cases.indexOf(c), headDim: c.headDim });
-    const theirModel = await llama.loadModel({ modelPath: path });
-    const context = await theirModel.createContext({
-      contextSize: 256, batchSize: 256, threads: 1, sequences: 1, flashAttention: false,
-      experimentalKvCacheKeyType: 'F32', experimentalKvCacheValueType: 'F32',
-    });
+    const { model: theirModel, context, seq } = await openLlamaCpp(llama, path);
     const tokenizer = await Tokenizer.load(path);
     const model = await Model.load(path, { threads: 2 });
     const V = tokenizer.vocabSize;
-    const seq = context.getSequence();
     let worst = 0;
     try {
       for (const prompt of prompts.slice(0, c.prompts ?? prompts.length)) {
         const tokens = Array.from(tokenizer.encode(prompt));
         const bos = tokenizer.info.addBos ? [tokenizer.bos] : [];
         assert.deepEqual(tokens, [...bos, ...Array.from(theirModel.tokenize(prompt, false)).map(Number)], 'prompt tokens');
-        await seq.clearHistory();
-        const theirs: number[] = [];
-        for await (const tok of seq.evaluate(tokens as Token[], { temperature: 0 })) {
-          theirs.push(tok);
-          if (theirs.length >= 32) break;
-        }
+        const theirs = await llamaCppGreedy(seq, tokens, 32);
         const ctx = model.createContext({ capacity: 256 });
         const mine: number[] = [];
         let { logits } = await ctx.forward(tokens, { outputs: [tokens.length - 1] });
         while (mine.length < 32) {
-          let best = 0;
-          for (let i = 1; i < V; ++i) if (logits[i]! > logits[best]!) best = i;
+          const best = argmax(logits);
           mine.push(best);
           if (mine.length < 32) ({ logits } = await ctx.forward([best]));
         }
@@ -97,19 +75,13 @@ for (const c of cases) {
 
         // log-probabilities at every position of prompt + continuation (teacher-forced)
         const all = [...tokens, ...theirs.slice(0, 31)];
-        await seq.clearHistory();
-        const input: ControlledEvaluateInputItem[] = all.map((tok) => [tok as Token, {
-          generateNext: { probabilities: true, options: { temperature: 1, topK: 0, topP: 1, minP: 0 } },
-        }]);
-        const probs = await seq.controlledEvaluate(input);
+        const probs = await llamaCppNextProbabilities(seq, all, 0);
         const ctx2 = model.createContext({ capacity: 256 });
         const { logits: full } = await ctx2.forward(all);
         ctx2.dispose();
         for (let i = 0; i < all.length; ++i) {
           const lp = logSoftmax(full.subarray(i * V, (i + 1) * V));
-          const p = probs[i]?.next?.probabilities;
-          assert.ok(p && p.size > 0, `llama.cpp returned probabilities at ${i}`);
-          const top = [...p.entries()].sort((a, b) => b[1] - a[1]).slice(0, 16);
+          const top = [...probs[i]!.entries()].sort((a, b) => b[1] - a[1]).slice(0, 16);
           for (const [token, q] of top) {
             const diff = Math.abs(Math.log(q) - lp[token]!);
             worst = Math.max(worst, diff);

@@ -15,6 +15,7 @@ import { Model } from '../lib/model.js';
 import { convertModelFile } from '../lib/model-file.js';
 import { Tokenizer } from '../lib/tokenizer.js';
 import { fixtures, requireFixtures } from './helpers/fixtures.js';
+import { logSoftmax } from './helpers/llama-cpp-compare.js';
 
 requireFixtures();
 
@@ -62,15 +63,6 @@ const prompts = [
   'Once upon a time, there was a little girl named Lily. She loved to play outside in the park.',
   'The end.',
 ];
-
-function logSoftmax(v: Float32Array): Float64Array {
-  let max = -Infinity;
-  for (const x of v) max = Math.max(max, x);
-  let sum = 0;
-  for (const x of v) sum += Math.exp(x - max);
-  const lse = max + Math.log(sum);
-  return Float64Array.from(v, (x) => x - lse);
-}
 
 test('next-token log-probabilities match llama.cpp to 1e-4 of the logit scale, at every prompt position', async (t) => {
   const seq = theirContext.getSequence();

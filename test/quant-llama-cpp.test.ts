@@ -20,14 +20,16 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import { getLlama, type Llama, type Token, type ControlledEvaluateInputItem } from 'node-llama-cpp';
+import { getLlama, type Llama } from 'node-llama-cpp';
 
 import { benchModel, type NativeGgufTensorSpec } from '../bench/bench-addon.js';
 import { Model } from '../lib/model.js';
 import { convertModelFile, type GgufType } from '../lib/model-file.js';
 import { Tokenizer } from '../lib/tokenizer.js';
 import { bpeFixture, type BpeVocabularyName } from './helpers/bpe-vocab.js';
-import { rng, type Arch } from './helpers/random-gguf.js';
+import { argmax, llamaCppGreedy, llamaCppNextProbabilities, logSoftmax, mixedPrompts, openLlamaCpp } from './helpers/llama-cpp-compare.js';
+import type { Arch } from './helpers/random-gguf.js';
+import { rng } from './helpers/rng.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'redrafter-quant-'));
 let llama: Llama;
@@ -71,19 +73,7 @@ function tensors(arch: Arch, vocab: number, tied: boolean, seed: number): Native
   return out;
 }
 
-const prompts = [
-  'Once upon a time', 'def fibonacci(n):', '你好，世界', 'The capital of France is', '1, 2, 3, 4,',
-  "I'm sure they'll", '🎉 party', 'SELECT * FROM', 'Ελληνικά και русский', '    indented\n\tcode',
-];
-
-function logSoftmax(v: Float32Array): Float64Array {
-  let max = -Infinity;
-  for (const x of v) max = Math.max(max, x);
-  let sum = 0;
-  for (const x of v) sum += Math.exp(x - max);
-  const lse = max + Math.log(sum);
-  return Float64Array.from(v, (x) => x - lse);
-}
+const prompts = mixedPrompts;
 
 const archs: { arch: Arch; vocab: BpeVocabularyName; tied: boolean }[] = [
   { arch: 'llama', vocab: 'llama3', tied: false },
@@ -106,34 +96,23 @@ for (const a of archs) {
       }
       const path = join(dir, `${a.arch}-${type}.gguf`);
       assert.deepEqual((await convertModelFile({ model: source, out: path, type })).fallbacks, []);
-      const theirModel = await llama.loadModel({ modelPath: path });
-      const context = await theirModel.createContext({
-        contextSize: 256, batchSize: 256, threads: 1, sequences: 1, flashAttention: false,
-        experimentalKvCacheKeyType: 'F32', experimentalKvCacheValueType: 'F32',
-      });
+      const { model: theirModel, context, seq } = await openLlamaCpp(llama, path);
       const tokenizer = await Tokenizer.load(path);
       const model = await Model.load(path, { threads: 2 });
       const V = tokenizer.vocabSize;
-      const seq = context.getSequence();
       let worst = 0;
       const diffs: number[] = [];
       const divergences: string[] = [];
       try {
         for (const prompt of prompts) {
           const tokens = Array.from(tokenizer.encode(prompt));
-          await seq.clearHistory();
-          const theirs: number[] = [];
-          for await (const tok of seq.evaluate(tokens as Token[], { temperature: 0 })) {
-            theirs.push(tok);
-            if (theirs.length >= 32) break;
-          }
+          const theirs = await llamaCppGreedy(seq, tokens, 32);
           // ours, greedy, until the 32 tokens or the first token that differs from llama.cpp's: there the two
           // candidates must be a near-tie in our logits
           const ctx = model.createContext({ capacity: 256 });
           let { logits } = await ctx.forward(tokens, { outputs: [tokens.length - 1] });
           for (let step = 0; step < 32; ++step) {
-            let best = 0;
-            for (let i = 1; i < V; ++i) if (logits[i]! > logits[best]!) best = i;
+            const best = argmax(logits);
             if (best !== theirs[step]) {
               const gap = logits[best]! - logits[theirs[step]!]!;
               divergences.push(`${JSON.stringify(prompt)} at token ${step} (logit gap ${gap.toExponential(2)})`);
@@ -147,19 +126,13 @@ for (const a of archs) {
           // log-probabilities at every position of prompt + continuation (teacher-forced on llama.cpp's tokens),
           // relative to the top token
           const all = [...tokens, ...theirs.slice(0, 31)];
-          await seq.clearHistory();
-          const input: ControlledEvaluateInputItem[] = all.map((tok) => [tok as Token, {
-            generateNext: { probabilities: true, options: { temperature: 1, topK: 16, topP: 1, minP: 0 } },
-          }]);
-          const probs = await seq.controlledEvaluate(input);
+          const probs = await llamaCppNextProbabilities(seq, all, 16);
           const ctx2 = model.createContext({ capacity: 256 });
           const { logits: full } = await ctx2.forward(all);
           ctx2.dispose();
           for (let i = 0; i < all.length; ++i) {
             const lp = logSoftmax(full.subarray(i * V, (i + 1) * V));
-            const p = probs[i]?.next?.probabilities;
-            assert.ok(p && p.size > 0, `llama.cpp returned probabilities at ${i}`);
-            const top = [...p.entries()].sort((x, y) => y[1] - x[1]).slice(0, 16);
+            const top = [...probs[i]!.entries()].sort((x, y) => y[1] - x[1]).slice(0, 16);
             const [topToken, topQ] = top[0]!;
             let here = 0;
             for (const [token, q] of top) here = Math.max(here, Math.abs((Math.log(q) - Math.log(topQ)) - (lp[token]! - lp[topToken]!)));

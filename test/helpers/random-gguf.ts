@@ -2,6 +2,7 @@
 // the project's GGUF writer (the benchmark addon): the architectures' tensors as llama.cpp names and shapes them.
 import { benchModel, type NativeGgufTensorSpec } from '../../bench/bench-addon.js';
 import { bpeFixture, type BpeVocabularyName } from './bpe-vocab.js';
+import { rng } from './rng.js';
 
 export type Arch = 'llama' | 'qwen2' | 'qwen3';
 
@@ -17,17 +18,6 @@ export interface RandomShape {
 }
 
 export const smallShape: RandomShape = { dim: 64, hiddenDim: 160, nLayers: 2, nHeads: 4, nKvHeads: 2, contextLength: 512, normEps: 1e-6, ropeTheta: 500000 };
-
-export function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export interface RandomModelOptions {
   arch: Arch;

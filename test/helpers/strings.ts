@@ -1,6 +1,7 @@
 // Varied test strings for tokenizer comparisons: fixed edge cases plus seeded random mixes of ASCII, whitespace
 // runs, newlines, control bytes, accented and CJK text, emoji (with ZWJ sequences), combining marks and
 // special-token look-alikes.
+import { rng } from './rng.js';
 const pools = [
   'abcdefghijklmnopqrstuvwxyz',
   'ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789',
@@ -19,17 +20,6 @@ const pools = [
 ];
 const words = ['Once', 'upon', 'a', 'time', 'Lily', 'there', 'was', 'little', 'girl', 'the', 'park', 'ball', 'mom',
   '<s>', '</s>', '<unk>', '<0x41>', 'he', 'she', "didn't", 'happy', '▁'];
-
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export const fixedStrings = [
   '', ' ', '  ', '   ', '\n', '\n\n', ' \n ', '\t', 'a', ' a', 'a ', 'Once upon a time',
