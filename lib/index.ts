@@ -1,6 +1,7 @@
 // redrafter: ReDrafter speculative decoding for Node.js.
 export { ErrorCodes, type ErrorCode, type RedrafterError, isRedrafterError } from './errors.js';
 export { native, type NativeModule } from './native.js';
+export { stories260KDrafterDir } from './bundled.js';
 export {
   Model,
   Context,

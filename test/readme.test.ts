@@ -28,7 +28,7 @@ test('every TypeScript block of the README type-checks and runs as written', asy
     for (const [i, code] of examples.entries()) {
       // the one mapping: the package name to this checkout's sources (the package's "exports" point at dist/)
       let source = code.replace(/from 'redrafter'/g, `from '${relative(dir, join(repoRoot, 'lib', 'index.js'))}'`);
-      if (drafter !== stories260KDrafterDir) source = source.replaceAll("'models/stories260K-drafter'", JSON.stringify(drafter));
+      if (drafter !== stories260KDrafterDir) source = source.replaceAll('drafter: stories260KDrafterDir,', `drafter: ${JSON.stringify(drafter)},`);
       const file = join(dir, `example-${i + 1}.ts`);
       writeFileSync(file, source);
       const check = spawnSync(process.execPath, [tsc, '--noEmit', '--strict', '--target', 'es2022', '--module', 'nodenext',
@@ -36,7 +36,7 @@ test('every TypeScript block of the README type-checks and runs as written', asy
       { cwd: repoRoot, encoding: 'utf8', timeout: 300_000 });
       assert.equal(check.status, 0, `README ts block ${i + 1} does not type-check:\n${check.stdout}${check.stderr}`);
       const run = spawnSync(process.execPath, ['--import', 'tsx', file], {
-        cwd: repoRoot, encoding: 'utf8', timeout: 300_000, env: { ...process.env, REDRAFTER_MODELS: modelsDir },
+        cwd: dir, encoding: 'utf8', timeout: 300_000, env: { ...process.env, REDRAFTER_MODELS: modelsDir },  // as in a user's project
       });
       assert.equal(run.status, 0, `README ts block ${i + 1} failed:\n${run.stdout}${run.stderr}`);
       assert.equal(run.stderr, '', `README ts block ${i + 1} wrote to stderr`);

@@ -2,8 +2,8 @@
 // story with ReDrafter, then decode the same prompt plainly and compare tokens per step and speed.
 import { Option, type Command } from 'commander';
 import { existsSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join, resolve } from 'node:path';
+import { packageRoot, stories260KDrafterDir } from '../bundled.js';
 import { loadEngine } from '../engine.js';
 import type { SessionOptions } from '../generation-options.js';
 import type { GenerationResult } from '../session.js';
@@ -20,7 +20,6 @@ import {
 import { formatBeamShapes } from './generate.js';
 import { withProgress } from './progress.js';
 
-const packageRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 interface DemoOptions {
   models?: string;
@@ -60,7 +59,7 @@ export function register(program: Command): void {
       const tokenizer = join(models, 'tok512.bin');
       for (const f of [model, tokenizer])
         if (!existsSync(f)) throw new Error(`${f} not found: pass --models DIR or set REDRAFTER_MODELS to the fixtures folder`);
-      const drafter = resolve(o.drafter ?? join(packageRoot, 'models', 'stories260K-drafter'));
+      const drafter = resolve(o.drafter ?? stories260KDrafterDir);
       if (!existsSync(join(drafter, 'config.json')))
         throw new Error(
           `no drafter at ${drafter}: train one with \`redrafter train-drafter --model ${model} --tokenizer ${tokenizer} --out ${drafter}\` or pass --drafter DIR`,
