@@ -1,8 +1,10 @@
 // Packing into 16-row panels and the packed matmul (see packed_matmul.h for the layout and the reduction order).
 // AVX2 tiles: NP panels (2 x NP row vectors) x NT tokens, NP * NT accumulators of 16 rows: 4 x 1 for T = 1 (eight
 // independent FMA chains), 2 x 2 for T = 2, and 1 x up to 6 for T >= 3 (the tokens split into groups of at most 6,
-// as even as possible; each converted weight vector feeds up to 6 FMAs). Accumulators live in registers inside a
-// k-block and in a small buffer between blocks, so the order per element never changes.
+// as even as possible; each converted weight vector feeds up to 6 FMAs). AVX-512 tiles: 8 x 1, 4 x 2, and for
+// T >= 3 as many panels as the 32 registers allow with every token in one pass (4 x 3..6, 3 x 7..8, 2 x 9..12).
+// Accumulators live in registers inside a k-block and in a small buffer between blocks, so the order per element
+// never changes.
 #include "cpu/kernels/packed_matmul.h"
 
 #include <algorithm>
@@ -22,9 +24,10 @@ namespace {
 // Tiles prefetch (into L1) each panel's weights this far ahead of the column they compute. With 3 or more tokens
 // the loop is long (a weight vector feeds 3-12 FMAs), so the out-of-order window holds too few of the stream's
 // loads to keep memory busy: without it the 8-token AVX-512 forward cost 1.46x the one-token one against 1.16-1.19x
-// with it (2 threads streaming 1.2 GB of f32 panels, interleaved minima; 512 bytes ahead: 1.41x, 16 KiB: 1.24x).
-// The AVX-512 one- and two-token tiles prefetch too (f16: 12% less time for one token, f32: the same for one,
-// 7% less for two); the AVX2 ones do not (not measured).
+// with it (2 threads streaming 1.2 GB of f32 panels, interleaved minima; 512 bytes ahead: 1.41x, 16 KiB: 1.24x;
+// 2 and 8 KiB measured worse again for f16 at T = 1 and 8). The one- and two-token tiles prefetch too (AVX-512 f16:
+// 12% less time for one token, f32: the same for one, 7% less for two; AVX2 f16 two tokens 1.25x -> 1.09x the
+// one-token time, f32 1.11x -> 1.05x).
 constexpr int64_t kStreamPrefetchBytes = 4096;
 // The address kStreamPrefetchBytes past p (as an integer: past a matrix's end it points nowhere, which a prefetch
 // allows and pointer arithmetic would not).
@@ -117,8 +120,7 @@ REDRAFTER_TARGET_AVX2 inline void packedTileBody(const L& ld, int64_t K, int64_t
       _mm_prefetch(pf, _MM_HINT_T1);
       pf += pre.step;
     }
-    if (NT >= 3)
-      for (int n = 0; n < NP; ++n) _mm_prefetch(aheadOf(q[n]), _MM_HINT_T0);
+    for (int n = 0; n < NP; ++n) _mm_prefetch(aheadOf(q[n]), _MM_HINT_T0);
     __m256 wv[NP][2];
     for (int n = 0; n < NP; ++n) {
       wv[n][0] = ld.load(q[n], 0);
@@ -200,9 +202,10 @@ REDRAFTER_TARGET_AVX2 void packedAvx2With(const L& ld, int64_t K, const float* x
   const int64_t kb = kBlock > 0 ? kBlock : K;
   // With several token groups, only the first would wait on memory and the others compute from L2 while memory idles;
   // so group g prefetches the g-th of `groups` slices of the next panel (contiguous: K * 16 weights), spread over its
-  // pass, and the stream overlaps the arithmetic. One group (T = 3..6) prefetches the whole next panel: 30% faster at
-  // F16 (the hardware prefetcher alone runs too little ahead), no better at F32 (memory-bound), so F32 leaves it.
-  const bool prefetch = groups > 1 || sizeof(typename L::Elem) == 2;
+  // pass, and the stream overlaps the arithmetic. One group (T = 3..6) prefetches the whole next panel too: one
+  // panel is a single stream, and the hardware prefetcher alone runs too little ahead of it (f16: 30% faster; f32
+  // with the stream prefetch: T = 4 / 6 cost 1.36 / 1.40x the one-token time without it, 1.21 / 1.25x with it).
+  const bool prefetch = true;
   const int64_t panelBytes = K * P * static_cast<int64_t>(sizeof(typename L::Elem));
   const int64_t sliceBytes = (panelBytes + groups - 1) / groups;
   const int64_t step = (sliceBytes + K - 1) / K;
@@ -276,24 +279,24 @@ __attribute__((noinline)) REDRAFTER_TARGET_AVX512 void packedTile512(const L& ld
     for (int t = 0; t < NT; ++t) _mm512_storeu_ps(acc + (n * NT + t) * P, a[n][t]);
 }
 
-// One token group of 1..12 tokens on NP panels (NP * nt <= 24 accumulators).
-template <class L, int NP, bool PF>
+// The most tokens a tile of NP panels keeps in registers: NP * NT accumulators + NP weights + 1 broadcast <= 32.
+constexpr int maxTokens512(int np) { return np <= 2 ? 12 : np == 3 ? 8 : 6; }
+// The panels a one-group tile of T = 3..12 tokens takes at once: as many as the registers allow. More panels are
+// more streams in flight, which is what keeps memory busy while the long loop computes (2 threads streaming 1.2 GB
+// of panels, interleaved medians, T = 4 / 6 / 8 over T = 1: f32 1.11 / 1.17 / 1.16 with 2 panels, 1.05 / 1.07 /
+// 1.09 with 4, 4 and 3; f16 1.18 / 1.21 / 1.29 against 1.07 / 1.10 / 1.18). Splitting the tokens into groups to
+// take more panels costs more than it gains: each later group reads the panels again from L2 (f16 T = 8 as 4 + 4
+// tokens on 4 panels: 1.47).
+constexpr int64_t panelsFor512(int64_t T) { return T <= 6 ? 4 : T <= 8 ? 3 : 2; }
+
+// One token group of 1..maxTokens512(NP) tokens on NP panels.
+template <class L, int NP, bool PF, int NT = 1>
 REDRAFTER_TARGET_AVX512 void group512Of(const L& ld, int64_t K, int64_t p, int64_t k0, int64_t k1, const float* x,
                                         int64_t ldx, int64_t nt, float* acc, bool fresh, PanelPrefetch pre) {
-  switch (nt) {
-    case 1: return packedTile512<L, NP, 1, PF>(ld, K, p, k0, k1, x, ldx, acc, fresh, pre);
-    case 2: return packedTile512<L, NP, 2, PF>(ld, K, p, k0, k1, x, ldx, acc, fresh, pre);
-    case 3: return packedTile512<L, NP, 3, PF>(ld, K, p, k0, k1, x, ldx, acc, fresh, pre);
-    case 4: return packedTile512<L, NP, 4, PF>(ld, K, p, k0, k1, x, ldx, acc, fresh, pre);
-    case 5: return packedTile512<L, NP, 5, PF>(ld, K, p, k0, k1, x, ldx, acc, fresh, pre);
-    case 6: return packedTile512<L, NP, 6, PF>(ld, K, p, k0, k1, x, ldx, acc, fresh, pre);
-    case 7: return packedTile512<L, NP, 7, PF>(ld, K, p, k0, k1, x, ldx, acc, fresh, pre);
-    case 8: return packedTile512<L, NP, 8, PF>(ld, K, p, k0, k1, x, ldx, acc, fresh, pre);
-    case 9: return packedTile512<L, NP, 9, PF>(ld, K, p, k0, k1, x, ldx, acc, fresh, pre);
-    case 10: return packedTile512<L, NP, 10, PF>(ld, K, p, k0, k1, x, ldx, acc, fresh, pre);
-    case 11: return packedTile512<L, NP, 11, PF>(ld, K, p, k0, k1, x, ldx, acc, fresh, pre);
-    default: return packedTile512<L, NP, 12, PF>(ld, K, p, k0, k1, x, ldx, acc, fresh, pre);
+  if constexpr (NT < maxTokens512(NP)) {
+    if (nt > NT) return group512Of<L, NP, PF, NT + 1>(ld, K, p, k0, k1, x, ldx, nt, acc, fresh, pre);
   }
+  packedTile512<L, NP, NT, PF>(ld, K, p, k0, k1, x, ldx, acc, fresh, pre);
 }
 
 template <class L, int NP>
@@ -301,6 +304,22 @@ REDRAFTER_TARGET_AVX512 void group512(const L& ld, int64_t K, int64_t p, int64_t
                                       int64_t ldx, int64_t nt, float* acc, bool fresh, PanelPrefetch pre) {
   if (pre.pf) return group512Of<L, NP, true>(ld, K, p, k0, k1, x, ldx, nt, acc, fresh, pre);
   return group512Of<L, NP, false>(ld, K, p, k0, k1, x, ldx, nt, acc, fresh, pre);
+}
+
+// group512 on the np (1..4) panels from p: tile [np][nt][16] in registers; acc [np][T][16] holds each panel's
+// accumulators between k-blocks and token groups (the group's tokens at offset t0).
+template <class L>
+REDRAFTER_TARGET_AVX512 void panelsGroup512(const L& ld, int64_t K, int64_t p, int64_t np, int64_t k0, int64_t k1,
+                                            const float* x, int64_t ldx, int64_t T, int64_t t0, int64_t nt,
+                                            float* acc, PanelPrefetch pre) {
+  if (np == 1) return group512<L, 1>(ld, K, p, k0, k1, x, ldx, nt, acc + t0 * P, k0 == 0, pre);
+  alignas(64) float tile[24 * P];
+  if (k0 > 0)
+    for (int64_t n = 0; n < np; ++n) std::memcpy(tile + n * nt * P, acc + (n * T + t0) * P, sizeof(float) * nt * P);
+  if (np == 2) group512<L, 2>(ld, K, p, k0, k1, x, ldx, nt, tile, k0 == 0, pre);
+  else if (np == 3) group512<L, 3>(ld, K, p, k0, k1, x, ldx, nt, tile, k0 == 0, pre);
+  else group512<L, 4>(ld, K, p, k0, k1, x, ldx, nt, tile, k0 == 0, pre);
+  for (int64_t n = 0; n < np; ++n) std::memcpy(acc + (n * T + t0) * P, tile + n * nt * P, sizeof(float) * nt * P);
 }
 
 // T <= 2: NP panels at a time (8 for T = 1, 4 for T = 2: eight independent FMA chains), single panels at the end.
@@ -320,11 +339,11 @@ REDRAFTER_TARGET_AVX512 void fewTokens512(const L& ld, int64_t K, const float* x
   }
 }
 
-// T >= 3: pairs of panels (a single one at the end), the tokens in groups of at most 12 (sizes as even as possible:
-// 16 = 8 + 8, 33 = 11 + 11 + 11); with several groups, as in the AVX2 kernel, each group prefetches its slice of the
-// next panels. One group (T <= 12) has the stream prefetch alone: adding the next-panel prefetch at F16, as the AVX2
-// kernel does, made T = 4/6/8 1.08/1.15/1.22x the T = 1 time against 1.02/1.05/1.12x without it (2 threads, 1.2 GB
-// of f16 panels, interleaved medians).
+// T >= 3: panelsFor512(T) panels at a time with one token group (T <= 12); more tokens: pairs of panels, the tokens
+// in groups of at most 12 (sizes as even as possible: 16 = 8 + 8, 33 = 11 + 11 + 11), and, as in the AVX2 kernel,
+// each group prefetches its slice of the next panels. One group has the stream prefetch alone: adding the
+// next-panel prefetch at F16, as the AVX2 kernel does, made T = 4/6/8 1.08/1.15/1.22x the T = 1 time against
+// 1.02/1.05/1.12x without it (2 threads, 1.2 GB of f16 panels, interleaved medians; 2 panels per tile then).
 template <class L>
 REDRAFTER_TARGET_AVX512 void packedAvx512With(const L& ld, int64_t K, const float* x, int64_t T, int64_t ldx,
                                               float* y, int64_t ldy, int64_t rowBegin, int64_t rowEnd,
@@ -336,8 +355,9 @@ REDRAFTER_TARGET_AVX512 void packedAvx512With(const L& ld, int64_t K, const floa
   const bool prefetch = groups > 1;
   const int64_t panelBytes = K * P * static_cast<int64_t>(sizeof(typename L::Elem));
   const int64_t pEnd = (rowEnd + P - 1) / P;
+  const int64_t panels = groups == 1 ? panelsFor512(T) : 2;
   for (int64_t p = rowBegin / P; p < pEnd;) {
-    const int64_t np = p + 2 <= pEnd ? 2 : 1;
+    const int64_t np = std::min(panels, pEnd - p);
     const int64_t nextCount = std::min<int64_t>(2, pEnd - (p + np));
     const char* next = prefetch && nextCount > 0 ? reinterpret_cast<const char*>(ld.base + (p + np) * K * P) : nullptr;
     const int64_t sliceBytes = (nextCount * panelBytes + groups - 1) / groups;
@@ -348,16 +368,7 @@ REDRAFTER_TARGET_AVX512 void packedAvx512With(const L& ld, int64_t K, const floa
         const int64_t nt = small + (g < bigger ? 1 : 0);
         PanelPrefetch pre;
         if (next) pre = {next + g * sliceBytes, step};
-        // acc: [np][T][16], token group g at its tokens' offset of each panel's block
-        if (np == 2) {
-          alignas(64) float tile[2 * 12 * P];
-          if (k0 > 0)
-            for (int n = 0; n < 2; ++n) std::memcpy(tile + n * nt * P, acc + (n * T + t0) * P, sizeof(float) * nt * P);
-          group512<L, 2>(ld, K, p, k0, k1, x + t0 * ldx, ldx, nt, tile, k0 == 0, pre);
-          for (int n = 0; n < 2; ++n) std::memcpy(acc + (n * T + t0) * P, tile + n * nt * P, sizeof(float) * nt * P);
-        } else {
-          group512<L, 1>(ld, K, p, k0, k1, x + t0 * ldx, ldx, nt, acc + t0 * P, k0 == 0, pre);
-        }
+        panelsGroup512(ld, K, p, np, k0, k1, x + t0 * ldx, ldx, T, t0, nt, acc, pre);
         t0 += nt;
       }
     }
@@ -419,7 +430,8 @@ void matmulPacked(Isa isa, const TensorView& w, const float* x, int64_t T, int64
   if (T <= 0 || rowBegin >= rowEnd) return;
 #if REDRAFTER_X86_SIMD
   if (isa == Isa::Avx512) {  // the same order as the AVX2 kernel, so the same bits
-    // acc [2][T][16]: the accumulators of a panel pair between k-blocks and token groups
+    // acc [np][T][16]: the accumulators of the tile's panels between k-blocks and token groups (np * T <= 24 for
+    // T <= 12; 2 panels above)
     alignas(64) float local[2 * 128 * P];  // 16 KiB: every verification forward and prefill chunk (128 tokens)
     std::vector<float> heap;
     float* acc = local;
