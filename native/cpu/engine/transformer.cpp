@@ -9,6 +9,7 @@
 
 #include "core/error.h"
 #include "cpu/engine/thread_pool.h"
+#include "cpu/kernels/attention.h"
 #include "cpu/kernels/isa.h"
 #include "cpu/kernels/matmul.h"
 #include "cpu/kernels/packed_matmul.h"
@@ -368,37 +369,31 @@ void Transformer::forwardBatch(const ForwardRequest* requests, size_t count) {
       std::copy(k.data() + g * KV, k.data() + (g + 1) * KV, cache.key(l, slotOf[g]));
       std::copy(v.data() + g * KV, v.data() + (g + 1) * KV, cache.value(l, slotOf[g]));
     }
-    // scores and weighted values per (token, head), over the cached slots then the allowed new tokens, in slot order
+    // attention per (token, head) over the cached slots then the allowed new tokens, in slot order (attendHead)
     pool.parallelFor(T * c.nHeads, attGrain, [&](int64_t begin, int64_t end) {
-      // per pool thread, kept between forwards: they grow with the context, not per forward
-      thread_local std::vector<float> scores;
-      thread_local std::vector<int32_t> slots;
+      // per pool thread, kept between forwards: they grow with the context, not per forward (taken once per range:
+      // a thread_local named in the loop costs a TLS lookup at every use)
+      thread_local std::vector<float> scoresOfThread;
+      thread_local std::vector<int32_t> newSlotsOfThread;
+      std::vector<float>& scores = scoresOfThread;        // [slots]: attendHead's scratch
+      std::vector<int32_t>& newSlots = newSlotsOfThread;  // the new tokens' slots this token may attend to
       for (int64_t job = begin; job < end; ++job) {
         int64_t g = job / c.nHeads, h = job % c.nHeads;
         const ForwardRequest& rq = requests[reqOf[g]];
         const KvCache& cache = *rq.cache;
         const int32_t L0 = cache.length(), i = idxOf[g], n = rq.tokenCount;
-        slots.clear();
-        for (int32_t s = 0; s < L0; ++s) slots.push_back(s);
+        newSlots.clear();
         for (int32_t j = 0; j <= i; ++j)
-          if (rq.mask ? rq.mask[static_cast<size_t>(i) * n + j] != 0 : true) slots.push_back(L0 + j);
-        scores.resize(slots.size());
-        const float* qh = q.data() + g * QD + h * hd;
-        const int64_t kvOff = (h / kvMul) * hd;
-        float maxScore = -std::numeric_limits<float>::infinity();
-        for (size_t s = 0; s < slots.size(); ++s) {
-          scores[s] = kernels::dot(isa, qh, cache.key(l, slots[s]) + kvOff, hd) * attScale;
-          maxScore = std::max(maxScore, scores[s]);
-        }
-        float sum = 0.0f;
-        for (size_t s = 0; s < slots.size(); ++s) {
-          scores[s] = std::exp(scores[s] - maxScore);
-          sum += scores[s];
-        }
-        float* out = att.data() + g * QD + h * hd;
-        std::fill(out, out + hd, 0.0f);
-        for (size_t s = 0; s < slots.size(); ++s)
-          kernels::axpy(isa, scores[s] / sum, cache.value(l, slots[s]) + kvOff, out, hd);
+          if (rq.mask ? rq.mask[static_cast<size_t>(i) * n + j] != 0 : true) newSlots.push_back(L0 + j);
+        kernels::AttentionRows rows;
+        rows.keys = cache.key(l, 0) + (h / kvMul) * hd;
+        rows.values = cache.value(l, 0) + (h / kvMul) * hd;
+        rows.stride = cache.kvDim();
+        rows.cached = L0;
+        rows.newSlots = newSlots.data();
+        rows.newCount = static_cast<int64_t>(newSlots.size());
+        scores.resize(static_cast<size_t>(rows.count()));
+        kernels::attendHead(isa, q.data() + g * QD + h * hd, rows, hd, attScale, scores.data(), att.data() + g * QD + h * hd);
       }
     });
     MatmulPart o[1] = {{&L.wo, tmp.data(), D}};

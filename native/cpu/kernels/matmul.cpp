@@ -477,6 +477,39 @@ void axpy(Isa isa, float a, const float* x, float* y, int64_t n) {
   for (int64_t k = 0; k < n; ++k) y[k] += a * x[k];
 }
 
+namespace {
+inline const float* rowAt(const float* rows, int64_t stride, const int32_t* index, int64_t i) {
+  return rows + (index ? static_cast<int64_t>(index[i]) : i) * stride;
+}
+void dotRowsPortable(const float* q, const float* rows, int64_t stride, const int32_t* index, int64_t count, int64_t n,
+                     float scale, float* out) {
+  for (int64_t i = 0; i < count; ++i) out[i] = dotPortable(q, rowAt(rows, stride, index, i), n) * scale;
+}
+#if REDRAFTER_X86_SIMD
+REDRAFTER_TARGET_AVX2 void dotRowsAvx2(const float* q, const float* rows, int64_t stride, const int32_t* index,
+                                       int64_t count, int64_t n, float scale, float* out) {
+  for (int64_t i = 0; i < count; ++i) out[i] = dotAvx2(q, rowAt(rows, stride, index, i), n) * scale;
+}
+REDRAFTER_TARGET_AVX512 void dotRowsAvx512(const float* q, const float* rows, int64_t stride, const int32_t* index,
+                                           int64_t count, int64_t n, float scale, float* out) {
+  if (n < 16) {  // no whole 16-float vector: dotAvx512 would be a chain of scalar FMAs
+    for (int64_t i = 0; i < count; ++i) out[i] = dotAvx2(q, rowAt(rows, stride, index, i), n) * scale;
+    return;
+  }
+  for (int64_t i = 0; i < count; ++i) out[i] = dotAvx512(q, rowAt(rows, stride, index, i), n) * scale;
+}
+#endif
+}  // namespace
+
+void dotRows(Isa isa, const float* q, const float* rows, int64_t stride, const int32_t* index, int64_t count, int64_t n,
+             float scale, float* out) {
+#if REDRAFTER_X86_SIMD
+  if (isa == Isa::Avx512) return dotRowsAvx512(q, rows, stride, index, count, n, scale, out);
+  if (isa == Isa::Avx2) return dotRowsAvx2(q, rows, stride, index, count, n, scale, out);
+#endif
+  dotRowsPortable(q, rows, stride, index, count, n, scale, out);
+}
+
 bool supportsLayout(const TensorView& w, std::string* why) {
   if (w.type == DType::Q8_0 && w.cols % kQ8Block != 0) {
     if (why) *why = "Q8_0 tensor with " + std::to_string(w.cols) + " columns (not a multiple of 32)";

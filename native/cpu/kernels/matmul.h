@@ -30,6 +30,12 @@ float dot(Isa isa, const float* a, const float* b, int64_t n);
 // y[k] += a * x[k].
 void axpy(Isa isa, float a, const float* x, float* y, int64_t n);
 
+// out[i] = dot(q, rows + r * stride, n) * scale for i < count, r = index[i] (index null: r = i): attention's scores
+// (kernels/attention.h), without a call per row. Bit for bit dot() row by row, except that AVX-512 rows of fewer
+// than 16 floats (no whole vector: dot() runs a chain of scalar FMAs) take the AVX2 order.
+void dotRows(Isa isa, const float* q, const float* rows, int64_t stride, const int32_t* index, int64_t count, int64_t n,
+             float scale, float* out);
+
 // Whether matmulRows supports W's layout (Q8_0 and Q4_0 need cols % 32 == 0, Q4_K/Q5_K/Q6_K cols % 256 == 0;
 // Q8_G_F32 needs scales and a group size > 0;
 // its groups run over the flattened tensor, as llama2.c runq writes them).
