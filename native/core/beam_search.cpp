@@ -5,12 +5,45 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <functional>
 #include <string>
 #include <vector>
 
 #include "core/error.h"
 
 namespace redrafter {
+namespace {
+
+// The k-th largest of x[0..n) (1 <= k <= n; NaN-free), exactly: a histogram of the top 11 bits of each value's
+// order-preserving integer key finds the bin that holds it and how many lie above, then nth_element runs on that
+// bin's values alone (for n = 512, k = 50: one pass and a few dozen values, against a copy and an nth_element of all
+// n). The histogram and the bin are kept per thread between calls.
+float kthLargest(const float* x, int n, int k) {
+  constexpr int kBits = 11, kBins = 1 << kBits;
+  thread_local std::vector<int32_t> histOfThread;
+  thread_local std::vector<float> binOfThread;
+  std::vector<int32_t>& hist = histOfThread;
+  std::vector<float>& bin = binOfThread;
+  auto binOf = [](float v) {  // larger value, larger key (-0 sits just below +0, which compare equal)
+    uint32_t b;
+    std::memcpy(&b, &v, sizeof b);
+    return ((b & 0x80000000u) ? ~b : (b | 0x80000000u)) >> (32 - kBits);
+  };
+  hist.assign(kBins, 0);
+  for (int i = 0; i < n; ++i) ++hist[binOf(x[i])];
+  int above = 0, b = kBins - 1;
+  for (; above + hist[size_t(b)] < k; --b) above += hist[size_t(b)];
+  bin.clear();
+  for (int i = 0; i < n; ++i)
+    if (binOf(x[i]) == uint32_t(b)) bin.push_back(x[i]);
+  const int rank = k - above;  // 1-based, within the bin
+  std::nth_element(bin.begin(), bin.begin() + (rank - 1), bin.end(), std::greater<float>());
+  return bin[size_t(rank - 1)];
+}
+
+}  // namespace
 
 void appleProcessLogits(float* logits, int vocab, int topK) {
   RD_REQUIRE(vocab >= 1, "vocab", "must be >= 1, got " + std::to_string(vocab));
@@ -18,18 +51,22 @@ void appleProcessLogits(float* logits, int vocab, int topK) {
   const int k = std::min(topK, vocab);
   // maintain_logits: subtract the max so the largest logit is 0.
   float maxLogit = logits[0];
-  for (int i = 1; i < vocab; ++i) maxLogit = std::max(maxLogit, logits[i]);
-  RD_REQUIRE(std::isfinite(maxLogit), "logits", "must have a finite maximum in every row");
+  bool nan = std::isnan(logits[0]);
+  for (int i = 1; i < vocab; ++i) {
+    maxLogit = std::max(maxLogit, logits[i]);
+    nan |= std::isnan(logits[i]);
+  }
+  RD_REQUIRE(!nan && std::isfinite(maxLogit), "logits", "must have a finite maximum and no NaN in every row");
   for (int i = 0; i < vocab; ++i) logits[i] -= maxLogit;
   // warp_logits: everything strictly below the k-th largest value becomes LOG_0 (ties with it are kept).
-  std::vector<float> sorted(logits, logits + vocab);
-  std::nth_element(sorted.begin(), sorted.begin() + (k - 1), sorted.end(), std::greater<float>());
-  const float kth = sorted[k - 1];
+  const float kth = kthLargest(logits, vocab, k);
   for (int i = 0; i < vocab; ++i)
     if (logits[i] < kth) logits[i] = kAppleMaskedLogit;
-  // log_softmax (the max is 0 after the shift, so exp never overflows).
+  // log_softmax (the max is 0 after the shift, so exp never overflows). e^x is exactly 0 in double below -746 (the
+  // masked entries among them), so those terms are skipped: the same sum, without 10^4-odd underflowing exp calls.
   double sum = 0;
-  for (int i = 0; i < vocab; ++i) sum += std::exp(double(logits[i]));
+  for (int i = 0; i < vocab; ++i)
+    if (logits[i] > -746.0f) sum += std::exp(double(logits[i]));
   const float logSum = float(std::log(sum));
   for (int i = 0; i < vocab; ++i) logits[i] -= logSum;
 }
@@ -41,8 +78,13 @@ void beamSearchStep(const float* scores, const float* logProbs, int batch, int w
   RD_REQUIRE(vocab >= 1, "vocab", "must be >= 1, got " + std::to_string(vocab));
   RD_REQUIRE(int64_t(width) * vocab <= int64_t(1) << 30, "vocab", "* width is too large");
   const size_t candidates = size_t(width) * vocab;
-  std::vector<float> joint(candidates);     // [width*vocab] log P(beam) + log P(token | beam)
-  std::vector<int32_t> order(candidates);
+  // kept per thread between calls (the drafter calls this once per drafted token)
+  thread_local std::vector<float> jointOfThread;
+  thread_local std::vector<int32_t> orderOfThread;
+  std::vector<float>& joint = jointOfThread;    // [width*vocab] log P(beam) + log P(token | beam)
+  std::vector<int32_t>& order = orderOfThread;  // [width*vocab]
+  joint.resize(candidates);
+  order.resize(candidates);
   for (int b = 0; b < batch; ++b) {
     const float* rowScores = scores + size_t(b) * width;
     const float* rowLogProbs = logProbs + size_t(b) * candidates;

@@ -116,6 +116,20 @@ TEST_CASE("beamSearchStep: equals brute-force top-k on random inputs (with ties)
   }
 }
 
+TEST_CASE("appleProcessLogits: matches the reference on vocabulary-sized rows, narrow ranges and signed zeros") {
+  std::mt19937 gen(11);
+  for (int iter = 0; iter < 60; ++iter) {
+    const int vocab = iter % 3 == 0 ? 32000 : 1 + int(gen() % 4096), topK = 1 + int(gen() % 80);
+    const float spread = iter % 4 == 0 ? 1e-6f : iter % 4 == 1 ? 0.01f : 5.0f;  // narrow: one histogram bin
+    std::normal_distribution<float> normal(-2.0f, spread);
+    std::vector<float> x(vocab);
+    for (float& v : x) v = gen() % 7 == 0 ? (gen() % 2 ? 0.0f : -0.0f) : normal(gen);
+    auto ref = reference::appleLogits(x, topK, kAppleMaskedLogit);
+    appleProcessLogits(x.data(), vocab, topK);
+    for (int i = 0; i < vocab; ++i) REQUIRE(x[i] == doctest::Approx(ref[i]).epsilon(1e-6));
+  }
+}
+
 TEST_CASE("beamSearchStep / appleProcessLogits: bad sizes name the field") {
   float s = 0, l = 0, o = 0;
   int32_t p = 0, t = 0;
@@ -133,6 +147,8 @@ TEST_CASE("beamSearchStep / appleProcessLogits: bad sizes name the field") {
   CHECK(what([&] { appleProcessLogits(&l, 1, 0); }).rfind("topK ", 0) == 0);
   float inf = -INFINITY;
   CHECK(what([&] { appleProcessLogits(&inf, 1, 1); }).rfind("logits ", 0) == 0);
+  float withNan[3] = {1.0f, NAN, 0.0f};
+  CHECK(what([&] { appleProcessLogits(withNan, 3, 2); }).rfind("logits ", 0) == 0);
 }
 
 TEST_CASE("beamSearchStep: width 1 keeps the single best token") {

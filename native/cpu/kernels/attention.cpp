@@ -88,12 +88,17 @@ REDRAFTER_TARGET_AVX2 inline __m256i firstLanes8(int64_t m) {
   return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(m)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 }
 
-// s = softmax(s) over n: the exact maximum; e^(s - max) (exp8); the weights summed in 8 lanes by i mod 8 (the last
-// partial vector's missing lanes add 0) and the lanes in hsum8's tree; each weight divided by the sum.
-REDRAFTER_TARGET_AVX2 void softmaxAvx2(float* s, int64_t n) {
+// s[i] = e^(s[i] - max) (exp8, the exact maximum) over n; returns their sum, in 8 lanes by i mod 8 (the last partial
+// vector's missing lanes add 0) and the lanes in hsum8's tree.
+REDRAFTER_TARGET_AVX2 float expWeightsAvx2(float* s, int64_t n) {
   const int64_t nv = n & ~int64_t(7);
-  float maxScore = -std::numeric_limits<float>::infinity();
-  for (int64_t i = 0; i < n; ++i) maxScore = std::max(maxScore, s[i]);
+  __m256 mv = _mm256_set1_ps(-std::numeric_limits<float>::infinity());
+  for (int64_t i = 0; i < nv; i += 8) mv = _mm256_max_ps(mv, _mm256_loadu_ps(s + i));
+  alignas(32) float lanes[8];
+  _mm256_store_ps(lanes, mv);
+  float maxScore = lanes[0];
+  for (int l = 1; l < 8; ++l) maxScore = std::max(maxScore, lanes[l]);
+  for (int64_t i = nv; i < n; ++i) maxScore = std::max(maxScore, s[i]);
   const __m256 m = _mm256_set1_ps(maxScore);
   __m256 acc = _mm256_setzero_ps();
   for (int64_t i = 0; i < nv; i += 8) {
@@ -107,16 +112,16 @@ REDRAFTER_TARGET_AVX2 void softmaxAvx2(float* s, int64_t n) {
     _mm256_maskstore_ps(s + nv, mask, e);
     acc = _mm256_add_ps(acc, e);
   }
-  const __m256 sum = _mm256_set1_ps(hsum8(acc));
-  for (int64_t i = 0; i < nv; i += 8) _mm256_storeu_ps(s + i, _mm256_div_ps(_mm256_loadu_ps(s + i), sum));
-  for (int64_t i = nv; i < n; ++i) s[i] = s[i] / _mm256_cvtss_f32(sum);
+  return hsum8(acc);
 }
 
-// softmaxAvx2 in 16 lanes; the 16 lanes reduce as two halves added lane by lane, then hsum8.
-REDRAFTER_TARGET_AVX512 void softmaxAvx512(float* s, int64_t n) {
+// expWeightsAvx2 in 16 lanes; the 16 lanes reduce as two halves added lane by lane, then hsum8.
+REDRAFTER_TARGET_AVX512 float expWeightsAvx512(float* s, int64_t n) {
   const int64_t nv = n & ~int64_t(15);
-  float maxScore = -std::numeric_limits<float>::infinity();
-  for (int64_t i = 0; i < n; ++i) maxScore = std::max(maxScore, s[i]);
+  __m512 mv = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
+  for (int64_t i = 0; i < nv; i += 16) mv = _mm512_max_ps(mv, _mm512_loadu_ps(s + i));
+  float maxScore = _mm512_reduce_max_ps(mv);  // the maximum: exact in any order
+  for (int64_t i = nv; i < n; ++i) maxScore = std::max(maxScore, s[i]);
   const __m512 m = _mm512_set1_ps(maxScore);
   __m512 acc = _mm512_setzero_ps();
   for (int64_t i = 0; i < nv; i += 16) {
@@ -132,10 +137,7 @@ REDRAFTER_TARGET_AVX512 void softmaxAvx512(float* s, int64_t n) {
   }
   const __m256 lo = _mm512_castps512_ps256(acc);
   const __m256 hi = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc), 1));
-  const float total = hsum8(_mm256_add_ps(lo, hi));
-  const __m512 sum = _mm512_set1_ps(total);
-  for (int64_t i = 0; i < nv; i += 16) _mm512_storeu_ps(s + i, _mm512_div_ps(_mm512_loadu_ps(s + i), sum));
-  for (int64_t i = nv; i < n; ++i) s[i] = s[i] / total;
+  return hsum8(_mm256_add_ps(lo, hi));
 }
 
 // out += sum_i w[i] v_i. Heads of 8 or 16 floats: 4 partial sums by i mod 4, added as (p0 + p1) + (p2 + p3) (one
@@ -212,9 +214,12 @@ void attendHead(Isa isa, const float* q, const AttentionRows& rows, int64_t hd, 
   dotRows(isa, q, rows.keys, rows.stride, rows.newSlots, rows.newCount, hd, scale, scores + rows.cached);
   std::fill(out, out + hd, 0.0f);
 #if REDRAFTER_X86_SIMD
-  if (isa == Isa::Avx512) softmaxAvx512(scores, n);
-  else if (isa == Isa::Avx2) softmaxAvx2(scores, n);
-  if (isa != Isa::Portable) return weightedSumAvx2(scores, rows, hd, out);
+  if (isa != Isa::Portable) {
+    const float sum = isa == Isa::Avx512 ? expWeightsAvx512(scores, n) : expWeightsAvx2(scores, n);
+    weightedSumAvx2(scores, rows, hd, out);
+    for (int64_t k = 0; k < hd; ++k) out[k] = out[k] / sum;
+    return;
+  }
 #endif
   softmaxPortable(scores, n);
   weightedSumPortable(scores, rows, hd, out);

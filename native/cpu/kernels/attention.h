@@ -7,11 +7,11 @@
 // computes: a token verified in a tree (cached = the committed context, its ancestors new) gets the bits it gets
 // decoded alone (cached = all but itself), which is what keeps ReDrafter's greedy output equal to plain decoding.
 //
-// Order per ISA: each score is dotRows (kernels/matmul.h); AVX2 and AVX-512 take e^x with one polynomial (the same
-// bits on both, within 2 ulp of expf), sum the weights in 8 (AVX2) or 16 (AVX-512) lanes by i mod lanes and reduce
-// the lanes in a fixed tree, and accumulate the values in 4 partial sums by i mod 4 for heads of up to 16 floats
-// (whose single sum would wait on each FMA's latency) or in one otherwise; portable: std::exp and every sum in
-// sequence.
+// Order per ISA: each score is dotRows (kernels/matmul.h). AVX2 and AVX-512: the weights w_i = e^(score_i - max)
+// with one polynomial (the same bits on both, within 2 ulp of expf), summed in 8 (AVX2) or 16 (AVX-512) lanes by
+// i mod lanes and the lanes reduced in a fixed tree; out = (sum_i w_i v_i) / sum w, the values accumulated in 4
+// partial sums by i mod 4 for heads of 8 or 16 floats (whose single sum would wait on each FMA's latency), in one
+// otherwise. Portable: std::exp, w_i / sum w, and every sum in sequence.
 #pragma once
 #include <cstdint>
 
