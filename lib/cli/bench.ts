@@ -3,6 +3,7 @@ import { Option, type Command } from 'commander';
 import { existsSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { runBench, type BenchReport, type VariantSummary } from '../bench.js';
+import type { DrafterWeightType } from '../drafter/drafter.js';
 import {
   adaptiveDraftOption,
   beamLengthOption,
@@ -12,6 +13,13 @@ import {
   noAdaptiveDraftOption,
   threadsOption,
 } from './args.js';
+
+/** --drafter-weights, or its aliases --drafter-f16 (f16) / --no-drafter-f16 (f32); not both. */
+function drafterWeightsOption(weights: DrafterWeightType | undefined, f16: boolean | undefined): DrafterWeightType | undefined {
+  if (f16 === undefined) return weights;
+  if (weights !== undefined) throw new Error('--drafter-weights cannot be given with --drafter-f16 / --no-drafter-f16');
+  return f16 ? 'f16' : 'f32';
+}
 
 function formatReport(r: BenchReport): string {
   const f = (x: number, d = 2) => x.toFixed(d);
@@ -29,7 +37,7 @@ function formatReport(r: BenchReport): string {
     '',
     `${'decoding'.padEnd(28)} ${'tokens/s median [min-max]'.padEnd(31)} tokens/step`,
     row('autoregressive (redrafter)', r.ar),
-    row(`ReDrafter W=${r.settings.beamWidth} L=${r.settings.beamLength}${r.settings.adaptiveDraft ? ' adaptive' : ''}${r.settings.drafterHalfWeights ? ' f16-drafter' : ''}`, r.redrafter),
+    row(`ReDrafter W=${r.settings.beamWidth} L=${r.settings.beamLength}${r.settings.adaptiveDraft ? ' adaptive' : ''}${r.settings.drafterWeightType && r.settings.drafterWeightType !== 'f32' ? ` ${r.settings.drafterWeightType}-drafter` : ''}`, r.redrafter),
     row('autoregressive (llama.cpp)', r.llamaCpp) + (r.llamaCppSkipped ? `: ${r.llamaCppSkipped}` : ''),
     '',
     `ReDrafter / AR          ${ratio(r.ratios.redrafterOverAr)}`,
@@ -90,8 +98,10 @@ export function register(program: Command): void {
     .addOption(beamLengthOption())
     .addOption(adaptiveDraftOption())
     .addOption(noAdaptiveDraftOption())
-    .option('--drafter-f16', "draft with float16 copies of the drafter's matrices (default: for drafters of 16 MB and more)")
-    .option('--no-drafter-f16', "draft with the drafter's float32 matrices")
+    .addOption(new Option('--drafter-weights <type>', "the precision the drafter drafts with (default: f16 for drafters of 16 MB and more, else f32)")
+      .choices(['f32', 'f16', 'q8_0']))
+    .option('--drafter-f16', 'the same as --drafter-weights f16')
+    .option('--no-drafter-f16', 'the same as --drafter-weights f32')
     .option('--llama-cpp', 'compare with llama.cpp (node-llama-cpp, a devDependency; default: when it is installed and --model is a GGUF)')
     .option('--no-llama-cpp', 'skip the llama.cpp comparison')
     .option('--forward-cost <list>', 'token counts T for the forward-cost curve ("" to skip)', intListArg(1, 512), [1, 2, 4, 8, 16, 32])
@@ -111,7 +121,7 @@ export function register(program: Command): void {
         beamWidth: opts.beamWidth,
         beamLength: opts.beamLength,
         adaptiveDraft: opts.adaptiveDraft,
-        drafterHalfWeights: opts.drafterF16,
+        drafterWeightType: drafterWeightsOption(opts.drafterWeights, opts.drafterF16),
         llamaCpp: opts.llamaCpp,
         backend: opts.backend,
         forwardCost: opts.forwardCost,
