@@ -156,7 +156,7 @@ void checkAgainstReference(const DrafterConfig& c, int32_t batch, int32_t W, int
 // F16 / Q8_0 weights: draft() applies the first matrix's part on h once per call; its log-probabilities equal, bit for
 // bit, a step-by-step chain through the public headLogits/updateState (which apply the whole first matrix to every
 // row), each step's token is that row's argmax, and the processed log-probabilities stay within `tolerance` of the
-// float32 drafter's (float16's rounding; Q8_0's: 0.029 at most measured on the shapes below). Returns the largest
+// float32 drafter's (float16's rounding; Q8_0's, with its 8-bit activations: 0.048 at most measured on the shapes below). Returns the largest
 // difference seen.
 double checkHalfChain(const DrafterConfig& c, int32_t L, uint64_t seed, DrafterWeightType type = DrafterWeightType::F16,
                       double tolerance = 0.05) {
@@ -256,8 +256,8 @@ TEST_CASE("half weights: the first matrix's part on h, applied once per draft, d
 TEST_CASE("q8_0 weights: the same chain, drafts close to float32's") {
   // hidden sizes that are multiples of 32 (Q8_0's block): every matrix in Q8_0 ({97, 6, ...} keeps all in f16)
   double worst = 0;
-  worst = std::max(worst, checkHalfChain({97, 32, 64, 2, true}, 5, 21, DrafterWeightType::Q8_0, 0.06));
-  worst = std::max(worst, checkHalfChain({60, 32, 64, 1, false}, 4, 22, DrafterWeightType::Q8_0, 0.06));
+  worst = std::max(worst, checkHalfChain({97, 32, 64, 2, true}, 5, 21, DrafterWeightType::Q8_0, 0.1));
+  worst = std::max(worst, checkHalfChain({60, 32, 64, 1, false}, 4, 22, DrafterWeightType::Q8_0, 0.1));
   worst = std::max(worst, checkHalfChain({97, 6, 10, 2, true}, 4, 23, DrafterWeightType::Q8_0, 0.05));
   MESSAGE("q8_0 vs f32, largest first-step log-probability difference: " << worst);
 }

@@ -12,6 +12,7 @@
 #include "cpu/kernels/isa.h"
 #include "cpu/kernels/matmul.h"
 #include "cpu/kernels/packed_matmul.h"
+#include "cpu/kernels/quant_matmul.h"
 #include "model/dequantize.h"
 #include "model/half.h"
 
@@ -193,7 +194,10 @@ void Drafter::linear(const float* x, int64_t rows, int64_t in, int64_t ldx, cons
                      const float* b, float* y, int64_t ldy, int64_t out, const ParallelFor* parallel) const {
   auto run = [&](int64_t o0, int64_t o1) {
     if (!half || half->empty()) return linearForward(x, rows, in, ldx, w, b, y, ldy, o0, o1);
-    kernels::matmulRows(kernels::Isa(isa_), *half, x, rows, ldx, y, ldy, o0, o1);
+    if (half->type == DType::Q8_0)  // integer dot products against 8-bit activations (quant_matmul.h)
+      kernels::matmulQuant(kernels::Isa(isa_), *half, x, rows, ldx, y, ldy, o0, o1);
+    else
+      kernels::matmulRows(kernels::Isa(isa_), *half, x, rows, ldx, y, ldy, o0, o1);
     if (b)
       for (int64_t r = 0; r < rows; r++)
         for (int64_t o = o0; o < o1; o++) y[r * ldy + o] += b[o];
@@ -202,9 +206,8 @@ void Drafter::linear(const float* x, int64_t rows, int64_t in, int64_t ldx, cons
   if (out < 2 * grain) return run(0, out);
   // packed weights are split by whole 16-row panels (a range ending inside a panel would compute it twice)
   const int64_t unit = half && half->layout == Layout::Panels16 ? kernels::kPackedPanelRows : 1;
-  const std::function<void(int64_t, int64_t)> body = [&](int64_t u0, int64_t u1) {
-    run(u0 * unit, std::min(out, u1 * unit));
-  };
+  auto split = [&](int64_t u0, int64_t u1) { run(u0 * unit, std::min(out, u1 * unit)); };
+  const std::function<void(int64_t, int64_t)> body = std::ref(split);  // a reference: no allocation per call
   const int64_t units = (out + unit - 1) / unit, unitGrain = std::max<int64_t>(1, grain / unit);
   if (parallel) return (*parallel)(units, unitGrain, body);
   if (threads_ > 1) {
