@@ -4,6 +4,7 @@ import { existsSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { runBench, type BenchReport, type VariantSummary } from '../bench.js';
 import type { DrafterWeightType } from '../drafter/drafter.js';
+import { invalidArgument } from '../errors.js';
 import {
   adaptiveDraftOption,
   beamLengthOption,
@@ -14,11 +15,14 @@ import {
   threadsOption,
 } from './args.js';
 
-/** --drafter-weights, or its aliases --drafter-f16 (f16) / --no-drafter-f16 (f32); not both. */
+/** --drafter-weights, or its former forms --drafter-f16 (f16) / --no-drafter-f16 (f32), which must agree with it. */
 function drafterWeightsOption(weights: DrafterWeightType | undefined, f16: boolean | undefined): DrafterWeightType | undefined {
   if (f16 === undefined) return weights;
-  if (weights !== undefined) throw new Error('--drafter-weights cannot be given with --drafter-f16 / --no-drafter-f16');
-  return f16 ? 'f16' : 'f32';
+  const former = f16 ? 'f16' : 'f32';
+  if (weights !== undefined && weights !== former)
+    throw invalidArgument(f16 ? '--drafter-f16' : '--no-drafter-f16',
+      `is a former form of --drafter-weights and differs from it (${former} vs ${weights})`);
+  return former;
 }
 
 function formatReport(r: BenchReport): string {
@@ -100,8 +104,8 @@ export function register(program: Command): void {
     .addOption(noAdaptiveDraftOption())
     .addOption(new Option('--drafter-weights <type>', "the precision the drafter drafts with (default: f16 for drafters of 16 MB and more, else f32)")
       .choices(['f32', 'f16', 'q8_0']))
-    .option('--drafter-f16', 'the same as --drafter-weights f16')
-    .option('--no-drafter-f16', 'the same as --drafter-weights f32')
+    .option('--drafter-f16', 'the former form of --drafter-weights f16')
+    .option('--no-drafter-f16', 'the former form of --drafter-weights f32')
     .option('--llama-cpp', 'compare with llama.cpp (node-llama-cpp, a devDependency; default: when it is installed and --model is a GGUF)')
     .option('--no-llama-cpp', 'skip the llama.cpp comparison')
     .option('--forward-cost <list>', 'token counts T for the forward-cost curve ("" to skip)', intListArg(1, 512), [1, 2, 4, 8, 16, 32])

@@ -52,10 +52,11 @@ struct DraftScratch {
 
 // The precision of the copies of its matrices a Drafter drafts with (its weights stay float32 for everything else).
 //   F32:  the float32 weights themselves (linalg.h's kernels).
-//   F16:  float16 copies (the engine's F16 kernels): half the bytes read per drafted token.
-//   Q8_0: ggml's Q8_0 (blocks of 32 int8 values with one fp16 scale, 34 bytes per 32 values; the engine's Q8_0
-//         kernels): about a quarter of float32's bytes. A matrix whose input dimension is not a multiple of 32 is
-//         kept in float16.
+//   F16:  float16 copies in the engine's 16-row panels (kernels/packed_matmul.h): half the bytes read per drafted
+//         token.
+//   Q8_0: ggml's Q8_0 (blocks of 32 int8 values with one fp16 scale, 34 bytes per 32 values), applied with the
+//         integer-dot kernels (kernels/quant_matmul.h: the activations quantised to 8 bits too): about a quarter of
+//         float32's bytes. A matrix whose input dimension is not a multiple of 32 is kept in float16.
 // Drafts made with F16 or Q8_0 may differ slightly from float32 ones; verification keeps the output exact either way.
 enum class DrafterWeightType { F32, F16, Q8_0 };
 
@@ -161,8 +162,9 @@ class Drafter {
   std::string source_;
   int32_t threads_ = 1;
   DrafterWeightType weightType_ = DrafterWeightType::F32;
-  // F16 / Q8_0: the copies of the matrices, as [out, in] views for kernels::matmulRows: F16 packed into 16-row panels
-  // (Layout::Panels16), Q8_0 row-major (a matrix whose input dimension is not a multiple of 32: F16). The first matrix
+  // F16 / Q8_0: the copies of the matrices, as [out, in] views: F16 packed into 16-row panels (Layout::Panels16, for
+  // kernels::matmulRows), Q8_0 row-major (kernels::matmulQuant; a matrix whose input dimension is not a multiple of
+  // 32: F16). The first matrix
   // applied to concat[h, s] (input_proj, else the first block, else lm_head) is kept as its two column halves,
   // firstH [out, H] (applied to the LLM's hidden state h) and firstS [out, H] (applied to the recurrent state s): h
   // is the same for every drafted token of a draft() call, so draft() applies firstH once per call, not per token.
