@@ -3,7 +3,7 @@ import { Option, type Command } from 'commander';
 import { existsSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { runBench, type BenchReport, type VariantSummary } from '../bench.js';
-import type { DrafterWeightType } from '../drafter/drafter.js';
+import { drafterWeightTypes, type DrafterWeightType } from '../drafter/drafter.js';
 import { invalidArgument } from '../errors.js';
 import {
   adaptiveDraftOption,
@@ -103,7 +103,7 @@ export function register(program: Command): void {
     .addOption(adaptiveDraftOption())
     .addOption(noAdaptiveDraftOption())
     .addOption(new Option('--drafter-weights <type>', "the precision the drafter drafts with (default: f16 for drafters of 16 MB and more, else f32)")
-      .choices(['f32', 'f16', 'q8_0']))
+      .choices([...drafterWeightTypes]))
     .option('--drafter-f16', 'the former form of --drafter-weights f16')
     .option('--no-drafter-f16', 'the former form of --drafter-weights f32')
     .option('--llama-cpp', 'compare with llama.cpp (node-llama-cpp, a devDependency; default: when it is installed and --model is a GGUF)')

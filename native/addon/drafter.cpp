@@ -147,7 +147,8 @@ class LoadDrafterWorker : public PromiseWorker {
       check = [this](const model::DrafterConfig& c) {
         model::checkDrafterMatchesModel(c, dir_, expected_.config, expected_.source);
       };
-    drafter_ = std::make_shared<const cpu::Drafter>(model::readDrafterDirectory(dir_, check), dir_, threads_, weightType_);
+    drafter_ =
+        std::make_shared<const cpu::Drafter>(model::readDrafterDirectory(dir_, check), dir_, threads_, weightType_);
   }
   Napi::Value Resolve(Napi::Env env) override {
     return constructorOf(env, kClassName).New({Napi::External<std::shared_ptr<const cpu::Drafter>>::New(env, &drafter_)});

@@ -107,7 +107,10 @@ std::unique_ptr<TokenInputTable> Drafter::makeTokenInputTable(EmbeddingLookup em
 }
 
 Drafter::Drafter(DrafterWeights weights, std::string source, int32_t threads, DrafterWeightType weightType)
-    : weights_(std::move(weights)), source_(std::move(source)), threads_(std::max(1, threads)), weightType_(weightType) {
+    : weights_(std::move(weights)),
+      source_(std::move(source)),
+      threads_(std::max(1, threads)),
+      weightType_(weightType) {
   validateDrafterConfig(weights_.config, source_);
 
   auto specs = drafterTensorSpecs(weights_.config);

@@ -164,8 +164,8 @@ class Drafter {
   DrafterWeightType weightType_ = DrafterWeightType::F32;
   // F16 / Q8_0: the copies of the matrices, as [out, in] views: F16 packed into 16-row panels (Layout::Panels16, for
   // kernels::matmulRows), Q8_0 row-major (kernels::matmulQuant; a matrix whose input dimension is not a multiple of
-  // 32: F16). The first matrix
-  // applied to concat[h, s] (input_proj, else the first block, else lm_head) is kept as its two column halves,
+  // 32: F16). The first matrix applied to concat[h, s] (input_proj, else the first block, else lm_head) is kept as
+  // its two column halves,
   // firstH [out, H] (applied to the LLM's hidden state h) and firstS [out, H] (applied to the recurrent state s): h
   // is the same for every drafted token of a draft() call, so draft() applies firstH once per call, not per token.
   std::vector<std::vector<uint8_t>> half_;
