@@ -9,7 +9,7 @@ export type Backend = 'cpu' | 'cuda' | 'tensorrt-llm' | 'auto';
 export type ResolvedBackend = 'cpu' | 'cuda' | 'tensorrt-llm';
 
 /** The options the CPU engine takes (drafter: null, "no drafter", is accepted by all). */
-export const cpuOptionKeys: ReadonlySet<string> = new Set(['model', 'drafter', 'threads', 'contextLength', 'maxKvCacheBytes', 'maxActiveRequests', 'drafterHalfWeights']);
+export const cpuOptionKeys: ReadonlySet<string> = new Set(['model', 'drafter', 'threads', 'contextLength', 'maxKvCacheBytes', 'maxActiveRequests', 'drafterWeightType', 'drafterHalfWeights']);
 /** The options the CUDA engine takes (lib/cuda-backend.ts). */
 export const cudaOptionKeys: ReadonlySet<string> = new Set(['model', 'drafter', 'device', 'contextLength', 'maxActiveRequests',
   'maxBeamWidth', 'maxBeamLength', 'cudaGraphs']);

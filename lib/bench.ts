@@ -6,7 +6,8 @@
 import { readFileSync, statSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { loadEngine, type Engine } from './engine.js';
-import { largeDrafter } from './cpu-backend.js';
+import { defaultDrafterWeightType } from './cpu-backend.js';
+import type { DrafterWeightType } from './drafter/drafter.js';
 import { Model } from './model.js';
 import type { NativeRoofline } from './native.js';
 
@@ -24,12 +25,12 @@ export interface BenchOptions {
   /** ReDrafter sessions may draft less or not at all where that is measured to be faster (SessionOptions.adaptiveDraft);
    *  absent: the engine's default (generation-options.ts defaultAdaptiveDraft: on for models under 30M parameters). */
   adaptiveDraft?: boolean;
-  /** Draft with float16 copies of the drafter's matrices (LoadEngineOptions.drafterHalfWeights; default: the engine's). */
-  drafterHalfWeights?: boolean;
+  /** The precision the drafter drafts with (LoadEngineOptions.drafterWeightType; default: the engine's). */
+  drafterWeightType?: DrafterWeightType;
   /** Compare with llama.cpp (node-llama-cpp, a devDependency): true: required; false: not; undefined: when
    *  node-llama-cpp is installed and the model is a GGUF (else the report says why it was skipped). */
   llamaCpp?: boolean;
-  /** The engine backend (default 'cpu'; 'cuda': the CPU-only options threads and drafterHalfWeights are not passed). */
+  /** The engine backend (default 'cpu'; 'cuda': the CPU-only options threads and drafterWeightType are not passed). */
   backend?: 'cpu' | 'cuda';
   /** Token counts for the forward-cost curve; empty: skip it. */
   forwardCost: number[];
@@ -82,7 +83,8 @@ export interface BenchReport {
     beamWidth: number;
     beamLength: number;
     adaptiveDraft: boolean;
-    drafterHalfWeights: boolean;
+    /** The drafter's weight type (null: no drafter, or not the CPU backend). */
+    drafterWeightType: DrafterWeightType | null;
   };
   ar: VariantSummary;
   redrafter: VariantSummary | null;
@@ -324,7 +326,7 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
     tokenizer: o.tokenizer,
     drafter: useDrafter ? o.drafter : null,
     backend: o.backend ?? 'cpu',
-    ...(o.backend === 'cuda' ? {} : { threads: o.threads, drafterHalfWeights: o.drafterHalfWeights }),
+    ...(o.backend === 'cuda' ? {} : { threads: o.threads, drafterWeightType: o.drafterWeightType }),
   });
   // the shape the ReDrafter runs use (the engine's defaults where not given)
   let shape: { beamWidth: number; beamLength: number; adaptiveDraft: boolean | 'greedy' } = { beamWidth: 0, beamLength: 0, adaptiveDraft: false };
@@ -439,7 +441,7 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
       beamWidth: shape.beamWidth,
       beamLength: shape.beamLength,
       adaptiveDraft: shape.adaptiveDraft === true,
-      drafterHalfWeights: useDrafter && o.backend !== 'cuda' && (o.drafterHalfWeights ?? largeDrafter(o.drafter!)),
+      drafterWeightType: useDrafter && o.backend !== 'cuda' ? (o.drafterWeightType ?? defaultDrafterWeightType(o.drafter!)) : null,
     },
     ar: arSummary,
     redrafter: rd.length ? summarize(rd, o.repeats) : null,

@@ -2,7 +2,7 @@
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { availableParallelism } from 'node:os';
-import { Drafter, loadDrafter } from './drafter/drafter.js';
+import { Drafter, loadDrafter, weightTypeOf, type DrafterWeightType } from './drafter/drafter.js';
 import { codedError, ErrorCodes, invalidArgument, type RedrafterError } from './errors.js';
 import { inspectModelFile } from './model-file.js';
 import type { NativeEngine, NativeExecutor, NativeResponse } from './native.js';
@@ -25,17 +25,24 @@ async function ownTokenizer(model: string): Promise<string> {
  * Drafters whose weights take at least this many bytes (float32) draft with float16 copies by default: drafting a
  * step reads the drafter's matrices once per drafted token, so on a large drafter half the bytes is most of the
  * drafting time (1B-shape expansion, 100 MB drafter: drafting 51 -> 28 ms a step, ReDrafter 3.16x -> 3.65x own
- * AR, tokens identical; bench/RESULTS.md). Small drafters stay float32, where the copy saves nothing.
+ * AR, tokens identical; bench/RESULTS.md). Small drafters stay float32, where the copy saves nothing. 'q8_0' is
+ * opt-in: it saves 8-17% more of the drafting time but drafts about 1% fewer accepted tokens per step on stories260K
+ * (bench/RESULTS.md, "Drafting cost per step").
  */
 const HALF_DRAFTER_BYTES = 16 << 20;
 
-/** LoadEngineOptions.drafterHalfWeights's default for the drafter directory `dir`. */
-export function largeDrafter(dir: string): boolean {
+/** LoadEngineOptions.drafterWeightType's default for the drafter directory `dir`. */
+export function defaultDrafterWeightType(dir: string): DrafterWeightType {
   try {
-    return statSync(join(dir, 'model.safetensors')).size >= HALF_DRAFTER_BYTES;
+    return statSync(join(dir, 'model.safetensors')).size >= HALF_DRAFTER_BYTES ? 'f16' : 'f32';
   } catch {
-    return false;  // loadDrafter reports the missing file
+    return 'f32';  // loadDrafter reports the missing file
   }
+}
+
+/** The drafter weight type loadEngine's options ask for (drafterWeightType, or the deprecated drafterHalfWeights). */
+export function drafterWeightTypeOf(o: Record<string, unknown>): DrafterWeightType | undefined {
+  return weightTypeOf(o.drafterWeightType, o.drafterHalfWeights, 'drafterWeightType', 'drafterHalfWeights');
 }
 
 export async function loadCpuBackend(
@@ -58,14 +65,13 @@ export async function loadCpuBackend(
   if (typeof drafter === 'string' && !existsSync(drafter)) throw fileMissing(drafter, 'drafter');
 
   const codec: TextCodec = await Tokenizer.load(tokenizer);
-  if (o.drafterHalfWeights !== undefined && typeof o.drafterHalfWeights !== 'boolean')
-    throw invalidArgument('drafterHalfWeights', 'must be a boolean');
+  const weightType = drafterWeightTypeOf(o);
   // the drafter's large products are split over the engine's threads
   const loadedDrafter =
     typeof drafter === 'string'
       ? await loadDrafter(drafter, {
         threads: threads || availableParallelism(),
-        halfWeights: (o.drafterHalfWeights as boolean | undefined) ?? largeDrafter(drafter),
+        weightType: weightType ?? defaultDrafterWeightType(drafter),
       })
       : drafter;
   const nativeEngine = await executor.loadEngine(

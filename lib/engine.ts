@@ -4,7 +4,7 @@ import { selectBackend, optionsFor, type Backend } from './backend-select.js';
 import { loadCpuBackend } from './cpu-backend.js';
 import type { LoadedBackend } from './loaded-backend.js';
 import { loadCudaBackend } from './cuda-backend.js';
-import type { Drafter } from './drafter/drafter.js';
+import type { Drafter, DrafterWeightType } from './drafter/drafter.js';
 import { codedError, ErrorCodes, invalidArgument, type RedrafterError } from './errors.js';
 import {
   rejectUnknownOptions,
@@ -50,10 +50,12 @@ export interface LoadEngineOptions extends TrtLlmTuning {
   /** cpu: threads including the caller (0 or absent: all hardware threads). */
   threads?: number;
   /**
-   * cpu: draft with float16 copies of the drafter's matrices (half the bytes read per drafting step, which is what
-   * drafting costs with a large drafter); drafts may differ slightly, the output stays exact. Default: true for
-   * drafters of 16 MB of weights and more (lib/cpu-backend.ts), false for smaller ones.
+   * cpu: the precision the drafter drafts with (DrafterWeightType: 'f32', 'f16' or 'q8_0'; fewer bytes read per
+   * drafted token, which is what drafting costs with a large drafter); drafts may differ slightly, the output stays
+   * exact. Default: 'f16' for drafters of 16 MB of weights and more (lib/cpu-backend.ts), 'f32' for smaller ones.
    */
+  drafterWeightType?: DrafterWeightType;
+  /** @deprecated use drafterWeightType: true is 'f16', false 'f32' (not both). */
   drafterHalfWeights?: boolean;
   /** cpu, cuda: KV capacity per session in tokens (default: the model's context length; more than that is a RangeError). */
   contextLength?: number;
@@ -74,7 +76,7 @@ export interface LoadEngineOptions extends TrtLlmTuning {
  * them: backend-select.ts optionsFor); any other name is a TypeError suggesting the closest.
  */
 export const loadEngineOptionNames = [
-  'model', 'tokenizer', 'drafter', 'backend', 'threads', 'drafterHalfWeights', 'contextLength', 'maxKvCacheBytes',
+  'model', 'tokenizer', 'drafter', 'backend', 'threads', 'drafterWeightType', 'drafterHalfWeights', 'contextLength', 'maxKvCacheBytes',
   'maxActiveRequests', 'engineDir', 'freeGpuMemoryFraction', 'enableBlockReuse', 'maxTokensInKvCache', 'hostCacheBytes',
   'schedulerPolicy', 'maxBatchSize', 'maxNumTokens', 'maxQueueSize', 'enableChunkedContext', 'gpuWeightsPercent', 'device',
   'maxBeamWidth', 'maxBeamLength', 'cudaGraphs', 'parallelMode', 'workerExecutable', 'chatTemplate',

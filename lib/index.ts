@@ -32,6 +32,7 @@ export {
   measureAcceptance,
   type DrafterConfig,
   type DrafterDType,
+  type DrafterWeightType,
   type DraftOptions,
   type LoadDrafterOptions,
   type TrainDrafterOptions,

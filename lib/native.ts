@@ -311,10 +311,15 @@ export interface NativeDraftResult {
 }
 
 /** A recurrent drafter (native/addon/drafter.cpp). */
+/** The precision of the matrices a drafter drafts with (native/cpu/drafter/drafter.h DrafterWeightType). */
+export type NativeDrafterWeightType = 'f32' | 'f16' | 'q8_0';
+
 export interface NativeDrafterInstance {
   readonly config: NativeDrafterConfig;
   /** Where it came from (the drafter directory), named in errors. */
   readonly source: string;
+  /** The precision it drafts with. */
+  readonly weightType: NativeDrafterWeightType;
   /** Copies of every tensor under Apple's names. */
   tensors(): Record<string, Float32Array>;
   /** Throws ERR_REDRAFTER_INVALID_MODEL naming both values unless hidden size and vocabulary match the model. */
@@ -336,12 +341,12 @@ export interface NativeDrafterClass {
     config: NativeDrafterConfig,
     tensors: Record<string, Float32Array>,
     source: string,
-    options?: { threads?: number; halfWeights?: boolean },
+    options?: { threads?: number; weightType?: NativeDrafterWeightType },
   ): NativeDrafterInstance;
   /** Reads a drafter directory off the event loop (native/model/drafter_file.h); `model`: the LLM it must fit. */
   load(
     dir: string,
-    options?: { threads?: number; halfWeights?: boolean; model?: { dim: number; vocabSize: number; path?: string } },
+    options?: { threads?: number; weightType?: NativeDrafterWeightType; model?: { dim: number; vocabSize: number; path?: string } },
   ): Promise<NativeDrafterInstance>;
   /** Writes a drafter directory off the event loop (each file under a temporary name, then renamed into place). */
   save(

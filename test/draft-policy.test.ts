@@ -9,7 +9,8 @@ import { join } from 'node:path';
 
 import { loadEngine } from '../lib/engine.js';
 import { defaultAdaptiveDraft, defaultBeamShape, resolveAdaptiveDraft } from '../lib/generation-options.js';
-import { saveDrafter } from '../lib/drafter/drafter.js';
+import { loadDrafter, saveDrafter } from '../lib/drafter/drafter.js';
+import { native } from '../lib/native.js';
 import { fixtures, requireFixtures } from './helpers/fixtures.js';
 import { stories260KDrafter } from './helpers/drafter.js';
 
@@ -69,23 +70,55 @@ test('adaptive drafting: a drafter that is never right is dropped for plain deco
     `adaptive drafting time ${adaptive.stats.draftingSeconds} vs fixed ${fixed.stats.draftingSeconds}`);
 });
 
-test('float16 drafter weights (drafterHalfWeights): drafts are still accepted and greedy output equals plain decoding', async () => {
-  const drafter = await stories260KDrafter();
-  await using engine = await loadEngine({
-    model: fixtures.stories260K,
-    tokenizer: fixtures.tok512,
-    drafter,
-    threads: 1,
-    drafterHalfWeights: true,
+for (const drafterWeightType of ['f32', 'f16', 'q8_0'] as const) {
+  test(`drafter weights ${drafterWeightType} (drafterWeightType): drafts are still accepted and greedy output equals plain decoding`, async () => {
+    const drafter = await stories260KDrafter();
+    await using engine = await loadEngine({
+      model: fixtures.stories260K,
+      tokenizer: fixtures.tok512,
+      drafter,
+      threads: 1,
+      drafterWeightType,
+    });
+    for (const prompt of prompts) {
+      const plain = await engine.createSession({ beamWidth: 0 }).complete(prompt, { maxTokens: 100 });
+      for (const [beamWidth, beamLength] of [[2, 6], [1, 8]]) {
+        const drafted = await engine
+          .createSession({ beamWidth, beamLength, adaptiveDraft: false })  // acceptance is asserted: a fixed shape
+          .complete(prompt, { maxTokens: 100 });
+        assert.deepEqual(drafted.tokens, plain.tokens, `${prompt} W=${beamWidth} L=${beamLength}`);
+        assert.ok(drafted.stats.tokensPerStep > 2, `${prompt}: ${drafted.stats.tokensPerStep} tokens/step`);
+      }
+    }
   });
-  for (const prompt of prompts) {
-    const plain = await engine.createSession({ beamWidth: 0 }).complete(prompt, { maxTokens: 100 });
-    const drafted = await engine
-      .createSession({ beamWidth: 2, beamLength: 6, adaptiveDraft: false })  // acceptance is asserted: a fixed shape
-      .complete(prompt, { maxTokens: 100 });
-    assert.deepEqual(drafted.tokens, plain.tokens, prompt);
-    assert.ok(drafted.stats.tokensPerStep > 2, `${prompt}: ${drafted.stats.tokensPerStep} tokens/step`);
-  }
+}
+
+test('drafter weight types: loadDrafter and loadEngine take f32, f16, q8_0 (and the deprecated boolean aliases); others are refused naming the field', async () => {
+  const dir = await stories260KDrafter();
+  for (const weightType of ['f32', 'f16', 'q8_0'] as const)
+    assert.equal((await loadDrafter(dir, { weightType })).weightType, weightType);
+  assert.equal((await loadDrafter(dir)).weightType, 'f32');
+  assert.equal((await loadDrafter(dir, { halfWeights: true })).weightType, 'f16');
+  assert.equal((await loadDrafter(dir, { halfWeights: false })).weightType, 'f32');
+  const refused = (field: string) => (e: unknown) => {
+    const err = e as { code?: string; message: string };
+    assert.equal(err.code, 'ERR_REDRAFTER_INVALID_ARGUMENT');
+    assert.match(err.message, new RegExp(`^${field} `));
+    return true;
+  };
+  await assert.rejects(loadDrafter(dir, { weightType: 'q4_0' as never }), refused('weightType'));
+  await assert.rejects(loadDrafter(dir, { weightType: 'f16', halfWeights: true }), refused('halfWeights'));
+  // the native contract validates too (the value reaches C++ unchecked when the facade is bypassed)
+  await assert.rejects(async () => native().Drafter.load(dir, { weightType: 'F16' as never }), refused('weightType'));
+  const base = { model: fixtures.stories260K, tokenizer: fixtures.tok512, drafter: dir, threads: 1 };
+  await assert.rejects(loadEngine({ ...base, drafterWeightType: 'bf16' as never }), refused('drafterWeightType'));
+  await assert.rejects(loadEngine({ ...base, drafterWeightType: 'f16', drafterHalfWeights: false }),
+    refused('drafterHalfWeights'));
+  await assert.rejects(loadEngine({ ...base, drafterHalfWeights: 'yes' as never }), refused('drafterHalfWeights'));
+  // the deprecated alias still loads
+  await using engine = await loadEngine({ ...base, drafterHalfWeights: true });
+  const r = await engine.createSession({ beamWidth: 1, beamLength: 8, adaptiveDraft: false }).complete('Once upon a time', { maxTokens: 40 });
+  assert.ok(r.stats.tokensPerStep > 2);
 });
 
 test('default session on the CPU engine: beam shape by model size; small models adaptive for greedy, fixed (reproducible) when sampling', async () => {

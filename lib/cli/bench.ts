@@ -3,6 +3,8 @@ import { Option, type Command } from 'commander';
 import { existsSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { runBench, type BenchReport, type VariantSummary } from '../bench.js';
+import { drafterWeightTypes, type DrafterWeightType } from '../drafter/drafter.js';
+import { invalidArgument } from '../errors.js';
 import {
   adaptiveDraftOption,
   beamLengthOption,
@@ -12,6 +14,16 @@ import {
   noAdaptiveDraftOption,
   threadsOption,
 } from './args.js';
+
+/** --drafter-weights, or its former forms --drafter-f16 (f16) / --no-drafter-f16 (f32), which must agree with it. */
+function drafterWeightsOption(weights: DrafterWeightType | undefined, f16: boolean | undefined): DrafterWeightType | undefined {
+  if (f16 === undefined) return weights;
+  const former = f16 ? 'f16' : 'f32';
+  if (weights !== undefined && weights !== former)
+    throw invalidArgument(f16 ? '--drafter-f16' : '--no-drafter-f16',
+      `is a former form of --drafter-weights and differs from it (${former} vs ${weights})`);
+  return former;
+}
 
 function formatReport(r: BenchReport): string {
   const f = (x: number, d = 2) => x.toFixed(d);
@@ -29,7 +41,7 @@ function formatReport(r: BenchReport): string {
     '',
     `${'decoding'.padEnd(28)} ${'tokens/s median [min-max]'.padEnd(31)} tokens/step`,
     row('autoregressive (redrafter)', r.ar),
-    row(`ReDrafter W=${r.settings.beamWidth} L=${r.settings.beamLength}${r.settings.adaptiveDraft ? ' adaptive' : ''}${r.settings.drafterHalfWeights ? ' f16-drafter' : ''}`, r.redrafter),
+    row(`ReDrafter W=${r.settings.beamWidth} L=${r.settings.beamLength}${r.settings.adaptiveDraft ? ' adaptive' : ''}${r.settings.drafterWeightType && r.settings.drafterWeightType !== 'f32' ? ` ${r.settings.drafterWeightType}-drafter` : ''}`, r.redrafter),
     row('autoregressive (llama.cpp)', r.llamaCpp) + (r.llamaCppSkipped ? `: ${r.llamaCppSkipped}` : ''),
     '',
     `ReDrafter / AR          ${ratio(r.ratios.redrafterOverAr)}`,
@@ -90,8 +102,10 @@ export function register(program: Command): void {
     .addOption(beamLengthOption())
     .addOption(adaptiveDraftOption())
     .addOption(noAdaptiveDraftOption())
-    .option('--drafter-f16', "draft with float16 copies of the drafter's matrices (default: for drafters of 16 MB and more)")
-    .option('--no-drafter-f16', "draft with the drafter's float32 matrices")
+    .addOption(new Option('--drafter-weights <type>', "the precision the drafter drafts with (default: f16 for drafters of 16 MB and more, else f32)")
+      .choices([...drafterWeightTypes]))
+    .option('--drafter-f16', 'the former form of --drafter-weights f16')
+    .option('--no-drafter-f16', 'the former form of --drafter-weights f32')
     .option('--llama-cpp', 'compare with llama.cpp (node-llama-cpp, a devDependency; default: when it is installed and --model is a GGUF)')
     .option('--no-llama-cpp', 'skip the llama.cpp comparison')
     .option('--forward-cost <list>', 'token counts T for the forward-cost curve ("" to skip)', intListArg(1, 512), [1, 2, 4, 8, 16, 32])
@@ -111,7 +125,7 @@ export function register(program: Command): void {
         beamWidth: opts.beamWidth,
         beamLength: opts.beamLength,
         adaptiveDraft: opts.adaptiveDraft,
-        drafterHalfWeights: opts.drafterF16,
+        drafterWeightType: drafterWeightsOption(opts.drafterWeights, opts.drafterF16),
         llamaCpp: opts.llamaCpp,
         backend: opts.backend,
         forwardCost: opts.forwardCost,

@@ -1,21 +1,39 @@
 // Loading and saving Apple-format drafter directories (config.json + model.safetensors; read and written natively), and
 // the Drafter class.
 import { invalidArgument } from '../errors.js';
-import { native, type NativeDraftResult, type NativeDrafterInstance, type NativeModel } from '../native.js';
+import {
+  native, type NativeDraftResult, type NativeDrafterInstance, type NativeDrafterWeightType, type NativeModel,
+} from '../native.js';
 import { Model } from '../model.js';
 import type { DrafterConfig, DrafterModelInfo } from './config.js';
 
 export type DrafterDType = 'F32' | 'F16' | 'BF16';
+
+/**
+ * The precision of the copies of its matrices a drafter drafts with: 'f32' (its float32 weights), 'f16' (half the
+ * bytes read per drafted token) or 'q8_0' (ggml's Q8_0, 8-bit blocks of 32 with an fp16 scale: about a quarter of
+ * float32's bytes; a matrix whose input size is not a multiple of 32 stays f16). Drafts may differ slightly from
+ * float32 ones; generation stays exact whatever the type (verification decides).
+ */
+export type DrafterWeightType = NativeDrafterWeightType;
+export const drafterWeightTypes: readonly DrafterWeightType[] = ['f32', 'f16', 'q8_0'];
+
+/** `value` as a DrafterWeightType, else ERR_REDRAFTER_INVALID_ARGUMENT naming `field`. */
+export function drafterWeightTypeOption(value: unknown, field: string): DrafterWeightType | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string' || !(drafterWeightTypes as readonly string[]).includes(value))
+    throw invalidArgument(field, `must be one of ${drafterWeightTypes.map((t) => `'${t}'`).join(', ')}, got ${JSON.stringify(value)}`);
+  return value as DrafterWeightType;
+}
 
 export interface LoadDrafterOptions {
   /** The LLM it drafts for: its hidden size and vocabulary must match (checked at load). */
   model?: Model | DrafterModelInfo;
   /** Threads for the vocabulary projection of large drafters (default 1). */
   threads?: number;
-  /**
-   * Draft with float16 copies of the matrices (half the bytes read per drafting step; drafts may differ slightly from
-   * float32 ones, generation stays exact). Default false.
-   */
+  /** The precision it drafts with (DrafterWeightType). Default 'f32'. */
+  weightType?: DrafterWeightType;
+  /** @deprecated use weightType: true is 'f16', false 'f32'. */
   halfWeights?: boolean;
 }
 
@@ -39,8 +57,9 @@ export class Drafter {
 
   /** A drafter from float32 tensors under Apple's names (all of them, of the config's shapes). */
   static fromTensors(config: DrafterConfig, tensors: Record<string, Float32Array>, source = 'drafter',
-    options: { threads?: number } = {}): Drafter {
-    return new Drafter(new (native().Drafter)(config, tensors, source, options));
+    options: { threads?: number; weightType?: DrafterWeightType } = {}): Drafter {
+    const weightType = drafterWeightTypeOption(options.weightType, 'weightType');
+    return new Drafter(new (native().Drafter)(config, tensors, source, { threads: options.threads, weightType }));
   }
 
   get config(): DrafterConfig {
@@ -50,6 +69,11 @@ export class Drafter {
   /** The directory it was loaded from (or the name it was given). */
   get source(): string {
     return this.#native.source;
+  }
+
+  /** The precision it drafts with. */
+  get weightType(): DrafterWeightType {
+    return this.#native.weightType;
   }
 
   /** Copies of its tensors under Apple's names. */
@@ -85,11 +109,24 @@ export class Drafter {
 export async function loadDrafter(dir: string, options: LoadDrafterOptions = {}): Promise<Drafter> {
   if (typeof dir !== 'string' || dir === '') throw invalidArgument('drafter', 'must be a directory path');
   const m = options.model instanceof Model ? options.model.config : options.model;
+  const weightType = weightTypeOf(options.weightType, options.halfWeights, 'weightType', 'halfWeights') ?? 'f32';
   return new Drafter(await native().Drafter.load(dir, {
     threads: options.threads ?? 1,
-    halfWeights: options.halfWeights === true,
+    weightType,
     model: m ? { dim: m.dim, vocabSize: m.vocabSize, ...(m.path ? { path: m.path } : {}) } : undefined,
   }));
+}
+
+/**
+ * The weight type given as `typeField` or through its deprecated boolean alias `halfField` (true: 'f16', false:
+ * 'f32'); undefined when neither is given. Errors name the field: a bad value, or both given.
+ */
+export function weightTypeOf(type: unknown, half: unknown, typeField: string, halfField: string): DrafterWeightType | undefined {
+  const t = drafterWeightTypeOption(type, typeField);
+  if (half === undefined) return t;
+  if (typeof half !== 'boolean') throw invalidArgument(halfField, 'must be a boolean');
+  if (t !== undefined) throw invalidArgument(halfField, `cannot be given with ${typeField} (use ${typeField} alone)`);
+  return half ? 'f16' : 'f32';
 }
 
 export interface SaveDrafterOptions {

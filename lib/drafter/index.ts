@@ -11,6 +11,7 @@ export {
   loadDrafter,
   saveDrafter,
   type DrafterDType,
+  type DrafterWeightType,
   type DraftOptions,
   type LoadDrafterOptions,
   type SaveDrafterOptions,

@@ -1,6 +1,6 @@
-// JS class Drafter: Drafter.load(dir, {threads, halfWeights, model}) -> Promise<Drafter>, Drafter.save(dir, config,
+// JS class Drafter: Drafter.load(dir, {threads, weightType, model}) -> Promise<Drafter>, Drafter.save(dir, config,
 // tensors, {dtype, metadata}) -> Promise<void>, Drafter.readConfig(dir), Drafter.tensorShapes(config), new Drafter(config, tensors, source,
-// {threads, halfWeights}), config, source, tensors(), checkModel(model), draft(embeddings, hidden, lastToken,
+// {threads, weightType}), config, source, weightType, tensors(), checkModel(model), draft(embeddings, hidden, lastToken,
 // {beamWidth, beamLength}) -> Promise<{beams, logProbs, scores}>. The directory format is model/drafter_file.h's.
 #include "addon/drafter.h"
 
@@ -135,8 +135,10 @@ class LoadDrafterWorker : public PromiseWorker {
     model::ModelConfig config;
     std::string source;
   };
-  LoadDrafterWorker(Napi::Env env, std::string dir, int32_t threads, bool halfWeights, Expected expected)
-      : PromiseWorker(env), dir_(std::move(dir)), threads_(threads), half_(halfWeights), expected_(std::move(expected)) {}
+  LoadDrafterWorker(Napi::Env env, std::string dir, int32_t threads, cpu::DrafterWeightType weightType,
+                    Expected expected)
+      : PromiseWorker(env), dir_(std::move(dir)), threads_(threads), weightType_(weightType),
+        expected_(std::move(expected)) {}
 
  protected:
   void Run() override {
@@ -145,7 +147,8 @@ class LoadDrafterWorker : public PromiseWorker {
       check = [this](const model::DrafterConfig& c) {
         model::checkDrafterMatchesModel(c, dir_, expected_.config, expected_.source);
       };
-    drafter_ = std::make_shared<const cpu::Drafter>(model::readDrafterDirectory(dir_, check), dir_, threads_, half_);
+    drafter_ =
+        std::make_shared<const cpu::Drafter>(model::readDrafterDirectory(dir_, check), dir_, threads_, weightType_);
   }
   Napi::Value Resolve(Napi::Env env) override {
     return constructorOf(env, kClassName).New({Napi::External<std::shared_ptr<const cpu::Drafter>>::New(env, &drafter_)});
@@ -154,7 +157,7 @@ class LoadDrafterWorker : public PromiseWorker {
  private:
   std::string dir_;
   int32_t threads_;
-  bool half_;
+  cpu::DrafterWeightType weightType_;
   Expected expected_;
   std::shared_ptr<const cpu::Drafter> drafter_;
 };
@@ -184,17 +187,22 @@ std::string stringArg(const Napi::CallbackInfo& info, size_t index, const char* 
   return info[index].As<Napi::String>().Utf8Value();
 }
 
-// Drafter.load(dir, {threads, halfWeights, model: {dim, vocabSize, path}}) -> Promise<Drafter>
+// options.weightType: 'f32' (default), 'f16' or 'q8_0' (cpu::DrafterWeightType)
+cpu::DrafterWeightType weightTypeField(Napi::Object o) {
+  return cpu::parseDrafterWeightType(stringFieldOr(o, "weightType", "f32"), "weightType");
+}
+
+// Drafter.load(dir, {threads, weightType, model: {dim, vocabSize, path}}) -> Promise<Drafter>
 Napi::Value LoadDrafter(const Napi::CallbackInfo& info) {
   return guarded(info.Env(), [&]() -> Napi::Value {
     const std::string dir = stringArg(info, 0, "drafter");
     int32_t threads = 1;
-    bool half = false;
+    cpu::DrafterWeightType weightType = cpu::DrafterWeightType::F32;
     LoadDrafterWorker::Expected expected;
     if (info.Length() >= 2 && !info[1].IsUndefined()) {
       Napi::Object o = objectArg(info, 1, "options");
       threads = int32_t(intFieldOr(o, "threads", 1, 1, 1024));
-      half = boolFieldOr(o, "halfWeights", false);
+      weightType = weightTypeField(o);
       Napi::Value m = o.Get("model");
       if (!m.IsUndefined()) {
         if (!m.IsObject()) fail(ErrorCode::InvalidArgument, "model must be a Model or { dim, vocabSize }");
@@ -205,7 +213,7 @@ Napi::Value LoadDrafter(const Napi::CallbackInfo& info) {
         expected.source = stringFieldOr(mo, "path", "");
       }
     }
-    auto* worker = new LoadDrafterWorker(info.Env(), dir, threads, half, std::move(expected));
+    auto* worker = new LoadDrafterWorker(info.Env(), dir, threads, weightType, std::move(expected));
     Napi::Promise promise = worker->Promise();
     worker->Queue();
     return promise;
@@ -296,6 +304,7 @@ void Drafter::Init(Napi::Env env, Napi::Object exports) {
                                    {
                                        InstanceAccessor<&Drafter::GetConfig>("config"),
                                        InstanceAccessor<&Drafter::GetSource>("source"),
+                                       InstanceAccessor<&Drafter::GetWeightType>("weightType"),
                                        InstanceMethod<&Drafter::Tensors>("tensors"),
                                        InstanceMethod<&Drafter::CheckModel>("checkModel"),
                                        InstanceMethod<&Drafter::Draft>("draft"),
@@ -320,12 +329,12 @@ Drafter::Drafter(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Drafter>(inf
     model::DrafterConfig config = readConfig(objectArg(info, 0, "config"), source);
     model::DrafterWeights weights = readTensors(objectArg(info, 1, "tensors"), config, source);
     int32_t threads = 1;
-    bool halfWeights = false;
+    cpu::DrafterWeightType weightType = cpu::DrafterWeightType::F32;
     if (info.Length() >= 4 && !info[3].IsUndefined()) {
       threads = int32_t(intFieldOr(objectArg(info, 3, "options"), "threads", 1, 1, 1024));
-      halfWeights = boolFieldOr(objectArg(info, 3, "options"), "halfWeights", false);
+      weightType = weightTypeField(objectArg(info, 3, "options"));
     }
-    drafter_ = std::make_shared<const cpu::Drafter>(std::move(weights), source, threads, halfWeights);
+    drafter_ = std::make_shared<const cpu::Drafter>(std::move(weights), source, threads, weightType);
   });
 }
 
@@ -341,6 +350,10 @@ Napi::Value Drafter::GetConfig(const Napi::CallbackInfo& info) {
 
 Napi::Value Drafter::GetSource(const Napi::CallbackInfo& info) {
   return Napi::String::New(info.Env(), drafter_->source());
+}
+
+Napi::Value Drafter::GetWeightType(const Napi::CallbackInfo& info) {
+  return Napi::String::New(info.Env(), cpu::drafterWeightTypeName(drafter_->weightType()));
 }
 
 Napi::Value Drafter::Tensors(const Napi::CallbackInfo& info) {

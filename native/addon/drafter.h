@@ -14,7 +14,7 @@ class Drafter : public Napi::ObjectWrap<Drafter> {
  public:
   static void Init(Napi::Env env, Napi::Object exports);
   // new Drafter(config {vocabSize, hiddenSize, exitDim, numDraftLayers, rnn}, tensors {name: Float32Array},
-  //             source: string, options? {threads, halfWeights}); Drafter.load's result is made from an External
+  //             source: string, options? {threads, weightType}); Drafter.load's result is made from an External
   explicit Drafter(const Napi::CallbackInfo& info);
 
   // The C++ drafter of a JS Drafter object; throws InvalidArgument naming `field` for anything else.
@@ -24,6 +24,7 @@ class Drafter : public Napi::ObjectWrap<Drafter> {
  private:
   Napi::Value GetConfig(const Napi::CallbackInfo& info);
   Napi::Value GetSource(const Napi::CallbackInfo& info);
+  Napi::Value GetWeightType(const Napi::CallbackInfo& info);
   Napi::Value Tensors(const Napi::CallbackInfo& info);
   Napi::Value CheckModel(const Napi::CallbackInfo& info);
   Napi::Value Draft(const Napi::CallbackInfo& info);

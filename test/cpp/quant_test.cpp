@@ -1,9 +1,9 @@
 // ggml's 4-6 bit weight types (core/tensor.h: Q4_0, Q4_K, Q5_K, Q6_K): hand-built blocks dequantise to the values
 // their documented layout says; the quantisers write ggml's bytes (hashes of quantize_row_*_ref's output for a
 // fixed input); quantise -> dequantise stays within each type's error bound; the integer-dot matmul
-// (cpu/kernels/quant_matmul.h) gives the same bits whatever T, thread split or ISA, and agrees with a
-// double-precision sum over the dequantised weights within the 8-bit activation quantisation's bound; the GGUF
-// loader refuses such tensors whose columns are not whole blocks, naming tensor and type.
+// (cpu/kernels/quant_matmul.h; Q8_0 weights too, called directly) gives the same bits whatever T, thread split or ISA,
+// and agrees with a double-precision sum over the dequantised weights within the 8-bit activation quantisation's
+// bound; the GGUF loader refuses such tensors whose columns are not whole blocks, naming tensor and type.
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -184,13 +184,21 @@ TEST_CASE("quantise -> dequantise stays within each type's error bound") {
     for (float v : dequantizeAll(t, quantizeAll(t, zeros), 512)) CHECK(v == 0.0f);
 }
 
-TEST_CASE("the 4-6 bit matmul: the same bits for every T, thread split and ISA, within the activation bound") {
+TEST_CASE("the 4-6 bit matmul (and Q8_0 through matmulQuant): the same bits for every T, thread split and ISA, within the activation bound") {
   std::vector<kernels::Isa> isas = {kernels::Isa::Portable};
   if (kernels::detectIsa() >= kernels::Isa::Avx2) isas.push_back(kernels::Isa::Avx2);
   if (kernels::detectIsa() >= kernels::Isa::Avx512) isas.push_back(kernels::Isa::Avx512);
   std::mt19937 rng(11);
   std::normal_distribution<float> dist(0.0f, 1.0f);
-  for (DType type : kTypes) {
+  const DType types[] = {DType::Q4_0, DType::Q4_K, DType::Q5_K, DType::Q6_K, DType::Q8_0};
+  for (DType type : types) {
+    // Q8_0 weights take the integer kernels only when called directly (the drafter's copies); matmulRows routes the
+    // 4-6 bit types there itself
+    auto matmul = [type](kernels::Isa isa, const TensorView& w, const float* x, int64_t T, int64_t ldx, float* y,
+                         int64_t ldy, int64_t r0, int64_t r1) {
+      if (type == DType::Q8_0) return kernels::matmulQuant(isa, w, x, T, ldx, y, ldy, r0, r1);
+      kernels::matmulRows(isa, w, x, T, ldx, y, ldy, r0, r1);
+    };
     for (int64_t K : {int64_t(768), int64_t(8192 + 512)}) {  // one column chunk; three (the last partial)
       CAPTURE(std::string(dtypeName(type)));
       CAPTURE(K);
@@ -211,11 +219,12 @@ TEST_CASE("the 4-6 bit matmul: the same bits for every T, thread split and ISA, 
       for (int64_t k = 0; k < 256; ++k) x[size_t(5 * ldx + k)] = 0.0f;  // a zero activation block
       // the reference: all T tokens at once, one call, portable
       std::vector<float> ref(size_t(T * rows));
-      kernels::matmulRows(kernels::Isa::Portable, w, x.data(), T, ldx, ref.data(), rows, 0, rows);
+      matmul(kernels::Isa::Portable, w, x.data(), T, ldx, ref.data(), rows, 0, rows);
       for (int64_t t = 0; t < T; ++t)
         for (int64_t r = 0; r < rows; ++r) {
           double exact = 0, bound = 1e-5;
-          const int64_t block = type == DType::Q4_0 ? 32 : 256;
+          const bool act32 = type == DType::Q4_0 || type == DType::Q8_0;  // 32-value activation blocks, fp16 scale
+          const int64_t block = act32 ? 32 : 256;
           for (int64_t b = 0; b < K / block; ++b) {
             double amax = 0;
             for (int64_t k = b * block; k < (b + 1) * block; ++k) amax = std::max(amax, double(std::fabs(x[t * ldx + k])));
@@ -223,7 +232,7 @@ TEST_CASE("the 4-6 bit matmul: the same bits for every T, thread split and ISA, 
               exact += double(wd[r * K + k]) * x[t * ldx + k];
               // each activation is off by at most half its step amax / 127, plus (Q4_0) the step's rounding to
               // fp16 times the largest quant, 127 * 2^-11 steps
-              const double steps = type == DType::Q4_0 ? 0.5 + 127.0 / 2048 : 0.5;
+              const double steps = act32 ? 0.5 + 127.0 / 2048 : 0.5;
               bound += std::fabs(wd[r * K + k]) * (steps * amax / 127.0) * 1.01 +
                        1e-6 * std::fabs(wd[r * K + k] * x[t * ldx + k]);
             }
@@ -240,7 +249,7 @@ TEST_CASE("the 4-6 bit matmul: the same bits for every T, thread split and ISA, 
           for (int64_t t0 = 0; t0 < T; t0 += Tn) {
             const int64_t n = std::min(Tn, T - t0);
             for (auto [b, e] : {std::pair<int64_t, int64_t>{0, 5}, {5, 30}, {30, rows}})
-              kernels::matmulRows(isa, w, x.data() + t0 * ldx, n, ldx, y.data(), rows, b, e);
+              matmul(isa, w, x.data() + t0 * ldx, n, ldx, y.data(), rows, b, e);
             CAPTURE(Tn);
             CAPTURE(t0);
             CHECK(std::memcmp(y.data(), ref.data() + t0 * rows, size_t(n * rows) * 4) == 0);

@@ -11,6 +11,9 @@
 #include "cpu/engine/thread_pool.h"
 #include "cpu/kernels/isa.h"
 #include "cpu/kernels/matmul.h"
+#include "cpu/kernels/packed_matmul.h"
+#include "cpu/kernels/quant_matmul.h"
+#include "model/dequantize.h"
 #include "model/half.h"
 
 namespace redrafter::cpu {
@@ -47,8 +50,67 @@ EmbeddingLookup tableEmbeddings(const float* table, int32_t vocab, int32_t hidde
   };
 }
 
-Drafter::Drafter(DrafterWeights weights, std::string source, int32_t threads, bool halfWeights)
-    : weights_(std::move(weights)), source_(std::move(source)), threads_(std::max(1, threads)) {
+const char* drafterWeightTypeName(DrafterWeightType type) {
+  switch (type) {
+    case DrafterWeightType::F32: return "f32";
+    case DrafterWeightType::F16: return "f16";
+    case DrafterWeightType::Q8_0: return "q8_0";
+  }
+  return "?";
+}
+
+DrafterWeightType parseDrafterWeightType(const std::string& name, const std::string& field) {
+  for (DrafterWeightType t : {DrafterWeightType::F32, DrafterWeightType::F16, DrafterWeightType::Q8_0})
+    if (name == drafterWeightTypeName(t)) return t;
+  fail(ErrorCode::InvalidArgument, field + " must be 'f32', 'f16' or 'q8_0', got '" + name + "'");
+}
+
+TokenInputTable::TokenInputTable(const Drafter& drafter, EmbeddingLookup embed)
+    : drafter_(drafter),
+      embed_(std::move(embed)),
+      vocab_(drafter.config().vocabSize),
+      hidden_(drafter.config().hiddenSize),
+      rows_(new float[size_t(vocab_ * hidden_)]),  // reserved, not touched: a row's pages are committed when filled
+      ready_(new std::atomic<uint8_t>[size_t(vocab_)]()),
+      embedding_(size_t(hidden_)) {}
+
+TokenInputTable::~TokenInputTable() = default;
+
+const float* TokenInputTable::row(int32_t token, const ParallelFor* parallel) const {
+  if (token < 0 || token >= vocab_)
+    fail(ErrorCode::InvalidArgument, "token " + std::to_string(token) + " is outside the vocabulary [0, " +
+                                         std::to_string(vocab_) + ")");
+  float* out = rows_.get() + int64_t(token) * hidden_;
+  if (ready_[token].load(std::memory_order_acquire)) return out;
+  std::lock_guard<std::mutex> lock(fillMutex_);
+  if (!ready_[token].load(std::memory_order_relaxed)) {
+    // exactly draft()'s product without the table (Drafter::updateState), on this one row
+    embed_(&token, 1, embedding_.data());
+    const int64_t H = hidden_;
+    drafter_.linear(embedding_.data(), 1, H, H, drafter_.views_.rnnWWeight,
+                    drafter_.halfViews_ ? &drafter_.halfViews_->rnnW : nullptr, nullptr, out, H, H, parallel);
+    ready_[token].store(1, std::memory_order_release);
+  }
+  return out;
+}
+
+int64_t TokenInputTable::filledRows() const {
+  int64_t n = 0;
+  for (int64_t t = 0; t < vocab_; t++) n += ready_[t].load(std::memory_order_acquire);
+  return n;
+}
+
+std::unique_ptr<TokenInputTable> Drafter::makeTokenInputTable(EmbeddingLookup embed, int64_t maxBytes) const {
+  const DrafterConfig& c = weights_.config;
+  if (!c.rnn || int64_t(c.vocabSize) * c.hiddenSize * int64_t(sizeof(float)) > maxBytes) return nullptr;
+  return std::unique_ptr<TokenInputTable>(new TokenInputTable(*this, std::move(embed)));
+}
+
+Drafter::Drafter(DrafterWeights weights, std::string source, int32_t threads, DrafterWeightType weightType)
+    : weights_(std::move(weights)),
+      source_(std::move(source)),
+      threads_(std::max(1, threads)),
+      weightType_(weightType) {
   validateDrafterConfig(weights_.config, source_);
 
   auto specs = drafterTensorSpecs(weights_.config);
@@ -59,16 +121,34 @@ Drafter::Drafter(DrafterWeights weights, std::string source, int32_t threads, bo
   weights_.specs = std::move(specs);
   requireFiniteWeights(weights_, source_);
   views_ = weights_.views();
-  if (halfWeights) {
+  if (weightType_ != DrafterWeightType::F32) {
     isa_ = int(kernels::selectIsa(""));  // as the engine's default: $REDRAFTER_CPU_ISA if set, else the best
     halfViews_ = std::make_unique<HalfViews>();
+    // [rows = out, cols = in]: Q8_0 row-major (34 bytes per 32 values of a row) when asked and cols % 32 == 0, else
+    // F16 packed into the engine's 16-row panels (kernels/packed_matmul.h; measured faster than row-major F16 for the
+    // drafter's 1..2 rows: bench/RESULTS.md, "Drafting cost per step")
     auto half = [&](const float* w, int64_t rows, int64_t cols) {
       TensorView v;
       if (!w) return v;
-      std::vector<uint16_t> h(size_t(rows * cols));  // [rows = out, cols = in]
-      for (size_t i = 0; i < h.size(); i++) h[i] = model::f32ToFp16(w[i]);
-      half_.push_back(std::move(h));
-      v.type = DType::F16, v.rows = rows, v.cols = cols, v.data = half_.back().data();
+      std::vector<uint8_t> bytes;
+      const BlockFormat q8 = blockFormat(DType::Q8_0);
+      if (weightType_ == DrafterWeightType::Q8_0 && cols % q8.elements == 0) {
+        const int64_t rowBytes = cols / q8.elements * q8.bytes;
+        bytes.resize(size_t(rows * rowBytes));
+        for (int64_t r = 0; r < rows; r++) model::quantizeQ8_0(w + r * cols, cols, bytes.data() + r * rowBytes);
+        v.type = DType::Q8_0;
+      } else {
+        std::vector<uint16_t> h(size_t(rows * cols));  // row-major, then packed
+        for (size_t i = 0; i < h.size(); i++) h[i] = model::f32ToFp16(w[i]);
+        TensorView rowMajor;
+        rowMajor.type = DType::F16, rowMajor.rows = rows, rowMajor.cols = cols, rowMajor.data = h.data();
+        bytes.resize(size_t(kernels::packedBytes(DType::F16, rows, cols)));
+        kernels::packPanels(rowMajor, bytes.data(), 0, (rows + kernels::kPackedPanelRows - 1) / kernels::kPackedPanelRows);
+        half_.push_back(std::move(bytes));
+        return kernels::packedView(rowMajor, half_.back().data());
+      }
+      half_.push_back(std::move(bytes));
+      v.rows = rows, v.cols = cols, v.data = half_.back().data();
       return v;
     };
     const DrafterConfig& c = weights_.config;
@@ -110,27 +190,34 @@ const float* Drafter::firstBias() const {
 
 Drafter::~Drafter() = default;
 
-// y[r, o] = W x[r] + b over output rows [0, out): float32 (linalg) or, with half weights, the engine's F16 kernels;
+// y[r, o] = W x[r] + b over output rows [0, out): float32 (linalg) or the engine's F16 / Q8_0 kernels (`half`);
 // split by output rows over `parallel` (else the drafter's own pool, when free) when large enough to pay. Each
 // output element is reduced exactly as in one call, whatever the split.
 void Drafter::linear(const float* x, int64_t rows, int64_t in, int64_t ldx, const float* w, const TensorView* half,
                      const float* b, float* y, int64_t ldy, int64_t out, const ParallelFor* parallel) const {
   auto run = [&](int64_t o0, int64_t o1) {
     if (!half || half->empty()) return linearForward(x, rows, in, ldx, w, b, y, ldy, o0, o1);
-    kernels::matmulRows(kernels::Isa(isa_), *half, x, rows, ldx, y, ldy, o0, o1);
+    if (half->type == DType::Q8_0)  // integer dot products against 8-bit activations (quant_matmul.h)
+      kernels::matmulQuant(kernels::Isa(isa_), *half, x, rows, ldx, y, ldy, o0, o1);
+    else
+      kernels::matmulRows(kernels::Isa(isa_), *half, x, rows, ldx, y, ldy, o0, o1);
     if (b)
       for (int64_t r = 0; r < rows; r++)
         for (int64_t o = o0; o < o1; o++) y[r * ldy + o] += b[o];
   };
   const int64_t grain = rowsGrain(rows, in);
   if (out < 2 * grain) return run(0, out);
-  const std::function<void(int64_t, int64_t)> body = run;
-  if (parallel) return (*parallel)(out, grain, body);
+  // packed weights are split by whole 16-row panels (a range ending inside a panel would compute it twice)
+  const int64_t unit = half && half->layout == Layout::Panels16 ? kernels::kPackedPanelRows : 1;
+  auto split = [&](int64_t u0, int64_t u1) { run(u0 * unit, std::min(out, u1 * unit)); };
+  const std::function<void(int64_t, int64_t)> body = std::ref(split);  // a reference: no allocation per call
+  const int64_t units = (out + unit - 1) / unit, unitGrain = std::max<int64_t>(1, grain / unit);
+  if (parallel) return (*parallel)(units, unitGrain, body);
   if (threads_ > 1) {
     std::unique_lock<std::mutex> lock(poolMutex_, std::try_to_lock);
     if (lock.owns_lock()) {
       if (!pool_) pool_ = std::make_unique<ThreadPool>(threads_);
-      return pool_->parallelFor(out, grain, body);
+      return pool_->parallelFor(units, unitGrain, body);
     }
   }
   run(0, out);
@@ -148,11 +235,18 @@ void Drafter::updateState(const float* emb, int64_t rows, float* state, std::vec
     for (int64_t i = 0; i < rows * H; i++) state[i] += emb[i];
     return;
   }
-  // a = rnn_w · e + rnn_u · s + b_u; s = SiLU(a)
+  // a = rnn_w · e (into the scratch's tail, which recur leaves alone), then s = SiLU(a + rnn_u · s + b_u)
   scratch.resize(size_t(2 * rows * H));
-  float* a = scratch.data();        // [rows, H]
-  float* u = a + rows * H;          // [rows, H]
+  float* a = scratch.data() + rows * H;  // [rows, H]
   linear(emb, rows, H, H, views_.rnnWWeight, halfViews_ ? &halfViews_->rnnW : nullptr, nullptr, a, H, H, parallel);
+  recur(a, rows, state, scratch, parallel);
+}
+
+void Drafter::recur(const float* a, int64_t rows, float* state, std::vector<float>& scratch,
+                    const ParallelFor* parallel) const {
+  const int64_t H = weights_.config.hiddenSize;
+  if (scratch.size() < size_t(rows * H)) scratch.resize(size_t(rows * H));
+  float* u = scratch.data();  // [rows, H]
   linear(state, rows, H, H, views_.rnnUWeight, halfViews_ ? &halfViews_->rnnU : nullptr, views_.rnnUBias, u, H, H,
          parallel);
   for (int64_t i = 0; i < rows * H; i++) state[i] = silu(a[i] + u[i]);
@@ -171,7 +265,7 @@ void Drafter::head(const float* input, int64_t rows, float* logits, std::vector<
   scratch.resize(size_t(2 * rows * E + (halfViews_ && !hiddenPart ? rows * out : 0)));
   float* x = scratch.data();       // [rows, E]
   float* t = x + rows * E;         // [rows, E]
-  // the first matrix's product into y [rows, out] (row stride ldy): whole, or split (half weights)
+  // the first matrix's product into y [rows, out] (row stride ldy): whole, or split (F16 / Q8_0)
   auto first = [&](float* y, int64_t ldy) {
     if (!halfViews_) return linear(input, rows, in, in, firstWeight(), nullptr, firstBias(), y, ldy, out, parallel);
     const float* part = hiddenPart;
@@ -206,7 +300,7 @@ void Drafter::head(const float* input, int64_t rows, float* logits, std::vector<
 
 void Drafter::draft(const float* hidden, const int32_t* lastToken, int32_t batch, const DraftOptions& options,
                     const EmbeddingLookup& embed, int32_t* beams, float* logProbs, float* beamScores,
-                    DraftScratch* reuse, const ParallelFor* parallel) const {
+                    DraftScratch* reuse, const ParallelFor* parallel, const TokenInputTable* tokenInputs) const {
   const DrafterConfig& c = weights_.config;
   const int32_t W = options.width, L = options.length;
   RD_REQUIRE(batch >= 1, "batch", "must be >= 1, got " + std::to_string(batch));
@@ -217,6 +311,9 @@ void Drafter::draft(const float* hidden, const int32_t* lastToken, int32_t batch
                "[" + std::to_string(b) + "] = " + std::to_string(lastToken[b]) + " is outside the vocabulary [0, " +
                    std::to_string(c.vocabSize) + ")");
   const int64_t H = c.hiddenSize, V = c.vocabSize, rows = int64_t(batch) * W;
+  if (tokenInputs && &tokenInputs->drafter() != this)
+    fail(ErrorCode::InvalidArgument, "tokenInputs is another drafter's table");
+  const bool tabled = tokenInputs && c.rnn;
 
   DraftScratch local;
   DraftScratch& s = reuse ? *reuse : local;
@@ -244,7 +341,7 @@ void Drafter::draft(const float* hidden, const int32_t* lastToken, int32_t batch
       cur[(size_t(b) * W + w) * L] = lastToken[b];
       std::memcpy(input.data() + (size_t(b) * W + w) * 2 * H, hidden + size_t(b) * H, sizeof(float) * H);
     }
-  // half weights: the first matrix's part on h, once for all steps and beams: [batch, firstOut()]
+  // F16 / Q8_0: the first matrix's part on h, once for all steps and beams: [batch, firstOut()]
   const float* hiddenPart = nullptr;
   if (halfViews_) {
     s.hiddenPart.resize(size_t(batch * firstOut()));
@@ -256,8 +353,14 @@ void Drafter::draft(const float* hidden, const int32_t* lastToken, int32_t batch
   for (int32_t step = 0; step < L - 1; step++) {
     // Every beam's last token: the LLM's token on the first step, then the token the beam just grew.
     for (int64_t r = 0; r < rows; r++) lastOfBeam[r] = cur[size_t(r) * L + step];
-    embed(lastOfBeam.data(), rows, emb.data());
-    updateState(emb.data(), rows, state.data(), scratch, parallel);
+    if (tabled) {  // emb [rows, H] = rnn_w · E(token) of each row, looked up
+      for (int64_t r = 0; r < rows; r++)
+        std::memcpy(emb.data() + r * H, tokenInputs->row(lastOfBeam[r], parallel), sizeof(float) * H);
+      recur(emb.data(), rows, state.data(), scratch, parallel);
+    } else {
+      embed(lastOfBeam.data(), rows, emb.data());
+      updateState(emb.data(), rows, state.data(), scratch, parallel);
+    }
     for (int64_t r = 0; r < rows; r++)
       std::memcpy(input.data() + r * 2 * H + H, state.data() + r * H, sizeof(float) * H);
     head(input.data(), rows, logp.data(), scratch, parallel, hiddenPart, W);

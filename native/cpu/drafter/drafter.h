@@ -4,6 +4,7 @@
 // max-subtract, top-50 warp and log-softmax (redrafter::appleProcessLogits), and the beam search that drafts
 // candidate continuations from the LLM's final hidden state h and its last token (beam_search_candidates).
 #pragma once
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -49,6 +50,58 @@ struct DraftScratch {
   std::vector<int32_t> parent, token, cur, next, lastOfBeam;
 };
 
+// The precision of the copies of its matrices a Drafter drafts with (its weights stay float32 for everything else).
+//   F32:  the float32 weights themselves (linalg.h's kernels).
+//   F16:  float16 copies in the engine's 16-row panels (kernels/packed_matmul.h): half the bytes read per drafted
+//         token.
+//   Q8_0: ggml's Q8_0 (blocks of 32 int8 values with one fp16 scale, 34 bytes per 32 values), applied with the
+//         integer-dot kernels (kernels/quant_matmul.h: the activations quantised to 8 bits too): about a quarter of
+//         float32's bytes. A matrix whose input dimension is not a multiple of 32 is kept in float16.
+// Drafts made with F16 or Q8_0 may differ slightly from float32 ones; verification keeps the output exact either way.
+enum class DrafterWeightType { F32, F16, Q8_0 };
+
+// "f32", "f16", "q8_0": the names of the JS API (lib/drafter/drafter.ts DrafterWeightType).
+const char* drafterWeightTypeName(DrafterWeightType type);
+// The type of that name; throws InvalidArgument naming `field` and the accepted names for any other.
+DrafterWeightType parseDrafterWeightType(const std::string& name, const std::string& field);
+
+class Drafter;
+
+// rnn_w · E(t), the embedding term of the recurrent update, for every token t of one embedding source E: it depends
+// only on the token, so a drafter that drafts against the same embeddings every step (the engine's, with its model's
+// table) computes each row once, on the token's first use, and looks it up afterwards instead of reading rnn_w
+// [H, H] for every drafted token. A row is computed exactly as draft() computes it without the table (the drafter's
+// own weight type and kernels, which give each row the same bits whatever the number of rows), so drafts are the
+// same with and without it. Made by Drafter::makeTokenInputTable; its V*H floats are reserved at creation and
+// not touched (the OS commits the pages of the rows filled only). Thread-safe: rows are filled under a mutex and
+// published with a release store, read after an acquire load; a filled row is read without locking or allocating.
+// Valid while the drafter and the embedding source live.
+class TokenInputTable {
+ public:
+  ~TokenInputTable();
+  // rnn_w · E(token) [H]: computed on the token's first use, its product split over `parallel` when given (tokens
+  // outside the vocabulary throw InvalidArgument).
+  const float* row(int32_t token, const ParallelFor* parallel = nullptr) const;
+  const Drafter& drafter() const { return drafter_; }
+  // How many rows have been filled so far.
+  int64_t filledRows() const;
+
+ private:
+  friend class Drafter;
+  TokenInputTable(const Drafter& drafter, EmbeddingLookup embed);
+  const Drafter& drafter_;
+  EmbeddingLookup embed_;
+  int64_t vocab_ = 0, hidden_ = 0;
+  std::unique_ptr<float[]> rows_;                  // [vocab, hidden], rows filled on first use
+  std::unique_ptr<std::atomic<uint8_t>[]> ready_;  // [vocab]: 1 once the row is filled
+  mutable std::mutex fillMutex_;
+  mutable std::vector<float> embedding_;  // [hidden] E(t) of the row being filled (under fillMutex_)
+};
+
+// The most bytes a TokenInputTable may reserve (vocab * hiddenSize floats): 1 GiB. Above it (e.g. a 128K vocabulary
+// at hidden size 4096: 2 GiB) Drafter::makeTokenInputTable gives none and drafting reads rnn_w per drafted token.
+constexpr int64_t kMaxTokenInputTableBytes = int64_t(1) << 30;
+
 struct DraftOptions {
   int32_t width = 8;   // W: beams kept per sequence
   int32_t length = 5;  // L: tokens per beam, the LLM's own token included (L-1 drafted), >= 2
@@ -58,15 +111,21 @@ class Drafter {
  public:
   // Validates the config and that `weights.data` holds exactly its tensors. `source` (the drafter directory) names
   // it in errors. threads: workers used for the vocabulary projection of large drafters (1 = the caller only).
-  // halfWeights: draft with float16 copies of the matrices (the engine's F16 kernels; half the bytes read per step,
-  // which is what drafting costs on a large drafter). Drafts may then differ slightly from float32 ones; verification
-  // keeps the output exact either way.
-  Drafter(DrafterWeights weights, std::string source, int32_t threads = 1, bool halfWeights = false);
+  // weightType: the precision of the matrices drafted with (DrafterWeightType; F16 and Q8_0 read half and about a
+  // quarter of float32's bytes per drafted token, which is what drafting costs on a large drafter).
+  Drafter(DrafterWeights weights, std::string source, int32_t threads = 1,
+          DrafterWeightType weightType = DrafterWeightType::F32);
   ~Drafter();
 
   const DrafterConfig& config() const { return weights_.config; }
   const DrafterWeights& weights() const { return weights_; }
   const std::string& source() const { return source_; }
+  DrafterWeightType weightType() const { return weightType_; }
+
+  // The table of rnn_w · E(t) for the embedding source `embed` (TokenInputTable), for draft()'s `tokenInputs`; null
+  // when the drafter has no rnn_w (rnn false) or the table would take more than maxBytes.
+  std::unique_ptr<TokenInputTable> makeTokenInputTable(EmbeddingLookup embed,
+                                                       int64_t maxBytes = kMaxTokenInputTableBytes) const;
 
   // Throws InvalidModel naming both values when this drafter was not made for `model` (hidden size, vocabulary).
   void checkMatches(const ModelConfig& model, const std::string& modelSource) const;
@@ -79,10 +138,13 @@ class Drafter {
   // token (Apple's log_p_token_in_beam); beamScores [batch, W] (may be null): each beam's total log-probability.
   // Thread-safe (const) when each thread passes its own `scratch` (null: a local one, allocated per call).
   // `parallel` splits the large matrix products (null: the drafter's own pool of `threads`, when free).
+  // tokenInputs (may be null): this drafter's table of rnn_w · E(t) for the same embeddings as `embed`; the
+  // recurrent update then looks rnn_w · E(t) up instead of computing it (the same drafts, fewer bytes read).
   // Throws InvalidArgument naming the field on bad sizes or tokens.
   void draft(const float* hidden, const int32_t* lastToken, int32_t batch, const DraftOptions& options,
              const EmbeddingLookup& embed, int32_t* beams, float* logProbs, float* beamScores = nullptr,
-             DraftScratch* scratch = nullptr, const ParallelFor* parallel = nullptr) const;
+             DraftScratch* scratch = nullptr, const ParallelFor* parallel = nullptr,
+             const TokenInputTable* tokenInputs = nullptr) const;
 
   // The head on `rows` rows: input [rows, 2*hiddenSize] = concat[h, s] -> logits [rows, vocab] (raw, before
   // Apple's processing). scratch is resized as needed.
@@ -94,22 +156,26 @@ class Drafter {
                    const ParallelFor* parallel = nullptr) const;
 
  private:
+  friend class TokenInputTable;
   DrafterWeights weights_;
   DrafterWeights::Views<const float> views_;
   std::string source_;
   int32_t threads_ = 1;
-  // halfWeights: float16 copies of the matrices, as [out, in] F16 views for kernels::matmulRows. The first matrix
-  // applied to concat[h, s] (input_proj, else the first block, else lm_head) is kept as its two column halves,
+  DrafterWeightType weightType_ = DrafterWeightType::F32;
+  // F16 / Q8_0: the copies of the matrices, as [out, in] views: F16 packed into 16-row panels (Layout::Panels16, for
+  // kernels::matmulRows), Q8_0 row-major (kernels::matmulQuant; a matrix whose input dimension is not a multiple of
+  // 32: F16). The first matrix applied to concat[h, s] (input_proj, else the first block, else lm_head) is kept as
+  // its two column halves,
   // firstH [out, H] (applied to the LLM's hidden state h) and firstS [out, H] (applied to the recurrent state s): h
   // is the same for every drafted token of a draft() call, so draft() applies firstH once per call, not per token.
-  std::vector<std::vector<uint16_t>> half_;
+  std::vector<std::vector<uint8_t>> half_;
   struct HalfViews {
     TensorView inputProj, rnnW, rnnU, lmHead;
     std::vector<TensorView> blocks;
     TensorView firstH, firstS;  // the split first matrix (its whole view above stays empty)
   };
   std::unique_ptr<HalfViews> halfViews_;
-  int isa_ = 0;  // kernels::Isa of the half-weight products: $REDRAFTER_CPU_ISA if set, else the best the CPU has
+  int isa_ = 0;  // kernels::Isa of the F16 / Q8_0 products: $REDRAFTER_CPU_ISA if set, else the best the CPU has
   // For callers that lend no ParallelFor (the JS Drafter's draft(), training tools): threads_ workers started on
   // the first such call, then used by one call at a time (a concurrent call runs on its own thread alone). A
   // drafter used only by an engine never starts them.
@@ -121,7 +187,9 @@ class Drafter {
   const float* firstWeight() const;
   int64_t firstOut() const;
   const float* firstBias() const;
-  // headLogits; with hiddenPart ([rows / perHidden, firstOut()]: firstH h + bias of each row's h, half weights
+  // state = SiLU(a + rnn_u · state + b_u) on `rows` rows, a [rows, H] = rnn_w · E(token) of each row.
+  void recur(const float* a, int64_t rows, float* state, std::vector<float>& scratch, const ParallelFor* parallel) const;
+  // headLogits; with hiddenPart ([rows / perHidden, firstOut()]: firstH h + bias of each row's h, F16 / Q8_0
   // only), the first matrix is applied as hiddenPart + firstS s.
   void head(const float* input, int64_t rows, float* logits, std::vector<float>& scratch, const ParallelFor* parallel,
             const float* hiddenPart, int64_t perHidden) const;

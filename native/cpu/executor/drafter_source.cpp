@@ -14,6 +14,7 @@ class RecurrentDrafterSource : public DraftSource {
                          ParallelFor parallel)
       : drafter_(std::move(drafter)), embed_(modelEmbeddings(model)), parallel_(std::move(parallel)) {
     drafter_->checkMatches(model->config, model->path);
+    tokenInputs_ = drafter_->makeTokenInputTable(embed_);  // the model's embeddings stay the same: rnn_w · E(t) once
   }
   int32_t maxBeamWidth() const override { return std::min<int32_t>(64, drafter_->config().vocabSize); }
   int32_t maxBeamLength() const override { return 16; }
@@ -25,7 +26,7 @@ class RecurrentDrafterSource : public DraftSource {
     o.width = width;
     o.length = length;
     drafter_->draft(hidden, &lastToken, 1, o, embed_, d.beams.data(), wantLogProbs ? d.logProbs.data() : nullptr,
-                    nullptr, &scratch_, parallel_ ? &parallel_ : nullptr);
+                    nullptr, &scratch_, parallel_ ? &parallel_ : nullptr, tokenInputs_.get());
     return d;
   }
   std::vector<Draft> draftBatch(const float* hidden, const int32_t* lastTokens, int32_t batch, int32_t dim,
@@ -38,7 +39,7 @@ class RecurrentDrafterSource : public DraftSource {
     o.width = width;
     o.length = length;
     drafter_->draft(hidden, lastTokens, batch, o, embed_, beams.data(), wantLogProbs ? logProbs.data() : nullptr,
-                    nullptr, &scratch_, parallel_ ? &parallel_ : nullptr);
+                    nullptr, &scratch_, parallel_ ? &parallel_ : nullptr, tokenInputs_.get());
     std::vector<Draft> out(batch);
     for (int32_t b = 0; b < batch; ++b) {
       out[b].beams.assign(beams.begin() + b * beamSize, beams.begin() + (b + 1) * beamSize);
@@ -52,6 +53,7 @@ class RecurrentDrafterSource : public DraftSource {
   EmbeddingLookup embed_;
   ParallelFor parallel_;
   DraftScratch scratch_;  // the executor's worker thread drafts: one step at a time
+  std::unique_ptr<TokenInputTable> tokenInputs_;  // null: none (no rnn, or too large)
 };
 
 }  // namespace
