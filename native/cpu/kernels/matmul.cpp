@@ -486,16 +486,40 @@ void dotRowsPortable(const float* q, const float* rows, int64_t stride, const in
   for (int64_t i = 0; i < count; ++i) out[i] = dotPortable(q, rowAt(rows, stride, index, i), n) * scale;
 }
 #if REDRAFTER_X86_SIMD
+// dotAvx2 of 8-float rows, 8 rows at a time: each row's products and hsum8's tree ((l0+l4)+(l2+l6)) +
+// ((l1+l5)+(l3+l7)), computed for 8 rows side by side (the same additions of the same operands, so the same bits).
+REDRAFTER_TARGET_AVX2 void dot8Rows8(const float* q, const float* const* r, float scale, float* out) {
+  const __m256 qv = _mm256_loadu_ps(q), zero = _mm256_setzero_ps();
+  __m256 p[8];
+  for (int i = 0; i < 8; ++i) p[i] = _mm256_fmadd_ps(qv, _mm256_loadu_ps(r[i]), zero);
+  __m256 a[4];  // rows 2j and 2j+1: [l0+l4, l1+l5, l2+l6, l3+l7] each
+  for (int j = 0; j < 4; ++j)
+    a[j] = _mm256_add_ps(_mm256_permute2f128_ps(p[2 * j], p[2 * j + 1], 0x20),
+                         _mm256_permute2f128_ps(p[2 * j], p[2 * j + 1], 0x31));
+  __m256 b[2];  // rows (4j, 4j+2 | 4j+1, 4j+3): [(l0+l4)+(l2+l6), (l1+l5)+(l3+l7)] each
+  for (int j = 0; j < 2; ++j)
+    b[j] = _mm256_add_ps(_mm256_shuffle_ps(a[2 * j], a[2 * j + 1], 0x44), _mm256_shuffle_ps(a[2 * j], a[2 * j + 1], 0xEE));
+  // rows (0, 2, 4, 6 | 1, 3, 5, 7)
+  const __m256 c = _mm256_add_ps(_mm256_shuffle_ps(b[0], b[1], 0x88), _mm256_shuffle_ps(b[0], b[1], 0xDD));
+  const __m256 ordered = _mm256_permutevar8x32_ps(c, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+  _mm256_storeu_ps(out, _mm256_mul_ps(ordered, _mm256_set1_ps(scale)));
+}
+
 REDRAFTER_TARGET_AVX2 void dotRowsAvx2(const float* q, const float* rows, int64_t stride, const int32_t* index,
                                        int64_t count, int64_t n, float scale, float* out) {
-  for (int64_t i = 0; i < count; ++i) out[i] = dotAvx2(q, rowAt(rows, stride, index, i), n) * scale;
+  int64_t i = 0;
+  if (n == 8)
+    for (; i + 8 <= count; i += 8) {
+      const float* r[8];
+      for (int j = 0; j < 8; ++j) r[j] = rowAt(rows, stride, index, i + j);
+      dot8Rows8(q, r, scale, out + i);
+    }
+  for (; i < count; ++i) out[i] = dotAvx2(q, rowAt(rows, stride, index, i), n) * scale;
 }
 REDRAFTER_TARGET_AVX512 void dotRowsAvx512(const float* q, const float* rows, int64_t stride, const int32_t* index,
                                            int64_t count, int64_t n, float scale, float* out) {
-  if (n < 16) {  // no whole 16-float vector: dotAvx512 would be a chain of scalar FMAs
-    for (int64_t i = 0; i < count; ++i) out[i] = dotAvx2(q, rowAt(rows, stride, index, i), n) * scale;
-    return;
-  }
+  // no whole 16-float vector: dotAvx512 would be a chain of scalar FMAs
+  if (n < 16) return dotRowsAvx2(q, rows, stride, index, count, n, scale, out);
   for (int64_t i = 0; i < count; ++i) out[i] = dotAvx512(q, rowAt(rows, stride, index, i), n) * scale;
 }
 #endif
