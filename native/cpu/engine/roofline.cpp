@@ -11,6 +11,7 @@
 #include "core/error.h"
 #include "cpu/engine/thread_pool.h"
 #include "cpu/kernels/simd.h"
+#include "cpu/kernels/x86_intrinsics.h"
 
 #if REDRAFTER_X86_SIMD
 #include <immintrin.h>

@@ -1,9 +1,39 @@
 #include "cpu/engine/thread_pool.h"
 
 #include <algorithm>
+#include <chrono>
 #include <exception>
 
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#endif
+
 namespace redrafter::cpu {
+namespace {
+
+inline void cpuRelax() {
+#if defined(__x86_64__) || defined(__i386__)
+  _mm_pause();
+#endif
+}
+
+// Spins until done() or kSpinMicros have passed; whether done() held.
+template <class Done>
+bool spinUntil(Done done) {
+  const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(ThreadPool::kSpinMicros);
+  for (int i = 0;; ++i) {
+    if (done()) return true;
+    cpuRelax();
+    if ((i & 63) == 63 && std::chrono::steady_clock::now() >= until) return done();
+  }
+}
+
+void rangeOf(int64_t count, int32_t parts, int32_t index, int64_t* begin, int64_t* end) {
+  *begin = count * index / parts;
+  *end = count * (index + 1) / parts;
+}
+
+}  // namespace
 
 ThreadPool::ThreadPool(int32_t threads) {
   for (int32_t i = 1; i < std::max<int32_t>(threads, 1); ++i) workers_.emplace_back([this, i] { workerLoop(i); });
@@ -12,15 +42,10 @@ ThreadPool::ThreadPool(int32_t threads) {
 ThreadPool::~ThreadPool() {
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    stop_ = true;
+    stop_.store(true);
   }
   wake_.notify_all();
   for (auto& w : workers_) w.join();
-}
-
-static void rangeOf(int64_t count, int32_t parts, int32_t index, int64_t* begin, int64_t* end) {
-  *begin = count * index / parts;
-  *end = count * (index + 1) / parts;
 }
 
 void ThreadPool::parallelFor(int64_t count, int64_t grain, const std::function<void(int64_t, int64_t)>& body) {
@@ -31,15 +56,16 @@ void ThreadPool::parallelFor(int64_t count, int64_t grain, const std::function<v
     body(0, count);
     return;
   }
+  body_ = &body;
+  count_ = count;
+  parts_ = parts;
+  pending_.store(parts - 1, std::memory_order_relaxed);
   {
+    // under the mutex: a worker between its last check and its sleep holds it, so it cannot miss this job
     std::lock_guard<std::mutex> lock(mutex_);
-    body_ = &body;
-    count_ = count;
-    parts_ = parts;
-    pending_ = parts - 1;
-    ++generation_;
+    generation_.fetch_add(1, std::memory_order_release);
   }
-  wake_.notify_all();
+  wake_.notify_all();  // no system call when every worker is spinning (none waits)
   std::exception_ptr error;
   int64_t begin, end;
   rangeOf(count, parts, 0, &begin, &end);
@@ -48,8 +74,11 @@ void ThreadPool::parallelFor(int64_t count, int64_t grain, const std::function<v
   } catch (...) {
     error = std::current_exception();
   }
-  std::unique_lock<std::mutex> lock(mutex_);
-  done_.wait(lock, [this] { return pending_ == 0; });
+  auto finished = [this] { return pending_.load(std::memory_order_acquire) == 0; };
+  if (!spinUntil(finished)) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    done_.wait(lock, finished);
+  }
   body_ = nullptr;
   if (error) std::rethrow_exception(error);
 }
@@ -57,19 +86,17 @@ void ThreadPool::parallelFor(int64_t count, int64_t grain, const std::function<v
 void ThreadPool::workerLoop(int32_t index) {
   uint64_t seen = 0;
   for (;;) {
-    const std::function<void(int64_t, int64_t)>* body;
-    int64_t count;
-    int32_t parts;
-    {
+    auto fresh = [&] { return stop_.load(std::memory_order_acquire) || generation_.load(std::memory_order_acquire) != seen; };
+    if (!spinUntil(fresh)) {
       std::unique_lock<std::mutex> lock(mutex_);
-      wake_.wait(lock, [&] { return stop_ || generation_ != seen; });
-      if (stop_) return;
-      seen = generation_;
-      if (index >= parts_) continue;  // not needed for this job
-      body = body_;
-      count = count_;
-      parts = parts_;
+      wake_.wait(lock, fresh);
     }
+    if (stop_.load(std::memory_order_acquire)) return;
+    seen = generation_.load(std::memory_order_acquire);
+    if (index >= parts_) continue;  // not needed for this job
+    const std::function<void(int64_t, int64_t)>* body = body_;
+    const int64_t count = count_;
+    const int32_t parts = parts_;
     int64_t begin, end;
     rangeOf(count, parts, index, &begin, &end);
     try {
@@ -77,11 +104,10 @@ void ThreadPool::workerLoop(int32_t index) {
     } catch (...) {
       // Kernels do not throw; a failure here would be a bug. Never let it escape the thread.
     }
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      --pending_;
+    if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+      std::lock_guard<std::mutex> lock(mutex_);  // a caller between its last check and its sleep holds it
+      done_.notify_one();
     }
-    done_.notify_one();
   }
 }
 

@@ -1,7 +1,16 @@
 // A small fixed thread pool for the forward pass: parallelFor splits [0, count) into one contiguous range per
 // thread (the caller runs the first), and returns when all are done. Which thread computes which range never
 // changes a result: every kernel's reduction order is fixed per output element.
+//
+// Handoff: a forward runs dozens of parallelFor calls a few microseconds apart, and waking a thread that sleeps on
+// a futex costs 10-50 us on a virtual machine (more than a small model's whole matmul). So a worker that finishes
+// its range, and a caller waiting for the others, spin for up to kSpinMicros on an atomic before they sleep on the
+// condition variable: the next job of the same forward finds the workers awake, and between forwards they sleep
+// (no core is kept busy while the engine idles). Measured on stories260K, 2 threads, W=1 L=4 drafted steps: 0.46x
+// plain decoding's rate with sleeping workers, 0.93-0.95x with spinning ones (and 1.0-1.03x once the forward stopped
+// splitting jobs under kMinRangeWork, transformer.cpp).
 #pragma once
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
@@ -20,6 +29,8 @@ class ThreadPool {
 
   int32_t size() const { return static_cast<int32_t>(workers_.size()) + 1; }
 
+  static constexpr int64_t kSpinMicros = 50;  // how long a worker or a waiting caller spins before it sleeps
+
   // body(begin, end) over contiguous ranges of [0, count), in chunks of at least `grain` items (so small jobs run
   // on fewer threads). Not reentrant: one parallelFor at a time (the Transformer serialises its forwards).
   void parallelFor(int64_t count, int64_t grain, const std::function<void(int64_t, int64_t)>& body);
@@ -28,14 +39,16 @@ class ThreadPool {
   void workerLoop(int32_t index);
 
   std::vector<std::thread> workers_;
-  std::mutex mutex_;
+  std::mutex mutex_;  // guards the sleeps (with wake_ and done_); the job itself is published through generation_
   std::condition_variable wake_, done_;
+  // the current job: written by parallelFor before it bumps generation_ (release), read by workers after they see
+  // the new generation (acquire)
   const std::function<void(int64_t, int64_t)>* body_ = nullptr;
   int64_t count_ = 0;
-  int32_t parts_ = 0;       // ranges in the current job (<= size())
-  uint64_t generation_ = 0;  // bumped per job
-  int32_t pending_ = 0;      // worker ranges not yet finished
-  bool stop_ = false;
+  int32_t parts_ = 0;                       // ranges in the current job (<= size())
+  std::atomic<uint64_t> generation_{0};     // bumped per job
+  std::atomic<int32_t> pending_{0};         // worker ranges not yet finished
+  std::atomic<bool> stop_{false};
 };
 
 }  // namespace redrafter::cpu
