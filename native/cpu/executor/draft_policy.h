@@ -17,7 +17,10 @@
 // faster, and drafting must beat plain decoding by kDraftMargin (a tie, or noise, is decided for plain decoding,
 // which costs nothing to keep). Probes start `probeEvery` steps apart; while they keep
 // confirming the best candidate the gap doubles up to `maxProbeEvery` (a probe of a much slower shape is what this
-// costs), and a probe that changes the best resets it. The CPU engine carries a request's policy over to its next
+// costs), and a probe that changes the best resets it. A probe of a drafted shape after a long run of plain steps
+// costs more than the same shape in steady use (the drafter's weights and buffers have left the caches): on
+// stories260K, where drafting and plain decoding are within a few percent, probes every 256 steps cost the default
+// 3-6% against plain decoding (`redrafter bench`, 15 repeats), every 4096 steps (the default) 0-1%. The CPU engine carries a request's policy over to its next
 // request of the same shape (resume()): on stories260K, a 256-token request's warm-up and probes (5-6 steps of a
 // shape that costs 1.5x per token there) were what still cost 2-5% against plain decoding.
 #pragma once
@@ -48,7 +51,7 @@ class DraftPolicy {
   };
 
   // width >= 1, length >= 2: the requested shape (the largest tree this request may use).
-  DraftPolicy(int32_t width, int32_t length, int32_t probeEvery = 16, int32_t warmup = 2, int32_t maxProbeEvery = 256);
+  DraftPolicy(int32_t width, int32_t length, int32_t probeEvery = 16, int32_t warmup = 2, int32_t maxProbeEvery = 4096);
 
   // Continues this policy for a new request (CpuBackend hands each finished request's policy to the next one of
   // the same shape): the costs, rates and probe interval carry over, so a request does not warm up again and

@@ -141,7 +141,8 @@ REDRAFTER_TARGET_AVX512 float expWeightsAvx512(float* s, int64_t n) {
 }
 
 // out += sum_i w[i] v_i. Heads of 8 or 16 floats: 4 partial sums by i mod 4, added as (p0 + p1) + (p2 + p3) (one
-// sum would wait on every FMA's latency); others: each element's FMAs in i order, as axpy().
+// sum would wait on every FMA's latency); others: each element's FMAs in i order (8 floats at a time, then scalar
+// FMAs for a tail).
 template <int C>  // C = hd / 8 vectors per row
 REDRAFTER_TARGET_AVX2 void weightedSumSmall(const float* w, const AttentionRows& rows, float* out) {
   __m256 p[4][C];

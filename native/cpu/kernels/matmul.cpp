@@ -291,13 +291,6 @@ REDRAFTER_TARGET_AVX2 float dotAvx2(const float* a, const float* b, int64_t n) {
   return s;
 }
 
-REDRAFTER_TARGET_AVX2 void axpyAvx2(float a, const float* x, float* y, int64_t n) {
-  __m256 av = _mm256_set1_ps(a);
-  int64_t k = 0;
-  for (; k + 8 <= n; k += 8) _mm256_storeu_ps(y + k, _mm256_fmadd_ps(av, _mm256_loadu_ps(x + k), _mm256_loadu_ps(y + k)));
-  for (; k < n; ++k) y[k] = fmaScalar(a, x[k], y[k]);
-}
-
 // ---- AVX-512F: 16 lanes ----------------------------------------------------------------------------------
 REDRAFTER_TARGET_AVX512 inline float hsum16(__m512 v) {
   __m256 lo = _mm512_castps512_ps256(v);
@@ -468,13 +461,6 @@ float dot(Isa isa, const float* a, const float* b, int64_t n) {
   if (isa == Isa::Avx2) return dotAvx2(a, b, n);
 #endif
   return dotPortable(a, b, n);
-}
-
-void axpy(Isa isa, float a, const float* x, float* y, int64_t n) {
-#if REDRAFTER_X86_SIMD
-  if (isa != Isa::Portable) return axpyAvx2(a, x, y, n);
-#endif
-  for (int64_t k = 0; k < n; ++k) y[k] += a * x[k];
 }
 
 namespace {

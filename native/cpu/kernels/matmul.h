@@ -27,9 +27,6 @@ void matmulRowsWithoutPrefetch(Isa isa, const TensorView& w, const float* x, int
 // sum_k a[k] * b[k] in the same fixed order as matmulRows.
 float dot(Isa isa, const float* a, const float* b, int64_t n);
 
-// y[k] += a * x[k].
-void axpy(Isa isa, float a, const float* x, float* y, int64_t n);
-
 // out[i] = dot(q, rows + r * stride, n) * scale for i < count, r = index[i] (index null: r = i): attention's scores
 // (kernels/attention.h), without a call per row. Bit for bit dot() row by row, except that AVX-512 rows of fewer
 // than 16 floats (no whole vector: dot() runs a chain of scalar FMAs) take the AVX2 order.
