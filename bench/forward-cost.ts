@@ -1,5 +1,5 @@
 // The cost of one forward of T tokens relative to T = 1 on a model (the tree-verification cost curve):
-//   node --import tsx bench/forward-cost.ts MODEL [--threads N] [--tokens 1,2,4,8,16,32] [--reps 3]
+//   node --import tsx bench/forward-cost.ts MODEL [--threads N] [--tokens 1,2,4,8,16,32] [--reps 7]
 import { Command } from 'commander';
 import { cpus } from 'node:os';
 import { forwardCostCurve } from '../lib/bench.js';
@@ -8,7 +8,7 @@ const program = new Command()
   .argument('<model>')
   .option('--threads <n>', 'threads', String(cpus().length))
   .option('--tokens <list>', 'token counts', '1,2,4,8,16,32')
-  .option('--reps <n>', 'repeats (median)', '3');
+  .option('--reps <n>', 'repeats (median)', '7');
 program.parse(process.argv);
 const o = program.opts();
 const counts = String(o.tokens).split(',').map(Number);

@@ -269,12 +269,14 @@ async function llamaCppRunner(nodeLlamaCpp: NodeLlamaCpp, o: BenchOptions, eos: 
   };
 }
 
-/** The forward of T tokens after a 32-token prefix, median over `reps`, relative to T = 1. */
+/** The forward of T tokens after a 32-token prefix, median over `reps` passes over every T (interleaved), relative to
+ *  T = 1. 7 passes: with 3, a shared machine's bandwidth swings put single points 5-10% off and broke the curve's
+ *  monotonicity; the whole curve costs a few seconds either way. */
 export async function forwardCostCurve(
   modelPath: string,
   threads: number,
   counts: number[],
-  reps = 3,
+  reps = 7,
 ): Promise<{ tokens: number; seconds: number; relative: number }[]> {
   const model = await Model.load(modelPath, { threads });
   try {
