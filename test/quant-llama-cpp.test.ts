@@ -46,8 +46,11 @@ const headDim = shape.dim / shape.nHeads;
 const kvDim = headDim * shape.nKvHeads;
 // The median position within `median` (the same arithmetic), every position within `bound` (after a rounding flip);
 // a greedy token may differ only where our logits of the two candidates are within `tieGap`, in at most
-// `maxDivergences` of the 10 prompts (measured: medians <= 2e-6, worst 0.29, gaps <= 0.071, at most 2 prompts).
-const median = 1e-4, bound = 0.5, tieGap = 0.15, maxDivergences = 3;
+// `maxDivergences` of the 10 prompts (measured: medians <= 2e-6, worst 0.29, gaps <= 0.151, at most 2 prompts). A
+// flip at gap g is the same rounding step seen as a log-probability difference of at least g at that position, so
+// `tieGap` is the worst such difference measured (0.29), rounded up; 0.15 (the first runs' gaps, <= 0.071, doubled)
+// failed once the attention kernel's summation order changed (a gap of 0.1506).
+const median = 1e-4, bound = 0.5, tieGap = 0.3, maxDivergences = 3;
 
 function tensors(arch: Arch, vocab: number, tied: boolean, seed: number): NativeGgufTensorSpec[] {
   const next = rng(seed);
