@@ -5,7 +5,8 @@
 // argument: one small matrix that stays in L2 (the arithmetic alone). Build and run from the repository root after
 // the cmake-js build:
 //   g++ -O2 -std=c++17 -Inative bench/cpp/matmul_bench.cpp build-cmake/libredrafter_cpu.a \
-//       build-cmake/libredrafter_core.a -lpthread -o /tmp/matmul_bench && /tmp/matmul_bench f16 1,4,8,16 9
+//       build-cmake/libredrafter_model.a build-cmake/libredrafter_core.a -lpthread -o /tmp/matmul_bench && \
+//       /tmp/matmul_bench f16 1,4,8,16 9
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -20,6 +21,7 @@
 #include "cpu/kernels/matmul.h"
 #include "cpu/kernels/packed_matmul.h"
 
+using namespace redrafter;
 using namespace redrafter::cpu;
 
 static uint16_t toHalf(float f) {  // round-toward-zero is enough for benchmark data
