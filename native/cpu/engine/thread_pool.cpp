@@ -56,13 +56,15 @@ void ThreadPool::parallelFor(int64_t count, int64_t grain, const std::function<v
     body(0, count);
     return;
   }
-  body_ = &body;
-  count_ = count;
-  parts_ = parts;
-  pending_.store(parts - 1, std::memory_order_relaxed);
   {
-    // under the mutex: a worker between its last check and its sleep holds it, so it cannot miss this job
+    // Under the mutex: a worker between its last check and its sleep holds it, so it cannot miss this job; and a
+    // worker not needed by the last job may still be about to read it (the caller waits only for the needed ones),
+    // so workers take the job's fields and its generation together under the mutex too.
     std::lock_guard<std::mutex> lock(mutex_);
+    body_ = &body;
+    count_ = count;
+    parts_ = parts;
+    pending_.store(parts - 1, std::memory_order_relaxed);
     generation_.fetch_add(1, std::memory_order_release);
   }
   wake_.notify_all();  // no system call when every worker is spinning (none waits)
@@ -79,7 +81,6 @@ void ThreadPool::parallelFor(int64_t count, int64_t grain, const std::function<v
     std::unique_lock<std::mutex> lock(mutex_);
     done_.wait(lock, finished);
   }
-  body_ = nullptr;
   if (error) std::rethrow_exception(error);
 }
 
@@ -91,12 +92,18 @@ void ThreadPool::workerLoop(int32_t index) {
       std::unique_lock<std::mutex> lock(mutex_);
       wake_.wait(lock, fresh);
     }
-    if (stop_.load(std::memory_order_acquire)) return;
-    seen = generation_.load(std::memory_order_acquire);
-    if (index >= parts_) continue;  // not needed for this job
-    const std::function<void(int64_t, int64_t)>* body = body_;
-    const int64_t count = count_;
-    const int32_t parts = parts_;
+    const std::function<void(int64_t, int64_t)>* body;
+    int64_t count;
+    int32_t parts;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);  // the newest job, whole (see parallelFor)
+      if (stop_.load(std::memory_order_relaxed)) return;
+      seen = generation_.load(std::memory_order_relaxed);
+      body = body_;
+      count = count_;
+      parts = parts_;
+    }
+    if (index >= parts) continue;  // not needed for this job
     int64_t begin, end;
     rangeOf(count, parts, index, &begin, &end);
     try {

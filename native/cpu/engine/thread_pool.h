@@ -41,8 +41,8 @@ class ThreadPool {
   std::vector<std::thread> workers_;
   std::mutex mutex_;  // guards the sleeps (with wake_ and done_); the job itself is published through generation_
   std::condition_variable wake_, done_;
-  // the current job: written by parallelFor before it bumps generation_ (release), read by workers after they see
-  // the new generation (acquire)
+  // the current job: written by parallelFor with its generation_ bump, read by a worker with the generation, both
+  // under mutex_ (a worker the last job did not need may read while the next job is published)
   const std::function<void(int64_t, int64_t)>* body_ = nullptr;
   int64_t count_ = 0;
   int32_t parts_ = 0;                       // ranges in the current job (<= size())
