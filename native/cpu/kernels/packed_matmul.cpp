@@ -284,7 +284,7 @@ constexpr int maxTokens512(int np) { return np <= 2 ? 12 : np == 3 ? 8 : 6; }
 // The panels a one-group tile of T = 3..12 tokens takes at once: as many as the registers allow. More panels are
 // more streams in flight, which is what keeps memory busy while the long loop computes (2 threads streaming 1.2 GB
 // of panels, interleaved medians, T = 4 / 6 / 8 over T = 1: f32 1.11 / 1.17 / 1.16 with 2 panels, 1.05 / 1.07 /
-// 1.09 with 4, 4 and 3; f16 1.18 / 1.21 / 1.29 against 1.07 / 1.10 / 1.18). Splitting the tokens into groups to
+// 1.09 with 4, 4 and 3; f16 1.18 / 1.22 / 1.30 against 1.07 / 1.10 / 1.18). Splitting the tokens into groups to
 // take more panels costs more than it gains: each later group reads the panels again from L2 (f16 T = 8 as 4 + 4
 // tokens on 4 panels: 1.47).
 constexpr int64_t panelsFor512(int64_t T) { return T <= 6 ? 4 : T <= 8 ? 3 : 2; }
