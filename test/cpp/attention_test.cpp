@@ -11,17 +11,11 @@
 
 #include "cpu/kernels/attention.h"
 #include "cpu/kernels/isa.h"
+#include "isas.h"
 
 using namespace redrafter::cpu;
 
 namespace {
-
-std::vector<kernels::Isa> isas() {
-  std::vector<kernels::Isa> list = {kernels::Isa::Portable};
-  if (kernels::detectIsa() >= kernels::Isa::Avx2) list.push_back(kernels::Isa::Avx2);
-  if (kernels::detectIsa() >= kernels::Isa::Avx512) list.push_back(kernels::Isa::Avx512);
-  return list;
-}
 
 // A cache of `slots` rows of `stride` floats (keys and values), seeded normal values scaled by `spread`.
 struct Cache {
@@ -52,7 +46,7 @@ std::vector<float> attend(kernels::Isa isa, const Cache& c, const float* q, int6
 
 TEST_CASE("attendHead: the same bits however the rows split into cached and new, and a double-precision softmax") {
   uint32_t seed = 7;
-  for (kernels::Isa isa : isas())
+  for (kernels::Isa isa : test::cpuIsas())
     for (int64_t hd : {8, 16, 24, 64, 5}) {
       for (int64_t count : {1, 2, 7, 16, 17, 33, 130}) {
         CAPTURE(kernels::isaName(isa));
@@ -105,7 +99,7 @@ TEST_CASE("attendHead's exponential: within 2 ulp of expf over the softmax's ran
   x.push_back(0.0f);
   x.push_back(-1e-30f);
   std::vector<float> avx2;
-  for (kernels::Isa isa : isas()) {
+  for (kernels::Isa isa : test::cpuIsas()) {
     CAPTURE(kernels::isaName(isa));
     std::vector<float> y = x;
     kernels::expInPlace(isa, y.data(), static_cast<int64_t>(y.size()));

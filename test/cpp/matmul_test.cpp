@@ -16,6 +16,7 @@
 #include "cpu/kernels/isa.h"
 #include "cpu/kernels/matmul.h"
 #include "cpu/kernels/packed_matmul.h"
+#include "isas.h"
 #include "model/dequantize.h"
 #include "model/half.h"
 #include "model/weights.h"
@@ -167,12 +168,7 @@ std::vector<float> matmul(kernels::Isa isa, const TensorView& w, const std::vect
   return y;
 }
 
-std::vector<kernels::Isa> isas() {
-  std::vector<kernels::Isa> list = {kernels::Isa::Portable};
-  if (kernels::detectIsa() >= kernels::Isa::Avx2) list.push_back(kernels::Isa::Avx2);
-  if (kernels::detectIsa() >= kernels::Isa::Avx512) list.push_back(kernels::Isa::Avx512);
-  return list;
-}
+using test::cpuIsas;
 
 struct Case {
   DType type;
@@ -217,7 +213,7 @@ TEST_CASE("the AVX2 matmul reduces every element in the documented order, bit fo
 
 TEST_CASE("matmulRows gives the same bits whatever T, the thread split or the prefetch, on every ISA") {
   uint32_t seed = 100;
-  for (kernels::Isa isa : isas()) {
+  for (kernels::Isa isa : cpuIsas()) {
     for (const Case& c : cases()) {
       CAPTURE(kernels::isaName(isa));
       CAPTURE(dtypeName(c.type));
@@ -252,7 +248,7 @@ TEST_CASE("matmulRows gives the same bits whatever T, the thread split or the pr
 
 TEST_CASE("matmulRows agrees with a double-precision sum on every ISA and dtype") {
   uint32_t seed = 200;
-  for (kernels::Isa isa : isas()) {
+  for (kernels::Isa isa : cpuIsas()) {
     for (const Case& c : cases()) {
       CAPTURE(kernels::isaName(isa));
       CAPTURE(dtypeName(c.type));
@@ -295,7 +291,7 @@ TEST_CASE("packed F32/F16 weights: the same values by row, and every ISA reduces
       Matrix p = packedMatrix(m);
       const auto wf = dequantized(m.view);
       CHECK(dequantized(p.view) == wf);  // the packed copy holds the same values, readable by row
-      for (kernels::Isa isa : isas()) {
+      for (kernels::Isa isa : cpuIsas()) {
         CAPTURE(kernels::isaName(isa));
         const bool fused = isa != kernels::Isa::Portable;
         for (int64_t T : kTokenCounts) {
@@ -320,7 +316,7 @@ TEST_CASE("packed F32/F16 weights: the same values by row, and every ISA reduces
 TEST_CASE("dotRows: bit for bit dot() row by row (AVX-512 rows under 16 floats: the AVX2 order), with and without an index") {
   std::mt19937 rng(41);
   std::normal_distribution<float> d(0.0f, 1.0f);
-  for (kernels::Isa isa : isas())
+  for (kernels::Isa isa : cpuIsas())
     for (int64_t n : {8, 5, 16, 24, 64})
       for (int64_t count : {1, 7, 8, 9, 16, 21}) {
         CAPTURE(kernels::isaName(isa));

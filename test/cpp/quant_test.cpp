@@ -23,6 +23,7 @@
 #include "model/half.h"
 #include "model/weights.h"
 #include "fixtures.h"
+#include "isas.h"
 #include "temp_files.h"
 #include "tokenizer/tokenizer.h"
 #include "tools/convert.h"
@@ -185,9 +186,7 @@ TEST_CASE("quantise -> dequantise stays within each type's error bound") {
 }
 
 TEST_CASE("the 4-6 bit matmul (and Q8_0 through matmulQuant): the same bits for every T, thread split and ISA, within the activation bound") {
-  std::vector<kernels::Isa> isas = {kernels::Isa::Portable};
-  if (kernels::detectIsa() >= kernels::Isa::Avx2) isas.push_back(kernels::Isa::Avx2);
-  if (kernels::detectIsa() >= kernels::Isa::Avx512) isas.push_back(kernels::Isa::Avx512);
+  const std::vector<kernels::Isa> isas = cpu::test::cpuIsas();
   std::mt19937 rng(11);
   std::normal_distribution<float> dist(0.0f, 1.0f);
   const DType types[] = {DType::Q4_0, DType::Q4_K, DType::Q5_K, DType::Q6_K, DType::Q8_0};
