@@ -12,29 +12,18 @@
 // (prompt and generated) the log-probabilities of llama.cpp's 16 most likely tokens agree with ours within 2e-3
 // (measured worst: about 5e-4; f32 KV cache on both sides). About 4 minutes per architecture for 10 prompts on a
 // loaded 2-core machine (llama.cpp returns probabilities over the whole 128K-152K vocabulary at every position).
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import { getLlama, type Llama } from 'node-llama-cpp';
 
 import { Model } from '../lib/model.js';
 import { Tokenizer } from '../lib/tokenizer.js';
 import type { BpeVocabularyName } from './helpers/bpe-vocab.js';
-import { argmax, llamaCppGreedy, llamaCppNextProbabilities, logSoftmax, mixedPrompts, openLlamaCpp } from './helpers/llama-cpp-compare.js';
+import { argmax, llamaCppGreedy, llamaCppNextProbabilities, llamaCppSuite, logSoftmax, mixedPrompts, openLlamaCpp } from './helpers/llama-cpp-compare.js';
 import { writeRandomModel, type Arch } from './helpers/random-gguf.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'redrafter-arch-'));
-let llama: Llama;
-after(async () => {
-  await llama?.dispose();
-  rmSync(dir, { recursive: true, force: true });
-});
-before(async () => {
-  llama = await getLlama({ gpu: false, build: 'never', logLevel: 'error' as never });
-});
+const { dir, llama } = llamaCppSuite('redrafter-arch-');
 
 const prompts = mixedPrompts;
 
@@ -51,7 +40,7 @@ for (const c of cases) {
   test(`${c.arch} (${c.vocab} vocabulary${c.tied ? ', tied' : ''}${heads}): greedy tokens and log-probabilities match llama.cpp`, async (t) => {
     const path = join(dir, `${c.arch}-${cases.indexOf(c)}.gguf`);
     writeRandomModel(path, { arch: c.arch, vocab: c.vocab, tied: c.tied, seed: 7 + cases.indexOf(c), headDim: c.headDim });
-    const { model: theirModel, context, seq } = await openLlamaCpp(llama, path);
+    const { model: theirModel, context, seq } = await openLlamaCpp(llama(), path);
     const tokenizer = await Tokenizer.load(path);
     const model = await Model.load(path, { threads: 2 });
     const V = tokenizer.vocabSize;

@@ -14,32 +14,21 @@
 // differences) and, through the KV cache, the positions after it, and where two candidates were nearly tied it
 // changes the greedy token (then the continuations differ and the prompt stops being compared). The assertions say
 // exactly that: see the bounds below. Runtime: about 3 minutes (15 files, one llama.cpp load each, ~12 s a file).
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import { getLlama, type Llama } from 'node-llama-cpp';
 
 import { benchModel, type NativeGgufTensorSpec } from '../bench/bench-addon.js';
 import { Model } from '../lib/model.js';
 import { convertModelFile, type GgufType } from '../lib/model-file.js';
 import { Tokenizer } from '../lib/tokenizer.js';
 import { bpeFixture, type BpeVocabularyName } from './helpers/bpe-vocab.js';
-import { argmax, llamaCppGreedy, llamaCppNextProbabilities, logSoftmax, mixedPrompts, openLlamaCpp } from './helpers/llama-cpp-compare.js';
+import { argmax, llamaCppGreedy, llamaCppNextProbabilities, llamaCppSuite, logSoftmax, mixedPrompts, openLlamaCpp } from './helpers/llama-cpp-compare.js';
 import type { Arch } from './helpers/random-gguf.js';
 import { rng } from './helpers/rng.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'redrafter-quant-'));
-let llama: Llama;
-after(async () => {
-  await llama?.dispose();
-  rmSync(dir, { recursive: true, force: true });
-});
-before(async () => {
-  llama = await getLlama({ gpu: false, build: 'never', logLevel: 'error' as never });
-});
+const { dir, llama } = llamaCppSuite('redrafter-quant-');
 
 const shape = { dim: 256, hiddenDim: 512, nLayers: 2, nHeads: 4, nKvHeads: 2, contextLength: 512, normEps: 1e-6, ropeTheta: 500000 };
 const headDim = shape.dim / shape.nHeads;
@@ -99,7 +88,7 @@ for (const a of archs) {
       }
       const path = join(dir, `${a.arch}-${type}.gguf`);
       assert.deepEqual((await convertModelFile({ model: source, out: path, type })).fallbacks, []);
-      const { model: theirModel, context, seq } = await openLlamaCpp(llama, path);
+      const { model: theirModel, context, seq } = await openLlamaCpp(llama(), path);
       const tokenizer = await Tokenizer.load(path);
       const model = await Model.load(path, { threads: 2 });
       const V = tokenizer.vocabSize;

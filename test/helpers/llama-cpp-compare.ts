@@ -1,7 +1,11 @@
 // What the comparisons with llama.cpp (node-llama-cpp, CPU) share: the mixed prompts, a deterministic llama.cpp
 // context (one thread, f32 KV cache, no flash attention), its greedy continuation, its teacher-forced next-token
 // probabilities at every position, and our log-softmax / argmax over a row of logits.
-import type { ControlledEvaluateInputItem, Llama, LlamaContext, LlamaModel, LlamaContextSequence, Token } from 'node-llama-cpp';
+import { after, before } from 'node:test';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { getLlama, type ControlledEvaluateInputItem, type Llama, type LlamaContext, type LlamaModel, type LlamaContextSequence, type Token } from 'node-llama-cpp';
 
 /** Code, CJK, emoji, numbers, whitespace runs, contractions, Greek and Cyrillic. */
 export const mixedPrompts = [
@@ -22,6 +26,21 @@ export function argmax(v: Float32Array): number {
   let best = 0;
   for (let i = 1; i < v.length; ++i) if (v[i]! > v[best]!) best = i;
   return best;
+}
+
+/** A comparison suite's setup: a temporary folder (`dir`, removed after the suite) and llama.cpp's CPU backend
+ *  (`llama()`, loaded before the first test, disposed after the suite). */
+export function llamaCppSuite(prefix: string): { dir: string; llama: () => Llama } {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  let llama: Llama | undefined;
+  after(async () => {
+    await llama?.dispose();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  before(async () => {
+    llama = await getLlama({ gpu: false, build: 'never', logLevel: 'error' as never });
+  });
+  return { dir, llama: () => llama! };
 }
 
 /** llama.cpp's model at `path` with one deterministic sequence of `contextSize` tokens. */
