@@ -22,19 +22,20 @@ async function ownTokenizer(model: string): Promise<string> {
 }
 
 /**
- * Drafters whose weights take at least this many bytes (float32) draft with float16 copies by default: drafting a
- * step reads the drafter's matrices once per drafted token, so on a large drafter half the bytes is most of the
- * drafting time (1B-shape expansion, 100 MB drafter: drafting 51 -> 28 ms a step, ReDrafter 3.16x -> 3.65x own
- * AR, tokens identical; bench/RESULTS.md). Small drafters stay float32, where the copy saves nothing. 'q8_0' is
- * opt-in: it saves 8-17% more of the drafting time but drafts about 1% fewer accepted tokens per step on stories260K
- * (bench/RESULTS.md, "Drafting cost per step").
+ * Drafters whose weights take at least this many bytes (float32) draft with 8-bit copies ('q8_0') by default:
+ * drafting a step reads the drafter's matrices once per drafted token, so on a large drafter the bytes read are most
+ * of the drafting time. The Q8_0 copies are decoded exactly and applied against float32 activations, and drafted
+ * exactly as many accepted tokens per step as float32 and float16 did in every measurement (stories260K, the dim-1536
+ * and TinyLlama-shape expansions); on the dim-1536 benchmark, drafting went from 7.3% of a step with float16 to 4.2%
+ * (bench/RESULTS.md, "fourth round"). Small drafters stay float32, where a copy saves nothing. 'q4_0' is opt-in: it
+ * halves the bytes again but drafts 5-9% fewer accepted tokens per step, which costs more than it saves there.
  */
-const HALF_DRAFTER_BYTES = 16 << 20;
+const QUANTIZED_DRAFTER_BYTES = 16 << 20;
 
 /** LoadEngineOptions.drafterWeightType's default for the drafter directory `dir`. */
 export function defaultDrafterWeightType(dir: string): DrafterWeightType {
   try {
-    return statSync(join(dir, 'model.safetensors')).size >= HALF_DRAFTER_BYTES ? 'f16' : 'f32';
+    return statSync(join(dir, 'model.safetensors')).size >= QUANTIZED_DRAFTER_BYTES ? 'q8_0' : 'f32';
   } catch {
     return 'f32';  // loadDrafter reports the missing file
   }

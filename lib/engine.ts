@@ -50,9 +50,9 @@ export interface LoadEngineOptions extends TrtLlmTuning {
   /** cpu: threads including the caller (0 or absent: all hardware threads). */
   threads?: number;
   /**
-   * cpu: the precision the drafter drafts with (DrafterWeightType: 'f32', 'f16' or 'q8_0'; fewer bytes read per
+   * cpu: the precision the drafter drafts with (DrafterWeightType: 'f32', 'f16', 'q8_0' or 'q4_0'; fewer bytes read per
    * drafted token, which is what drafting costs with a large drafter); drafts may differ slightly, the output stays
-   * exact. Default: 'f16' for drafters of 16 MB of weights and more (lib/cpu-backend.ts), 'f32' for smaller ones.
+   * exact. Default: 'q8_0' for drafters of 16 MB of weights and more (lib/cpu-backend.ts), 'f32' for smaller ones.
    */
   drafterWeightType?: DrafterWeightType;
   /** @deprecated use drafterWeightType: true is 'f16', false 'f32' (not both). */

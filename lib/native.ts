@@ -312,7 +312,7 @@ export interface NativeDraftResult {
 
 /** A recurrent drafter (native/addon/drafter.cpp). */
 /** The precision of the matrices a drafter drafts with (native/cpu/drafter/drafter.h DrafterWeightType). */
-export type NativeDrafterWeightType = 'f32' | 'f16' | 'q8_0';
+export type NativeDrafterWeightType = 'f32' | 'f16' | 'q8_0' | 'q4_0';
 
 export interface NativeDrafterInstance {
   readonly config: NativeDrafterConfig;

@@ -3,10 +3,11 @@
 // nothing accepted) the engine ends up decoding plainly instead of verifying useless trees.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
+import { defaultDrafterWeightType } from '../lib/cpu-backend.js';
 import { loadEngine } from '../lib/engine.js';
 import { defaultAdaptiveDraft, defaultBeamShape, resolveAdaptiveDraft } from '../lib/generation-options.js';
 import { loadDrafter, saveDrafter } from '../lib/drafter/drafter.js';
@@ -70,7 +71,7 @@ test('adaptive drafting: a drafter that is never right is dropped for plain deco
     `adaptive drafting time ${adaptive.stats.draftingSeconds} vs fixed ${fixed.stats.draftingSeconds}`);
 });
 
-for (const drafterWeightType of ['f32', 'f16', 'q8_0'] as const) {
+for (const drafterWeightType of ['f32', 'f16', 'q8_0', 'q4_0'] as const) {
   test(`drafter weights ${drafterWeightType} (drafterWeightType): drafts are still accepted and greedy output equals plain decoding`, async () => {
     const drafter = await stories260KDrafter();
     await using engine = await loadEngine({
@@ -93,9 +94,22 @@ for (const drafterWeightType of ['f32', 'f16', 'q8_0'] as const) {
   });
 }
 
-test('drafter weight types: loadDrafter and loadEngine take f32, f16, q8_0 (and the deprecated boolean aliases); others are refused naming the field', async () => {
+test('the default drafter weight type: q8_0 for drafters of 16 MB of weights and more, f32 for smaller ones', () => {
+  const sized = (name: string, bytes: number) => {
+    const d = join(dir, name);
+    mkdirSync(d);
+    writeFileSync(join(d, 'model.safetensors'), '');
+    truncateSync(join(d, 'model.safetensors'), bytes);  // sparse: only the size is read
+    return d;
+  };
+  assert.equal(defaultDrafterWeightType(sized('large', 16 << 20)), 'q8_0');
+  assert.equal(defaultDrafterWeightType(sized('small', (16 << 20) - 1)), 'f32');
+  assert.equal(defaultDrafterWeightType(join(dir, 'missing')), 'f32');  // loadDrafter reports it
+});
+
+test('drafter weight types: loadDrafter and loadEngine take f32, f16, q8_0, q4_0 (and the deprecated boolean aliases); others are refused naming the field', async () => {
   const dir = await stories260KDrafter();
-  for (const weightType of ['f32', 'f16', 'q8_0'] as const)
+  for (const weightType of ['f32', 'f16', 'q8_0', 'q4_0'] as const)
     assert.equal((await loadDrafter(dir, { weightType })).weightType, weightType);
   assert.equal((await loadDrafter(dir)).weightType, 'f32');
   assert.equal((await loadDrafter(dir, { halfWeights: true })).weightType, 'f16');
@@ -106,7 +120,7 @@ test('drafter weight types: loadDrafter and loadEngine take f32, f16, q8_0 (and 
     assert.match(err.message, new RegExp(`^${field} `));
     return true;
   };
-  await assert.rejects(loadDrafter(dir, { weightType: 'q4_0' as never }), refused('weightType'));
+  await assert.rejects(loadDrafter(dir, { weightType: 'q4_k' as never }), refused('weightType'));
   await assert.rejects(loadDrafter(dir, { weightType: 'f16', halfWeights: true }), refused('halfWeights'));
   // the native contract validates too (the value reaches C++ unchecked when the facade is bypassed)
   await assert.rejects(async () => native().Drafter.load(dir, { weightType: 'F16' as never }), refused('weightType'));

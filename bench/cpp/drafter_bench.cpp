@@ -67,7 +67,7 @@ int main(int argc, char** argv) {
       std::vector<double> ms;
     };
     std::vector<Variant> variants;
-    for (DrafterWeightType t : {DrafterWeightType::F16, DrafterWeightType::Q8_0})
+    for (DrafterWeightType t : {DrafterWeightType::F16, DrafterWeightType::Q8_0, DrafterWeightType::Q4_0})
       for (bool tabled : {false, true}) {
         Variant v;
         v.name = std::string(drafterWeightTypeName(t)) + (tabled ? " tabled" : " untabled");

@@ -102,7 +102,7 @@ export function register(program: Command): void {
     .addOption(beamLengthOption())
     .addOption(adaptiveDraftOption())
     .addOption(noAdaptiveDraftOption())
-    .addOption(new Option('--drafter-weights <type>', "the precision the drafter drafts with (default: f16 for drafters of 16 MB and more, else f32)")
+    .addOption(new Option('--drafter-weights <type>', "the precision the drafter drafts with (default: q8_0 for drafters of 16 MB and more, else f32)")
       .choices([...drafterWeightTypes]))
     .option('--drafter-f16', 'the former form of --drafter-weights f16')
     .option('--no-drafter-f16', 'the former form of --drafter-weights f32')

@@ -11,12 +11,13 @@ export type DrafterDType = 'F32' | 'F16' | 'BF16';
 
 /**
  * The precision of the copies of its matrices a drafter drafts with: 'f32' (its float32 weights), 'f16' (half the
- * bytes read per drafted token) or 'q8_0' (ggml's Q8_0, 8-bit blocks of 32 with an fp16 scale: about a quarter of
- * float32's bytes; a matrix whose input size is not a multiple of 32 stays f16). Drafts may differ slightly from
- * float32 ones; generation stays exact whatever the type (verification decides).
+ * bytes read per drafted token), 'q8_0' (ggml's Q8_0, 8-bit blocks of 32 with an fp16 scale: about a quarter of
+ * float32's bytes) or 'q4_0' (ggml's Q4_0, 4-bit blocks: about an eighth); a matrix whose input size is not a
+ * multiple of 32 stays f16. Drafts may differ slightly from float32 ones; generation stays exact whatever the type
+ * (verification decides), so the type moves only how many drafted tokens are accepted and what drafting costs.
  */
 export type DrafterWeightType = NativeDrafterWeightType;
-export const drafterWeightTypes: readonly DrafterWeightType[] = ['f32', 'f16', 'q8_0'];
+export const drafterWeightTypes: readonly DrafterWeightType[] = ['f32', 'f16', 'q8_0', 'q4_0'];
 
 /** `value` as a DrafterWeightType, else ERR_REDRAFTER_INVALID_ARGUMENT naming `field`. */
 export function drafterWeightTypeOption(value: unknown, field: string): DrafterWeightType | undefined {

@@ -50,15 +50,32 @@ BlockFormat blockFormat(DType type);
 enum class Layout {
   RowMajor,  // W[r, k] at r * cols + k (block types: row r's blocks at r * (cols / elements) * bytes of
              // blockFormat; Q8_G_F32: its groups, as the file stores them)
-  Panels16,  // F32/F16 only (made by the CPU engine, cpu/engine/weight_packing.h): rows in panels of 16, k-major
-             // inside a panel: W[r, k] at panels16Index(r, k, cols); the last panel is padded with zero rows
+  Panels16,  // made by the CPU engine (cpu/kernels/packed_matmul.h): rows in panels of 16, the last panel padded
+             // with zero rows. F32/F16 (the model's matrices, cpu/engine/weight_packing.h): k-major inside a panel,
+             // W[r, k] at panels16Index(r, k, cols). Q8_0/Q4_0 (the drafter's quantised copies; cols % 32 == 0): a
+             // panel is cols / 32 blocks of 32 columns, block j of panel p at byte panelBlockOffset(type, p, j, cols):
+             // the 16 rows' fp16 scales d[16] (each row's ggml block scale), then their quants k-major: Q8_0 int8
+             // q[32][16], W[r, k] = d[i] * q[k % 32][i] (i = r % 16); Q4_0 uint8 qs[16][16], qs[m][i] holding row i's
+             // quants of columns 2m (low nibble) and 2m + 1 (high nibble), W[r, k] = d[i] * (nibble - 8). The values
+             // are exactly the row-major ggml blocks' (the same d and q, rearranged).
 };
 
 constexpr int64_t kPanelRows = 16;
 
-// Where W[r, k] of a [rows, cols] Panels16 matrix is, in elements from `data`.
+// Where W[r, k] of a [rows, cols] F32/F16 Panels16 matrix is, in elements from `data`.
 constexpr int64_t panels16Index(int64_t r, int64_t k, int64_t cols) {
   return ((r / kPanelRows) * cols + k) * kPanelRows + r % kPanelRows;
+}
+
+// Q8_0/Q4_0 Panels16: columns per block, bytes per block of a panel (16 fp16 scales + 16 x 32 quants of 8 or 4
+// bits: 544 or 288, 1.0625 or 0.5625 bytes per weight, as ggml's row-major blocks), and where block j of panel p
+// starts, in bytes from `data`.
+constexpr int64_t kPanelBlockCols = 32;
+constexpr int64_t panelBlockBytes(DType type) {
+  return 2 * kPanelRows + kPanelRows * kPanelBlockCols / (type == DType::Q8_0 ? 1 : 2);
+}
+constexpr int64_t panelBlockOffset(DType type, int64_t p, int64_t j, int64_t cols) {
+  return (p * (cols / kPanelBlockCols) + j) * panelBlockBytes(type);
 }
 
 struct TensorView {

@@ -334,6 +334,21 @@ void quantizeRow(DType type, const float* x, int64_t n, uint8_t* out) {
 
 void dequantizeRow(const TensorView& t, int64_t row, float* out) {
   if (row < 0 || row >= t.rows) fail(ErrorCode::Internal, "dequantizeRow: row out of range");
+  if (t.layout == Layout::Panels16 && (t.type == DType::Q8_0 || t.type == DType::Q4_0)) {  // core/tensor.h
+    const int64_t p = row / kPanelRows, i = row % kPanelRows;
+    for (int64_t j = 0; j < t.cols / kPanelBlockCols; ++j) {
+      const uint8_t* block = static_cast<const uint8_t*>(t.data) + panelBlockOffset(t.type, p, j, t.cols);
+      uint16_t d16;
+      std::memcpy(&d16, block + 2 * i, 2);
+      const float d = fp16ToF32(d16);
+      const uint8_t* q = block + 2 * kPanelRows;
+      for (int64_t k = 0; k < kPanelBlockCols; ++k)
+        out[j * kPanelBlockCols + k] =
+            t.type == DType::Q8_0 ? d * float(int8_t(q[k * kPanelRows + i]))
+                                  : d * float(int((q[k / 2 * kPanelRows + i] >> (4 * (k % 2))) & 15) - 8);
+    }
+    return;
+  }
   if (t.layout == Layout::Panels16) {  // packed by the CPU engine for its matmul (F32 or F16, core/tensor.h)
     for (int64_t k = 0; k < t.cols; ++k) {
       const int64_t i = panels16Index(row, k, t.cols);

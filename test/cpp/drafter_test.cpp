@@ -153,11 +153,10 @@ void checkAgainstReference(const DrafterConfig& c, int32_t batch, int32_t W, int
   }
 }
 
-// F16 / Q8_0 weights: draft() applies the first matrix's part on h once per call; its log-probabilities equal, bit for
-// bit, a step-by-step chain through the public headLogits/updateState (which apply the whole first matrix to every
-// row), each step's token is that row's argmax, and the processed log-probabilities stay within `tolerance` of the
-// float32 drafter's (float16's rounding; Q8_0's, with its 8-bit activations: 0.048 at most measured on the shapes below). Returns the largest
-// difference seen.
+// F16 / Q8_0 / Q4_0 weights: draft() applies the first matrix's part on h once per call; its log-probabilities
+// equal, bit for bit, a step-by-step chain through the public headLogits/updateState (which apply the whole first
+// matrix to every row), each step's token is that row's argmax, and the processed log-probabilities stay within
+// `tolerance` of the float32 drafter's (the weights' rounding). Returns the largest difference seen.
 double checkHalfChain(const DrafterConfig& c, int32_t L, uint64_t seed, DrafterWeightType type = DrafterWeightType::F16,
                       double tolerance = 0.05) {
   DrafterWeights w = randomWeights(c, seed, 0.3f);
@@ -262,12 +261,21 @@ TEST_CASE("q8_0 weights: the same chain, drafts close to float32's") {
   MESSAGE("q8_0 vs f32, largest first-step log-probability difference: " << worst);
 }
 
+TEST_CASE("q4_0 weights: the same chain, drafts near float32's") {
+  // 4 bits on random weights: the log-probabilities move by up to ~0.6 (0.60 / 0.59 measured on these shapes)
+  double worst = 0;
+  worst = std::max(worst, checkHalfChain({97, 32, 64, 2, true}, 5, 41, DrafterWeightType::Q4_0, 1.0));
+  worst = std::max(worst, checkHalfChain({60, 32, 64, 1, false}, 4, 42, DrafterWeightType::Q4_0, 1.0));
+  MESSAGE("q4_0 vs f32, largest first-step log-probability difference: " << worst);
+}
+
 TEST_CASE("the table of rnn_w · E(t) drafts exactly what drafting without it does, for every weight type") {
-  for (DrafterWeightType t : {DrafterWeightType::F32, DrafterWeightType::F16, DrafterWeightType::Q8_0}) {
+  for (DrafterWeightType t :
+       {DrafterWeightType::F32, DrafterWeightType::F16, DrafterWeightType::Q8_0, DrafterWeightType::Q4_0}) {
     CAPTURE(drafterWeightTypeName(t));
     checkTabledEqualsUntabled({97, 32, 64, 2, true}, t, 1, 1, 8, 31);  // W=1 L=8, the large-model shape
     checkTabledEqualsUntabled({97, 32, 64, 2, true}, t, 2, 3, 4, 32);  // several rows per product
-    checkTabledEqualsUntabled({60, 6, 12, 1, true}, t, 3, 2, 5, 33);   // no input_proj; odd sizes (f16 in q8_0)
+    checkTabledEqualsUntabled({60, 6, 12, 1, true}, t, 3, 2, 5, 33);   // no input_proj; odd sizes (f16 in q8_0 / q4_0)
   }
 }
 
@@ -290,9 +298,10 @@ TEST_CASE("the table: none without rnn_w or above its bound; another drafter's t
 }
 
 TEST_CASE("drafter weight types by name; another name is refused naming the field") {
-  for (DrafterWeightType t : {DrafterWeightType::F32, DrafterWeightType::F16, DrafterWeightType::Q8_0})
+  for (DrafterWeightType t :
+       {DrafterWeightType::F32, DrafterWeightType::F16, DrafterWeightType::Q8_0, DrafterWeightType::Q4_0})
     CHECK(parseDrafterWeightType(drafterWeightTypeName(t), "weightType") == t);
-  CHECK_THROWS_WITH_AS(parseDrafterWeightType("q4_0", "weightType"), doctest::Contains("weightType"), Error);
+  CHECK_THROWS_WITH_AS(parseDrafterWeightType("q4_k", "weightType"), doctest::Contains("weightType"), Error);
   CHECK_THROWS_WITH_AS(parseDrafterWeightType("F16", "drafterWeightType"), doctest::Contains("drafterWeightType"), Error);
 }
 

@@ -3,7 +3,7 @@
 // exactly the documented order (checked bit for bit against a scalar emulation), every ISA gives the same bits
 // whatever T, the row split between threads, or the next-panel prefetch, and all agree with a double-precision sum.
 // The same for F32/F16 weights packed into 16-row panels (kernels/packed_matmul.h), whose documented order is a
-// strictly sequential sum over k.
+// strictly sequential sum over k, and for Q8_0/Q4_0 block panels (the same order over the dequantised values).
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -68,6 +68,13 @@ Matrix makeMatrix(DType type, int64_t rows, int64_t cols, uint32_t seed) {
     }
     m.view.data = buf->data();
     m.storage.push_back(buf);
+  } else if (type == DType::Q4_0) {  // cols % 32 == 0: ggml's reference quantisation, row by row
+    const BlockFormat f = blockFormat(type);
+    auto buf = std::make_shared<std::vector<uint8_t>>(static_cast<size_t>(rows * cols / f.elements * f.bytes));
+    for (int64_t r = 0; r < rows; ++r)
+      quantizeRow(type, v.data() + r * cols, cols, buf->data() + r * cols / f.elements * f.bytes);
+    m.view.data = buf->data();
+    m.storage.push_back(buf);
   } else {  // Q8_G_F32, groups of 24 over the flattened tensor (a group may span two rows)
     const int64_t group = 24, groups = (rows * cols + group - 1) / group;
     auto q = std::make_shared<std::vector<int8_t>>(v.size());
@@ -89,7 +96,7 @@ Matrix makeMatrix(DType type, int64_t rows, int64_t cols, uint32_t seed) {
   return m;
 }
 
-// The packed (16-row panel) copy of m's F32/F16 view, sharing m's storage list.
+// The packed (16-row panel) copy of m's F32/F16/Q8_0/Q4_0 view, sharing m's storage list.
 Matrix packedMatrix(const Matrix& m) {
   Matrix p = m;
   auto buf = std::make_shared<std::vector<uint8_t>>(
@@ -103,7 +110,7 @@ Matrix packedMatrix(const Matrix& m) {
 // The matrix and, when packable, its packed copy: every layout the kernels must handle.
 std::vector<Matrix> layoutsOf(const Matrix& m) {
   std::vector<Matrix> list = {m};
-  if (kernels::packable(m.view)) list.push_back(packedMatrix(m));
+  if (kernels::packable(m.view) || kernels::packableBlocks(m.view)) list.push_back(packedMatrix(m));
   return list;
 }
 
@@ -279,11 +286,14 @@ TEST_CASE("matmulRows agrees with a double-precision sum on every ISA and dtype"
   }
 }
 
-TEST_CASE("packed F32/F16 weights: the same values by row, and every ISA reduces in the documented packed order") {
+TEST_CASE("packed F32/F16/Q8_0/Q4_0 weights: the same values by row, and every ISA reduces in the documented packed order") {
   uint32_t seed = 300;
-  for (DType type : {DType::F32, DType::F16})
-    for (auto [rows, cols] : std::vector<std::pair<int64_t, int64_t>>{{1, 8}, {5, 13}, {19, 40}, {37, 67}, {70, 96},
-                                                                      {53, 203}, {16, 5}, {64, 33}}) {
+  const std::vector<std::pair<int64_t, int64_t>> shapes = {{1, 8}, {5, 13}, {19, 40}, {37, 67}, {70, 96},
+                                                           {53, 203}, {16, 5}, {64, 33}};
+  const std::vector<std::pair<int64_t, int64_t>> blockShapes = {{1, 32}, {5, 64}, {19, 96}, {37, 160},
+                                                                {70, 32}, {16, 64}, {53, 224}, {64, 128}};
+  for (DType type : {DType::F32, DType::F16, DType::Q8_0, DType::Q4_0})
+    for (auto [rows, cols] : type == DType::F32 || type == DType::F16 ? shapes : blockShapes) {
       CAPTURE(dtypeName(type));
       CAPTURE(rows);
       CAPTURE(cols);
@@ -291,6 +301,7 @@ TEST_CASE("packed F32/F16 weights: the same values by row, and every ISA reduces
       Matrix p = packedMatrix(m);
       const auto wf = dequantized(m.view);
       CHECK(dequantized(p.view) == wf);  // the packed copy holds the same values, readable by row
+      // (Q8_0 / Q4_0: the exact values d * q of the row-major blocks, decoded in the kernels and applied as F32)
       for (kernels::Isa isa : cpuIsas()) {
         CAPTURE(kernels::isaName(isa));
         const bool fused = isa != kernels::Isa::Portable;

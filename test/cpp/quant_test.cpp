@@ -1,7 +1,7 @@
 // ggml's 4-6 bit weight types (core/tensor.h: Q4_0, Q4_K, Q5_K, Q6_K): hand-built blocks dequantise to the values
 // their documented layout says; the quantisers write ggml's bytes (hashes of quantize_row_*_ref's output for a
 // fixed input); quantise -> dequantise stays within each type's error bound; the integer-dot matmul
-// (cpu/kernels/quant_matmul.h; Q8_0 weights too, called directly) gives the same bits whatever T, thread split or ISA,
+// (cpu/kernels/quant_matmul.h) gives the same bits whatever T, thread split or ISA,
 // and agrees with a double-precision sum over the dequantised weights within the 8-bit activation quantisation's
 // bound; the GGUF loader refuses such tensors whose columns are not whole blocks, naming tensor and type.
 #include <doctest/doctest.h>
@@ -185,19 +185,14 @@ TEST_CASE("quantise -> dequantise stays within each type's error bound") {
     for (float v : dequantizeAll(t, quantizeAll(t, zeros), 512)) CHECK(v == 0.0f);
 }
 
-TEST_CASE("the 4-6 bit matmul (and Q8_0 through matmulQuant): the same bits for every T, thread split and ISA, within the activation bound") {
+TEST_CASE("the 4-6 bit matmul: the same bits for every T, thread split and ISA, within the activation bound") {
   const std::vector<kernels::Isa> isas = cpu::test::cpuIsas();
   std::mt19937 rng(11);
   std::normal_distribution<float> dist(0.0f, 1.0f);
-  const DType types[] = {DType::Q4_0, DType::Q4_K, DType::Q5_K, DType::Q6_K, DType::Q8_0};
+  const DType types[] = {DType::Q4_0, DType::Q4_K, DType::Q5_K, DType::Q6_K};
   for (DType type : types) {
-    // Q8_0 weights take the integer kernels only when called directly (the drafter's copies); matmulRows routes the
-    // 4-6 bit types there itself
-    auto matmul = [type](kernels::Isa isa, const TensorView& w, const float* x, int64_t T, int64_t ldx, float* y,
-                         int64_t ldy, int64_t r0, int64_t r1) {
-      if (type == DType::Q8_0) return kernels::matmulQuant(isa, w, x, T, ldx, y, ldy, r0, r1);
-      kernels::matmulRows(isa, w, x, T, ldx, y, ldy, r0, r1);
-    };
+    auto matmul = [](kernels::Isa isa, const TensorView& w, const float* x, int64_t T, int64_t ldx, float* y,
+                     int64_t ldy, int64_t r0, int64_t r1) { kernels::matmulRows(isa, w, x, T, ldx, y, ldy, r0, r1); };
     for (int64_t K : {int64_t(768), int64_t(8192 + 512)}) {  // one column chunk; three (the last partial)
       CAPTURE(std::string(dtypeName(type)));
       CAPTURE(K);
@@ -222,7 +217,7 @@ TEST_CASE("the 4-6 bit matmul (and Q8_0 through matmulQuant): the same bits for 
       for (int64_t t = 0; t < T; ++t)
         for (int64_t r = 0; r < rows; ++r) {
           double exact = 0, bound = 1e-5;
-          const bool act32 = type == DType::Q4_0 || type == DType::Q8_0;  // 32-value activation blocks, fp16 scale
+          const bool act32 = type == DType::Q4_0;  // 32-value activation blocks, fp16 scale
           const int64_t block = act32 ? 32 : 256;
           for (int64_t b = 0; b < K / block; ++b) {
             double amax = 0;

@@ -12,7 +12,6 @@
 #include "cpu/kernels/isa.h"
 #include "cpu/kernels/matmul.h"
 #include "cpu/kernels/packed_matmul.h"
-#include "cpu/kernels/quant_matmul.h"
 #include "model/dequantize.h"
 #include "model/half.h"
 
@@ -22,8 +21,10 @@ using drafter::linearForward;
 using drafter::silu;
 
 namespace {
-// Output rows per parallel range: about 4M multiply-adds (below that, waking threads costs more than it saves).
-int64_t rowsGrain(int64_t rows, int64_t in) { return std::max<int64_t>(1, (int64_t(1) << 22) / std::max<int64_t>(1, rows * in)); }
+// Output rows per parallel range: at least ThreadPool::kMinRangeWork multiply-adds.
+int64_t rowsGrain(int64_t rows, int64_t in) {
+  return std::max<int64_t>(1, ThreadPool::kMinRangeWork / std::max<int64_t>(1, rows * in));
+}
 }  // namespace
 
 EmbeddingLookup modelEmbeddings(std::shared_ptr<const ModelWeights> model) {
@@ -55,14 +56,16 @@ const char* drafterWeightTypeName(DrafterWeightType type) {
     case DrafterWeightType::F32: return "f32";
     case DrafterWeightType::F16: return "f16";
     case DrafterWeightType::Q8_0: return "q8_0";
+    case DrafterWeightType::Q4_0: return "q4_0";
   }
   return "?";
 }
 
 DrafterWeightType parseDrafterWeightType(const std::string& name, const std::string& field) {
-  for (DrafterWeightType t : {DrafterWeightType::F32, DrafterWeightType::F16, DrafterWeightType::Q8_0})
+  for (DrafterWeightType t :
+       {DrafterWeightType::F32, DrafterWeightType::F16, DrafterWeightType::Q8_0, DrafterWeightType::Q4_0})
     if (name == drafterWeightTypeName(t)) return t;
-  fail(ErrorCode::InvalidArgument, field + " must be 'f32', 'f16' or 'q8_0', got '" + name + "'");
+  fail(ErrorCode::InvalidArgument, field + " must be 'f32', 'f16', 'q8_0' or 'q4_0', got '" + name + "'");
 }
 
 TokenInputTable::TokenInputTable(const Drafter& drafter, EmbeddingLookup embed)
@@ -124,32 +127,33 @@ Drafter::Drafter(DrafterWeights weights, std::string source, int32_t threads, Dr
   if (weightType_ != DrafterWeightType::F32) {
     isa_ = int(kernels::selectIsa(""));  // as the engine's default: $REDRAFTER_CPU_ISA if set, else the best
     halfViews_ = std::make_unique<HalfViews>();
-    // [rows = out, cols = in]: Q8_0 row-major (34 bytes per 32 values of a row) when asked and cols % 32 == 0, else
-    // F16 packed into the engine's 16-row panels (kernels/packed_matmul.h; measured faster than row-major F16 for the
-    // drafter's 1..2 rows: bench/RESULTS.md, "Drafting cost per step")
+    // [rows = out, cols = in], packed into the engine's 16-row panels (kernels/packed_matmul.h; measured faster than
+    // row-major for the drafter's 1..2 rows: bench/RESULTS.md, "Drafting cost per step"): Q8_0 / Q4_0 (ggml's
+    // quantisation of each row, in block panels) when asked and cols % 32 == 0, else F16
     auto half = [&](const float* w, int64_t rows, int64_t cols) {
-      TensorView v;
-      if (!w) return v;
-      std::vector<uint8_t> bytes;
-      const BlockFormat q8 = blockFormat(DType::Q8_0);
-      if (weightType_ == DrafterWeightType::Q8_0 && cols % q8.elements == 0) {
-        const int64_t rowBytes = cols / q8.elements * q8.bytes;
-        bytes.resize(size_t(rows * rowBytes));
-        for (int64_t r = 0; r < rows; r++) model::quantizeQ8_0(w + r * cols, cols, bytes.data() + r * rowBytes);
-        v.type = DType::Q8_0;
+      TensorView rowMajor;
+      if (!w) return rowMajor;
+      const DType quant = weightType_ == DrafterWeightType::Q8_0   ? DType::Q8_0
+                          : weightType_ == DrafterWeightType::Q4_0 ? DType::Q4_0
+                                                                    : DType::F16;
+      const BlockFormat f = blockFormat(quant);
+      rowMajor.type = cols % kPanelBlockCols == 0 ? quant : DType::F16;
+      rowMajor.rows = rows, rowMajor.cols = cols;
+      std::vector<uint8_t> values;  // row-major, then packed
+      if (rowMajor.type == DType::F16) {
+        values.resize(size_t(rows * cols) * 2);
+        uint16_t* h = reinterpret_cast<uint16_t*>(values.data());
+        for (int64_t i = 0; i < rows * cols; i++) h[i] = model::f32ToFp16(w[i]);
       } else {
-        std::vector<uint16_t> h(size_t(rows * cols));  // row-major, then packed
-        for (size_t i = 0; i < h.size(); i++) h[i] = model::f32ToFp16(w[i]);
-        TensorView rowMajor;
-        rowMajor.type = DType::F16, rowMajor.rows = rows, rowMajor.cols = cols, rowMajor.data = h.data();
-        bytes.resize(size_t(kernels::packedBytes(DType::F16, rows, cols)));
-        kernels::packPanels(rowMajor, bytes.data(), 0, (rows + kernels::kPackedPanelRows - 1) / kernels::kPackedPanelRows);
-        half_.push_back(std::move(bytes));
-        return kernels::packedView(rowMajor, half_.back().data());
+        const int64_t rowBytes = cols / f.elements * f.bytes;
+        values.resize(size_t(rows * rowBytes));
+        for (int64_t r = 0; r < rows; r++) model::quantizeRow(quant, w + r * cols, cols, values.data() + r * rowBytes);
       }
+      rowMajor.data = values.data();
+      std::vector<uint8_t> bytes(size_t(kernels::packedBytes(rowMajor.type, rows, cols)));
+      kernels::packPanels(rowMajor, bytes.data(), 0, (rows + kernels::kPackedPanelRows - 1) / kernels::kPackedPanelRows);
       half_.push_back(std::move(bytes));
-      v.rows = rows, v.cols = cols, v.data = half_.back().data();
-      return v;
+      return kernels::packedView(rowMajor, half_.back().data());
     };
     const DrafterConfig& c = weights_.config;
     const int64_t H = c.hiddenSize, E = c.exitDim;
@@ -190,17 +194,14 @@ const float* Drafter::firstBias() const {
 
 Drafter::~Drafter() = default;
 
-// y[r, o] = W x[r] + b over output rows [0, out): float32 (linalg) or the engine's F16 / Q8_0 kernels (`half`);
+// y[r, o] = W x[r] + b over output rows [0, out): float32 (linalg) or the engine's packed kernel (`half`);
 // split by output rows over `parallel` (else the drafter's own pool, when free) when large enough to pay. Each
 // output element is reduced exactly as in one call, whatever the split.
 void Drafter::linear(const float* x, int64_t rows, int64_t in, int64_t ldx, const float* w, const TensorView* half,
                      const float* b, float* y, int64_t ldy, int64_t out, const ParallelFor* parallel) const {
   auto run = [&](int64_t o0, int64_t o1) {
     if (!half || half->empty()) return linearForward(x, rows, in, ldx, w, b, y, ldy, o0, o1);
-    if (half->type == DType::Q8_0)  // integer dot products against 8-bit activations (quant_matmul.h)
-      kernels::matmulQuant(kernels::Isa(isa_), *half, x, rows, ldx, y, ldy, o0, o1);
-    else
-      kernels::matmulRows(kernels::Isa(isa_), *half, x, rows, ldx, y, ldy, o0, o1);
+    kernels::matmulRows(kernels::Isa(isa_), *half, x, rows, ldx, y, ldy, o0, o1);
     if (b)
       for (int64_t r = 0; r < rows; r++)
         for (int64_t o = o0; o < o1; o++) y[r * ldy + o] += b[o];
@@ -265,7 +266,7 @@ void Drafter::head(const float* input, int64_t rows, float* logits, std::vector<
   scratch.resize(size_t(2 * rows * E + (halfViews_ && !hiddenPart ? rows * out : 0)));
   float* x = scratch.data();       // [rows, E]
   float* t = x + rows * E;         // [rows, E]
-  // the first matrix's product into y [rows, out] (row stride ldy): whole, or split (F16 / Q8_0)
+  // the first matrix's product into y [rows, out] (row stride ldy): whole, or split (F16 / Q8_0 / Q4_0)
   auto first = [&](float* y, int64_t ldy) {
     if (!halfViews_) return linear(input, rows, in, in, firstWeight(), nullptr, firstBias(), y, ldy, out, parallel);
     const float* part = hiddenPart;
@@ -341,7 +342,7 @@ void Drafter::draft(const float* hidden, const int32_t* lastToken, int32_t batch
       cur[(size_t(b) * W + w) * L] = lastToken[b];
       std::memcpy(input.data() + (size_t(b) * W + w) * 2 * H, hidden + size_t(b) * H, sizeof(float) * H);
     }
-  // F16 / Q8_0: the first matrix's part on h, once for all steps and beams: [batch, firstOut()]
+  // F16 / Q8_0 / Q4_0: the first matrix's part on h, once for all steps and beams: [batch, firstOut()]
   const float* hiddenPart = nullptr;
   if (halfViews_) {
     s.hiddenPart.resize(size_t(batch * firstOut()));

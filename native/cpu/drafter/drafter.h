@@ -54,13 +54,16 @@ struct DraftScratch {
 //   F32:  the float32 weights themselves (linalg.h's kernels).
 //   F16:  float16 copies in the engine's 16-row panels (kernels/packed_matmul.h): half the bytes read per drafted
 //         token.
-//   Q8_0: ggml's Q8_0 (blocks of 32 int8 values with one fp16 scale, 34 bytes per 32 values), applied with the
-//         integer-dot kernels (kernels/quant_matmul.h: the activations quantised to 8 bits too): about a quarter of
-//         float32's bytes. A matrix whose input dimension is not a multiple of 32 is kept in float16.
-// Drafts made with F16 or Q8_0 may differ slightly from float32 ones; verification keeps the output exact either way.
-enum class DrafterWeightType { F32, F16, Q8_0 };
+//   Q8_0: ggml's Q8_0 quantisation of each row (blocks of 32 int8 values with one fp16 scale: 8.5 bits a weight)
+//   Q4_0: ggml's Q4_0 (blocks of 32 4-bit values with one fp16 scale: 4.5 bits a weight)
+//         both in the packed kernel's block panels, decoded exactly and applied against float32 activations: the
+//         float32 product of the quantised values, reading about a quarter / an eighth of float32's bytes. A matrix
+//         whose input dimension is not a multiple of 32 is kept in float16.
+// Drafts made with F16, Q8_0 or Q4_0 may differ slightly from float32 ones; verification keeps the output exact
+// either way, so the type moves only the drafts' acceptance and their cost.
+enum class DrafterWeightType { F32, F16, Q8_0, Q4_0 };
 
-// "f32", "f16", "q8_0": the names of the JS API (lib/drafter/drafter.ts DrafterWeightType).
+// "f32", "f16", "q8_0", "q4_0": the names of the JS API (lib/drafter/drafter.ts DrafterWeightType).
 const char* drafterWeightTypeName(DrafterWeightType type);
 // The type of that name; throws InvalidArgument naming `field` and the accepted names for any other.
 DrafterWeightType parseDrafterWeightType(const std::string& name, const std::string& field);
@@ -111,8 +114,9 @@ class Drafter {
  public:
   // Validates the config and that `weights.data` holds exactly its tensors. `source` (the drafter directory) names
   // it in errors. threads: workers used for the vocabulary projection of large drafters (1 = the caller only).
-  // weightType: the precision of the matrices drafted with (DrafterWeightType; F16 and Q8_0 read half and about a
-  // quarter of float32's bytes per drafted token, which is what drafting costs on a large drafter).
+  // weightType: the precision of the matrices drafted with (DrafterWeightType; F16, Q8_0 and Q4_0 read a half, about
+  // a quarter and about an eighth of float32's bytes per drafted token, which is what drafting costs on a large
+  // drafter).
   Drafter(DrafterWeights weights, std::string source, int32_t threads = 1,
           DrafterWeightType weightType = DrafterWeightType::F32);
   ~Drafter();
@@ -162,9 +166,9 @@ class Drafter {
   std::string source_;
   int32_t threads_ = 1;
   DrafterWeightType weightType_ = DrafterWeightType::F32;
-  // F16 / Q8_0: the copies of the matrices, as [out, in] views: F16 packed into 16-row panels (Layout::Panels16, for
-  // kernels::matmulRows), Q8_0 row-major (kernels::matmulQuant; a matrix whose input dimension is not a multiple of
-  // 32: F16). The first matrix applied to concat[h, s] (input_proj, else the first block, else lm_head) is kept as
+  // F16 / Q8_0 / Q4_0: the copies of the matrices, as [out, in] views packed into 16-row panels (Layout::Panels16,
+  // for kernels::matmulRows; a Q8_0 / Q4_0 matrix whose input dimension is not a multiple of 32: F16). The first
+  // matrix applied to concat[h, s] (input_proj, else the first block, else lm_head) is kept as
   // its two column halves,
   // firstH [out, H] (applied to the LLM's hidden state h) and firstS [out, H] (applied to the recurrent state s): h
   // is the same for every drafted token of a draft() call, so draft() applies firstH once per call, not per token.
@@ -175,7 +179,7 @@ class Drafter {
     TensorView firstH, firstS;  // the split first matrix (its whole view above stays empty)
   };
   std::unique_ptr<HalfViews> halfViews_;
-  int isa_ = 0;  // kernels::Isa of the F16 / Q8_0 products: $REDRAFTER_CPU_ISA if set, else the best the CPU has
+  int isa_ = 0;  // kernels::Isa of the F16 / Q8_0 / Q4_0 products: $REDRAFTER_CPU_ISA if set, else the best the CPU has
   // For callers that lend no ParallelFor (the JS Drafter's draft(), training tools): threads_ workers started on
   // the first such call, then used by one call at a time (a concurrent call runs on its own thread alone). A
   // drafter used only by an engine never starts them.
@@ -189,8 +193,8 @@ class Drafter {
   const float* firstBias() const;
   // state = SiLU(a + rnn_u · state + b_u) on `rows` rows, a [rows, H] = rnn_w · E(token) of each row.
   void recur(const float* a, int64_t rows, float* state, std::vector<float>& scratch, const ParallelFor* parallel) const;
-  // headLogits; with hiddenPart ([rows / perHidden, firstOut()]: firstH h + bias of each row's h, F16 / Q8_0
-  // only), the first matrix is applied as hiddenPart + firstS s.
+  // headLogits; with hiddenPart ([rows / perHidden, firstOut()]: firstH h + bias of each row's h, F16 / Q8_0 /
+  // Q4_0 only), the first matrix is applied as hiddenPart + firstS s.
   void head(const float* input, int64_t rows, float* logits, std::vector<float>& scratch, const ParallelFor* parallel,
             const float* hiddenPart, int64_t perHidden) const;
 };

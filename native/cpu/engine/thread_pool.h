@@ -8,7 +8,7 @@
 // condition variable: the next job of the same forward finds the workers awake, and between forwards they sleep
 // (no core is kept busy while the engine idles). Measured on stories260K, 2 threads, W=1 L=4 drafted steps: 0.46x
 // plain decoding's rate with sleeping workers, 0.93-0.95x with spinning ones (and 1.0-1.03x once the forward stopped
-// splitting jobs under kMinRangeWork, transformer.cpp).
+// splitting jobs under kMinRangeWork).
 #pragma once
 #include <atomic>
 #include <condition_variable>
@@ -30,6 +30,15 @@ class ThreadPool {
   int32_t size() const { return static_cast<int32_t>(workers_.size()) + 1; }
 
   static constexpr int64_t kSpinMicros = 50;  // how long a worker or a waiting caller spins before it sleeps
+
+  // The least work (multiply-adds) a range handed to a thread should take, for the forward (transformer.cpp) and the
+  // drafter: handing a range to another thread costs a few microseconds even with spinning workers, so smaller jobs
+  // run on the calling thread alone. 256K: stories260K's 4-token verification no longer splits its attention and
+  // classifier, and drafting there went from 0.90-0.95x to 1.0-1.03x plain decoding's rate with 2 threads (64K
+  // matmul and 16K attention ranges before). The drafter's matrices of the dim-1536 expansion (1.6-9.4M
+  // multiply-adds a drafted token) are all split with it; with the 4M the drafter had, only the largest was, and a
+  // W=1 L=8 draft took 9.6 / 6.1 ms at f16 / q8_0 against 6.4 / 3.9 ms (bench/cpp/drafter_bench.cpp, 2 threads).
+  static constexpr int64_t kMinRangeWork = int64_t(1) << 18;
 
   // body(begin, end) over contiguous ranges of [0, count), in chunks of at least `grain` items (so small jobs run
   // on fewer threads). Not reentrant: one parallelFor at a time (the Transformer serialises its forwards).

@@ -4,7 +4,7 @@
 // as even as possible; each converted weight vector feeds up to 6 FMAs). AVX-512 tiles: 8 x 1, 4 x 2, and for
 // T >= 3 as many panels as the 32 registers allow with every token in one pass (4 x 3..6, 3 x 7..8, 2 x 9..12).
 // Accumulators live in registers inside a k-block and in a small buffer between blocks, so the order per element
-// never changes.
+// never changes. Q8_0/Q4_0 block panels have tiles of their own (blockPanels, below).
 #include "cpu/kernels/packed_matmul.h"
 
 #include <algorithm>
@@ -49,6 +49,23 @@ inline void storePanel(const float* acc, int64_t nt, int64_t panel, float* y, in
     std::memcpy(y + t * ldy + lo, acc + t * P + (lo - r0), sizeof(float) * static_cast<size_t>(hi - lo));
 }
 
+bool isBlockPanelType(DType type) { return type == DType::Q8_0 || type == DType::Q4_0; }
+
+// out [kn][16] = columns [k0, k0 + kn) of panel p of Q8_0/Q4_0 panels as float (k0 and kn multiples of 32).
+void decodeBlockPanel(const TensorView& w, int64_t p, int64_t k0, int64_t kn, float* out) {
+  for (int64_t j = k0 / kPanelBlockCols; j < (k0 + kn) / kPanelBlockCols; ++j) {
+    const uint8_t* b = static_cast<const uint8_t*>(w.data) + panelBlockOffset(w.type, p, j, w.cols);
+    const uint8_t* q = b + 2 * P;
+    float* o = out + (j * kPanelBlockCols - k0) * P;
+    for (int64_t i = 0; i < P; ++i) {
+      const float d = fp16ToF32(loadU16(b + 2 * i));
+      for (int64_t k = 0; k < kPanelBlockCols; ++k)
+        o[k * P + i] = w.type == DType::Q8_0 ? d * float(int8_t(q[k * P + i]))
+                                             : d * float(int((q[k / 2 * P + i] >> (4 * (k % 2))) & 15) - 8);
+    }
+  }
+}
+
 // ---- portable reference: per panel, a k-chunk converted to float, applied to every token in k order ----------
 void packedPortable(const TensorView& w, const float* x, int64_t T, int64_t ldx, float* y, int64_t ldy,
                     int64_t rowBegin, int64_t rowEnd) {
@@ -60,7 +77,9 @@ void packedPortable(const TensorView& w, const float* x, int64_t T, int64_t ldx,
     for (int64_t k0 = 0; k0 < K; k0 += chunk) {
       const int64_t kn = std::min(chunk, K - k0);
       const int64_t base = (p * K + k0) * P;
-      if (w.type == DType::F32) {
+      if (isBlockPanelType(w.type)) {
+        decodeBlockPanel(w, p, k0, kn, panelChunk.data());
+      } else if (w.type == DType::F32) {
         std::memcpy(panelChunk.data(), static_cast<const float*>(w.data) + base, sizeof(float) * kn * P);
       } else {
         const uint16_t* h = static_cast<const uint16_t*>(w.data) + base;
@@ -376,6 +395,177 @@ REDRAFTER_TARGET_AVX512 void packedAvx512With(const L& ld, int64_t K, const floa
     p += np;
   }
 }
+
+// ---- block-quantised panels (Q8_0, Q4_0; core/tensor.h) -----------------------------------------------------
+// Each weight vector is decoded to float32 exactly (d * q, d * (q - 8): at most 19 significant bits), then applied
+// as an F32 weight: y[t, r] is the F32 packed kernel's sum over the dequantised values, bit for bit. Tiles keep
+// every token of a group in one pass over whole rows (no k-blocks): NP panels x NT tokens.
+
+// int8 / uint8 x 16 -> float x 16, in the masked forms (GCC 12 warns that the plain forms' undefined pass-through
+// may be used uninitialized; with a full mask they are the same instructions)
+REDRAFTER_TARGET_AVX512 inline __m512 floatsOfInt8(__m128i v) {
+  return _mm512_maskz_cvtepi32_ps(__mmask16(0xFFFF), _mm512_maskz_cvtepi8_epi32(__mmask16(0xFFFF), v));
+}
+REDRAFTER_TARGET_AVX512 inline __m512i int32sOfUint8(__m128i v) {
+  return _mm512_maskz_cvtepu8_epi32(__mmask16(0xFFFF), v);
+}
+REDRAFTER_TARGET_AVX512 inline __m512 floatsOfInt32(__m512i v) {
+  return _mm512_maskz_cvtepi32_ps(__mmask16(0xFFFF), v);
+}
+
+// Decoders: columns 2m and 2m + 1 of the block whose quants start at q, as two float vectors (AVX-512: the 16 rows;
+// AVX2: the 8 rows of half h), given the block's scales d and 8 * d.
+struct BlockQ8Avx512 {
+  static constexpr DType type = DType::Q8_0;
+  REDRAFTER_TARGET_AVX512 static void pair(const uint8_t* q, int m, __m512 d, __m512, __m512& w0, __m512& w1) {
+    const __m128i* v = reinterpret_cast<const __m128i*>(q + 32 * m);
+    w0 = _mm512_mul_ps(floatsOfInt8(_mm_loadu_si128(v)), d);
+    w1 = _mm512_mul_ps(floatsOfInt8(_mm_loadu_si128(v + 1)), d);
+  }
+};
+struct BlockQ4Avx512 {
+  static constexpr DType type = DType::Q4_0;
+  // d * (n - 8) as fmsub(n, d, 8d): exact, so one rounding of an exact value
+  REDRAFTER_TARGET_AVX512 static void pair(const uint8_t* q, int m, __m512 d, __m512 d8, __m512& w0, __m512& w1) {
+    const __m512i b = int32sOfUint8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(q + 16 * m)));
+    w0 = _mm512_fmsub_ps(floatsOfInt32(_mm512_and_si512(b, _mm512_set1_epi32(15))), d, d8);
+    w1 = _mm512_fmsub_ps(floatsOfInt32(_mm512_maskz_srli_epi32(__mmask16(0xFFFF), b, 4)), d, d8);
+  }
+};
+struct BlockQ8Avx2 {
+  static constexpr DType type = DType::Q8_0;
+  REDRAFTER_TARGET_AVX2 static void pair(const uint8_t* q, int m, int h, __m256 d, __m256, __m256& w0, __m256& w1) {
+    const uint8_t* v = q + 32 * m + 8 * h;
+    w0 = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(v)))), d);
+    w1 = _mm256_mul_ps(
+        _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(v + 16)))), d);
+  }
+};
+struct BlockQ4Avx2 {
+  static constexpr DType type = DType::Q4_0;
+  REDRAFTER_TARGET_AVX2 static void pair(const uint8_t* q, int m, int h, __m256 d, __m256 d8, __m256& w0,
+                                         __m256& w1) {
+    const __m256i b = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(q + 16 * m + 8 * h)));
+    w0 = _mm256_fmsub_ps(_mm256_cvtepi32_ps(_mm256_and_si256(b, _mm256_set1_epi32(15))), d, d8);
+    w1 = _mm256_fmsub_ps(_mm256_cvtepi32_ps(_mm256_srli_epi32(b, 4)), d, d8);
+  }
+};
+
+// Prefetches (into L1) the kStreamPrefetchBytes-ahead copy of a block of `bytes` bytes at b.
+inline void prefetchBlockAhead(const uint8_t* b, int64_t bytes) {
+  for (int64_t off = 0; off < bytes; off += 64) _mm_prefetch(aheadOf(b) + off, _MM_HINT_T0);
+}
+
+// out [NP][NT][16] = panels p0..p0+NP-1 (all K columns) x tokens 0..NT-1.
+template <class B, int NP, int NT>
+__attribute__((noinline)) REDRAFTER_TARGET_AVX512 void blockTile512(const uint8_t* base, int64_t K, int64_t p0,
+                                                                  const float* x, int64_t ldx, float* out) {
+  constexpr int64_t bb = panelBlockBytes(B::type);
+  const int64_t nb = K / kPanelBlockCols;
+  __m512 a[NP][NT];
+  for (int n = 0; n < NP; ++n)
+    for (int t = 0; t < NT; ++t) a[n][t] = _mm512_setzero_ps();
+  const uint8_t* blk[NP];
+  for (int n = 0; n < NP; ++n) blk[n] = base + (p0 + n) * nb * bb;
+  for (int64_t j = 0; j < nb; ++j) {
+    __m512 d[NP], d8[NP];
+    for (int n = 0; n < NP; ++n) {
+      prefetchBlockAhead(blk[n], bb);
+      d[n] = _mm512_mask_cvtph_ps(_mm512_setzero_ps(), __mmask16(0xFFFF),
+                                  _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk[n])));
+      d8[n] = _mm512_mul_ps(d[n], _mm512_set1_ps(8.0f));
+    }
+    const float* xj = x + j * kPanelBlockCols;
+    for (int m = 0; m < int(kPanelBlockCols / 2); ++m) {
+      __m512 w0[NP], w1[NP];
+      for (int n = 0; n < NP; ++n) B::pair(blk[n] + 2 * P, m, d[n], d8[n], w0[n], w1[n]);
+      for (int t = 0; t < NT; ++t) {
+        const __m512 xb = _mm512_set1_ps(xj[t * ldx + 2 * m]);
+        for (int n = 0; n < NP; ++n) a[n][t] = _mm512_fmadd_ps(w0[n], xb, a[n][t]);
+      }
+      for (int t = 0; t < NT; ++t) {
+        const __m512 xb = _mm512_set1_ps(xj[t * ldx + 2 * m + 1]);
+        for (int n = 0; n < NP; ++n) a[n][t] = _mm512_fmadd_ps(w1[n], xb, a[n][t]);
+      }
+    }
+    for (int n = 0; n < NP; ++n) blk[n] += bb;
+  }
+  for (int n = 0; n < NP; ++n)
+    for (int t = 0; t < NT; ++t) _mm512_storeu_ps(out + (n * NT + t) * P, a[n][t]);
+}
+
+template <class B, int NP, int NT>
+__attribute__((noinline)) REDRAFTER_TARGET_AVX2 void blockTileAvx2(const uint8_t* base, int64_t K, int64_t p0,
+                                                                 const float* x, int64_t ldx, float* out) {
+  constexpr int64_t bb = panelBlockBytes(B::type);
+  const int64_t nb = K / kPanelBlockCols;
+  __m256 a[NP][2][NT];
+  for (int n = 0; n < NP; ++n)
+    for (int h = 0; h < 2; ++h)
+      for (int t = 0; t < NT; ++t) a[n][h][t] = _mm256_setzero_ps();
+  const uint8_t* blk[NP];
+  for (int n = 0; n < NP; ++n) blk[n] = base + (p0 + n) * nb * bb;
+  for (int64_t j = 0; j < nb; ++j) {
+    __m256 d[NP][2], d8[NP][2];
+    for (int n = 0; n < NP; ++n) {
+      prefetchBlockAhead(blk[n], bb);
+      for (int h = 0; h < 2; ++h) {
+        d[n][h] = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk[n]) + h));
+        d8[n][h] = _mm256_mul_ps(d[n][h], _mm256_set1_ps(8.0f));
+      }
+    }
+    const float* xj = x + j * kPanelBlockCols;
+    for (int m = 0; m < int(kPanelBlockCols / 2); ++m) {
+      for (int n = 0; n < NP; ++n)
+        for (int h = 0; h < 2; ++h) {
+          __m256 w0, w1;
+          B::pair(blk[n] + 2 * P, m, h, d[n][h], d8[n][h], w0, w1);
+          for (int t = 0; t < NT; ++t) {
+            a[n][h][t] = _mm256_fmadd_ps(w0, _mm256_broadcast_ss(xj + t * ldx + 2 * m), a[n][h][t]);
+            a[n][h][t] = _mm256_fmadd_ps(w1, _mm256_broadcast_ss(xj + t * ldx + 2 * m + 1), a[n][h][t]);
+          }
+        }
+    }
+    for (int n = 0; n < NP; ++n) blk[n] += bb;
+  }
+  for (int n = 0; n < NP; ++n)
+    for (int h = 0; h < 2; ++h)
+      for (int t = 0; t < NT; ++t) _mm256_storeu_ps(out + (n * NT + t) * P + 8 * h, a[n][h][t]);
+}
+
+// One tile of np (1..NP) panels x nt (1..NT) tokens into out [np][nt][16].
+template <class B, int NP, int NT, bool Wide>
+void blockTileOf(const uint8_t* base, int64_t K, int64_t p, int64_t np, int64_t nt, const float* x, int64_t ldx,
+                 float* out) {
+  if constexpr (NT > 1) {
+    if (nt < NT) return blockTileOf<B, NP, NT - 1, Wide>(base, K, p, np, nt, x, ldx, out);
+  }
+  if constexpr (NP > 1) {
+    if (np < NP) return blockTileOf<B, NP - 1, NT, Wide>(base, K, p, np, nt, x, ldx, out);
+  }
+  if constexpr (Wide) blockTile512<B, NP, NT>(base, K, p, x, ldx, out);
+  else blockTileAvx2<B, NP, NT>(base, K, p, x, ldx, out);
+}
+
+// Q8_0/Q4_0 panels: one token: 4 (AVX-512) or 2 (AVX2) panels a tile, 4 or 8 FMA chains; more tokens: 2 panels x
+// up to 8 tokens (AVX-512) or 1 panel x up to 4 tokens (AVX2, 16 registers), larger T in groups of that many.
+template <class B, bool Wide>
+void blockPanels(const uint8_t* base, int64_t K, const float* x, int64_t T, int64_t ldx, float* y, int64_t ldy,
+                 int64_t rowBegin, int64_t rowEnd) {
+  constexpr int kOnePanels = Wide ? 4 : 2, kManyPanels = Wide ? 2 : 1, kGroup = Wide ? 8 : 4;
+  alignas(64) float tile[kOnePanels * kGroup * P];
+  const int64_t pEnd = (rowEnd + P - 1) / P;
+  const int64_t panels = T == 1 ? kOnePanels : kManyPanels;
+  for (int64_t p = rowBegin / P; p < pEnd; p += panels) {
+    const int64_t np = std::min(panels, pEnd - p);
+    for (int64_t t0 = 0; t0 < T; t0 += kGroup) {
+      const int64_t nt = std::min<int64_t>(kGroup, T - t0);
+      if (T == 1) blockTileOf<B, kOnePanels, 1, Wide>(base, K, p, np, 1, x, ldx, tile);
+      else blockTileOf<B, kManyPanels, kGroup, Wide>(base, K, p, np, nt, x + t0 * ldx, ldx, tile);
+      for (int64_t n = 0; n < np; ++n) storePanel(tile + n * nt * P, nt, p + n, y + t0 * ldy, ldy, rowBegin, rowEnd);
+    }
+  }
+}
 #endif  // REDRAFTER_X86_SIMD
 
 template <class E>
@@ -398,6 +588,30 @@ void packPanelsOf(const E* src, E* dst, int64_t rows, int64_t K, int64_t panelBe
   }
 }
 
+// Row-major ggml Q8_0/Q4_0 blocks rearranged into block panels (core/tensor.h); rows past the end: d = 0, q = 0.
+void packBlockPanels(const TensorView& w, uint8_t* dst, int64_t panelBegin, int64_t panelEnd) {
+  const BlockFormat f = blockFormat(w.type);
+  const int64_t nb = w.cols / kPanelBlockCols, rowBytes = nb * f.bytes, bb = panelBlockBytes(w.type);
+  const uint8_t* src = static_cast<const uint8_t*>(w.data);
+  for (int64_t p = panelBegin; p < panelEnd; ++p)
+    for (int64_t j = 0; j < nb; ++j) {
+      uint8_t* out = dst + panelBlockOffset(w.type, p, j, w.cols);
+      std::memset(out, 0, static_cast<size_t>(bb));
+      uint8_t* q = out + 2 * P;
+      for (int64_t i = 0; i < P && p * P + i < w.rows; ++i) {
+        const uint8_t* b = src + (p * P + i) * rowBytes + j * f.bytes;  // { fp16 d; quants }
+        std::memcpy(out + 2 * i, b, 2);
+        if (w.type == DType::Q8_0) {
+          for (int64_t k = 0; k < kPanelBlockCols; ++k) q[k * P + i] = b[2 + k];
+        } else {  // ggml Q4_0: value k < 16 in qs[k]'s low nibble, value k + 16 in its high nibble
+          auto nibble = [&](int64_t k) { return k < 16 ? b[2 + k] & 15 : b[2 + k - 16] >> 4; };
+          for (int64_t m = 0; m < kPanelBlockCols / 2; ++m)
+            q[m * P + i] = static_cast<uint8_t>(nibble(2 * m) | nibble(2 * m + 1) << 4);
+        }
+      }
+    }
+}
+
 }  // namespace
 
 bool packable(const TensorView& w) {
@@ -405,12 +619,20 @@ bool packable(const TensorView& w) {
          w.rows > 0 && w.cols > 0;
 }
 
+bool packableBlocks(const TensorView& w) {
+  return !w.empty() && w.layout == Layout::RowMajor && isBlockPanelType(w.type) && w.rows > 0 && w.cols > 0 &&
+         w.cols % kPanelBlockCols == 0;
+}
+
 int64_t packedBytes(DType type, int64_t rows, int64_t cols) {
+  if (isBlockPanelType(type)) return (rows + P - 1) / P * (cols / kPanelBlockCols) * panelBlockBytes(type);
   return (rows + P - 1) / P * P * cols * elementBytes(type);
 }
 
 void packPanels(const TensorView& w, void* dst, int64_t panelBegin, int64_t panelEnd) {
-  if (w.type == DType::F32)
+  if (isBlockPanelType(w.type))
+    packBlockPanels(w, static_cast<uint8_t*>(dst), panelBegin, panelEnd);
+  else if (w.type == DType::F32)
     packPanelsOf(static_cast<const uint32_t*>(w.data), static_cast<uint32_t*>(dst), w.rows, w.cols, panelBegin,
                  panelEnd);
   else
@@ -429,6 +651,15 @@ void matmulPacked(Isa isa, const TensorView& w, const float* x, int64_t T, int64
                   int64_t rowBegin, int64_t rowEnd, int64_t kBlock) {
   if (T <= 0 || rowBegin >= rowEnd) return;
 #if REDRAFTER_X86_SIMD
+  if (isBlockPanelType(w.type) && isa >= Isa::Avx2) {
+    const uint8_t* base = static_cast<const uint8_t*>(w.data);
+    const bool q8 = w.type == DType::Q8_0;
+    if (isa == Isa::Avx512)
+      return q8 ? blockPanels<BlockQ8Avx512, true>(base, w.cols, x, T, ldx, y, ldy, rowBegin, rowEnd)
+                : blockPanels<BlockQ4Avx512, true>(base, w.cols, x, T, ldx, y, ldy, rowBegin, rowEnd);
+    return q8 ? blockPanels<BlockQ8Avx2, false>(base, w.cols, x, T, ldx, y, ldy, rowBegin, rowEnd)
+              : blockPanels<BlockQ4Avx2, false>(base, w.cols, x, T, ldx, y, ldy, rowBegin, rowEnd);
+  }
   if (isa == Isa::Avx512) {  // the same order as the AVX2 kernel, so the same bits
     // acc [np][T][16]: the accumulators of the tile's panels between k-blocks and token groups (np * T <= 24 for
     // T <= 12; 2 panels above)
@@ -457,12 +688,6 @@ void matmulPacked(Isa isa, const TensorView& w, const float* x, int64_t T, int64
   (void)kBlock;
 #endif
   packedPortable(w, x, T, ldx, y, ldy, rowBegin, rowEnd);
-}
-
-float packedWeightAt(const TensorView& w, int64_t r, int64_t k) {
-  const int64_t i = panels16Index(r, k, w.cols);
-  if (w.type == DType::F32) return static_cast<const float*>(w.data)[i];
-  return fp16ToF32(static_cast<const uint16_t*>(w.data)[i]);
 }
 
 }  // namespace redrafter::cpu::kernels

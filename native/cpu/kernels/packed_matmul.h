@@ -7,6 +7,11 @@
 // y[t, r] = sum_k W[r, k] * x[t, k] is accumulated strictly sequentially over k from 0.0f: AVX2 (also used when the
 // AVX-512 ISA is selected) acc = fma(W[r, k], x[t, k], acc); portable acc = acc + W[r, k] * x[t, k] (separately
 // rounded product). That is what keeps the forward batch-invariant with packed weights.
+//
+// Q8_0/Q4_0 panels (the drafter's quantised copies; core/tensor.h): each weight is decoded to its exact float32 value
+// (d * q) and applied as an F32 weight against the float32 activations, so y is bit for bit the F32 packed kernel's
+// result on the dequantised matrix (no activation quantisation, unlike quant_matmul.h), at 1.0625 / 0.5625 bytes
+// per weight read.
 #pragma once
 #include <cstdint>
 
@@ -17,14 +22,17 @@ namespace redrafter::cpu::kernels {
 
 constexpr int64_t kPackedPanelRows = kPanelRows;  // core/tensor.h
 
-// Whether `w` can be packed (F32 or F16, row-major, non-empty).
+// Whether `w` can be packed (F32 or F16, row-major, non-empty): what the engine packs of a model.
 bool packable(const TensorView& w);
+// Whether `w` can be packed into block panels (row-major ggml Q8_0 or Q4_0, non-empty, cols % 32 == 0).
+bool packableBlocks(const TensorView& w);
 
-// Bytes of the packed copy of a [rows, cols] tensor of `type` (rows rounded up to a multiple of 16).
+// Bytes of the packed copy of a [rows, cols] tensor of `type` (F32, F16, Q8_0 or Q4_0; rows rounded up to a
+// multiple of 16).
 int64_t packedBytes(DType type, int64_t rows, int64_t cols);
 
-// Writes panels [panelBegin, panelEnd) of the packed copy of row-major `w` to `dst` (packedBytes(...) bytes in all;
-// panels are independent, so threads may write disjoint ranges).
+// Writes panels [panelBegin, panelEnd) of the packed copy of row-major `w` (packable or packableBlocks) to `dst`
+// (packedBytes(...) bytes in all; panels are independent, so threads may write disjoint ranges).
 void packPanels(const TensorView& w, void* dst, int64_t panelBegin, int64_t panelEnd);
 
 // A view of the packed copy at `dst` of `w` (same type and shape, layout Panels16).
@@ -33,11 +41,8 @@ TensorView packedView(const TensorView& w, const void* dst);
 // y[t, r] for t in [0, T), r in [rowBegin, rowEnd) with packed W (w.layout == Panels16): x is [T, ldx], y [T, ldy].
 // kBlock > 0: the columns are walked in blocks of kBlock, each block applied to every token group before the next
 // (the block of the panel stays in L1; the order per element is unchanged; measured 3-8% slower, kept for the tests
-// and bench/cpp/matmul_bench.cpp); 0 = whole rows, the default.
+// and bench/cpp/matmul_bench.cpp); 0 = whole rows, the default. Q8_0/Q4_0 panels always take whole rows.
 void matmulPacked(Isa isa, const TensorView& w, const float* x, int64_t T, int64_t ldx, float* y, int64_t ldy,
                   int64_t rowBegin, int64_t rowEnd, int64_t kBlock = 0);
-
-// W[r, k] of a packed tensor as float.
-float packedWeightAt(const TensorView& w, int64_t r, int64_t k);
 
 }  // namespace redrafter::cpu::kernels

@@ -137,19 +137,6 @@ void dotsQ4_0Portable(const uint8_t* w, int64_t nb, const Act32* act, int64_t st
   }
 }
 
-void dotsQ8_0Portable(const uint8_t* w, int64_t nb, const Act32* act, int64_t stride, int nt, RowScratch& s) {
-  for (int64_t b = 0; b < nb; ++b) {
-    const int8_t* q = reinterpret_cast<const int8_t*>(w + 34 * b + 2);
-    s.dw[b] = model::fp16AtToF32(w + 34 * b);
-    for (int t = 0; t < nt; ++t) {
-      const int8_t* a = act[t * stride + b].qs;
-      int32_t sum = 0;
-      for (int j = 0; j < 32; ++j) sum += q[j] * a[j];
-      s.isum[t * nb + b] = sum;
-    }
-  }
-}
-
 void dotsQ45_KPortable(bool five, const uint8_t* w, int64_t nb, const ActK* act, int64_t stride, int nt,
                        RowScratch& s) {
   const int64_t blockBytes = five ? 176 : 144;
@@ -330,42 +317,6 @@ REDRAFTER_TARGET_AVX2 void dotsQ4_0Avx2(const uint8_t* w, int64_t nb, const Act3
       const Act32& a = act[t * stride + b];
       __m256i av = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.qs));
       s.isum[t * nb + b] = hsumI32(_mm256_madd_epi16(_mm256_maddubs_epi16(q, av), ones)) - 8 * a.sum;
-    }
-  }
-}
-
-// Q8_0: signed weight quants, so maddubs takes |q_w| and the activations with q_w's sign (|q| <= 127 on both
-// sides: pair sums stay within int16)
-REDRAFTER_TARGET_AVX2 void dotsQ8_0Avx2(const uint8_t* w, int64_t nb, const Act32* act, int64_t stride, int nt,
-                                        RowScratch& s) {
-  const __m256i ones = _mm256_set1_epi16(1);
-  int64_t b = 0;
-  for (; b + 8 <= nb; b += 8) {  // 8 blocks at a time: their sums reduced together
-    __m256i q[8], aq[8];
-    for (int i = 0; i < 8; ++i) {
-      const uint8_t* blk = w + 34 * (b + i);
-      s.dw[b + i] = _cvtsh_ss(loadU16(blk));
-      q[i] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 2));
-      aq[i] = _mm256_sign_epi8(q[i], q[i]);  // |q_w|
-    }
-    for (int t = 0; t < nt; ++t) {
-      const Act32* a = act + t * stride + b;
-      __m256i p[8];
-      for (int i = 0; i < 8; ++i) {
-        const __m256i av = _mm256_sign_epi8(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[i].qs)), q[i]);
-        p[i] = _mm256_madd_epi16(_mm256_maddubs_epi16(aq[i], av), ones);
-      }
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(s.isum + t * nb + b), hsum8I32(p));
-    }
-  }
-  for (; b < nb; ++b) {
-    const uint8_t* blk = w + 34 * b;
-    s.dw[b] = _cvtsh_ss(loadU16(blk));
-    const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 2));
-    const __m256i aq = _mm256_sign_epi8(q, q);
-    for (int t = 0; t < nt; ++t) {
-      const __m256i av = _mm256_sign_epi8(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(act[t * stride + b].qs)), q);
-      s.isum[t * nb + b] = hsumI32(_mm256_madd_epi16(_mm256_maddubs_epi16(aq, av), ones));
     }
   }
 }
@@ -595,14 +546,6 @@ void dotsQ4_0(Isa isa, const uint8_t* w, int64_t nb, const Act32* act, int64_t s
   dotsQ4_0Portable(w, nb, act, stride, nt, s);
 }
 
-void dotsQ8_0(Isa isa, const uint8_t* w, int64_t nb, const Act32* act, int64_t stride, int nt, RowScratch& s) {
-#if REDRAFTER_X86_SIMD
-  if (isa != Isa::Portable) return dotsQ8_0Avx2(w, nb, act, stride, nt, s);
-#endif
-  (void)isa;
-  dotsQ8_0Portable(w, nb, act, stride, nt, s);
-}
-
 void dotsK(Isa isa, DType type, const uint8_t* w, int64_t nb, const ActK* act, int64_t stride, int nt,
            RowScratch& s) {
 #if REDRAFTER_X86_SIMD
@@ -661,14 +604,14 @@ void matmulQuant(Isa isa, const TensorView& w, const float* x, int64_t T, int64_
                  int64_t rowBegin, int64_t rowEnd) {
   if (T <= 0 || rowBegin >= rowEnd) return;
   const BlockFormat f = blockFormat(w.type);
-  if (!(isQuantType(w.type) || w.type == DType::Q8_0) || w.layout != Layout::RowMajor || w.cols % f.elements != 0)
-    fail(ErrorCode::Internal, "matmulQuant: not a row-major Q8_0 or 4-6 bit matrix with whole blocks");
+  if (!isQuantType(w.type) || w.layout != Layout::RowMajor || w.cols % f.elements != 0)
+    fail(ErrorCode::Internal, "matmulQuant: not a row-major 4-6 bit matrix with whole blocks");
   const int64_t K = w.cols, rowBytes = K / f.elements * f.bytes;
   const int64_t chunkBlocks = kChunkValues / f.elements;
   alignas(64) unsigned char actBuffer[kActBytes];
   float dx[kTokenGroup][kChunkValues / 32];  // the activation blocks' scales, per token
   RowScratch scratch;
-  const bool q80 = w.type == DType::Q8_0, q40 = w.type == DType::Q4_0 || q80;  // q40: 32-value activation blocks
+  const bool q40 = w.type == DType::Q4_0;  // 32-value activation blocks
   const bool mins = w.type == DType::Q4_K || w.type == DType::Q5_K;
   for (int64_t t0 = 0; t0 < T; t0 += kTokenGroup) {
     const int nt = int(std::min<int64_t>(kTokenGroup, T - t0));
@@ -689,8 +632,7 @@ void matmulQuant(Isa isa, const TensorView& w, const float* x, int64_t T, int64_
         const uint8_t* wr = static_cast<const uint8_t*>(w.data) + r * rowBytes + (k0 / f.elements) * f.bytes;
         if (r + kPrefetchRows < rowEnd)  // this chunk of a row kPrefetchRows ahead, while this one is computed
           for (int64_t off = 0; off < chunkBytes; off += 64) prefetchLine(wr + kPrefetchRows * rowBytes + off);
-        if (q80) dotsQ8_0(isa, wr, nb, act32, chunkBlocks, nt, scratch);
-        else if (q40) dotsQ4_0(isa, wr, nb, act32, chunkBlocks, nt, scratch);
+        if (q40) dotsQ4_0(isa, wr, nb, act32, chunkBlocks, nt, scratch);
         else dotsK(isa, w.type, wr, nb, actK, chunkBlocks, nt, scratch);
         for (int t = 0; t < nt; ++t) {
           float* out = y + (t0 + t) * ldy + r;
