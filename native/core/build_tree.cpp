@@ -49,6 +49,13 @@ void dedupPrefixes(const int32_t* beams, int width, int length, int32_t* firstBe
 }  // namespace
 
 PackedTrees buildTree(const int32_t* beams, int batch, int width, int length) {
+  PackedTrees t;
+  TreeScratch scratch;
+  buildTree(beams, batch, width, length, t, scratch);
+  return t;
+}
+
+void buildTree(const int32_t* beams, int batch, int width, int length, PackedTrees& t, TreeScratch& scratch) {
   RD_REQUIRE(batch >= 1, "batch", "must be >= 1, got " + std::to_string(batch));
   RD_REQUIRE(width >= 1, "width", "must be >= 1, got " + std::to_string(width));
   RD_REQUIRE(length >= 1, "length", "must be >= 1, got " + std::to_string(length));
@@ -63,16 +70,22 @@ PackedTrees buildTree(const int32_t* beams, int batch, int width, int length) {
     RD_REQUIRE(beams[i] >= 0, "beams", "must hold token ids >= 0, got " + std::to_string(beams[i]) + " at " +
                                            std::to_string(i));
 
-  PackedTrees t;
   t.batch = batch;
   t.width = width;
   t.length = length;
+  t.maxLength = 0;
   t.lengths.assign(batch, 0);
   t.unpacker.assign(total, -1);
 
-  std::vector<int32_t> firstBeam(perRow), order(width), group(width), nextGroup(width);
+  std::vector<int32_t>&firstBeam = scratch.firstBeam, &order = scratch.order, &group = scratch.group,
+                     &nextGroup = scratch.nextGroup;
+  firstBeam.resize(size_t(perRow));
+  order.resize(size_t(width));
+  group.resize(size_t(width));
+  nextGroup.resize(size_t(width));
   // Per row, the flattened beam index of each packed token, in packed order.
-  std::vector<std::vector<int32_t>> selected(batch);
+  std::vector<std::vector<int32_t>>& selected = scratch.selected;
+  if (selected.size() < size_t(batch)) selected.resize(size_t(batch));
   for (int b = 0; b < batch; ++b) {
     const int32_t* rowBeams = beams + size_t(b) * perRow;
     int32_t* unpacker = t.unpacker.data() + size_t(b) * perRow;
@@ -80,6 +93,7 @@ PackedTrees buildTree(const int32_t* beams, int batch, int width, int length) {
     // Packed order: ascending flattened index over the tokens whose prefix first appears in their own beam.
     // firstBeam[w][l] <= w, so the token it maps to was packed earlier in this same pass.
     auto& sel = selected[b];
+    sel.clear();
     for (int w = 0; w < width; ++w) {
       for (int l = 0; l < length; ++l) {
         const size_t idx = size_t(w) * length + l;
@@ -121,7 +135,6 @@ PackedTrees buildTree(const int32_t* beams, int batch, int width, int length) {
       for (int32_t a = int32_t(p); a >= 0; a = parents[a]) mask[p * n + a] = 1;
     }
   }
-  return t;
 }
 
 }  // namespace redrafter

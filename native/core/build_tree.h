@@ -22,4 +22,14 @@ struct PackedTrees {
 // Throws InvalidArgument naming the field for bad shapes. Cost per row O(width*length*log(width)).
 PackedTrees buildTree(const int32_t* beams, int batch, int width, int length);
 
+// buildTree's working memory. A caller that builds a tree every step keeps one, with its PackedTrees, and allocates
+// nothing once the largest shape has been seen.
+struct TreeScratch {
+  std::vector<int32_t> firstBeam;              // [width, length] the smallest beam sharing each token's prefix
+  std::vector<int32_t> order, group, nextGroup;  // [width] each: the trie level being sorted
+  std::vector<std::vector<int32_t>> selected;  // [batch][packed] the flattened beam index of each packed token
+};
+// The same tree written into `out` (its vectors keep their capacity), with `scratch`.
+void buildTree(const int32_t* beams, int batch, int width, int length, PackedTrees& out, TreeScratch& scratch);
+
 }  // namespace redrafter

@@ -10,6 +10,12 @@
 namespace redrafter {
 
 CommitPlan kvCommitPlan(int32_t cachedLength, const int32_t* acceptedPacked, int32_t count) {
+  CommitPlan plan;
+  kvCommitPlan(cachedLength, acceptedPacked, count, plan);
+  return plan;
+}
+
+void kvCommitPlan(int32_t cachedLength, const int32_t* acceptedPacked, int32_t count, CommitPlan& plan) {
   RD_REQUIRE(cachedLength >= 0, "cachedLength", "must be >= 0, got " + std::to_string(cachedLength));
   RD_REQUIRE(count >= 0, "acceptedPacked", "count must be >= 0, got " + std::to_string(count));
   for (int32_t i = 0; i < count; ++i) {
@@ -22,7 +28,7 @@ CommitPlan kvCommitPlan(int32_t cachedLength, const int32_t* acceptedPacked, int
   if (count > 0)
     RD_REQUIRE(int64_t(cachedLength) + acceptedPacked[count - 1] < std::numeric_limits<int32_t>::max(), "cachedLength",
                "+ the last packed index overflows int32");
-  CommitPlan plan;
+  plan.moves.clear();
   // Strictly increasing indices give acceptedPacked[i] >= i: every move goes down (to <= from), and the slot
   // written by move i (cachedLength+i) is below every later source, so applying them in order is safe in place.
   for (int32_t i = 0; i < count; ++i) {
@@ -31,7 +37,6 @@ CommitPlan kvCommitPlan(int32_t cachedLength, const int32_t* acceptedPacked, int
     if (from != to) plan.moves.push_back({from, to});
   }
   plan.newLength = cachedLength + count;
-  return plan;
 }
 
 }  // namespace redrafter

@@ -10,9 +10,16 @@ namespace redrafter {
 
 Verification verifyGreedy(const int32_t* beams, int width, int length, const int32_t* unpacker,
                           const int32_t* argmax) {
+  Verification v;
+  verifyGreedy(beams, width, length, unpacker, argmax, v);
+  return v;
+}
+
+void verifyGreedy(const int32_t* beams, int width, int length, const int32_t* unpacker, const int32_t* argmax,
+                  Verification& v) {
   RD_REQUIRE(width >= 1, "width", "must be >= 1, got " + std::to_string(width));
   RD_REQUIRE(length >= 1, "length", "must be >= 1, got " + std::to_string(length));
-  Verification v;
+  v.beam = 0;
   v.acceptedLength = -1;
   for (int w = 0; w < width; ++w) {
     const int32_t* beam = beams + size_t(w) * length;
@@ -30,7 +37,6 @@ Verification verifyGreedy(const int32_t* beams, int width, int length, const int
   v.acceptedTokens.assign(beam + 1, beam + 1 + v.acceptedLength);
   v.acceptedPacked.assign(unpack, unpack + 1 + v.acceptedLength);
   v.nextToken = argmax[unpack[v.acceptedLength]];
-  return v;
 }
 
 }  // namespace redrafter

@@ -18,5 +18,8 @@ struct Verification {
 // prefix of beams[w][1:] with beams[w][l+1] == argmax[unpacker[w][l]]; longest wins, ties to the lowest w.
 Verification verifyGreedy(const int32_t* beams, int width, int length, const int32_t* unpacker,
                           const int32_t* argmax);
+// The same written into `out` (its vectors keep their capacity: no allocation for a caller that reuses it).
+void verifyGreedy(const int32_t* beams, int width, int length, const int32_t* unpacker, const int32_t* argmax,
+                  Verification& out);
 
 }  // namespace redrafter

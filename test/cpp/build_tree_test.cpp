@@ -176,6 +176,44 @@ TEST_CASE("buildTree: matches Apple's broadcast form on random beams with heavy 
   CHECK(sharedSomething > trees / 2);  // the inputs really exercised deduplication
 }
 
+TEST_CASE("buildTree into a reused PackedTrees: the same trees as by value, without reallocating once it has grown") {
+  std::mt19937 gen(77);
+  PackedTrees reused;
+  redrafter::TreeScratch scratch;
+  auto randomBeams = [&](int batch, int width, int length) {
+    std::vector<int32_t> beams(size_t(batch) * width * length);
+    for (auto& t : beams) t = int32_t(gen() % 3);
+    for (int b = 0; b < batch; ++b)
+      for (int w = 0; w < width; ++w) beams[(size_t(b) * width + w) * length] = 0;  // one root per row
+    return beams;
+  };
+  {  // the largest shape first: afterwards no vector needs more room
+    auto beams = std::vector<int32_t>(size_t(2) * 8 * 6);
+    for (size_t i = 0; i < beams.size(); ++i) beams[i] = int32_t(i % 6 == 0 ? 0 : 1 + i);  // distinct: 2 x 41 tokens
+    buildTree(beams.data(), 2, 8, 6, reused, scratch);
+  }
+  const void* tokens = reused.tokens.data();
+  const void* mask = reused.mask.data();
+  const void* unpacker = reused.unpacker.data();
+  for (int iter = 0; iter < 500; ++iter) {
+    const int batch = 1 + int(gen() % 2), width = 1 + int(gen() % 8), length = 1 + int(gen() % 6);
+    const auto beams = randomBeams(batch, width, length);
+    buildTree(beams.data(), batch, width, length, reused, scratch);
+    const PackedTrees fresh = buildTree(beams.data(), batch, width, length);
+    REQUIRE(reused.maxLength == fresh.maxLength);
+    REQUIRE(reused.lengths == fresh.lengths);
+    REQUIRE(reused.tokens == fresh.tokens);
+    REQUIRE(reused.beamTokenIndex == fresh.beamTokenIndex);
+    REQUIRE(reused.positionOffsets == fresh.positionOffsets);
+    REQUIRE(reused.parents == fresh.parents);
+    REQUIRE(reused.unpacker == fresh.unpacker);
+    REQUIRE(reused.mask == fresh.mask);
+    CHECK(reused.tokens.data() == tokens);
+    CHECK(reused.mask.data() == mask);
+    CHECK(reused.unpacker.data() == unpacker);
+  }
+}
+
 TEST_CASE("buildTree: bad shapes and tokens are InvalidArgument errors naming the field") {
   std::vector<int32_t> beams = {0, 1, 2, 3};
   auto message = [&](int batch, int width, int length, const int32_t* data) {

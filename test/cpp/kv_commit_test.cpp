@@ -91,6 +91,16 @@ TEST_CASE("kvCommitPlan: hand-worked") {
   }
 }
 
+TEST_CASE("kvCommitPlan into a reused plan: the previous moves are gone") {
+  CommitPlan plan;
+  std::vector<int32_t> branch = {0, 3, 4}, contiguous = {0, 1};
+  kvCommitPlan(10, branch.data(), 3, plan);
+  CHECK(plan.moves.size() == 2);
+  kvCommitPlan(20, contiguous.data(), 2, plan);
+  CHECK(plan.moves.empty());
+  CHECK(plan.newLength == 22);
+}
+
 TEST_CASE("kvCommitPlan: applied in order, in place, leaves the accepted path contiguous (random)") {
   std::mt19937 gen(3);
   for (int iter = 0; iter < 5000; ++iter) {

@@ -65,6 +65,22 @@ TEST_CASE("verifyGreedy: hand-worked tree") {
   }
 }
 
+TEST_CASE("verifyGreedy into a reused Verification: nothing of the previous result is left") {
+  std::vector<int32_t> beams = {1, 2, 3, 1, 2, 4, 1, 5, 6};
+  PackedTrees t = buildTree(beams.data(), 1, 3, 3);
+  Verification v;
+  std::vector<int32_t> agrees = {2, 4, 9, 7, 0, 0}, none = {8, 4, 9, 7, 0, 0};
+  verifyGreedy(beams.data(), 3, 3, t.unpacker.data(), agrees.data(), v);
+  CHECK(v.beam == 1);
+  CHECK(v.acceptedTokens == std::vector<int32_t>{2, 4});
+  verifyGreedy(beams.data(), 3, 3, t.unpacker.data(), none.data(), v);
+  CHECK(v.beam == 0);
+  CHECK(v.acceptedLength == 0);
+  CHECK(v.acceptedTokens.empty());
+  CHECK(v.acceptedPacked == std::vector<int32_t>{0});
+  CHECK(v.nextToken == 8);
+}
+
 TEST_CASE("verifyGreedy: length 2 and width 1") {
   std::vector<int32_t> beams = {4, 5};
   PackedTrees t = buildTree(beams.data(), 1, 1, 2);

@@ -167,11 +167,7 @@ void Transformer::forward(KvCache& cache, const int32_t* tokens, int32_t n, cons
 
 namespace {
 
-// The least work (multiply-adds) a thread range of the forward takes: handing a range to another thread costs a few
-// microseconds even with spinning workers (thread_pool.h), so smaller jobs run on the calling thread alone. 256K:
-// stories260K's 4-token verification no longer splits its attention and classifier, and drafting there went from
-// 0.90-0.95x to 1.0-1.03x plain decoding's rate with 2 threads (64K matmul and 16K attention ranges before).
-constexpr int64_t kMinRangeWork = int64_t(1) << 18;
+constexpr int64_t kMinRangeWork = ThreadPool::kMinRangeWork;  // the least work a thread range takes
 
 // One segment of a fused matmul: y[t, 0..w.rows) = W x[t] with y's row stride ldy.
 struct MatmulPart {
@@ -190,7 +186,7 @@ void parallelMatmul(ThreadPool& pool, Isa isa, const float* x, int64_t T, int64_
   // Packed weights are computed 16 rows (a panel) at a time: split in whole panels, so no thread computes a panel
   // that straddles its range (the split never changes the results, only the wasted work).
   const int64_t unit = parts[0].w->layout == Layout::Panels16 ? kernels::kPackedPanelRows : 1;
-  pool.parallelFor((totalRows + unit - 1) / unit, (grain + unit - 1) / unit, [&](int64_t unitBegin, int64_t unitEnd) {
+  auto body = [&](int64_t unitBegin, int64_t unitEnd) {
     const int64_t begin = unitBegin * unit, end = std::min(unitEnd * unit, totalRows);
     int64_t base = 0;
     for (int i = 0; i < count; ++i) {
@@ -199,7 +195,9 @@ void parallelMatmul(ThreadPool& pool, Isa isa, const float* x, int64_t T, int64_
       if (b < e) kernels::matmulRows(isa, *parts[i].w, x, T, ldx, parts[i].y, parts[i].ldy, b, e);
       base += rows;
     }
-  });
+  };
+  // std::ref: a std::function made from the lambda itself would allocate (its captures exceed the inline storage)
+  pool.parallelFor((totalRows + unit - 1) / unit, (grain + unit - 1) / unit, std::ref(body));
 }
 
 void rmsNorm(Isa isa, const float* x, const float* weight, float eps, int64_t dim, float* out) {
@@ -376,7 +374,7 @@ void Transformer::forwardBatch(const ForwardRequest* requests, size_t count) {
       std::copy(v.data() + g * KV, v.data() + (g + 1) * KV, cache.value(l, slotOf[g]));
     }
     // attention per (token, head) over the cached slots then the allowed new tokens, in slot order (attendHead)
-    pool.parallelFor(T * c.nHeads, attGrain, [&](int64_t begin, int64_t end) {
+    auto attend = [&](int64_t begin, int64_t end) {
       // per pool thread, kept between forwards: they grow with the context, not per forward (taken once per range:
       // a thread_local named in the loop costs a TLS lookup at every use)
       thread_local std::vector<float> scoresOfThread;
@@ -401,7 +399,8 @@ void Transformer::forwardBatch(const ForwardRequest* requests, size_t count) {
         scores.resize(static_cast<size_t>(rows.count()));
         kernels::attendHead(isa, q.data() + g * QD + h * hd, rows, hd, attScale, scores.data(), att.data() + g * QD + h * hd);
       }
-    });
+    };
+    pool.parallelFor(T * c.nHeads, attGrain, std::ref(attend));  // std::ref: no std::function allocation
     MatmulPart o[1] = {{&L.wo, tmp.data(), D}};
     parallelMatmul(pool, isa, att.data(), T, QD, o, 1);
     for (int64_t i = 0; i < T * D; ++i) x[i] += tmp[i];

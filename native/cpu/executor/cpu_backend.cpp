@@ -58,6 +58,26 @@ struct CpuBackend::RequestState {
   std::vector<float> probs;  // [vocab] scratch for plain sampling
   std::unique_ptr<DraftPolicy> policy;  // DraftConfig::adaptive: the shape per step
   size_t policyChoice = 0;               // the candidate this step uses
+  // A step's working memory, kept from step to step (its vectors keep their capacity: a greedy step allocates
+  // nothing once the largest shape has been seen).
+  Draft draft;                     // beams [W, L] (a plain step: the last token alone)
+  PackedTrees tree;                // the packed tree of the draft
+  TreeScratch treeScratch;
+  std::vector<int32_t> positions;  // [treeLength] cached length + positionOffsets
+  std::vector<float> logits;       // [treeLength, vocab]
+  std::vector<float> treeHidden;   // [treeLength, dim]
+  std::vector<int32_t> best;       // [treeLength] the LLM's argmax at each packed position (greedy)
+  Verification verification;
+  CommitPlan plan;
+  std::vector<int32_t> emitted;  // the accepted drafted tokens, then the LLM's own
+};
+
+// One request's part of a step.
+struct CpuBackend::StepWork {
+  ActiveRequest* r = nullptr;
+  RequestState* st = nullptr;
+  int32_t width = 1, length = 1;
+  bool drafted = false;
 };
 
 CpuBackend::CpuBackend(std::shared_ptr<Transformer> model, std::shared_ptr<DraftSource> drafter,
@@ -180,20 +200,10 @@ void CpuBackend::start(ActiveRequest& r) {
 }
 
 void CpuBackend::step(const std::vector<ActiveRequest*>& requests) {
-  // Per request: its tree (drafted, or just the root for a plain step) and the forward's outputs.
-  struct Work {
-    ActiveRequest* r;
-    RequestState* st;
-    int32_t width = 1, length = 1;
-    bool drafted = false;
-    Draft draft;
-    PackedTrees tree;
-    std::vector<int32_t> positions;  // [treeLength] cached length + positionOffsets
-    std::vector<float> logits;       // [treeLength, vocab]
-    std::vector<float> hidden;       // [treeLength, dim]
-  };
-  std::vector<Work> work;
-  work.reserve(requests.size());
+  // Per request: its tree (drafted, or just the root for a plain step) and the forward's outputs, in its
+  // RequestState's working memory.
+  std::vector<StepWork>& work = work_;
+  work.clear();
   const Clock::time_point stepStart = Clock::now();
 
   for (ActiveRequest* r : requests) {
@@ -204,7 +214,7 @@ void CpuBackend::step(const std::vector<ActiveRequest*>& requests) {
       r->finish(FinishReason::Context);
       continue;
     }
-    Work w;
+    StepWork w;
     w.r = r;
     w.st = st;
     // Draft no further than the remaining tokens and the cache's free slots allow.
@@ -226,125 +236,132 @@ void CpuBackend::step(const std::vector<ActiveRequest*>& requests) {
       w.width = width;
       w.length = length;
     }
-    work.push_back(std::move(w));
+    work.push_back(w);
   }
   if (work.empty()) return;
 
   // Drafting: the requests that share a beam shape go through one batched beam search.
+  for (StepWork& w : work) w.st->draft.beams.clear();  // a drafted request's beams are filled once, by its group
   for (size_t i = 0; i < work.size(); ++i) {
-    Work& head = work[i];
-    if (!head.drafted || !head.draft.beams.empty()) continue;
+    StepWork& head = work[i];
+    if (!head.drafted || !head.st->draft.beams.empty()) continue;
     const bool logProbs = head.st->apple && !head.st->greedy;
-    std::vector<size_t> group;  // work indices with this shape
+    std::vector<size_t>& group = draftGroup_;  // work indices with this shape
+    group.clear();
     for (size_t j = i; j < work.size(); ++j) {
-      const Work& w = work[j];
-      if (w.drafted && w.draft.beams.empty() && w.width == head.width && w.length == head.length &&
+      const StepWork& w = work[j];
+      if (w.drafted && w.st->draft.beams.empty() && w.width == head.width && w.length == head.length &&
           (w.st->apple && !w.st->greedy) == logProbs)
         group.push_back(j);
     }
-    std::vector<float> hidden(group.size() * size_t(dim_));  // [group, dim]
-    std::vector<int32_t> last(group.size());                 // [group]
+    draftHidden_.resize(group.size() * size_t(dim_));  // [group, dim]
+    draftLast_.resize(group.size());                    // [group]
+    draftOut_.resize(group.size());                     // [group]
     for (size_t g = 0; g < group.size(); ++g) {
-      std::copy_n(work[group[g]].st->hidden.data(), dim_, hidden.data() + g * dim_);
-      last[g] = work[group[g]].st->last;
+      RequestState* st = work[group[g]].st;
+      std::copy_n(st->hidden.data(), dim_, draftHidden_.data() + g * dim_);
+      draftLast_[g] = st->last;
+      draftOut_[g] = &st->draft;
     }
     const Clock::time_point t0 = Clock::now();
-    std::vector<Draft> drafts = drafter_->draftBatch(hidden.data(), last.data(), int32_t(group.size()), dim_,
-                                                     head.width, head.length, logProbs);
+    drafter_->draftBatch(draftHidden_.data(), draftLast_.data(), int32_t(group.size()), dim_, head.width,
+                         head.length, logProbs, draftOut_.data());
     const double seconds = since(t0);
-    for (size_t g = 0; g < group.size(); ++g) {
-      Work& w = work[group[g]];
-      w.draft = std::move(drafts[g]);
-      w.r->stats.draftSeconds += seconds;
-    }
+    for (size_t g : group) work[g].r->stats.draftSeconds += seconds;
   }
 
-  for (Work& w : work) {
+  for (StepWork& w : work) {
     RequestState* st = w.st;
     const int32_t n = st->session->cache->length();
     const Clock::time_point t1 = Clock::now();
+    PackedTrees& tree = st->tree;
     if (w.drafted) {
-      w.tree = buildTree(w.draft.beams.data(), 1, w.width, w.length);  // [1, W, L] -> packed
+      buildTree(st->draft.beams.data(), 1, w.width, w.length, tree, st->treeScratch);  // [1, W, L] -> packed
     } else {
       // A plain autoregressive step: the tree is the root alone.
-      w.tree.batch = 1, w.tree.width = 1, w.tree.length = 1, w.tree.maxLength = 1;
-      w.tree.lengths = {1};
-      w.tree.tokens = {st->last};
-      w.tree.beamTokenIndex = {0};
-      w.tree.positionOffsets = {0};
-      w.tree.parents = {-1};
-      w.tree.unpacker = {0};
-      w.tree.mask = {1};
-      w.draft.beams = {st->last};
+      tree.batch = 1, tree.width = 1, tree.length = 1, tree.maxLength = 1;
+      tree.lengths.assign(1, 1);
+      tree.tokens.assign(1, st->last);
+      tree.beamTokenIndex.assign(1, 0);
+      tree.positionOffsets.assign(1, 0);
+      tree.parents.assign(1, -1);
+      tree.unpacker.assign(1, 0);
+      tree.mask.assign(1, 1);
+      st->draft.beams.assign(1, st->last);
     }
-    const int32_t treeLength = w.tree.lengths[0];
-    w.positions.resize(treeLength);
-    for (int32_t i = 0; i < treeLength; ++i) w.positions[i] = n + w.tree.positionOffsets[i];
-    w.logits.resize(size_t(treeLength) * vocab_);
-    w.hidden.resize(size_t(treeLength) * dim_);
+    const int32_t treeLength = tree.lengths[0];
+    st->positions.resize(treeLength);
+    for (int32_t i = 0; i < treeLength; ++i) st->positions[i] = n + tree.positionOffsets[i];
+    st->logits.resize(size_t(treeLength) * vocab_);
+    st->treeHidden.resize(size_t(treeLength) * dim_);
     w.r->stats.treeSeconds += since(t1);
   }
 
   // One forward verifies every request's tree.
-  std::vector<ForwardRequest> batch(work.size());
+  std::vector<ForwardRequest>& batch = forward_;
+  batch.resize(work.size());
   for (size_t i = 0; i < work.size(); ++i) {
-    Work& w = work[i];
+    RequestState* st = work[i].st;
     ForwardRequest& f = batch[i];
-    f.cache = w.st->session->cache.get();
-    f.tokens = w.tree.tokens.data();
-    f.positions = w.positions.data();
-    f.mask = w.tree.mask.data();  // [treeLength, treeLength] (batch 1: maxLength == treeLength)
-    f.tokenCount = w.tree.lengths[0];
-    f.logits = w.logits.data();
-    f.hidden = w.hidden.data();
+    f = ForwardRequest();
+    f.cache = st->session->cache.get();
+    f.tokens = st->tree.tokens.data();
+    f.positions = st->positions.data();
+    f.mask = st->tree.mask.data();  // [treeLength, treeLength] (batch 1: maxLength == treeLength)
+    f.tokenCount = st->tree.lengths[0];
+    f.logits = st->logits.data();
+    f.hidden = st->treeHidden.data();
   }
   const Clock::time_point tForward = Clock::now();
   model_->forwardBatch(batch.data(), batch.size());
   const double forwardSeconds = since(tForward);
 
-  for (Work& w : work) {
+  for (StepWork& w : work) {
     ActiveRequest& r = *w.r;
     RequestState& st = *w.st;
     KvCache& cache = *st.session->cache;
-    const int32_t n = cache.length() - w.tree.lengths[0];  // the cached length before the forward
-    const int32_t treeLength = w.tree.lengths[0];
+    const PackedTrees& tree = st.tree;
+    const int32_t n = cache.length() - tree.lengths[0];  // the cached length before the forward
+    const int32_t treeLength = tree.lengths[0];
     const Clock::time_point tVerify = Clock::now();
-    if (!finiteLogits(w.logits)) {  // this request only: the others' logits may be fine
+    if (!finiteLogits(st.logits)) {  // this request only: the others' logits may be fine
       r.fail(ErrorCode::InvalidModel, nonFiniteLogits(model_->weights().path));
       continue;
     }
-    Verification v;
+    Verification& v = st.verification;
     if (st.greedy) {
-      std::vector<int32_t> best(treeLength);  // [treeLength] the LLM's argmax at each packed position
-      for (int32_t i = 0; i < treeLength; ++i) best[i] = argmax(w.logits.data() + size_t(i) * vocab_, vocab_);
-      v = verifyGreedy(w.draft.beams.data(), w.width, w.length, w.tree.unpacker.data(), best.data());
+      st.best.resize(treeLength);
+      for (int32_t i = 0; i < treeLength; ++i) st.best[i] = argmax(st.logits.data() + size_t(i) * vocab_, vocab_);
+      verifyGreedy(st.draft.beams.data(), w.width, w.length, tree.unpacker.data(), st.best.data(), v);
     } else if (!w.drafted) {
       st.probs.resize(vocab_);
-      samplingDistribution(w.logits.data(), vocab_, st.params, st.probs.data());
+      samplingDistribution(st.logits.data(), vocab_, st.params, st.probs.data());
+      v.acceptedTokens.clear();
       v.nextToken = sampleFrom(st.probs.data(), vocab_, st.rng);
-      v.acceptedPacked = {0};
+      v.acceptedPacked.assign(1, 0);
     } else if (st.apple) {
-      v = verifySamplingApple(w.tree, 0, w.draft.beams.data(), w.logits.data(), w.draft.logProbs.data(), vocab_,
+      v = verifySamplingApple(tree, 0, st.draft.beams.data(), st.logits.data(), st.draft.logProbs.data(), vocab_,
                               st.params, st.rng);
     } else {
-      v = verifySamplingExact(w.tree, 0, w.draft.beams.data(), w.logits.data(), vocab_, st.params, st.rng);
+      v = verifySamplingExact(tree, 0, st.draft.beams.data(), st.logits.data(), vocab_, st.params, st.rng);
     }
     r.stats.forwardSeconds += forwardSeconds;
     r.stats.acceptSeconds += since(tVerify);
 
     // Keep the accepted path's keys/values right after the prefix; drop the rest of the tree.
     const Clock::time_point tCommit = Clock::now();
-    if (v.acceptedPacked.empty()) v.acceptedPacked = {0};
-    CommitPlan plan = kvCommitPlan(n, v.acceptedPacked.data(), int32_t(v.acceptedPacked.size()));
-    cache.commit(plan);
-    for (int32_t p : v.acceptedPacked) st.session->tokens.push_back(w.tree.tokens[p]);
+    if (v.acceptedPacked.empty()) v.acceptedPacked.assign(1, 0);
+    kvCommitPlan(n, v.acceptedPacked.data(), int32_t(v.acceptedPacked.size()), st.plan);
+    cache.commit(st.plan);
+    for (int32_t p : v.acceptedPacked) st.session->tokens.push_back(tree.tokens[p]);
     const int32_t lastPacked = v.acceptedPacked.back();
-    std::copy_n(w.hidden.data() + size_t(lastPacked) * dim_, dim_, st.hidden.data());
+    std::copy_n(st.treeHidden.data() + size_t(lastPacked) * dim_, dim_, st.hidden.data());
     st.last = v.nextToken;
     r.stats.commitSeconds += since(tCommit);
 
     const Clock::time_point tEmit = Clock::now();
-    std::vector<int32_t> out(v.acceptedTokens);
+    std::vector<int32_t>& out = st.emitted;
+    out.assign(v.acceptedTokens.begin(), v.acceptedTokens.end());
     out.push_back(v.nextToken);
     r.recordStep(int(out.size()), w.drafted ? w.width : 0, w.drafted ? w.length : 1);
     if (st.policy) st.policy->observe(st.policyChoice, int32_t(out.size()), since(stepStart));

@@ -42,6 +42,7 @@ class CpuBackend : public executor::StepBackend {
  private:
   struct Session;
   struct RequestState;
+  struct StepWork;
   Session& session(executor::SessionId id);
 
   std::shared_ptr<Transformer> model_;
@@ -52,6 +53,13 @@ class CpuBackend : public executor::StepBackend {
   // the adaptive draft policy of the last request that ended, per (width, length, greedy): where the next request
   // of that shape starts (DraftPolicy::resume); worker thread only
   std::map<std::tuple<int32_t, int32_t, bool>, DraftPolicy> policies_;
+  // step()'s working memory across requests, kept from step to step (worker thread only)
+  std::vector<StepWork> work_;            // the requests of this step
+  std::vector<ForwardRequest> forward_;   // their trees, for one forwardBatch
+  std::vector<size_t> draftGroup_;        // work indices drafted together (one beam shape)
+  std::vector<float> draftHidden_;        // [group, dim]
+  std::vector<int32_t> draftLast_;        // [group]
+  std::vector<Draft*> draftOut_;          // [group] each request's Draft
 };
 
 }  // namespace redrafter::cpu

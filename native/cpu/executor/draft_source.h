@@ -1,4 +1,4 @@
-// What the CPU executor needs from a drafter: beam search for one sequence. Implemented over the recurrent
+// What the CPU executor needs from a drafter: beam search for the sequences of a step. Implemented over the recurrent
 // drafter (cpu/drafter) in drafter_source.cpp.
 #pragma once
 #include <cstdint>
@@ -16,18 +16,12 @@ class DraftSource {
   virtual ~DraftSource() = default;
   virtual int32_t maxBeamWidth() const = 0;
   virtual int32_t maxBeamLength() const = 0;
-  // hidden: [dim] the LLM's final hidden state at the last cached token; lastToken: the LLM's token after it.
-  // Returns beams [width, length] (and log-probabilities when wantLogProbs).
-  virtual Draft draft(const float* hidden, int32_t lastToken, int32_t width, int32_t length, bool wantLogProbs) = 0;
-  // Several sequences at once (one beam search, all their beams in each matrix product): hidden [batch, dim],
-  // lastTokens [batch]; one Draft per sequence. The default drafts them one by one.
-  virtual std::vector<Draft> draftBatch(const float* hidden, const int32_t* lastTokens, int32_t batch, int32_t dim,
-                                        int32_t width, int32_t length, bool wantLogProbs) {
-    std::vector<Draft> out;
-    for (int32_t b = 0; b < batch; ++b)
-      out.push_back(draft(hidden + size_t(b) * dim, lastTokens[b], width, length, wantLogProbs));
-    return out;
-  }
+  // Beam search for `batch` sequences at once (all their beams in each matrix product): hidden [batch, dim] the LLM's
+  // final hidden state at each sequence's last cached token, lastTokens [batch] the LLM's token after it. Writes
+  // *out[b] for b < batch: beams [width, length] (and log-probabilities when wantLogProbs) into the Drafts' vectors,
+  // which keep their capacity: a caller that reuses its Drafts allocates nothing once the largest shape has been seen.
+  virtual void draftBatch(const float* hidden, const int32_t* lastTokens, int32_t batch, int32_t dim, int32_t width,
+                          int32_t length, bool wantLogProbs, Draft* const* out) = 0;
 };
 
 }  // namespace redrafter::cpu
