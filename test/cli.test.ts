@@ -61,7 +61,7 @@ test('one number parser: every command refuses a non-integer or out-of-range cou
     [['train-drafter', '--model', fixtures.stories260K, '--out', 'x', '--epochs', 'two'], /must be a number, got 'two'\./],
     [['build', '--base-checkpoint', 'a', '--drafter', 'b', '--checkpoint-out', 'c', '--num-beams', '0'], /must be in \[1, \d+\], got 0\./],
     [['bench', '--model', fixtures.stories260K, '--forward-cost', '1,x'], /option '--forward-cost <list>' argument '1,x' is invalid\. must be an integer, got 'x'\./],
-    [['bench', '--model', fixtures.stories260K, '--drafter-weights', 'q4_0'], /option '--drafter-weights <type>' argument 'q4_0' is invalid\. Allowed choices are f32, f16, q8_0\./],
+    [['bench', '--model', fixtures.stories260K, '--drafter-weights', 'q4_k'], /option '--drafter-weights <type>' argument 'q4_k' is invalid\. Allowed choices are f32, f16, q8_0, q4_0\./],
     [['bench', '--model', fixtures.stories260K, '--drafter-weights', 'q8_0', '--drafter-f16'], /--drafter-f16 is a former form of --drafter-weights and differs from it \(f16 vs q8_0\)/],
     // commander's suggestions stay on the one line
     [['convert', 'a.bin', 'b.gguf', '--typ', 'f16'], /unknown option '--typ' \(Did you mean --type\?\)/],
