@@ -32,7 +32,7 @@ class LoadModelWorker : public PromiseWorker {
 
  protected:
   void Run() override {
-    auto weights = cpu::loadPackedModelWeights(path_, options_.threads);  // the engine's layout: 16-row panels
+    auto weights = cpu::loadPackedModelWeights(path_, options_.threads, options_.isa);  // panels for its kernels
     transformer_ = std::make_shared<cpu::Transformer>(weights, options_);
   }
   Napi::Value Resolve(Napi::Env env) override { return newModel(env, std::move(transformer_)); }

@@ -58,14 +58,24 @@ enum class Layout {
              // q[32][16], W[r, k] = d[i] * q[k % 32][i] (i = r % 16); Q4_0 uint8 qs[16][16], qs[m][i] holding row i's
              // quants of columns 2m (low nibble) and 2m + 1 (high nibble), W[r, k] = d[i] * (nibble - 8). The values
              // are exactly the row-major ggml blocks' (the same d and q, rearranged).
+  Panels8,   // F32/F16, made by the CPU engine for its AVX2 kernels (cpu/engine/weight_packing.h): rows in panels of
+             // 8, k-major inside a panel: W[r, k] at panelIndex(Panels8, r, k, cols); the last panel padded with
+             // zero rows
 };
 
 constexpr int64_t kPanelRows = 16;
 
-// Where W[r, k] of a [rows, cols] F32/F16 Panels16 matrix is, in elements from `data`.
-constexpr int64_t panels16Index(int64_t r, int64_t k, int64_t cols) {
-  return ((r / kPanelRows) * cols + k) * kPanelRows + r % kPanelRows;
+// Rows per panel of a panel layout (Panels16: 16, Panels8: 8; RowMajor: 1).
+constexpr int64_t panelRowsOf(Layout layout) {
+  return layout == Layout::Panels16 ? kPanelRows : layout == Layout::Panels8 ? 8 : 1;
 }
+
+// Where W[r, k] of a [rows, cols] F32/F16 panel-layout matrix is, in elements from `data`.
+constexpr int64_t panelIndex(Layout layout, int64_t r, int64_t k, int64_t cols) {
+  const int64_t pr = panelRowsOf(layout);
+  return ((r / pr) * cols + k) * pr + r % pr;
+}
+constexpr int64_t panels16Index(int64_t r, int64_t k, int64_t cols) { return panelIndex(Layout::Panels16, r, k, cols); }
 
 // Q8_0/Q4_0 Panels16: columns per block, bytes per block of a panel (16 fp16 scales + 16 x 32 quants of 8 or 4
 // bits: 544 or 288, 1.0625 or 0.5625 bytes per weight, as ggml's row-major blocks), and where block j of panel p

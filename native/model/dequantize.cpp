@@ -349,9 +349,9 @@ void dequantizeRow(const TensorView& t, int64_t row, float* out) {
     }
     return;
   }
-  if (t.layout == Layout::Panels16) {  // packed by the CPU engine for its matmul (F32 or F16, core/tensor.h)
+  if (t.layout == Layout::Panels16 || t.layout == Layout::Panels8) {  // packed by the CPU engine (F32 or F16)
     for (int64_t k = 0; k < t.cols; ++k) {
-      const int64_t i = panels16Index(row, k, t.cols);
+      const int64_t i = panelIndex(t.layout, row, k, t.cols);
       out[k] = t.type == DType::F32 ? static_cast<const float*>(t.data)[i]
                                     : fp16ToF32(static_cast<const uint16_t*>(t.data)[i]);
     }

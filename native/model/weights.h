@@ -1,7 +1,7 @@
 // The loaded weights of a decoder-only LLaMA-family model, whatever file they came from (llama2.c .bin v0/v2,
 // GGUF v3). Tensors are views into the memory-mapped file wherever the file's layout is usable as is; only
 // what must be converted is copied (into `owned`). Matrices are row-major [rows=out, cols=in], except the layer
-// matrices that the CPU engine repacks into 16-row panels (Layout::Panels16, cpu/engine/weight_packing.h).
+// matrices that the CPU engine repacks into 16- or 8-row panels (Layout::Panels16 / Panels8, cpu/engine/weight_packing.h).
 // The tensor vocabulary (DType, Layout, TensorView) is core's: core/tensor.h.
 #pragma once
 #include <cstdint>
@@ -71,7 +71,7 @@ struct ModelWeights {
 struct LoadOptions {
   // Called once on the freshly loaded weights, before they are shared as const, with the memory-mapped file's bytes
   // [mapBegin, mapEnd): where an engine lays tensors out for its kernels (the CPU engine repacks the layer matrices
-  // into 16-row panels: cpu::loadPackedModelWeights, cpu/engine/weight_packing.h). Tools that only read tensors by
+  // into 16- or 8-row panels: cpu::loadPackedModelWeights, cpu/engine/weight_packing.h). Tools that only read tensors by
   // row (convert, inspect) leave it empty.
   std::function<void(ModelWeights& weights, const void* mapBegin, const void* mapEnd)> prepare;
 };

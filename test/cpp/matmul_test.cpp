@@ -96,21 +96,27 @@ Matrix makeMatrix(DType type, int64_t rows, int64_t cols, uint32_t seed) {
   return m;
 }
 
-// The packed (16-row panel) copy of m's F32/F16/Q8_0/Q4_0 view, sharing m's storage list.
-Matrix packedMatrix(const Matrix& m) {
+// The packed copy of m's F32/F16 (16- or 8-row panels) or Q8_0/Q4_0 (16-row block panels) view, sharing m's
+// storage list.
+Matrix packedMatrix(const Matrix& m, Layout layout = Layout::Panels16) {
   Matrix p = m;
   auto buf = std::make_shared<std::vector<uint8_t>>(
-      static_cast<size_t>(kernels::packedBytes(m.view.type, m.view.rows, m.view.cols)));
-  kernels::packPanels(m.view, buf->data(), 0, (m.view.rows + 15) / 16);
-  p.view = kernels::packedView(m.view, buf->data());
+      static_cast<size_t>(kernels::packedBytes(m.view.type, m.view.rows, m.view.cols, layout)));
+  const int64_t pr = panelRowsOf(layout);
+  kernels::packPanels(m.view, buf->data(), 0, (m.view.rows + pr - 1) / pr, layout);
+  p.view = kernels::packedView(m.view, buf->data(), layout);
   p.storage.push_back(buf);
   return p;
 }
 
-// The matrix and, when packable, its packed copy: every layout the kernels must handle.
+// The matrix and, when packable, its packed copies: every layout the kernels must handle.
 std::vector<Matrix> layoutsOf(const Matrix& m) {
   std::vector<Matrix> list = {m};
-  if (kernels::packable(m.view) || kernels::packableBlocks(m.view)) list.push_back(packedMatrix(m));
+  if (kernels::packable(m.view)) {
+    list.push_back(packedMatrix(m, Layout::Panels16));
+    list.push_back(packedMatrix(m, Layout::Panels8));
+  }
+  if (kernels::packableBlocks(m.view)) list.push_back(packedMatrix(m));
   return list;
 }
 
@@ -286,19 +292,22 @@ TEST_CASE("matmulRows agrees with a double-precision sum on every ISA and dtype"
   }
 }
 
-TEST_CASE("packed F32/F16/Q8_0/Q4_0 weights: the same values by row, and every ISA reduces in the documented packed order") {
+TEST_CASE("packed F32/F16 (16- and 8-row panels) and Q8_0/Q4_0 weights: the same values by row, and every ISA reduces in the documented packed order") {
   uint32_t seed = 300;
   const std::vector<std::pair<int64_t, int64_t>> shapes = {{1, 8}, {5, 13}, {19, 40}, {37, 67}, {70, 96},
                                                            {53, 203}, {16, 5}, {64, 33}};
   const std::vector<std::pair<int64_t, int64_t>> blockShapes = {{1, 32}, {5, 64}, {19, 96}, {37, 160},
                                                                 {70, 32}, {16, 64}, {53, 224}, {64, 128}};
   for (DType type : {DType::F32, DType::F16, DType::Q8_0, DType::Q4_0})
+    for (Layout layout : {Layout::Panels16, Layout::Panels8})
     for (auto [rows, cols] : type == DType::F32 || type == DType::F16 ? shapes : blockShapes) {
+      if (layout == Layout::Panels8 && !(type == DType::F32 || type == DType::F16)) continue;  // F32/F16 only
       CAPTURE(dtypeName(type));
+      CAPTURE(int(layout));
       CAPTURE(rows);
       CAPTURE(cols);
       Matrix m = makeMatrix(type, rows, cols, seed++);
-      Matrix p = packedMatrix(m);
+      Matrix p = packedMatrix(m, layout);
       const auto wf = dequantized(m.view);
       CHECK(dequantized(p.view) == wf);  // the packed copy holds the same values, readable by row
       // (Q8_0 / Q4_0: the exact values d * q of the row-major blocks, decoded in the kernels and applied as F32)

@@ -28,11 +28,13 @@ std::shared_ptr<const ModelWeights> stories() {
   return w;
 }
 
-// A copy of `w` whose layer matrices are packed for the packed matmul (as Model.load and the executor load them).
-std::shared_ptr<const ModelWeights> packed(const std::shared_ptr<const ModelWeights>& w) {
+// A copy of `w` whose layer matrices are packed for the packed matmul (as Model.load and the executor load them:
+// 16-row panels, 8-row ones for the AVX2 kernels).
+std::shared_ptr<const ModelWeights> packed(const std::shared_ptr<const ModelWeights>& w,
+                                           Layout layout = Layout::Panels16) {
   auto copy = std::make_shared<ModelWeights>(*w);
   copy->owned.push_back(std::const_pointer_cast<ModelWeights>(w));  // keeps the original's storage alive
-  PackingStats stats = packLayerMatrices(*copy, 2, nullptr, nullptr);
+  PackingStats stats = packLayerMatrices(*copy, 2, nullptr, nullptr, layout);
   REQUIRE(stats.tensors > 0);
   return copy;
 }
@@ -90,10 +92,10 @@ std::vector<int32_t> randomTokens(std::mt19937& rng, int32_t n, int32_t vocab) {
 
 }  // namespace
 
-TEST_CASE("greedy from BOS on stories260K reproduces the known-good tokens, on every ISA") {
+TEST_CASE("greedy from BOS on stories260K reproduces the known-good tokens, on every ISA and weight layout") {
   const std::vector<int32_t> known = {403, 407, 261, 378, 432, 383, 286, 261, 376, 298};
   std::vector<int32_t> first;
-  for (auto weights : {stories(), packed(stories())}) {
+  for (auto weights : {stories(), packed(stories()), packed(stories(), Layout::Panels8)}) {
     for (const auto& isa : isas()) {
       CAPTURE(isa);
       CAPTURE(int(weights->layers[0].wq.layout));
@@ -142,6 +144,9 @@ TEST_CASE("prefill equals token-by-token decode, and batch invariance is bit-exa
   models.push_back({"stories260K packed", packed(stories())});
   models.push_back({"synthetic f32 tail packed", packed(test::syntheticModel(tail, DType::F32))});
   models.push_back({"synthetic f16 packed", packed(test::syntheticModel({}, DType::F16))});
+  models.push_back({"stories260K packed 8", packed(stories(), Layout::Panels8)});
+  models.push_back({"synthetic f32 tail packed 8", packed(test::syntheticModel(tail, DType::F32), Layout::Panels8)});
+  models.push_back({"synthetic f16 packed 8", packed(test::syntheticModel({}, DType::F16), Layout::Panels8)});
   for (auto& [name, weights] : models) {
     for (const auto& isa : isas()) {
       CAPTURE(name);

@@ -1,11 +1,13 @@
-// Packing a loaded model's layer matrices into 16-row panels (model/weight_packing.h): which tensors are packed, that
+// Packing a loaded model's layer matrices into 16- or 8-row panels (cpu/engine/weight_packing.h): which tensors are packed, that
 // every row reads back the same values, that the mapped pages are released, and that int8 models are left alone.
 #include <doctest/doctest.h>
 
 #include <string>
 #include <vector>
 
+#include "cpu/kernels/isa.h"
 #include "cpu/kernels/matmul.h"
+#include "cpu/kernels/packed_matmul.h"
 #include "model/dequantize.h"
 #include "model/loaders.h"
 #include "model/mapped_file.h"
@@ -34,16 +36,21 @@ std::vector<float> rowOf(const TensorView& t, int64_t r) {
 
 }  // namespace
 
-TEST_CASE("loadPackedModelWeights packs every F32 layer matrix; rows, embedding and classifier read the same") {
+TEST_CASE("loadPackedModelWeights packs every F32 layer matrix for its ISA's kernels; rows, embedding and classifier read the same") {
+  for (const std::string isa : {"portable", "avx2", "avx512"}) {
+  CAPTURE(isa);
+  // the layout follows the ISA asked for (an ISA the CPU lacks falls back, selectIsa); every layout reads the same
+  const Layout expected = kernels::packedLayoutFor(kernels::selectIsa(isa));
+  CHECK((expected == Layout::Panels8) == (kernels::selectIsa(isa) == kernels::Isa::Avx2));
   auto plain = loadModelWeights(test::fixture("stories260K.bin"));
-  auto packed = loadPackedModelWeights(test::fixture("stories260K.bin"), 2);
+  auto packed = loadPackedModelWeights(test::fixture("stories260K.bin"), 2, isa);
   auto a = layerMatrices(*plain), b = layerMatrices(*packed);
   REQUIRE(a.size() == b.size());
   REQUIRE(a.size() == 7u * plain->layers.size());
   for (size_t i = 0; i < a.size(); ++i) {
     CAPTURE(i);
     CHECK(a[i]->layout == Layout::RowMajor);
-    CHECK(b[i]->layout == Layout::Panels16);
+    CHECK(b[i]->layout == expected);
     CHECK(b[i]->type == a[i]->type);
     CHECK(b[i]->rows == a[i]->rows);
     CHECK(b[i]->cols == a[i]->cols);
@@ -62,6 +69,7 @@ TEST_CASE("loadPackedModelWeights packs every F32 layer matrix; rows, embedding 
     classifierRow(*packed, token, c2.data());
     CHECK(e1 == e2);
     CHECK(c1 == c2);
+  }
   }
 }
 

@@ -208,8 +208,8 @@ void Drafter::linear(const float* x, int64_t rows, int64_t in, int64_t ldx, cons
   };
   const int64_t grain = rowsGrain(rows, in);
   if (out < 2 * grain) return run(0, out);
-  // packed weights are split by whole 16-row panels (a range ending inside a panel would compute it twice)
-  const int64_t unit = half && half->layout == Layout::Panels16 ? kernels::kPackedPanelRows : 1;
+  // packed weights are split by whole panels (a range ending inside a panel would compute it twice)
+  const int64_t unit = half ? panelRowsOf(half->layout) : 1;
   auto split = [&](int64_t u0, int64_t u1) { run(u0 * unit, std::min(out, u1 * unit)); };
   const std::function<void(int64_t, int64_t)> body = std::ref(split);  // a reference: no allocation per call
   const int64_t units = (out + unit - 1) / unit, unitGrain = std::max<int64_t>(1, grain / unit);

@@ -183,9 +183,9 @@ void parallelMatmul(ThreadPool& pool, Isa isa, const float* x, int64_t T, int64_
   for (int i = 0; i < count; ++i) totalRows += parts[i].w->rows;
   int64_t work = std::max<int64_t>(1, parts[0].w->cols * T);
   int64_t grain = std::max<int64_t>(4, kMinRangeWork / work);
-  // Packed weights are computed 16 rows (a panel) at a time: split in whole panels, so no thread computes a panel
+  // Packed weights are computed a panel (16 or 8 rows) at a time: split in whole panels, so no thread computes a panel
   // that straddles its range (the split never changes the results, only the wasted work).
-  const int64_t unit = parts[0].w->layout == Layout::Panels16 ? kernels::kPackedPanelRows : 1;
+  const int64_t unit = panelRowsOf(parts[0].w->layout);
   auto body = [&](int64_t unitBegin, int64_t unitEnd) {
     const int64_t begin = unitBegin * unit, end = std::min(unitEnd * unit, totalRows);
     int64_t base = 0;

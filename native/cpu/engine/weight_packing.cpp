@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "cpu/kernels/isa.h"
 #include "cpu/kernels/packed_matmul.h"
 
 #ifndef _WIN32
@@ -61,7 +62,8 @@ int64_t releasePages(const void* data, int64_t bytes) {
 
 }  // namespace
 
-PackingStats packLayerMatrices(ModelWeights& w, int threads, const void* mapBegin, const void* mapEnd) {
+PackingStats packLayerMatrices(ModelWeights& w, int threads, const void* mapBegin, const void* mapEnd,
+                               Layout layout) {
   const auto start = std::chrono::steady_clock::now();
   PackingStats stats;
   std::vector<TensorView*> todo;
@@ -70,18 +72,19 @@ PackingStats packLayerMatrices(ModelWeights& w, int threads, const void* mapBegi
       if (kernels::packable(*t)) todo.push_back(t);
   threads = std::max(1, threads);
   for (TensorView* t : todo) {
-    const int64_t bytes = kernels::packedBytes(t->type, t->rows, t->cols);
+    const int64_t bytes = kernels::packedBytes(t->type, t->rows, t->cols, layout);
     std::shared_ptr<void> buf = allocatePacked(bytes);
-    const int64_t panels = (t->rows + kernels::kPackedPanelRows - 1) / kernels::kPackedPanelRows;
+    const int64_t pr = panelRowsOf(layout), panels = (t->rows + pr - 1) / pr;
     const int parts = static_cast<int>(std::min<int64_t>(threads, panels));
     std::vector<std::thread> pool;
     for (int i = 1; i < parts; ++i)
-      pool.emplace_back([&, i] { kernels::packPanels(*t, buf.get(), panels * i / parts, panels * (i + 1) / parts); });
-    kernels::packPanels(*t, buf.get(), 0, panels / parts);
+      pool.emplace_back(
+          [&, i] { kernels::packPanels(*t, buf.get(), panels * i / parts, panels * (i + 1) / parts, layout); });
+    kernels::packPanels(*t, buf.get(), 0, panels / parts, layout);
     for (auto& th : pool) th.join();
     const void* old = t->data;
     const int64_t oldBytes = t->elements() * (t->type == DType::F32 ? 4 : 2);
-    *t = kernels::packedView(*t, buf.get());
+    *t = kernels::packedView(*t, buf.get(), layout);
     w.owned.push_back(std::move(buf));
     ++stats.tensors;
     stats.packedBytes += bytes;
@@ -93,11 +96,13 @@ PackingStats packLayerMatrices(ModelWeights& w, int threads, const void* mapBegi
   return stats;
 }
 
-std::shared_ptr<const ModelWeights> loadPackedModelWeights(const std::string& path, int threads) {
+std::shared_ptr<const ModelWeights> loadPackedModelWeights(const std::string& path, int threads,
+                                                           const std::string& isa) {
+  const Layout layout = kernels::packedLayoutFor(kernels::selectIsa(isa));
   LoadOptions lo;
-  lo.prepare = [threads](ModelWeights& w, const void* mapBegin, const void* mapEnd) {
+  lo.prepare = [threads, layout](ModelWeights& w, const void* mapBegin, const void* mapEnd) {
     const int n = threads > 0 ? threads : static_cast<int>(std::thread::hardware_concurrency());
-    packLayerMatrices(w, n, mapBegin, mapEnd);
+    packLayerMatrices(w, n, mapBegin, mapEnd, layout);
   };
   return loadModelWeights(path, lo);
 }

@@ -11,7 +11,7 @@ namespace redrafter::cpu {
 std::unique_ptr<executor::Executor> createCpuExecutor(const CpuExecutorOptions& options) {
   RD_REQUIRE(options.threads >= 0, "threads", "must be an integer >= 0");
   RD_REQUIRE(options.maxActiveRequests >= 1, "maxActiveRequests", "must be an integer >= 1");
-  // the engine's layout: 16-row panels for the packed matmul
+  // the engine's layout: panels for the packed matmul of its ISA (weight_packing.h)
   std::shared_ptr<const ModelWeights> weights = loadPackedModelWeights(options.model, options.threads);
   TransformerOptions to;
   to.threads = options.threads;

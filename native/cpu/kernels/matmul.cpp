@@ -434,7 +434,7 @@ REDRAFTER_TARGET_AVX512 float dotAvx512(const float* a, const float* b, int64_t 
 void matmulRows(Isa isa, const TensorView& w, const float* x, int64_t T, int64_t ldx, float* y, int64_t ldy,
                 int64_t rowBegin, int64_t rowEnd) {
   if (T <= 0 || rowBegin >= rowEnd) return;
-  if (w.layout == Layout::Panels16) return matmulPacked(isa, w, x, T, ldx, y, ldy, rowBegin, rowEnd);
+  if (w.layout != Layout::RowMajor) return matmulPacked(isa, w, x, T, ldx, y, ldy, rowBegin, rowEnd);
   if (isQuantType(w.type)) return matmulQuant(isa, w, x, T, ldx, y, ldy, rowBegin, rowEnd);
 #if REDRAFTER_X86_SIMD
   if (isa == Isa::Avx512) return matmulAvx512(w, x, T, ldx, y, ldy, rowBegin, rowEnd);
@@ -446,7 +446,7 @@ void matmulRows(Isa isa, const TensorView& w, const float* x, int64_t T, int64_t
 void matmulRowsWithoutPrefetch(Isa isa, const TensorView& w, const float* x, int64_t T, int64_t ldx, float* y,
                          int64_t ldy, int64_t rowBegin, int64_t rowEnd) {
   if (T <= 0 || rowBegin >= rowEnd) return;
-  if (w.layout == Layout::Panels16) return matmulPacked(isa, w, x, T, ldx, y, ldy, rowBegin, rowEnd);
+  if (w.layout != Layout::RowMajor) return matmulPacked(isa, w, x, T, ldx, y, ldy, rowBegin, rowEnd);
   if (isQuantType(w.type)) return matmulQuant(isa, w, x, T, ldx, y, ldy, rowBegin, rowEnd);
 #if REDRAFTER_X86_SIMD
   if (isa == Isa::Avx512) return matmulAvx512(w, x, T, ldx, y, ldy, rowBegin, rowEnd);

@@ -2,7 +2,7 @@
 // dequantised on the fly. Every output element y[t, r] = sum_k W[r, k] * x[t, k] is reduced in one fixed order
 // per ISA (lane-strided over k, a fixed horizontal sum, then the tail in order), whatever the number of tokens T
 // or which rows a thread gets: that is what makes the forward batch-invariant. F32/F16 tensors packed into 16-row
-// panels (Layout::Panels16) go to the packed kernel, whose one order per ISA is documented in packed_matmul.h.
+// panels (Layout::Panels16, or Panels8 for the AVX2 kernels) go to the packed kernel, whose one order per ISA is documented in packed_matmul.h.
 // Q4_0/Q4_K/Q5_K/Q6_K weights go to quant_matmul.h (integer dot products against 8-bit quantised activations,
 // batch-invariant and the same on every ISA).
 #pragma once

@@ -4,7 +4,8 @@
 // as even as possible; each converted weight vector feeds up to 6 FMAs). AVX-512 tiles: 8 x 1, 4 x 2, and for
 // T >= 3 as many panels as the 32 registers allow with every token in one pass (4 x 3..6, 3 x 7..8, 2 x 9..12).
 // Accumulators live in registers inside a k-block and in a small buffer between blocks, so the order per element
-// never changes. Q8_0/Q4_0 block panels have tiles of their own (blockPanels, below).
+// never changes. 8-row panels (Layout::Panels8, the AVX2 engine's) have tiles of their own (packed8Avx2With), and so
+// do Q8_0/Q4_0 block panels (blockPanels).
 #include "cpu/kernels/packed_matmul.h"
 
 #include <algorithm>
@@ -40,13 +41,13 @@ constexpr int64_t P = kPackedPanelRows;
 
 int64_t elementBytes(DType type) { return type == DType::F32 ? 4 : 2; }
 
-// Copies y's rows [rowBegin, rowEnd) of the 16-row panel `panel` for NT tokens out of acc [NT][16].
+// Copies y's rows [rowBegin, rowEnd) of the pr-row panel `panel` for NT tokens out of acc [NT][pr].
 inline void storePanel(const float* acc, int64_t nt, int64_t panel, float* y, int64_t ldy, int64_t rowBegin,
-                       int64_t rowEnd) {
-  const int64_t r0 = panel * P;
-  const int64_t lo = std::max(rowBegin, r0), hi = std::min(rowEnd, r0 + P);
+                       int64_t rowEnd, int64_t pr = P) {
+  const int64_t r0 = panel * pr;
+  const int64_t lo = std::max(rowBegin, r0), hi = std::min(rowEnd, r0 + pr);
   for (int64_t t = 0; t < nt; ++t)
-    std::memcpy(y + t * ldy + lo, acc + t * P + (lo - r0), sizeof(float) * static_cast<size_t>(hi - lo));
+    std::memcpy(y + t * ldy + lo, acc + t * pr + (lo - r0), sizeof(float) * static_cast<size_t>(hi - lo));
 }
 
 bool isBlockPanelType(DType type) { return type == DType::Q8_0 || type == DType::Q4_0; }
@@ -69,32 +70,32 @@ void decodeBlockPanel(const TensorView& w, int64_t p, int64_t k0, int64_t kn, fl
 // ---- portable reference: per panel, a k-chunk converted to float, applied to every token in k order ----------
 void packedPortable(const TensorView& w, const float* x, int64_t T, int64_t ldx, float* y, int64_t ldy,
                     int64_t rowBegin, int64_t rowEnd) {
-  const int64_t K = w.cols, chunk = 256;
-  std::vector<float> panelChunk(static_cast<size_t>(chunk * P));  // [k, 16]
-  std::vector<float> acc(static_cast<size_t>(T * P));             // [T, 16]
-  for (int64_t p = rowBegin / P; p * P < rowEnd; ++p) {
+  const int64_t K = w.cols, chunk = 256, pr = panelRowsOf(w.layout);
+  std::vector<float> panelChunk(static_cast<size_t>(chunk * pr));  // [k, pr]
+  std::vector<float> acc(static_cast<size_t>(T * pr));             // [T, pr]
+  for (int64_t p = rowBegin / pr; p * pr < rowEnd; ++p) {
     std::fill(acc.begin(), acc.end(), 0.0f);
     for (int64_t k0 = 0; k0 < K; k0 += chunk) {
       const int64_t kn = std::min(chunk, K - k0);
-      const int64_t base = (p * K + k0) * P;
+      const int64_t base = (p * K + k0) * pr;
       if (isBlockPanelType(w.type)) {
         decodeBlockPanel(w, p, k0, kn, panelChunk.data());
       } else if (w.type == DType::F32) {
-        std::memcpy(panelChunk.data(), static_cast<const float*>(w.data) + base, sizeof(float) * kn * P);
+        std::memcpy(panelChunk.data(), static_cast<const float*>(w.data) + base, sizeof(float) * kn * pr);
       } else {
         const uint16_t* h = static_cast<const uint16_t*>(w.data) + base;
-        for (int64_t i = 0; i < kn * P; ++i) panelChunk[i] = fp16ToF32(h[i]);
+        for (int64_t i = 0; i < kn * pr; ++i) panelChunk[i] = fp16ToF32(h[i]);
       }
       for (int64_t t = 0; t < T; ++t) {
-        float* a = acc.data() + t * P;
+        float* a = acc.data() + t * pr;
         const float* xt = x + t * ldx + k0;
         for (int64_t k = 0; k < kn; ++k) {
-          const float* wk = panelChunk.data() + k * P;
-          for (int64_t i = 0; i < P; ++i) a[i] += wk[i] * xt[k];
+          const float* wk = panelChunk.data() + k * pr;
+          for (int64_t i = 0; i < pr; ++i) a[i] += wk[i] * xt[k];
         }
       }
     }
-    storePanel(acc.data(), T, p, y, ldy, rowBegin, rowEnd);
+    storePanel(acc.data(), T, p, y, ldy, rowBegin, rowEnd, pr);
   }
 }
 
@@ -243,6 +244,81 @@ REDRAFTER_TARGET_AVX2 void packedAvx2With(const L& ld, int64_t K, const float* x
       }
     }
     storePanel(acc, T, p, y, ldy, rowBegin, rowEnd);
+  }
+}
+
+// ---- AVX2 over 8-row panels (Layout::Panels8) ---------------------------------------------------------------
+// One ymm holds a panel's column, so a tile of NP panels x NT tokens needs NP * NT accumulators, NP weights and one
+// broadcast (panels8For): a verification of 8 tokens is one pass over the weights (16-row panels need two: 16
+// registers hold 16 rows x 6 tokens at most). 2 threads streaming 1.2 GB of
+// f32, T = 8 over T = 1: 1.21-1.25x against 1.50-1.52x over 16-row panels (bench/RESULTS.md, fourth round). The
+// same fma(W[r, k], x[t, k], acc) sequence over k as every other packed tile, so the same bits.
+template <class L, int NP, int NT>
+__attribute__((noinline)) REDRAFTER_TARGET_AVX2 void tile8Avx2(const L& ld, int64_t K, int64_t p0, const float* x,
+                                                             int64_t ldx, float* out) {
+  constexpr int64_t R = 8;
+  __m256 a[NP][NT];
+  for (int n = 0; n < NP; ++n)
+    for (int t = 0; t < NT; ++t) a[n][t] = _mm256_setzero_ps();
+  const typename L::Elem* q[NP];
+  for (int n = 0; n < NP; ++n) q[n] = ld.base + (p0 + n) * K * R;
+  for (int64_t k = 0; k < K; ++k) {
+    __m256 wv[NP];
+    for (int n = 0; n < NP; ++n) {
+      _mm_prefetch(aheadOf(q[n]), _MM_HINT_T0);
+      wv[n] = ld.load(q[n], 0);
+      q[n] += R;
+    }
+    for (int t = 0; t < NT; ++t) {
+      const __m256 xb = _mm256_broadcast_ss(x + t * ldx + k);
+      for (int n = 0; n < NP; ++n) a[n][t] = _mm256_fmadd_ps(wv[n], xb, a[n][t]);
+    }
+  }
+  for (int n = 0; n < NP; ++n)
+    for (int t = 0; t < NT; ++t) _mm256_storeu_ps(out + (n * NT + t) * R, a[n][t]);
+}
+
+// The most tokens a tile of NP 8-row panels keeps in registers (NP * NT accumulators + NP weights + 1 broadcast
+// <= 16), and the panels a group of nt tokens takes at once: enough FMA chains and weight streams in flight for few
+// tokens (4 x 1, 4 x 2, 3 x 3..4, 2 x 5..6), every token in one pass for up to 8.
+constexpr int maxTokens8(int np) { return np >= 4 ? 2 : np == 3 ? 4 : np == 2 ? 6 : 8; }
+constexpr int64_t panels8For(int64_t nt) { return nt <= 2 ? 4 : nt <= 4 ? 3 : nt <= 6 ? 2 : 1; }
+
+// One tile of np (1..NP) panels x nt (1..maxTokens8(NP)) tokens into out [np][nt][8].
+template <class L, int NP, int NT = 1>
+REDRAFTER_TARGET_AVX2 void tile8Of(const L& ld, int64_t K, int64_t p, int64_t np, const float* x, int64_t ldx,
+                                   int64_t nt, float* out) {
+  if constexpr (NT < maxTokens8(NP)) {
+    if (nt > NT) return tile8Of<L, NP, NT + 1>(ld, K, p, np, x, ldx, nt, out);
+  }
+  if constexpr (NP > 1) {
+    if (np < NP) return tile8Of<L, NP - 1, NT>(ld, K, p, np, x, ldx, nt, out);
+  }
+  tile8Avx2<L, NP, NT>(ld, K, p, x, ldx, out);
+}
+
+template <class L>
+REDRAFTER_TARGET_AVX2 void packed8Avx2With(const L& ld, int64_t K, const float* x, int64_t T, int64_t ldx, float* y,
+                                           int64_t ldy, int64_t rowBegin, int64_t rowEnd) {
+  constexpr int64_t R = 8;
+  alignas(32) float tile[16 * R];
+  const int64_t pEnd = (rowEnd + R - 1) / R;
+  // up to 8 tokens: one group, every token in one pass; more (prefill chunks): groups of at most 6 on 2 panels, sizes
+  // as even as possible (16 = 6 + 5 + 5), the later groups reading the panels from L2 (groups of 8 on one panel:
+  // T = 16 cost 1.77x the one-token forward against 1.46x)
+  const int64_t groups = T <= 8 ? 1 : (T + 5) / 6, small = T / groups, bigger = T % groups;
+  const int64_t panels = panels8For(small + (bigger > 0 ? 1 : 0));
+  for (int64_t p = rowBegin / R; p < pEnd; p += panels) {
+    const int64_t np = std::min(panels, pEnd - p);
+    for (int64_t g = 0, t0 = 0; g < groups; ++g) {
+      const int64_t nt = small + (g < bigger ? 1 : 0);
+      if (panels == 4) tile8Of<L, 4>(ld, K, p, np, x + t0 * ldx, ldx, nt, tile);
+      else if (panels == 3) tile8Of<L, 3>(ld, K, p, np, x + t0 * ldx, ldx, nt, tile);
+      else if (panels == 2) tile8Of<L, 2>(ld, K, p, np, x + t0 * ldx, ldx, nt, tile);
+      else tile8Of<L, 1>(ld, K, p, np, x + t0 * ldx, ldx, nt, tile);
+      for (int64_t n = 0; n < np; ++n) storePanel(tile + n * nt * R, nt, p + n, y + t0 * ldy, ldy, rowBegin, rowEnd, R);
+      t0 += nt;
+    }
   }
 }
 
@@ -569,19 +645,19 @@ void blockPanels(const uint8_t* base, int64_t K, const float* x, int64_t T, int6
 #endif  // REDRAFTER_X86_SIMD
 
 template <class E>
-void packPanelsOf(const E* src, E* dst, int64_t rows, int64_t K, int64_t panelBegin, int64_t panelEnd) {
+void packPanelsOf(const E* src, E* dst, int64_t rows, int64_t K, int64_t panelBegin, int64_t panelEnd, int64_t pr) {
   constexpr int64_t chunk = 64;
   for (int64_t p = panelBegin; p < panelEnd; ++p) {
-    E* out = dst + p * K * P;
+    E* out = dst + p * K * pr;
     for (int64_t k0 = 0; k0 < K; k0 += chunk) {
       const int64_t kn = std::min(chunk, K - k0);
-      for (int64_t i = 0; i < P; ++i) {
-        const int64_t r = p * P + i;
+      for (int64_t i = 0; i < pr; ++i) {
+        const int64_t r = p * pr + i;
         if (r < rows) {
           const E* in = src + r * K + k0;
-          for (int64_t k = 0; k < kn; ++k) out[(k0 + k) * P + i] = in[k];
+          for (int64_t k = 0; k < kn; ++k) out[(k0 + k) * pr + i] = in[k];
         } else {
-          for (int64_t k = 0; k < kn; ++k) out[(k0 + k) * P + i] = E(0);
+          for (int64_t k = 0; k < kn; ++k) out[(k0 + k) * pr + i] = E(0);
         }
       }
     }
@@ -624,33 +700,44 @@ bool packableBlocks(const TensorView& w) {
          w.cols % kPanelBlockCols == 0;
 }
 
-int64_t packedBytes(DType type, int64_t rows, int64_t cols) {
+int64_t packedBytes(DType type, int64_t rows, int64_t cols, Layout layout) {
   if (isBlockPanelType(type)) return (rows + P - 1) / P * (cols / kPanelBlockCols) * panelBlockBytes(type);
-  return (rows + P - 1) / P * P * cols * elementBytes(type);
+  const int64_t pr = panelRowsOf(layout);
+  return (rows + pr - 1) / pr * pr * cols * elementBytes(type);
 }
 
-void packPanels(const TensorView& w, void* dst, int64_t panelBegin, int64_t panelEnd) {
+void packPanels(const TensorView& w, void* dst, int64_t panelBegin, int64_t panelEnd, Layout layout) {
+  const int64_t pr = panelRowsOf(layout);
   if (isBlockPanelType(w.type))
     packBlockPanels(w, static_cast<uint8_t*>(dst), panelBegin, panelEnd);
   else if (w.type == DType::F32)
     packPanelsOf(static_cast<const uint32_t*>(w.data), static_cast<uint32_t*>(dst), w.rows, w.cols, panelBegin,
-                 panelEnd);
+                 panelEnd, pr);
   else
     packPanelsOf(static_cast<const uint16_t*>(w.data), static_cast<uint16_t*>(dst), w.rows, w.cols, panelBegin,
-                 panelEnd);
+                 panelEnd, pr);
 }
 
-TensorView packedView(const TensorView& w, const void* dst) {
+TensorView packedView(const TensorView& w, const void* dst, Layout layout) {
   TensorView v = w;
   v.data = dst;
-  v.layout = Layout::Panels16;
+  v.layout = layout;
   return v;
 }
+
+Layout packedLayoutFor(Isa isa) { return isa == Isa::Avx2 ? Layout::Panels8 : Layout::Panels16; }
 
 void matmulPacked(Isa isa, const TensorView& w, const float* x, int64_t T, int64_t ldx, float* y, int64_t ldy,
                   int64_t rowBegin, int64_t rowEnd, int64_t kBlock) {
   if (T <= 0 || rowBegin >= rowEnd) return;
 #if REDRAFTER_X86_SIMD
+  if (w.layout == Layout::Panels8 && isa >= Isa::Avx2) {  // AVX-512 takes the AVX2 tiles too: the same bits
+    if (w.type == DType::F32)
+      return packed8Avx2With(PackedF32Avx2{static_cast<const float*>(w.data)}, w.cols, x, T, ldx, y, ldy, rowBegin,
+                             rowEnd);
+    return packed8Avx2With(PackedF16Avx2{static_cast<const uint16_t*>(w.data)}, w.cols, x, T, ldx, y, ldy, rowBegin,
+                           rowEnd);
+  }
   if (isBlockPanelType(w.type) && isa >= Isa::Avx2) {
     const uint8_t* base = static_cast<const uint8_t*>(w.data);
     const bool q8 = w.type == DType::Q8_0;

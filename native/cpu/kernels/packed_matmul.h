@@ -1,5 +1,6 @@
-// The matrix kernel for row-panel-packed weights (Layout::Panels16, core/tensor.h): F32 or F16 rows repacked once at load
-// into panels of 16 output rows, k-major inside a panel (for each k, the panel's 16 weights are contiguous). The
+// The matrix kernel for row-panel-packed weights (Layout::Panels16 / Panels8, core/tensor.h): F32 or F16 rows repacked
+// once at load into panels of 16 (8 for the AVX2 kernels: packedLayoutFor) output rows, k-major inside a panel (for
+// each k, the panel's weights are contiguous). The
 // AVX2 micro-kernel keeps one 8-row vector accumulator per (8 rows, token) and adds W[k][8 rows] * broadcast(x[t][k])
 // for k = 0, 1, ..., K-1: no horizontal sums, and each loaded (converted) weight vector feeds up to 6 tokens.
 //
@@ -28,15 +29,21 @@ bool packable(const TensorView& w);
 bool packableBlocks(const TensorView& w);
 
 // Bytes of the packed copy of a [rows, cols] tensor of `type` (F32, F16, Q8_0 or Q4_0; rows rounded up to a
-// multiple of 16).
-int64_t packedBytes(DType type, int64_t rows, int64_t cols);
+// multiple of the layout's panel rows; Q8_0/Q4_0: Panels16 only).
+int64_t packedBytes(DType type, int64_t rows, int64_t cols, Layout layout = Layout::Panels16);
+
+// The panel layout the engine packs a model's F32/F16 matrices into for the kernels of `isa`: Panels8 for AVX2 (its
+// 8-token tile is then one pass over the weights), Panels16 otherwise. Either layout runs on every ISA, with the
+// same bits.
+Layout packedLayoutFor(Isa isa);
 
 // Writes panels [panelBegin, panelEnd) of the packed copy of row-major `w` (packable or packableBlocks) to `dst`
 // (packedBytes(...) bytes in all; panels are independent, so threads may write disjoint ranges).
-void packPanels(const TensorView& w, void* dst, int64_t panelBegin, int64_t panelEnd);
+void packPanels(const TensorView& w, void* dst, int64_t panelBegin, int64_t panelEnd,
+                Layout layout = Layout::Panels16);
 
-// A view of the packed copy at `dst` of `w` (same type and shape, layout Panels16).
-TensorView packedView(const TensorView& w, const void* dst);
+// A view of the packed copy at `dst` of `w` (same type and shape, in `layout`).
+TensorView packedView(const TensorView& w, const void* dst, Layout layout = Layout::Panels16);
 
 // y[t, r] for t in [0, T), r in [rowBegin, rowEnd) with packed W (w.layout == Panels16): x is [T, ldx], y [T, ldy].
 // kBlock > 0: the columns are walked in blocks of kBlock, each block applied to every token group before the next
