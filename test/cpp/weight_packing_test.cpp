@@ -2,6 +2,8 @@
 // every row reads back the same values, that the mapped pages are released, and that int8 models are left alone.
 #include <doctest/doctest.h>
 
+#include <cstdlib>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -95,3 +97,32 @@ TEST_CASE("packLayerMatrices releases the mapped pages of what it packed and lea
   CHECK(q.tensors == 0);
   for (const TensorView* t : layerMatrices(*q8)) CHECK(t->layout == Layout::RowMajor);
 }
+
+#ifndef _WIN32  // huge pages are asked for on POSIX systems only
+TEST_CASE("packed copies of 2 MiB and more sit on 2 MiB boundaries (for transparent huge pages), unless turned off") {
+  // one layer whose w1 is 1024 x 640 f32 (2.5 MiB) and whose w2 is 64 x 64 (16 KiB); the rest empty (not packed)
+  std::vector<float> big(1024 * 640), small(64 * 64);
+  for (size_t i = 0; i < big.size(); ++i) big[i] = float(i % 97) * 0.25f;
+  for (size_t i = 0; i < small.size(); ++i) small[i] = float(i % 13);
+  auto pack = [&](const char* env) {
+    if (env) setenv("REDRAFTER_HUGE_PAGES", env, 1);
+    else unsetenv("REDRAFTER_HUGE_PAGES");
+    auto w = std::make_shared<ModelWeights>();
+    w->layers.resize(1);
+    w->layers[0].w1 = TensorView{DType::F32, 1024, 640, big.data()};
+    w->layers[0].w2 = TensorView{DType::F32, 64, 64, small.data()};
+    CHECK(packLayerMatrices(*w, 2, nullptr, nullptr, Layout::Panels8).tensors == 2);
+    unsetenv("REDRAFTER_HUGE_PAGES");
+    // the values read back the same
+    std::vector<float> row(640);
+    model::dequantizeRow(w->layers[0].w1, 1000, row.data());
+    CHECK(row[5] == big[1000 * 640 + 5]);
+    return w;
+  };
+  auto on = pack(nullptr);
+  CHECK(reinterpret_cast<uintptr_t>(on->layers[0].w1.data) % (uintptr_t(2) << 20) == 0);
+  CHECK(reinterpret_cast<uintptr_t>(on->layers[0].w2.data) % 64 == 0);
+  auto off = pack("0");  // packs (and reads back) the same with huge pages turned off
+  CHECK(reinterpret_cast<uintptr_t>(off->layers[0].w1.data) % 64 == 0);
+}
+#endif

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <memory>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -24,13 +25,27 @@
 namespace redrafter::cpu {
 namespace {
 
-// A buffer of `bytes`, 64-byte aligned. (Asking for transparent huge pages, MADV_HUGEPAGE, made no measurable
-// difference to the forward here and made loading vary from 0.75 to 5.9 s for 3.9 GB, waiting on memory compaction.)
+// A buffer of `bytes`, 64-byte aligned; from 2 MiB on, 2 MiB-aligned and backed by transparent huge pages
+// (madvise MADV_HUGEPAGE, where the kernel offers them) unless $REDRAFTER_HUGE_PAGES is "0". With 4 KiB pages the
+// forward of several tokens, which computes while the weights stream, waits on page walks and on the prefetcher
+// stopping at each page: 2 threads, verification of 8 tokens over the one-token forward, dim-1536 f32 model, AVX2
+// 1.30-1.33x -> 1.17-1.22x, AVX-512 1.13x -> 1.09x (interleaved in one process; bench/RESULTS.md, fifth round). The
+// cost is at load: where the kernel has to compact memory for the huge pages. Loading a model took 0.5-3.6 s against
+// 0.6-5.4 s with small pages in the same runs (an earlier measurement: 0.75-5.9 s for 3.9 GB).
 std::shared_ptr<void> allocatePacked(int64_t bytes) {
 #ifndef _WIN32
   void* p = nullptr;
-  if (posix_memalign(&p, 64, static_cast<size_t>(bytes)) != 0 || !p)
+  constexpr size_t kHugePage = size_t(2) << 20;
+  const char* env = std::getenv("REDRAFTER_HUGE_PAGES");
+  const bool huge = static_cast<size_t>(bytes) >= kHugePage && !(env && std::string(env) == "0");
+  const size_t align = huge ? kHugePage : 64;
+  const size_t size = huge ? (static_cast<size_t>(bytes) + kHugePage - 1) / kHugePage * kHugePage
+                           : static_cast<size_t>(bytes);
+  if (posix_memalign(&p, align, size) != 0 || !p)
     fail(ErrorCode::Internal, "cannot allocate " + std::to_string(bytes) + " bytes for a packed tensor");
+#ifdef MADV_HUGEPAGE
+  if (huge) madvise(p, size, MADV_HUGEPAGE);  // advice only: small pages where the kernel declines
+#endif
   return std::shared_ptr<void>(p, [](void* q) { std::free(q); });
 #else
   auto* v = new std::vector<uint8_t>(static_cast<size_t>(bytes) + 64);
