@@ -170,7 +170,8 @@ export class Engine implements SessionHost {
   }
 
   /** Ends every generation in flight and queued (they reject with ERR_REDRAFTER_DISPOSED and their `partial`) and
-   *  frees the engine. Idempotent. */
+   *  frees the engine: once the promise resolves, the model's weights, caches and threads are released (sessions keep
+   *  their conversations readable). Idempotent. */
   dispose(): Promise<void> {
     if (!this.#disposing) {
       this.#disposed = true;

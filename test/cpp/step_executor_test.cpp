@@ -184,6 +184,34 @@ TEST_CASE("shutdown with requests in flight and queued ends them all with abort,
   ex.shutdown();  // idempotent
 }
 
+TEST_CASE("shutdown frees the backend (its weights and threads) while the executor lives on") {
+  struct Flagged : CountingBackend {
+    std::atomic<bool>* destroyed;
+    Flagged(std::atomic<int>* s, std::atomic<int>* r, std::atomic<bool>* d) : CountingBackend(s, r), destroyed(d) {}
+    ~Flagged() override { *destroyed = true; }
+  };
+  std::atomic<int> steps{0}, released{0};
+  std::atomic<bool> destroyed{false};
+  StepExecutor ex(std::make_unique<Flagged>(&steps, &released, &destroyed));
+  const SessionId s = ex.createSession();
+  const RequestId id = ex.enqueueRequest(makeRequest(s, 5, 7));
+  auto got = collect(ex, 1);
+  CHECK(got[id].tokens.size() == 7);
+  CHECK_FALSE(destroyed.load());
+  ex.shutdown();
+  CHECK(destroyed.load());
+  CHECK(ex.modelInfo().vocabSize == 100);  // what the executor answers without its backend
+  try {
+    ex.enqueueRequest(makeRequest(s, 5, 7));
+    FAIL("a request after shutdown was accepted");
+  } catch (const Error& e) {
+    CHECK(e.code() == ErrorCode::Disposed);
+  }
+  ex.releaseSession(s);
+  ex.cancelRequest(id);
+  ex.shutdown();
+}
+
 TEST_CASE("releaseSession aborts its in-flight request") {
   std::atomic<int> steps{0}, released{0};
   auto backend = std::make_unique<CountingBackend>(&steps, &released);

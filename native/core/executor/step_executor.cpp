@@ -127,7 +127,13 @@ RequestId StepExecutor::enqueueRequest(Request request) {
   RD_REQUIRE(!request.inputTokenIds.empty(), "prompt", "must not be empty");
   for (int32_t t : request.inputTokenIds)
     RD_REQUIRE(t >= 0 && t < info_.vocabSize, "prompt", "holds a token id outside the vocabulary");
-  backend_->validate(request);
+  std::shared_ptr<StepBackend> backend;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (stopping_) redrafter::fail(ErrorCode::Disposed, "the engine was disposed");
+    backend = backend_;
+  }
+  backend->validate(request);
   RequestId id;
   {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -167,6 +173,12 @@ void StepExecutor::shutdown() {
   }
   wake_.notify_all();
   if (worker_.joinable() && worker_.get_id() != std::this_thread::get_id()) worker_.join();
+  if (worker_.joinable()) return;  // called on the worker thread: it still runs the backend
+  std::shared_ptr<StepBackend> done;  // the last reference frees the backend here, outside the lock
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    done = std::move(backend_);
+  }
 }
 
 bool StepExecutor::isShutdown() const {

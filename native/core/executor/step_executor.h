@@ -111,7 +111,9 @@ class StepExecutor : public Executor {
   void deliver(ActiveRequest& request);
   void retire(const std::shared_ptr<ActiveRequest>& request);
 
-  std::unique_ptr<StepBackend> backend_;
+  // The model work; shutdown() frees it once the worker has ended (the weights, caches and threads go with it while
+  // the executor, which sessions keep readable, lives on). enqueueRequest validates with its own reference.
+  std::shared_ptr<StepBackend> backend_;
   StepExecutorOptions options_;
   ModelInfo info_;
   ResponseQueue responses_;
