@@ -492,53 +492,68 @@ REDRAFTER_TARGET_AVX512 void packedAvx512With(const L& ld, int64_t K, const floa
 // as an F32 weight: y[t, r] is the F32 packed kernel's sum over the dequantised values, bit for bit. Tiles keep
 // every token of a group in one pass over whole rows (no k-blocks): NP panels x NT tokens.
 
-// int8 / uint8 x 16 -> float x 16, in the masked forms (GCC 12 warns that the plain forms' undefined pass-through
-// may be used uninitialized; with a full mask they are the same instructions)
-REDRAFTER_TARGET_AVX512 inline __m512 floatsOfInt8(__m128i v) {
-  return _mm512_maskz_cvtepi32_ps(__mmask16(0xFFFF), _mm512_maskz_cvtepi8_epi32(__mmask16(0xFFFF), v));
-}
+// uint8 x 16 -> int32 x 16, in the masked form (GCC 12 warns that the plain form's undefined pass-through may be
+// used uninitialized; with a full mask it is the same instruction; so for the int8 one below)
 REDRAFTER_TARGET_AVX512 inline __m512i int32sOfUint8(__m128i v) {
   return _mm512_maskz_cvtepu8_epi32(__mmask16(0xFFFF), v);
 }
-REDRAFTER_TARGET_AVX512 inline __m512 floatsOfInt32(__m512i v) {
-  return _mm512_maskz_cvtepi32_ps(__mmask16(0xFFFF), v);
-}
 
 // Decoders: columns 2m and 2m + 1 of the block whose quants start at q, as two float vectors (AVX-512: the 16 rows;
-// AVX2: the 8 rows of half h), given the block's scales d and 8 * d.
+// AVX2: the 8 rows of half h), given the block's scale d and c = -kMagic * d.
+//
+// A quant n (Q8_0: the int8; Q4_0: the nibble - 8) is decoded without an int-to-float conversion: the integer
+// kMagicBits + n, read as a float, is exactly kMagic + n (kMagic = 1.5 * 2^23, whose float spacing is 1), and
+// fma(kMagic + n, d, c) rounds the exact value (kMagic + n) * d - kMagic * d = n * d once. n * d is representable
+// (8 bits times d's 11-bit fp16 significand) and so is c (kMagic = 3 * 2^22 has 2 significant bits), so the weight is
+// exactly d * n, as before, with one FMA-port operation per vector where the conversion and the multiply took two
+// (AVX2 q4_0 drafting was bound by them: as slow as q8_0 at half the bytes).
+constexpr float kMagic = 12582912.0f;  // 1.5 * 2^23
+constexpr int32_t kMagicBits = 0x4B400000;
+
 struct BlockQ8Avx512 {
   static constexpr DType type = DType::Q8_0;
-  REDRAFTER_TARGET_AVX512 static void pair(const uint8_t* q, int m, __m512 d, __m512, __m512& w0, __m512& w1) {
+  REDRAFTER_TARGET_AVX512 static void pair(const uint8_t* q, int m, __m512 d, __m512 c, __m512& w0, __m512& w1) {
     const __m128i* v = reinterpret_cast<const __m128i*>(q + 32 * m);
-    w0 = _mm512_mul_ps(floatsOfInt8(_mm_loadu_si128(v)), d);
-    w1 = _mm512_mul_ps(floatsOfInt8(_mm_loadu_si128(v + 1)), d);
+    const __m512i magic = _mm512_set1_epi32(kMagicBits);
+    w0 = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_add_epi32(
+                             _mm512_maskz_cvtepi8_epi32(__mmask16(0xFFFF), _mm_loadu_si128(v)), magic)),
+                         d, c);
+    w1 = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_add_epi32(
+                             _mm512_maskz_cvtepi8_epi32(__mmask16(0xFFFF), _mm_loadu_si128(v + 1)), magic)),
+                         d, c);
   }
 };
 struct BlockQ4Avx512 {
   static constexpr DType type = DType::Q4_0;
-  // d * (n - 8) as fmsub(n, d, 8d): exact, so one rounding of an exact value
-  REDRAFTER_TARGET_AVX512 static void pair(const uint8_t* q, int m, __m512 d, __m512 d8, __m512& w0, __m512& w1) {
+  REDRAFTER_TARGET_AVX512 static void pair(const uint8_t* q, int m, __m512 d, __m512 c, __m512& w0, __m512& w1) {
     const __m512i b = int32sOfUint8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(q + 16 * m)));
-    w0 = _mm512_fmsub_ps(floatsOfInt32(_mm512_and_si512(b, _mm512_set1_epi32(15))), d, d8);
-    w1 = _mm512_fmsub_ps(floatsOfInt32(_mm512_maskz_srli_epi32(__mmask16(0xFFFF), b, 4)), d, d8);
+    const __m512i magic = _mm512_set1_epi32(kMagicBits - 8);  // the nibble's offset of 8 folded in
+    w0 = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_add_epi32(_mm512_and_si512(b, _mm512_set1_epi32(15)), magic)), d, c);
+    w1 = _mm512_fmadd_ps(
+        _mm512_castsi512_ps(_mm512_add_epi32(_mm512_maskz_srli_epi32(__mmask16(0xFFFF), b, 4), magic)), d, c);
   }
 };
 struct BlockQ8Avx2 {
   static constexpr DType type = DType::Q8_0;
-  REDRAFTER_TARGET_AVX2 static void pair(const uint8_t* q, int m, int h, __m256 d, __m256, __m256& w0, __m256& w1) {
+  REDRAFTER_TARGET_AVX2 static void pair(const uint8_t* q, int m, int h, __m256 d, __m256 c, __m256& w0, __m256& w1) {
     const uint8_t* v = q + 32 * m + 8 * h;
-    w0 = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(v)))), d);
-    w1 = _mm256_mul_ps(
-        _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(v + 16)))), d);
+    const __m256i magic = _mm256_set1_epi32(kMagicBits);
+    w0 = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_add_epi32(
+                             _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(v))), magic)),
+                         d, c);
+    w1 = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_add_epi32(
+                             _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(v + 16))), magic)),
+                         d, c);
   }
 };
 struct BlockQ4Avx2 {
   static constexpr DType type = DType::Q4_0;
-  REDRAFTER_TARGET_AVX2 static void pair(const uint8_t* q, int m, int h, __m256 d, __m256 d8, __m256& w0,
+  REDRAFTER_TARGET_AVX2 static void pair(const uint8_t* q, int m, int h, __m256 d, __m256 c, __m256& w0,
                                          __m256& w1) {
     const __m256i b = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(q + 16 * m + 8 * h)));
-    w0 = _mm256_fmsub_ps(_mm256_cvtepi32_ps(_mm256_and_si256(b, _mm256_set1_epi32(15))), d, d8);
-    w1 = _mm256_fmsub_ps(_mm256_cvtepi32_ps(_mm256_srli_epi32(b, 4)), d, d8);
+    const __m256i magic = _mm256_set1_epi32(kMagicBits - 8);
+    w0 = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_add_epi32(_mm256_and_si256(b, _mm256_set1_epi32(15)), magic)), d, c);
+    w1 = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_add_epi32(_mm256_srli_epi32(b, 4), magic)), d, c);
   }
 };
 
@@ -559,17 +574,17 @@ __attribute__((noinline)) REDRAFTER_TARGET_AVX512 void blockTile512(const uint8_
   const uint8_t* blk[NP];
   for (int n = 0; n < NP; ++n) blk[n] = base + (p0 + n) * nb * bb;
   for (int64_t j = 0; j < nb; ++j) {
-    __m512 d[NP], d8[NP];
+    __m512 d[NP], c[NP];
     for (int n = 0; n < NP; ++n) {
       prefetchBlockAhead(blk[n], bb);
       d[n] = _mm512_mask_cvtph_ps(_mm512_setzero_ps(), __mmask16(0xFFFF),
                                   _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk[n])));
-      d8[n] = _mm512_mul_ps(d[n], _mm512_set1_ps(8.0f));
+      c[n] = _mm512_mul_ps(d[n], _mm512_set1_ps(-kMagic));
     }
     const float* xj = x + j * kPanelBlockCols;
     for (int m = 0; m < int(kPanelBlockCols / 2); ++m) {
       __m512 w0[NP], w1[NP];
-      for (int n = 0; n < NP; ++n) B::pair(blk[n] + 2 * P, m, d[n], d8[n], w0[n], w1[n]);
+      for (int n = 0; n < NP; ++n) B::pair(blk[n] + 2 * P, m, d[n], c[n], w0[n], w1[n]);
       for (int t = 0; t < NT; ++t) {
         const __m512 xb = _mm512_set1_ps(xj[t * ldx + 2 * m]);
         for (int n = 0; n < NP; ++n) a[n][t] = _mm512_fmadd_ps(w0[n], xb, a[n][t]);
@@ -601,14 +616,14 @@ __attribute__((noinline)) REDRAFTER_TARGET_AVX2 void blockTileAvx2(const uint8_t
   REDRAFTER_UNROLL
   for (int n = 0; n < NP; ++n) blk[n] = base + (p0 + n) * nb * bb;
   for (int64_t j = 0; j < nb; ++j) {
-    __m256 d[NP][2], d8[NP][2];
+    __m256 d[NP][2], c[NP][2];
     REDRAFTER_UNROLL
     for (int n = 0; n < NP; ++n) {
       prefetchBlockAhead(blk[n], bb);
       REDRAFTER_UNROLL
       for (int h = 0; h < 2; ++h) {
         d[n][h] = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk[n]) + h));
-        d8[n][h] = _mm256_mul_ps(d[n][h], _mm256_set1_ps(8.0f));
+        c[n][h] = _mm256_mul_ps(d[n][h], _mm256_set1_ps(-kMagic));
       }
     }
     const float* xj = x + j * kPanelBlockCols;
@@ -618,7 +633,7 @@ __attribute__((noinline)) REDRAFTER_TARGET_AVX2 void blockTileAvx2(const uint8_t
         REDRAFTER_UNROLL
         for (int h = 0; h < 2; ++h) {
           __m256 w0, w1;
-          B::pair(blk[n] + 2 * P, m, h, d[n][h], d8[n][h], w0, w1);
+          B::pair(blk[n] + 2 * P, m, h, d[n][h], c[n][h], w0, w1);
           REDRAFTER_UNROLL
           for (int t = 0; t < NT; ++t) {
             a[n][h][t] = _mm256_fmadd_ps(w0, _mm256_broadcast_ss(xj + t * ldx + 2 * m), a[n][h][t]);
