@@ -15,7 +15,7 @@
 // Unrolls the next loop completely: for a tile's loops over its constant panel and token counts. Without it GCC 12
 // left some of them rolled, kept the accumulator array in memory and stored each accumulator back after its FMA
 // inside the k loop (the AVX2 8-row tiles 4 x 1, 4 x 2 and 3 x 4: one store per FMA). TinyLlama-shape f16 model,
-// AVX2, 2 threads: the forward of 4 tokens went from 1.44-1.51x the one-token forward to 1.05-1.15x
+// AVX2, 2 threads: the forward of 4 tokens went from 1.44-1.51x the one-token forward to 1.05-1.20x
 // (bench/RESULTS.md, fifth round).
 #if defined(__clang__)
 #define REDRAFTER_UNROLL _Pragma("unroll")
