@@ -26,12 +26,12 @@ namespace redrafter::cpu {
 namespace {
 
 // A buffer of `bytes`, 64-byte aligned; from 2 MiB on, 2 MiB-aligned and backed by transparent huge pages
-// (madvise MADV_HUGEPAGE, where the kernel offers them) unless $REDRAFTER_HUGE_PAGES is "0". With 4 KiB pages the
-// forward of several tokens, which computes while the weights stream, waits on page walks and on the prefetcher
-// stopping at each page: 2 threads, verification of 8 tokens over the one-token forward, dim-1536 f32 model, AVX2
-// 1.30-1.33x -> 1.17-1.22x, AVX-512 1.13x -> 1.09x (interleaved in one process; bench/RESULTS.md, fifth round). The
-// cost is at load: where the kernel has to compact memory for the huge pages. Loading a model took 0.5-3.6 s against
-// 0.6-5.4 s with small pages in the same runs (an earlier measurement: 0.75-5.9 s for 3.9 GB).
+// (madvise MADV_HUGEPAGE, where the kernel offers them) unless $REDRAFTER_HUGE_PAGES is "0". On 4 KiB pages the
+// forward of several tokens, which computes while the weights stream, cost more (most likely the TLB misses; the
+// one-token forward did not change). 2 threads, the forward of 8 tokens over that of one, dim-1536 f32 model:
+// AVX2 1.30-1.33x -> 1.17-1.22x, AVX-512 1.13x -> 1.09x (interleaved in one process; bench/RESULTS.md, fifth round).
+// The cost is at load, where the kernel has to compact memory for the huge pages: loading a model took 0.5-3.6 s
+// against 0.6-5.4 s with small pages in the same runs (an earlier measurement: 0.75-5.9 s for 3.9 GB).
 std::shared_ptr<void> allocatePacked(int64_t bytes) {
 #ifndef _WIN32
   void* p = nullptr;
