@@ -31,7 +31,8 @@ void checkParams(const SamplingParams& params) {
 }
 
 // p' in double precision, normalised. probs: [vocab].
-void distribution(const float* logits, int vocab, const SamplingParams& params, std::vector<double>& probs) {
+void distribution(const float* logits, int vocab, const SamplingParams& params, std::vector<double>& probs,
+                  std::vector<float>& sorted, std::vector<int32_t>& order) {
   probs.resize(vocab);
   const double invT = 1.0 / double(params.temperature);
   double maxScaled = -std::numeric_limits<double>::infinity();
@@ -40,7 +41,7 @@ void distribution(const float* logits, int vocab, const SamplingParams& params, 
   // top-k on the logits: everything strictly below the k-th largest is removed (ties with it are kept).
   float kth = -std::numeric_limits<float>::infinity();
   if (params.topK > 0 && params.topK < vocab) {
-    std::vector<float> sorted(logits, logits + vocab);
+    sorted.assign(logits, logits + vocab);
     std::nth_element(sorted.begin(), sorted.begin() + (params.topK - 1), sorted.end(), std::greater<float>());
     kth = sorted[params.topK - 1];
   }
@@ -53,7 +54,7 @@ void distribution(const float* logits, int vocab, const SamplingParams& params, 
   for (double& p : probs) p /= sum;
   if (params.topP < 1) {
     // top-p: the smallest set of most likely tokens whose mass reaches topP (ties: lower token id first).
-    std::vector<int32_t> order(vocab);
+    order.resize(vocab);
     std::iota(order.begin(), order.end(), 0);
     std::sort(order.begin(), order.end(), [&](int32_t a, int32_t b) {
       return probs[a] != probs[b] ? probs[a] > probs[b] : a < b;
@@ -110,46 +111,82 @@ RowView rowOf(const PackedTrees& trees, int row, int vocab) {
 void samplingDistribution(const float* logits, int vocab, const SamplingParams& params, float* probs) {
   RD_REQUIRE(vocab >= 1, "vocab", "must be >= 1, got " + std::to_string(vocab));
   checkParams(params);
-  std::vector<double> p;
-  distribution(logits, vocab, params, p);
-  for (int i = 0; i < vocab; ++i) probs[i] = float(p[i]);
+  SamplingScratch s;
+  distribution(logits, vocab, params, s.probs, s.sorted, s.order);
+  for (int i = 0; i < vocab; ++i) probs[i] = float(s.probs[i]);
 }
 
-int32_t sampleFrom(const float* probs, int vocab, Rng& rng) {
-  RD_REQUIRE(vocab >= 1, "vocab", "must be >= 1, got " + std::to_string(vocab));
-  std::vector<double> p(probs, probs + vocab);
+namespace {
+// probs [vocab] as doubles into p (what sampleFrom draws from), with their total; checks them as sampleFrom does.
+double checkedMass(const float* probs, int vocab, std::vector<double>& p) {
+  p.assign(probs, probs + vocab);
   double total = 0;
   for (double& x : p) {
     RD_REQUIRE(x >= 0 && std::isfinite(x), "probs", "must be finite and >= 0");
     total += x;
   }
   RD_REQUIRE(total > 0, "probs", "must have positive mass");
+  return total;
+}
+}  // namespace
+
+int32_t sampleFrom(const float* probs, int vocab, Rng& rng) {
+  RD_REQUIRE(vocab >= 1, "vocab", "must be >= 1, got " + std::to_string(vocab));
+  std::vector<double> p;
+  const double total = checkedMass(probs, vocab, p);
   return sampleFromDouble(p, total, rng);
+}
+
+int32_t sampleNext(const float* logits, int vocab, const SamplingParams& params, Rng& rng, SamplingScratch& s) {
+  RD_REQUIRE(vocab >= 1, "vocab", "must be >= 1, got " + std::to_string(vocab));
+  checkParams(params);
+  distribution(logits, vocab, params, s.probs, s.sorted, s.order);
+  // rounded through float as samplingDistribution's output is, so the draw is sampleFrom's
+  for (double& x : s.probs) x = double(float(x));
+  double total = 0;
+  for (double x : s.probs) {
+    RD_REQUIRE(x >= 0 && std::isfinite(x), "probs", "must be finite and >= 0");
+    total += x;
+  }
+  RD_REQUIRE(total > 0, "probs", "must have positive mass");
+  return sampleFromDouble(s.probs, total, rng);
 }
 
 Verification verifySamplingExact(const PackedTrees& trees, int row, const int32_t* beams, const float* logits,
                                  int vocab, const SamplingParams& params, Rng& rng) {
+  SamplingScratch scratch;
+  Verification v;
+  verifySamplingExact(trees, row, beams, logits, vocab, params, rng, scratch, v);
+  return v;
+}
+
+void verifySamplingExact(const PackedTrees& trees, int row, const int32_t* beams, const float* logits, int vocab,
+                         const SamplingParams& params, Rng& rng, SamplingScratch& s, Verification& v) {
   RD_REQUIRE(vocab >= 1, "vocab", "must be >= 1, got " + std::to_string(vocab));
   checkParams(params);
   const RowView tree = rowOf(trees, row, vocab);
   // children[p]: the packed indices whose parent is p, ascending = packed order. Siblings hold distinct
   // tokens (equal ones would share a prefix and have been deduplicated).
-  std::vector<int32_t> childStart(tree.n + 1, 0), children(tree.n);
+  std::vector<int32_t>& childStart = s.childStart;
+  std::vector<int32_t>& children = s.children;
+  childStart.assign(size_t(tree.n) + 1, 0);
+  children.assign(size_t(tree.n), 0);
   for (int p = 0; p < tree.n; ++p)
     if (tree.parents[p] >= 0) ++childStart[tree.parents[p] + 1];
   for (int p = 0; p < tree.n; ++p) childStart[p + 1] += childStart[p];
-  {
-    std::vector<int32_t> fill(childStart.begin(), childStart.end() - 1);
-    for (int p = 0; p < tree.n; ++p)
-      if (tree.parents[p] >= 0) children[fill[tree.parents[p]]++] = p;
-  }
+  s.fill.assign(childStart.begin(), childStart.end() - 1);
+  for (int p = 0; p < tree.n; ++p)
+    if (tree.parents[p] >= 0) children[s.fill[tree.parents[p]]++] = p;
 
-  Verification v;
-  std::vector<double> probs, original;
+  v.acceptedPacked.clear();
+  v.acceptedTokens.clear();
+  std::vector<double>& probs = s.probs;
+  std::vector<double>& original = s.original;
+  bool haveOriginal = false;  // original holds p' before this node's rejections
   int32_t node = 0;  // the root is packed index 0 (beam 0's first token)
   v.acceptedPacked.push_back(node);
   for (;;) {
-    distribution(logits + size_t(node) * vocab, vocab, params, probs);
+    distribution(logits + size_t(node) * vocab, vocab, params, probs, s.sorted, s.order);
     double mass = 1.0;
     int32_t accepted = -1;
     for (int32_t i = childStart[node]; i < childStart[node + 1]; ++i) {
@@ -159,7 +196,10 @@ Verification verifySamplingExact(const PackedTrees& trees, int row, const int32_
         accepted = child;
         break;
       }
-      if (original.empty()) original = probs;
+      if (!haveOriginal) {
+        original.assign(probs.begin(), probs.end());
+        haveOriginal = true;
+      }
       mass -= probs[token];
       probs[token] = 0;
       if (mass <= 1e-9) {  // guard against cancellation: re-add the mass left
@@ -171,7 +211,7 @@ Verification verifySamplingExact(const PackedTrees& trees, int row, const int32_
       node = accepted;
       v.acceptedPacked.push_back(node);
       v.acceptedTokens.push_back(tree.tokens[node]);
-      original.clear();
+      haveOriginal = false;
       continue;
     }
     // Every child rejected (or a leaf): the next token from p' with the rejected children removed.
@@ -186,26 +226,39 @@ Verification verifySamplingExact(const PackedTrees& trees, int row, const int32_
   v.acceptedLength = int(v.acceptedTokens.size());
   v.beam = tree.beamIndex[node] / trees.length;  // the first beam holding the accepted path
   (void)beams;
-  return v;
 }
 
 Verification verifySamplingApple(const PackedTrees& trees, int row, const int32_t* beams, const float* logits,
                                  const float* drafterLogProbs, int vocab, const SamplingParams& params, Rng& rng) {
+  SamplingScratch scratch;
+  Verification v;
+  verifySamplingApple(trees, row, beams, logits, drafterLogProbs, vocab, params, rng, scratch, v);
+  return v;
+}
+
+void verifySamplingApple(const PackedTrees& trees, int row, const int32_t* beams, const float* logits,
+                         const float* drafterLogProbs, int vocab, const SamplingParams& params, Rng& rng,
+                         SamplingScratch& s, Verification& v) {
   RD_REQUIRE(vocab >= 1, "vocab", "must be >= 1, got " + std::to_string(vocab));
   checkParams(params);
   const RowView tree = rowOf(trees, row, vocab);
   const int width = trees.width, length = trees.length, drafted = length - 1;
   // p' per packed node, computed on first use.
-  std::vector<std::vector<double>> p(tree.n);
+  if (s.perNode.size() < size_t(tree.n)) s.perNode.resize(size_t(tree.n));
+  s.computed.assign(size_t(tree.n), 0);
   auto llm = [&](int32_t packed) -> const std::vector<double>& {
-    if (p[packed].empty()) distribution(logits + size_t(packed) * vocab, vocab, params, p[packed]);
-    return p[packed];
+    if (!s.computed[packed]) {
+      distribution(logits + size_t(packed) * vocab, vocab, params, s.perNode[packed], s.sorted, s.order);
+      s.computed[packed] = 1;
+    }
+    return s.perNode[packed];
   };
   auto drafter = [&](int w, int l) { return drafterLogProbs + (size_t(w) * drafted + l) * vocab; };
 
   // compare[w][l] = rand < P(t)/Q(t) for every drafted token (Apple draws one uniform per [width, length-1]);
   // the beam with the longest all-true prefix wins, ties to the lowest index.
-  std::vector<double> u(size_t(width) * drafted);
+  std::vector<double>& u = s.uniforms;
+  u.resize(size_t(width) * drafted);
   for (double& x : u) x = rng.uniform();
   int best = -1, bestBeam = 0;
   for (int w = 0; w < width; ++w) {
@@ -224,11 +277,11 @@ Verification verifySamplingApple(const PackedTrees& trees, int row, const int32_
     }
   }
 
-  Verification v;
   v.beam = bestBeam;
   v.acceptedLength = best;
   const int32_t* unpack = tree.unpacker + size_t(bestBeam) * length;
   v.acceptedPacked.assign(unpack, unpack + 1 + best);
+  v.acceptedTokens.clear();
   for (int i = 1; i <= best; ++i) v.acceptedTokens.push_back(tree.tokens[unpack[i]]);
   const std::vector<double>& pNext = llm(unpack[best]);
   if (best == drafted) {
@@ -236,7 +289,8 @@ Verification verifySamplingApple(const PackedTrees& trees, int row, const int32_
   } else {
     // Apple resamples from relu(P - Q) at the first rejected position. If that is all zero (P <= Q
     // everywhere, e.g. P == Q) torch's Categorical is undefined; here it falls back to P.
-    std::vector<double> residual(vocab);
+    std::vector<double>& residual = s.residual;
+    residual.resize(size_t(vocab));
     double mass = 0;
     const float* q = drafter(bestBeam, best);
     for (int t = 0; t < vocab; ++t) {
@@ -246,7 +300,6 @@ Verification verifySamplingApple(const PackedTrees& trees, int row, const int32_
     v.nextToken = mass > 0 ? sampleFromDouble(residual, mass, rng) : sampleFromDouble(pNext, 1.0, rng);
   }
   (void)beams;
-  return v;
 }
 
 }  // namespace redrafter

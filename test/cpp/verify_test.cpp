@@ -243,6 +243,72 @@ TEST_CASE("verifySamplingApple: a drafter at least as confident as the LLM never
   }
 }
 
+TEST_CASE("sampling into a reused scratch and Verification: the by-value forms' results and draws, no new memory") {
+  std::mt19937 gen(7);
+  SamplingScratch scratch;
+  Verification exact, apple;
+  exact.acceptedTokens = {9, 9, 9}, exact.acceptedPacked = {9}, exact.nextToken = 99;  // leftovers to overwrite
+  apple = exact;
+  const double* probsBefore = nullptr;
+  size_t sameBuffers = 0, warm = 0;
+  for (int iter = 0; iter < 400; ++iter) {
+    const int width = 1 + int(gen() % 4), length = 2 + int(gen() % 4), vocab = 3 + int(gen() % 6);
+    std::vector<int32_t> beams(size_t(width) * length);
+    for (int w = 0; w < width; ++w)
+      for (int l = 0; l < length; ++l) beams[size_t(w) * length + l] = l == 0 ? 0 : int32_t(gen() % vocab);
+    PackedTrees t = buildTree(beams.data(), 1, width, length);
+    std::normal_distribution<float> nd(0.0f, 2.0f);
+    std::vector<float> logits(size_t(t.lengths[0]) * vocab), q(size_t(width) * (length - 1) * vocab);
+    for (float& x : logits) x = nd(gen);
+    for (int row = 0; row < width * (length - 1); ++row) {  // log-softmax rows for the drafter
+      float m = -1e30f, sum = 0;
+      float* r = q.data() + size_t(row) * vocab;
+      for (int i = 0; i < vocab; ++i) m = std::max(m, r[i] = nd(gen));
+      for (int i = 0; i < vocab; ++i) sum += std::exp(r[i] - m);
+      for (int i = 0; i < vocab; ++i) r[i] = r[i] - m - std::log(sum);
+    }
+    SamplingParams params;
+    params.temperature = 0.5f + float(gen() % 10) / 10;
+    params.topK = int(gen() % 3) == 0 ? 1 + int(gen() % vocab) : 0;
+    params.topP = int(gen() % 3) == 0 ? 0.5f + float(gen() % 5) / 10 : 1.0f;
+    const uint64_t seed = gen();
+
+    Rng a(seed), b(seed);
+    const Verification want = verifySamplingExact(t, 0, beams.data(), logits.data(), vocab, params, a);
+    verifySamplingExact(t, 0, beams.data(), logits.data(), vocab, params, b, scratch, exact);
+    REQUIRE(exact.beam == want.beam);
+    REQUIRE(exact.acceptedLength == want.acceptedLength);
+    REQUIRE(exact.acceptedTokens == want.acceptedTokens);
+    REQUIRE(exact.acceptedPacked == want.acceptedPacked);
+    REQUIRE(exact.nextToken == want.nextToken);
+    REQUIRE(a.uniform() == b.uniform());  // the same number of draws
+
+    Rng c(seed), d(seed);
+    const Verification wantApple = verifySamplingApple(t, 0, beams.data(), logits.data(), q.data(), vocab, params, c);
+    verifySamplingApple(t, 0, beams.data(), logits.data(), q.data(), vocab, params, d, scratch, apple);
+    REQUIRE(apple.beam == wantApple.beam);
+    REQUIRE(apple.acceptedLength == wantApple.acceptedLength);
+    REQUIRE(apple.acceptedTokens == wantApple.acceptedTokens);
+    REQUIRE(apple.acceptedPacked == wantApple.acceptedPacked);
+    REQUIRE(apple.nextToken == wantApple.nextToken);
+    REQUIRE(c.uniform() == d.uniform());
+
+    Rng e(seed), f(seed);
+    std::vector<float> probs(static_cast<size_t>(vocab));
+    samplingDistribution(logits.data(), vocab, params, probs.data());
+    REQUIRE(sampleNext(logits.data(), vocab, params, f, scratch) == sampleFrom(probs.data(), vocab, e));
+    REQUIRE(e.uniform() == f.uniform());
+
+    // once the largest vocabulary has been seen (8), the scratch keeps its buffers
+    if (iter >= 200) {
+      ++warm;
+      sameBuffers += scratch.probs.data() == probsBefore;
+    }
+    probsBefore = scratch.probs.data();
+  }
+  CHECK(sameBuffers == warm);
+}
+
 TEST_CASE("sampling: bad parameters and trees name the field") {
   std::vector<int32_t> beams = {0, 1, 2, 3};  // two different roots
   PackedTrees t = buildTree(beams.data(), 1, 2, 2);

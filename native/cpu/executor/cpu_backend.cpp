@@ -55,7 +55,7 @@ struct CpuBackend::RequestState {
   SamplingParams params;
   int32_t width = 0, length = 0;
   bool apple = false;
-  std::vector<float> probs;  // [vocab] scratch for plain sampling
+  SamplingScratch sampling;  // sampled steps' working memory (vocab-sized vectors)
   std::unique_ptr<DraftPolicy> policy;  // DraftConfig::adaptive: the shape per step
   size_t policyChoice = 0;               // the candidate this step uses
   // A step's working memory, kept from step to step (its vectors keep their capacity: a greedy step allocates
@@ -189,9 +189,7 @@ void CpuBackend::start(ActiveRequest& r) {
   if (st->greedy) {
     first = argmax(logits.data(), vocab_);
   } else {
-    st->probs.resize(vocab_);
-    samplingDistribution(logits.data(), vocab_, st->params, st->probs.data());
-    first = sampleFrom(st->probs.data(), vocab_, st->rng);
+    first = sampleNext(logits.data(), vocab_, st->params, st->rng, st->sampling);
   }
   st->last = first;
   st->hidden = std::move(hidden);
@@ -334,16 +332,15 @@ void CpuBackend::step(const std::vector<ActiveRequest*>& requests) {
       for (int32_t i = 0; i < treeLength; ++i) st.best[i] = argmax(st.logits.data() + size_t(i) * vocab_, vocab_);
       verifyGreedy(st.draft.beams.data(), w.width, w.length, tree.unpacker.data(), st.best.data(), v);
     } else if (!w.drafted) {
-      st.probs.resize(vocab_);
-      samplingDistribution(st.logits.data(), vocab_, st.params, st.probs.data());
       v.acceptedTokens.clear();
-      v.nextToken = sampleFrom(st.probs.data(), vocab_, st.rng);
+      v.nextToken = sampleNext(st.logits.data(), vocab_, st.params, st.rng, st.sampling);
       v.acceptedPacked.assign(1, 0);
     } else if (st.apple) {
-      v = verifySamplingApple(tree, 0, st.draft.beams.data(), st.logits.data(), st.draft.logProbs.data(), vocab_,
-                              st.params, st.rng);
+      verifySamplingApple(tree, 0, st.draft.beams.data(), st.logits.data(), st.draft.logProbs.data(), vocab_, st.params,
+                          st.rng, st.sampling, v);
     } else {
-      v = verifySamplingExact(tree, 0, st.draft.beams.data(), st.logits.data(), vocab_, st.params, st.rng);
+      verifySamplingExact(tree, 0, st.draft.beams.data(), st.logits.data(), vocab_, st.params, st.rng, st.sampling,
+                          v);
     }
     r.stats.forwardSeconds += forwardSeconds;
     r.stats.acceptSeconds += since(tVerify);
