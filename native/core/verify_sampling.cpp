@@ -68,6 +68,17 @@ void distribution(const float* logits, int vocab, const SamplingParams& params, 
   }
 }
 
+// The total of probs, which must be finite, >= 0 and of positive mass (what sampleFrom and sampleNext draw from).
+double checkedTotal(const std::vector<double>& probs) {
+  double total = 0;
+  for (double x : probs) {
+    RD_REQUIRE(x >= 0 && std::isfinite(x), "probs", "must be finite and >= 0");
+    total += x;
+  }
+  RD_REQUIRE(total > 0, "probs", "must have positive mass");
+  return total;
+}
+
 int32_t sampleFromDouble(const std::vector<double>& probs, double total, Rng& rng) {
   const double u = rng.uniform() * total;
   double cumulative = 0;
@@ -111,30 +122,17 @@ RowView rowOf(const PackedTrees& trees, int row, int vocab) {
 void samplingDistribution(const float* logits, int vocab, const SamplingParams& params, float* probs) {
   RD_REQUIRE(vocab >= 1, "vocab", "must be >= 1, got " + std::to_string(vocab));
   checkParams(params);
-  SamplingScratch s;
-  distribution(logits, vocab, params, s.probs, s.sorted, s.order);
-  for (int i = 0; i < vocab; ++i) probs[i] = float(s.probs[i]);
+  std::vector<double> p;
+  std::vector<float> sorted;
+  std::vector<int32_t> order;
+  distribution(logits, vocab, params, p, sorted, order);
+  for (int i = 0; i < vocab; ++i) probs[i] = float(p[i]);
 }
-
-namespace {
-// probs [vocab] as doubles into p (what sampleFrom draws from), with their total; checks them as sampleFrom does.
-double checkedMass(const float* probs, int vocab, std::vector<double>& p) {
-  p.assign(probs, probs + vocab);
-  double total = 0;
-  for (double& x : p) {
-    RD_REQUIRE(x >= 0 && std::isfinite(x), "probs", "must be finite and >= 0");
-    total += x;
-  }
-  RD_REQUIRE(total > 0, "probs", "must have positive mass");
-  return total;
-}
-}  // namespace
 
 int32_t sampleFrom(const float* probs, int vocab, Rng& rng) {
   RD_REQUIRE(vocab >= 1, "vocab", "must be >= 1, got " + std::to_string(vocab));
-  std::vector<double> p;
-  const double total = checkedMass(probs, vocab, p);
-  return sampleFromDouble(p, total, rng);
+  const std::vector<double> p(probs, probs + vocab);
+  return sampleFromDouble(p, checkedTotal(p), rng);
 }
 
 int32_t sampleNext(const float* logits, int vocab, const SamplingParams& params, Rng& rng, SamplingScratch& s) {
@@ -143,13 +141,7 @@ int32_t sampleNext(const float* logits, int vocab, const SamplingParams& params,
   distribution(logits, vocab, params, s.probs, s.sorted, s.order);
   // rounded through float as samplingDistribution's output is, so the draw is sampleFrom's
   for (double& x : s.probs) x = double(float(x));
-  double total = 0;
-  for (double x : s.probs) {
-    RD_REQUIRE(x >= 0 && std::isfinite(x), "probs", "must be finite and >= 0");
-    total += x;
-  }
-  RD_REQUIRE(total > 0, "probs", "must have positive mass");
-  return sampleFromDouble(s.probs, total, rng);
+  return sampleFromDouble(s.probs, checkedTotal(s.probs), rng);
 }
 
 Verification verifySamplingExact(const PackedTrees& trees, int row, const int32_t* beams, const float* logits,
