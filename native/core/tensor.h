@@ -54,10 +54,11 @@ enum class Layout {
              // with zero rows. F32/F16 (the model's matrices, cpu/engine/weight_packing.h): k-major inside a panel,
              // W[r, k] at panels16Index(r, k, cols). Q8_0/Q4_0 (the drafter's quantised copies; cols % 32 == 0): a
              // panel is cols / 32 blocks of 32 columns, block j of panel p at byte panelBlockOffset(type, p, j, cols):
-             // the 16 rows' fp16 scales d[16] (each row's ggml block scale), then their quants k-major: Q8_0 int8
-             // q[32][16], W[r, k] = d[i] * q[k % 32][i] (i = r % 16); Q4_0 uint8 qs[16][16], qs[m][i] holding row i's
-             // quants of columns 2m (low nibble) and 2m + 1 (high nibble), W[r, k] = d[i] * (nibble - 8). The values
-             // are exactly the row-major ggml blocks' (the same d and q, rearranged).
+             // the 16 rows' fp16 scales d[16] (each row's ggml block scale), then their quants: Q8_0 int8
+             // q[8][16][4], 4 consecutive columns of each row together (what an integer dot product of 4 bytes
+             // takes), W[r, k] = d[i] * q at panelQ8Index(i, k % 32) (i = r % 16); Q4_0 uint8 qs[16][16], qs[m][i]
+             // holding row i's quants of columns 2m (low nibble) and 2m + 1 (high nibble), W[r, k] = d[i] *
+             // (nibble - 8). The values are exactly the row-major ggml blocks' (the same d and q, rearranged).
   Panels8,   // F32/F16, made by the CPU engine for its AVX2 kernels (cpu/engine/weight_packing.h): rows in panels of
              // 8, k-major inside a panel: W[r, k] at panelIndex(Panels8, r, k, cols); the last panel padded with
              // zero rows
@@ -87,6 +88,8 @@ constexpr int64_t panelBlockBytes(DType type) {
 constexpr int64_t panelBlockOffset(DType type, int64_t p, int64_t j, int64_t cols) {
   return (p * (cols / kPanelBlockCols) + j) * panelBlockBytes(type);
 }
+// Where row i (0..15) of a Q8_0 panel block holds its quant of column k (0..31), in bytes from the block's quants.
+constexpr int64_t panelQ8Index(int64_t i, int64_t k) { return (k / 4) * 4 * kPanelRows + i * 4 + k % 4; }
 
 struct TensorView {
   DType type = DType::F32;

@@ -344,7 +344,7 @@ void dequantizeRow(const TensorView& t, int64_t row, float* out) {
       const uint8_t* q = block + 2 * kPanelRows;
       for (int64_t k = 0; k < kPanelBlockCols; ++k)
         out[j * kPanelBlockCols + k] =
-            t.type == DType::Q8_0 ? d * float(int8_t(q[k * kPanelRows + i]))
+            t.type == DType::Q8_0 ? d * float(int8_t(q[panelQ8Index(i, k)]))
                                   : d * float(int((q[k / 2 * kPanelRows + i] >> (4 * (k % 2))) & 15) - 8);
     }
     return;

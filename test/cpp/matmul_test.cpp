@@ -3,7 +3,8 @@
 // exactly the documented order (checked bit for bit against a scalar emulation), every ISA gives the same bits
 // whatever T, the row split between threads, or the next-panel prefetch, and all agree with a double-precision sum.
 // The same for F32/F16 weights packed into 16-row panels (kernels/packed_matmul.h), whose documented order is a
-// strictly sequential sum over k, and for Q8_0/Q4_0 block panels (the same order over the dequantised values).
+// strictly sequential sum over k, for Q4_0 block panels (the same order over the dequantised values), and for Q8_0
+// block panels (integer block sums against 8-bit activations, combined as ggml defines them: q8Order).
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -159,6 +160,30 @@ float packedOrder(const float* w, const float* x, int64_t K, bool fused) {
   return s;
 }
 
+// The Q8_0 panels' arithmetic (packed_matmul.h) for row w (cols values, as d * q in ggml's row-major blocks of 34
+// bytes) and activations x, written from ggml's definitions: x quantised per block of 32 (q = round-half-even(x *
+// 127 / amax), d = amax / 127 as fp16), the block's integer dot product, the blocks combined in order with every
+// operation rounded separately.
+float q8Order(const uint8_t* w, const float* x, int64_t K) {
+  float acc = 0.0f;
+  for (int64_t j = 0; j < K / 32; ++j) {
+    const uint8_t* b = w + j * 34;
+    float amax = 0;
+    for (int k = 0; k < 32; ++k) amax = std::max(amax, std::fabs(x[j * 32 + k]));
+    const float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
+    int32_t isum = 0;
+    for (int k = 0; k < 32; ++k) {
+      const volatile float scaled = x[j * 32 + k] * id;
+      isum += int32_t(int8_t(b[2 + k])) * int32_t(std::nearbyint(scaled));
+    }
+    uint16_t dw;
+    std::memcpy(&dw, b, 2);
+    const volatile float term = (fp16ToF32(dw) * fp16ToF32(f32ToFp16(d))) * float(isum);
+    acc = acc + term;
+  }
+  return acc;
+}
+
 std::vector<float> dequantized(const TensorView& w) {  // [rows, cols]
   std::vector<float> out(static_cast<size_t>(w.rows * w.cols));
   for (int64_t r = 0; r < w.rows; ++r) model::dequantizeRow(w, r, out.data() + r * w.cols);
@@ -274,16 +299,27 @@ TEST_CASE("matmulRows agrees with a double-precision sum on every ISA and dtype"
         for (int64_t T : {int64_t(1), int64_t(5), int64_t(8), int64_t(17)}) {
           const auto x = randomX(T, c.cols, seed++);
           const auto y = matmul(isa, m.view, x, T, c.rows / 2);
+          // Q8_0 panels quantise the activations to 8 bits: each is off by at most half its block's step amax / 127,
+          // and the block's scale by the fp16 rounding (2^-11 relative): that much error is allowed on top
+          const bool q8Activations = c.type == DType::Q8_0 && m.view.layout == Layout::Panels16;
           double worst = 0;
           for (int64_t t = 0; t < T; ++t)
             for (int64_t r = 0; r < c.rows; ++r) {
-              double sum = 0, scale = 0;
-              for (int64_t k = 0; k < c.cols; ++k) {
-                double p = double(wf[r * c.cols + k]) * double(x[t * c.cols + k]);
-                sum += p;
-                scale += std::fabs(p);
+              double sum = 0, scale = 0, quantisation = 0;
+              for (int64_t j = 0; j < c.cols; j += 32) {
+                double amax = 0, wAbs = 0, blockScale = 0;
+                for (int64_t k = j; k < std::min(c.cols, j + 32); ++k) {
+                  double p = double(wf[r * c.cols + k]) * double(x[t * c.cols + k]);
+                  sum += p;
+                  blockScale += std::fabs(p);
+                  amax = std::max(amax, std::fabs(double(x[t * c.cols + k])));
+                  wAbs += std::fabs(double(wf[r * c.cols + k]));
+                }
+                scale += blockScale;
+                quantisation += 0.5 * amax / 127 * wAbs + std::ldexp(blockScale * 1.01, -10);
               }
-              worst = std::max(worst, std::fabs(y[t * c.rows + r] - sum) / std::max(scale, 1e-30));
+              const double allowed = q8Activations ? quantisation : 0.0;
+              worst = std::max(worst, (std::fabs(y[t * c.rows + r] - sum) - allowed) / std::max(scale, 1e-30));
             }
           CHECK(worst < 1e-5);
         }
@@ -310,7 +346,8 @@ TEST_CASE("packed F32/F16 (16- and 8-row panels) and Q8_0/Q4_0 weights: the same
       Matrix p = packedMatrix(m, layout);
       const auto wf = dequantized(m.view);
       CHECK(dequantized(p.view) == wf);  // the packed copy holds the same values, readable by row
-      // (Q8_0 / Q4_0: the exact values d * q of the row-major blocks, decoded in the kernels and applied as F32)
+      // (Q8_0 / Q4_0: the exact values d * q of the row-major blocks; Q4_0 decoded in the kernels and applied as F32,
+      // Q8_0 against 8-bit activations)
       for (kernels::Isa isa : cpuIsas()) {
         CAPTURE(kernels::isaName(isa));
         const bool fused = isa != kernels::Isa::Portable;
@@ -321,7 +358,11 @@ TEST_CASE("packed F32/F16 (16- and 8-row panels) and Q8_0/Q4_0 weights: the same
           int64_t mismatches = 0;
           for (int64_t t = 0; t < T; ++t)
             for (int64_t r = 0; r < rows; ++r)
-              mismatches += y[t * rows + r] != packedOrder(wf.data() + r * cols, x.data() + t * cols, cols, fused);
+              mismatches +=
+                  y[t * rows + r] !=
+                  (type == DType::Q8_0
+                       ? q8Order(static_cast<const uint8_t*>(m.view.data) + r * cols / 32 * 34, x.data() + t * cols, cols)
+                       : packedOrder(wf.data() + r * cols, x.data() + t * cols, cols, fused));
           CHECK(mismatches == 0);
           if (fused) {  // k-blocks (the L1 variant) keep the order
             std::vector<float> yb(static_cast<size_t>(T * rows), NAN);
@@ -331,6 +372,14 @@ TEST_CASE("packed F32/F16 (16- and 8-row panels) and Q8_0/Q4_0 weights: the same
         }
       }
     }
+}
+
+TEST_CASE("Q8_0 block panels refuse a quant of -128 (the integer kernel's sign trick needs -127..127)") {
+  Matrix m = makeMatrix(DType::Q8_0, 3, 64, 7);
+  auto* bytes = static_cast<uint8_t*>(const_cast<void*>(m.view.data));
+  CHECK_NOTHROW(packedMatrix(m));
+  bytes[34 + 2 + 5] = 0x80;  // row 0, block 1, quant 5
+  CHECK_THROWS_WITH(packedMatrix(m), doctest::Contains("-128"));
 }
 
 TEST_CASE("dotRows: bit for bit dot() row by row (AVX-512 rows under 16 floats: the AVX2 order), with and without an index") {

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "cpu/kernels/activation_quant.h"
 #include "cpu/kernels/isa.h"
 #include "cpu/kernels/matmul.h"
 #include "cpu/kernels/quant_matmul.h"
@@ -250,6 +251,50 @@ TEST_CASE("the 4-6 bit matmul: the same bits for every T, thread split and ISA, 
           }
         }
       }
+    }
+  }
+}
+
+TEST_CASE("8-bit activation blocks (ggml's Q8_0): every ISA gives the scalar quantiser's values") {
+  std::mt19937 rng(77);
+  std::normal_distribution<float> dist(0.0f, 2.0f);
+  const int64_t blocks = 9;
+  std::vector<float> x(static_cast<size_t>(32 * blocks));
+  for (auto& v : x) v = dist(rng);
+  for (int k = 0; k < 32; ++k) x[32 + k] = 0.0f;                 // block 1: all zero
+  for (int k = 0; k < 31; ++k) x[64 + k] = float(k - 16) + 0.5f;  // block 2: halves, with amax 127 a step of 1,
+  x[64 + 31] = -127.0f;                                            // so every value is a tie (to even)
+  x[96 + 3] = 1e30f;                                               // block 3: one huge value, the rest round to 0
+  std::vector<kernels::Act32> want(static_cast<size_t>(blocks));
+  for (int64_t b = 0; b < blocks; ++b) kernels::quantizeAct32(x.data() + 32 * b, &want[b]);
+  // ggml's definition, independently: q = round-half-even(x / d), d = amax / 127 stored as fp16
+  for (int64_t b = 0; b < blocks; ++b) {
+    float amax = 0;
+    for (int k = 0; k < 32; ++k) amax = std::max(amax, std::fabs(x[32 * b + k]));
+    const float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
+    int32_t sum = 0;
+    for (int k = 0; k < 32; ++k) {
+      const volatile float scaled = x[32 * b + k] * id;
+      const int q = int(std::nearbyint(scaled));
+      CHECK(want[b].qs[k] == q);
+      sum += q;
+    }
+    CHECK(want[b].sum == sum);
+    CHECK(want[b].d == model::fp16ToF32(model::f32ToFp16(d)));
+  }
+  CHECK(want[2].qs[14] == -2);  // -1.5
+  CHECK(want[2].qs[15] == 0);   // -0.5
+  CHECK(want[2].qs[16] == 0);   // 0.5
+  CHECK(want[2].qs[17] == 2);   // 1.5
+  CHECK(want[2].qs[18] == 2);   // 2.5
+  CHECK(want[2].qs[31] == -127);
+  for (kernels::Isa isa : cpu::test::cpuIsas()) {
+    CAPTURE(kernels::isaName(isa));
+    std::vector<kernels::Act32> got(static_cast<size_t>(blocks));
+    kernels::quantizeAct32Blocks(isa, x.data(), blocks, got.data());
+    for (int64_t b = 0; b < blocks; ++b) {
+      CAPTURE(b);
+      CHECK(std::memcmp(&got[b], &want[b], sizeof(kernels::Act32)) == 0);
     }
   }
 }

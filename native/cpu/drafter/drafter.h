@@ -54,11 +54,13 @@ struct DraftScratch {
 //   F32:  the float32 weights themselves (linalg.h's kernels).
 //   F16:  float16 copies in the engine's 16-row panels (kernels/packed_matmul.h): half the bytes read per drafted
 //         token.
-//   Q8_0: ggml's Q8_0 quantisation of each row (blocks of 32 int8 values with one fp16 scale: 8.5 bits a weight)
-//   Q4_0: ggml's Q4_0 (blocks of 32 4-bit values with one fp16 scale: 4.5 bits a weight)
-//         both in the packed kernel's block panels, decoded exactly and applied against float32 activations: the
-//         float32 product of the quantised values, reading about a quarter / an eighth of float32's bytes. A matrix
-//         whose input dimension is not a multiple of 32 is kept in float16.
+//   Q8_0: ggml's Q8_0 quantisation of each row (blocks of 32 int8 values with one fp16 scale: 8.5 bits a weight),
+//         applied as llama.cpp applies Q8_0: integer dot products against the activations quantised to 8 bits per
+//         block of 32 (about a quarter of float32's bytes, at the speed they stream in)
+//   Q4_0: ggml's Q4_0 (blocks of 32 4-bit values with one fp16 scale: 4.5 bits a weight), decoded exactly and
+//         applied against float32 activations: the float32 product of the quantised values (an eighth of the bytes)
+//         both in the packed kernel's block panels (kernels/packed_matmul.h). A matrix whose input dimension is not
+//         a multiple of 32 is kept in float16.
 // Drafts made with F16, Q8_0 or Q4_0 may differ slightly from float32 ones; verification keeps the output exact
 // either way, so the type moves only the drafts' acceptance and their cost.
 enum class DrafterWeightType { F32, F16, Q8_0, Q4_0 };

@@ -5,7 +5,7 @@
 // T >= 3 as many panels as the 32 registers allow with every token in one pass (4 x 3..6, 3 x 7..8, 2 x 9..12).
 // Accumulators live in registers inside a k-block and in a small buffer between blocks, so the order per element
 // never changes. 8-row panels (Layout::Panels8, the AVX2 engine's) have tiles of their own (packed8Avx2With), and so
-// do Q8_0/Q4_0 block panels (blockPanels).
+// do Q4_0 block panels (blockPanels) and Q8_0 block panels (integer dot products: q8PanelsAvx2).
 #include "cpu/kernels/packed_matmul.h"
 
 #include <algorithm>
@@ -13,6 +13,8 @@
 #include <cstring>
 #include <vector>
 
+#include "core/error.h"
+#include "cpu/kernels/activation_quant.h"
 #include "cpu/kernels/simd.h"
 #include "cpu/kernels/weight_access.h"
 
@@ -52,8 +54,8 @@ inline void storePanel(const float* acc, int64_t nt, int64_t panel, float* y, in
 
 bool isBlockPanelType(DType type) { return type == DType::Q8_0 || type == DType::Q4_0; }
 
-// out [kn][16] = columns [k0, k0 + kn) of panel p of Q8_0/Q4_0 panels as float (k0 and kn multiples of 32).
-void decodeBlockPanel(const TensorView& w, int64_t p, int64_t k0, int64_t kn, float* out) {
+// out [kn][16] = columns [k0, k0 + kn) of panel p of Q4_0 panels as float (k0 and kn multiples of 32).
+void decodeQ4Panel(const TensorView& w, int64_t p, int64_t k0, int64_t kn, float* out) {
   for (int64_t j = k0 / kPanelBlockCols; j < (k0 + kn) / kPanelBlockCols; ++j) {
     const uint8_t* b = static_cast<const uint8_t*>(w.data) + panelBlockOffset(w.type, p, j, w.cols);
     const uint8_t* q = b + 2 * P;
@@ -61,13 +63,12 @@ void decodeBlockPanel(const TensorView& w, int64_t p, int64_t k0, int64_t kn, fl
     for (int64_t i = 0; i < P; ++i) {
       const float d = fp16ToF32(loadU16(b + 2 * i));
       for (int64_t k = 0; k < kPanelBlockCols; ++k)
-        o[k * P + i] = w.type == DType::Q8_0 ? d * float(int8_t(q[k * P + i]))
-                                             : d * float(int((q[k / 2 * P + i] >> (4 * (k % 2))) & 15) - 8);
+        o[k * P + i] = d * float(int((q[k / 2 * P + i] >> (4 * (k % 2))) & 15) - 8);
     }
   }
 }
 
-// ---- portable reference: per panel, a k-chunk converted to float, applied to every token in k order ----------
+// ---- portable reference (F32/F16/Q4_0): per panel, a k-chunk converted to float, applied to every token in k order
 void packedPortable(const TensorView& w, const float* x, int64_t T, int64_t ldx, float* y, int64_t ldy,
                     int64_t rowBegin, int64_t rowEnd) {
   const int64_t K = w.cols, chunk = 256, pr = panelRowsOf(w.layout);
@@ -78,8 +79,8 @@ void packedPortable(const TensorView& w, const float* x, int64_t T, int64_t ldx,
     for (int64_t k0 = 0; k0 < K; k0 += chunk) {
       const int64_t kn = std::min(chunk, K - k0);
       const int64_t base = (p * K + k0) * pr;
-      if (isBlockPanelType(w.type)) {
-        decodeBlockPanel(w, p, k0, kn, panelChunk.data());
+      if (w.type == DType::Q4_0) {
+        decodeQ4Panel(w, p, k0, kn, panelChunk.data());
       } else if (w.type == DType::F32) {
         std::memcpy(panelChunk.data(), static_cast<const float*>(w.data) + base, sizeof(float) * kn * pr);
       } else {
@@ -96,6 +97,42 @@ void packedPortable(const TensorView& w, const float* x, int64_t T, int64_t ldx,
       }
     }
     storePanel(acc.data(), T, p, y, ldy, rowBegin, rowEnd, pr);
+  }
+}
+
+// ---- Q8_0 block panels: the weights' int8 quants against the activations' (activation_quant.h), as llama.cpp
+// computes Q8_0. For each token t and row r, over the row's blocks j in order, from 0.0f, every operation rounded
+// separately (as quant_matmul.h's combine; no FMA):
+//   acc = acc + (d_w[r, j] * d_x[t, j]) * float(isum),  isum = sum_k q_w[r, 32 j + k] * q_x[t, 32 j + k] (exact)
+// so y[t, r] depends only on row r and token t's activations: the same bits on every ISA, for every T and row split.
+
+// The activations x [T, ldx] as Act32 blocks [T][nb], in a buffer of the calling thread that grows to the largest
+// call and is kept (no allocation once warm).
+const Act32* quantizedActivations(Isa isa, const float* x, int64_t T, int64_t ldx, int64_t nb) {
+  thread_local std::vector<Act32> buffer;
+  if (buffer.size() < static_cast<size_t>(T * nb)) buffer.resize(static_cast<size_t>(T * nb));
+  for (int64_t t = 0; t < T; ++t) quantizeAct32Blocks(isa, x + t * ldx, nb, buffer.data() + t * nb);
+  return buffer.data();
+}
+
+void q8PanelsPortable(const TensorView& w, const Act32* act, int64_t T, float* y, int64_t ldy, int64_t rowBegin,
+                      int64_t rowEnd) {
+  const int64_t nb = w.cols / kPanelBlockCols;
+  for (int64_t r = rowBegin; r < rowEnd; ++r) {
+    const int64_t p = r / P, i = r % P;
+    for (int64_t t = 0; t < T; ++t) {
+      float acc = 0.0f;
+      for (int64_t j = 0; j < nb; ++j) {
+        const uint8_t* b = static_cast<const uint8_t*>(w.data) + panelBlockOffset(w.type, p, j, w.cols);
+        const Act32& a = act[t * nb + j];
+        int32_t isum = 0;
+        for (int64_t k = 0; k < kPanelBlockCols; ++k)
+          isum += int32_t(int8_t(b[2 * P + panelQ8Index(i, k)])) * a.qs[k];
+        const volatile float term = (fp16ToF32(loadU16(b + 2 * i)) * a.d) * float(isum);  // volatile: no FMA
+        acc = acc + term;
+      }
+      y[t * ldy + r] = acc;
+    }
   }
 }
 
@@ -487,13 +524,13 @@ REDRAFTER_TARGET_AVX512 void packedAvx512With(const L& ld, int64_t K, const floa
   }
 }
 
-// ---- block-quantised panels (Q8_0, Q4_0; core/tensor.h) -----------------------------------------------------
-// Each weight vector is decoded to float32 exactly (d * q, d * (q - 8): at most 19 significant bits), then applied
-// as an F32 weight: y[t, r] is the F32 packed kernel's sum over the dequantised values, bit for bit. Tiles keep
-// every token of a group in one pass over whole rows (no k-blocks): NP panels x NT tokens.
+// ---- Q4_0 block panels (core/tensor.h) ------------------------------------------------------------------------
+// Each weight vector is decoded to float32 exactly (d * (q - 8): at most 15 significant bits), then applied as an
+// F32 weight: y[t, r] is the F32 packed kernel's sum over the dequantised values, bit for bit. Tiles keep every
+// token of a group in one pass over whole rows (no k-blocks): NP panels x NT tokens.
 
 // uint8 x 16 -> int32 x 16, in the masked form (GCC 12 warns that the plain form's undefined pass-through may be
-// used uninitialized; with a full mask it is the same instruction; so for the int8 one below)
+// used uninitialized; with a full mask it is the same instruction)
 REDRAFTER_TARGET_AVX512 inline __m512i int32sOfUint8(__m128i v) {
   return _mm512_maskz_cvtepu8_epi32(__mmask16(0xFFFF), v);
 }
@@ -501,28 +538,15 @@ REDRAFTER_TARGET_AVX512 inline __m512i int32sOfUint8(__m128i v) {
 // Decoders: columns 2m and 2m + 1 of the block whose quants start at q, as two float vectors (AVX-512: the 16 rows;
 // AVX2: the 8 rows of half h), given the block's scale d and c = -kMagic * d.
 //
-// A quant n (Q8_0: the int8; Q4_0: the nibble - 8) is decoded without an int-to-float conversion: the integer
-// kMagicBits + n, read as a float, is exactly kMagic + n (kMagic = 1.5 * 2^23, whose float spacing is 1), and
-// fma(kMagic + n, d, c) rounds the exact value (kMagic + n) * d - kMagic * d = n * d once. n * d is representable
-// (8 bits times d's 11-bit fp16 significand) and so is c (kMagic = 3 * 2^22 has 2 significant bits), so the weight is
-// exactly d * n, as before, with one FMA-port operation per vector where the conversion and the multiply took two
-// (AVX2 q4_0 drafting was bound by them: as slow as q8_0 at half the bytes).
+// A quant n (the nibble - 8) is decoded without an int-to-float conversion: the integer kMagicBits + n, read as a
+// float, is exactly kMagic + n (kMagic = 1.5 * 2^23, whose float spacing is 1), and fma(kMagic + n, d, c) rounds the
+// exact value (kMagic + n) * d - kMagic * d = n * d once. n * d is representable (4 bits times d's 11-bit fp16
+// significand) and so is c (kMagic = 3 * 2^22 has 2 significant bits), so the weight is exactly d * n, with one
+// FMA-port operation per vector where the conversion and the multiply took two (AVX2 q4_0 drafting was bound by
+// them: as slow as q8_0 at half the bytes).
 constexpr float kMagic = 12582912.0f;  // 1.5 * 2^23
 constexpr int32_t kMagicBits = 0x4B400000;
 
-struct BlockQ8Avx512 {
-  static constexpr DType type = DType::Q8_0;
-  REDRAFTER_TARGET_AVX512 static void pair(const uint8_t* q, int m, __m512 d, __m512 c, __m512& w0, __m512& w1) {
-    const __m128i* v = reinterpret_cast<const __m128i*>(q + 32 * m);
-    const __m512i magic = _mm512_set1_epi32(kMagicBits);
-    w0 = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_add_epi32(
-                             _mm512_maskz_cvtepi8_epi32(__mmask16(0xFFFF), _mm_loadu_si128(v)), magic)),
-                         d, c);
-    w1 = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_add_epi32(
-                             _mm512_maskz_cvtepi8_epi32(__mmask16(0xFFFF), _mm_loadu_si128(v + 1)), magic)),
-                         d, c);
-  }
-};
 struct BlockQ4Avx512 {
   static constexpr DType type = DType::Q4_0;
   REDRAFTER_TARGET_AVX512 static void pair(const uint8_t* q, int m, __m512 d, __m512 c, __m512& w0, __m512& w1) {
@@ -531,19 +555,6 @@ struct BlockQ4Avx512 {
     w0 = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_add_epi32(_mm512_and_si512(b, _mm512_set1_epi32(15)), magic)), d, c);
     w1 = _mm512_fmadd_ps(
         _mm512_castsi512_ps(_mm512_add_epi32(_mm512_maskz_srli_epi32(__mmask16(0xFFFF), b, 4), magic)), d, c);
-  }
-};
-struct BlockQ8Avx2 {
-  static constexpr DType type = DType::Q8_0;
-  REDRAFTER_TARGET_AVX2 static void pair(const uint8_t* q, int m, int h, __m256 d, __m256 c, __m256& w0, __m256& w1) {
-    const uint8_t* v = q + 32 * m + 8 * h;
-    const __m256i magic = _mm256_set1_epi32(kMagicBits);
-    w0 = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_add_epi32(
-                             _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(v))), magic)),
-                         d, c);
-    w1 = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_add_epi32(
-                             _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(v + 16))), magic)),
-                         d, c);
   }
 };
 struct BlockQ4Avx2 {
@@ -666,8 +677,8 @@ void blockTileOf(const uint8_t* base, int64_t K, int64_t p, int64_t np, int64_t 
   else blockTileAvx2<B, NP, NT>(base, K, p, x, ldx, out);
 }
 
-// Q8_0/Q4_0 panels: one token: 4 (AVX-512) or 2 (AVX2) panels a tile, 4 or 8 FMA chains; more tokens: 2 panels x
-// up to 8 tokens (AVX-512) or 1 panel x up to 4 tokens (AVX2, 16 registers), larger T in groups of that many.
+// Q4_0 panels: one token: 4 (AVX-512) or 2 (AVX2) panels a tile, 4 or 8 FMA chains; more tokens: 2 panels x up to 8
+// tokens (AVX-512) or 1 panel x up to 4 tokens (AVX2, 16 registers), larger T in groups of that many.
 template <class B, bool Wide>
 void blockPanels(const uint8_t* base, int64_t K, const float* x, int64_t T, int64_t ldx, float* y, int64_t ldy,
                  int64_t rowBegin, int64_t rowEnd) {
@@ -681,6 +692,103 @@ void blockPanels(const uint8_t* base, int64_t K, const float* x, int64_t T, int6
       const int64_t nt = std::min<int64_t>(kGroup, T - t0);
       if (T == 1) blockTileOf<B, kOnePanels, 1, Wide>(base, K, p, np, 1, x, ldx, tile);
       else blockTileOf<B, kManyPanels, kGroup, Wide>(base, K, p, np, nt, x + t0 * ldx, ldx, tile);
+      for (int64_t n = 0; n < np; ++n) storePanel(tile + n * nt * P, nt, p + n, y + t0 * ldy, ldy, rowBegin, rowEnd);
+    }
+  }
+}
+
+// ---- Q8_0 block panels against 8-bit activations (see q8PanelsPortable for the arithmetic) ----------------------
+// Per 4 columns g of a block, a token's 4 quants broadcast to every int32 lane: maddubs(|x|, sign(x) * w) sums the
+// pairs into int16 (at most 2 * 127 * 127: no saturation, as |x| and |w| are at most 127), madd with ones sums the
+// two pairs into the row's int32 lane, exactly. One 32-byte load covers 8 rows x 4 columns: a block is 16 loads
+// where the float decode took 64 conversions and 64 FMAs, so the kernel runs at the speed the weights stream in
+// (2 threads over a dim-1536 drafter's 19 MB, from L3: 54 GB/s against 35 GB/s for the float decode; RESULTS.md).
+template <int NP, int NT>
+__attribute__((noinline)) REDRAFTER_TARGET_AVX2 void q8TileAvx2(const uint8_t* base, int64_t nb, int64_t p0,
+                                                              const Act32* act, float* out) {
+  constexpr int64_t bb = panelBlockBytes(DType::Q8_0);
+  __m256 acc[NP][2][NT];
+  REDRAFTER_UNROLL
+  for (int n = 0; n < NP; ++n)
+    REDRAFTER_UNROLL
+    for (int h = 0; h < 2; ++h)
+      REDRAFTER_UNROLL
+      for (int t = 0; t < NT; ++t) acc[n][h][t] = _mm256_setzero_ps();
+  const uint8_t* blk[NP];
+  REDRAFTER_UNROLL
+  for (int n = 0; n < NP; ++n) blk[n] = base + (p0 + n) * nb * bb;
+  const __m256i ones = _mm256_set1_epi16(1);
+  for (int64_t j = 0; j < nb; ++j) {
+    __m256i s[NP][2][NT];
+    REDRAFTER_UNROLL
+    for (int n = 0; n < NP; ++n) {
+      prefetchBlockAhead(blk[n], bb);
+      REDRAFTER_UNROLL
+      for (int h = 0; h < 2; ++h)
+        REDRAFTER_UNROLL
+        for (int t = 0; t < NT; ++t) s[n][h][t] = _mm256_setzero_si256();
+    }
+    REDRAFTER_UNROLL_2
+    for (int g = 0; g < int(kPanelBlockCols / 4); ++g) {
+      __m256i xs[NT], xa[NT];
+      REDRAFTER_UNROLL
+      for (int t = 0; t < NT; ++t) {
+        int32_t four;
+        std::memcpy(&four, act[t * nb + j].qs + 4 * g, 4);
+        xs[t] = _mm256_set1_epi32(four);
+        xa[t] = _mm256_abs_epi8(xs[t]);
+      }
+      REDRAFTER_UNROLL
+      for (int n = 0; n < NP; ++n)
+        REDRAFTER_UNROLL
+        for (int h = 0; h < 2; ++h) {
+          const __m256i w =
+              _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk[n] + 2 * P + panelQ8Index(8 * h, 4 * g)));
+          REDRAFTER_UNROLL
+          for (int t = 0; t < NT; ++t)
+            s[n][h][t] = _mm256_add_epi32(
+                s[n][h][t], _mm256_madd_epi16(_mm256_maddubs_epi16(xa[t], _mm256_sign_epi8(w, xs[t])), ones));
+        }
+    }
+    REDRAFTER_UNROLL
+    for (int n = 0; n < NP; ++n)
+      REDRAFTER_UNROLL
+      for (int h = 0; h < 2; ++h) {
+        const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk[n]) + h));
+        REDRAFTER_UNROLL
+        for (int t = 0; t < NT; ++t) {
+          __m256 term = _mm256_mul_ps(_mm256_mul_ps(dw, _mm256_set1_ps(act[t * nb + j].d)),
+                                      _mm256_cvtepi32_ps(s[n][h][t]));
+          asm("" : "+x"(term));  // an opaque value: the compiler cannot contract the product and the sum into an FMA
+          acc[n][h][t] = _mm256_add_ps(acc[n][h][t], term);
+        }
+      }
+    REDRAFTER_UNROLL
+    for (int n = 0; n < NP; ++n) blk[n] += bb;
+  }
+  REDRAFTER_UNROLL
+  for (int n = 0; n < NP; ++n)
+    REDRAFTER_UNROLL
+    for (int h = 0; h < 2; ++h)
+      REDRAFTER_UNROLL
+      for (int t = 0; t < NT; ++t) _mm256_storeu_ps(out + (n * NT + t) * P + 8 * h, acc[n][h][t]);
+}
+
+// One token: 2 panels a tile (4 weight loads per broadcast); more: 1 panel x 2 tokens (16 registers), the panel
+// read again from L1/L2 for each further pair.
+REDRAFTER_TARGET_AVX2 void q8PanelsAvx2(const uint8_t* base, int64_t nb, const Act32* act, int64_t T, float* y,
+                                        int64_t ldy, int64_t rowBegin, int64_t rowEnd) {
+  alignas(32) float tile[2 * 2 * P];
+  const int64_t pEnd = (rowEnd + P - 1) / P;
+  const int64_t panels = T == 1 ? 2 : 1;
+  for (int64_t p = rowBegin / P; p < pEnd; p += panels) {
+    const int64_t np = std::min(panels, pEnd - p);
+    for (int64_t t0 = 0; t0 < T; t0 += 2) {
+      const int64_t nt = std::min<int64_t>(2, T - t0);
+      const Act32* a = act + t0 * nb;
+      if (np == 2) q8TileAvx2<2, 1>(base, nb, p, a, tile);
+      else if (nt == 2) q8TileAvx2<1, 2>(base, nb, p, a, tile);
+      else q8TileAvx2<1, 1>(base, nb, p, a, tile);
       for (int64_t n = 0; n < np; ++n) storePanel(tile + n * nt * P, nt, p + n, y + t0 * ldy, ldy, rowBegin, rowEnd);
     }
   }
@@ -721,7 +829,11 @@ void packBlockPanels(const TensorView& w, uint8_t* dst, int64_t panelBegin, int6
         const uint8_t* b = src + (p * P + i) * rowBytes + j * f.bytes;  // { fp16 d; quants }
         std::memcpy(out + 2 * i, b, 2);
         if (w.type == DType::Q8_0) {
-          for (int64_t k = 0; k < kPanelBlockCols; ++k) q[k * P + i] = b[2 + k];
+          for (int64_t k = 0; k < kPanelBlockCols; ++k) {
+            if (b[2 + k] == 0x80)  // the integer kernel's sign trick needs |q| <= 127 (packed_matmul.h)
+              fail(ErrorCode::Internal, "packPanels: a Q8_0 quant of -128 (ggml's quantisation gives -127..127)");
+            q[panelQ8Index(i, k)] = b[2 + k];
+          }
         } else {  // ggml Q4_0: value k < 16 in qs[k]'s low nibble, value k + 16 in its high nibble
           auto nibble = [&](int64_t k) { return k < 16 ? b[2 + k] & 15 : b[2 + k - 16] >> 4; };
           for (int64_t m = 0; m < kPanelBlockCols / 2; ++m)
@@ -773,6 +885,15 @@ Layout packedLayoutFor(Isa isa) { return isa == Isa::Avx2 ? Layout::Panels8 : La
 void matmulPacked(Isa isa, const TensorView& w, const float* x, int64_t T, int64_t ldx, float* y, int64_t ldy,
                   int64_t rowBegin, int64_t rowEnd, int64_t kBlock) {
   if (T <= 0 || rowBegin >= rowEnd) return;
+  if (w.type == DType::Q8_0) {
+    const int64_t nb = w.cols / kPanelBlockCols;
+    const Act32* act = quantizedActivations(isa, x, T, ldx, nb);
+#if REDRAFTER_X86_SIMD
+    if (isa >= Isa::Avx2)  // AVX-512 too: the same integer sums, the same bits, already at the memory's speed
+      return q8PanelsAvx2(static_cast<const uint8_t*>(w.data), nb, act, T, y, ldy, rowBegin, rowEnd);
+#endif
+    return q8PanelsPortable(w, act, T, y, ldy, rowBegin, rowEnd);
+  }
 #if REDRAFTER_X86_SIMD
   if (w.layout == Layout::Panels8 && isa >= Isa::Avx2) {  // AVX-512 takes the AVX2 tiles too: the same bits
     if (w.type == DType::F32)
@@ -781,14 +902,11 @@ void matmulPacked(Isa isa, const TensorView& w, const float* x, int64_t T, int64
     return packed8Avx2With(PackedF16Avx2{static_cast<const uint16_t*>(w.data)}, w.cols, x, T, ldx, y, ldy, rowBegin,
                            rowEnd);
   }
-  if (isBlockPanelType(w.type) && isa >= Isa::Avx2) {
+  if (w.type == DType::Q4_0 && isa >= Isa::Avx2) {
     const uint8_t* base = static_cast<const uint8_t*>(w.data);
-    const bool q8 = w.type == DType::Q8_0;
     if (isa == Isa::Avx512)
-      return q8 ? blockPanels<BlockQ8Avx512, true>(base, w.cols, x, T, ldx, y, ldy, rowBegin, rowEnd)
-                : blockPanels<BlockQ4Avx512, true>(base, w.cols, x, T, ldx, y, ldy, rowBegin, rowEnd);
-    return q8 ? blockPanels<BlockQ8Avx2, false>(base, w.cols, x, T, ldx, y, ldy, rowBegin, rowEnd)
-              : blockPanels<BlockQ4Avx2, false>(base, w.cols, x, T, ldx, y, ldy, rowBegin, rowEnd);
+      return blockPanels<BlockQ4Avx512, true>(base, w.cols, x, T, ldx, y, ldy, rowBegin, rowEnd);
+    return blockPanels<BlockQ4Avx2, false>(base, w.cols, x, T, ldx, y, ldy, rowBegin, rowEnd);
   }
   if (isa == Isa::Avx512) {  // the same order as the AVX2 kernel, so the same bits
     // acc [np][T][16]: the accumulators of the tile's panels between k-blocks and token groups (np * T <= 24 for

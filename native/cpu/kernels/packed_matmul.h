@@ -9,10 +9,14 @@
 // AVX-512 ISA is selected) acc = fma(W[r, k], x[t, k], acc); portable acc = acc + W[r, k] * x[t, k] (separately
 // rounded product). That is what keeps the forward batch-invariant with packed weights.
 //
-// Q8_0/Q4_0 panels (the drafter's quantised copies; core/tensor.h): each weight is decoded to its exact float32 value
-// (d * q) and applied as an F32 weight against the float32 activations, so y is bit for bit the F32 packed kernel's
-// result on the dequantised matrix (no activation quantisation, unlike quant_matmul.h), at 1.0625 / 0.5625 bytes
-// per weight read.
+// Q8_0/Q4_0 panels (the drafter's quantised copies; core/tensor.h), 1.0625 / 0.5625 bytes per weight read:
+// - Q8_0 as llama.cpp computes Q8_0: each token's activations quantised to 8 bits per block of 32
+//   (activation_quant.h), each block's weight x activation products summed exactly in integers, and the blocks
+//   combined in order, acc = acc + (d_w * d_x) * float(isum) from 0.0f (rounded separately): the same bits on
+//   every ISA, for every T and row split. Its quants must lie in -127..127 (ggml's quantisation; packPanels
+//   refuses -128).
+// - Q4_0: each weight decoded to its exact float32 value d * (q - 8) and applied as an F32 weight against the
+//   float32 activations, so y is bit for bit the F32 packed kernel's result on the dequantised matrix.
 #pragma once
 #include <cstdint>
 

@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "core/error.h"
+#include "cpu/kernels/activation_quant.h"
 #include "cpu/kernels/avx2_reduce.h"
 #include "cpu/kernels/simd.h"
 #include "cpu/kernels/weight_access.h"
@@ -45,16 +46,8 @@ struct ActK {
   int16_t bsums[16];
   int8_t qs[256];
 };
-// ggml's Q8_0 (activations of Q4_0): 32 values q = round(x * 127 / amax), d = amax / 127 rounded to fp16, and the
-// sum of the q (for Q4_0's zero point of 8).
-struct Act32 {
-  float d;
-  int32_t sum;
-  int8_t qs[32];
-};
 constexpr size_t kActBytes = std::max(sizeof(ActK) * kTokenGroup * (kChunkValues / 256),
                                       sizeof(Act32) * kTokenGroup * (kChunkValues / 32));
-
 
 void quantizeActK(const float* x, ActK* a) {
   float max = 0, amax = 0;
@@ -75,20 +68,6 @@ void quantizeActK(const float* x, ActK* a) {
     a->bsums[j] = int16_t(s);
   }
   a->d = 1 / iscale;
-}
-
-void quantizeAct32(const float* x, Act32* a) {
-  float amax = 0;
-  for (int j = 0; j < 32; ++j) amax = std::max(amax, std::fabs(x[j]));
-  const float d = amax / 127.f;
-  const float id = d != 0.0f ? 1.0f / d : 0.0f;
-  int32_t sum = 0;
-  for (int j = 0; j < 32; ++j) {
-    a->qs[j] = int8_t(model::nearestInt(x[j] * id));
-    sum += a->qs[j];
-  }
-  a->sum = sum;
-  a->d = fp16ToF32(model::f32ToFp16(d));
 }
 
 // ---- the combine: one per call of an integer kernel, shared by every ISA (never inlined into an ISA-targeted

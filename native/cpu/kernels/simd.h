@@ -17,10 +17,15 @@
 // inside the k loop (the AVX2 8-row tiles 4 x 1, 4 x 2 and 3 x 4: one store per FMA). TinyLlama-shape f16 model,
 // AVX2, 2 threads: the forward of 4 tokens went from 1.44-1.51x the one-token forward to 1.05-1.20x
 // (bench/RESULTS.md, fifth round).
+// REDRAFTER_UNROLL_2 unrolls it twice only: a loop that GCC would unroll completely by itself and then run out of
+// registers (the Q8_0 integer tile's 8 column groups: 23 spills and reloads per block, none with 2).
 #if defined(__clang__)
 #define REDRAFTER_UNROLL _Pragma("unroll")
+#define REDRAFTER_UNROLL_2 _Pragma("unroll 2")
 #elif defined(__GNUC__)
 #define REDRAFTER_UNROLL _Pragma("GCC unroll 16")
+#define REDRAFTER_UNROLL_2 _Pragma("GCC unroll 2")
 #else
 #define REDRAFTER_UNROLL
+#define REDRAFTER_UNROLL_2
 #endif
