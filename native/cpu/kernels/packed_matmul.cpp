@@ -611,18 +611,34 @@ __attribute__((noinline)) REDRAFTER_TARGET_AVX512 void blockTile512(const uint8_
     for (int t = 0; t < NT; ++t) _mm512_storeu_ps(out + (n * NT + t) * P, a[n][t]);
 }
 
-template <class B, int NP, int NT>
-__attribute__((noinline)) REDRAFTER_TARGET_AVX2 void blockTileAvx2(const uint8_t* base, int64_t K, int64_t p0,
-                                                                 const float* x, int64_t ldx, float* out) {
-  constexpr int64_t bb = panelBlockBytes(B::type);
-  const int64_t nb = K / kPanelBlockCols;
-  __m256 a[NP][2][NT];
+// The accumulators of an AVX2 block-panel tile, [NP][2][NT]: panel n's two 8-row halves for each token; zeroed, and
+// stored to out [NP][NT][16].
+template <int NP, int NT>
+__attribute__((always_inline)) REDRAFTER_TARGET_AVX2 inline void zeroHalves(__m256 (&a)[NP][2][NT]) {
   REDRAFTER_UNROLL
   for (int n = 0; n < NP; ++n)
     REDRAFTER_UNROLL
     for (int h = 0; h < 2; ++h)
       REDRAFTER_UNROLL
       for (int t = 0; t < NT; ++t) a[n][h][t] = _mm256_setzero_ps();
+}
+template <int NP, int NT>
+__attribute__((always_inline)) REDRAFTER_TARGET_AVX2 inline void storeHalves(const __m256 (&a)[NP][2][NT], float* out) {
+  REDRAFTER_UNROLL
+  for (int n = 0; n < NP; ++n)
+    REDRAFTER_UNROLL
+    for (int h = 0; h < 2; ++h)
+      REDRAFTER_UNROLL
+      for (int t = 0; t < NT; ++t) _mm256_storeu_ps(out + (n * NT + t) * P + 8 * h, a[n][h][t]);
+}
+
+template <class B, int NP, int NT>
+__attribute__((noinline)) REDRAFTER_TARGET_AVX2 void blockTileAvx2(const uint8_t* base, int64_t K, int64_t p0,
+                                                                 const float* x, int64_t ldx, float* out) {
+  constexpr int64_t bb = panelBlockBytes(B::type);
+  const int64_t nb = K / kPanelBlockCols;
+  __m256 a[NP][2][NT];
+  zeroHalves(a);
   const uint8_t* blk[NP];
   REDRAFTER_UNROLL
   for (int n = 0; n < NP; ++n) blk[n] = base + (p0 + n) * nb * bb;
@@ -655,12 +671,7 @@ __attribute__((noinline)) REDRAFTER_TARGET_AVX2 void blockTileAvx2(const uint8_t
     REDRAFTER_UNROLL
     for (int n = 0; n < NP; ++n) blk[n] += bb;
   }
-  REDRAFTER_UNROLL
-  for (int n = 0; n < NP; ++n)
-    REDRAFTER_UNROLL
-    for (int h = 0; h < 2; ++h)
-      REDRAFTER_UNROLL
-      for (int t = 0; t < NT; ++t) _mm256_storeu_ps(out + (n * NT + t) * P + 8 * h, a[n][h][t]);
+  storeHalves(a, out);
 }
 
 // One tile of np (1..NP) panels x nt (1..NT) tokens into out [np][nt][16].
@@ -708,12 +719,7 @@ __attribute__((noinline)) REDRAFTER_TARGET_AVX2 void q8TileAvx2(const uint8_t* b
                                                               const Act32* act, float* out) {
   constexpr int64_t bb = panelBlockBytes(DType::Q8_0);
   __m256 acc[NP][2][NT];
-  REDRAFTER_UNROLL
-  for (int n = 0; n < NP; ++n)
-    REDRAFTER_UNROLL
-    for (int h = 0; h < 2; ++h)
-      REDRAFTER_UNROLL
-      for (int t = 0; t < NT; ++t) acc[n][h][t] = _mm256_setzero_ps();
+  zeroHalves(acc);
   const uint8_t* blk[NP];
   REDRAFTER_UNROLL
   for (int n = 0; n < NP; ++n) blk[n] = base + (p0 + n) * nb * bb;
@@ -766,12 +772,7 @@ __attribute__((noinline)) REDRAFTER_TARGET_AVX2 void q8TileAvx2(const uint8_t* b
     REDRAFTER_UNROLL
     for (int n = 0; n < NP; ++n) blk[n] += bb;
   }
-  REDRAFTER_UNROLL
-  for (int n = 0; n < NP; ++n)
-    REDRAFTER_UNROLL
-    for (int h = 0; h < 2; ++h)
-      REDRAFTER_UNROLL
-      for (int t = 0; t < NT; ++t) _mm256_storeu_ps(out + (n * NT + t) * P + 8 * h, acc[n][h][t]);
+  storeHalves(acc, out);
 }
 
 // One token: 2 panels a tile (4 weight loads per broadcast); more: 1 panel x 2 tokens (16 registers), the panel
