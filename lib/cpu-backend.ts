@@ -27,7 +27,7 @@ async function ownTokenizer(model: string): Promise<string> {
  * of the drafting time. The Q8_0 copies are applied as llama.cpp applies Q8_0 (integer dot products against 8-bit
  * activations), and drafted within about 1% as many accepted tokens per step as float32 and float16 in every
  * measurement (stories260K, the dim-1536 and TinyLlama-shape expansions); on the dim-1536 benchmark, drafting went from
- * 7.3% of a step with float16 to 4.2-4.5% (bench/RESULTS.md, "fourth round" and "sixth round"). Small drafters stay
+ * 7.3% of a step with float16 to 4.2-5.2% (bench/RESULTS.md, "fourth round" and "sixth round"). Small drafters stay
  * float32, where a copy saves nothing. 'q4_0' is opt-in: it
  * halves the bytes again but drafts 5-9% fewer accepted tokens per step, which costs more than it saves there.
  */
