@@ -355,14 +355,15 @@ TEST_CASE("packed F32/F16 (16- and 8-row panels) and Q8_0/Q4_0 weights: the same
           CAPTURE(T);
           const auto x = randomX(T, cols, seed++);
           const auto y = matmul(isa, p.view, x, T);
+          const auto* q8Rows = static_cast<const uint8_t*>(m.view.data);  // Q8_0: ggml's row-major blocks
           int64_t mismatches = 0;
           for (int64_t t = 0; t < T; ++t)
-            for (int64_t r = 0; r < rows; ++r)
-              mismatches +=
-                  y[t * rows + r] !=
-                  (type == DType::Q8_0
-                       ? q8Order(static_cast<const uint8_t*>(m.view.data) + r * cols / 32 * 34, x.data() + t * cols, cols)
-                       : packedOrder(wf.data() + r * cols, x.data() + t * cols, cols, fused));
+            for (int64_t r = 0; r < rows; ++r) {
+              const float* xt = x.data() + t * cols;
+              const float want = type == DType::Q8_0 ? q8Order(q8Rows + r * cols / 32 * 34, xt, cols)
+                                                     : packedOrder(wf.data() + r * cols, xt, cols, fused);
+              mismatches += y[t * rows + r] != want;
+            }
           CHECK(mismatches == 0);
           if (fused) {  // k-blocks (the L1 variant) keep the order
             std::vector<float> yb(static_cast<size_t>(T * rows), NAN);
