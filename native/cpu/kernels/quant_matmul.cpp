@@ -599,13 +599,14 @@ void matmulQuant(Isa isa, const TensorView& w, const float* x, int64_t T, int64_
       const bool first = k0 == 0;
       Act32* act32 = reinterpret_cast<Act32*>(actBuffer);
       ActK* actK = reinterpret_cast<ActK*>(actBuffer);
-      for (int t = 0; t < nt; ++t)
+      for (int t = 0; t < nt; ++t) {
+        const float* xt = x + (t0 + t) * ldx + k0;
+        if (q40) quantizeAct32Blocks(isa, xt, nb, act32 + t * chunkBlocks);
         for (int64_t b = 0; b < nb; ++b) {
-          const float* xb = x + (t0 + t) * ldx + k0 + f.elements * b;
-          if (q40) quantizeAct32(xb, act32 + t * chunkBlocks + b);
-          else quantizeActKFor(isa, xb, actK + t * chunkBlocks + b);
+          if (!q40) quantizeActKFor(isa, xt + f.elements * b, actK + t * chunkBlocks + b);
           dx[t][b] = q40 ? act32[t * chunkBlocks + b].d : actK[t * chunkBlocks + b].d;
         }
+      }
       const int64_t chunkBytes = nb * f.bytes;
       for (int64_t r = rowBegin; r < rowEnd; ++r) {
         const uint8_t* wr = static_cast<const uint8_t*>(w.data) + r * rowBytes + (k0 / f.elements) * f.bytes;
