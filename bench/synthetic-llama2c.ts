@@ -66,3 +66,69 @@ export function writeSyntheticLlama2c(path: string, s: SyntheticShape, seed = 1)
   }
   return bytes;
 }
+
+/**
+ * The same shape as a llama.c version-2 checkpoint (export.py's int8 export, which llama2.c's runq reads): a 256-byte
+ * header (magic "ak42", version 2, the 7 int32 of the shape, shared-classifier flag 1, group size), the float32
+ * norms (all 1), then each matrix as int8 values followed by one float32 scale per `groupSize` values of the
+ * flattened tensor (scale = max |w| / 127 over the group, q = round(w / scale)). Values as writeSyntheticLlama2c's.
+ * Returns its bytes.
+ */
+export function writeSyntheticLlama2cQ8(path: string, s: SyntheticShape, groupSize = 64, seed = 1): number {
+  const kvDim = (s.dim / s.nHeads) * s.nKvHeads;
+  if (s.dim % groupSize !== 0) throw new Error(`group size ${groupSize} must divide dim ${s.dim}`);
+  let state = (seed >>> 0) || 1;
+  const fd = openSync(path, 'w');
+  let bytes = 0;
+  const write = (buf: Uint8Array) => {
+    writeSync(fd, buf);
+    bytes += buf.byteLength;
+  };
+  try {
+    const header = new DataView(new ArrayBuffer(256));
+    header.setUint32(0, 0x616b3432, true);
+    header.setInt32(4, 2, true);
+    [s.dim, s.hiddenDim, s.nLayers, s.nHeads, s.nKvHeads, s.vocabSize, s.seqLen].forEach((v, i) =>
+      header.setInt32(8 + 4 * i, v, true));
+    header.setUint8(36, 1);
+    header.setInt32(37, groupSize, true);
+    write(new Uint8Array(header.buffer));
+    const ones = (count: number) => write(new Uint8Array(new Float32Array(count).fill(1).buffer));
+    ones(s.nLayers * s.dim);  // rms_att [L, dim]
+    ones(s.nLayers * s.dim);  // rms_ffn [L, dim]
+    ones(s.dim);              // rms_final [dim]
+    // `count` matrices of [rows, cols], each quantised as a whole (its groups run over the flattened tensor)
+    const matrices = (count: number, rows: number, cols: number) => {
+      const a = Math.sqrt(3 / cols), n = rows * cols;
+      const w = new Float32Array(n), q = new Int8Array(n), scales = new Float32Array(n / groupSize);
+      for (let m = 0; m < count; ++m) {
+        for (let i = 0; i < n; ++i) {
+          state ^= state << 13;
+          state ^= state >>> 17;
+          state ^= state << 5;
+          w[i] = ((state >>> 0) / 4294967296 * 2 - 1) * a;
+        }
+        for (let g = 0; g < scales.length; ++g) {
+          let amax = 0;
+          for (let i = g * groupSize; i < (g + 1) * groupSize; ++i) amax = Math.max(amax, Math.abs(w[i]));
+          const scale = Math.fround(amax / 127);
+          scales[g] = scale;
+          for (let i = g * groupSize; i < (g + 1) * groupSize; ++i) q[i] = scale > 0 ? Math.round(w[i] / scale) : 0;
+        }
+        write(new Uint8Array(q.buffer));
+        write(new Uint8Array(scales.buffer));
+      }
+    };
+    matrices(1, s.vocabSize, s.dim);           // token embedding (the classifier too)
+    matrices(s.nLayers, s.dim, s.dim);         // wq
+    matrices(s.nLayers, kvDim, s.dim);         // wk
+    matrices(s.nLayers, kvDim, s.dim);         // wv
+    matrices(s.nLayers, s.dim, s.dim);         // wo
+    matrices(s.nLayers, s.hiddenDim, s.dim);   // w1
+    matrices(s.nLayers, s.dim, s.hiddenDim);   // w2
+    matrices(s.nLayers, s.hiddenDim, s.dim);   // w3
+  } finally {
+    closeSync(fd);
+  }
+  return bytes;
+}

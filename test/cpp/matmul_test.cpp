@@ -34,7 +34,7 @@ struct Matrix {
   std::vector<std::shared_ptr<void>> storage;
 };
 
-Matrix makeMatrix(DType type, int64_t rows, int64_t cols, uint32_t seed) {
+Matrix makeMatrix(DType type, int64_t rows, int64_t cols, uint32_t seed, int64_t q8Group = 24) {
   std::mt19937 rng(seed);
   std::normal_distribution<float> dist(0.0f, 0.5f);
   std::vector<float> v(static_cast<size_t>(rows * cols));
@@ -76,8 +76,8 @@ Matrix makeMatrix(DType type, int64_t rows, int64_t cols, uint32_t seed) {
       quantizeRow(type, v.data() + r * cols, cols, buf->data() + r * cols / f.elements * f.bytes);
     m.view.data = buf->data();
     m.storage.push_back(buf);
-  } else {  // Q8_G_F32, groups of 24 over the flattened tensor (a group may span two rows)
-    const int64_t group = 24, groups = (rows * cols + group - 1) / group;
+  } else {  // Q8_G_F32, groups of q8Group over the flattened tensor (a group may span two rows)
+    const int64_t group = q8Group, groups = (rows * cols + group - 1) / group;
     auto q = std::make_shared<std::vector<int8_t>>(v.size());
     auto sc = std::make_shared<std::vector<float>>(static_cast<size_t>(groups));
     for (int64_t g = 0; g < groups; ++g) {
@@ -211,6 +211,7 @@ using test::cpuIsas;
 struct Case {
   DType type;
   int64_t rows, cols;
+  int64_t q8Group = 24;  // Q8_G_F32's group size
 };
 
 std::vector<Case> cases() {
@@ -218,6 +219,14 @@ std::vector<Case> cases() {
   for (DType t : {DType::F32, DType::F16, DType::BF16, DType::Q8_G_F32})
     for (auto [r, c] : std::vector<std::pair<int64_t, int64_t>>{{1, 8}, {5, 13}, {19, 40}, {37, 67}, {70, 96}, {53, 203}})
       list.push_back({t, r, c});
+  // groups shorter than an AVX2 vector (several groups in one), than an AVX-512 one (two), and longer (one or two)
+  for (int64_t group : {3, 4, 12, 40})
+    for (auto [r, c] : std::vector<std::pair<int64_t, int64_t>>{{5, 13}, {19, 40}, {37, 67}})
+      list.push_back({DType::Q8_G_F32, r, c, group});
+  // llama2.c's usual case: power-of-two groups, a whole number per row (every vector in one group)
+  for (int64_t group : {8, 16, 64})
+    for (auto [r, c] : std::vector<std::pair<int64_t, int64_t>>{{5, 64}, {19, 128}, {37, 192}})
+      list.push_back({DType::Q8_G_F32, r, c, group});
   for (auto [r, c] : std::vector<std::pair<int64_t, int64_t>>{{3, 32}, {21, 64}, {37, 96}, {70, 160}})
     list.push_back({DType::Q8_0, r, c});
   return list;
@@ -234,7 +243,8 @@ TEST_CASE("the AVX2 matmul reduces every element in the documented order, bit fo
     CAPTURE(dtypeName(c.type));
     CAPTURE(c.rows);
     CAPTURE(c.cols);
-    Matrix m = makeMatrix(c.type, c.rows, c.cols, seed++);
+    CAPTURE(c.q8Group);
+    Matrix m = makeMatrix(c.type, c.rows, c.cols, seed++, c.q8Group);
     const auto wf = dequantized(m.view);
     for (int64_t T : kTokenCounts) {
       CAPTURE(T);
@@ -257,7 +267,8 @@ TEST_CASE("matmulRows gives the same bits whatever T, the thread split or the pr
       CAPTURE(dtypeName(c.type));
       CAPTURE(c.rows);
       CAPTURE(c.cols);
-      Matrix original = makeMatrix(c.type, c.rows, c.cols, seed++);
+      CAPTURE(c.q8Group);
+      Matrix original = makeMatrix(c.type, c.rows, c.cols, seed++, c.q8Group);
       for (const Matrix& m : layoutsOf(original)) {
         CAPTURE(int(m.view.layout));
         const int64_t Tmax = 33;
@@ -292,7 +303,8 @@ TEST_CASE("matmulRows agrees with a double-precision sum on every ISA and dtype"
       CAPTURE(dtypeName(c.type));
       CAPTURE(c.rows);
       CAPTURE(c.cols);
-      Matrix original = makeMatrix(c.type, c.rows, c.cols, seed++);
+      CAPTURE(c.q8Group);
+      Matrix original = makeMatrix(c.type, c.rows, c.cols, seed++, c.q8Group);
       for (const Matrix& m : layoutsOf(original)) {
         CAPTURE(int(m.view.layout));
         const auto wf = dequantized(m.view);

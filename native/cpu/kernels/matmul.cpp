@@ -5,6 +5,7 @@
 
 #include <cstring>
 #include <string>
+#include <utility>
 
 #include "cpu/kernels/packed_matmul.h"
 #include "cpu/kernels/quant_matmul.h"
@@ -73,14 +74,17 @@ float dotPortable(const float* a, const float* b, int64_t n) {
 #if REDRAFTER_X86_SIMD
 // ---- AVX2 + FMA + F16C: 8 lanes --------------------------------------------------------------------------
 // Loaders: 8 consecutive weights of row r from column k (k % 8 == 0, k + 8 <= cols) as floats; addr(r, k) is where
-// they are stored (for prefetching).
+// they are stored (for prefetching). kStreamed: the types of a model's weights that the engine keeps row-major (it
+// packs F32/F16 and Q8_0 into panels), whose large matrices stream from memory (prefetchesRows).
 struct F32Avx2 {
+  static constexpr bool kStreamed = false;
   const float* base;
   int64_t cols;
   const void* addr(int64_t r, int64_t k) const { return base + r * cols + k; }
   REDRAFTER_TARGET_AVX2 __m256 load(int64_t r, int64_t k) const { return _mm256_loadu_ps(base + r * cols + k); }
 };
 struct F16Avx2 {
+  static constexpr bool kStreamed = false;
   const uint16_t* base;
   int64_t cols;
   const void* addr(int64_t r, int64_t k) const { return base + r * cols + k; }
@@ -89,6 +93,7 @@ struct F16Avx2 {
   }
 };
 struct BF16Avx2 {
+  static constexpr bool kStreamed = true;
   const uint16_t* base;
   int64_t cols;
   const void* addr(int64_t r, int64_t k) const { return base + r * cols + k; }
@@ -98,6 +103,7 @@ struct BF16Avx2 {
   }
 };
 struct Q80Avx2 {
+  static constexpr bool kStreamed = false;
   const uint8_t* base;
   int64_t rowBytes;
   const void* addr(int64_t r, int64_t k) const { return base + r * rowBytes + (k / kQ8Block) * kQ8BlockBytes; }
@@ -108,21 +114,73 @@ struct Q80Avx2 {
     return _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q)));
   }
 };
-struct Q8GAvx2 {
+// Q8_G_F32 (llama2.c runq): int8 weights in groups of `group` over the flattened tensor, one float scale per group,
+// so a vector of weights may straddle groups. Which group a flat index falls in, without a 64-bit division per vector
+// (two of them per load made these kernels 6-14x slower than float32 on the same matrix): the quotient through a
+// double reciprocal, then corrected by one either way (the index is exact in a double, the product off by less than
+// one).
+struct Q8GGroups {
+  const float* scales;
+  int64_t group;
+  double inverse;
+  Q8GGroups(const float* s, int64_t g) : scales(s), group(g), inverse(1.0 / static_cast<double>(g)) {}
+  int64_t of(int64_t i) const {
+    int64_t g = static_cast<int64_t>(static_cast<double>(i) * inverse);
+    g -= g * group > i;
+    g += (g + 1) * group <= i;
+    return g;
+  }
+};
+
+// The common case (llama2.c's export takes a power-of-two group that divides dim): groups of 2^shift weights, a
+// whole number of them per row, none shorter than a vector, so every vector lies in one group, found by a shift.
+inline int q8gAlignedShift(const TensorView& w, int64_t lanes) {
+  const int64_t group = w.groupSize;
+  if (group < lanes || (group & (group - 1)) != 0 || w.cols % group != 0) return -1;
+  int shift = 0;
+  while ((int64_t(1) << shift) < group) ++shift;
+  return shift;
+}
+
+struct Q8GAlignedAvx2 {
+  static constexpr bool kStreamed = true;
   const int8_t* base;
   const float* scales;
-  int64_t cols, group;
+  int64_t cols;
+  int shift;
   const void* addr(int64_t r, int64_t k) const { return base + r * cols + k; }
   REDRAFTER_TARGET_AVX2 __m256 load(int64_t r, int64_t k) const {
-    int64_t i = r * cols + k;
-    __m128i q = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(base + i));
-    __m256 s;
-    if (i / group == (i + 7) / group) {
-      s = _mm256_set1_ps(scales[i / group]);
-    } else {  // groups run over the flattened tensor, so a vector may straddle two
-      float lane[8];
-      for (int j = 0; j < 8; ++j) lane[j] = scales[(i + j) / group];
-      s = _mm256_loadu_ps(lane);
+    const int64_t i = r * cols + k;
+    const __m128i q = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(base + i));
+    return _mm256_mul_ps(_mm256_broadcast_ss(scales + (i >> shift)), _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q)));
+  }
+};
+
+struct Q8GAvx2 {
+  static constexpr bool kStreamed = true;
+  const int8_t* base;
+  Q8GGroups groups;
+  int64_t cols;
+  Q8GAvx2(const TensorView& w)
+      : base(static_cast<const int8_t*>(w.data)), groups(w.scales, w.groupSize), cols(w.cols) {}
+  const void* addr(int64_t r, int64_t k) const { return base + r * cols + k; }
+  REDRAFTER_TARGET_AVX2 __m256 load(int64_t r, int64_t k) const {
+    const int64_t i = r * cols + k;
+    const __m128i q = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(base + i));
+    const int64_t g = groups.of(i), into = i - g * groups.group;  // lanes [0, group - into) are in group g
+    __m256 s = _mm256_set1_ps(groups.scales[g]);
+    if (into + 8 > groups.group) {  // the vector straddles groups: inline (a call would spill the tile's registers)
+      const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+      if (groups.group >= 8) {  // two groups: g's lanes, then g + 1's
+        const __m256i inG = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(groups.group - into)), lane);
+        s = _mm256_blendv_ps(_mm256_set1_ps(groups.scales[g + 1]), s, _mm256_castsi256_ps(inG));
+      } else {  // groups under 8 weights: lane j is in group g + (into + j) / group (exact in float: small integers)
+        const __m256 pos = _mm256_add_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(lane, _mm256_set1_epi32(int(into)))),
+                                         _mm256_set1_ps(0.5f));
+        const __m256i offset =
+            _mm256_cvttps_epi32(_mm256_mul_ps(pos, _mm256_set1_ps(1.0f / static_cast<float>(groups.group))));
+        s = _mm256_i32gather_ps(groups.scales + g, offset, 4);
+      }
     }
     return _mm256_mul_ps(s, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q)));
   }
@@ -136,6 +194,48 @@ struct PrefetchPlan {
   int64_t pfLines = 0;
 };
 
+// One step of a tile's pass of `steps`: pfLines lines over the pass, a line for each of the R rows whenever the
+// credit reaches `steps`.
+template <int R>
+inline void prefetchStep(const PrefetchPlan& plan, int64_t steps, int64_t& credit, int64_t& line) {
+  if (plan.pfLines <= 0) return;
+  credit += plan.pfLines;
+  for (; credit >= steps; credit -= steps, ++line)
+    for (int r = 0; r < R; ++r) _mm_prefetch(plan.pf + r * plan.pfStride + line * 64, _MM_HINT_T1);
+}
+
+// Whether the row-major tiles (other than AVX2's panels for 4 <= T <= 16, which prefetch anyway) prefetch the rows
+// after theirs: for the model weights the engine keeps row-major (L::kStreamed: BF16, llama2.c's Q8_G), which stream
+// from memory and would otherwise wait on every line (a 92 MB Q8_G model decoded 2.2x faster with AVX-512 this way),
+// and not for the other types or small matrices (the drafter's, the tests'): read from the caches, a tile only pays
+// for the prefetches (up to 1.5x a float32 one-token call).
+constexpr int64_t kStreamedMatrixBytes = 256 * 1024;
+
+inline int64_t rowBytesOf(const TensorView& w) {
+  const BlockFormat f = blockFormat(w.type);
+  return w.cols / f.elements * f.bytes;
+}
+
+template <class L>
+bool prefetchesRows(const TensorView& w, bool prefetchNext) {
+  return L::kStreamed && prefetchNext && w.rows * rowBytesOf(w) >= kStreamedMatrixBytes;
+}
+
+// The R rows after a tile's rows [r, r + R), whole, for the tile to prefetch over its pass (none where `prefetch` is
+// false or no R rows follow; none at compile time for the other loaders, whose tiles then keep their registers).
+template <class L>
+PrefetchPlan nextRows(const TensorView& w, int64_t r, int64_t R, int64_t rowEnd, bool prefetch) {
+  PrefetchPlan plan;
+  if constexpr (L::kStreamed) {
+    if (!prefetch || r + 2 * R > rowEnd) return plan;
+    const int64_t rowBytes = rowBytesOf(w);
+    plan.pf = static_cast<const char*>(w.data) + (r + R) * rowBytes;
+    plan.pfStride = rowBytes;
+    plan.pfLines = (rowBytes + 63) / 64;
+  }
+  return plan;
+}
+
 template <class L, int R, int NT>
 REDRAFTER_TARGET_AVX2 void tileAvx2(const L& ld, const TensorView& w, int64_t r0, const float* x, int64_t ldx,
                                     float* y, int64_t ldy, PrefetchPlan plan = {}) {
@@ -146,11 +246,7 @@ REDRAFTER_TARGET_AVX2 void tileAvx2(const L& ld, const TensorView& w, int64_t r0
   const int64_t steps = Kv / 8;
   int64_t credit = 0, line = 0;
   for (int64_t k = 0; k < Kv; k += 8) {
-    if (plan.pfLines > 0) {  // pfLines lines over `steps` steps: a line per row whenever the credit reaches `steps`
-      credit += plan.pfLines;
-      for (; credit >= steps; credit -= steps, ++line)
-        for (int r = 0; r < R; ++r) _mm_prefetch(plan.pf + r * plan.pfStride + line * 64, _MM_HINT_T1);
-    }
+    prefetchStep<R>(plan, steps, credit, line);
     __m256 xv[NT];
     for (int t = 0; t < NT; ++t) xv[t] = _mm256_loadu_ps(x + t * ldx + k);
     for (int r = 0; r < R; ++r) {
@@ -166,20 +262,23 @@ REDRAFTER_TARGET_AVX2 void tileAvx2(const L& ld, const TensorView& w, int64_t r0
     }
 }
 
+// Rows [r0, r0 + R) applied to all T tokens, token group after token group; the first group's tile (the one that
+// streams the rows from memory) runs `plan`.
 template <class L, int R>
 REDRAFTER_TARGET_AVX2 void rowsAvx2(const L& ld, const TensorView& w, int64_t r0, const float* x, int64_t T,
-                                    int64_t ldx, float* y, int64_t ldy) {
+                                    int64_t ldx, float* y, int64_t ldy, PrefetchPlan plan = {}) {
+  auto first = [&plan] { return std::exchange(plan, PrefetchPlan{}); };
   int64_t t = 0;
   if (R <= 2) {
-    for (; t + 4 <= T; t += 4) tileAvx2<L, R, 4>(ld, w, r0, x + t * ldx, ldx, y + t * ldy, ldy);
-    if (T - t == 3) tileAvx2<L, R, 3>(ld, w, r0, x + t * ldx, ldx, y + t * ldy, ldy);
+    for (; t + 4 <= T; t += 4) tileAvx2<L, R, 4>(ld, w, r0, x + t * ldx, ldx, y + t * ldy, ldy, first());
+    if (T - t == 3) tileAvx2<L, R, 3>(ld, w, r0, x + t * ldx, ldx, y + t * ldy, ldy, first());
   } else {
-    for (; t + 2 <= T; t += 2) tileAvx2<L, R, 2>(ld, w, r0, x + t * ldx, ldx, y + t * ldy, ldy);
+    for (; t + 2 <= T; t += 2) tileAvx2<L, R, 2>(ld, w, r0, x + t * ldx, ldx, y + t * ldy, ldy, first());
   }
   int64_t left = T - t;
   if (R <= 2 && left == 3) return;
-  if (left == 2) tileAvx2<L, R, 2>(ld, w, r0, x + t * ldx, ldx, y + t * ldy, ldy);
-  else if (left == 1) tileAvx2<L, R, 1>(ld, w, r0, x + t * ldx, ldx, y + t * ldy, ldy);
+  if (left == 2) tileAvx2<L, R, 2>(ld, w, r0, x + t * ldx, ldx, y + t * ldy, ldy, first());
+  else if (left == 1) tileAvx2<L, R, 1>(ld, w, r0, x + t * ldx, ldx, y + t * ldy, ldy, first());
 }
 
 // Rows in panels of 4..16 rows (panelRowsFor: up to ~96 KB, kept in L2), each panel applied to the tokens three (or two) at a
@@ -250,12 +349,16 @@ REDRAFTER_TARGET_AVX2 void matmulAvx2With(const L& ld, const TensorView& w, cons
   if (T >= 4 && T <= 16) {  // tree verification sizes
     return panelsAvx2(ld, w, x, T, ldx, y, ldy, rowBegin, rowEnd, prefetchNext);
   }
+  const bool prefetch = prefetchesRows<L>(w, prefetchNext);
   if (T >= 4) {  // 2 rows x 4 tokens: conversions amortised over 4 tokens
-    for (; r + 2 <= rowEnd; r += 2) rowsAvx2<L, 2>(ld, w, r, x, T, ldx, y, ldy);
+    for (; r + 2 <= rowEnd; r += 2)
+      rowsAvx2<L, 2>(ld, w, r, x, T, ldx, y, ldy, nextRows<L>(w, r, 2, rowEnd, prefetch));
   } else if (T == 1) {  // decode: 8 rows x 1 token, enough independent FMA chains and loads in flight
-    for (; r + 8 <= rowEnd; r += 8) tileAvx2<L, 8, 1>(ld, w, r, x, ldx, y, ldy);
+    for (; r + 8 <= rowEnd; r += 8)
+      tileAvx2<L, 8, 1>(ld, w, r, x, ldx, y, ldy, nextRows<L>(w, r, 8, rowEnd, prefetch));
   } else {  // 4 rows x 2-3 tokens
-    for (; r + 4 <= rowEnd; r += 4) rowsAvx2<L, 4>(ld, w, r, x, T, ldx, y, ldy);
+    for (; r + 4 <= rowEnd; r += 4)
+      rowsAvx2<L, 4>(ld, w, r, x, T, ldx, y, ldy, nextRows<L>(w, r, 4, rowEnd, prefetch));
   }
   for (; r < rowEnd; ++r) rowsAvx2<L, 1>(ld, w, r, x, T, ldx, y, ldy);
 }
@@ -276,8 +379,10 @@ REDRAFTER_TARGET_AVX2 void matmulAvx2(const TensorView& w, const float* x, int64
       return matmulAvx2With(Q80Avx2{static_cast<const uint8_t*>(w.data), (w.cols / kQ8Block) * kQ8BlockBytes}, w, x,
                             T, ldx, y, ldy, rowBegin, rowEnd, prefetchNext);
     case DType::Q8_G_F32:
-      return matmulAvx2With(Q8GAvx2{static_cast<const int8_t*>(w.data), w.scales, w.cols, w.groupSize}, w, x, T, ldx,
-                            y, ldy, rowBegin, rowEnd, prefetchNext);
+      if (const int shift = q8gAlignedShift(w, 8); shift >= 0)
+        return matmulAvx2With(Q8GAlignedAvx2{static_cast<const int8_t*>(w.data), w.scales, w.cols, shift}, w, x, T,
+                              ldx, y, ldy, rowBegin, rowEnd, prefetchNext);
+      return matmulAvx2With(Q8GAvx2(w), w, x, T, ldx, y, ldy, rowBegin, rowEnd, prefetchNext);
     default: return;  // the 4-6 bit types: matmulQuant (quant_matmul.h)
   }
 }
@@ -307,11 +412,13 @@ REDRAFTER_TARGET_AVX512 inline float fmaScalar512(float a, float b, float c) {
 }
 
 struct F32Avx512 {
+  static constexpr bool kStreamed = false;
   const float* base;
   int64_t cols;
   REDRAFTER_TARGET_AVX512 __m512 load(int64_t r, int64_t k) const { return _mm512_loadu_ps(base + r * cols + k); }
 };
 struct F16Avx512 {
+  static constexpr bool kStreamed = false;
   const uint16_t* base;
   int64_t cols;
   REDRAFTER_TARGET_AVX512 __m512 load(int64_t r, int64_t k) const {
@@ -319,6 +426,7 @@ struct F16Avx512 {
   }
 };
 struct BF16Avx512 {
+  static constexpr bool kStreamed = true;
   const uint16_t* base;
   int64_t cols;
   REDRAFTER_TARGET_AVX512 __m512 load(int64_t r, int64_t k) const {
@@ -327,6 +435,7 @@ struct BF16Avx512 {
   }
 };
 struct Q80Avx512 {
+  static constexpr bool kStreamed = false;
   const uint8_t* base;
   int64_t rowBytes;
   REDRAFTER_TARGET_AVX512 __m512 load(int64_t r, int64_t k) const {
@@ -336,20 +445,42 @@ struct Q80Avx512 {
     return _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(q)));
   }
 };
-struct Q8GAvx512 {
+struct Q8GAlignedAvx512 {  // as Q8GAlignedAvx2, groups of 16 or more
+  static constexpr bool kStreamed = true;
   const int8_t* base;
   const float* scales;
-  int64_t cols, group;
+  int64_t cols;
+  int shift;
   REDRAFTER_TARGET_AVX512 __m512 load(int64_t r, int64_t k) const {
-    int64_t i = r * cols + k;
-    __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(base + i));
-    __m512 s;
-    if (i / group == (i + 15) / group) {
-      s = _mm512_set1_ps(scales[i / group]);
-    } else {
-      float lane[16];
-      for (int j = 0; j < 16; ++j) lane[j] = scales[(i + j) / group];
-      s = _mm512_loadu_ps(lane);
+    const int64_t i = r * cols + k;
+    const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(base + i));
+    return _mm512_mul_ps(_mm512_set1_ps(scales[i >> shift]), _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(q)));
+  }
+};
+struct Q8GAvx512 {  // as Q8GAvx2, 16 lanes
+  static constexpr bool kStreamed = true;
+  const int8_t* base;
+  Q8GGroups groups;
+  int64_t cols;
+  Q8GAvx512(const TensorView& w)
+      : base(static_cast<const int8_t*>(w.data)), groups(w.scales, w.groupSize), cols(w.cols) {}
+  REDRAFTER_TARGET_AVX512 __m512 load(int64_t r, int64_t k) const {
+    const int64_t i = r * cols + k;
+    const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(base + i));
+    const int64_t g = groups.of(i), into = i - g * groups.group;
+    __m512 s = _mm512_set1_ps(groups.scales[g]);
+    if (into + 16 > groups.group) {
+      const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+      if (groups.group >= 16) {
+        const __mmask16 inG = _mm512_cmpgt_epi32_mask(_mm512_set1_epi32(static_cast<int>(groups.group - into)), lane);
+        s = _mm512_mask_blend_ps(inG, _mm512_set1_ps(groups.scales[g + 1]), s);
+      } else {
+        const __m512 pos = _mm512_add_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(lane, _mm512_set1_epi32(int(into)))),
+                                         _mm512_set1_ps(0.5f));
+        const __m512i offset =
+            _mm512_cvttps_epi32(_mm512_mul_ps(pos, _mm512_set1_ps(1.0f / static_cast<float>(groups.group))));
+        s = _mm512_i32gather_ps(offset, groups.scales + g, 4);
+      }
     }
     return _mm512_mul_ps(s, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(q)));
   }
@@ -357,12 +488,15 @@ struct Q8GAvx512 {
 
 template <class L, int R, int NT>
 REDRAFTER_TARGET_AVX512 void tileAvx512(const L& ld, const TensorView& w, int64_t r0, const float* x, int64_t ldx,
-                                        float* y, int64_t ldy) {
+                                        float* y, int64_t ldy, PrefetchPlan plan = {}) {
   const int64_t K = w.cols, Kv = K & ~int64_t(15);
   __m512 acc[R][NT];
   for (int r = 0; r < R; ++r)
     for (int t = 0; t < NT; ++t) acc[r][t] = _mm512_setzero_ps();
+  const int64_t steps = Kv / 16;
+  int64_t credit = 0, line = 0;
   for (int64_t k = 0; k < Kv; k += 16) {
+    if constexpr (L::kStreamed) prefetchStep<R>(plan, steps, credit, line);  // no other type is given a plan
     __m512 xv[NT];
     for (int t = 0; t < NT; ++t) xv[t] = _mm512_loadu_ps(x + t * ldx + k);
     for (int r = 0; r < R; ++r) {
@@ -378,43 +512,49 @@ REDRAFTER_TARGET_AVX512 void tileAvx512(const L& ld, const TensorView& w, int64_
     }
 }
 
-template <class L, int R>
+template <class L, int R>  // as rowsAvx2
 REDRAFTER_TARGET_AVX512 void rowsAvx512(const L& ld, const TensorView& w, int64_t r0, const float* x, int64_t T,
-                                        int64_t ldx, float* y, int64_t ldy) {
+                                        int64_t ldx, float* y, int64_t ldy, PrefetchPlan plan = {}) {
+  auto first = [&plan] { return std::exchange(plan, PrefetchPlan{}); };
   int64_t t = 0;
-  for (; t + 4 <= T; t += 4) tileAvx512<L, R, 4>(ld, w, r0, x + t * ldx, ldx, y + t * ldy, ldy);
+  for (; t + 4 <= T; t += 4) tileAvx512<L, R, 4>(ld, w, r0, x + t * ldx, ldx, y + t * ldy, ldy, first());
   int64_t left = T - t;
-  if (left == 3) tileAvx512<L, R, 3>(ld, w, r0, x + t * ldx, ldx, y + t * ldy, ldy);
-  else if (left == 2) tileAvx512<L, R, 2>(ld, w, r0, x + t * ldx, ldx, y + t * ldy, ldy);
-  else if (left == 1) tileAvx512<L, R, 1>(ld, w, r0, x + t * ldx, ldx, y + t * ldy, ldy);
+  if (left == 3) tileAvx512<L, R, 3>(ld, w, r0, x + t * ldx, ldx, y + t * ldy, ldy, first());
+  else if (left == 2) tileAvx512<L, R, 2>(ld, w, r0, x + t * ldx, ldx, y + t * ldy, ldy, first());
+  else if (left == 1) tileAvx512<L, R, 1>(ld, w, r0, x + t * ldx, ldx, y + t * ldy, ldy, first());
 }
 
 template <class L>
 REDRAFTER_TARGET_AVX512 void matmulAvx512With(const L& ld, const TensorView& w, const float* x, int64_t T,
-                                              int64_t ldx, float* y, int64_t ldy, int64_t rowBegin, int64_t rowEnd) {
+                                              int64_t ldx, float* y, int64_t ldy, int64_t rowBegin, int64_t rowEnd,
+                                              bool prefetchNext) {
   int64_t r = rowBegin;
-  for (; r + 4 <= rowEnd; r += 4) rowsAvx512<L, 4>(ld, w, r, x, T, ldx, y, ldy);
+  const bool prefetch = prefetchesRows<L>(w, prefetchNext);
+  for (; r + 4 <= rowEnd; r += 4)
+    rowsAvx512<L, 4>(ld, w, r, x, T, ldx, y, ldy, nextRows<L>(w, r, 4, rowEnd, prefetch));
   for (; r < rowEnd; ++r) rowsAvx512<L, 1>(ld, w, r, x, T, ldx, y, ldy);
 }
 
 REDRAFTER_TARGET_AVX512 void matmulAvx512(const TensorView& w, const float* x, int64_t T, int64_t ldx, float* y,
-                                          int64_t ldy, int64_t rowBegin, int64_t rowEnd) {
+                                          int64_t ldy, int64_t rowBegin, int64_t rowEnd, bool prefetchNext) {
   switch (w.type) {
     case DType::F32:
       return matmulAvx512With(F32Avx512{static_cast<const float*>(w.data), w.cols}, w, x, T, ldx, y, ldy, rowBegin,
-                              rowEnd);
+                              rowEnd, prefetchNext);
     case DType::F16:
       return matmulAvx512With(F16Avx512{static_cast<const uint16_t*>(w.data), w.cols}, w, x, T, ldx, y, ldy,
-                              rowBegin, rowEnd);
+                              rowBegin, rowEnd, prefetchNext);
     case DType::BF16:
       return matmulAvx512With(BF16Avx512{static_cast<const uint16_t*>(w.data), w.cols}, w, x, T, ldx, y, ldy,
-                              rowBegin, rowEnd);
+                              rowBegin, rowEnd, prefetchNext);
     case DType::Q8_0:
       return matmulAvx512With(Q80Avx512{static_cast<const uint8_t*>(w.data), (w.cols / kQ8Block) * kQ8BlockBytes},
-                              w, x, T, ldx, y, ldy, rowBegin, rowEnd);
+                              w, x, T, ldx, y, ldy, rowBegin, rowEnd, prefetchNext);
     case DType::Q8_G_F32:
-      return matmulAvx512With(Q8GAvx512{static_cast<const int8_t*>(w.data), w.scales, w.cols, w.groupSize}, w, x, T,
-                              ldx, y, ldy, rowBegin, rowEnd);
+      if (const int shift = q8gAlignedShift(w, 16); shift >= 0)
+        return matmulAvx512With(Q8GAlignedAvx512{static_cast<const int8_t*>(w.data), w.scales, w.cols, shift}, w, x,
+                                T, ldx, y, ldy, rowBegin, rowEnd, prefetchNext);
+      return matmulAvx512With(Q8GAvx512(w), w, x, T, ldx, y, ldy, rowBegin, rowEnd, prefetchNext);
     default: return;  // the 4-6 bit types: matmulQuant (quant_matmul.h)
   }
 }
@@ -437,7 +577,7 @@ void matmulRows(Isa isa, const TensorView& w, const float* x, int64_t T, int64_t
   if (w.layout != Layout::RowMajor) return matmulPacked(isa, w, x, T, ldx, y, ldy, rowBegin, rowEnd);
   if (isQuantType(w.type)) return matmulQuant(isa, w, x, T, ldx, y, ldy, rowBegin, rowEnd);
 #if REDRAFTER_X86_SIMD
-  if (isa == Isa::Avx512) return matmulAvx512(w, x, T, ldx, y, ldy, rowBegin, rowEnd);
+  if (isa == Isa::Avx512) return matmulAvx512(w, x, T, ldx, y, ldy, rowBegin, rowEnd, true);
   if (isa == Isa::Avx2) return matmulAvx2(w, x, T, ldx, y, ldy, rowBegin, rowEnd, true);
 #endif
   matmulPortable(w, x, T, ldx, y, ldy, rowBegin, rowEnd);
@@ -449,7 +589,7 @@ void matmulRowsWithoutPrefetch(Isa isa, const TensorView& w, const float* x, int
   if (w.layout != Layout::RowMajor) return matmulPacked(isa, w, x, T, ldx, y, ldy, rowBegin, rowEnd);
   if (isQuantType(w.type)) return matmulQuant(isa, w, x, T, ldx, y, ldy, rowBegin, rowEnd);
 #if REDRAFTER_X86_SIMD
-  if (isa == Isa::Avx512) return matmulAvx512(w, x, T, ldx, y, ldy, rowBegin, rowEnd);
+  if (isa == Isa::Avx512) return matmulAvx512(w, x, T, ldx, y, ldy, rowBegin, rowEnd, false);
   if (isa == Isa::Avx2) return matmulAvx2(w, x, T, ldx, y, ldy, rowBegin, rowEnd, false);
 #endif
   matmulPortable(w, x, T, ldx, y, ldy, rowBegin, rowEnd);

@@ -19,8 +19,9 @@ namespace redrafter::cpu::kernels {
 void matmulRows(Isa isa, const TensorView& w, const float* x, int64_t T, int64_t ldx, float* y, int64_t ldy,
                 int64_t rowBegin, int64_t rowEnd);
 
-// matmulRows without the software prefetch of the next panel (AVX2, 4 <= T <= 16): the same tiles, so the same
-// results bit for bit; kept callable so that tests and bench/cpp/matmul_bench.cpp compare the two.
+// matmulRows without the software prefetch of the next panel (AVX2, 4 <= T <= 16) or of the next tile's rows (the
+// other row-major tiles): the same tiles, so the same results bit for bit; kept callable so that tests and
+// bench/cpp/matmul_bench.cpp compare the two.
 void matmulRowsWithoutPrefetch(Isa isa, const TensorView& w, const float* x, int64_t T, int64_t ldx, float* y,
                          int64_t ldy, int64_t rowBegin, int64_t rowEnd);
 
