@@ -156,14 +156,19 @@ struct Q8GAlignedAvx2 {
   }
 };
 
-struct Q8GAvx2 {
+// Any other group size: the rows of Q8GAvx2 and Q8GAvx512.
+struct Q8GRows {
   static constexpr bool kStreamed = true;
   const int8_t* base;
   Q8GGroups groups;
   int64_t cols;
-  Q8GAvx2(const TensorView& w)
+  explicit Q8GRows(const TensorView& w)
       : base(static_cast<const int8_t*>(w.data)), groups(w.scales, w.groupSize), cols(w.cols) {}
   const void* addr(int64_t r, int64_t k) const { return base + r * cols + k; }
+};
+
+struct Q8GAvx2 : Q8GRows {
+  using Q8GRows::Q8GRows;
   REDRAFTER_TARGET_AVX2 __m256 load(int64_t r, int64_t k) const {
     const int64_t i = r * cols + k;
     const __m128i q = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(base + i));
@@ -457,13 +462,8 @@ struct Q8GAlignedAvx512 {  // as Q8GAlignedAvx2, groups of 16 or more
     return _mm512_mul_ps(_mm512_set1_ps(scales[i >> shift]), _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(q)));
   }
 };
-struct Q8GAvx512 {  // as Q8GAvx2, 16 lanes
-  static constexpr bool kStreamed = true;
-  const int8_t* base;
-  Q8GGroups groups;
-  int64_t cols;
-  Q8GAvx512(const TensorView& w)
-      : base(static_cast<const int8_t*>(w.data)), groups(w.scales, w.groupSize), cols(w.cols) {}
+struct Q8GAvx512 : Q8GRows {  // as Q8GAvx2, 16 lanes
+  using Q8GRows::Q8GRows;
   REDRAFTER_TARGET_AVX512 __m512 load(int64_t r, int64_t k) const {
     const int64_t i = r * cols + k;
     const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(base + i));
