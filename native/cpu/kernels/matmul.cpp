@@ -75,7 +75,7 @@ float dotPortable(const float* a, const float* b, int64_t n) {
 // ---- AVX2 + FMA + F16C: 8 lanes --------------------------------------------------------------------------
 // Loaders: 8 consecutive weights of row r from column k (k % 8 == 0, k + 8 <= cols) as floats; addr(r, k) is where
 // they are stored (for prefetching). kStreamed: the types of a model's weights that the engine keeps row-major (it
-// packs F32/F16 and Q8_0 into panels), whose large matrices stream from memory (prefetchesRows).
+// packs F32/F16 and Q8_0 into panels), whose large matrices stream from memory (prefetchedRowBytes).
 struct F32Avx2 {
   static constexpr bool kStreamed = false;
   const float* base;
@@ -216,24 +216,22 @@ inline void prefetchStep(const PrefetchPlan& plan, int64_t steps, int64_t& credi
 // for the prefetches (up to 1.5x a float32 one-token call).
 constexpr int64_t kStreamedMatrixBytes = 256 * 1024;
 
-inline int64_t rowBytesOf(const TensorView& w) {
+// The bytes of a row of w where its tiles prefetch rows, else 0 (once per call).
+template <class L>
+int64_t prefetchedRowBytes(const TensorView& w, bool prefetchNext) {
+  if (!L::kStreamed || !prefetchNext) return 0;
   const BlockFormat f = blockFormat(w.type);
-  return w.cols / f.elements * f.bytes;
+  const int64_t rowBytes = w.cols / f.elements * f.bytes;
+  return w.rows * rowBytes >= kStreamedMatrixBytes ? rowBytes : 0;
 }
 
+// The R rows after a tile's rows [r, r + R), whole, for the tile to prefetch over its pass (none where rowBytes is 0
+// or no R rows follow; none at compile time for the other loaders, whose tiles then keep their registers).
 template <class L>
-bool prefetchesRows(const TensorView& w, bool prefetchNext) {
-  return L::kStreamed && prefetchNext && w.rows * rowBytesOf(w) >= kStreamedMatrixBytes;
-}
-
-// The R rows after a tile's rows [r, r + R), whole, for the tile to prefetch over its pass (none where `prefetch` is
-// false or no R rows follow; none at compile time for the other loaders, whose tiles then keep their registers).
-template <class L>
-PrefetchPlan nextRows(const TensorView& w, int64_t r, int64_t R, int64_t rowEnd, bool prefetch) {
+PrefetchPlan nextRows(const TensorView& w, int64_t r, int64_t R, int64_t rowEnd, int64_t rowBytes) {
   PrefetchPlan plan;
   if constexpr (L::kStreamed) {
-    if (!prefetch || r + 2 * R > rowEnd) return plan;
-    const int64_t rowBytes = rowBytesOf(w);
+    if (rowBytes == 0 || r + 2 * R > rowEnd) return plan;
     plan.pf = static_cast<const char*>(w.data) + (r + R) * rowBytes;
     plan.pfStride = rowBytes;
     plan.pfLines = (rowBytes + 63) / 64;
@@ -354,16 +352,16 @@ REDRAFTER_TARGET_AVX2 void matmulAvx2With(const L& ld, const TensorView& w, cons
   if (T >= 4 && T <= 16) {  // tree verification sizes
     return panelsAvx2(ld, w, x, T, ldx, y, ldy, rowBegin, rowEnd, prefetchNext);
   }
-  const bool prefetch = prefetchesRows<L>(w, prefetchNext);
+  const int64_t prefetchRowBytes = prefetchedRowBytes<L>(w, prefetchNext);
   if (T >= 4) {  // 2 rows x 4 tokens: conversions amortised over 4 tokens
     for (; r + 2 <= rowEnd; r += 2)
-      rowsAvx2<L, 2>(ld, w, r, x, T, ldx, y, ldy, nextRows<L>(w, r, 2, rowEnd, prefetch));
+      rowsAvx2<L, 2>(ld, w, r, x, T, ldx, y, ldy, nextRows<L>(w, r, 2, rowEnd, prefetchRowBytes));
   } else if (T == 1) {  // decode: 8 rows x 1 token, enough independent FMA chains and loads in flight
     for (; r + 8 <= rowEnd; r += 8)
-      tileAvx2<L, 8, 1>(ld, w, r, x, ldx, y, ldy, nextRows<L>(w, r, 8, rowEnd, prefetch));
+      tileAvx2<L, 8, 1>(ld, w, r, x, ldx, y, ldy, nextRows<L>(w, r, 8, rowEnd, prefetchRowBytes));
   } else {  // 4 rows x 2-3 tokens
     for (; r + 4 <= rowEnd; r += 4)
-      rowsAvx2<L, 4>(ld, w, r, x, T, ldx, y, ldy, nextRows<L>(w, r, 4, rowEnd, prefetch));
+      rowsAvx2<L, 4>(ld, w, r, x, T, ldx, y, ldy, nextRows<L>(w, r, 4, rowEnd, prefetchRowBytes));
   }
   for (; r < rowEnd; ++r) rowsAvx2<L, 1>(ld, w, r, x, T, ldx, y, ldy);
 }
@@ -529,9 +527,9 @@ REDRAFTER_TARGET_AVX512 void matmulAvx512With(const L& ld, const TensorView& w, 
                                               int64_t ldx, float* y, int64_t ldy, int64_t rowBegin, int64_t rowEnd,
                                               bool prefetchNext) {
   int64_t r = rowBegin;
-  const bool prefetch = prefetchesRows<L>(w, prefetchNext);
+  const int64_t prefetchRowBytes = prefetchedRowBytes<L>(w, prefetchNext);
   for (; r + 4 <= rowEnd; r += 4)
-    rowsAvx512<L, 4>(ld, w, r, x, T, ldx, y, ldy, nextRows<L>(w, r, 4, rowEnd, prefetch));
+    rowsAvx512<L, 4>(ld, w, r, x, T, ldx, y, ldy, nextRows<L>(w, r, 4, rowEnd, prefetchRowBytes));
   for (; r < rowEnd; ++r) rowsAvx512<L, 1>(ld, w, r, x, T, ldx, y, ldy);
 }
 
